@@ -1,0 +1,44 @@
+# The two commands the README gives: `make demo` and `make test`. Everything else is a helper.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: help venv lint typecheck workflows unit integration e2e test demo bench clean
+
+help:
+	@echo "make demo   run the whole flow locally on the sandbox (no account, no network)"
+	@echo "make test   venv, install, lint gates, unit, integration and act e2e tests"
+
+# Install from PyPI into .venv only, pinned by constraints.txt; uv when it installs, else pip.
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	if $(BIN)/python -m pip install -q --disable-pip-version-check -c constraints.txt uv 2>/dev/null; then \
+	  $(BIN)/uv pip install -q --python $(BIN)/python -c constraints.txt -e '.[dev]'; \
+	else \
+	  $(BIN)/python -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev]'; \
+	fi
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+lint: venv
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/mypy
+	bash scripts/lint-workflows.sh
+
+test: lint
+	$(BIN)/python -m pytest -q tests
+
+demo: venv
+	$(BIN)/python -m gitops_release.sandbox.demo
+
+bench: venv
+	$(BIN)/python benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build dist

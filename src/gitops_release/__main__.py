@@ -1,0 +1,3 @@
+from gitops_release.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,129 @@
+"""``gitops-release <command>``: the one place where errors become exit codes and ::error lines.
+
+Exit codes: 0 done (including "nothing to change"), 1 failed, 2 usage error.
+Standard library only, like runtime.py: the composite actions call ``python3 -m gitops_release``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import sys
+import traceback
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import ModuleType
+from typing import Any, NoReturn
+
+from gitops_release import __version__
+from gitops_release.commands import COMMANDS
+from gitops_release.commands.base import Context
+from gitops_release.errors import ReleaseError, UsageError
+from gitops_release.runtime import Console, InputReader, markdown_table, output_text, redact
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises UsageError instead of exiting, so the CLI owns every exit."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.prog}: {message}", fix=f"see '{self.prog} --help'")
+
+
+def _top_help() -> str:
+    width = max(len(name) for name in COMMANDS)
+    lines = ["usage: gitops-release <command> [--input value ...] [--json]", "", "commands:"]
+    lines += [f"  {name.ljust(width)}  {desc}" for name, (_, desc) in COMMANDS.items()]
+    lines += [
+        "",
+        "Every input is also read from INPUT_<NAME> (GitHub Actions). Outputs go to $GITHUB_OUTPUT",
+        "inside Actions, or to stdout as JSON with --json. 'gitops-release <command> --help' for inputs.",
+        "Exit codes: 0 done, 1 failed, 2 usage error.",
+    ]
+    return "\n".join(lines)
+
+
+def _split_command(argv: Sequence[str]) -> tuple[str, list[str]]:
+    if len(argv) >= 2 and f"{argv[0]} {argv[1]}" in COMMANDS:
+        return f"{argv[0]} {argv[1]}", list(argv[2:])
+    if argv and argv[0] in COMMANDS:
+        return argv[0], list(argv[1:])
+    known = ", ".join(COMMANDS)
+    raise UsageError(f"unknown command '{' '.join(argv[:2])}'", fix=f"use one of: {known}")
+
+
+def _build_parser(name: str, module: ModuleType) -> _Parser:
+    parser = _Parser(prog=f"gitops-release {name}", description=COMMANDS[name][1])
+    for spec in module.INPUTS:
+        default = "" if spec.default in (None, "", (), []) else f" (default: {output_text(spec.default)})"
+        required = " (required)" if spec.required else ""
+        parser.add_argument(
+            f"--{spec.name}",
+            dest=spec.name,
+            metavar=spec.kind.upper(),
+            help=f"{spec.help}{required}{default}",
+        )
+    parser.add_argument("--json", action="store_true", help="print the outputs as one JSON object on stdout")
+    return parser
+
+
+def run_command(name: str, args: Sequence[str], env: Mapping[str, str], console: Console) -> int:
+    module = importlib.import_module(COMMANDS[name][0])
+    parser = _build_parser(name, module)
+    namespace = parser.parse_args(list(args))
+    flags = {key: value for key, value in vars(namespace).items() if key != "json" and value is not None}
+    inputs = module.Inputs.from_reader(InputReader(env=env, flags=flags))
+    ctx = Context(console=console, env=dict(env), workdir=Path.cwd())
+    outputs = module.run(inputs, ctx)
+    values: dict[str, Any] = outputs.as_dict()
+    console.write_outputs(values)
+    summary = outputs.summary() if hasattr(outputs, "summary") else markdown_table(name, values)
+    console.write_summary(summary)
+    if namespace.json:
+        print(redact(json.dumps(values, indent=2, default=str)), file=console.out, flush=True)
+    elif not console.actions:
+        for key, value in values.items():
+            print(redact(f"{key}={output_text(value)}"), file=console.out, flush=True)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    env = dict(os.environ if env is None else env)
+    console = Console(env=env)
+    try:
+        if not argv or argv[0] in ("-h", "--help", "help"):
+            print(_top_help(), file=console.out)
+            return 0 if argv else 2
+        if argv[0] == "--version":
+            print(f"gitops-release {__version__}", file=console.out)
+            return 0
+        name, rest = _split_command(argv)
+        if any(a in ("-h", "--help") for a in rest):
+            module = importlib.import_module(COMMANDS[name][0])
+            print(_build_parser(name, module).format_help(), file=console.out)
+            return 0
+        return run_command(name, rest, env, console)
+    except ReleaseError as exc:
+        if env.get("RUNNER_DEBUG") == "1":
+            console.info(traceback.format_exc())
+        console.annotation("error", exc.one_line(), title=exc.title)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        console.annotation("error", "interrupted", title="Interrupted")
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, never a raw traceback
+        if env.get("RUNNER_DEBUG") == "1":
+            console.info(traceback.format_exc())
+        console.annotation(
+            "error",
+            f"internal error {type(exc).__name__}: {exc}. This is a bug in gitops-release; "
+            "re-run with RUNNER_DEBUG=1 for the traceback and report it",
+            title="Internal error",
+        )
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

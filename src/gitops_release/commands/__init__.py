@@ -1,0 +1,35 @@
+"""The command registry: name -> (module, one-line description).
+
+Modules are imported only when their command runs, so dispatch-update's zero-install path
+never imports a third-party package. Each module provides:
+
+- ``INPUTS``: tuple of runtime.InputSpec (drives CLI flags, env names and docs)
+- ``Inputs``: frozen dataclass with ``from_reader(reader)`` that validates before any side effect
+- ``Outputs``: dataclass with ``as_dict()`` (output name -> value) and ``summary()`` (Markdown)
+- ``run(inputs, ctx) -> Outputs``
+"""
+
+from __future__ import annotations
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "dispatch-update": (
+        "gitops_release.commands.dispatch_update",
+        "Send one repository_dispatch with a release (image, tag, digest, channel) to the config repo.",
+    ),
+    "update-db": (
+        "gitops_release.commands.update_db",
+        "Validate a release against the policy and commit it to db/db.json (race-safe, idempotent).",
+    ),
+    "db query": (
+        "gitops_release.commands.db_query",
+        "Query db/db.json with a jq filter or --container/--channel; table or JSON.",
+    ),
+    "db validate": (
+        "gitops_release.commands.db_validate",
+        "Validate db/db.json and the policy file against the shipped JSON Schemas.",
+    ),
+    "sandbox": (
+        "gitops_release.commands.sandbox",
+        "Start the local GitHub API emulator (and bare git remotes) on 127.0.0.1.",
+    ),
+}
