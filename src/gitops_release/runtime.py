@@ -29,15 +29,20 @@ from gitops_release.errors import InputError
 _SECRETS: set[str] = set()
 
 
-def register_secret(value: str | None, *, out: IO[str] | None = None) -> None:
-    """Mask ``value`` in GitHub's log (``::add-mask::``) and in everything we print ourselves."""
+def register_secret(value: str | None, *, out: IO[str] | None = None, announce: bool | None = None) -> None:
+    """Mask ``value`` in GitHub's log (``::add-mask::``) and in everything we print ourselves.
+
+    ``announce`` says whether to print ``::add-mask::``; by default, when running in Actions.
+    """
+    if announce is None:
+        announce = in_actions()
     if not value or len(value) < 4:
         return
     for part in {value, *value.splitlines()}:
         part = part.strip()
         if len(part) >= 4 and part not in _SECRETS:
             _SECRETS.add(part)
-            if in_actions():
+            if announce:
                 print(f"::add-mask::{part}", file=out or sys.stdout, flush=True)
 
 
@@ -171,7 +176,7 @@ class InputReader:
                 )
             return spec.default
         if spec.secret:
-            register_secret(raw.strip())
+            register_secret(raw.strip(), announce=in_actions(self.env))
         return self.parse(spec, raw)
 
     def parse(self, spec: InputSpec, raw: str) -> Any:

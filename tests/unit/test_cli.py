@@ -25,3 +25,104 @@ def test_unknown_command_is_usage_error_with_one_error_line(capsys):
 def test_no_arguments_prints_help_and_exits_2(capsys):
     assert main([], env={}) == 2
     assert "commands:" in capsys.readouterr().out
+
+
+# A tiny command module registered for these tests only, to drive cli.main end to end.
+def _install_fake_command(monkeypatch, behaviour):
+    import sys
+    import types
+    from dataclasses import dataclass
+
+    from gitops_release import commands
+    from gitops_release.runtime import InputSpec
+
+    module = types.ModuleType("fake_cmd")
+    module.INPUTS = (InputSpec("name", "who", required=True), InputSpec("token", "t", secret=True))
+
+    @dataclass(frozen=True)
+    class Inputs:
+        name: str
+        token: str | None
+
+        @classmethod
+        def from_reader(cls, reader):
+            return cls(**reader.read_all(module.INPUTS))
+
+    @dataclass
+    class Outputs:
+        greeting: str
+
+        def as_dict(self):
+            return {"greeting": self.greeting}
+
+    def run(inputs, ctx):
+        return behaviour(inputs)
+
+    module.Inputs, module.Outputs, module.run = Inputs, Outputs, run
+    monkeypatch.setitem(sys.modules, "fake_cmd", module)
+    monkeypatch.setitem(commands.COMMANDS, "fake", ("fake_cmd", "a fake"))
+    return Outputs
+
+
+def test_command_outputs_go_to_github_output_and_json(monkeypatch, tmp_path, capsys):
+    outputs_cls = None
+
+    def behaviour(inputs):
+        return outputs_cls(greeting=f"hi {inputs.name}")
+
+    outputs_cls = _install_fake_command(monkeypatch, behaviour)
+    out_file, summary = tmp_path / "o", tmp_path / "s"
+    env = {"GITHUB_ACTIONS": "true", "GITHUB_OUTPUT": str(out_file), "GITHUB_STEP_SUMMARY": str(summary)}
+    assert main(["fake", "--name", "bob"], env=env) == 0
+    assert "hi bob" in out_file.read_text()
+    assert "| greeting | `hi bob` |" in summary.read_text()
+    assert main(["fake", "--json"], env={"INPUT_NAME": "amy"}) == 0
+    assert '"greeting": "hi amy"' in capsys.readouterr().out
+
+
+def test_release_error_is_one_error_line_exit_1_and_token_redacted(monkeypatch, capsys):
+    from gitops_release.errors import PolicyError
+
+    def behaviour(inputs):
+        raise PolicyError(f"refused with {inputs.token}", fix="ask")
+
+    _install_fake_command(monkeypatch, behaviour)
+    env = {"GITHUB_ACTIONS": "true", "INPUT_TOKEN": "ghs_supersecret_987"}
+    assert main(["fake", "--name", "x"], env=env) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == [
+        "::add-mask::ghs_supersecret_987",
+        "::error title=Refused by policy::refused with ***. Fix: ask",
+    ]
+
+
+def test_missing_required_input_exits_1_naming_it(monkeypatch, capsys):
+    _install_fake_command(monkeypatch, lambda inputs: None)
+    assert main(["fake"], env={"GITHUB_ACTIONS": "true"}) == 1
+    assert "::error title=Invalid input 'name'::input 'name': is required" in capsys.readouterr().out
+
+
+def test_unknown_flag_is_usage_error(monkeypatch, capsys):
+    _install_fake_command(monkeypatch, lambda inputs: None)
+    assert main(["fake", "--nope", "1"], env={}) == 2
+    assert "unrecognized arguments: --nope 1" in capsys.readouterr().err
+
+
+def test_bug_is_one_line_without_traceback_unless_runner_debug(monkeypatch, capsys):
+    def behaviour(inputs):
+        raise KeyError("boom")
+
+    _install_fake_command(monkeypatch, behaviour)
+    assert main(["fake", "--name", "x"], env={"GITHUB_ACTIONS": "true"}) == 1
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.out + captured.err
+    assert captured.out.startswith("::error title=Internal error::internal error KeyError")
+    assert main(["fake", "--name", "x"], env={"GITHUB_ACTIONS": "true", "RUNNER_DEBUG": "1"}) == 1
+    assert "Traceback" in capsys.readouterr().err
+
+
+def test_command_help_lists_inputs(monkeypatch, capsys):
+    _install_fake_command(monkeypatch, lambda inputs: None)
+    assert main(["fake", "--help"], env={}) == 0
+    out = capsys.readouterr().out
+    assert "--name" in out and "(required)" in out and "--json" in out
