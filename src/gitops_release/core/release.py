@@ -1,0 +1,369 @@
+"""One release of one container on one channel, and the dispatch payload that carries it.
+
+STANDARD LIBRARY ONLY: dispatch-update imports this module with the runner's bare ``python3``.
+
+The field rules below are the same regular expressions as in ``schemas/release.schema.json``
+(tests/unit/core/test_release_schema_agreement.py compares them and checks, with generated
+payloads, that this parser and the JSON Schema accept the same documents). Every pattern ends
+with ``$(?!\\n)`` so that Python's ``re`` (used by jsonschema) and ECMA-262 agree that a
+trailing newline is not allowed. Only the ASCII characters named in a pattern match, so
+Unicode look-alikes (a Cyrillic ``\\u0430`` in a container name) are refused.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from gitops_release.errors import InputError
+
+# -- field rules (keep in sync with schemas/release.schema.json) -------------------------------
+
+END = r"$(?!\n)"
+CONTAINER_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,62}" + END
+CHANNEL_PATTERN = r"^[a-z0-9][a-z0-9-]{0,31}" + END
+_HOST = r"[a-z0-9]+(?:-+[a-z0-9]+)*"
+_PATH = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+IMAGE_PATTERN = rf"^(?:{_HOST}(?:\.{_HOST})*(?::[0-9]{{1,5}})?/)?{_PATH}(?:/{_PATH})*" + END
+IMAGE_MAX = 255
+TAG_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}" + END
+DIGEST_PATTERN = r"^sha256:[0-9a-f]{64}" + END
+REPOSITORY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}/(?!\.\.?$)[A-Za-z0-9._-]{1,100}" + END
+SHA_PATTERN = r"^[0-9a-f]{40}" + END
+# git check-ref-format, restricted to printable ASCII: no "..", "//", "@{", no component that
+# starts with "." or ends with ".lock", not ending with "/" or "."; none of space ~ ^ : ? * [ \
+_REF_PUNCT = "!\"#$%&'()+,;<=>@\\]_`{|}-"  # printable ASCII punctuation git allows, but "." and "/"
+_REF_CHAR = f"[A-Za-z0-9./{_REF_PUNCT}]"
+_REF_LAST = f"[A-Za-z0-9{_REF_PUNCT}]"
+REF_PATTERN = (
+    r"^(?!.*\.\.)(?!.*//)(?!.*@\{)(?!.*/\.)(?!.*\.lock(?:/|$))"
+    rf"refs/(?:heads|tags|pull)/{_REF_CHAR}*{_REF_LAST}" + END
+)
+REF_MAX = 255
+RUN_URL_PATTERN = r"^https://[A-Za-z0-9.-]+(?::[0-9]{1,5})?(?:[/?#][!-~]*)?" + END
+RUN_URL_MAX = 2048
+UPDATED_AT_PATTERN = (
+    r"^[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])"
+    r"T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]{1,9})?Z" + END
+)
+
+RELEASE_KEYS = ("container", "channel", "image", "tag", "digest", "source", "updatedAt")
+REQUIRED_KEYS = ("container", "channel", "image", "tag", "source")
+SOURCE_KEYS = ("repository", "sha", "ref", "runUrl")
+MAX_RELEASES = 50
+MAX_PAYLOAD_BYTES = 60_000
+MAX_PAYLOAD_KEYS = 10
+MAX_EVENT_TYPE = 100
+
+_RE = {
+    name: re.compile(pattern)
+    for name, pattern in {
+        "container": CONTAINER_PATTERN,
+        "channel": CHANNEL_PATTERN,
+        "image": IMAGE_PATTERN,
+        "tag": TAG_PATTERN,
+        "digest": DIGEST_PATTERN,
+        "repository": REPOSITORY_PATTERN,
+        "sha": SHA_PATTERN,
+        "ref": REF_PATTERN,
+        "runUrl": RUN_URL_PATTERN,
+        "updatedAt": UPDATED_AT_PATTERN,
+    }.items()
+}
+_MAX = {"image": IMAGE_MAX, "ref": REF_MAX, "runUrl": RUN_URL_MAX}
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+# What each field allows, for the error message and the fix.
+_ALLOWED = {
+    "container": (
+        "is not a container name",
+        "use 1-63 characters: lowercase letters, digits, '.', '_', '-', starting with a letter or digit",
+    ),
+    "channel": (
+        "is not a channel name",
+        "use 1-32 characters: lowercase letters, digits and '-', starting with a letter or digit",
+    ),
+    "image": (
+        "is not an image repository",
+        "use [registry[:port]/]path/name in lowercase without a tag or digest, e.g. ghcr.io/org/my-app",
+    ),
+    "tag": (
+        "is not an image tag",
+        "use 1-128 characters: letters, digits, '.', '_', '-', not starting with '.' or '-'",
+    ),
+    "digest": ("is not a digest", "use sha256: followed by 64 lowercase hex characters"),
+    "repository": (
+        "is not a GitHub repository",
+        "use owner/name, e.g. org/my-app (ASCII letters, digits, '-' in the owner; "
+        "also '.', '_' in the name)",
+    ),
+    "sha": ("is not a commit SHA", "use the full 40-character lowercase hex commit SHA"),
+    "ref": (
+        "is not a git ref",
+        "use a full ref such as refs/heads/main, refs/tags/v1.2.3 or refs/pull/7/merge "
+        "(no '..', '//', spaces or ~^:?*[\\)",
+    ),
+    "runUrl": (
+        "is not an https URL",
+        "use the https:// URL of the workflow run, without spaces, at most 2048 characters",
+    ),
+    "updatedAt": ("is not a UTC timestamp", "use RFC 3339 UTC, e.g. 2026-01-28T10:30:00Z"),
+}
+
+
+def show(value: object, limit: int = 60) -> str:
+    """A bad value for an error message: ASCII-escaped (look-alikes and control characters
+    become visible) and cut to about ``limit`` characters."""
+    text = ascii(value)
+    if len(text) > limit:
+        text = text[: limit - 3] + "..."
+    return text
+
+
+# -- the model ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a release was built: repository, commit, ref and the workflow run."""
+
+    repository: str
+    sha: str
+    ref: str | None = None
+    run_url: str | None = None
+
+    def to_json(self) -> dict[str, str]:
+        out = {"repository": self.repository, "sha": self.sha}
+        if self.ref is not None:
+            out["ref"] = self.ref
+        if self.run_url is not None:
+            out["runUrl"] = self.run_url
+        return out
+
+
+@dataclass(frozen=True)
+class Release:
+    """One image (by tag and optional digest) on one channel of one container."""
+
+    container: str
+    channel: str
+    image: str
+    tag: str
+    digest: str | None
+    source: Source
+    updated_at: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The canonical JSON object: keys in a fixed order, absent optionals omitted."""
+        out: dict[str, Any] = {
+            "container": self.container,
+            "channel": self.channel,
+            "image": self.image,
+            "tag": self.tag,
+        }
+        if self.digest is not None:
+            out["digest"] = self.digest
+        out["source"] = self.source.to_json()
+        if self.updated_at is not None:
+            out["updatedAt"] = self.updated_at
+        return out
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.container, self.channel)
+
+    @property
+    def reference(self) -> str:
+        """``image:tag@digest`` (or ``image:tag`` without a digest)."""
+        ref = f"{self.image}:{self.tag}"
+        return f"{ref}@{self.digest}" if self.digest else ref
+
+    def same_content(self, other: Release) -> bool:
+        """Equal except for ``updatedAt``: storing it again would not be a change."""
+        return (
+            self.key == other.key
+            and self.image == other.image
+            and self.tag == other.tag
+            and self.digest == other.digest
+            and self.source == other.source
+        )
+
+
+# -- parsing -----------------------------------------------------------------------------------
+
+
+def _string(obj: Mapping[str, Any], key: str, field: str, rule: str) -> str:
+    value = obj[key]
+    path = f"{field}.{key}"
+    if not isinstance(value, str):
+        raise InputError(
+            path, f"must be a string, not {_json_type(value)} {show(value)}", fix=_ALLOWED[rule][1]
+        )
+    limit = _MAX.get(rule)
+    if limit is not None and len(value) > limit:
+        raise InputError(
+            path, f"is {len(value)} characters long (at most {limit}): {show(value)}", fix=_ALLOWED[rule][1]
+        )
+    if not _RE[rule].search(value):
+        what, fix = _ALLOWED[rule]
+        reason = " (contains a control character)" if _CONTROL.search(value) else ""
+        if not reason and not value.isascii():
+            reason = " (contains a non-ASCII character)"
+        raise InputError(path, f"{show(value)} {what}{reason}", fix=fix)
+    return value
+
+
+def _json_type(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, (list, tuple)):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+def _object(obj: object, field: str, keys: Sequence[str], required: Sequence[str]) -> Mapping[str, Any]:
+    if not isinstance(obj, dict):
+        raise InputError(field, f"must be a JSON object, not {_json_type(obj)}", fix=_object_fix(keys))
+    unknown = [k for k in obj if k not in keys]
+    if unknown:
+        raise InputError(
+            field, f"has unknown key {show(unknown[0])}", fix=f"use only the keys {', '.join(keys)}"
+        )
+    missing = [k for k in required if k not in obj]
+    if missing:
+        raise InputError(f"{field}.{missing[0]}", "is missing", fix=_object_fix(required))
+    return obj
+
+
+def _object_fix(keys: Sequence[str]) -> str:
+    return f"send an object with the keys {', '.join(keys)}"
+
+
+def parse_release(obj: object, *, field: str = "payload") -> Release:
+    """Validate one release object (as sent in a payload or stored in db.json).
+
+    Raises InputError whose field is the exact path of the bad value, e.g.
+    ``payload.releases[1].source.sha``.
+    """
+    data = _object(obj, field, RELEASE_KEYS, REQUIRED_KEYS)
+    container = _string(data, "container", field, "container")
+    channel = _string(data, "channel", field, "channel")
+    image = _string(data, "image", field, "image")
+    tag = _string(data, "tag", field, "tag")
+    digest = _string(data, "digest", field, "digest") if "digest" in data else None
+    src_field = f"{field}.source"
+    src = _object(data["source"], src_field, SOURCE_KEYS, ("repository", "sha"))
+    source = Source(
+        repository=_string(src, "repository", src_field, "repository"),
+        sha=_string(src, "sha", src_field, "sha"),
+        ref=_string(src, "ref", src_field, "ref") if "ref" in src else None,
+        run_url=_string(src, "runUrl", src_field, "runUrl") if "runUrl" in src else None,
+    )
+    updated_at = _string(data, "updatedAt", field, "updatedAt") if "updatedAt" in data else None
+    return Release(container, channel, image, tag, digest, source, updated_at)
+
+
+def parse_payload(obj: object, *, field: str = "payload") -> tuple[Release, ...]:
+    """A dispatch payload: one release object, or ``{"releases": [release, ...]}`` with 1..50
+    releases and no two for the same (container, channel). ``updatedAt`` is refused: update-db
+    sets it."""
+    if isinstance(obj, dict) and "releases" in obj:
+        _object(obj, field, ("releases",), ("releases",))
+        items = obj["releases"]
+        list_field = f"{field}.releases"
+        if not isinstance(items, list):
+            raise InputError(
+                list_field, f"must be an array of releases, not {_json_type(items)}", fix=_list_fix()
+            )
+        if not 1 <= len(items) <= MAX_RELEASES:
+            raise InputError(list_field, f"has {len(items)} releases", fix=_list_fix())
+        releases: list[Release] = []
+        seen: dict[tuple[str, str], int] = {}
+        for index, item in enumerate(items):
+            item_field = f"{list_field}[{index}]"
+            release = _payload_release(item, item_field)
+            if release.key in seen:
+                raise InputError(
+                    item_field,
+                    f"repeats container {release.container!r} on channel {release.channel!r} "
+                    f"(already in {list_field}[{seen[release.key]}])",
+                    fix="send each (container, channel) once per payload",
+                )
+            seen[release.key] = index
+            releases.append(release)
+        return tuple(releases)
+    return (_payload_release(obj, field),)
+
+
+def _list_fix() -> str:
+    return f"send 1 to {MAX_RELEASES} release objects; split larger builds into several dispatches"
+
+
+def _payload_release(obj: object, field: str) -> Release:
+    if isinstance(obj, dict) and "updatedAt" in obj:
+        raise InputError(
+            f"{field}.updatedAt",
+            "is set by update-db, not by the sender",
+            fix="remove updatedAt from the payload",
+        )
+    return parse_release(obj, field=field)
+
+
+def payload_json(releases: Sequence[Release]) -> dict[str, Any]:
+    """The ``client_payload`` for dispatch-update: one release object when there is one, else
+    ``{"releases": [...]}``; never ``updatedAt``."""
+    if not releases:
+        raise InputError("payload", "has no release", fix="give at least one container")
+    items = [_without_updated_at(r) for r in releases]
+    return items[0] if len(items) == 1 else {"releases": items}
+
+
+def _without_updated_at(release: Release) -> dict[str, Any]:
+    data = release.to_json()
+    data.pop("updatedAt", None)
+    return data
+
+
+def check_dispatch_limits(event_type: str, client_payload: dict[str, Any]) -> None:
+    """Refuse what GitHub's repository_dispatch would refuse, and oversized payloads."""
+    if not isinstance(event_type, str) or not 1 <= len(event_type) <= MAX_EVENT_TYPE:
+        length = len(event_type) if isinstance(event_type, str) else 0
+        raise InputError(
+            "event-type",
+            f"{show(event_type)} is {length} characters long",
+            fix=f"use 1 to {MAX_EVENT_TYPE} characters, e.g. release-channel-update",
+        )
+    if _CONTROL.search(event_type):
+        raise InputError(
+            "event-type",
+            f"{show(event_type)} contains a control character",
+            fix="use printable characters only, e.g. release-channel-update",
+        )
+    if not isinstance(client_payload, dict):
+        raise InputError(
+            "payload", f"must be a JSON object, not {_json_type(client_payload)}", fix=_list_fix()
+        )
+    if len(client_payload) > MAX_PAYLOAD_KEYS:
+        raise InputError(
+            "payload",
+            f"has {len(client_payload)} top-level keys; GitHub allows at most {MAX_PAYLOAD_KEYS}",
+            fix='put several releases under one "releases" key',
+        )
+    size = len(json.dumps(client_payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
+    if size > MAX_PAYLOAD_BYTES:
+        raise InputError(
+            "payload",
+            f"is {size} bytes serialized (at most {MAX_PAYLOAD_BYTES})",
+            fix="send fewer releases per dispatch",
+        )
