@@ -1,0 +1,479 @@
+"""The one git wrapper and the race-safe commit loop.
+
+``Git.run`` takes an argument list (never a shell string), runs ``git`` with a timeout,
+``GIT_TERMINAL_PROMPT=0`` and, when a token is given, an ``http.extraheader`` passed through
+``GIT_CONFIG_COUNT``/``GIT_CONFIG_KEY_n``/``GIT_CONFIG_VALUE_n`` environment variables: the
+token is never in argv, in a remote URL or in anything printed (stderr is redacted).
+
+``commit_and_push`` is the write path of update-db and promote-overlay, in the manner of
+argocd-image-updater: every attempt fetches the branch, hard-resets a checkout to it, applies
+an *edit function*, commits with the bot identity and pushes ``HEAD:refs/heads/<branch>``
+(never forced). A non-fast-forward rejection means another writer won the race: fetch,
+reset, re-apply the edit on top of their commit and push again after a jittered exponential
+backoff. See docs/git.md.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import random
+import re
+import subprocess
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from gitops_release.errors import ConfigError, GitError, InputError, PushConflictError
+from gitops_release.runtime import redact, register_secret
+
+__all__ = [
+    "CommitIdentity",
+    "Git",
+    "GitResult",
+    "PushResult",
+    "backoff_delay",
+    "commit_and_push",
+    "failure_fix",
+    "is_push_rejection",
+]
+
+AUTH_FIX = (
+    "the token lacks contents: write on this repository, or is wrong or expired; give the job "
+    "'permissions: contents: write' (GITHUB_TOKEN) or use a token / GitHub App with that permission"
+)
+
+# (pattern in git's stderr, fix). First match wins; patterns are matched case-insensitively.
+_FAILURE_FIXES: tuple[tuple[str, str], ...] = (
+    (r"authentication failed|could not read (username|password)|terminal prompts disabled", AUTH_FIX),
+    (r"returned error: (401|403)|permission to .* denied|403 forbidden|write access .*not granted", AUTH_FIX),
+    (
+        r"protected branch|GH006|GH013|push declined due to repository rule",
+        "the branch is protected against direct pushes: use mode 'pr', or allow the bot to bypass the rule",
+    ),
+    (
+        r"repository '.*' not found|repository not found|does not appear to be a git repository"
+        r"|returned error: 404",
+        "check the repository URL or name, and that the token can see the repository",
+    ),
+    (
+        r"remote branch .* not found|couldn't find remote ref",
+        "the branch does not exist on the remote: create it first or fix the branch input",
+    ),
+    (
+        r"not a git repository",
+        "run inside a clone of the repository, or point the checkout input at one",
+    ),
+    (
+        r"detected dubious ownership",
+        "mark the directory as safe: git config --global --add safe.directory <path>",
+    ),
+    (
+        r"could not resolve host|failed to connect|connection refused|connection timed out|timed out",
+        "check the network and the remote URL (GITHUB_SERVER_URL for GitHub Enterprise Server)",
+    ),
+    (
+        r"please tell me who you are|empty ident",
+        "set a commit identity (the bot identity is set by gitops-release; check GIT_* env overrides)",
+    ),
+)
+
+# What git prints when a push lost a race (non-fast-forward, or the remote ref moved under it).
+_REJECTION = re.compile(
+    r"\[rejected\]|\[remote rejected\].*(failed to update ref|cannot lock ref)|fetch first|non-fast-forward"
+    r"|stale info|failed to update ref|cannot lock ref|updates were rejected because",
+    re.IGNORECASE,
+)
+
+
+def is_push_rejection(text: str) -> bool:
+    """True when ``git push`` output says the remote branch moved (retry after fetch), not auth etc."""
+    if re.search(r"protected branch|GH006|GH013|repository rule|pre-receive hook declined", text, re.I):
+        return False
+    return bool(_REJECTION.search(text))
+
+
+def failure_fix(stderr: str) -> str | None:
+    """The fix hint for a common git failure, from its stderr; None when not recognised."""
+    for pattern, fix in _FAILURE_FIXES:
+        if re.search(pattern, stderr, re.IGNORECASE):
+            return fix
+    return None
+
+
+def backoff_delay(attempt: int, *, backoff: float, max_backoff: float, rng: random.Random) -> float:
+    """Full jitter: uniform in [0, min(max_backoff, backoff * 2**attempt)] seconds (attempt >= 0)."""
+    cap = min(max_backoff, backoff * (2 ** max(0, attempt)))
+    return rng.uniform(0.0, max(0.0, cap))
+
+
+def _basic_header(token: str) -> tuple[str, str]:
+    encoded = base64.b64encode(f"x-access-token:{token}".encode()).decode("ascii")
+    return encoded, f"AUTHORIZATION: basic {encoded}"
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    for line in reversed(lines):
+        if line.lower().startswith(("fatal:", "error:", "remote: error", " ! ")):
+            return line
+    for line in lines:
+        if line.lower().startswith(("fatal:", "error:")):
+            return line
+    return lines[-1] if lines else ""
+
+
+@dataclass(frozen=True)
+class GitResult:
+    rc: int
+    out: str
+    err: str
+
+
+@dataclass(frozen=True)
+class CommitIdentity:
+    name: str = "github-actions[bot]"
+    email: str = "41898282+github-actions[bot]@users.noreply.github.com"
+
+
+class Git:
+    """The one git wrapper: argument lists only (never a shell string), no credentials in argv or URLs.
+
+    ``env`` is layered over ``os.environ`` (use it for GIT_TRACE etc.). The commit identity is
+    given through GIT_AUTHOR_*/GIT_COMMITTER_* so no global config is touched.
+    """
+
+    def __init__(
+        self,
+        cwd: Path,
+        *,
+        token: str | None = None,
+        env: Mapping[str, str] | None = None,
+        identity: CommitIdentity = CommitIdentity(),
+        log: Callable[[str], None] | None = None,
+    ) -> None:
+        self.cwd = Path(cwd)
+        self.identity = identity
+        self._log = log
+        merged = dict(os.environ)
+        if env is not None:
+            merged.update(env)
+        merged.update(
+            {
+                "GIT_TERMINAL_PROMPT": "0",
+                "GCM_INTERACTIVE": "never",
+                "LC_ALL": "C",
+                "LANGUAGE": "C",
+                "GIT_AUTHOR_NAME": identity.name,
+                "GIT_AUTHOR_EMAIL": identity.email,
+                "GIT_COMMITTER_NAME": identity.name,
+                "GIT_COMMITTER_EMAIL": identity.email,
+            }
+        )
+        config: list[tuple[str, str]] = [("commit.gpgsign", "false")]
+        if token:
+            encoded, header = _basic_header(token)
+            register_secret(token)
+            register_secret(encoded)
+            config.append(("http.extraheader", header))
+        try:
+            count = int(merged.get("GIT_CONFIG_COUNT", "0") or "0")
+        except ValueError:
+            count = 0
+        for key, value in config:
+            merged[f"GIT_CONFIG_KEY_{count}"] = key
+            merged[f"GIT_CONFIG_VALUE_{count}"] = value
+            count += 1
+        merged["GIT_CONFIG_COUNT"] = str(count)
+        self.env: dict[str, str] = merged
+
+    def log(self, message: str) -> None:
+        if self._log is not None:
+            self._log(redact(message))
+
+    def run(
+        self, *args: str, check: bool = True, input: str | None = None, timeout: float = 300
+    ) -> GitResult:
+        """Run ``git <args>`` in ``cwd``; raise GitError (redacted, with a fix) when check and rc != 0."""
+        argv = ["git", *args]
+        shown = redact(" ".join(argv))
+        self.log(f"$ {shown}")
+        try:
+            proc = subprocess.run(
+                argv,
+                cwd=self.cwd,
+                env=self.env,
+                input=input,
+                capture_output=True,
+                text=True,
+                encoding="utf-8",
+                errors="replace",
+                timeout=timeout,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            raise GitError(
+                f"'{shown}' did not finish within {timeout:g}s",
+                rc=None,
+                fix="check the network and the remote URL; git cannot prompt for credentials here",
+            ) from None
+        except FileNotFoundError:
+            raise GitError(
+                f"cannot run git in '{self.cwd}': git is not installed or the directory does not exist",
+                fix="install git (>= 2.31) and check the checkout path",
+            ) from None
+        result = GitResult(proc.returncode, redact(proc.stdout or ""), redact(proc.stderr or ""))
+        if check and result.rc != 0:
+            raise self.error(args, result)
+        return result
+
+    def error(self, args: Sequence[str], result: GitResult, *, fix: str | None = None) -> GitError:
+        """A one-line GitError for a failed command: exit code, git's key line, a fix when known."""
+        sub = args[0] if args else "git"
+        detail = _last_line(result.err) or _last_line(result.out) or "no message"
+        text = result.err + "\n" + result.out
+        return GitError(
+            redact(f"git {sub} failed (exit {result.rc}) in '{self.cwd}': {detail}"),
+            rc=result.rc,
+            stderr=result.err,
+            fix=fix or failure_fix(text) or "see git's message; run with GIT_TRACE=1 for details",
+        )
+
+    # -- small helpers ---------------------------------------------------------------------------
+
+    def head(self) -> str:
+        return self.run("rev-parse", "--verify", "HEAD").out.strip()
+
+    def rev_parse(self, ref: str) -> str | None:
+        result = self.run("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", check=False)
+        return result.out.strip() if result.rc == 0 else None
+
+    def is_clean(self) -> bool:
+        """No uncommitted changes to tracked files (untracked files are not counted)."""
+        return self.run("status", "--porcelain", "--untracked-files=no").out.strip() == ""
+
+    def toplevel(self) -> Path | None:
+        result = self.run("rev-parse", "--show-toplevel", check=False)
+        return Path(result.out.strip()) if result.rc == 0 and result.out.strip() else None
+
+    def git_dir(self) -> Path:
+        return Path(self.run("rev-parse", "--absolute-git-dir").out.strip())
+
+    def remote_url(self, name: str = "origin") -> str | None:
+        result = self.run("remote", "get-url", name, check=False)
+        return result.out.strip() if result.rc == 0 else None
+
+    def changed_files(self, paths: Sequence[str] | None = None) -> list[str]:
+        """Files that differ from HEAD (modified, deleted, untracked), limited to ``paths``."""
+        args = ["status", "--porcelain=v1", "-z", "--untracked-files=all", "--no-renames"]
+        if paths:
+            args += ["--", *paths]
+        raw = self.run(*args).out
+        return [entry[3:] for entry in raw.split("\0") if len(entry) > 3]
+
+    def untracked(self) -> set[str]:
+        raw = self.run("ls-files", "-z", "--others", "--exclude-standard").out
+        return {name for name in raw.split("\0") if name}
+
+    def unpushed(self, *refs: str) -> list[str]:
+        """Commits reachable from ``refs`` that no remote-tracking branch contains."""
+        present = [ref for ref in refs if self.rev_parse(ref)]
+        if not present:
+            return []
+        out = self.run("rev-list", *present, "--not", "--remotes", "--").out
+        return [line for line in out.split() if line]
+
+
+@dataclass(frozen=True)
+class PushResult:
+    changed: bool  # False when the edit left the tree byte-identical (no commit made)
+    commit_sha: str | None  # the pushed (or, with push=False, local) commit; None when unchanged
+    base_sha: str  # remote branch head the final edit was applied to
+    attempts: int
+
+
+_PENDING = "gitops-release-pending"
+
+
+def _is_url(remote: str) -> bool:
+    return "://" in remote or bool(re.match(r"^[\w.-]+@[\w.-]+:", remote))
+
+
+def _normalise_remote(remote: str) -> str:
+    """A comparable form: local paths and file:// URLs as resolved paths, URLs without .git or '/'."""
+    if remote.startswith("file://"):
+        return str(Path(urlsplit(remote).path).resolve())
+    if not _is_url(remote):
+        return str(Path(remote).resolve())
+    return remote.rstrip("/").removesuffix(".git").lower()
+
+
+def _check_remote(remote: str) -> str:
+    """Refuse credentials in the URL; make a local path absolute (git runs in another cwd)."""
+    if "://" in remote:
+        parts = urlsplit(remote)
+        if parts.password or (parts.username and parts.scheme in ("http", "https")):
+            raise InputError(
+                "repository",
+                "the remote URL contains credentials",
+                fix="pass the token as the token input; it is sent as an http.extraheader, never in the URL",
+            )
+        return remote
+    if _is_url(remote):
+        return remote
+    return str(Path(remote).resolve())
+
+
+def _pending_file(git: Git) -> Path:
+    return git.git_dir() / _PENDING
+
+
+def _prepare_checkout(git: Git, checkout: Path, remote: str, branch: str) -> None:
+    """Clone into an absent/empty directory, or validate an existing clone of the same remote."""
+    if not checkout.exists() or (checkout.is_dir() and not any(checkout.iterdir())):
+        checkout.mkdir(parents=True, exist_ok=True)
+        git.run("clone", "--quiet", "--single-branch", "--no-tags", "--branch", branch, "--", remote, ".")
+        return
+    if not checkout.is_dir():
+        raise ConfigError(
+            f"checkout '{checkout}' exists and is not a directory",
+            fix="point the checkout at an empty directory, or at a clone of the repository",
+        )
+    top = git.toplevel()
+    if top is None or top.resolve() != checkout.resolve():
+        raise ConfigError(
+            f"checkout '{checkout}' is not empty and is not the top of a git clone",
+            fix="use an empty or non-existent directory (it will be cloned), or a clone of the repository",
+        )
+    origin = git.remote_url("origin")
+    if origin is None or _normalise_remote(origin) != _normalise_remote(remote):
+        raise ConfigError(
+            f"checkout '{checkout}' is a clone of '{origin or 'no origin'}', not of '{remote}'",
+            fix="use an empty directory, or a clone whose origin is the repository being updated",
+        )
+    if not git.is_clean():
+        raise GitError(
+            f"checkout '{checkout}' has uncommitted changes to tracked files; refusing to reset them",
+            fix="commit and push, stash or discard them, or use a fresh directory",
+        )
+    pending_path = _pending_file(git)
+    ours = set(pending_path.read_text().split()) if pending_path.exists() else set()
+    unpushed = set(git.unpushed("HEAD", f"refs/heads/{branch}"))
+    if unpushed - ours:
+        raise GitError(
+            f"checkout '{checkout}' has {len(unpushed - ours)} local commit(s) not on the remote; "
+            "refusing to reset them",
+            fix="push them, move them to another branch, or use a fresh directory",
+        )
+
+
+def _sync(git: Git, branch: str) -> str:
+    """Fetch the branch and hard-reset the checkout (on local ``branch``) to the fetched head."""
+    tracking = f"refs/remotes/origin/{branch}"
+    git.run("fetch", "--quiet", "--no-tags", "origin", f"+refs/heads/{branch}:{tracking}")
+    base = git.rev_parse(tracking)
+    if base is None:
+        raise GitError(
+            f"branch '{branch}' was not found on the remote after fetching",
+            fix="create the branch first or fix the branch input",
+        )
+    git.run("checkout", "--quiet", "--force", "-B", branch, base)
+    git.run("reset", "--quiet", "--hard", base)
+    return base
+
+
+def _discard(git: Git, base: str, untracked_before: set[str]) -> None:
+    """Undo what an edit left behind: tracked changes, and untracked files it created."""
+    git.run("reset", "--quiet", "--hard", base)
+    for name in sorted(git.untracked() - untracked_before):
+        path = git.cwd / name
+        if path.is_file() or path.is_symlink():
+            path.unlink()
+
+
+def commit_and_push(
+    checkout: Path,
+    remote: str,
+    branch: str,
+    edit: Callable[[Path], str | None],
+    *,
+    token: str | None = None,
+    identity: CommitIdentity = CommitIdentity(),
+    push: bool = True,
+    max_attempts: int = 5,
+    backoff: float = 0.2,
+    max_backoff: float = 5.0,
+    sleep: Callable[[float], None] = time.sleep,
+    rng: random.Random | None = None,
+    log: Callable[[str], None] | None = None,
+    paths: Sequence[str] | None = None,
+) -> PushResult:
+    """Apply ``edit`` to a fresh checkout of ``remote``'s ``branch``, commit and push; retry races.
+
+    ``edit(checkout)`` returns the commit message, or None when there is nothing to do; it is
+    called again on top of the new remote head after every rejected push. ReleaseErrors it
+    raises propagate with nothing pushed. Raises PushConflictError after ``max_attempts``
+    rejected pushes, GitError at once for any other git failure.
+    """
+    if max_attempts < 1:
+        raise InputError("max-attempts", f"{max_attempts} is below the minimum 1", fix="use 1 or more")
+    if not branch or branch.startswith("-") or branch.startswith("refs/"):
+        raise InputError("branch", f"'{branch}' is not a branch name", fix="give a branch name such as main")
+    rng = rng or random.Random()
+    checkout = Path(checkout).absolute()
+    remote = _check_remote(remote)
+    git = Git(checkout, token=token, identity=identity, log=log)
+    if not checkout.exists():
+        checkout.mkdir(parents=True)
+    _prepare_checkout(git, checkout, remote, branch)
+    pending_path = _pending_file(git)
+
+    for attempt in range(1, max_attempts + 1):
+        base = _sync(git, branch)
+        pending_path.unlink(missing_ok=True)
+        untracked_before = git.untracked()
+        try:
+            message = edit(checkout)
+        except BaseException:
+            _discard(git, base, untracked_before)
+            raise
+        files = git.changed_files(paths) if message is not None else []
+        if message is None or not files:
+            _discard(git, base, untracked_before)
+            git.log(f"attempt {attempt}: nothing to change on {branch} at {base[:12]}")
+            return PushResult(changed=False, commit_sha=None, base_sha=base, attempts=attempt)
+        if not message.strip():
+            _discard(git, base, untracked_before)
+            raise InputError("commit-message", "the commit message is empty", fix="give a commit message")
+        git.run("--literal-pathspecs", "add", "--all", "--", *files)
+        git.run("commit", "--quiet", "--no-verify", "--cleanup=whitespace", "--file=-", input=message)
+        sha = git.head()
+        pending_path.write_text(sha + "\n")
+        _discard(git, sha, untracked_before)  # edits outside ``paths`` are not kept
+        if not push:
+            git.log(f"committed {sha[:12]} on {branch} locally (push disabled)")
+            return PushResult(changed=True, commit_sha=sha, base_sha=base, attempts=attempt)
+        args = ("push", "--porcelain", "origin", f"HEAD:refs/heads/{branch}")
+        result = git.run(*args, check=False)
+        if result.rc == 0:
+            git.run("update-ref", f"refs/remotes/origin/{branch}", sha)
+            pending_path.unlink(missing_ok=True)
+            git.log(f"pushed {sha[:12]} to {branch} (attempt {attempt}/{max_attempts})")
+            return PushResult(changed=True, commit_sha=sha, base_sha=base, attempts=attempt)
+        if not is_push_rejection(result.err + "\n" + result.out):
+            raise git.error(args, result)
+        if attempt < max_attempts:
+            delay = backoff_delay(attempt - 1, backoff=backoff, max_backoff=max_backoff, rng=rng)
+            git.log(
+                f"push to {branch} rejected: the branch moved (attempt {attempt}/{max_attempts}); "
+                f"re-applying on the new head in {delay:.2f}s"
+            )
+            sleep(delay)
+    raise PushConflictError(
+        f"push to '{branch}' was rejected {max_attempts} times because other writers kept moving the "
+        f"branch; nothing of this edit was pushed",
+        rc=1,
+        fix="raise max-attempts (and backoff), or serialise the writers",
+    )
