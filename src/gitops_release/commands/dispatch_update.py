@@ -1,0 +1,462 @@
+"""dispatch-update: send one ``repository_dispatch`` carrying a release to the config repository.
+
+The zero-install fast path: the composite action runs this module with the runner's bare
+``python3`` and ``PYTHONPATH=src``, so it and everything it imports is standard library only
+(runtime, errors, cli, commands.base, core.release, core.channels, core.retry, adapters.http).
+tests/unit/commands/test_dispatch_update.py proves it by inspecting ``sys.modules``.
+
+Exactly one HTTP request per dispatch: ``POST /repos/{owner}/{repo}/dispatches`` (no GET
+first; a missing repository or a token without ``contents: write`` shows up as the POST's
+404/403). Every input is validated locally, with the same validator update-db applies to the
+payload it receives, before that request is sent, so a bad input sends nothing.
+
+Several containers from one build go in one event as ``{"releases": [...]}``: ``containers``
+lists names (each gets the same image, tag and digest) or ``name=image`` pairs (each its own
+image, the same tag and digest), see docs/dispatch-update.md.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from gitops_release.commands.base import Context
+from gitops_release.core import channels as channels_mod
+from gitops_release.core import release as release_mod
+from gitops_release.errors import InputError, ReleaseError
+from gitops_release.runtime import InputReader, InputSpec, output_text
+
+DEFAULT_EVENT_TYPE = "release-channel-update"
+DEFAULT_API_URL = "https://api.github.com"
+
+INPUTS: tuple[InputSpec, ...] = (
+    InputSpec("repository", "config repository that receives the dispatch, owner/name", required=True),
+    InputSpec(
+        "token",
+        "token with contents: write on the config repository (fine-grained PAT or App token)",
+        required=True,
+        secret=True,
+    ),
+    InputSpec("event-type", "repository_dispatch event type (1-100 characters)", default=DEFAULT_EVENT_TYPE),
+    InputSpec("container", "container (release-channel db key) this build updates; or use containers"),
+    InputSpec(
+        "containers",
+        "several containers from one build, one event: names (same image) or name=image pairs",
+        kind="list",
+    ),
+    InputSpec("channel", "release channel to update (dev, stage, prod, ...); overrides channel-map"),
+    InputSpec(
+        "channel-map",
+        "ref -> channel map applied to source-ref when channel is not given (JSON object or lines 'ref: ch')",
+    ),
+    InputSpec(
+        "on-unmapped-ref",
+        "what to do when source-ref matches no channel-map entry: error, or skip (exit 0, nothing sent)",
+        default="error",
+        choices=("error", "skip"),
+    ),
+    InputSpec("image", "image repository without tag, e.g. ghcr.io/org/my-app"),
+    InputSpec("tag", "image tag that was pushed, e.g. sha-abc12345 or v1.2.3", required=True),
+    InputSpec("digest", "image digest, sha256:<64 hex> (recommended; prod may require it)"),
+    InputSpec("source-repository", "repository that built the image (default: GITHUB_REPOSITORY)"),
+    InputSpec("source-sha", "commit that was built, 40 hex (default: GITHUB_SHA)"),
+    InputSpec("source-ref", "ref that was built, e.g. refs/heads/main (default: GITHUB_REF)"),
+    InputSpec(
+        "source-run-url",
+        "URL of the build run (default: $GITHUB_SERVER_URL/$GITHUB_REPOSITORY/actions/runs/$GITHUB_RUN_ID)",
+    ),
+    InputSpec("api-url", "GitHub API base URL (default: GITHUB_API_URL, else https://api.github.com)"),
+    InputSpec(
+        "max-attempts",
+        "attempts for 5xx and rate limits (default: the shared retry policy)",
+        kind="int",
+        minimum=1,
+        maximum=10,
+    ),
+    InputSpec(
+        "timeout", "bound on the total time spent retrying, e.g. 60s (default: the policy's)", kind="duration"
+    ),
+)
+
+# The shared validator's own rules, so an input is refused here exactly when update-db would.
+_REPOSITORY = re.compile(release_mod.REPOSITORY_PATTERN)
+_CONTAINER = re.compile(release_mod.CONTAINER_PATTERN)
+_DIGEST = re.compile(release_mod.DIGEST_PATTERN)
+
+#: release field (as update-db's validator names it) -> the input that carries it
+_FIELD_TO_INPUT = {
+    "container": "container",
+    "channel": "channel",
+    "image": "image",
+    "tag": "tag",
+    "digest": "digest",
+    "repository": "source-repository",
+    "sha": "source-sha",
+    "ref": "source-ref",
+    "runUrl": "source-run-url",
+}
+
+
+def _container_input_name(multi: bool) -> str:
+    return "containers" if multi else "container"
+
+
+def _parse_containers(
+    container: str | None, containers: list[str] | None, image: str | None
+) -> list[tuple[str, str]]:
+    """``[(container, image), ...]`` from ``container`` or ``containers`` (names or name=image)."""
+    if container and containers:
+        raise InputError(
+            "containers",
+            "was given together with 'container'",
+            fix="use container for one image, or containers for several, not both",
+        )
+    if not container and not containers:
+        raise InputError(
+            "container",
+            "is required but was not given",
+            fix="set container: <name> (or containers: for several from one build)",
+        )
+    multi = bool(containers)
+    name = _container_input_name(multi)
+    entries = containers if containers else [container or ""]
+    pairs: list[tuple[str, str]] = []
+    for entry in entries:
+        cname, sep, cimage = entry.partition("=")
+        cname, cimage = cname.strip(), cimage.strip()
+        if sep and not multi:
+            raise InputError(
+                "container",
+                f"'{entry}' is a name=image pair",
+                fix="give the name in container and the image in image (pairs belong in containers)",
+            )
+        if not _CONTAINER.search(cname):
+            raise InputError(
+                name,
+                f"'{cname}' is not a container name",
+                fix="use lowercase letters, digits, '.', '_' or '-' (max 63), e.g. my-app",
+            )
+        if sep and not cimage:
+            raise InputError(name, f"'{entry}' has an empty image after '='", fix="write name=registry/image")
+        resolved = cimage or (image or "")
+        if not resolved:
+            raise InputError(
+                "image",
+                f"is required but was not given (container '{cname}' has no image)",
+                fix="set image: <registry>/<repository>, or give containers as name=image pairs",
+            )
+        if any(cname == seen for seen, _ in pairs):
+            raise InputError(name, f"lists '{cname}' twice", fix="name each container once")
+        pairs.append((cname, resolved))
+    return pairs
+
+
+def _channel_for(
+    channel: str | None, channel_map: str | None, source_ref: str, on_unmapped: str
+) -> str | None:
+    """The explicit channel, or the channel-map's entry for ``source_ref``; None means skip."""
+    if channel:
+        if channel_map:
+            raise InputError(
+                "channel-map",
+                "was given together with 'channel'",
+                fix="set channel for a fixed channel, or channel-map to derive it from the ref, not both",
+            )
+        return channel
+    mapping = _channel_map(channel_map) if channel_map else channels_mod.DEFAULT_CHANNEL_MAP
+    found = channels_mod.channel_for_ref(source_ref, mapping)
+    if found:
+        return str(found)
+    if on_unmapped == "skip":
+        return None
+    raise InputError(
+        "source-ref",
+        f"'{source_ref}' matches no entry of {'channel-map' if channel_map else 'the default channel map'}",
+        fix="add the ref to channel-map, set channel explicitly, or set on-unmapped-ref: skip",
+    )
+
+
+def _channel_map(text: str) -> channels_mod.ChannelMap:
+    """``pattern=channel`` lines (core.channels), or a JSON object ``{"pattern": "channel"}``."""
+    if text.lstrip().startswith("{"):
+        try:
+            obj = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InputError(
+                "channel-map",
+                f"looks like JSON but does not parse ({exc.msg} at column {exc.colno})",
+                fix='write {"refs/heads/main": "dev"} or pattern=channel lines',
+            ) from None
+        if not isinstance(obj, dict) or not all(isinstance(v, str) for v in obj.values()):
+            raise InputError(
+                "channel-map",
+                "as JSON must be an object of pattern -> channel strings",
+                fix='write {"refs/heads/main": "dev", "refs/tags/v*": "prod"}',
+            )
+        text = "\n".join(f"{key}={value}" for key, value in obj.items())
+    return channels_mod.parse_channel_map(text, field="channel-map")
+
+
+def _input_for_error(exc: ReleaseError, multi: bool) -> str:
+    """Which input a shared-validator error is about (its ``field`` names a release field)."""
+    text = str(getattr(exc, "field", "") or exc.message)
+    for key in sorted(_FIELD_TO_INPUT, key=len, reverse=True):
+        if re.search(rf"(?<![A-Za-z]){re.escape(key)}(?![A-Za-z])", text):
+            found = _FIELD_TO_INPUT[key]
+            return _container_input_name(multi) if found == "container" else found
+    return "payload"
+
+
+def _default(value: str | None, env: Mapping[str, str], name: str, input_name: str) -> str:
+    if value:
+        return value
+    fallback = env.get(name, "").strip()
+    if not fallback:
+        raise InputError(
+            input_name,
+            f"is required but was not given and {name} is not set",
+            fix=f"set {input_name}: explicitly (outside GitHub Actions there is no {name})",
+        )
+    return fallback
+
+
+def _run_url(value: str | None, env: Mapping[str, str]) -> str:
+    if value:
+        return value
+    server = env.get("GITHUB_SERVER_URL", "").strip().rstrip("/") or "https://github.com"
+    repo, run_id = env.get("GITHUB_REPOSITORY", "").strip(), env.get("GITHUB_RUN_ID", "").strip()
+    if not repo or not run_id:
+        raise InputError(
+            "source-run-url",
+            "is required but was not given and GITHUB_REPOSITORY/GITHUB_RUN_ID are not set",
+            fix="set source-run-url: to the URL of the build (outside GitHub Actions there is no run)",
+        )
+    return f"{server}/{repo}/actions/runs/{run_id}"
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """Validated inputs; ``client_payload`` has passed the shared validator and the dispatch limits."""
+
+    repository: str
+    token: str = field(repr=False)
+    event_type: str
+    client_payload: dict[str, Any] | None
+    channels: tuple[str, ...]
+    api_url: str
+    max_attempts: int | None = None
+    timeout: float | None = None
+    skipped_reason: str = ""
+
+    @property
+    def skipped(self) -> bool:
+        return self.client_payload is None
+
+    @classmethod
+    def from_reader(cls, reader: InputReader) -> Inputs:
+        values = reader.read_all(INPUTS)
+        env = reader.env
+        repository: str = values["repository"]
+        if not _REPOSITORY.search(repository):
+            raise InputError(
+                "repository", f"'{repository}' is not owner/name", fix="write it like my-org/my-config-repo"
+            )
+        token: str = values["token"]
+        event_type: str = values["event_type"]
+        api_url = values["api_url"] or env.get("GITHUB_API_URL", "").strip() or DEFAULT_API_URL
+        if not re.match(r"^https?://[^/\s]+", api_url):
+            raise InputError(
+                "api-url", f"'{api_url}' is not an http(s) URL", fix="e.g. https://ghes.example.com/api/v3"
+            )
+        common = {
+            "repository": repository,
+            "token": token,
+            "event_type": event_type,
+            "api_url": api_url.rstrip("/"),
+            "max_attempts": values["max_attempts"],
+            "timeout": values["timeout"],
+        }
+
+        source_ref = _default(values["source_ref"], env, "GITHUB_REF", "source-ref")
+        channel = _channel_for(
+            values["channel"], values["channel_map"], source_ref, values["on_unmapped_ref"]
+        )
+        pairs = _parse_containers(values["container"], values["containers"], values["image"])
+        multi = bool(values["containers"])
+        digest: str | None = values["digest"]
+        if digest is not None and not _DIGEST.search(digest):
+            raise InputError(
+                "digest",
+                f"'{digest}' is not sha256:<64 lowercase hex>",
+                fix="pass the digest the image push printed, e.g. steps.build.outputs.digest",
+            )
+        if channel is None:
+            return cls(
+                client_payload=None,
+                channels=(),
+                skipped_reason=f"source-ref '{source_ref}' matches no channel-map entry "
+                "(on-unmapped-ref: skip)",
+                **common,
+            )
+        source = {
+            "repository": _default(
+                values["source_repository"], env, "GITHUB_REPOSITORY", "source-repository"
+            ),
+            "sha": _default(values["source_sha"], env, "GITHUB_SHA", "source-sha"),
+            "ref": source_ref,
+            "runUrl": _run_url(values["source_run_url"], env),
+        }
+        releases: list[dict[str, Any]] = []
+        for cname, cimage in pairs:
+            rel: dict[str, Any] = {
+                "container": cname,
+                "channel": channel,
+                "image": cimage,
+                "tag": values["tag"],
+            }
+            if digest:
+                rel["digest"] = digest
+            rel["source"] = dict(source)
+            releases.append(rel)
+        payload: dict[str, Any] = releases[0] if len(releases) == 1 else {"releases": releases}
+        payload = validate_payload(payload, event_type, multi=multi)
+        return cls(client_payload=payload, channels=(channel,), **common)
+
+
+def validate_payload(payload: dict[str, Any], event_type: str, *, multi: bool = False) -> dict[str, Any]:
+    """Run the shared validator (update-db's) and the dispatch limits; errors name the input.
+
+    Returns the canonical client_payload (``payload_json`` of the parsed releases).
+    """
+    try:
+        parsed = release_mod.parse_payload(payload, field="payload")
+        canonical: dict[str, Any] = release_mod.payload_json(parsed)
+    except InputError as exc:
+        name = _input_for_error(exc, multi)
+        detail = exc.message.split(": ", 1)[1] if exc.message.startswith("input '") else exc.message
+        raise InputError(name, detail, fix=exc.fix) from None
+    try:
+        release_mod.check_dispatch_limits(event_type, canonical)
+    except InputError as exc:
+        if exc.field.startswith("event") or exc.field == "event-type":
+            raise InputError("event-type", exc.message.split(": ", 1)[-1], fix=exc.fix) from None
+        raise
+    return canonical
+
+
+@dataclass
+class Outputs:
+    payload: dict[str, Any] | None
+    channel: str
+    skipped: bool
+    dispatched_to: str
+    event_type: str = DEFAULT_EVENT_TYPE
+    attempts: int = 0
+    reason: str = ""
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "payload": "" if self.payload is None else self.payload,
+            "channel": self.channel,
+            "skipped": self.skipped,
+            "dispatched-to": self.dispatched_to,
+        }
+
+    def summary(self) -> str:
+        title = "dispatch-update: skipped" if self.skipped else "dispatch-update: dispatched"
+        lines = [f"### {title}", "", "| | |", "|---|---|"]
+        rows: list[tuple[str, str]] = []
+        if self.skipped:
+            rows.append(("reason", self.reason))
+        else:
+            rows += [("repository", self.dispatched_to), ("event type", self.event_type)]
+            rows.append(("channel", self.channel))
+            for rel in _releases(self.payload):
+                image = f"{rel.get('image')}:{rel.get('tag')}"
+                if rel.get("digest"):
+                    image += f"@{rel['digest']}"
+                rows.append((f"container `{rel.get('container')}`", image))
+            source = (_releases(self.payload) or [{}])[0].get("source") or {}
+            if source:
+                rows.append(("source", f"{source.get('repository')}@{str(source.get('sha', ''))[:12]}"))
+                rows.append(("source ref", str(source.get("ref", ""))))
+        for name, value in rows:
+            text = value.replace("|", "\\|").replace("\n", " ")
+            lines.append(f"| {name} | `{text}` |" if text else f"| {name} | |")
+        return "\n".join(lines) + "\n"
+
+
+def _releases(payload: Mapping[str, Any] | None) -> list[Mapping[str, Any]]:
+    if not payload:
+        return []
+    if "releases" in payload:
+        return list(payload["releases"])
+    return [payload]
+
+
+def _policy(inputs: Inputs) -> Any:
+    from gitops_release.core.retry import RetryPolicy
+
+    kwargs: dict[str, Any] = {}
+    if inputs.max_attempts is not None:
+        kwargs["max_attempts"] = inputs.max_attempts
+    if inputs.timeout is not None:
+        kwargs["max_total_wait"] = inputs.timeout
+    return RetryPolicy(**kwargs)
+
+
+def run(inputs: Inputs, ctx: Context) -> Outputs:
+    console = ctx.console
+    if inputs.skipped:
+        console.info(f"dispatch-update: skipped: {inputs.skipped_reason}")
+        return Outputs(
+            payload=None,
+            channel="",
+            skipped=True,
+            dispatched_to="",
+            event_type=inputs.event_type,
+            reason=inputs.skipped_reason,
+        )
+    from gitops_release.adapters.http import HttpClient
+
+    payload = inputs.client_payload or {}
+    client = HttpClient(
+        inputs.api_url,
+        token=inputs.token,
+        policy=_policy(inputs),
+        timeout=inputs.timeout if inputs.timeout is not None else 30.0,
+        log=console.info,
+    )
+    body = {"event_type": inputs.event_type, "client_payload": payload}
+    console.info(
+        f"dispatch-update: POST {inputs.api_url}/repos/{inputs.repository}/dispatches "
+        f"event_type={inputs.event_type} channel={','.join(inputs.channels)}"
+    )
+    console.debug(f"client_payload: {json.dumps(payload, separators=(',', ':'))}")
+    # A repeated dispatch is harmless: update-db applies a release idempotently (same
+    # container/channel/image/tag/digest -> no change), so a POST retried after a 5xx whose
+    # first attempt did land only costs a no-op run. Hence idempotent=True.
+    client.request(
+        "POST",
+        f"/repos/{inputs.repository}/dispatches",
+        json_body=body,
+        idempotent=True,
+        operation="create a repository dispatch",
+        repository=inputs.repository,
+        permission="contents: write",
+        expected=(204,),
+    )
+    console.info(f"dispatch-update: dispatched {inputs.event_type} to {inputs.repository}")
+    return Outputs(
+        payload=payload,
+        channel=",".join(dict.fromkeys(inputs.channels)),
+        skipped=False,
+        dispatched_to=inputs.repository,
+        event_type=inputs.event_type,
+    )
+
+
+__all__ = ["INPUTS", "Inputs", "Outputs", "output_text", "run", "validate_payload"]

@@ -1,0 +1,440 @@
+"""dispatch-update: inputs, channel from ref, skip, payload shape, validation before any request.
+
+The HTTP client is replaced by a recorder (a stand-in module for gitops_release.adapters.http),
+so these tests check what would be sent and that a bad input sends nothing. The real client
+against the GitHub sandbox is in tests/integration/test_dispatch_update.py.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+import textwrap
+import types
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gitops_release import runtime
+from gitops_release.cli import main
+from gitops_release.commands import dispatch_update as du
+from gitops_release.commands.base import Context
+from gitops_release.errors import InputError
+from gitops_release.runtime import Console, InputReader
+
+SRC = Path(__file__).resolve().parents[3] / "src"
+SHA = "0123456789abcdef0123456789abcdef01234567"
+DIGEST = "sha256:" + "ab" * 32
+TOKEN = "ghp_unitTestToken1234567890"
+
+BASE_ENV = {
+    "GITHUB_REPOSITORY": "org/my-app",
+    "GITHUB_SHA": SHA,
+    "GITHUB_REF": "refs/heads/main",
+    "GITHUB_SERVER_URL": "https://github.com",
+    "GITHUB_RUN_ID": "42",
+}
+
+
+def env_for(**inputs: str) -> dict[str, str]:
+    env = dict(BASE_ENV)
+    given = {"repository": "org/config", "token": TOKEN, "container": "my-app"}
+    given.update({"image": "ghcr.io/org/my-app", "tag": "sha-01234567"})
+    given.update({k.replace("_", "-"): v for k, v in inputs.items()})
+    for name, value in given.items():
+        env[f"INPUT_{name.upper()}"] = value
+    return env
+
+
+def read(**inputs: str) -> du.Inputs:
+    return du.Inputs.from_reader(InputReader(env=env_for(**inputs)))
+
+
+class Recorder:
+    """Stands in for adapters.http.HttpClient; records constructor arguments and requests."""
+
+    instances: list[Recorder] = []
+
+    def __init__(self, base_url: str, **kwargs: Any) -> None:
+        self.base_url = base_url
+        self.kwargs = kwargs
+        self.calls: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
+        Recorder.instances.append(self)
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        self.calls.append((args, kwargs))
+
+
+@pytest.fixture
+def recorder(monkeypatch: pytest.MonkeyPatch) -> type[Recorder]:
+    Recorder.instances = []
+    fake = types.ModuleType("gitops_release.adapters.http")
+    fake.HttpClient = Recorder  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "gitops_release.adapters.http", fake)
+    return Recorder
+
+
+def requests_sent(rec: type[Recorder]) -> list[tuple[tuple[Any, ...], dict[str, Any]]]:
+    return [call for inst in rec.instances for call in inst.calls]
+
+
+# -- inputs and payload ------------------------------------------------------------------------
+
+
+def test_defaults_fill_source_from_github_env_and_channel_from_ref():
+    inputs = read(digest=DIGEST)
+    assert inputs.repository == "org/config"
+    assert inputs.event_type == "release-channel-update"
+    assert inputs.api_url == "https://api.github.com"
+    assert inputs.channels == ("dev",)
+    assert inputs.client_payload == {
+        "container": "my-app",
+        "channel": "dev",
+        "image": "ghcr.io/org/my-app",
+        "tag": "sha-01234567",
+        "digest": DIGEST,
+        "source": {
+            "repository": "org/my-app",
+            "sha": SHA,
+            "ref": "refs/heads/main",
+            "runUrl": "https://github.com/org/my-app/actions/runs/42",
+        },
+    }
+
+
+def test_token_is_registered_as_secret_and_hidden_from_repr():
+    inputs = read()
+    assert runtime.redact(f"x {TOKEN} y") == "x *** y"
+    assert TOKEN not in repr(inputs)
+
+
+def test_api_url_from_github_api_url_then_input():
+    env = env_for()
+    env["GITHUB_API_URL"] = "https://ghes.example.com/api/v3/"
+    assert du.Inputs.from_reader(InputReader(env=env)).api_url == "https://ghes.example.com/api/v3"
+    env["INPUT_API-URL"] = "http://127.0.0.1:9"
+    assert du.Inputs.from_reader(InputReader(env=env)).api_url == "http://127.0.0.1:9"
+
+
+def test_explicit_source_inputs_override_env():
+    inputs = read(
+        source_repository="other/repo",
+        source_sha="f" * 40,
+        source_ref="refs/heads/production",
+        source_run_url="https://ci.example.com/run/7",
+    )
+    payload = inputs.client_payload
+    assert payload is not None
+    assert payload["source"] == {
+        "repository": "other/repo",
+        "sha": "f" * 40,
+        "ref": "refs/heads/production",
+        "runUrl": "https://ci.example.com/run/7",
+    }
+    assert payload["channel"] == "prod"
+
+
+@pytest.mark.parametrize(
+    ("ref", "channel"),
+    [
+        ("refs/heads/main", "dev"),
+        ("refs/heads/staging", "stage"),
+        ("refs/heads/production", "prod"),
+        ("refs/tags/v1.2.3", "prod"),
+    ],
+)
+def test_default_channel_map(ref: str, channel: str):
+    assert read(source_ref=ref).channels == (channel,)
+
+
+def test_explicit_channel_wins_over_the_ref():
+    inputs = read(source_ref="refs/heads/feature/x", channel="qa")
+    assert inputs.channels == ("qa",)
+    assert inputs.client_payload is not None and inputs.client_payload["channel"] == "qa"
+
+
+def test_custom_channel_map_json():
+    mapping = json.dumps({"refs/heads/develop": "dev", "refs/heads/release": "stage"})
+    assert read(source_ref="refs/heads/release", channel_map=mapping).channels == ("stage",)
+
+
+def test_unmapped_ref_is_an_error_naming_source_ref():
+    with pytest.raises(InputError) as caught:
+        read(source_ref="refs/heads/feature/x")
+    assert caught.value.field == "source-ref"
+    assert "refs/heads/feature/x" in caught.value.message
+    assert "on-unmapped-ref" in (caught.value.fix or "")
+
+
+def test_unmapped_ref_with_skip_means_no_payload():
+    inputs = read(source_ref="refs/heads/feature/x", on_unmapped_ref="skip")
+    assert inputs.skipped
+    assert inputs.client_payload is None
+    assert "refs/heads/feature/x" in inputs.skipped_reason
+
+
+def test_several_containers_share_image_tag_and_digest():
+    env = env_for(containers="api\nworker", digest=DIGEST)
+    del env["INPUT_CONTAINER"]
+    payload = du.Inputs.from_reader(InputReader(env=env)).client_payload
+    assert payload is not None
+    assert [r["container"] for r in payload["releases"]] == ["api", "worker"]
+    assert {r["image"] for r in payload["releases"]} == {"ghcr.io/org/my-app"}
+    assert {r["digest"] for r in payload["releases"]} == {DIGEST}
+    assert set(payload) == {"releases"}
+
+
+def test_container_image_pairs_give_each_its_own_image():
+    env = env_for(containers="api=ghcr.io/org/api, worker=ghcr.io/org/worker")
+    del env["INPUT_CONTAINER"], env["INPUT_IMAGE"]
+    payload = du.Inputs.from_reader(InputReader(env=env)).client_payload
+    assert payload is not None
+    assert [(r["container"], r["image"], r["tag"]) for r in payload["releases"]] == [
+        ("api", "ghcr.io/org/api", "sha-01234567"),
+        ("worker", "ghcr.io/org/worker", "sha-01234567"),
+    ]
+
+
+def test_one_entry_in_containers_is_still_a_single_release_object():
+    env = env_for(containers="api")
+    del env["INPUT_CONTAINER"]
+    payload = du.Inputs.from_reader(InputReader(env=env)).client_payload
+    assert payload is not None and payload["container"] == "api"
+
+
+def test_payload_passes_the_shared_validator_update_db_uses():
+    from gitops_release.core.release import parse_payload
+
+    env = env_for(containers="api\nworker", digest=DIGEST)
+    del env["INPUT_CONTAINER"]
+    payload = du.Inputs.from_reader(InputReader(env=env)).client_payload
+    assert len(parse_payload(payload)) == 2
+
+
+# -- validation: the error names the input ------------------------------------------------------
+
+
+def _without(env: dict[str, str], *names: str) -> dict[str, str]:
+    for name in names:
+        env.pop(f"INPUT_{name.upper()}", None)
+    return env
+
+
+BAD_INPUTS: list[tuple[dict[str, str], tuple[str, ...], str]] = [
+    ({}, ("repository",), "repository"),
+    ({}, ("token",), "token"),
+    ({"repository": "not-a-repo"}, (), "repository"),
+    ({"repository": "org/config/extra"}, (), "repository"),
+    ({}, ("container",), "container"),
+    ({"containers": "api,worker"}, (), "containers"),  # both container and containers
+    ({"container": "My_App"}, (), "container"),
+    ({"container": "api=ghcr.io/org/api"}, (), "container"),
+    ({"containers": "api,api"}, ("container",), "containers"),
+    ({"containers": "api=,worker"}, ("container",), "containers"),
+    ({"containers": "Bad Name"}, ("container",), "containers"),
+    ({}, ("image",), "image"),
+    ({"image": "GHCR.io/Org/App:latest"}, (), "image"),
+    ({}, ("tag",), "tag"),
+    ({"tag": "-bad tag"}, (), "tag"),
+    ({"digest": "sha256:abc"}, (), "digest"),
+    ({"digest": "md5:" + "a" * 32}, (), "digest"),
+    ({"channel": "Prod!"}, (), "channel"),
+    ({"channel": "dev", "channel-map": '{"refs/heads/main": "dev"}'}, (), "channel-map"),
+    ({"on-unmapped-ref": "ignore"}, (), "on-unmapped-ref"),
+    ({"event-type": "x" * 101}, (), "event-type"),
+    ({"source-repository": "nope"}, (), "source-repository"),
+    ({"source-sha": "abc123"}, (), "source-sha"),
+    ({"source-ref": "refs/heads/main..x", "channel": "dev"}, (), "source-ref"),
+    ({"source-run-url": "ftp://example.com/run"}, (), "source-run-url"),
+    ({"api-url": "api.github.com"}, (), "api-url"),
+    ({"max-attempts": "0"}, (), "max-attempts"),
+    ({"max-attempts": "many"}, (), "max-attempts"),
+    ({"timeout": "soon"}, (), "timeout"),
+]
+
+
+@pytest.mark.parametrize(("given", "removed", "field"), BAD_INPUTS)
+def test_bad_input_names_the_input(given: dict[str, str], removed: tuple[str, ...], field: str):
+    env = _without(env_for(**{k.replace("-", "_"): v for k, v in given.items()}), *removed)
+    with pytest.raises(InputError) as caught:
+        du.Inputs.from_reader(InputReader(env=env))
+    assert caught.value.field == field
+    assert caught.value.fix
+    assert "\n" not in str(caught.value)
+
+
+def test_missing_github_env_defaults_name_the_input():
+    env = env_for()
+    del env["GITHUB_SHA"]
+    with pytest.raises(InputError) as caught:
+        du.Inputs.from_reader(InputReader(env=env))
+    assert caught.value.field == "source-sha"
+    env = env_for()
+    del env["GITHUB_RUN_ID"]
+    with pytest.raises(InputError) as caught:
+        du.Inputs.from_reader(InputReader(env=env))
+    assert caught.value.field == "source-run-url"
+
+
+@pytest.mark.parametrize(("given", "removed", "field"), BAD_INPUTS)
+def test_bad_input_sends_nothing_and_exits_1_with_one_error_line(
+    recorder: type[Recorder],
+    capsys: pytest.CaptureFixture[str],
+    given: dict[str, str],
+    removed: tuple[str, ...],
+    field: str,
+):
+    env = _without(env_for(**{k.replace("-", "_"): v for k, v in given.items()}), *removed)
+    env["GITHUB_ACTIONS"] = "true"
+    assert main(["dispatch-update"], env=env) == 1
+    assert requests_sent(recorder) == []
+    errors = [line for line in capsys.readouterr().out.splitlines() if line.startswith("::error")]
+    assert len(errors) == 1
+    assert f"input '{field}'" in errors[0]
+
+
+# -- run(): one request, outputs, summary --------------------------------------------------------
+
+
+def _ctx(env: dict[str, str] | None = None) -> Context:
+    out, err = io.StringIO(), io.StringIO()
+    return Context(console=Console(env=env or {}, out=out, err=err), env=env or {})
+
+
+def test_run_sends_exactly_one_idempotent_post(recorder: type[Recorder]):
+    inputs = read(digest=DIGEST, max_attempts="3", timeout="20s")
+    outputs = du.run(inputs, _ctx())
+    calls = requests_sent(recorder)
+    assert len(calls) == 1
+    args, kwargs = calls[0]
+    assert args == ("POST", "/repos/org/config/dispatches")
+    assert kwargs["json_body"] == {
+        "event_type": "release-channel-update",
+        "client_payload": inputs.client_payload,
+    }
+    assert kwargs["idempotent"] is True
+    assert kwargs["permission"] == "contents: write"
+    assert kwargs["repository"] == "org/config"
+    client = recorder.instances[0]
+    assert client.base_url == "https://api.github.com"
+    assert client.kwargs["token"] == TOKEN
+    assert client.kwargs["policy"].max_attempts == 3
+    assert client.kwargs["policy"].max_total_wait == 20.0
+    assert outputs.as_dict() == {
+        "payload": inputs.client_payload,
+        "channel": "dev",
+        "skipped": False,
+        "dispatched-to": "org/config",
+    }
+
+
+def test_run_skipped_sends_nothing(recorder: type[Recorder]):
+    inputs = read(source_ref="refs/heads/feature/x", on_unmapped_ref="skip")
+    outputs = du.run(inputs, _ctx())
+    assert requests_sent(recorder) == []
+    assert outputs.as_dict() == {"payload": "", "channel": "", "skipped": True, "dispatched-to": ""}
+    assert "refs/heads/feature/x" in outputs.summary()
+
+
+def test_summary_table_lists_each_container():
+    env = env_for(containers="api=ghcr.io/org/api\nworker=ghcr.io/org/worker", digest=DIGEST)
+    del env["INPUT_CONTAINER"], env["INPUT_IMAGE"]
+    inputs = du.Inputs.from_reader(InputReader(env=env))
+    outputs = du.Outputs(inputs.client_payload, "dev", False, "org/config")
+    summary = outputs.summary()
+    assert "| container `api` | `ghcr.io/org/api:sha-01234567@" + DIGEST + "` |" in summary
+    assert "| container `worker` |" in summary
+    assert "| repository | `org/config` |" in summary
+
+
+def test_cli_writes_compact_payload_and_outputs(recorder: type[Recorder], tmp_path: Path, capsys):
+    env = env_for(digest=DIGEST)
+    env.update(
+        GITHUB_ACTIONS="true",
+        GITHUB_OUTPUT=str(tmp_path / "out"),
+        GITHUB_STEP_SUMMARY=str(tmp_path / "summary"),
+    )
+    assert main(["dispatch-update"], env=env) == 0
+    text = (tmp_path / "out").read_text()
+    payload_line = text.split("payload<<", 1)[1].splitlines()[1]
+    assert json.loads(payload_line)["digest"] == DIGEST
+    assert " " not in payload_line  # compact JSON
+    assert "skipped<<" in text and "\nfalse\n" in text
+    assert "dispatched-to<<" in text
+    assert "dispatch-update: dispatched" in (tmp_path / "summary").read_text()
+    out = capsys.readouterr().out
+    assert f"::add-mask::{TOKEN}" in out
+    assert TOKEN not in out.replace(f"::add-mask::{TOKEN}", "") + text
+
+
+def test_skip_through_cli_exits_0(recorder: type[Recorder], tmp_path: Path):
+    env = env_for(source_ref="refs/heads/feature/x", on_unmapped_ref="skip")
+    env.update(GITHUB_ACTIONS="true", GITHUB_OUTPUT=str(tmp_path / "out"))
+    assert main(["dispatch-update"], env=env) == 0
+    assert "\ntrue\n" in (tmp_path / "out").read_text()
+    assert requests_sent(recorder) == []
+
+
+def test_every_input_spec_has_help_and_kebab_name():
+    names = [spec.name for spec in du.INPUTS]
+    assert len(names) == len(set(names))
+    for spec in du.INPUTS:
+        assert spec.help and spec.name == spec.name.lower() and "_" not in spec.name
+
+
+def test_action_yml_declares_every_input_and_forwards_it_via_env():
+    import yaml
+
+    root = Path(__file__).resolve().parents[3]
+    action = yaml.safe_load((root / "actions/dispatch-update/action.yml").read_text())
+    assert set(action["inputs"]) == {spec.name for spec in du.INPUTS}
+    step = action["runs"]["steps"][0]
+    for spec in du.INPUTS:
+        key = "INPUT_" + spec.name.upper().replace("-", "_")
+        assert step["env"][key] == "${{ inputs." + spec.name + " }}"
+        assert action["inputs"][spec.name]["description"]
+        assert "default" in action["inputs"][spec.name]
+    assert set(action["outputs"]) == set(du.Outputs(None, "", True, "").as_dict())
+    assert "${{" not in step["run"]
+
+
+# -- zero-install: standard library only --------------------------------------------------------
+
+_IMPORT_PROBE = textwrap.dedent(
+    """
+    import json, sys
+    sys.path.insert(0, sys.argv[1])
+    env = json.loads(sys.argv[2])
+    from gitops_release.cli import main
+    rc = main(["dispatch-update"], env=env)
+    print("RESULT", json.dumps({"rc": rc, "modules": sorted(sys.modules)}))
+    """
+)
+
+
+def test_dispatch_path_imports_only_the_standard_library(tmp_path: Path):
+    """Run the command (up to a refused connection) in a fresh -I -S interpreter: every module
+    loaded must be stdlib or gitops_release, and the HTTP adapter must be among them."""
+    env = env_for(api_url="http://127.0.0.1:9", max_attempts="1")
+    proc = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", _IMPORT_PROBE, str(SRC), json.dumps(env)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    line = next(x for x in proc.stdout.splitlines() if x.startswith("RESULT "))
+    result = json.loads(line[len("RESULT ") :])
+    modules: list[str] = result["modules"]
+    assert "gitops_release.adapters.http" in modules
+    assert "gitops_release.commands.dispatch_update" in modules
+    foreign = [
+        m
+        for m in modules
+        if m.split(".")[0] not in sys.stdlib_module_names
+        and m.split(".")[0] not in ("gitops_release", "__main__")
+    ]
+    assert foreign == []
