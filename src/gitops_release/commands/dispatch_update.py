@@ -50,7 +50,8 @@ INPUTS: tuple[InputSpec, ...] = (
     InputSpec("channel", "release channel to update (dev, stage, prod, ...); overrides channel-map"),
     InputSpec(
         "channel-map",
-        "ref -> channel map applied to source-ref when channel is not given (JSON object or lines 'ref: ch')",
+        "ref glob -> channel, first match wins, used when channel is not given: pattern=channel "
+        "per line or comma, or a JSON object (default: main=dev, staging=stage, production and v* tags=prod)",
     ),
     InputSpec(
         "on-unmapped-ref",
@@ -77,7 +78,9 @@ INPUTS: tuple[InputSpec, ...] = (
         maximum=10,
     ),
     InputSpec(
-        "timeout", "bound on the total time spent retrying, e.g. 60s (default: the policy's)", kind="duration"
+        "timeout",
+        "bound on each attempt and on the total wait between retries, e.g. 60s (default: 30s / 120s)",
+        kind="duration",
     ),
 )
 

@@ -161,6 +161,19 @@ def test_custom_channel_map_json():
     assert read(source_ref="refs/heads/release", channel_map=mapping).channels == ("stage",)
 
 
+def test_custom_channel_map_lines_first_glob_wins():
+    mapping = "refs/heads/release/*=stage\nrefs/heads/*=dev"
+    assert read(source_ref="refs/heads/release/1.2", channel_map=mapping).channels == ("stage",)
+    assert read(source_ref="refs/heads/topic", channel_map=mapping).channels == ("dev",)
+
+
+def test_custom_channel_map_replaces_the_default():
+    with pytest.raises(InputError) as caught:
+        read(source_ref="refs/heads/main", channel_map="refs/heads/develop=dev")
+    assert caught.value.field == "source-ref"
+    assert "channel-map" in caught.value.message
+
+
 def test_unmapped_ref_is_an_error_naming_source_ref():
     with pytest.raises(InputError) as caught:
         read(source_ref="refs/heads/feature/x")
@@ -244,6 +257,9 @@ BAD_INPUTS: list[tuple[dict[str, str], tuple[str, ...], str]] = [
     ({"channel": "Prod!"}, (), "channel"),
     ({"channel": "dev", "channel-map": '{"refs/heads/main": "dev"}'}, (), "channel-map"),
     ({"on-unmapped-ref": "ignore"}, (), "on-unmapped-ref"),
+    ({"channel-map": "refs/heads/main"}, (), "channel-map"),
+    ({"channel-map": '{"refs/heads/main": "dev"'}, (), "channel-map"),
+    ({"channel-map": '{"refs/heads/main": 1}'}, (), "channel-map"),
     ({"event-type": "x" * 101}, (), "event-type"),
     ({"source-repository": "nope"}, (), "source-repository"),
     ({"source-sha": "abc123"}, (), "source-sha"),
