@@ -54,8 +54,8 @@ _FAILURE_FIXES: tuple[tuple[str, str], ...] = (
         "the branch is protected against direct pushes: use mode 'pr', or allow the bot to bypass the rule",
     ),
     (
-        r"repository '.*' not found|repository not found|does not appear to be a git repository"
-        r"|returned error: 404",
+        r"repository '.*' (not found|does not exist)|repository not found"
+        r"|does not appear to be a git repository|returned error: 404",
         "check the repository URL or name, and that the token can see the repository",
     ),
     (

@@ -1,0 +1,231 @@
+"""commit_and_push against real bare remotes (file://) and real clones."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from gitops_release.adapters.git import CommitIdentity, Git, commit_and_push
+from gitops_release.errors import ConfigError, GitError, PolicyError
+from tests.fixtures.git_remotes import BareRemotes, git, remote_commit_identity
+
+
+@pytest.fixture(autouse=True)
+def _no_user_git_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", os.devnull)
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+
+
+def writer(path: str, text: str, message: str = "update"):
+    def edit(checkout: Path) -> str | None:
+        target = checkout / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+        return message
+
+    return edit
+
+
+def no_sleep(_: float) -> None:
+    raise AssertionError("no retry expected")
+
+
+def test_unchanged_edit_makes_no_commit(bare_remote: BareRemotes, tmp_path: Path) -> None:
+    url = bare_remote.make_bare_remote({"db.json": "{}\n"})
+    head = bare_remote.remote_head(url)
+    result = commit_and_push(tmp_path / "co", url, "main", writer("db.json", "{}\n"), sleep=no_sleep)
+    assert (result.changed, result.commit_sha, result.base_sha, result.attempts) == (False, None, head, 1)
+    assert bare_remote.remote_head(url) == head
+    assert bare_remote.remote_log(url) == ["initial commit"]
+
+
+def test_edit_returning_none_makes_no_commit_and_leaves_the_tree_clean(
+    bare_remote: BareRemotes, tmp_path: Path
+) -> None:
+    url = bare_remote.make_bare_remote({"db.json": "{}\n"})
+
+    def edit(checkout: Path) -> None:
+        (checkout / "db.json").write_text("scratch\n")
+        (checkout / "junk.txt").write_text("x")
+
+    result = commit_and_push(tmp_path / "co", url, "main", edit, sleep=no_sleep)
+    assert not result.changed
+    assert Git(tmp_path / "co").changed_files() == []
+    assert bare_remote.remote_log(url) == ["initial commit"]
+
+
+def test_change_lands_as_one_commit_with_the_bot_identity(bare_remote: BareRemotes, tmp_path: Path) -> None:
+    url = bare_remote.make_bare_remote({"db.json": "{}\n", "README.md": "hi\n"})
+    base = bare_remote.remote_head(url)
+    message = "chore(release): my-app dev -> sha-abc12345\n\n#123 body line kept"
+    result = commit_and_push(tmp_path / "co", url, "main", writer("db.json", '{"a": 1}\n', message))
+    assert result.changed and result.attempts == 1 and result.base_sha == base
+    assert result.commit_sha == bare_remote.remote_head(url)
+    assert bare_remote.read_remote_file(url, "db.json") == '{"a": 1}\n'
+    assert bare_remote.remote_log(url) == ["chore(release): my-app dev -> sha-abc12345", "initial commit"]
+    body = git("--git-dir", url.removeprefix("file://"), "log", "-1", "--format=%B", "main")
+    assert "#123 body line kept" in body
+    bot = CommitIdentity()
+    assert remote_commit_identity(url, "main") == (bot.name, bot.email, bot.name, bot.email)
+    parent = git("--git-dir", url.removeprefix("file://"), "rev-parse", "main^").strip()
+    assert parent == base
+
+
+def test_custom_identity_new_files_and_deletions(bare_remote: BareRemotes, tmp_path: Path) -> None:
+    url = bare_remote.make_bare_remote({"old.txt": "bye\n", "keep.txt": "k\n"})
+
+    def edit(checkout: Path) -> str:
+        (checkout / "old.txt").unlink()
+        (checkout / "new" / "dir").mkdir(parents=True)
+        (checkout / "new" / "dir" / "file with space.txt").write_text("hello\n")
+        return "restructure"
+
+    me = CommitIdentity("Release Bot", "release-bot@example.invalid")
+    commit_and_push(tmp_path / "co", url, "main", edit, identity=me)
+    assert remote_commit_identity(url, "main") == (me.name, me.email, me.name, me.email)
+    listed = git("--git-dir", url.removeprefix("file://"), "ls-tree", "-r", "--name-only", "main").split("\n")
+    assert "old.txt" not in listed and "new/dir/file with space.txt" in listed and "keep.txt" in listed
+
+
+def test_paths_limit_what_is_committed(bare_remote: BareRemotes, tmp_path: Path) -> None:
+    url = bare_remote.make_bare_remote({"db/db.json": "{}\n", "other.txt": "o\n"})
+
+    def edit(checkout: Path) -> str:
+        (checkout / "db" / "db.json").write_text("[]\n")
+        (checkout / "other.txt").write_text("stray edit\n")
+        return "db only"
+
+    result = commit_and_push(tmp_path / "co", url, "main", edit, paths=["db"])
+    assert result.changed
+    assert bare_remote.read_remote_file(url, "db/db.json") == "[]\n"
+    assert bare_remote.read_remote_file(url, "other.txt") == "o\n"
+    # edits outside paths are discarded, so the checkout stays reusable
+    assert Git(tmp_path / "co").is_clean()
+
+    def stray_only(checkout: Path) -> str:
+        (checkout / "other.txt").write_text("stray edit\n")
+        return "nothing in paths"
+
+    again = commit_and_push(tmp_path / "co", url, "main", stray_only, paths=["db", "missing/dir"])
+    assert not again.changed
+
+
+def test_push_false_commits_locally_only_and_the_next_call_recovers(
+    bare_remote: BareRemotes, tmp_path: Path
+) -> None:
+    url = bare_remote.make_bare_remote({"db.json": "{}\n"})
+    head = bare_remote.remote_head(url)
+    co = tmp_path / "co"
+    dry = commit_and_push(co, url, "main", writer("db.json", "dry\n", "dry run"), push=False)
+    assert dry.changed and dry.commit_sha and dry.commit_sha != head
+    assert Git(co).head() == dry.commit_sha
+    assert bare_remote.remote_head(url) == head
+    # our own unpushed commit is not "the user's work": a later real run resets it and pushes
+    real = commit_and_push(co, url, "main", writer("db.json", "real\n", "real run"))
+    assert real.changed and real.base_sha == head
+    assert bare_remote.remote_log(url) == ["real run", "initial commit"]
+
+
+def test_existing_clone_is_reused(bare_remote: BareRemotes, tmp_path: Path) -> None:
+    url = bare_remote.make_bare_remote({"a.txt": "1\n"})
+    clone = bare_remote.clone_of(url)
+    (clone / "untracked-notes.txt").write_text("mine\n")
+    result = commit_and_push(clone, url, "main", writer("a.txt", "2\n"))
+    assert result.changed
+    assert (clone / "untracked-notes.txt").read_text() == "mine\n"
+    assert bare_remote.read_remote_file(url, "a.txt") == "2\n"
+    assert "untracked-notes.txt" not in git("--git-dir", url.removeprefix("file://"), "ls-files", "main")
+
+
+def test_remote_given_as_a_plain_path(bare_remote: BareRemotes, tmp_path: Path) -> None:
+    url = bare_remote.make_bare_remote({"a.txt": "1\n"})
+    path = url.removeprefix("file://")
+    commit_and_push(tmp_path / "co", path, "main", writer("a.txt", "2\n"))
+    # and the same checkout accepts the file:// spelling of the same remote
+    commit_and_push(tmp_path / "co", url, "main", writer("a.txt", "3\n"))
+    assert bare_remote.remote_log(url) == ["update", "update", "initial commit"]
+
+
+def test_dirty_checkout_is_refused_and_left_as_it_was(bare_remote: BareRemotes, tmp_path: Path) -> None:
+    url = bare_remote.make_bare_remote({"a.txt": "1\n"})
+    clone = bare_remote.clone_of(url)
+    (clone / "a.txt").write_text("work in progress\n")
+    with pytest.raises(GitError, match="uncommitted changes") as info:
+        commit_and_push(clone, url, "main", writer("a.txt", "2\n"))
+    assert info.value.fix
+    assert (clone / "a.txt").read_text() == "work in progress\n"
+    assert bare_remote.remote_log(url) == ["initial commit"]
+
+
+def test_local_commits_not_on_the_remote_are_refused(bare_remote: BareRemotes, tmp_path: Path) -> None:
+    url = bare_remote.make_bare_remote({"a.txt": "1\n"})
+    clone = bare_remote.clone_of(url)
+    (clone / "a.txt").write_text("mine\n")
+    git("commit", "-qam", "my local work", cwd=clone)
+    mine = git("rev-parse", "HEAD", cwd=clone).strip()
+    with pytest.raises(GitError, match="1 local commit"):
+        commit_and_push(clone, url, "main", writer("a.txt", "2\n"))
+    assert git("rev-parse", "HEAD", cwd=clone).strip() == mine
+    assert bare_remote.remote_log(url) == ["initial commit"]
+
+
+def test_clone_of_another_remote_is_refused(bare_remote: BareRemotes, tmp_path: Path) -> None:
+    one = bare_remote.make_bare_remote({"a.txt": "1\n"})
+    two = bare_remote.make_bare_remote({"a.txt": "1\n"})
+    clone = bare_remote.clone_of(one)
+    with pytest.raises(ConfigError, match="is a clone of"):
+        commit_and_push(clone, two, "main", writer("a.txt", "2\n"))
+
+
+def test_edit_raising_release_error_pushes_nothing_and_cleans_up(
+    bare_remote: BareRemotes, tmp_path: Path
+) -> None:
+    url = bare_remote.make_bare_remote({"a.txt": "1\n"})
+    co = tmp_path / "co"
+
+    def refuse(checkout: Path) -> str:
+        (checkout / "a.txt").write_text("half-written\n")
+        (checkout / "new.txt").write_text("half\n")
+        raise PolicyError("container 'x' may not be updated by org/other", fix="add it to sources")
+
+    with pytest.raises(PolicyError, match="may not be updated"):
+        commit_and_push(co, url, "main", refuse)
+    assert bare_remote.remote_log(url) == ["initial commit"]
+    assert (co / "a.txt").read_text() == "1\n" and not (co / "new.txt").exists()
+    # and the checkout is immediately reusable
+    assert commit_and_push(co, url, "main", writer("a.txt", "2\n")).changed
+
+
+def test_missing_branch_and_missing_remote_are_clear_git_errors(
+    bare_remote: BareRemotes, tmp_path: Path
+) -> None:
+    url = bare_remote.make_bare_remote({"a.txt": "1\n"})
+    with pytest.raises(GitError) as info:
+        commit_and_push(tmp_path / "co1", url, "release", writer("a.txt", "2\n"))
+    assert "release" in info.value.message and info.value.fix and "branch" in info.value.fix
+    with pytest.raises(GitError) as info:
+        commit_and_push(tmp_path / "co2", str(tmp_path / "gone.git"), "main", writer("a.txt", "2\n"))
+    assert info.value.fix and "repository" in info.value.fix
+
+
+def test_push_to_a_vanished_remote_fails_at_once_without_retry(
+    bare_remote: BareRemotes, tmp_path: Path
+) -> None:
+    url = bare_remote.make_bare_remote({"a.txt": "1\n"})
+    bare = Path(url.removeprefix("file://"))
+    calls: list[int] = []
+
+    def edit(checkout: Path) -> str:
+        calls.append(1)
+        # the remote disappears between fetch and push: not a race, so no retry
+        bare.rename(bare.with_name("moved.git"))
+        (checkout / "a.txt").write_text("2\n")
+        return "m"
+
+    with pytest.raises(GitError) as info:
+        commit_and_push(tmp_path / "co", url, "main", edit, sleep=no_sleep)
+    assert type(info.value) is GitError
+    assert "git push failed" in info.value.message
+    assert calls == [1]
