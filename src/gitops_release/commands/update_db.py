@@ -1,0 +1,511 @@
+"""``gitops-release update-db``: commit a release to the config repo's db/db.json, race-safe.
+
+Flow: ``Inputs.from_reader`` parses and validates every input (the payload against the release
+rules) before anything is touched. ``run`` then calls ``adapters.git.commit_and_push`` whose
+``edit`` callback runs on a FRESH checkout of the remote branch on every attempt: it reads the
+policy and db.json there, checks each release against the channel's current entry (refusals
+happen before anything is written), applies them, writes db.json atomically (temp file in the
+same directory, fsync, ``os.replace``) plus, with write-through, the channel's overlay
+kustomization.yaml, and returns the commit message, or None when the db already holds the
+release(s) (no commit: idempotent). A push rejected because another writer moved the branch is
+re-applied on the new head with jittered backoff, so correctness never relies on a workflow
+concurrency group.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import json
+import os
+import string
+import subprocess
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from gitops_release.commands.base import Context
+from gitops_release.errors import ConfigError, InputError
+from gitops_release.runtime import InputReader, InputSpec
+
+DEFAULT_MAX_ATTEMPTS = 10
+DEFAULT_COMMIT_MESSAGE = (
+    "chore(release): {container} {channel} {old} → {new}\n\n"
+    "Source: {source_repository}@{source_sha}\nRun: {run_url}"
+)
+TEMPLATE_FIELDS = ("container", "channel", "old", "new", "source_repository", "source_sha", "run_url")
+
+INPUTS: tuple[InputSpec, ...] = (
+    InputSpec("db-path", "path of the release-channel database inside the checkout", default="db/db.json"),
+    InputSpec(
+        "payload",
+        'the release as JSON (one release or {"releases": [...]}); default: the repository_dispatch '
+        "event's client_payload",
+        kind="json",
+    ),
+    InputSpec(
+        "policy-path",
+        "policy file inside the checkout; absent = safe defaults",
+        default=".gitops-release.yml",
+    ),
+    InputSpec("repository-path", "the config repo checkout", default="."),
+    InputSpec("remote", "remote to fetch from and push to: name, URL or path (default origin)"),
+    InputSpec("branch", "branch to commit to (default: the checkout's default branch, else main)"),
+    InputSpec("push", "push the commit", kind="bool", default=True),
+    InputSpec(
+        "max-attempts",
+        "fetch/re-apply/push attempts while other writers move the branch",
+        kind="int",
+        default=DEFAULT_MAX_ATTEMPTS,
+        minimum=1,
+        maximum=100,
+    ),
+    InputSpec(
+        "commit-message",
+        "commit message template: {container} {channel} {old} {new} {source_repository} "
+        "{source_sha} {run_url}",
+        default=DEFAULT_COMMIT_MESSAGE,
+    ),
+    InputSpec("token", "token for an https remote (sent as a header, never in the URL)", secret=True),
+    InputSpec(
+        "allow-downgrade", "accept a release older than the channel's current one", kind="bool", default=False
+    ),
+    InputSpec(
+        "write-through",
+        "also set the image in the channel's overlay kustomization.yaml, in the same commit",
+        kind="bool",
+        default=False,
+    ),
+    InputSpec("dry-run", "validate and report what would change; write nothing", kind="bool", default=False),
+)
+
+
+def _relative_path(name: str, raw: str) -> str:
+    """A path inside the checkout: relative, no ``..``, no control characters."""
+    text = raw.strip()
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in text):
+        raise InputError(
+            name, "contains control characters", fix="give a plain relative path like db/db.json"
+        )
+    path = PurePosixPath(text)
+    if path.is_absolute() or ".." in path.parts or text.startswith("~"):
+        raise InputError(
+            name,
+            f"'{text}' must be a path inside the checkout",
+            fix="give a relative path without '..', e.g. db/db.json",
+        )
+    if not path.parts or path.parts == (".",):
+        raise InputError(name, "is empty", fix="give a relative file path, e.g. db/db.json")
+    return str(path)
+
+
+def _check_template(raw: str) -> str:
+    try:
+        names = [fname for _, fname, _, _ in string.Formatter().parse(raw) if fname is not None]
+    except ValueError as exc:
+        raise InputError(
+            "commit-message",
+            f"is not a valid template ({exc})",
+            fix="write literal braces as {{ and }}; placeholders: "
+            + " ".join(f"{{{f}}}" for f in TEMPLATE_FIELDS),
+        ) from None
+    for fname in names:
+        if fname not in TEMPLATE_FIELDS:
+            raise InputError(
+                "commit-message",
+                f"unknown placeholder {{{fname}}}",
+                fix="use only: " + " ".join(f"{{{f}}}" for f in TEMPLATE_FIELDS),
+            )
+    if not raw.strip():
+        raise InputError("commit-message", "is empty", fix="leave it unset for the default message")
+    return raw
+
+
+def payload_from_event(env: Mapping[str, str]) -> Any:
+    """The ``client_payload`` of the repository_dispatch event in ``GITHUB_EVENT_PATH``."""
+    event_name = env.get("GITHUB_EVENT_NAME", "")
+    event_path = env.get("GITHUB_EVENT_PATH", "")
+    fix = "pass the release with the payload input, or run on: repository_dispatch"
+    if event_name != "repository_dispatch" or not event_path:
+        shown = event_name or "none"
+        raise InputError(
+            "payload", f"was not given and the event ({shown}) is not a repository_dispatch", fix=fix
+        )
+    try:
+        event = json.loads(Path(event_path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InputError(
+            "payload", f"cannot read the event file GITHUB_EVENT_PATH ({exc})", fix=fix
+        ) from None
+    if not isinstance(event, dict) or not isinstance(event.get("client_payload"), dict):
+        raise InputError("payload", "the repository_dispatch event has no client_payload object", fix=fix)
+    return event["client_payload"]
+
+
+@dataclass(frozen=True)
+class Inputs:
+    releases: tuple[Any, ...]
+    db_path: str = "db/db.json"
+    policy_path: str = ".gitops-release.yml"
+    repository_path: str = "."
+    remote: str | None = None
+    branch: str | None = None
+    push: bool = True
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    commit_message: str = DEFAULT_COMMIT_MESSAGE
+    token: str | None = field(default=None, repr=False)
+    allow_downgrade: bool = False
+    write_through: bool = False
+    dry_run: bool = False
+
+    @classmethod
+    def from_reader(cls, reader: InputReader) -> Inputs:
+        from gitops_release.core.release import parse_payload
+
+        specs = {spec.name: spec for spec in INPUTS}
+        values = {name: reader.get(spec) for name, spec in specs.items() if name != "payload"}
+        payload = reader.get(specs["payload"])
+        if payload is None:
+            payload = payload_from_event(reader.env)
+        releases = parse_payload(payload, field="payload")
+        branch = values["branch"]
+        if branch is not None and (branch.startswith("-") or any(ord(ch) <= 32 for ch in branch)):
+            raise InputError("branch", f"'{branch}' is not a branch name", fix="give a branch name like main")
+        remote = values["remote"]
+        if remote is not None and remote.startswith("-"):
+            raise InputError("remote", f"'{remote}' is not a remote", fix="give a remote name, URL or path")
+        return cls(
+            releases=tuple(releases),
+            db_path=_relative_path("db-path", values["db-path"]),
+            policy_path=_relative_path("policy-path", values["policy-path"]),
+            repository_path=values["repository-path"],
+            remote=remote,
+            branch=branch,
+            push=values["push"],
+            max_attempts=values["max-attempts"],
+            commit_message=_check_template(values["commit-message"]),
+            token=values["token"],
+            allow_downgrade=values["allow-downgrade"],
+            write_through=values["write-through"],
+            dry_run=values["dry-run"],
+        )
+
+
+# -- outputs -----------------------------------------------------------------------------------
+
+
+def _key(container: str, channel: str) -> str:
+    return f"{container}/{channel}"
+
+
+@dataclass
+class Outputs:
+    changed: bool
+    commit_sha: str
+    previous: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+    releases: list[dict[str, Any]] = field(default_factory=list)
+    rows: list[tuple[str, str, str, str]] = field(default_factory=list)
+    attempts: int = 0
+    dry_run: bool = False
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "changed": self.changed,
+            "commit-sha": self.commit_sha,
+            "previous": self.previous,
+            "releases": self.releases,
+        }
+
+    def summary(self) -> str:
+        title = "update-db (dry run)" if self.dry_run else "update-db"
+        lines = [f"### {title}", ""]
+        if not self.rows:
+            lines.append(f"No change: db.json already holds the release(s). Head `{self.commit_sha}`.")
+            return "\n".join(lines) + "\n"
+        lines += ["| container | channel | old → new |", "|---|---|---|"]
+        for container, channel, old, new in self.rows:
+            cells = [c.replace("|", "\\|") for c in (container, channel, f"{old} → {new}")]
+            lines.append(f"| {cells[0]} | {cells[1]} | `{cells[2]}` |")
+        verb = "Would commit" if self.dry_run else "Commit"
+        lines += ["", f"{verb} `{self.commit_sha or '-'}` after {self.attempts} attempt(s)."]
+        return "\n".join(lines) + "\n"
+
+
+# -- files -------------------------------------------------------------------------------------
+
+
+def atomic_write(path: Path, text: str) -> None:
+    """Write ``text`` so a reader (or a crash) sees the old or the new file, never a partial one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):  # left by a killed run
+        with contextlib.suppress(OSError):
+            stale.unlink()
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        with contextlib.suppress(OSError):
+            os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def _read_optional(path: Path, name: str) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(
+            f"cannot read {name} {path} ({exc})", fix=f"make {name} a readable UTF-8 file"
+        ) from None
+
+
+# -- the edit ----------------------------------------------------------------------------------
+
+
+def _label(release: Any | None) -> str:
+    if release is None:
+        return "none"
+    tag = getattr(release, "tag", None)
+    if tag:
+        return str(tag)
+    digest = getattr(release, "digest", None)
+    return str(digest)[:19] if digest else "none"
+
+
+def render_message(template: str, changes: Sequence[Any]) -> str:
+    """The commit message: the template for one change; a summarized subject for several."""
+
+    def values(change: Any) -> dict[str, str]:
+        rel = change.current
+        src = rel.source
+        return {
+            "container": rel.container,
+            "channel": rel.channel,
+            "old": _label(change.previous),
+            "new": _label(rel),
+            "source_repository": src.repository or "",
+            "source_sha": src.sha or "",
+            "run_url": getattr(src, "run_url", None) or "",
+        }
+
+    if len(changes) == 1:
+        return _tidy(template.format_map(values(changes[0])))
+    firsts = [template.format_map(values(c)).splitlines()[0] if template.strip() else "" for c in changes]
+    channels = sorted({c.current.channel for c in changes})
+    subject = f"chore(release): {len(changes)} releases ({', '.join(channels)})"
+    body = [line.strip() for line in firsts]
+    sources = {(c.current.source.repository, c.current.source.sha) for c in changes}
+    runs = {getattr(c.current.source, "run_url", None) or "" for c in changes}
+    tail: list[str] = []
+    if len(sources) == 1:
+        repo, sha = next(iter(sources))
+        tail.append(f"Source: {repo}@{sha}")
+    if len(runs) == 1 and next(iter(runs)):
+        tail.append(f"Run: {next(iter(runs))}")
+    text = subject + "\n\n" + "\n".join(body)
+    if tail:
+        text += "\n\n" + "\n".join(tail)
+    return _tidy(text)
+
+
+def _tidy(text: str) -> str:
+    lines = [line.rstrip() for line in text.splitlines()]
+    # Drop template lines left empty by a missing value ("Run: " with no run URL).
+    lines = [line for line in lines if line not in ("Run:", "Source: @", "Source:")]
+    return "\n".join(lines).strip() + "\n"
+
+
+def _overlay_file(root: Path, policy: Any, release: Any) -> Path:
+    overlays = getattr(policy, "overlays", None)
+    env_map = getattr(overlays, "environments", None) or {}
+    base = getattr(overlays, "dir", None)
+    if overlays is None or not base:
+        raise ConfigError(
+            "write-through is on but the policy has no overlays.dir",
+            fix="add overlays: {dir: ..., environments: {...}} to the policy, or set write-through: false",
+        )
+    env = env_map.get(release.channel, release.channel) if env_map else release.channel
+    directory = str(base).replace("*", release.container)
+    for name in ("kustomization.yaml", "kustomization.yml", "Kustomization"):
+        candidate = root / directory / env / name
+        if candidate.is_file():
+            return candidate
+    shown = f"{directory}/{env}/kustomization.yaml"
+    raise ConfigError(
+        f"write-through: overlay file {shown} for channel '{release.channel}' does not exist",
+        fix=f"create {shown}, fix overlays.dir/environments in the policy, or set write-through: false",
+    )
+
+
+@dataclass
+class _Plan:
+    text: str
+    changes: tuple[Any, ...]
+    overlays: dict[Path, str]
+
+
+def plan(root: Path, inputs: Inputs, *, now: datetime) -> _Plan:
+    """Read policy + db from ``root``, check every release, apply; nothing is written here."""
+    from gitops_release.core.db import apply_releases, dump_db, load_db
+    from gitops_release.core.overlay import set_image
+    from gitops_release.core.policy import check_release, load_policy
+
+    policy = load_policy(_read_optional(root / inputs.policy_path, "policy-path"), path=inputs.policy_path)
+    db = load_db(_read_optional(root / inputs.db_path, "db-path"), path=inputs.db_path)
+    for release in inputs.releases:
+        current = _current(db, release.container, release.channel)
+        check_release(policy, release, current, allow_downgrade=inputs.allow_downgrade)
+    new_db, changes = apply_releases(db, inputs.releases, now=now)
+    overlays: dict[Path, str] = {}
+    if inputs.write_through:
+        for change in changes:
+            rel = change.current
+            path = _overlay_file(root, policy, rel)
+            before = overlays.get(path)
+            if before is None:
+                before = _read_optional(path, "overlay") or ""
+            overlays[path] = set_image(
+                before,
+                image=rel.image,
+                tag=rel.tag,
+                digest=rel.digest,
+                container=rel.container,
+                path=str(path.relative_to(root)),
+            )
+    return _Plan(text=dump_db(new_db), changes=tuple(changes), overlays=overlays)
+
+
+def _current(db: Any, container: str, channel: str) -> Any:
+    getter = getattr(db, "get", None)
+    if callable(getter):
+        return getter(container, channel)
+    for release in db.releases:
+        if release.container == container and release.channel == channel:
+            return release
+    return None
+
+
+def _git_out(cwd: Path, *args: str) -> str | None:
+    try:
+        done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=False)
+    except OSError:
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def default_branch(checkout: Path, remote: str) -> str:
+    """The remote's HEAD branch as the checkout knows it (refs/remotes/<remote>/HEAD), else main."""
+    if "/" not in remote and ":" not in remote:
+        ref = _git_out(checkout, "symbolic-ref", "--quiet", f"refs/remotes/{remote}/HEAD")
+        if ref and ref.startswith(f"refs/remotes/{remote}/"):
+            return ref[len(f"refs/remotes/{remote}/") :]
+    return "main"
+
+
+def _release_json(release: Any) -> dict[str, Any]:
+    for name in ("to_dict", "as_dict", "to_json"):
+        method = getattr(release, name, None)
+        if callable(method):
+            return dict(method())
+    raise TypeError(f"cannot serialise {type(release).__name__}")
+
+
+def resolve_remote(checkout: Path, remote: str | None) -> str:
+    """The URL or path to push to: the given one, a configured remote's URL, or origin's URL."""
+    name = remote or "origin"
+    if (checkout / ".git").exists() and "/" not in name and ":" not in name and "\\" not in name:
+        url = _git_out(checkout, "remote", "get-url", "--", name)
+        if url:
+            return url
+    if remote:
+        return remote
+    raise ConfigError(
+        f"repository-path '{checkout}' is not a clone with an origin remote",
+        fix="check out the config repo first (actions/checkout), or give the remote input (URL or path)",
+    )
+
+
+def run(inputs: Inputs, ctx: Context) -> Outputs:
+    from gitops_release.adapters.git import commit_and_push
+
+    checkout = (ctx.workdir / inputs.repository_path).absolute()
+    remote = resolve_remote(checkout, inputs.remote)
+    branch = inputs.branch or default_branch(checkout, "origin")
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    console = ctx.console
+
+    if inputs.dry_run:
+        if not (checkout / ".git").exists():
+            raise ConfigError(
+                f"dry-run needs an existing checkout, and '{checkout}' is not one",
+                fix="check out the config repo first or point repository-path at it",
+            )
+        result = plan(checkout, inputs, now=now)
+        head = _git_out(checkout, "rev-parse", "HEAD") or ""
+        return _outputs(result.changes, changed=bool(result.changes), sha=head, attempts=0, dry_run=True)
+
+    last: dict[str, _Plan] = {}
+
+    def edit(root: Path) -> str | None:
+        result = plan(root, inputs, now=now)
+        last["plan"] = result
+        if not result.changes:
+            return None
+        atomic_write(root / inputs.db_path, result.text)
+        for path, text in result.overlays.items():
+            atomic_write(path, text)
+        return render_message(inputs.commit_message, result.changes)
+
+    with console.group(f"update-db: {len(inputs.releases)} release(s) -> {branch}"):
+        pushed = commit_and_push(
+            checkout,
+            remote,
+            branch,
+            edit,
+            token=inputs.token,
+            push=inputs.push,
+            max_attempts=inputs.max_attempts,
+            log=console.info,
+            # Without write-through only db.json may change: nothing else in the tree is committed.
+            paths=None if inputs.write_through else [inputs.db_path],
+        )
+    changes = last["plan"].changes if pushed.changed and "plan" in last else ()
+    sha = pushed.commit_sha or pushed.base_sha or ""
+    return _outputs(changes, changed=bool(pushed.changed), sha=sha, attempts=pushed.attempts, dry_run=False)
+
+
+def _outputs(changes: Sequence[Any], *, changed: bool, sha: str, attempts: int, dry_run: bool) -> Outputs:
+    previous: dict[str, dict[str, Any] | None] = {}
+    written: list[dict[str, Any]] = []
+    rows: list[tuple[str, str, str, str]] = []
+    for change in changes:
+        rel = change.current
+        previous[_key(rel.container, rel.channel)] = (
+            None if change.previous is None else _release_json(change.previous)
+        )
+        written.append(_release_json(rel))
+        rows.append((rel.container, rel.channel, _label(change.previous), _label(rel)))
+    return Outputs(
+        changed=changed,
+        commit_sha=sha,
+        previous=previous,
+        releases=written,
+        rows=rows,
+        attempts=attempts,
+        dry_run=dry_run,
+    )
