@@ -1,3 +1,136 @@
 #!/usr/bin/env bash
-# Static gates for GitHub Actions files (filled in by the foundation work).
+# Static gates for GitHub Actions files, the Dockerfile and shell scripts. Offline; run by `make lint`.
+#
+#   1. zizmor --offline: the repo (.github/workflows, every action.yml) plus the workflows zizmor
+#      does not collect by itself (templates/**, tests/e2e/workflows); 0 findings.
+#   2. check-jsonschema with its vendored (offline) schemas: vendor.github-actions for every
+#      action.yml, vendor.github-workflows for every workflow.
+#   3. No ${{ ... }} inside any run: block (single- or multi-line) in action.yml, actions/, .github/,
+#      templates/ and tests/e2e/: expressions reach scripts through env: only.
+#   4. hadolint on the Dockerfile; shellcheck on scripts/*.sh when .venv/bin/shellcheck exists.
+# Every gate runs; the script exits 1 if any of them found something.
 set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN="${VENV_BIN:-.venv/bin}"
+failed=()
+
+gate() {
+  local name="$1"
+  shift
+  echo "== $name"
+  if ! "$@"; then
+    failed+=("$name")
+  fi
+}
+
+# Workflows and actions, found once (NUL-separated, sorted) by a YAML-aware lister.
+mapfile -d '' -t workflows < <("$BIN/python" - <<'PY'
+import sys
+from pathlib import Path
+
+import yaml
+
+found = set()
+for pattern in (".github/workflows/*.yml", ".github/workflows/*.yaml", "tests/e2e/workflows/*.yml"):
+    found.update(Path(".").glob(pattern))
+for path in Path("templates").rglob("*"):
+    if path.suffix not in (".yml", ".yaml") or not path.is_file():
+        continue
+    if ".github/workflows/" in path.as_posix():
+        found.add(path)
+        continue
+    try:
+        docs = list(yaml.safe_load_all(path.read_text(encoding="utf-8")))
+    except yaml.YAMLError:
+        continue  # not ours to judge here; the template's own tests parse it
+    # PyYAML reads the key `on:` as the boolean True.
+    if any(isinstance(d, dict) and ("on" in d or True in d) and "jobs" in d for d in docs):
+        found.add(path)
+sys.stdout.write("".join(f"{p.as_posix()}\0" for p in sorted(found)))
+PY
+)
+mapfile -d '' -t actions < <(
+  find . \( -path ./.venv -o -path ./.git -o -path ./node_modules -o -path ./build \) -prune -o \
+    \( -name action.yml -o -name action.yaml \) -type f -printf '%P\0' | sort -z
+)
+echo "workflows: ${workflows[*]:-none}"
+echo "actions: ${actions[*]:-none}"
+
+# Explicit inputs, so nothing is audited twice (zizmor's own directory walk finds some of
+# templates/ too); zizmor.yml, when present, only ever disables a rule for a stated reason.
+zizmor_config=()
+[ -f zizmor.yml ] && zizmor_config=(--config zizmor.yml)
+gate "zizmor" "$BIN/zizmor" --offline --no-progress ${zizmor_config[@]+"${zizmor_config[@]}"} \
+  ${workflows[@]+"${workflows[@]}"} ${actions[@]+"${actions[@]}"}
+
+if [ "${#actions[@]}" -gt 0 ]; then
+  gate "schema: actions" "$BIN/check-jsonschema" --builtin-schema vendor.github-actions "${actions[@]}"
+fi
+if [ "${#workflows[@]}" -gt 0 ]; then
+  gate "schema: workflows" "$BIN/check-jsonschema" --builtin-schema vendor.github-workflows "${workflows[@]}"
+fi
+
+no_expressions_in_run() {
+  "$BIN/python" - "$@" <<'PY'
+import sys
+
+import yaml
+
+
+def walk(node, path, hits):
+    if isinstance(node, dict):
+        for key, value in node.items():
+            where = f"{path}.{key}" if path else str(key)
+            if key == "run" and isinstance(value, str) and "${{" in value:
+                line = next(text for text in value.splitlines() if "${{" in text)
+                hits.append(f"{where}: {line.strip()}")
+            else:
+                walk(value, where, hits)
+    elif isinstance(node, list):
+        for index, item in enumerate(node):
+            walk(item, f"{path}[{index}]", hits)
+
+
+bad = 0
+for name in sys.argv[1:]:
+    with open(name, encoding="utf-8") as handle:
+        try:
+            docs = list(yaml.safe_load_all(handle))
+        except yaml.YAMLError as exc:
+            print(f"{name}: not valid YAML: {exc}".replace("\n", " "))
+            bad += 1
+            continue
+    hits = []
+    for doc in docs:
+        walk(doc, "", hits)
+    for hit in hits:
+        print(f"{name}: ${{{{ }}}} inside run: ({hit}). Fix: pass the value through the step's env: and use \"$VAR\"")
+    bad += len(hits)
+sys.exit(1 if bad else 0)
+PY
+}
+mapfile -d '' -t run_files < <(
+  {
+    [ -f action.yml ] && printf '%s\0' action.yml
+    find actions .github templates tests/e2e -type f \( -name '*.yml' -o -name '*.yaml' \) -print0 2>/dev/null
+  } | sort -zu
+)
+if [ "${#run_files[@]}" -gt 0 ]; then
+  gate "no \${{ }} in run:" no_expressions_in_run "${run_files[@]}"
+fi
+
+if [ -f Dockerfile ]; then
+  gate "hadolint" "$BIN/hadolint" Dockerfile
+fi
+
+if [ -x "$BIN/shellcheck" ]; then
+  gate "shellcheck" "$BIN/shellcheck" scripts/*.sh .ci/run
+else
+  echo "== shellcheck: not installed in $BIN, skipped"
+fi
+
+if [ "${#failed[@]}" -gt 0 ]; then
+  echo "lint-workflows: FAILED: ${failed[*]}" >&2
+  exit 1
+fi
+echo "lint-workflows: all gates passed"
