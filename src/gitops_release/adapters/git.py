@@ -54,6 +54,10 @@ _FAILURE_FIXES: tuple[tuple[str, str], ...] = (
         "the branch is protected against direct pushes: use mode 'pr', or allow the bot to bypass the rule",
     ),
     (
+        r"hook declined",
+        "a server-side hook refused the commit: read the 'remote:' lines of git's output",
+    ),
+    (
         r"repository '.*' (not found|does not exist)|repository not found"
         r"|does not appear to be a git repository|returned error: 404",
         "check the repository URL or name, and that the token can see the repository",
@@ -232,7 +236,12 @@ class Git:
     def error(self, args: Sequence[str], result: GitResult, *, fix: str | None = None) -> GitError:
         """A one-line GitError for a failed command: exit code, git's key line, a fix when known."""
         sub = args[0] if args else "git"
-        detail = _last_line(result.err) or _last_line(result.out) or "no message"
+        rejected = [line.strip() for line in result.out.splitlines() if line.startswith("!")]
+        detail = " ".join(rejected[0].split()) if rejected else ""
+        remote_errors = [line.strip() for line in result.err.splitlines() if line.startswith("remote: error")]
+        if detail and remote_errors:
+            detail = f"{detail}: {remote_errors[0]}"
+        detail = detail or _last_line(result.err) or _last_line(result.out) or "no message"
         text = result.err + "\n" + result.out
         return GitError(
             redact(f"git {sub} failed (exit {result.rc}) in '{self.cwd}': {detail}"),
@@ -379,8 +388,7 @@ def _sync(git: Git, branch: str) -> str:
             f"branch '{branch}' was not found on the remote after fetching",
             fix="create the branch first or fix the branch input",
         )
-    git.run("checkout", "--quiet", "--force", "-B", branch, base)
-    git.run("reset", "--quiet", "--hard", base)
+    git.run("checkout", "--quiet", "--force", "-B", branch, base)  # also resets index and worktree
     return base
 
 
