@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import random
 import re
+import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Mapping
@@ -143,6 +144,7 @@ class GitHubAuth:
 _TOKENS: dict[tuple[str, str, int], tuple[str, float]] = {}
 # per process: (api url, app id, repository) -> installation id
 _INSTALLATIONS: dict[tuple[str, str, str], int] = {}
+_TOKEN_LOCK = threading.RLock()  # one mint at a time per process (PyGithub may be used from threads)
 
 
 def forget_app_tokens() -> None:
@@ -234,6 +236,10 @@ class AppTokenProvider:
 
     def token(self, repository: str | None) -> str:
         """An installation token valid for at least 5 more minutes (from the cache when possible)."""
+        with _TOKEN_LOCK:
+            return self._token(repository)
+
+    def _token(self, repository: str | None) -> str:
         installation = self.installation_id(repository)
         key = (self.base_url, self.app_id, installation)
         cached = _TOKENS.get(key)
