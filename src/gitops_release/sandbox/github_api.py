@@ -50,6 +50,8 @@ _ALL_PERMISSIONS = {
     "pull_requests": "write",
     "issues": "write",
 }
+_SIMPLE_REPO_KEYS = {"id", "node_id", "name", "full_name", "private", "owner", "description", "fork", "url"}
+_NOT_SIMPLE = {"clone_url", "git_url", "ssh_url", "svn_url", "mirror_url"}
 _FULL_NAME = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 _GIT_ENV = {
     "GIT_AUTHOR_NAME": "GitHub Sandbox",
@@ -57,6 +59,7 @@ _GIT_ENV = {
     "GIT_COMMITTER_NAME": "GitHub Sandbox",
     "GIT_COMMITTER_EMAIL": "noreply@sandbox.invalid",
     "GIT_CONFIG_NOSYSTEM": "1",
+    "GIT_CONFIG_GLOBAL": os.devnull,
     "GIT_TERMINAL_PROMPT": "0",
 }
 DEPLOYMENT_STATES = ("error", "failure", "inactive", "in_progress", "queued", "pending", "success")
@@ -1139,8 +1142,24 @@ class GitHubSandbox:
     # -- handlers ---------------------------------------------------------------------------------
 
     def _get_repo(self, request: _Request, params: Mapping[str, str]) -> _Result:
-        assert request.repo is not None
-        return 200, self._repo_json(request.repo), {}
+        repo = request.repo
+        assert repo is not None
+        full = self._repo_json(repo)
+        full.update(
+            {
+                "organization": self._user(repo.owner, "Organization"),
+                "temp_clone_token": "",
+                "allow_squash_merge": True,
+                "allow_merge_commit": True,
+                "allow_rebase_merge": True,
+                "allow_auto_merge": False,
+                "allow_update_branch": False,
+                "delete_branch_on_merge": False,
+                "use_squash_pr_title_as_default": False,
+                "web_commit_signoff_required": False,
+            }
+        )
+        return 200, full, {}
 
     def _create_dispatch(self, request: _Request, params: Mapping[str, str]) -> _Result:
         repo = request.repo
@@ -1226,7 +1245,12 @@ class GitHubSandbox:
         latest = self._latest_per_context(repo, sha)
         page, headers = self._paginate(request, latest)
         repo_json = self._repo_json(repo)
-        minimal = {k: v for k, v in repo_json.items() if k not in ("permissions",)}
+        # GitHub embeds the short "simple repository" here: API links and identity, no counters.
+        minimal = {
+            k: v
+            for k, v in repo_json.items()
+            if (k.endswith("_url") and k not in _NOT_SIMPLE) or k in _SIMPLE_REPO_KEYS
+        }
         statuses = [{k: v for k, v in s.items() if k != "creator"} for s in page]
         return (
             200,
