@@ -1,0 +1,109 @@
+"""e2e: the source-repo template, as a user copies it, run by act on a push to main.
+
+The template names the action as users do (gitops-release/gitops-release/actions/dispatch-update@v1);
+act maps that to this working tree with --local-repository. The build job computes the tag, the
+dispatch job runs the composite action (scripts/action-run.sh, the runner's python3 with
+PYTHONPATH=src) against the GitHub sandbox, which records the repository_dispatch.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gitops_release.sandbox.github_api import GitHubSandbox
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "templates/source-repo/.github/workflows/update-release-channel.yml"
+TOKEN = "ghp_e2eDispatchToken0123456789abcdef"
+CONFIG = "org/config"
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "e2e",
+    "GIT_AUTHOR_EMAIL": "e2e@example.invalid",
+    "GIT_COMMITTER_NAME": "e2e",
+    "GIT_COMMITTER_EMAIL": "e2e@example.invalid",
+}
+
+
+def make_source_repo(path: Path) -> str:
+    """A source repository holding the template; returns its HEAD sha."""
+    workflows = path / ".github" / "workflows"
+    workflows.mkdir(parents=True)
+    shutil.copy(TEMPLATE, workflows / TEMPLATE.name)
+    (path / "Dockerfile").write_text("FROM scratch\n")
+
+    def git(*args: str) -> str:
+        done = subprocess.run(
+            ["git", *args],
+            cwd=path,
+            env={**os.environ, **GIT_ENV},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return done.stdout.strip()
+
+    git("init", "-q", "-b", "main")
+    git("add", "-A")
+    git("commit", "-q", "--no-gpg-sign", "-m", "app")
+    return git("rev-parse", "HEAD")
+
+
+def with_vars(runner: Any, variables: dict[str, str]) -> None:
+    """Give act repository variables (``vars.*``) with --var: the harness has no ``vars=`` yet."""
+    build = runner.command
+
+    def command(*args: Any, **kwargs: Any) -> list[str]:
+        cmd: list[str] = build(*args, **kwargs)
+        for name, value in variables.items():
+            cmd += ["--var", f"{name}={value}"]
+        return cmd
+
+    runner.command = command
+
+
+def test_push_to_main_dispatches_the_release(act_runner: Any, github_sandbox: GitHubSandbox, tmp_path: Path):
+    github_sandbox.add_token(TOKEN)
+    github_sandbox.create_repo(CONFIG)
+    source = tmp_path / "my-app"
+    sha = make_source_repo(source)
+    with_vars(act_runner, {"CONFIG_REPOSITORY": CONFIG})
+
+    result = act_runner.run(
+        source / ".github/workflows/update-release-channel.yml",
+        "push",
+        {"ref": "refs/heads/main", "after": sha, "repository": {"name": "my-app", "full_name": "org/my-app"}},
+        workdir=source,
+        env={"GITHUB_API_URL": github_sandbox.url, "GITHUB_REPOSITORY": "org/my-app"},
+        secrets={"RELEASE_DISPATCH_TOKEN": TOKEN},
+        local_actions={"gitops-release/gitops-release@v1": ROOT},
+        timeout=240,
+    )
+    assert result.rc == 0, result.log[-6000:]
+    assert result.jobs.get("build") == "success" and result.jobs.get("dispatch") == "success", result.jobs
+
+    assert [(r.method, r.path, r.status) for r in github_sandbox.requests] == [
+        ("POST", f"/repos/{CONFIG}/dispatches", 204)
+    ]
+    (dispatch,) = github_sandbox.dispatches(CONFIG)
+    assert dispatch["event_type"] == "release-channel-update"
+    payload = dispatch["client_payload"]
+    run_url = payload["source"].pop("runUrl")
+    assert run_url.startswith("https://github.com/org/my-app/actions/runs/")
+    assert payload == {
+        "container": "my-app",
+        "channel": "dev",
+        "image": "ghcr.io/org/my-app",
+        "tag": f"sha-{sha[:8]}",
+        "source": {"repository": "org/my-app", "sha": sha, "ref": "refs/heads/main"},
+    }
+    outputs = result.outputs.get("dispatch.dispatch", {})
+    assert outputs.get("dispatched-to") == CONFIG, result.outputs
+    assert TOKEN not in result.log
