@@ -22,14 +22,14 @@ from gitops_release.errors import GitError
 from tests.fixtures.git_remotes import BareRemotes, git, url_to_path
 
 TOKEN = "ghs_secrettoken123456"
+TRACE = {"GIT_TRACE": "1"}  # git prints every command it runs to stderr
 ENCODED = base64.b64encode(f"x-access-token:{TOKEN}".encode()).decode()
 
 
 @pytest.fixture(autouse=True)
-def _traced_isolated_git(monkeypatch: pytest.MonkeyPatch) -> None:
+def _isolated_git(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GIT_CONFIG_GLOBAL", os.devnull)
     monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    monkeypatch.setenv("GIT_TRACE", "1")  # git prints every command it runs to stderr
 
 
 class Spy:
@@ -74,7 +74,7 @@ def test_successful_push_with_token_keeps_it_out_of_argv_url_config_and_logs(
         (checkout / "a.txt").write_text("2\n")
         return f"commit message mentioning {TOKEN} by mistake"
 
-    result = commit_and_push(tmp_path / "co", url, "main", edit, token=TOKEN, log=logs.append)
+    result = commit_and_push(tmp_path / "co", url, "main", edit, token=TOKEN, log=logs.append, env=TRACE)
     assert result.changed
     assert spy.calls, "git was not run through subprocess.run"
     for argv, env, _ in spy.calls:
@@ -101,7 +101,9 @@ def test_failed_push_error_and_logs_are_redacted(bare_remote: BareRemotes, tmp_p
         return "m"
 
     with pytest.raises(GitError) as info:
-        commit_and_push(tmp_path / "co", url, "main", edit, token=TOKEN, log=logs.append, max_attempts=1)
+        commit_and_push(
+            tmp_path / "co", url, "main", edit, token=TOKEN, log=logs.append, env=TRACE, max_attempts=1
+        )
     err = info.value
     assert type(err) is GitError  # a hook refusal is not a race: no retry
     push_stderr = next(stderr for argv, _, stderr in spy.calls if argv[1] == "push")

@@ -417,12 +417,14 @@ def commit_and_push(
     rng: random.Random | None = None,
     log: Callable[[str], None] | None = None,
     paths: Sequence[str] | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> PushResult:
     """Apply ``edit`` to a fresh checkout of ``remote``'s ``branch``, commit and push; retry races.
 
     ``edit(checkout)`` returns the commit message, or None when there is nothing to do; it is
     called again on top of the new remote head after every rejected push. ReleaseErrors it
-    raises propagate with nothing pushed. Raises PushConflictError after ``max_attempts``
+    raises propagate with nothing pushed. ``env`` is layered over os.environ for every git call
+    (e.g. the command's Context.env, or GIT_TRACE=1). Raises PushConflictError after ``max_attempts``
     rejected pushes, GitError at once for any other git failure.
     """
     if max_attempts < 1:
@@ -432,7 +434,7 @@ def commit_and_push(
     rng = rng or random.Random()
     checkout = Path(checkout).absolute()
     remote = _check_remote(remote)
-    git = Git(checkout, token=token, identity=identity, log=log)
+    git = Git(checkout, token=token, env=env, identity=identity, log=log)
     if not checkout.exists():
         checkout.mkdir(parents=True)
     _prepare_checkout(git, checkout, remote, branch)
