@@ -1,0 +1,122 @@
+"""core/tags.py: mutable tags and semver tags."""
+
+from __future__ import annotations
+
+import pytest
+
+from gitops_release.core.tags import (
+    MUTABLE_TAGS,
+    check_tag,
+    compare_versions,
+    is_prerelease,
+    mutable_reason,
+    parse_semver,
+)
+from gitops_release.errors import PolicyError
+
+
+@pytest.mark.parametrize(
+    "tag",
+    [
+        "latest",
+        "LATEST",
+        "Stable",
+        "main",
+        "master",
+        "develop",
+        "nightly",
+        "prod",
+        "canary",
+        "head",
+        "edge",
+        "v1",
+        "1",
+        "1.2",
+        "v1.2",
+        "V2",
+        "1.x",
+        "v1.2.x",
+        "3.12-latest",
+        "app-nightly",
+        "x-SNAPSHOT",
+    ],
+)
+def test_mutable_tags_are_refused(tag: str) -> None:
+    with pytest.raises(PolicyError) as info:
+        check_tag(tag, immutable=True, field="payload.tag")
+    assert "payload.tag" in info.value.message
+    assert "sha-" in (info.value.fix or "") and "semver" in (info.value.fix or "")
+    check_tag(tag, immutable=False, field="payload.tag")  # allowed when the policy says so
+
+
+@pytest.mark.parametrize(
+    "tag", ["sha-1a2b3c4d", "1.4.2", "v1.4.2", "1.4.0-rc.1", "main-1a2b3c4d", "2026.01.28-1", "pr-42-abc1234"]
+)
+def test_immutable_tags_pass(tag: str) -> None:
+    assert mutable_reason(tag) is None
+    check_tag(tag, immutable=True, field="payload.tag")
+
+
+def test_the_documented_names_are_in_the_set() -> None:
+    for name in (
+        "latest",
+        "stable",
+        "edge",
+        "nightly",
+        "main",
+        "master",
+        "develop",
+        "dev",
+        "staging",
+        "stage",
+        "prod",
+        "production",
+        "release",
+        "canary",
+        "head",
+        "current",
+    ):
+        assert name in MUTABLE_TAGS
+
+
+@pytest.mark.parametrize(
+    ("tag", "expected"),
+    [
+        ("1.2.3", "1.2.3"),
+        ("v1.2.3", "1.2.3"),
+        ("1.4.0-rc.1", "1.4.0-rc.1"),
+        ("v2.0.0+build.5", "2.0.0+build.5"),
+        ("1.2", None),
+        ("v1", None),
+        ("01.2.3", None),
+        ("sha-1a2b3c4d", None),
+        ("latest", None),
+        ("vv1.2.3", None),
+    ],
+)
+def test_parse_semver(tag: str, expected: str | None) -> None:
+    version = parse_semver(tag)
+    assert (str(version) if version else None) == expected
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "result"),
+    [
+        ("1.2.3", "1.2.4", 1),
+        ("v1.2.3", "1.2.3", 0),
+        ("1.3.0", "1.2.9", -1),
+        ("1.4.0-rc.1", "1.4.0", 1),
+        ("1.4.0", "1.4.0-rc.2", -1),
+        ("1.4.0-rc.2", "1.4.0-rc.10", 1),
+        ("1.0.0+a", "1.0.0+b", 0),
+        ("sha-1a2b3c4d", "1.0.0", None),
+        ("1.0.0", "latest", None),
+    ],
+)
+def test_compare_versions(old: str, new: str, result: int | None) -> None:
+    assert compare_versions(old, new) == result
+
+
+def test_is_prerelease() -> None:
+    assert is_prerelease("1.4.0-rc.1") and is_prerelease("v2.0.0-beta")
+    assert not is_prerelease("1.4.0") and not is_prerelease("sha-1a2b3c4d") and not is_prerelease("1.4.0+b")
