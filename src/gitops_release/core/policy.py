@@ -1,0 +1,251 @@
+"""The config repository's policy (``.gitops-release.yml``) and the checks it makes on a release.
+
+Pure: takes the file's text (or None when the file is absent), never reads it. The JSON Schema
+shipped in the package (``schemas/policy.schema.json``) is read once as package data.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+from functools import lru_cache
+from importlib import resources
+from types import MappingProxyType
+from typing import Any
+
+import yaml
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError, best_match
+
+from gitops_release.core.release import Release, show
+from gitops_release.core.tags import check_tag, compare_versions, is_prerelease
+from gitops_release.errors import ConfigError, PolicyError
+
+DEFAULT_CHANNELS = ("dev", "stage", "prod")
+DEFAULT_PRERELEASE_CHANNELS = ("dev", "stage")
+
+
+@dataclass(frozen=True)
+class SourceRule:
+    """A source repository (glob such as ``org/*``) and what it may update."""
+
+    repository: str
+    containers: tuple[str, ...]  # globs; ("*",) = every container
+    channels: tuple[str, ...] | None  # None = every channel
+
+    def matches_repository(self, repository: str) -> bool:
+        # GitHub owner and repository names are case-insensitive.
+        return fnmatchcase(repository.lower(), self.repository.lower())
+
+    def matches_container(self, container: str) -> bool:
+        return any(fnmatchcase(container, pattern) for pattern in self.containers)
+
+    def matches_channel(self, channel: str) -> bool:
+        return self.channels is None or channel in self.channels
+
+
+@dataclass(frozen=True)
+class Policy:
+    channels: tuple[str, ...] = DEFAULT_CHANNELS
+    sources: tuple[SourceRule, ...] | None = None  # None = any source (the documented default)
+    immutable_tags: bool = True
+    require_digest: tuple[str, ...] = ()
+    prerelease_channels: tuple[str, ...] = DEFAULT_PRERELEASE_CHANNELS
+    allow_downgrade: bool = False
+    overlays_dir: str | None = None
+    overlay_environments: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+
+    def overlay_for(self, channel: str) -> str:
+        """The overlay directory name of ``channel`` (the channel itself unless mapped)."""
+        return self.overlay_environments.get(channel, channel)
+
+
+DEFAULT_POLICY = Policy()
+
+
+@lru_cache(maxsize=1)
+def policy_schema() -> dict[str, Any]:
+    """The policy JSON Schema shipped in the package."""
+    text = (resources.files("gitops_release") / "schemas" / "policy.schema.json").read_text(encoding="utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+@lru_cache(maxsize=1)
+def _validator() -> Draft202012Validator:
+    return Draft202012Validator(policy_schema())
+
+
+def _pointer(parts: Any) -> str:
+    return "/" + "/".join(str(p).replace("~", "~0").replace("/", "~1") for p in parts)
+
+
+def _schema_error(path: str, error: ValidationError) -> ConfigError:
+    parts = list(error.absolute_path)
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = error.schema.get("properties", {})
+        extra = [k for k in error.instance if k not in allowed]
+        if extra:
+            return ConfigError(
+                f"{path}: {_pointer([*parts, extra[0]])} is not a known key",
+                fix=f"use only {', '.join(allowed)} here (see docs/release-db.md)",
+            )
+    if error.validator == "pattern" and "description" in error.schema:
+        return ConfigError(
+            f"{path}: {_pointer(parts)}: {show(error.instance)} is not allowed",
+            fix=f"use {error.schema['description'][0].lower()}{error.schema['description'][1:]}",
+        )
+    message = " ".join(error.message.split())
+    if len(message) > 160:
+        message = message[:157] + "..."
+    return ConfigError(
+        f"{path}: {_pointer(parts)}: {message}", fix="correct it as described in docs/release-db.md"
+    )
+
+
+def load_policy(text: str | None, *, path: str = ".gitops-release.yml") -> Policy:
+    """Parse and validate the policy file's text; None (file absent) gives DEFAULT_POLICY."""
+    if text is None:
+        return DEFAULT_POLICY
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1} column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ConfigError(
+            f"{path}: is not valid YAML ({problem}{where})", fix="fix the YAML syntax"
+        ) from None
+    if data is None:  # empty file or only comments
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"{path}: / must be a mapping of keys, not {show(data)}", fix="see docs/release-db.md"
+        )
+    error = best_match(_validator().iter_errors(data))
+    if error is not None:
+        raise _schema_error(path, error)
+    return _build(data, path)
+
+
+def _build(data: dict[str, Any], path: str) -> Policy:
+    channels = tuple(data.get("channels", DEFAULT_CHANNELS))
+    known = set(channels)
+
+    def check_channels(values: Any, pointer: str) -> tuple[str, ...]:
+        result = tuple(values)
+        for index, channel in enumerate(result):
+            if channel not in known:
+                raise ConfigError(
+                    f"{path}: {pointer}/{index} names channel {channel!r}, which is not in /channels",
+                    fix=f"use one of {', '.join(channels)} or add it to channels",
+                )
+        return result
+
+    sources: tuple[SourceRule, ...] | None = None
+    if data.get("sources") is not None:
+        rules = []
+        for index, raw in enumerate(data["sources"]):
+            rule_channels = raw.get("channels")
+            rules.append(
+                SourceRule(
+                    repository=raw["repository"],
+                    containers=tuple(raw.get("containers", ("*",))),
+                    channels=None
+                    if rule_channels is None
+                    else check_channels(rule_channels, f"/sources/{index}/channels"),
+                )
+            )
+        sources = tuple(rules)
+    tags = data.get("tags", {})
+    overlays = data.get("overlays", {})
+    environments = dict(overlays.get("environments", {}))
+    for channel in environments:
+        if channel not in known:
+            raise ConfigError(
+                f"{path}: /overlays/environments/{channel} is not a channel in /channels",
+                fix=f"map only {', '.join(channels)}",
+            )
+    if "prereleaseChannels" in tags:
+        prerelease = check_channels(tags["prereleaseChannels"], "/tags/prereleaseChannels")
+    else:
+        prerelease = tuple(c for c in DEFAULT_PRERELEASE_CHANNELS if c in known)
+    return Policy(
+        channels=channels,
+        sources=sources,
+        immutable_tags=tags.get("immutable", True),
+        require_digest=check_channels(tags.get("requireDigest", ()), "/tags/requireDigest"),
+        prerelease_channels=prerelease,
+        allow_downgrade=tags.get("allowDowngrade", False),
+        overlays_dir=overlays.get("dir"),
+        overlay_environments=MappingProxyType(environments),
+    )
+
+
+def check_release(
+    policy: Policy,
+    release: Release,
+    current: Release | None,
+    *,
+    allow_downgrade: bool = False,
+    field: str = "payload",
+) -> None:
+    """Raise PolicyError when ``policy`` refuses ``release`` replacing ``current``.
+
+    ``field`` prefixes the field named in messages (``payload.releases[1]`` for the second
+    release of a payload).
+    """
+    channel = release.channel
+    if channel not in policy.channels:
+        raise PolicyError(
+            f"{field}.channel {channel!r} is not a channel of this repository ({', '.join(policy.channels)})",
+            fix="send one of the configured channels or add it to channels in .gitops-release.yml",
+        )
+    if policy.sources is not None:
+        _check_source(policy.sources, release, field)
+    check_tag(release.tag, immutable=policy.immutable_tags, field=f"{field}.tag")
+    if channel in policy.require_digest and release.digest is None:
+        raise PolicyError(
+            f"{field}.digest is missing: channel {channel!r} requires a digest (tags.requireDigest)",
+            fix="send the image digest (sha256:...) from the build's push step",
+        )
+    if is_prerelease(release.tag) and channel not in policy.prerelease_channels:
+        allowed = ", ".join(policy.prerelease_channels) or "none"
+        raise PolicyError(
+            f"{field}.tag {show(release.tag)} is a pre-release and channel {channel!r} accepts only "
+            f"releases (pre-release channels: {allowed})",
+            fix="ship a final version (without -rc/-beta) or add the channel to tags.prereleaseChannels",
+        )
+    if current is not None and not (allow_downgrade or policy.allow_downgrade):
+        if compare_versions(current.tag, release.tag) == -1:
+            raise PolicyError(
+                f"{field}.tag {show(release.tag)} is lower than {show(current.tag)} on "
+                f"{release.container}/{channel}: downgrades are refused; "
+                "rollbacks go through promote-overlay",
+                fix="ship a higher version, roll back with promote-overlay, or set tags.allowDowngrade",
+            )
+
+
+def _check_source(rules: tuple[SourceRule, ...], release: Release, field: str) -> None:
+    repository = release.source.repository
+    by_repo = [rule for rule in rules if rule.matches_repository(repository)]
+    if not by_repo:
+        raise PolicyError(
+            f"{field}.source.repository {repository!r} is not an allowed source (policy sources)",
+            fix="add it under sources in .gitops-release.yml, or dispatch from an allowed repository",
+        )
+    by_container = [rule for rule in by_repo if rule.matches_container(release.container)]
+    if not by_container:
+        raise PolicyError(
+            f"{field}.container {release.container!r} may not be updated by {repository!r} "
+            f"(allowed: {', '.join(sorted({c for r in by_repo for c in r.containers}))})",
+            fix="add the container to that source's containers in .gitops-release.yml",
+        )
+    if not any(rule.matches_channel(release.channel) for rule in by_container):
+        raise PolicyError(
+            f"{field}.channel {release.channel!r} may not be updated by {repository!r} "
+            f"for container {release.container!r}",
+            fix="add the channel to that source's channels in .gitops-release.yml",
+        )

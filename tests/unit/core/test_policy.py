@@ -1,0 +1,167 @@
+"""core/policy.py: .gitops-release.yml parsing and the checks on a release."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gitops_release.core.policy import DEFAULT_POLICY, Policy, SourceRule, check_release, load_policy
+from gitops_release.core.release import Release, Source
+from gitops_release.errors import ConfigError, PolicyError
+
+SHA = "0" * 40
+DIGEST = "sha256:" + "c" * 64
+TEMPLATE = Path(__file__).resolve().parents[3] / "templates" / "config-repo" / ".gitops-release.yml"
+
+FULL = """\
+# policy
+channels: [dev, stage, prod, eu-prod]
+sources:
+  - repository: org/my-app
+    containers: [my-app, my-app-worker]
+  - repository: Org/tools-*
+    containers: ["tool-*"]
+    channels: [dev]
+tags:
+  immutable: true
+  requireDigest: [prod, eu-prod]
+  prereleaseChannels: [dev]
+  allowDowngrade: false
+overlays:
+  dir: apps/*/overlays
+  environments: {dev: development, prod: production}
+"""
+
+
+def rel(
+    *,
+    container: str = "my-app",
+    channel: str = "dev",
+    tag: str = "1.2.3",
+    digest: str | None = DIGEST,
+    repo: str = "org/my-app",
+) -> Release:
+    return Release(container, channel, "ghcr.io/org/my-app", tag, digest, Source(repo, SHA))
+
+
+def test_absent_and_empty_files_give_the_defaults() -> None:
+    assert load_policy(None) is DEFAULT_POLICY
+    assert load_policy("") == DEFAULT_POLICY
+    assert load_policy("# nothing yet\n") == DEFAULT_POLICY
+    assert DEFAULT_POLICY == Policy(
+        channels=("dev", "stage", "prod"),
+        sources=None,
+        immutable_tags=True,
+        require_digest=(),
+        prerelease_channels=("dev", "stage"),
+        allow_downgrade=False,
+        overlays_dir=None,
+    )
+    assert DEFAULT_POLICY.overlay_for("stage") == "stage"
+
+
+def test_full_policy() -> None:
+    policy = load_policy(FULL)
+    assert policy.channels == ("dev", "stage", "prod", "eu-prod")
+    assert policy.sources == (
+        SourceRule("org/my-app", ("my-app", "my-app-worker"), None),
+        SourceRule("Org/tools-*", ("tool-*",), ("dev",)),
+    )
+    assert policy.require_digest == ("prod", "eu-prod")
+    assert policy.prerelease_channels == ("dev",)
+    assert policy.overlays_dir == "apps/*/overlays"
+    assert policy.overlay_for("prod") == "production" and policy.overlay_for("stage") == "stage"
+
+
+def test_the_shipped_template_is_valid() -> None:
+    policy = load_policy(TEMPLATE.read_text())
+    assert policy.sources is not None and policy.require_digest == ("prod",)
+
+
+def test_prerelease_default_follows_custom_channels() -> None:
+    assert load_policy("channels: [dev, prod]").prerelease_channels == ("dev",)
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("channels: [dev\n", "not valid YAML"),
+        ("- a\n- b\n", "must be a mapping"),
+        ("channel: [dev]\n", "/channel is not a known key"),
+        ("tags:\n  immutable: yes please\n", "/tags/immutable"),
+        ("tags:\n  requiredigest: [prod]\n", "/tags/requiredigest is not a known key"),
+        ("channels: []\n", "/channels"),
+        ("channels: [Dev]\n", "/channels/0"),
+        ("sources:\n  - containers: [a]\n", "/sources/0"),
+        (
+            "sources:\n  - repository: org/app\n    channels: [qa]\n",
+            "/sources/0/channels/0 names channel 'qa'",
+        ),
+        ("tags:\n  requireDigest: [qa]\n", "/tags/requireDigest/0"),
+        ("overlays:\n  dir: ../outside\n", "/overlays/dir"),
+        ("overlays:\n  environments: {qa: qa}\n", "/overlays/environments/qa"),
+        ("overlays:\n  environments: {dev: ../x}\n", "/overlays/environments/dev"),
+    ],
+)
+def test_invalid_policy_names_path_and_pointer(text: str, words: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_policy(text, path="cfg/.gitops-release.yml")
+    message = info.value.message
+    assert message.startswith("cfg/.gitops-release.yml: ")
+    assert words in message
+    assert info.value.fix
+    assert "\n" not in info.value.one_line()
+
+
+def test_accepts_a_good_release() -> None:
+    check_release(load_policy(FULL), rel(channel="prod"), None)
+    check_release(load_policy(FULL), rel(container="tool-x", repo="org/TOOLS-cli"), None)
+
+
+@pytest.mark.parametrize(
+    ("release", "words"),
+    [
+        (rel(channel="qa"), "payload.channel 'qa' is not a channel"),
+        (rel(repo="evil/my-app"), "payload.source.repository 'evil/my-app' is not an allowed source"),
+        (rel(container="db"), "payload.container 'db' may not be updated by 'org/my-app'"),
+        (
+            rel(container="tool-x", repo="org/tools-cli", channel="prod"),
+            "payload.channel 'prod' may not be updated",
+        ),
+        (rel(tag="latest"), "payload.tag 'latest' is a mutable tag"),
+        (rel(tag="v1"), "floating version tag"),
+        (rel(channel="prod", digest=None), "payload.digest is missing"),
+        (rel(channel="stage", tag="1.4.0-rc.1"), "is a pre-release"),
+    ],
+)
+def test_refusals(release: Release, words: str) -> None:
+    with pytest.raises(PolicyError) as info:
+        check_release(load_policy(FULL), release, None)
+    assert words in info.value.message
+    assert info.value.fix
+
+
+def test_prerelease_into_prod_is_refused_by_default() -> None:
+    check_release(DEFAULT_POLICY, rel(channel="stage", tag="1.4.0-rc.1"), None)
+    with pytest.raises(PolicyError, match="pre-release"):
+        check_release(DEFAULT_POLICY, rel(channel="prod", tag="1.4.0-rc.1"), None)
+
+
+def test_downgrade() -> None:
+    current = rel(tag="1.3.0")
+    with pytest.raises(PolicyError, match="rollbacks go through promote-overlay"):
+        check_release(DEFAULT_POLICY, rel(tag="1.2.9"), current)
+    check_release(DEFAULT_POLICY, rel(tag="1.2.9"), current, allow_downgrade=True)
+    check_release(load_policy("tags: {allowDowngrade: true}"), rel(tag="1.2.9"), current)
+    check_release(DEFAULT_POLICY, rel(tag="1.3.0"), current)  # same version again
+    check_release(DEFAULT_POLICY, rel(tag="sha-1a2b3c4d"), current)  # not comparable: allowed
+
+
+def test_mutable_tags_allowed_when_policy_says_so() -> None:
+    check_release(load_policy("tags: {immutable: false}"), rel(tag="latest"), None)
+
+
+def test_field_prefix_for_multi_release_payloads() -> None:
+    with pytest.raises(PolicyError, match=r"payload\.releases\[1\]\.tag"):
+        check_release(DEFAULT_POLICY, rel(tag="latest"), None, field="payload.releases[1]")
