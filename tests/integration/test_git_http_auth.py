@@ -4,6 +4,7 @@ a wrong or missing token fails fast with a clear GitError (no prompt, no hang, n
 
 from __future__ import annotations
 
+import base64
 import os
 from pathlib import Path
 
@@ -11,7 +12,14 @@ import pytest
 
 from gitops_release.adapters.git import AUTH_FIX, commit_and_push
 from gitops_release.errors import GitError
-from tests.fixtures.git_remotes import GitHTTPServer, make_bare_remote, read_remote_file, remote_log
+from tests.fixtures.git_remotes import (
+    GitHTTPServer,
+    clone_of,
+    git,
+    make_bare_remote,
+    read_remote_file,
+    remote_log,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -68,3 +76,27 @@ def test_token_that_can_read_but_not_push(tmp_path: Path) -> None:
     assert info.value.fix == AUTH_FIX
     assert "ghs_readwrite11111" not in str(info.value)
     assert remote_log(file_url) == ["initial commit"]
+
+
+@pytest.mark.parametrize("scope", ["host", "generic"])
+def test_token_wins_over_credentials_persisted_by_actions_checkout(
+    git_http_server: GitHTTPServer, tmp_path: Path, scope: str
+) -> None:
+    """actions/checkout leaves `http.https://github.com/.extraheader` (another token) in .git/config.
+    Our header must replace it, not be ignored as less specific nor sent as a second header."""
+    file_url = make_bare_remote(git_http_server.root, {"db.json": '{"v": 1}\n'}, name="config.git")
+    url = git_http_server.url("config.git")
+    clone = tmp_path / "workspace"
+    clone_of(file_url, clone)
+    git("remote", "set-url", "origin", url, cwd=clone)
+    host_key = f"http.http://127.0.0.1:{git_http_server.port}/.extraheader"  # what actions/checkout writes
+    key = host_key if scope == "host" else "http.extraheader"
+    stale = base64.b64encode(b"x-access-token:ghs_checkouttoken000").decode()
+    git("config", "--local", key, f"AUTHORIZATION: basic {stale}", cwd=clone)
+    result = commit_and_push(clone, url, "main", edit, token=git_http_server.token)
+    assert result.changed
+    assert remote_log(file_url)[0] == "update over http"
+    assert git_http_server.auth_headers and all(len(h) == 1 for h in git_http_server.auth_headers)
+    assert all(stale not in h[0] for h in git_http_server.auth_headers)
+    # the persisted credential is left as it was for the user's later steps
+    assert stale in git("config", "--local", "--get-all", key, cwd=clone)

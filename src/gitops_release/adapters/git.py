@@ -146,7 +146,9 @@ class Git:
     """The one git wrapper: argument lists only (never a shell string), no credentials in argv or URLs.
 
     ``env`` is layered over ``os.environ`` (use it for GIT_TRACE etc.). The commit identity is
-    given through GIT_AUTHOR_*/GIT_COMMITTER_* so no global config is touched.
+    given through GIT_AUTHOR_*/GIT_COMMITTER_* so no global config is touched. ``auth_url`` (the
+    remote's http(s) URL) scopes the token's header to that URL, so it also replaces a header that
+    actions/checkout persisted for the host; without it the generic ``http.extraheader`` is used.
     """
 
     def __init__(
@@ -157,6 +159,7 @@ class Git:
         env: Mapping[str, str] | None = None,
         identity: CommitIdentity = CommitIdentity(),
         log: Callable[[str], None] | None = None,
+        auth_url: str | None = None,
     ) -> None:
         self.cwd = Path(cwd)
         self.identity = identity
@@ -181,7 +184,14 @@ class Git:
             encoded, header = _basic_header(token)
             register_secret(token)
             register_secret(encoded)
-            config.append(("http.extraheader", header))
+            # An empty value resets the header list, so a header persisted in .git/config (e.g. by
+            # actions/checkout) is replaced, not sent as a second Authorization header. Keyed by
+            # the remote URL, ours is the most specific match and wins over
+            # http.https://github.com/.extraheader, which would otherwise shadow a generic key.
+            key = "http.extraheader"
+            if auth_url and urlsplit(auth_url).scheme in ("http", "https"):
+                key = f"http.{auth_url}.extraheader"
+            config += [(key, ""), (key, header)]
         try:
             count = int(merged.get("GIT_CONFIG_COUNT", "0") or "0")
         except ValueError:
@@ -434,7 +444,7 @@ def commit_and_push(
     rng = rng or random.Random()
     checkout = Path(checkout).absolute()
     remote = _check_remote(remote)
-    git = Git(checkout, token=token, env=env, identity=identity, log=log)
+    git = Git(checkout, token=token, env=env, identity=identity, log=log, auth_url=remote)
     if not checkout.exists():
         checkout.mkdir(parents=True)
     _prepare_checkout(git, checkout, remote, branch)

@@ -244,3 +244,16 @@ def test_a_non_clone_directory_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not the top of a git clone"):
         commit_and_push(work, str(tmp_path / "remote.git"), "main", lambda _: "m")
     assert (work / "notes.txt").read_text() == "mine"
+
+
+def test_header_is_reset_then_set_and_scoped_to_an_http_remote(tmp_path: Path) -> None:
+    encoded = base64.b64encode(f"x-access-token:{TOKEN}".encode()).decode()
+    g = Git(tmp_path, token=TOKEN, auth_url="https://github.com/org/config.git")
+    count = int(g.env["GIT_CONFIG_COUNT"])
+    entries = [(g.env[f"GIT_CONFIG_KEY_{i}"], g.env[f"GIT_CONFIG_VALUE_{i}"]) for i in range(count)]
+    key = "http.https://github.com/org/config.git.extraheader"
+    assert entries[-2:] == [(key, ""), (key, f"AUTHORIZATION: basic {encoded}")]
+    # a non-http remote (file://, ssh) keeps the generic key
+    local = Git(tmp_path, token=TOKEN, auth_url="file:///srv/config.git")
+    keys = [local.env[f"GIT_CONFIG_KEY_{i}"] for i in range(int(local.env["GIT_CONFIG_COUNT"]))]
+    assert keys.count("http.extraheader") == 2
