@@ -229,3 +229,16 @@ def test_push_to_a_vanished_remote_fails_at_once_without_retry(
     assert type(info.value) is GitError
     assert "git push failed" in info.value.message
     assert calls == [1]
+
+
+def test_shallow_clone_like_actions_checkout_is_reused(bare_remote: BareRemotes, tmp_path: Path) -> None:
+    url = bare_remote.make_bare_remote({"a.txt": "1\n"})
+    commit_and_push(tmp_path / "seed", url, "main", writer("a.txt", "2\n", "second"))
+    shallow = tmp_path / "workspace"
+    git("clone", "--quiet", "--depth", "1", "--branch", "main", url, str(shallow))
+    assert git("rev-parse", "--is-shallow-repository", cwd=shallow).strip() == "true"
+    commit_and_push(tmp_path / "other", url, "main", writer("b.txt", "b\n", "third"))  # remote moves on
+    result = commit_and_push(shallow, url, "main", writer("a.txt", "3\n", "from the shallow clone"))
+    assert result.changed and result.attempts == 1
+    assert bare_remote.remote_log(url) == ["from the shallow clone", "third", "second", "initial commit"]
+    assert bare_remote.read_remote_file(url, "b.txt") == "b\n"
