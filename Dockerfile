@@ -1,0 +1,35 @@
+# gitops-release container image: the root action.yml (Docker action) and Argo Workflows steps.
+# Base pinned by digest (python:3.12-slim, Debian bookworm); bump the digest together with the tag.
+FROM python:3.12-slim@sha256:78387bc3881b8273120a12ebe6c1ab22b018ccc2c9adf565ae1ac9b536e184ea
+
+LABEL org.opencontainers.image.title="gitops-release" \
+      org.opencontainers.image.description="Ship one immutable container image through Git with Argo CD" \
+      org.opencontainers.image.licenses="MIT"
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_INPUT=1
+
+# git is what update-db and promote-overlay commit and push with. Debian replaces exact package
+# versions with security updates, so the version is fixed by the base image digest, not here.
+# safe.directory: the runner mounts the workspace owned by another uid.
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends git ca-certificates \
+    && rm -rf /var/lib/apt/lists/* \
+    && git config --system --add safe.directory '*' \
+    && useradd --uid 1001 --user-group --create-home --shell /usr/sbin/nologin gitops
+
+WORKDIR /opt/gitops-release
+COPY pyproject.toml constraints.txt README.md ./
+COPY src ./src
+RUN pip install --no-cache-dir --constraint constraints.txt . \
+    && gitops-release --version
+
+# uid 1001 is the GitHub-hosted runner's user, so files in the mounted workspace and the
+# file-command paths ($GITHUB_OUTPUT, $GITHUB_STEP_SUMMARY) stay writable without root.
+USER 1001
+WORKDIR /home/gitops
+ENTRYPOINT ["gitops-release"]
+CMD ["--help"]
