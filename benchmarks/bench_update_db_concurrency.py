@@ -27,6 +27,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,13 +113,24 @@ def run_concurrent(name: str, url: str, commands: list[tuple[list[str], dict[str
                 ),
             )
         )
-    walls: list[float] = []
+    # One waiter thread per process, so each wall time ends when that process ends.
+    finished: list[tuple[float, str]] = [(0.0, "")] * len(procs)
+
+    def wait(n: int, t0: float, proc: subprocess.Popen[str]) -> None:
+        _, err = proc.communicate(timeout=600)
+        finished[n] = (time.monotonic() - t0, err)
+
+    waiters = [threading.Thread(target=wait, args=(n, t0, p)) for n, (t0, p) in enumerate(procs)]
+    for waiter in waiters:
+        waiter.start()
+    for waiter in waiters:
+        waiter.join()
+    walls = [wall for wall, _ in finished]
     failed = 0
     attempts: list[int] = []
     ok: list[int] = []
-    for n, (t0, proc) in enumerate(procs):
-        _, err = proc.communicate(timeout=600)
-        walls.append(time.monotonic() - t0)
+    for n, (_, proc) in enumerate(procs):
+        err = finished[n][1]
         if proc.returncode != 0:
             failed += 1
         else:

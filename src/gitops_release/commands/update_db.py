@@ -31,7 +31,7 @@ from gitops_release.commands.base import Context
 from gitops_release.errors import ConfigError, InputError
 from gitops_release.runtime import InputReader, InputSpec
 
-DEFAULT_MAX_ATTEMPTS = 10
+DEFAULT_MAX_ATTEMPTS = 20
 DEFAULT_COMMIT_MESSAGE = (
     "chore(release): {container} {channel} {old} → {new}\n\n"
     "Source: {source_repository}@{source_sha}\nRun: {run_url}"
