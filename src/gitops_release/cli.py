@@ -11,7 +11,6 @@ import importlib
 import json
 import os
 import sys
-import traceback
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
@@ -107,6 +106,8 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         return run_command(name, rest, env, console)
     except ReleaseError as exc:
         if env.get("RUNNER_DEBUG") == "1":
+            import traceback  # only for debugging: the fast path does not pay for it
+
             console.info(traceback.format_exc())
         console.annotation("error", exc.one_line(), title=exc.title)
         return exc.exit_code
@@ -115,6 +116,8 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         return 130
     except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, never a raw traceback
         if env.get("RUNNER_DEBUG") == "1":
+            import traceback  # only for debugging: the fast path does not pay for it
+
             console.info(traceback.format_exc())
         console.annotation(
             "error",

@@ -29,7 +29,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gitops_release import __version__
-from gitops_release.core.github_errors import github_error
 from gitops_release.core.retry import RetryPolicy, header, is_idempotent
 from gitops_release.errors import APIError, RetryExhaustedError
 from gitops_release.runtime import redact, register_secret
@@ -255,6 +254,10 @@ class HttpClient:
                 body=text,
             )
             if wait is None:
+                # Imported here: the error mapping is only needed on failure, and the
+                # dispatch fast path pays for every module it imports (docs/benchmarks.md).
+                from gitops_release.core.github_errors import github_error
+
                 error = github_error(
                     response.status,
                     response.body,
