@@ -1,0 +1,276 @@
+"""The action.yml files agree with the command modules, and scripts/action-run.sh picks the right Python.
+
+Generic over actions/*/action.yml, so actions added later are covered without editing this file:
+each composite action is named after its command (``actions/db-query`` -> ``db query``), passes
+inputs only through ``env:`` as ``INPUT_<NAME>``, forwards every declared input, and declares only
+(and all) inputs the command module's ``INPUTS`` knows.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from gitops_release.commands import COMMANDS
+from gitops_release.runtime import InputSpec, output_text
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSITE_ACTIONS = sorted(ROOT.glob("actions/*/action.yml"))
+TEST_ACTIONS = sorted(ROOT.glob("tests/e2e/actions/*/action.yml"))
+ACTION_RUN = ROOT / "scripts" / "action-run.sh"
+# Commands that are not workflow steps (servers, scaffolding): no action exposes them.
+NOT_STEPS = {"sandbox", "serve", "init"}
+_INPUT_REF = re.compile(r"^\$\{\{\s*inputs\.([A-Za-z0-9_-]+)\s*\}\}$")
+_STEP_OUTPUT_REF = re.compile(r"^\$\{\{\s*steps\.([A-Za-z0-9_-]+)\.outputs\.([A-Za-z0-9_-]+)\s*\}\}$")
+
+
+def load(path: Path) -> dict[str, Any]:
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    assert isinstance(data, dict), f"{path} is not a YAML mapping"
+    return data
+
+
+def command_of(action: Path) -> str:
+    """actions/<dir>/action.yml -> the registered command (``db-query`` -> ``db query``)."""
+    directory = action.parent.name
+    for name in COMMANDS:
+        if name.replace(" ", "-") == directory:
+            return name
+    raise AssertionError(f"{action.relative_to(ROOT)}: no command '{directory}' in gitops_release.commands")
+
+
+def specs_of(command: str) -> dict[str, InputSpec]:
+    module = importlib.import_module(COMMANDS[command][0])
+    return {spec.name: spec for spec in module.INPUTS}
+
+
+def env_names(name: str) -> set[str]:
+    upper = name.upper()
+    return {f"INPUT_{upper}", f"INPUT_{upper.replace('-', '_')}"}
+
+
+def rel(path: Path) -> str:
+    return path.relative_to(ROOT).as_posix()
+
+
+# -- every composite action (real ones and the e2e test action) ---------------------------------
+
+
+@pytest.mark.parametrize("action", COMPOSITE_ACTIONS + TEST_ACTIONS, ids=rel)
+def test_composite_action_passes_inputs_only_through_env(action: Path) -> None:
+    data = load(action)
+    assert data["runs"]["using"] == "composite"
+    inputs = data.get("inputs") or {}
+    steps = data["runs"]["steps"]
+    forwarded: dict[str, str] = {}
+    step_ids = set()
+    for step in steps:
+        step_ids.add(step.get("id"))
+        if "run" not in step:
+            continue
+        assert step.get("shell") == "bash", f"{rel(action)}: a run step needs shell: bash"
+        assert "${{" not in step["run"], f"{rel(action)}: expression inside run: {step['run']!r}"
+        for key, value in (step.get("env") or {}).items():
+            match = _INPUT_REF.match(str(value).strip())
+            if match:
+                assert key in env_names(match.group(1)), (
+                    f"{rel(action)}: {key} carries inputs.{match.group(1)}"
+                )
+                forwarded[match.group(1)] = key
+    missing = sorted(set(inputs) - set(forwarded))
+    assert not missing, f"{rel(action)}: inputs not forwarded as INPUT_<NAME> env: {missing}"
+    for name, output in (data.get("outputs") or {}).items():
+        match = _STEP_OUTPUT_REF.match(str(output.get("value", "")).strip())
+        assert match, f"{rel(action)}: output {name} must be ${{{{ steps.<id>.outputs.<name> }}}}"
+        assert match.group(1) in step_ids, f"{rel(action)}: output {name} reads unknown step {match.group(1)}"
+
+
+# -- the real composite actions match their command -------------------------------------------
+
+
+@pytest.mark.parametrize("action", COMPOSITE_ACTIONS, ids=rel)
+def test_composite_action_runs_its_command_through_action_run(action: Path) -> None:
+    command = command_of(action)
+    steps = load(action)["runs"]["steps"]
+    run_steps = [step for step in steps if "run" in step]
+    assert len(run_steps) == 1, f"{rel(action)}: exactly one run step (action-run.sh)"
+    step = run_steps[0]
+    assert step["env"]["GITOPS_RELEASE_ROOT"] == "${{ github.action_path }}/../.."
+    expected = f'bash "$GITOPS_RELEASE_ROOT/scripts/action-run.sh" {command}'
+    assert step["run"].strip() == expected
+
+
+@pytest.mark.parametrize("action", COMPOSITE_ACTIONS, ids=rel)
+def test_composite_action_inputs_are_exactly_the_command_inputs(action: Path) -> None:
+    command = command_of(action)
+    specs = specs_of(command)
+    inputs = load(action).get("inputs") or {}
+    unknown = sorted(set(inputs) - set(specs))
+    assert not unknown, f"{rel(action)}: inputs with no InputSpec in {COMMANDS[command][0]}: {unknown}"
+    undeclared = sorted(set(specs) - set(inputs))
+    assert not undeclared, f"{rel(action)}: InputSpecs of {command} missing from the action: {undeclared}"
+    for name, spec in specs.items():
+        declared = inputs[name]
+        assert "description" in declared, f"{rel(action)}: input {name} has no description"
+        if spec.required:
+            assert declared.get("required") is True, f"{rel(action)}: input {name} is required by {command}"
+        default = str(declared.get("default", ""))
+        if default:
+            assert default == output_text(spec.default), (
+                f"{rel(action)}: input {name} default {default!r} differs from the command's "
+                f"{output_text(spec.default)!r} (leave it empty to use the command's default)"
+            )
+
+
+# -- the root Docker action -------------------------------------------------------------------
+
+
+def step_commands() -> list[str]:
+    return [name for name in COMMANDS if name not in NOT_STEPS]
+
+
+def test_root_action_is_a_docker_action_whose_command_input_picks_the_entrypoint() -> None:
+    data = load(ROOT / "action.yml")
+    assert data["runs"] == {"using": "docker", "image": "Dockerfile", "args": ["${{ inputs.command }}"]}
+    command = data["inputs"]["command"]
+    assert command["required"] is True
+    for name in step_commands():
+        assert name in command["description"], f"action.yml: command input does not list '{name}'"
+    dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    assert 'ENTRYPOINT ["gitops-release"]' in dockerfile
+    assert re.search(r"^FROM python:3\.12-slim@sha256:[0-9a-f]{64}$", dockerfile, re.MULTILINE)
+    assert re.search(r"^USER (?!0\b|root\b)\S+$", dockerfile, re.MULTILINE), "the image must not run as root"
+
+
+def test_root_action_inputs_are_the_union_of_the_step_commands_inputs() -> None:
+    inputs = dict(load(ROOT / "action.yml")["inputs"])
+    inputs.pop("command")
+    union: dict[str, list[str]] = {}
+    for name in step_commands():
+        for spec_name in specs_of(name):
+            union.setdefault(spec_name, []).append(name)
+    unknown = sorted(set(inputs) - set(union))
+    assert not unknown, f"action.yml: inputs no step command knows: {unknown}"
+    missing = sorted(set(union) - set(inputs))
+    assert not missing, f'action.yml: add these inputs (default "") so the Docker action has them: {missing}'
+    for name, declared in inputs.items():
+        # Commands differ in defaults and in what is required: the action leaves both to them.
+        assert declared.get("required") is False and declared.get("default") == "", f"action.yml: {name}"
+
+
+# -- scripts/action-run.sh --------------------------------------------------------------------
+
+FAKE_PYTHON = """#!/usr/bin/env bash
+# Records how it was called; plays venv, pip and gitops_release well enough for action-run.sh.
+echo "$0 $* PYTHONPATH=${PYTHONPATH:-}" >> "$CALLS"
+if [ "$1 $2" = "-m venv" ]; then mkdir -p "$3/bin"; cp "$0" "$3/bin/python"; fi
+exit 0
+"""
+
+
+def run_action(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("GITOPS_RELEASE_", "INPUT_", "RUNNER_"))}
+    base["CALLS"] = str(tmp_path / "calls")
+    return subprocess.run(
+        ["bash", str(ACTION_RUN), *args], env={**base, **env}, capture_output=True, text=True, check=False
+    )
+
+
+@pytest.fixture
+def fake_python(tmp_path: Path) -> Path:
+    path = tmp_path / "fake-python"
+    path.write_text(FAKE_PYTHON, encoding="utf-8")
+    path.chmod(0o755)
+    return path
+
+
+def calls(tmp_path: Path) -> list[str]:
+    file = tmp_path / "calls"
+    return file.read_text(encoding="utf-8").splitlines() if file.exists() else []
+
+
+def test_action_run_uses_gitops_release_python_when_set(tmp_path: Path) -> None:
+    done = run_action(
+        tmp_path, "update-db", "--help", GITOPS_RELEASE_ROOT=str(ROOT), GITOPS_RELEASE_PYTHON=sys.executable
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.startswith("usage: gitops-release update-db")
+
+
+def test_action_run_dispatch_update_runs_from_src_without_installing(
+    tmp_path: Path, fake_python: Path
+) -> None:
+    done = run_action(
+        tmp_path,
+        "dispatch-update",
+        "--json",
+        GITOPS_RELEASE_ROOT=str(ROOT / "actions" / ".."),
+        GITOPS_RELEASE_BOOTSTRAP_PYTHON=str(fake_python),
+        RUNNER_TEMP=str(tmp_path / "runner-temp"),
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert calls(tmp_path) == [
+        f"{fake_python} -m gitops_release dispatch-update --json PYTHONPATH={ROOT}/src"
+    ]
+    assert not (tmp_path / "runner-temp").exists()
+
+
+def test_action_run_installs_into_a_venv_once_and_reinstalls_for_another_checkout(
+    tmp_path: Path, fake_python: Path
+) -> None:
+    env = {"GITOPS_RELEASE_BOOTSTRAP_PYTHON": str(fake_python), "RUNNER_TEMP": str(tmp_path / "rt")}
+    version = re.search(r'__version__ = "([^"]+)"', (ROOT / "src/gitops_release/__init__.py").read_text())
+    assert version
+    venv_python = tmp_path / "rt" / f"gitops-release-venv-{version.group(1)}" / "bin" / "python"
+
+    for _ in range(2):
+        done = run_action(tmp_path, "update-db", GITOPS_RELEASE_ROOT=str(ROOT), **env)
+        assert done.returncode == 0, done.stdout + done.stderr
+    first = calls(tmp_path)
+    assert [line.split(" PYTHONPATH=")[0] for line in first] == [
+        f"{fake_python} -m venv {venv_python.parent.parent}",
+        f"{venv_python} -m pip install --quiet --disable-pip-version-check --no-input {ROOT}",
+        f"{venv_python} -m gitops_release update-db",
+        f"{venv_python} -m gitops_release update-db",
+    ]
+
+    other = tmp_path / "other-checkout"
+    (other / "src" / "gitops_release").mkdir(parents=True)
+    (other / "src" / "gitops_release" / "__init__.py").write_text(f'__version__ = "{version.group(1)}"\n')
+    done = run_action(tmp_path, "db", "query", GITOPS_RELEASE_ROOT=str(other), **env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert [line.split(" PYTHONPATH=")[0] for line in calls(tmp_path)[len(first) :]] == [
+        f"{venv_python} -m pip install --quiet --disable-pip-version-check --no-input "
+        f"--force-reinstall --no-deps {other}",
+        f"{venv_python} -m gitops_release db query",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("env", "needle"),
+    [
+        ({}, "GITOPS_RELEASE_ROOT is not set"),
+        ({"GITOPS_RELEASE_ROOT": "/nonexistent/gitops-release"}, "does not contain src/gitops_release"),
+        (
+            {"GITOPS_RELEASE_ROOT": str(ROOT), "GITOPS_RELEASE_BOOTSTRAP_PYTHON": "no-such-python3"},
+            "'no-such-python3' was not found on PATH",
+        ),
+    ],
+)
+def test_action_run_setup_errors_are_one_error_line_and_exit_2(
+    tmp_path: Path, env: dict[str, str], needle: str
+) -> None:
+    done = run_action(tmp_path, "update-db", **env)
+    assert done.returncode == 2
+    lines = done.stdout.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("::error title=gitops-release action setup::")
+    assert needle in lines[0] and "Fix:" in lines[0]
+    assert calls(tmp_path) == []
