@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures.act import ActRunner
+from tests.fixtures.act import ActRunner, snapshot_tree
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ECHO_WORKFLOW = REPO_ROOT / "tests/e2e/workflows/echo.yml"
@@ -126,3 +126,25 @@ def test_a_run_past_its_timeout_is_killed_and_fails_the_test(act_runner: ActRunn
 
     pids = [int(line) for line in pid_file.read_text(encoding="utf-8").split()] if pid_file.exists() else []
     assert all(not _alive(pid) for pid in pids)
+
+
+def test_ci_actions_job_runs_the_local_dispatch_update_action_against_the_sandbox(
+    act_runner: ActRunner, tmp_path: Path
+) -> None:
+    # Only the `actions` job: the `test` job runs `make test`, i.e. this very test suite.
+    checkout = snapshot_tree(REPO_ROOT, tmp_path / "checkout")
+
+    result = act_runner.run(
+        REPO_ROOT / ".github/workflows/ci.yml",
+        "push",
+        {"ref": "refs/heads/main"},
+        workdir=checkout,
+        env={"GITHUB_REPOSITORY": "acme/gitops-release"},
+        job="actions",
+    )
+
+    assert result.rc == 0, result.log
+    assert result.jobs == {"actions": "success"}
+    assert result.outputs["check"] == {"verified": "true"}
+    assert result.outputs["dispatch"]["dispatched-to"] == "acme/config"
+    assert "POST http://127.0.0.1:" in result.log and "/repos/acme/config/dispatches" in result.log
