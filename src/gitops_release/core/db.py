@@ -1,0 +1,173 @@
+"""The release-channel database, db/db.json: text in, text out, deterministic.
+
+``dump_db`` always writes the same bytes for the same releases: sorted by (container,
+channel), keys in canonical order, 2-space indent, trailing newline. So one update changes
+only the lines of the releases that changed, and applying the same payload twice leaves the
+file byte-identical (an unchanged release keeps its old ``updatedAt``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from typing import Any
+
+from gitops_release import __version__
+from gitops_release.core.release import UPDATED_AT_PATTERN, Release, parse_release, show
+from gitops_release.errors import ConfigError, InputError
+
+SCHEMA_VERSION = 1
+_UPDATED_AT = re.compile(UPDATED_AT_PATTERN)
+
+
+@dataclass(frozen=True)
+class ReleaseDB:
+    """All releases, sorted by (container, channel), at most one per key."""
+
+    releases: tuple[Release, ...]
+    _index: dict[tuple[str, str], Release] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        ordered = tuple(sorted(self.releases, key=lambda r: r.key))
+        index = {r.key: r for r in ordered}
+        if len(index) != len(ordered):
+            raise ValueError("ReleaseDB: two releases for the same (container, channel)")
+        object.__setattr__(self, "releases", ordered)
+        object.__setattr__(self, "_index", index)
+
+    def get(self, container: str, channel: str) -> Release | None:
+        return self._index.get((container, channel))
+
+    def __len__(self) -> int:
+        return len(self.releases)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"schemaVersion": SCHEMA_VERSION, "releases": [r.to_json() for r in self.releases]}
+
+
+@dataclass(frozen=True)
+class Change:
+    """One (container, channel) whose release changed; ``current`` carries the new updatedAt."""
+
+    key: tuple[str, str]
+    previous: Release | None
+    current: Release
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "container": self.key[0],
+            "channel": self.key[1],
+            "previous": None if self.previous is None else self.previous.to_json(),
+            "current": self.current.to_json(),
+        }
+
+
+def empty_db() -> ReleaseDB:
+    return ReleaseDB(())
+
+
+def load_db(text: str | None, *, path: str = "db/db.json") -> ReleaseDB:
+    """Parse db.json; None (file absent) gives an empty db. Any problem is a ConfigError that
+    names ``path`` and the JSON path of the bad value (``releases[3].source.sha``)."""
+    if text is None:
+        return empty_db()
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(
+            f"{path}: is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})",
+            fix="restore it from git history (git log -p -- db/db.json) or fix the syntax",
+        ) from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: must be a JSON object with schemaVersion and releases", fix=_FIX)
+    if "schemaVersion" not in data:
+        raise ConfigError(f"{path}: schemaVersion is missing", fix=f'add "schemaVersion": {SCHEMA_VERSION}')
+    version = data["schemaVersion"]
+    if type(version) is not int or version != SCHEMA_VERSION:
+        raise ConfigError(
+            f"{path}: schemaVersion {show(version)} is not supported by gitops-release {__version__} "
+            f"(it reads schemaVersion {SCHEMA_VERSION})",
+            fix="upgrade gitops-release in the workflows that read and write this db",
+        )
+    unknown = [k for k in data if k not in ("schemaVersion", "releases")]
+    if unknown:
+        raise ConfigError(
+            f"{path}: unknown key {show(unknown[0])}", fix="keep only schemaVersion and releases"
+        )
+    items = data.get("releases")
+    if not isinstance(items, list):
+        raise ConfigError(f"{path}: releases must be an array", fix=_FIX)
+    releases: list[Release] = []
+    seen: dict[tuple[str, str], int] = {}
+    for index, item in enumerate(items):
+        where = f"releases[{index}]"
+        try:
+            release = parse_release(item, field=where)
+        except InputError as exc:
+            raise ConfigError(f"{path}: {exc.message.removeprefix('input ')}", fix=exc.fix) from None
+        if release.updated_at is None:
+            raise ConfigError(f"{path}: {where}.updatedAt is missing", fix=_FIX)
+        if release.key in seen:
+            raise ConfigError(
+                f"{path}: {where} repeats {release.container}/{release.channel} "
+                f"of releases[{seen[release.key]}]",
+                fix="keep one release per (container, channel)",
+            )
+        seen[release.key] = index
+        releases.append(release)
+    return ReleaseDB(tuple(releases))
+
+
+_FIX = "db.json is written by update-db; restore it from git history rather than editing it by hand"
+
+
+def dump_db(db: ReleaseDB) -> str:
+    """The canonical text of db.json."""
+    return json.dumps(db.to_json(), indent=2, ensure_ascii=False) + "\n"
+
+
+def format_time(now: datetime) -> str:
+    """``now`` (timezone-aware) as db.json stores it: RFC 3339 UTC to the second."""
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise InputError("now", f"{now.isoformat()} has no timezone", fix="pass datetime.now(timezone.utc)")
+    return now.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def apply_releases(
+    db: ReleaseDB, releases: Sequence[Release], *, now: str | datetime
+) -> tuple[ReleaseDB, tuple[Change, ...]]:
+    """Store ``releases`` (stamped ``updatedAt=now``) and return the new db and the real changes.
+
+    A release with the same image, tag, digest and source as the stored one is not a change and
+    keeps its old ``updatedAt``, so the same payload applied twice gives byte-identical text.
+    ``now`` is an RFC 3339 UTC string (2026-01-28T10:30:00Z) or a timezone-aware datetime.
+    """
+    if isinstance(now, datetime):
+        now = format_time(now)
+    if not isinstance(now, str) or not _UPDATED_AT.search(now):
+        raise InputError(
+            "now", f"{show(now)} is not an RFC 3339 UTC timestamp", fix="use e.g. 2026-01-28T10:30:00Z"
+        )
+    index = dict(db._index)
+    originals: dict[tuple[str, str], Release | None] = {}
+    for release in releases:
+        key = release.key
+        stored = index.get(key)
+        if stored is not None and stored.same_content(release):
+            continue
+        originals.setdefault(key, stored)
+        index[key] = replace(release, updated_at=now)
+    changes = []
+    for key, previous in originals.items():
+        current = index[key]
+        if previous is not None and previous.same_content(current):
+            index[key] = previous  # changed and changed back within one call
+            continue
+        changes.append(Change(key, previous, current))
+    if not changes:
+        return db, ()
+    changes.sort(key=lambda c: c.key)
+    return ReleaseDB(tuple(index.values())), tuple(changes)
