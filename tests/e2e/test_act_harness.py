@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -139,7 +140,8 @@ def test_ci_actions_job_runs_the_local_dispatch_update_action_against_the_sandbo
         "push",
         {"ref": "refs/heads/main"},
         workdir=checkout,
-        env={"GITHUB_REPOSITORY": "acme/gitops-release"},
+        # The runner's python3 has no dependencies: use ours instead of a per-run venv install.
+        env={"GITHUB_REPOSITORY": "acme/gitops-release", "GITOPS_RELEASE_PYTHON": sys.executable},
         job="actions",
     )
 
@@ -147,4 +149,6 @@ def test_ci_actions_job_runs_the_local_dispatch_update_action_against_the_sandbo
     assert result.jobs == {"actions": "success"}
     assert result.outputs["check"] == {"verified": "true"}
     assert result.outputs["dispatch"]["dispatched-to"] == "acme/config"
+    assert result.outputs["update-db"]["changed"] == "true"
+    assert result.outputs["db"] == {"db-verified": "true"}
     assert "POST http://127.0.0.1:" in result.log and "/repos/acme/config/dispatches" in result.log
