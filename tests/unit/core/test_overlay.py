@@ -1,0 +1,141 @@
+"""core/overlay.py: kustomization image edits that keep comments and make minimal diffs."""
+
+from __future__ import annotations
+
+import difflib
+
+import pytest
+
+from gitops_release.core.overlay import get_images, set_image
+from gitops_release.errors import ConfigError
+
+OLD = "sha256:" + "a" * 64
+NEW = "sha256:" + "b" * 64
+
+KUSTOMIZATION = f"""\
+# Production overlay for my-app.
+# Managed by gitops-release: update-db writes newTag/digest below.
+apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+namespace: my-app-prod  # the prod namespace
+
+resources:
+  - ../../base
+  - ingress.yaml
+
+patches:
+  - path: replicas.yaml
+    target:
+      kind: Deployment
+      name: my-app
+
+images:
+  - name: ghcr.io/org/my-app
+    newTag: "1.4.1"  # released 2026-01-20
+    digest: {OLD}
+  # the worker follows the app
+  - name: worker
+    newName: ghcr.io/org/my-app-worker
+    newTag: sha-1a2b3c4d # pinned
+labels:
+  - pairs:
+      team: payments
+"""
+
+
+def changed_lines(before: str, after: str) -> list[str]:
+    return [
+        line.rstrip("\n")
+        for line in difflib.unified_diff(before.splitlines(True), after.splitlines(True), n=0)
+        if line[:1] in "+-" and not line.startswith(("+++", "---"))
+    ]
+
+
+def test_update_by_name_changes_exactly_the_tag_and_digest_lines() -> None:
+    out = set_image(KUSTOMIZATION, image="ghcr.io/org/my-app", tag="1.4.2", digest=NEW)
+    assert changed_lines(KUSTOMIZATION, out) == [
+        '-    newTag: "1.4.1"  # released 2026-01-20',
+        f"-    digest: {OLD}",
+        '+    newTag: "1.4.2"  # released 2026-01-20',
+        f"+    digest: {NEW}",
+    ]
+    assert out.startswith("# Production overlay for my-app.\n# Managed by")
+    assert "# the worker follows the app" in out and "# the prod namespace" in out
+
+
+def test_no_semantic_change_returns_the_input_unchanged() -> None:
+    assert set_image(KUSTOMIZATION, image="ghcr.io/org/my-app", tag="1.4.1", digest=OLD) is KUSTOMIZATION
+    same = set_image(
+        KUSTOMIZATION, image="ghcr.io/org/my-app-worker", tag="sha-1a2b3c4d", digest=None, container="w"
+    )
+    assert same is KUSTOMIZATION
+
+
+def test_stale_digest_is_removed_and_the_following_comment_kept() -> None:
+    out = set_image(KUSTOMIZATION, image="ghcr.io/org/my-app", tag="1.4.2", digest=None)
+    assert changed_lines(KUSTOMIZATION, out) == [
+        '-    newTag: "1.4.1"  # released 2026-01-20',
+        f"-    digest: {OLD}",
+        '+    newTag: "1.4.2"  # released 2026-01-20',
+    ]
+
+
+def test_match_by_new_name_keeps_the_inline_comment() -> None:
+    out = set_image(KUSTOMIZATION, image="ghcr.io/org/my-app-worker", tag="sha-99999999", digest=None)
+    assert changed_lines(KUSTOMIZATION, out) == [
+        "-    newTag: sha-1a2b3c4d # pinned",
+        "+    newTag: sha-99999999 # pinned",
+    ]
+
+
+def test_match_by_container_sets_new_name() -> None:
+    text = "images:\n- name: worker\n  newTag: old # keep me\n"
+    out = set_image(text, image="ghcr.io/org/worker", tag="sha-12345678", digest=NEW, container="worker")
+    assert out == (
+        "images:\n- name: worker\n  newName: ghcr.io/org/worker\n  newTag: sha-12345678 # keep me\n"
+        f"  digest: {NEW}\n"
+    )
+
+
+def test_unmatched_image_is_appended_and_numeric_tags_are_quoted() -> None:
+    out = set_image(KUSTOMIZATION, image="ghcr.io/org/other", tag="123", digest=None)
+    assert changed_lines(KUSTOMIZATION, out) == ["+  - name: ghcr.io/org/other", '+    newTag: "123"']
+    assert get_images(out)[-1] == {"name": "ghcr.io/org/other", "newTag": "123"}
+
+
+def test_images_key_is_created_in_the_files_own_list_style() -> None:
+    text = "---\napiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n- ../base\n"
+    out = set_image(text, image="ghcr.io/org/x", tag="1.0.0", digest=NEW)
+    assert out == text + f"images:\n- name: ghcr.io/org/x\n  newTag: 1.0.0\n  digest: {NEW}\n"
+    assert set_image("", image="a", tag="1.0", digest=None) == 'images:\n- name: a\n  newTag: "1.0"\n'
+
+
+def test_quote_style_of_the_old_value_is_kept() -> None:
+    out = set_image("images:\n- name: a\n  newTag: 'v1.0.0'\n", image="a", tag="v1.0.1", digest=None)
+    assert out == "images:\n- name: a\n  newTag: 'v1.0.1'\n"
+
+
+def test_get_images() -> None:
+    assert get_images(KUSTOMIZATION) == [
+        {"name": "ghcr.io/org/my-app", "newTag": "1.4.1", "digest": OLD},
+        {"name": "worker", "newName": "ghcr.io/org/my-app-worker", "newTag": "sha-1a2b3c4d"},
+    ]
+    assert get_images("resources: [base]\n") == []
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("- a\n- b\n", "top level is not a mapping"),
+        ("images: {name: a}\n", "images must be a list"),
+        ("images:\n- newTag: x\n", "images[0] must be a mapping with a name"),
+        ("kind: Deployment\n", "is not a Kustomization"),
+        ("images: [\n", "is not valid YAML"),
+    ],
+)
+def test_not_a_kustomization(text: str, words: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        set_image(text, image="a", tag="1.0.0", digest=None, path="overlays/prod/kustomization.yaml")
+    assert info.value.message.startswith("overlays/prod/kustomization.yaml: ")
+    assert words in info.value.message
+    assert info.value.fix
