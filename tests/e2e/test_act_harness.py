@@ -152,3 +152,10 @@ def test_ci_actions_job_runs_the_local_dispatch_update_action_against_the_sandbo
     assert result.outputs["update-db"]["changed"] == "true"
     assert result.outputs["db"] == {"db-verified": "true"}
     assert "POST http://127.0.0.1:" in result.log and "/repos/acme/config/dispatches" in result.log
+
+
+def test_a_run_where_no_job_ran_fails_the_test(act_runner: ActRunner, tmp_path: Path) -> None:
+    with pytest.raises(pytest.fail.Exception, match=r"act ran no job of echo\.yml"):
+        act_runner.run(
+            ECHO_WORKFLOW, "repository_dispatch", _dispatch({}), workdir=tmp_path, job="no-such-job"
+        )
