@@ -34,6 +34,9 @@ lint: venv
 test: lint
 	$(BIN)/python -m pytest -q tests
 
+e2e: venv
+	$(BIN)/python -m pytest -q -m e2e tests/e2e
+
 demo: venv
 	$(BIN)/python -m gitops_release.sandbox.demo
 
