@@ -21,15 +21,20 @@ import os
 import string
 import subprocess
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from gitops_release.adapters.git import commit_and_push
 from gitops_release.commands.base import Context
+from gitops_release.core.db import apply_releases, dump_db, load_db
+from gitops_release.core.overlay import set_image
+from gitops_release.core.policy import Policy, check_release, load_policy
+from gitops_release.core.release import Release, parse_payload
 from gitops_release.errors import ConfigError, InputError
-from gitops_release.runtime import InputReader, InputSpec
+from gitops_release.runtime import Console, InputReader, InputSpec
 
 DEFAULT_MAX_ATTEMPTS = 20
 DEFAULT_COMMIT_MESSAGE = (
@@ -163,7 +168,6 @@ class Inputs:
 
     @classmethod
     def from_reader(cls, reader: InputReader) -> Inputs:
-        from gitops_release.core.release import parse_payload
 
         specs = {spec.name: spec for spec in INPUTS}
         values = {name: reader.get(spec) for name, spec in specs.items() if name != "payload"}
@@ -330,17 +334,14 @@ def _tidy(text: str) -> str:
     return "\n".join(lines).strip() + "\n"
 
 
-def _overlay_file(root: Path, policy: Any, release: Any) -> Path:
-    overlays = getattr(policy, "overlays", None)
-    env_map = getattr(overlays, "environments", None) or {}
-    base = getattr(overlays, "dir", None)
-    if overlays is None or not base:
+def _overlay_file(root: Path, policy: Policy, release: Release) -> Path:
+    if not policy.overlays_dir:
         raise ConfigError(
             "write-through is on but the policy has no overlays.dir",
             fix="add overlays: {dir: ..., environments: {...}} to the policy, or set write-through: false",
         )
-    env = env_map.get(release.channel, release.channel) if env_map else release.channel
-    directory = str(base).replace("*", release.container)
+    env = policy.overlay_for(release.channel)
+    directory = policy.overlays_dir.replace("*", release.container)
     for name in ("kustomization.yaml", "kustomization.yml", "Kustomization"):
         candidate = root / directory / env / name
         if candidate.is_file():
@@ -361,14 +362,11 @@ class _Plan:
 
 def plan(root: Path, inputs: Inputs, *, now: datetime) -> _Plan:
     """Read policy + db from ``root``, check every release, apply; nothing is written here."""
-    from gitops_release.core.db import apply_releases, dump_db, load_db
-    from gitops_release.core.overlay import set_image
-    from gitops_release.core.policy import check_release, load_policy
 
     policy = load_policy(_read_optional(root / inputs.policy_path, "policy-path"), path=inputs.policy_path)
     db = load_db(_read_optional(root / inputs.db_path, "db-path"), path=inputs.db_path)
     for release in inputs.releases:
-        current = _current(db, release.container, release.channel)
+        current = db.get(release.container, release.channel)
         check_release(policy, release, current, allow_downgrade=inputs.allow_downgrade)
     new_db, changes = apply_releases(db, inputs.releases, now=now)
     overlays: dict[Path, str] = {}
@@ -388,16 +386,6 @@ def plan(root: Path, inputs: Inputs, *, now: datetime) -> _Plan:
                 path=str(path.relative_to(root)),
             )
     return _Plan(text=dump_db(new_db), changes=tuple(changes), overlays=overlays)
-
-
-def _current(db: Any, container: str, channel: str) -> Any:
-    getter = getattr(db, "get", None)
-    if callable(getter):
-        return getter(container, channel)
-    for release in db.releases:
-        if release.container == container and release.channel == channel:
-            return release
-    return None
 
 
 def _git_out(cwd: Path, *args: str) -> str | None:
@@ -441,7 +429,6 @@ def resolve_remote(checkout: Path, remote: str | None) -> str:
 
 
 def run(inputs: Inputs, ctx: Context) -> Outputs:
-    from gitops_release.adapters.git import commit_and_push
 
     checkout = (ctx.workdir / inputs.repository_path).absolute()
     remote = resolve_remote(checkout, inputs.remote)
@@ -480,13 +467,22 @@ def run(inputs: Inputs, ctx: Context) -> Outputs:
             token=inputs.token,
             push=inputs.push,
             max_attempts=inputs.max_attempts,
-            log=console.info,
+            log=_git_log(console),
             # Without write-through only db.json may change: nothing else in the tree is committed.
             paths=None if inputs.write_through else [inputs.db_path],
         )
     changes = last["plan"].changes if pushed.changed and "plan" in last else ()
     sha = pushed.commit_sha or pushed.base_sha or ""
     return _outputs(changes, changed=bool(pushed.changed), sha=sha, attempts=pushed.attempts, dry_run=False)
+
+
+def _git_log(console: Console) -> Callable[[str], None]:
+    """Git command lines only with RUNNER_DEBUG; retries and conflicts always."""
+
+    def log(line: str) -> None:
+        (console.debug if line.startswith("$ ") else console.info)(line)
+
+    return log
 
 
 def _outputs(changes: Sequence[Any], *, changed: bool, sha: str, attempts: int, dry_run: bool) -> Outputs:

@@ -1,0 +1,89 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from gitops_release.cli import main
+from gitops_release.commands import db_validate
+from gitops_release.errors import ConfigError
+
+SHA = "a" * 40
+TEMPLATE_POLICY = Path(__file__).resolve().parents[3] / "templates" / "config-repo" / ".gitops-release.yml"
+
+
+def entry(container: str = "api", tag: str = "sha-1") -> dict[str, object]:
+    return {
+        "container": container,
+        "channel": "dev",
+        "image": f"ghcr.io/org/{container}",
+        "tag": tag,
+        "source": {"repository": "org/api", "sha": SHA},
+        "updatedAt": "2026-01-28T10:30:00Z",
+    }
+
+
+def write(root: Path, releases: list[dict[str, object]], policy: str | None = None) -> None:
+    (root / "db").mkdir(exist_ok=True)
+    (root / "db" / "db.json").write_text(
+        json.dumps({"schemaVersion": 1, "releases": releases}, indent=2) + "\n"
+    )
+    if policy is not None:
+        (root / ".gitops-release.yml").write_text(policy)
+
+
+def run(root: Path) -> db_validate.Outputs:
+    from gitops_release.commands.base import Context
+
+    return db_validate.run(db_validate.Inputs(), Context.for_env({}, workdir=root))
+
+
+def test_valid_db_and_absent_policy(tmp_path: Path):
+    write(tmp_path, [entry("api"), entry("web")])
+    out = run(tmp_path)
+    assert (out.valid, out.releases, out.policy) == (True, 2, "absent: safe defaults")
+
+
+def test_template_policy_and_empty_db_are_valid(tmp_path: Path):
+    write(tmp_path, [], TEMPLATE_POLICY.read_text())
+    assert run(tmp_path).policy == "valid"
+
+
+def test_schema_problem_names_the_json_path(tmp_path: Path):
+    write(tmp_path, [entry("api"), entry("web", tag="bad tag")])
+    with pytest.raises(ConfigError) as info:
+        run(tmp_path)
+    assert "$.releases[1].tag" in info.value.message
+    assert info.value.fix
+
+
+def test_missing_updated_at_is_refused(tmp_path: Path):
+    bad = entry()
+    del bad["updatedAt"]
+    write(tmp_path, [bad])
+    with pytest.raises(ConfigError, match=r"\$\.releases\[0\]"):
+        run(tmp_path)
+
+
+def test_missing_and_corrupt_db(tmp_path: Path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        run(tmp_path)
+    (tmp_path / "db").mkdir()
+    (tmp_path / "db" / "db.json").write_text('{"schemaVersion": 1, "releases": [')
+    with pytest.raises(ConfigError, match="not valid JSON"):
+        run(tmp_path)
+
+
+def test_bad_policy_yaml(tmp_path: Path):
+    write(tmp_path, [], "channels: [dev\n")
+    with pytest.raises(ConfigError, match="policy"):
+        run(tmp_path)
+
+
+def test_cli_exit_1_with_one_error_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys):
+    write(tmp_path, [{"container": "api"}])
+    monkeypatch.chdir(tmp_path)
+    assert main(["db", "validate"], env={"GITHUB_ACTIONS": "true"}) == 1
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("::error title=Invalid configuration::db-path db/db.json")
