@@ -81,6 +81,8 @@ def run_command(name: str, args: Sequence[str], env: Mapping[str, str], console:
     console.write_summary(summary)
     if namespace.json:
         print(redact(json.dumps(values, indent=2, default=str)), file=console.out, flush=True)
+    elif hasattr(outputs, "report"):
+        print(redact(outputs.report()), file=console.out, flush=True)
     elif not console.actions:
         for key, value in values.items():
             print(redact(f"{key}={output_text(value)}"), file=console.out, flush=True)

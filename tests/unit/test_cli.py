@@ -126,3 +126,21 @@ def test_command_help_lists_inputs(monkeypatch, capsys):
     assert main(["fake", "--help"], env={}) == 0
     out = capsys.readouterr().out
     assert "--name" in out and "(required)" in out and "--json" in out
+
+
+def test_report_replaces_name_value_lines(monkeypatch, capsys):
+    from dataclasses import dataclass
+
+    @dataclass
+    class Reported:
+        greeting: str
+
+        def as_dict(self):
+            return {"greeting": self.greeting}
+
+        def report(self):
+            return "a table"
+
+    _install_fake_command(monkeypatch, lambda inputs: Reported("x"))
+    assert main(["fake", "--name", "x"], env={}) == 0
+    assert capsys.readouterr().out == "a table\n"

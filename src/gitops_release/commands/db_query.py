@@ -159,6 +159,10 @@ class Outputs:
     def as_dict(self) -> dict[str, object]:
         return {"result": self.result, "count": self.count}
 
+    def report(self) -> str:
+        """What a person reads on stdout: the table (or JSON), instead of name=value lines."""
+        return self.text
+
     def summary(self) -> str:
         body = self.text if self.text else json.dumps(self.result, indent=2)
         return f"### db query\n\n```\n{body}\n```\n"
@@ -171,7 +175,6 @@ def run(inputs: Inputs, ctx: Context) -> Outputs:
     count = len(result) if isinstance(result, list) else 1
     if inputs.format == "table":
         text = render_table(result)
-        print(text, file=ctx.console.out, flush=True)
     else:
         text = json.dumps(result, indent=2)
     return Outputs(result=result, count=count, text=text)
