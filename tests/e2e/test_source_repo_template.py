@@ -56,25 +56,11 @@ def make_source_repo(path: Path) -> str:
     return git("rev-parse", "HEAD")
 
 
-def with_vars(runner: Any, variables: dict[str, str]) -> None:
-    """Give act repository variables (``vars.*``) with --var: the harness has no ``vars=`` yet."""
-    build = runner.command
-
-    def command(*args: Any, **kwargs: Any) -> list[str]:
-        cmd: list[str] = build(*args, **kwargs)
-        for name, value in variables.items():
-            cmd += ["--var", f"{name}={value}"]
-        return cmd
-
-    runner.command = command
-
-
 def test_push_to_main_dispatches_the_release(act_runner: Any, github_sandbox: GitHubSandbox, tmp_path: Path):
     github_sandbox.add_token(TOKEN)
     github_sandbox.create_repo(CONFIG)
     source = tmp_path / "my-app"
     sha = make_source_repo(source)
-    with_vars(act_runner, {"CONFIG_REPOSITORY": CONFIG})
 
     result = act_runner.run(
         source / ".github/workflows/update-release-channel.yml",
@@ -85,6 +71,7 @@ def test_push_to_main_dispatches_the_release(act_runner: Any, github_sandbox: Gi
         secrets={"RELEASE_DISPATCH_TOKEN": TOKEN},
         local_actions={"gitops-release/gitops-release@v1": ROOT},
         timeout=240,
+        variables={"CONFIG_REPOSITORY": CONFIG},
     )
     assert result.rc == 0, result.log[-6000:]
     assert result.jobs.get("build") == "success" and result.jobs.get("dispatch") == "success", result.jobs

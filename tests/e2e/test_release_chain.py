@@ -1,0 +1,74 @@
+"""e2e: the whole chain as users wire it, both templates run by act against the sandbox.
+
+A push to main in the source repo runs templates/source-repo (dispatch-update, one POST to the
+GitHub sandbox). The repository_dispatch event the sandbox recorded is what GitHub would deliver
+to the config repo: it drives templates/config-repo through act, and the config repo's bare
+remote then holds the release in db/db.json.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gitops_release.sandbox.github_api import GitHubSandbox
+from tests.e2e.test_config_repo_template import WORKFLOW as CONFIG_WORKFLOW
+from tests.e2e.test_config_repo_template import template_files
+from tests.e2e.test_source_repo_template import make_source_repo
+from tests.fixtures.git_remotes import BareRemotes
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+ACTION = {"gitops-release/gitops-release@v1": ROOT}
+TOKEN = "ghp_e2eChainToken0123456789abcdefabcd"
+CONFIG = "org/config"
+
+
+def test_source_push_lands_in_config_repo_db(
+    act_runner: Any, github_sandbox: GitHubSandbox, bare_remote: BareRemotes, tmp_path: Path
+) -> None:
+    github_sandbox.add_token(TOKEN)
+    github_sandbox.create_repo(CONFIG)
+    source = tmp_path / "my-app"
+    sha = make_source_repo(source)
+
+    built = act_runner.run(
+        source / ".github/workflows/update-release-channel.yml",
+        "push",
+        {"ref": "refs/heads/main", "after": sha, "repository": {"name": "my-app", "full_name": "org/my-app"}},
+        workdir=source,
+        env={"GITHUB_API_URL": github_sandbox.url, "GITHUB_REPOSITORY": "org/my-app"},
+        secrets={"RELEASE_DISPATCH_TOKEN": TOKEN},
+        local_actions=ACTION,
+        variables={"CONFIG_REPOSITORY": CONFIG},
+        timeout=240,
+    )
+    assert built.rc == 0, built.log[-6000:]
+    (dispatch,) = github_sandbox.dispatches(CONFIG)
+
+    url = bare_remote.make_bare_remote(template_files())
+    checkout = bare_remote.clone_of(url)
+    event = github_sandbox.event_json(CONFIG)
+    applied = act_runner.run(
+        checkout / CONFIG_WORKFLOW,
+        "repository_dispatch",
+        event,
+        workdir=checkout,
+        env={"GITHUB_REPOSITORY": CONFIG, "GITOPS_RELEASE_PYTHON": sys.executable},
+        local_actions=ACTION,
+        timeout=240,
+    )
+    assert applied.rc == 0, applied.log[-6000:]
+
+    db = json.loads(bare_remote.read_remote_file(url, "db/db.json"))
+    [stored] = db["releases"]
+    assert stored.pop("updatedAt").endswith("Z")
+    assert stored == dispatch["client_payload"]
+    assert stored["tag"] == f"sha-{sha[:8]}" and stored["source"]["sha"] == sha
+    assert bare_remote.remote_log(url)[0] == f"chore(release): my-app dev none → sha-{sha[:8]}"
+    assert TOKEN not in built.log + applied.log
