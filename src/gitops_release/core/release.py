@@ -43,7 +43,9 @@ REF_PATTERN = (
     rf"refs/(?:heads|tags|pull)/{_REF_CHAR}*{_REF_LAST}" + END
 )
 REF_MAX = 255
-RUN_URL_PATTERN = r"^https://[A-Za-z0-9.-]+(?::[0-9]{1,5})?(?:[/?#][!-~]*)?" + END
+# Host: dot-separated DNS labels (no empty label, so no "..", no leading or trailing dot).
+_HOST_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+RUN_URL_PATTERN = rf"^https://{_HOST_LABEL}(?:\.{_HOST_LABEL})*(?::[0-9]{{1,5}})?(?:[/?#][!-~]*)?" + END
 RUN_URL_MAX = 2048
 UPDATED_AT_PATTERN = (
     r"^[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])"

@@ -143,6 +143,9 @@ def test_bad_fields_name_the_path(field: str, value: object, path: str, words: s
         ("runUrl", "http://github.com/x", "not an https URL"),
         ("runUrl", "https://github.com/a b", "not an https URL"),
         ("runUrl", "https://" + "a" * 2048, "at most 2048"),
+        ("runUrl", "https://../github.com/x", "not an https URL"),
+        ("runUrl", "https://.github.com/x", "not an https URL"),
+        ("runUrl", "https://github..com/x", "not an https URL"),
     ],
 )
 def test_bad_source_fields(key: str, value: str, words: str) -> None:
