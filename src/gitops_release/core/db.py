@@ -125,8 +125,36 @@ _FIX = "db.json is written by update-db; restore it from git history rather than
 
 
 def dump_db(db: ReleaseDB) -> str:
-    """The canonical text of db.json."""
-    return json.dumps(db.to_json(), indent=2, ensure_ascii=False) + "\n"
+    """The canonical text of db.json: exactly ``json.dumps(doc, indent=2, ensure_ascii=False)``."""
+    return pretty_json(db.to_json()) + "\n"
+
+
+# json.dumps with indent= falls back to the pure-Python encoder (5x slower on a 10,000-release
+# db); this renders the same text with the C string encoder (docs/benchmarks.md).
+_encode_string = json.encoder.encode_basestring
+
+
+def pretty_json(value: object, pad: str = "") -> str:
+    """Byte-for-byte what ``json.dumps(value, indent=2, ensure_ascii=False)`` returns."""
+    if isinstance(value, str):
+        return _encode_string(value)
+    if isinstance(value, dict):
+        if not value:
+            return "{}"
+        inner = pad + "  "
+        items = ",\n".join(
+            f"{inner}{_encode_string(key) if isinstance(key, str) else json.dumps(str(key))}: "
+            f"{pretty_json(item, inner)}"
+            for key, item in value.items()
+        )
+        return f"{{\n{items}\n{pad}}}"
+    if isinstance(value, (list, tuple)):
+        if not value:
+            return "[]"
+        inner = pad + "  "
+        items = ",\n".join(f"{inner}{pretty_json(item, inner)}" for item in value)
+        return f"[\n{items}\n{pad}]"
+    return json.dumps(value)
 
 
 def format_time(now: datetime) -> str:

@@ -199,6 +199,9 @@ class Release:
 
 def _string(obj: Mapping[str, Any], key: str, field: str, rule: str) -> str:
     value = obj[key]
+    # Length before the pattern: no regex ever runs over an oversized string.
+    if isinstance(value, str) and len(value) <= _MAX.get(rule, len(value)) and _RE[rule].search(value):
+        return value  # the common case, checked first: db.json holds thousands of valid releases
     path = f"{field}.{key}"
     if not isinstance(value, str):
         raise InputError(
