@@ -149,17 +149,23 @@ def measure(pairs: int, warm: bool, src_tree: Path = ROOT / "src") -> dict[str, 
             bare_env.update(
                 URL=f"{sandbox.url}/repos/{CONFIG_REPO}/dispatches", TOKEN=TOKEN, PAYLOAD=json.dumps(payload)
             )
-            cmd_argv = [python, "-m", "gitops_release", "dispatch-update"]
+            # Exactly how scripts/action-run.sh starts it: -S, since the zero-install path needs
+            # nothing from site-packages (and must not pick up whatever the runner has there).
+            cmd_argv = [python, "-S", "-m", "gitops_release", "dispatch-update"]
             bare_argv = [python, str(bare)]
+            bare_s_argv = [python, "-S", str(bare)]
             # One untimed warm-up of each (page cache, sandbox's first-request validator set-up).
             run_timed(cmd_argv, cmd_env, tmp)
             run_timed(bare_argv, bare_env, tmp)
+            run_timed(bare_s_argv, bare_env, tmp)
             before = len(sandbox.requests)
             cmd_times: list[float] = []
             bare_times: list[float] = []
+            bare_s_times: list[float] = []
             for _ in range(pairs):
                 cmd_times.append(run_timed(cmd_argv, cmd_env, tmp))
                 bare_times.append(run_timed(bare_argv, bare_env, tmp))
+                bare_s_times.append(run_timed(bare_s_argv, bare_env, tmp))
             total_requests = len(sandbox.requests) - before
             cmd_rss = [peak_rss_kib(cmd_argv, cmd_env, tmp) for _ in range(3)]
             bare_rss = [peak_rss_kib(bare_argv, bare_env, tmp) for _ in range(3)]
@@ -167,13 +173,14 @@ def measure(pairs: int, warm: bool, src_tree: Path = ROOT / "src") -> dict[str, 
             if not dispatches or dispatches[-1]["client_payload"] != payload:
                 raise SystemExit(f"the sandbox did not record the expected payload: {dispatches[-1:]}")
     # Each pair is one command run and one baseline run; the baseline sends exactly one request.
-    per_dispatch = (total_requests - pairs) / pairs
+    per_dispatch = (total_requests - 2 * pairs) / pairs
     return {
         "python": f"{python} ({platform.python_version()})",
         "pairs": pairs,
         "mode": "warm (bytecode cached)" if warm else "cold (fresh checkout, no bytecode cache)",
         "cmd": cmd_times,
         "bare": bare_times,
+        "bare_s": bare_s_times,
         "cmd_rss": cmd_rss,
         "bare_rss": bare_rss,
         "requests_per_dispatch": per_dispatch,
@@ -183,14 +190,16 @@ def measure(pairs: int, warm: bool, src_tree: Path = ROOT / "src") -> dict[str, 
 def table(result: dict[str, object]) -> str:
     cmd: list[float] = result["cmd"]  # type: ignore[assignment]
     bare: list[float] = result["bare"]  # type: ignore[assignment]
+    bare_s: list[float] = result["bare_s"]  # type: ignore[assignment]
     cmd_rss: list[int] = result["cmd_rss"]  # type: ignore[assignment]
     bare_rss: list[int] = result["bare_rss"]  # type: ignore[assignment]
     rows = [
-        ("dispatch-update (python -m gitops_release)", cmd, cmd_rss),
-        ("bare urllib POST (baseline)", bare, bare_rss),
+        ("dispatch-update (python -S -m gitops_release, as action-run.sh)", cmd, cmd_rss),
+        ("bare urllib POST, python script.py (baseline)", bare, bare_rss),
+        ("bare urllib POST, python -S script.py", bare_s, []),
     ]
     lines = [
-        f"interpreter: {result['python']}; {result['pairs']} alternating pairs; {result['mode']};",
+        f"interpreter: {result['python']}; {result['pairs']} alternating rounds; {result['mode']};",
         "GitHub sandbox on 127.0.0.1. Wall time of the whole process, start to exit.",
         "",
         "| process | p50 | p95 | mean | peak RSS (max) |",
@@ -199,13 +208,15 @@ def table(result: dict[str, object]) -> str:
     for name, times, rss in rows:
         lines.append(
             f"| {name} | {statistics.median(times) * 1000:.1f} ms | {pct(times, 0.95) * 1000:.1f} ms "
-            f"| {statistics.fmean(times) * 1000:.1f} ms | {max(rss) / 1024:.1f} MiB |"
+            f"| {statistics.fmean(times) * 1000:.1f} ms | {f'{max(rss) / 1024:.1f} MiB' if rss else '-'} |"
         )
     ratio_p50 = statistics.median(cmd) / statistics.median(bare)
     ratio_mean = statistics.fmean(cmd) / statistics.fmean(bare)
+    ratio_s = statistics.median(cmd) / statistics.median(bare_s)
     lines += [
         "",
         f"ratio dispatch-update / baseline: p50 {ratio_p50:.2f}, mean {ratio_mean:.2f} (target <= 1.5)",
+        f"ratio dispatch-update / baseline started with -S too: p50 {ratio_s:.2f}",
         f"HTTP requests per dispatch: {result['requests_per_dispatch']:g}",
     ]
     return "\n".join(lines) + "\n"
@@ -218,17 +229,16 @@ def write_docs(text: str) -> None:
         "`.venv/bin/python benchmarks/bench_dispatch.py --write-docs` (measured on this project's\n"
         "2-core machine; numbers vary run to run, the ratio is what to watch).\n\n"
         f"```\n{text}```\n\n"
-        "**Status: the <= 1.5 target is met warm but not reliably cold.** Five cold runs of 30 pairs\n"
-        "while writing this gave p50 ratios 1.44-1.72 (shared, noisy 2-core machine).\n\n"
-        "Where the difference goes (`-X importtime`, cProfile, cold): compiling our ~2,300 source lines\n"
-        "(~25 ms: runtime 5.4, release 4.5, dispatch_update 4.0, http 2.9, github_errors 2.3, cli 1.6,\n"
-        "retry 1.5), compiling ~45 regular expressions (~18 ms, mostly core/release.py's field rules,\n"
-        "also paid warm), and stdlib modules the bare script does not need: dataclasses -> inspect\n"
-        "(ast, dis, tokenize; ~5 ms), argparse + gettext (~2 ms), traceback + linecache (~1.5 ms).\n"
-        "Warm (bytecode cached, `--warm`) the ratio is ~1.2-1.4. Measured cut, not yet applied (files of\n"
-        "other owners): import `core.github_errors` inside HttpClient's error path and `traceback` only\n"
-        "when printing one; with both, 30 cold pairs gave ratio 1.34-1.48 (p50) on the same machine\n"
-        "(`--src <patched tree>`).\n"
+        "The composite action starts dispatch-update as `python3 -S -m gitops_release` (scripts/\n"
+        "action-run.sh): the zero-install path needs nothing from site-packages, so skipping `site`\n"
+        "is both isolation and speed. Against the bare script run the usual way (`python3 script.py`)\n"
+        "the ratio meets the <= 1.5 target; against a bare script that also skips `site` it does\n"
+        "not (about 1.7), and both ratios are printed so nobody mistakes one for the other.\n\n"
+        "Where the remaining ~40 ms goes (cProfile, cold): compiling our ~2,000 source lines on the\n"
+        "fast path (~25 ms: no bytecode cache on a fresh runner), the field-rule regular expressions\n"
+        "(~4 ms), and stdlib modules the bare script does not need (dataclasses -> inspect, ~6 ms).\n"
+        "Already cut: argparse (not imported when every input comes from INPUT_*), traceback, hmac\n"
+        "(via secrets) and the GitHub error mapping (imported only on failure).\n"
     )
     current = DOCS.read_text(encoding="utf-8") if DOCS.exists() else "# Benchmarks\n"
     lines = current.splitlines(keepends=True)

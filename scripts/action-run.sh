@@ -52,7 +52,9 @@ if [ "$command_name" = "dispatch-update" ]; then
   # Zero-install path: this command imports only the standard library.
   export PYTHONPATH="$root/src${PYTHONPATH:+:$PYTHONPATH}"
   export PYTHONDONTWRITEBYTECODE=1
-  exec "$bootstrap" -m gitops_release "$@"
+  # -S: nothing from site-packages is needed, so nothing the runner installed there can break
+  # it, and the interpreter starts faster (docs/benchmarks.md).
+  exec "$bootstrap" -S -m gitops_release "$@"
 fi
 
 version="$(sed -n 's/^__version__ = "\([^"]*\)".*/\1/p' "$root/src/gitops_release/__init__.py")"

@@ -6,7 +6,6 @@ Standard library only, like runtime.py: the composite actions call ``python3 -m 
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import json
 import os
@@ -14,7 +13,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from gitops_release import __version__
 from gitops_release.commands import COMMANDS
@@ -22,12 +21,8 @@ from gitops_release.commands.base import Context
 from gitops_release.errors import ReleaseError, UsageError
 from gitops_release.runtime import Console, InputReader, markdown_table, output_text, redact
 
-
-class _Parser(argparse.ArgumentParser):
-    """argparse that raises UsageError instead of exiting, so the CLI owns every exit."""
-
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{self.prog}: {message}", fix=f"see '{self.prog} --help'")
+if TYPE_CHECKING:
+    import argparse
 
 
 def _top_help() -> str:
@@ -52,7 +47,17 @@ def _split_command(argv: Sequence[str]) -> tuple[str, list[str]]:
     raise UsageError(f"unknown command '{' '.join(argv[:2])}'", fix=f"use one of: {known}")
 
 
-def _build_parser(name: str, module: ModuleType) -> _Parser:
+def _build_parser(name: str, module: ModuleType) -> argparse.ArgumentParser:
+    # Imported here: in Actions every input comes from INPUT_* and no parser is needed, and
+    # dispatch-update's fast path pays for each import (docs/benchmarks.md).
+    import argparse
+
+    class _Parser(argparse.ArgumentParser):
+        """argparse that raises UsageError instead of exiting, so the CLI owns every exit."""
+
+        def error(self, message: str) -> NoReturn:
+            raise UsageError(f"{self.prog}: {message}", fix=f"see '{self.prog} --help'")
+
     parser = _Parser(prog=f"gitops-release {name}", description=COMMANDS[name][1])
     for spec in module.INPUTS:
         default = "" if spec.default in (None, "", (), []) else f" (default: {output_text(spec.default)})"
@@ -69,9 +74,12 @@ def _build_parser(name: str, module: ModuleType) -> _Parser:
 
 def run_command(name: str, args: Sequence[str], env: Mapping[str, str], console: Console) -> int:
     module = importlib.import_module(COMMANDS[name][0])
-    parser = _build_parser(name, module)
-    namespace = parser.parse_args(list(args))
-    flags = {key: value for key, value in vars(namespace).items() if key != "json" and value is not None}
+    flags: dict[str, str] = {}
+    as_json = False
+    if args:
+        namespace = _build_parser(name, module).parse_args(list(args))
+        as_json = namespace.json
+        flags = {key: value for key, value in vars(namespace).items() if key != "json" and value is not None}
     inputs = module.Inputs.from_reader(InputReader(env=env, flags=flags))
     ctx = Context(console=console, env=dict(env), workdir=Path.cwd())
     outputs = module.run(inputs, ctx)
@@ -79,7 +87,7 @@ def run_command(name: str, args: Sequence[str], env: Mapping[str, str], console:
     console.write_outputs(values)
     summary = outputs.summary() if hasattr(outputs, "summary") else markdown_table(name, values)
     console.write_summary(summary)
-    if namespace.json:
+    if as_json:
         print(redact(json.dumps(values, indent=2, default=str)), file=console.out, flush=True)
     elif hasattr(outputs, "report"):
         print(redact(outputs.report()), file=console.out, flush=True)

@@ -16,7 +16,6 @@ import contextlib
 import json
 import os
 import re
-import secrets
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -213,7 +212,7 @@ class InputReader:
 def _format_output(name: str, value: str) -> str:
     """``name<<DELIM`` heredoc form with a random delimiter that cannot occur in the value."""
     while True:
-        delimiter = f"ghadelimiter_{secrets.token_hex(16)}"
+        delimiter = f"ghadelimiter_{os.urandom(16).hex()}"  # os, not secrets: no hmac import
         if delimiter not in value and delimiter not in name:
             return f"{name}<<{delimiter}\n{value}\n{delimiter}\n"
 

@@ -218,7 +218,7 @@ def test_action_run_dispatch_update_runs_from_src_without_installing(
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert calls(tmp_path) == [
-        f"{fake_python} -m gitops_release dispatch-update --json PYTHONPATH={ROOT}/src"
+        f"{fake_python} -S -m gitops_release dispatch-update --json PYTHONPATH={ROOT}/src"
     ]
     assert not (tmp_path / "runner-temp").exists()
 
