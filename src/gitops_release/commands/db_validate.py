@@ -11,9 +11,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from importlib import resources
-from pathlib import Path
 from typing import Any
 
+from gitops_release.adapters.files import read_text_if_exists
 from gitops_release.commands.base import Context
 from gitops_release.errors import ConfigError
 from gitops_release.runtime import InputReader, InputSpec
@@ -66,17 +66,6 @@ def schema_problem(document: Any, schema: dict[str, Any]) -> str | None:
     if len(message) > 300:
         message = message[:297] + "..."
     return f"at {_json_path(error.absolute_path)}: {message}"
-
-
-def _read(path: Path, shown: str, name: str) -> str | None:
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(
-            f"{name} {shown} cannot be read ({exc})", fix="make it a readable UTF-8 file"
-        ) from None
 
 
 def validate_db(text: str | None, shown: str) -> int:
@@ -154,9 +143,9 @@ class Outputs:
 
 
 def run(inputs: Inputs, ctx: Context) -> Outputs:
-    db_text = _read(ctx.workdir / inputs.db_path, inputs.db_path, "db-path")
+    db_text = read_text_if_exists(ctx.workdir / inputs.db_path, "db-path", inputs.db_path)
     count = validate_db(db_text, inputs.db_path)
-    policy_text = _read(ctx.workdir / inputs.policy_path, inputs.policy_path, "policy-path")
+    policy_text = read_text_if_exists(ctx.workdir / inputs.policy_path, "policy-path", inputs.policy_path)
     present = validate_policy(policy_text, inputs.policy_path)
     policy = "valid" if present else "absent: safe defaults"
     ctx.console.info(f"{inputs.db_path}: valid ({count} releases); {inputs.policy_path}: {policy}")

@@ -14,19 +14,16 @@ concurrency group.
 
 from __future__ import annotations
 
-import contextlib
-import glob
 import json
-import os
 import string
 import subprocess
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from gitops_release.adapters.files import atomic_write, read_text_if_exists
 from gitops_release.adapters.git import commit_and_push
 from gitops_release.commands.base import Context
 from gitops_release.core.db import apply_releases, dump_db, load_db
@@ -241,43 +238,6 @@ class Outputs:
 # -- files -------------------------------------------------------------------------------------
 
 
-def atomic_write(path: Path, text: str) -> None:
-    """Write ``text`` so a reader (or a crash) sees the old or the new file, never a partial one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):  # left by a killed run
-        with contextlib.suppress(OSError):
-            stale.unlink()
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        with contextlib.suppress(OSError):
-            os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-
-
-def _read_optional(path: Path, name: str) -> str | None:
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(
-            f"cannot read {name} {path} ({exc})", fix=f"make {name} a readable UTF-8 file"
-        ) from None
-
-
 # -- the edit ----------------------------------------------------------------------------------
 
 
@@ -363,8 +323,10 @@ class _Plan:
 def plan(root: Path, inputs: Inputs, *, now: datetime) -> _Plan:
     """Read policy + db from ``root``, check every release, apply; nothing is written here."""
 
-    policy = load_policy(_read_optional(root / inputs.policy_path, "policy-path"), path=inputs.policy_path)
-    db = load_db(_read_optional(root / inputs.db_path, "db-path"), path=inputs.db_path)
+    policy = load_policy(
+        read_text_if_exists(root / inputs.policy_path, "policy-path"), path=inputs.policy_path
+    )
+    db = load_db(read_text_if_exists(root / inputs.db_path, "db-path"), path=inputs.db_path)
     for release in inputs.releases:
         current = db.get(release.container, release.channel)
         check_release(policy, release, current, allow_downgrade=inputs.allow_downgrade)
@@ -376,7 +338,7 @@ def plan(root: Path, inputs: Inputs, *, now: datetime) -> _Plan:
             path = _overlay_file(root, policy, rel)
             before = overlays.get(path)
             if before is None:
-                before = _read_optional(path, "overlay") or ""
+                before = read_text_if_exists(path, "overlay") or ""
             overlays[path] = set_image(
                 before,
                 image=rel.image,

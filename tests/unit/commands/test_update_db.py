@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -186,33 +185,6 @@ def test_custom_template():
 
 
 # -- atomic write and summary -------------------------------------------------------------------
-
-
-def test_atomic_write_replaces_and_cleans_stale_temp_files(tmp_path: Path):
-    target = tmp_path / "db" / "db.json"
-    target.parent.mkdir()
-    target.write_text("old\n")
-    os.chmod(target, 0o640)
-    stale = target.parent / ".db.json.abc.tmp"
-    stale.write_text("partial")
-    update_db.atomic_write(target, "new\n")
-    assert target.read_text() == "new\n"
-    assert sorted(p.name for p in target.parent.iterdir()) == ["db.json"]
-    assert target.stat().st_mode & 0o777 == 0o640
-
-
-def test_atomic_write_leaves_old_file_when_writing_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    target = tmp_path / "db.json"
-    target.write_text("old\n")
-
-    def boom(src: str, dst: str) -> None:
-        raise OSError("disk full")
-
-    monkeypatch.setattr(update_db.os, "replace", boom)
-    with pytest.raises(OSError):
-        update_db.atomic_write(target, "new\n")
-    assert target.read_text() == "old\n"
-    assert [p.name for p in tmp_path.iterdir()] == ["db.json"]
 
 
 def test_summary_table_and_outputs():
