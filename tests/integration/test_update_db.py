@@ -239,3 +239,26 @@ def test_concurrent_writers_from_eight_clones_all_land(
     containers = [r["container"] for r in remote_db(bare_remote, url)["releases"]]
     assert containers == [f"svc-{n}" for n in range(8)]
     assert len(bare_remote.remote_log(url)) == 2 + 8
+
+
+def test_semver_downgrade_is_refused_unless_allowed(bare_remote: BareRemotes, config_repo: tuple[str, Path]):
+    url, work = config_repo
+    run_update(work, release(tag="1.4.2"))
+    head = bare_remote.remote_head(url)
+    refused = r"payload\.tag .1\.4\.1. is lower than .1\.4\.2.*allow-downgrade: true"
+    with pytest.raises(PolicyError, match=refused):
+        run_update(work, release(tag="1.4.1"))
+    assert bare_remote.remote_head(url) == head
+    out = run_update(work, release(tag="1.4.1"), allow_downgrade="true")
+    assert out.changed is True and out.previous["my-app/dev"]["tag"] == "1.4.2"
+
+
+def test_prerelease_into_prod_is_refused(bare_remote: BareRemotes, config_repo: tuple[str, Path]):
+    url, work = config_repo
+    head = bare_remote.remote_head(url)
+    prod = release(tag="1.5.0-rc.1", channel="prod")
+    prod["digest"] = "sha256:" + "c" * 64
+    with pytest.raises(PolicyError, match=r"prerelease"):
+        run_update(work, prod)
+    assert bare_remote.remote_head(url) == head
+    assert run_update(work, release(tag="1.5.0-rc.1", channel="stage")).changed is True

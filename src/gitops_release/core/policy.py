@@ -224,7 +224,8 @@ def check_release(
                 f"{field}.tag {show(release.tag)} is lower than {show(current.tag)} on "
                 f"{release.container}/{channel}: downgrades are refused; "
                 "rollbacks go through promote-overlay",
-                fix="ship a higher version, roll back with promote-overlay, or set tags.allowDowngrade",
+                fix="ship a higher version, roll back with promote-overlay, or allow it once with "
+                "the input allow-downgrade: true (always: tags.allowDowngrade in the policy)",
             )
 
 
