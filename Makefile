@@ -15,7 +15,11 @@ help:
 
 # Install from PyPI into .venv only, pinned by constraints.txt; uv when it installs, else pip.
 $(STAMP): pyproject.toml constraints.txt
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10))' || \
+	  { echo "make: $(PYTHON) is older than Python 3.10; install 3.10+ or run make PYTHON=python3.12 ..."; exit 1; }
+	@# A venv made without ensurepip (Debian's python3-venv missing) has no pip: make it again.
+	@$(BIN)/python -m pip --version >/dev/null 2>&1 || { rm -rf $(VENV); $(PYTHON) -m venv $(VENV) || \
+	  { rm -rf $(VENV); echo "make: '$(PYTHON) -m venv' failed; install the venv module (Debian/Ubuntu: apt-get install python3-venv)"; exit 1; }; }
 	if $(BIN)/python -m pip install -q --disable-pip-version-check -c constraints.txt uv 2>/dev/null; then \
 	  $(BIN)/uv pip install -q --python $(BIN)/python -c constraints.txt -e '.[dev]'; \
 	else \
@@ -32,7 +36,7 @@ lint: venv
 	bash scripts/lint-workflows.sh
 
 test: lint
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q --durations=10 tests
 
 e2e: venv
 	$(BIN)/python -m pytest -q -m e2e tests/e2e
