@@ -272,7 +272,10 @@ class Console:
         """``::error title=…::message`` with only the properties that were given."""
         text = redact(message)
         if not self.actions:
-            prefix = f"{level}: {redact(title)}: " if title else f"{level}: "
+            text = " ".join(text.split())  # one line, as in Actions
+            # "Invalid input 'tag': input 'tag': …" says the input twice; the message names it.
+            redundant = bool(title) and title.startswith("Invalid input") and text.startswith("input '")
+            prefix = f"{level}: {redact(title)}: " if title and not redundant else f"{level}: "
             print(prefix + text, file=self.err, flush=True)
             return
         props = {"title": title, "file": file, "line": None if line is None else str(line)}

@@ -192,6 +192,14 @@ def test_annotation_outside_actions_is_plain(tmp_path):
     assert out.getvalue() == ""
 
 
+def test_plain_annotation_is_one_line_and_names_the_input_once():
+    out, err = io.StringIO(), io.StringIO()
+    Console(env={}, out=out, err=err).annotation(
+        "error", "input 'tag': bad\n  value", title="Invalid input 'tag'"
+    )
+    assert err.getvalue() == "error: input 'tag': bad value\n"
+
+
 def test_group_wraps_in_actions(tmp_path):
     console, out, _ = console_for(tmp_path)
     with console.group("Fetch"):
