@@ -274,7 +274,7 @@ class Console:
         if not self.actions:
             text = " ".join(text.split())  # one line, as in Actions
             # "Invalid input 'tag': input 'tag': …" says the input twice; the message names it.
-            redundant = bool(title) and title.startswith("Invalid input") and text.startswith("input '")
+            redundant = title is not None and title.startswith("Invalid input") and text.startswith("input '")
             prefix = f"{level}: {redact(title)}: " if title and not redundant else f"{level}: "
             print(prefix + text, file=self.err, flush=True)
             return
