@@ -21,4 +21,5 @@ def test_demo_runs_the_whole_flow_on_the_sandbox():
     assert "+    newTag: sha-4f2c9d8e # replaced on every release" in out
     assert "payload.tag 'latest' is a mutable tag" in out
     assert "my-app     dev      sha-4f2c9d8e" in out
+    assert "OpenAPI validation on, 0 violations" in out
     assert "demo finished" in out

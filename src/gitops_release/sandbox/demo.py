@@ -147,6 +147,14 @@ def main() -> int:
             _step("What is on which channel: db query")
             _git("pull", "-q", "--ff-only", cwd=checkout)
             _run(["db", "query"], {}, checkout)
+
+            # Every request and response above was checked against GitHub's OpenAPI description.
+            if sandbox.violations:
+                for violation in sandbox.violations:
+                    print(f"  OpenAPI violation: {violation}")
+                raise SystemExit("demo: the GitHub sandbox recorded OpenAPI violations")
+            checked = "on" if sandbox.validate else f"off ({sandbox.note})"
+            print(f"\n  {len(sandbox.requests)} API request(s), OpenAPI validation {checked}, 0 violations")
     print("\ndemo finished: every step ran against the local sandbox.")
     return 0
 
