@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.fixtures.act import ActRunner, snapshot_tree
+from tests.fixtures.act import ActResult, ActRunner, missing_jobs, read_workflow, selected_jobs, snapshot_tree
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ECHO_WORKFLOW = REPO_ROOT / "tests/e2e/workflows/echo.yml"
@@ -38,6 +39,7 @@ def test_inputs_via_env_reach_the_action_and_outputs_reach_the_next_step(
         "message": "hello, ann and bob and cy",
         "names": '["ann","bob","cy"]',
         "lines": "ann\nbob\ncy",
+        "token": "***",
     }
     assert result.outputs["echo.check"] == {
         "seen": "hello, ann and bob and cy",
@@ -48,6 +50,34 @@ def test_inputs_via_env_reach_the_action_and_outputs_reach_the_next_step(
     assert "next step saw: hello, ann and bob and cy" in result.log
     assert "tok-very-secret-123" not in result.log
     assert "(token ***)" in result.log
+
+
+def test_a_plain_value_read_as_a_secret_input_is_masked_by_gitops_release(
+    act_runner: ActRunner, tmp_path: Path
+) -> None:
+    # Not an act secret (act would mask that itself): an event value, so only our own
+    # runtime.register_secret (InputSpec(secret=True)) can keep it out of the log.
+    token = "ghp_PlainEventValueNotAnActSecret0123"
+    result = act_runner.run(
+        ECHO_WORKFLOW,
+        "repository_dispatch",
+        _dispatch({"greeting": "hello", "token": token}),
+        workdir=tmp_path,
+        local_actions=LOCAL,
+    )
+
+    assert result.rc == 0, result.log
+    assert result.masks == [token]  # ::add-mask::<token> exactly once
+    leaking = [json.loads(line) for line in result.raw.splitlines() if token in line]
+    assert [(r.get("command"), r.get("raw")) for r in leaking] == [("add-mask", f"::add-mask::{token}\n")]
+    assert token not in result.log
+    assert token not in result.summary
+    assert all(token not in value for outputs in result.outputs.values() for value in outputs.values())
+    assert all(token not in text for annotation in result.annotations for text in annotation)
+    assert result.outputs["echo"]["token"] == "***"
+    assert "echo-inputs: hello, world (token ***)" in result.log
+    assert "next step saw the token output: ***" in result.log
+    assert "echo-inputs said: hello, world (token ***)" in result.summary
 
 
 def test_a_failing_step_fails_the_run_with_one_error_line(act_runner: ActRunner, tmp_path: Path) -> None:
@@ -159,3 +189,100 @@ def test_a_run_where_no_job_ran_fails_the_test(act_runner: ActRunner, tmp_path: 
         act_runner.run(
             ECHO_WORKFLOW, "repository_dispatch", _dispatch({}), workdir=tmp_path, job="no-such-job"
         )
+
+
+SKIPS = """\
+on: push
+jobs:
+  ran:
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo ran
+  off:
+    if: false
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo never
+  after-off:
+    needs: off
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo never either
+  call:
+    needs: ran
+    uses: ./.github/workflows/reusable.yml
+"""
+REUSABLE = (
+    "on: workflow_call\njobs:\n  inner:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo inner\n"
+)
+WINDOWS_JOB = "  win:\n    runs-on: [windows-latest]\n    steps:\n      - run: echo win\n"
+
+
+def _skips_repo(tmp_path: Path, *, with_windows: bool) -> tuple[Path, Path]:
+    workdir = tmp_path / "repo"
+    (workdir / ".github/workflows").mkdir(parents=True)
+    workflow = workdir / ".github/workflows/skips.yml"
+    workflow.write_text(SKIPS + (WINDOWS_JOB if with_windows else ""), encoding="utf-8")
+    (workdir / ".github/workflows/reusable.yml").write_text(REUSABLE, encoding="utf-8")
+    return workflow, workdir
+
+
+def test_a_job_whose_if_is_false_fails_the_test_unless_allowed(act_runner: ActRunner, tmp_path: Path) -> None:
+    workflow, workdir = _skips_repo(tmp_path, with_windows=False)
+
+    # `off` is reported; `after-off` (its need did not succeed) and `call` (ran via the reusable
+    # workflow's job) are not.
+    with pytest.raises(pytest.fail.Exception, match=r"did not run job\(s\) off of skips\.yml \(event push"):
+        act_runner.run(workflow, "push", {}, workdir=workdir)
+
+    result = act_runner.run(workflow, "push", {}, workdir=workdir, allow_skipped={"off"})
+    assert result.rc == 0, result.log
+    assert result.jobs == {"ran": "success", "inner": "success"}
+    assert [(job_id, name) for job_id, name, _ in result.job_records] == [
+        ("ran", "skips.yml/ran"),
+        ("inner", "call/reusable.yml/inner"),
+    ]
+
+
+def test_an_unmapped_label_fails_even_when_allow_listed_and_job_selection_is_honoured(
+    act_runner: ActRunner, tmp_path: Path
+) -> None:
+    workflow, workdir = _skips_repo(tmp_path, with_windows=True)
+
+    with pytest.raises(pytest.fail.Exception, match="unmapped runs-on label"):
+        act_runner.run(workflow, "push", {}, workdir=workdir, allow_skipped={"off", "win"})
+
+    # -j call selects call and what it needs (ran), not win nor off.
+    result = act_runner.run(workflow, "push", {}, workdir=workdir, job="call")
+    assert result.jobs == {"ran": "success", "inner": "success"}
+
+
+def test_allow_skipped_must_name_jobs_of_the_workflow(act_runner: ActRunner, tmp_path: Path) -> None:
+    workflow, workdir = _skips_repo(tmp_path, with_windows=False)
+
+    with pytest.raises(pytest.fail.Exception, match=r"allow_skipped names of, not jobs of skips\.yml"):
+        act_runner.run(workflow, "push", {}, workdir=workdir, allow_skipped={"of"})
+
+
+def test_skipped_jobs_are_found_from_the_workflow_not_from_acts_message(tmp_path: Path) -> None:
+    # Without act's "Skipping unsupported platform" line, the unmapped job is still missing.
+    workflow, _ = _skips_repo(tmp_path, with_windows=True)
+    parsed = read_workflow(workflow)
+    ran = ActResult(
+        rc=0,
+        log="",
+        outputs={},
+        job_records=[("ran", "skips.yml/ran", "success"), ("inner", "call/reusable.yml/inner", "success")],
+    )
+
+    assert selected_jobs(parsed, "push", None) == ["ran", "off", "after-off", "call", "win"]
+    assert selected_jobs(parsed, "push", "after-off") == ["off", "after-off"]
+    assert selected_jobs(parsed, "pull_request", None) == []
+    assert missing_jobs(parsed, "push", None, ran, frozenset({"off"})) == ["win"]
+    assert missing_jobs(parsed, "push", "call", ran, frozenset()) == []
+    # The reusable-workflow job counts only through its called workflow's jobs.
+    only_ran = ActResult(rc=0, log="", outputs={}, job_records=[("ran", "skips.yml/ran", "success")])
+    assert missing_jobs(parsed, "push", "call", only_ran, frozenset()) == ["call"]
+    # A job whose need failed is skipped by GitHub too: not missing.
+    failed = ActResult(rc=1, log="", outputs={}, job_records=[("ran", "skips.yml/ran", "failure")])
+    assert missing_jobs(parsed, "push", "call", failed, frozenset()) == []

@@ -23,8 +23,16 @@ def main() -> int:
         return 1
     message = f"{values['greeting']}, {' and '.join(values['names'])}"
     console.info(f"echo-inputs: {message} (token {values['token']})")
-    console.write_outputs({"message": message, "names": values["names"], "lines": "\n".join(values["names"])})
-    console.write_summary(f"echo-inputs said: {message}")
+    # The token goes to the log, an output and the summary on purpose: all must show *** instead.
+    console.write_outputs(
+        {
+            "message": message,
+            "names": values["names"],
+            "lines": "\n".join(values["names"]),
+            "token": values["token"] or "",
+        }
+    )
+    console.write_summary(f"echo-inputs said: {message} (token {values['token']})")
     return 0
 
 
