@@ -111,14 +111,35 @@ def parse_list(raw: str) -> list[str]:
 
 
 def parse_json(name: str, raw: str) -> Any:
+    """A JSON input; bad syntax, a key given twice in one object (json.loads would silently keep
+    the last) and nesting deep enough to exhaust the parser's recursion are InputErrors."""
     try:
-        return json.loads(raw)
+        return json.loads(raw, object_pairs_hook=_refuse_duplicate_keys)
     except json.JSONDecodeError as exc:
         raise InputError(
             name,
             f"is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})",
             fix="pass a JSON document, e.g. via toJSON() in the workflow",
         ) from None
+    except RecursionError:
+        raise InputError(
+            name,
+            "is nested too deeply (arrays or objects thousands of levels deep)",
+            fix="pass the release document itself; it is at most a few levels deep",
+        ) from None
+    except ValueError as exc:  # only _refuse_duplicate_keys raises a plain ValueError here
+        raise InputError(name, str(exc), fix="give each key once") from None
+
+
+def _refuse_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise ValueError(f"has the key {key!a} twice in one object (only the last one would count)")
+            seen.add(key)
+    return obj
 
 
 @dataclass(frozen=True)

@@ -214,3 +214,23 @@ def test_debug_only_with_runner_debug(tmp_path):
     console, _, err = console_for(tmp_path, RUNNER_DEBUG="1")
     console.debug("shown")
     assert err.getvalue() == "::debug::shown\n"
+
+
+def test_json_nested_too_deeply_is_an_input_error_not_a_crash():
+    deep = "[" * 30000 + "]" * 30000
+    with pytest.raises(InputError) as info:
+        InputReader(env={"INPUT_PAYLOAD": deep}).get(InputSpec("payload", "h", kind="json"))
+    assert info.value.field == "payload"
+    assert "nested too deeply" in info.value.message and info.value.fix
+
+
+def test_json_duplicate_key_is_refused_naming_the_input_and_key():
+    raw = '{"container": "a", "tag": "1.2.3", "tag": "latest"}'
+    with pytest.raises(InputError) as info:
+        InputReader(env={"INPUT_PAYLOAD": raw}).get(InputSpec("payload", "h", kind="json"))
+    assert info.value.field == "payload"
+    assert "'tag' twice" in info.value.message
+    nested = '{"releases": [{"source": {"sha": "a", "sha": "b"}}]}'
+    with pytest.raises(InputError, match="'sha' twice"):
+        runtime.parse_json("payload", nested)
+    assert runtime.parse_json("payload", '{"a": {"b": 1}, "b": {"a": 2}}') == {"a": {"b": 1}, "b": {"a": 2}}

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from gitops_release.commands.base import Context
+from gitops_release.core.release import loads_json
 from gitops_release.errors import ConfigError, InputError
 from gitops_release.runtime import InputReader, InputSpec
 
@@ -72,11 +73,10 @@ def load_document(path: Path, shown: str) -> dict[str, Any]:
             f"cannot read db-path {shown} ({exc})", fix="make it a readable UTF-8 file"
         ) from None
     try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
+        doc = loads_json(text)
+    except ValueError as exc:  # bad syntax, a duplicate key, absurd nesting
         raise ConfigError(
-            f"db-path {shown} is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})",
-            fix="restore it from git history, or run 'gitops-release db validate'",
+            f"db-path {shown} {exc}", fix="restore it from git history, or run 'gitops-release db validate'"
         ) from None
     if not isinstance(doc, dict) or not isinstance(doc.get("releases"), list):
         raise ConfigError(

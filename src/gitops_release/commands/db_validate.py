@@ -53,13 +53,19 @@ def _json_path(parts: Any) -> str:
     return out
 
 
-def schema_problem(document: Any, schema: dict[str, Any]) -> str | None:
+def schema_problem(document: Any, schema: dict[str, Any], shown: str = "document") -> str | None:
     """The first (best-matching) schema violation as 'at <json path>: <message>', or None."""
     import jsonschema
 
     validator_cls = jsonschema.validators.validator_for(schema)
     validator = validator_cls(schema)
-    error = jsonschema.exceptions.best_match(validator.iter_errors(document))
+    try:
+        error = jsonschema.exceptions.best_match(validator.iter_errors(document))
+    except RecursionError:
+        raise ConfigError(
+            f"{shown} is nested too deeply (hundreds of levels)",
+            fix="restore it from git history; valid files are a few levels deep",
+        ) from None
     if error is None:
         return None
     message = " ".join(error.message.split())
@@ -70,23 +76,21 @@ def schema_problem(document: Any, schema: dict[str, Any]) -> str | None:
 
 def validate_db(text: str | None, shown: str) -> int:
     """Raise ConfigError naming the first problem; return the number of releases."""
-    from gitops_release.core.db import load_db
+    from gitops_release.core.db import check_schema_version, load_db, parse_db_json
 
     if text is None:
         raise ConfigError(
             f"db-path {shown} does not exist",
             fix='create it with an empty db ({"schemaVersion": 1, "releases": []}) or fix --db-path',
         )
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(
-            f"db-path {shown} is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})",
-            fix="restore it from git history (git log -p -- " + shown + ")",
-        ) from None
+    doc = parse_db_json(text, path=f"db-path {shown}")
+    if isinstance(doc, dict):
+        # Before the schema: a db written by a newer gitops-release must say "upgrade", not
+        # "restore from git history" (which would roll back its data).
+        check_schema_version(doc, path=f"db-path {shown}")
     schema = load_schema("db.schema.json")
     if schema is not None:
-        problem = schema_problem(doc, schema)
+        problem = schema_problem(doc, schema, f"db-path {shown}")
         if problem:
             raise ConfigError(
                 f"db-path {shown} does not match db.schema.json {problem}",
@@ -103,20 +107,13 @@ def validate_policy(text: str | None, shown: str) -> bool:
     if text is None:
         load_policy(None, path=shown)
         return False
-    import yaml
+    from gitops_release.core.policy import parse_yaml
 
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1} column {mark.column + 1}" if mark is not None else ""
-        raise ConfigError(
-            f"policy-path {shown} is not valid YAML{where}",
-            fix="fix the YAML syntax (see the template in templates/config-repo/.gitops-release.yml)",
-        ) from None
+    # The same loader as update-db: refuses duplicate keys and absurd nesting, names the line.
+    doc = parse_yaml(text, path=f"policy-path {shown}")
     schema = load_schema("policy.schema.json")
     if schema is not None:
-        problem = schema_problem({} if doc is None else doc, schema)
+        problem = schema_problem({} if doc is None else doc, schema, f"policy-path {shown}")
         if problem:
             raise ConfigError(
                 f"policy-path {shown} does not match policy.schema.json {problem}",

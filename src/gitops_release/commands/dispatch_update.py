@@ -186,11 +186,11 @@ def _channel_map(text: str) -> channels_mod.ChannelMap:
     """``pattern=channel`` lines (core.channels), or a JSON object ``{"pattern": "channel"}``."""
     if text.lstrip().startswith("{"):
         try:
-            obj = json.loads(text)
-        except json.JSONDecodeError as exc:
+            obj = release_mod.loads_json(text)
+        except ValueError as exc:  # bad syntax, a pattern given twice, absurd nesting
             raise InputError(
                 "channel-map",
-                f"looks like JSON but does not parse ({exc.msg} at column {exc.colno})",
+                f"looks like JSON but {exc}",
                 fix='write {"refs/heads/main": "dev"} or pattern=channel lines',
             ) from None
         if not isinstance(obj, dict) or not all(isinstance(v, str) for v in obj.values()):

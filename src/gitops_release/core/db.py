@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from gitops_release import __version__
-from gitops_release.core.release import UPDATED_AT_PATTERN, Release, parse_release, show
+from gitops_release.core.release import UPDATED_AT_PATTERN, Release, loads_json, parse_release, show
 from gitops_release.errors import ConfigError, InputError
 
 SCHEMA_VERSION = 1
@@ -74,24 +74,10 @@ def load_db(text: str | None, *, path: str = "db/db.json") -> ReleaseDB:
     names ``path`` and the JSON path of the bad value (``releases[3].source.sha``)."""
     if text is None:
         return empty_db()
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(
-            f"{path}: is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})",
-            fix="restore it from git history (git log -p -- db/db.json) or fix the syntax",
-        ) from None
+    data = parse_db_json(text, path=path)
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: must be a JSON object with schemaVersion and releases", fix=_FIX)
-    if "schemaVersion" not in data:
-        raise ConfigError(f"{path}: schemaVersion is missing", fix=f'add "schemaVersion": {SCHEMA_VERSION}')
-    version = data["schemaVersion"]
-    if type(version) is not int or version != SCHEMA_VERSION:
-        raise ConfigError(
-            f"{path}: schemaVersion {show(version)} is not supported by gitops-release {__version__} "
-            f"(it reads schemaVersion {SCHEMA_VERSION})",
-            fix="upgrade gitops-release in the workflows that read and write this db",
-        )
+    check_schema_version(data, path=path)
     unknown = [k for k in data if k not in ("schemaVersion", "releases")]
     if unknown:
         raise ConfigError(
@@ -119,6 +105,31 @@ def load_db(text: str | None, *, path: str = "db/db.json") -> ReleaseDB:
         seen[release.key] = index
         releases.append(release)
     return ReleaseDB(tuple(releases))
+
+
+def parse_db_json(text: str, *, path: str = "db/db.json") -> Any:
+    """db.json's text as JSON; syntax errors, duplicate keys and absurd nesting are ConfigErrors."""
+    try:
+        return loads_json(text)
+    except ValueError as exc:
+        raise ConfigError(
+            f"{path}: {exc}",
+            fix=f"restore it from git history (git log -p -- {path}) or fix it by hand",
+        ) from None
+
+
+def check_schema_version(data: dict[str, Any], *, path: str = "db/db.json") -> None:
+    """Refuse a db without schemaVersion or with one this release cannot read (written by a newer
+    gitops-release: the fix is to upgrade, never to roll the data back)."""
+    if "schemaVersion" not in data:
+        raise ConfigError(f"{path}: schemaVersion is missing", fix=f'add "schemaVersion": {SCHEMA_VERSION}')
+    version = data["schemaVersion"]
+    if type(version) is not int or version != SCHEMA_VERSION:
+        raise ConfigError(
+            f"{path}: schemaVersion {show(version)} is not supported by gitops-release {__version__} "
+            f"(it reads schemaVersion {SCHEMA_VERSION})",
+            fix="upgrade gitops-release in the workflows that read and write this db",
+        )
 
 
 _FIX = "db.json is written by update-db; restore it from git history rather than editing it by hand"

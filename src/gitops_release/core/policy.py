@@ -109,25 +109,75 @@ def load_policy(text: str | None, *, path: str = ".gitops-release.yml") -> Polic
     """Parse and validate the policy file's text; None (file absent) gives DEFAULT_POLICY."""
     if text is None:
         return DEFAULT_POLICY
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1} column {mark.column + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise ConfigError(
-            f"{path}: is not valid YAML ({problem}{where})", fix="fix the YAML syntax"
-        ) from None
+    data = parse_yaml(text, path=path)
     if data is None:  # empty file or only comments
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(
             f"{path}: / must be a mapping of keys, not {show(data)}", fix="see docs/release-db.md"
         )
-    error = best_match(_validator().iter_errors(data))
+    try:
+        error = best_match(_validator().iter_errors(data))
+    except RecursionError:
+        raise _too_deep(path) from None
     if error is not None:
         raise _schema_error(path, error)
     return _build(data, path)
+
+
+class StrictSafeLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a key given twice in one mapping.
+
+    PyYAML keeps the last of two equal keys without a word, so a second ``sources:`` would
+    silently replace the allow-list. Keys brought in by a merge (``<<: *base``) may still be
+    overridden, as YAML specifies.
+    """
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        if isinstance(node, yaml.MappingNode):  # the base class raises its own error otherwise
+            first_line: dict[Any, int] = {}
+            for key_node, _ in node.value:
+                if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node)
+                line = key_node.start_mark.line + 1
+                if key in first_line:
+                    raise yaml.constructor.ConstructorError(
+                        "while constructing a mapping",
+                        node.start_mark,
+                        f"duplicate key {show(key)} (lines {first_line[key]} and {line})",
+                        key_node.start_mark,
+                    )
+                first_line[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
+def parse_yaml(text: str, *, path: str) -> Any:
+    """YAML text with StrictSafeLoader; a syntax error, a duplicate key or absurd nesting is a
+    ConfigError naming ``path``, the problem and its line."""
+    try:
+        return yaml.load(text, Loader=StrictSafeLoader)  # noqa: S506 - a SafeLoader subclass
+    except RecursionError:
+        raise _too_deep(path) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1} column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        if problem.startswith("duplicate key "):
+            raise ConfigError(
+                f"{path}: {problem} in one mapping: YAML would silently keep only the last one",
+                fix="give each key once per mapping (merge the two entries into one)",
+            ) from None
+        raise ConfigError(
+            f"{path}: is not valid YAML ({problem}{where})", fix="fix the YAML syntax"
+        ) from None
+
+
+def _too_deep(path: str) -> ConfigError:
+    return ConfigError(
+        f"{path}: is nested too deeply (lists or mappings hundreds of levels deep)",
+        fix="the policy is a few levels deep: see docs/release-db.md",
+    )
 
 
 def _build(data: dict[str, Any], path: str) -> Policy:

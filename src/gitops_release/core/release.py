@@ -125,6 +125,38 @@ def show(value: object, limit: int = 60) -> str:
     return text
 
 
+# -- reading JSON ------------------------------------------------------------------------------
+
+
+def loads_json(text: str) -> Any:
+    """``json.loads`` that refuses what it would otherwise accept silently or crash on.
+
+    Raises ValueError whose message is one line to put after the input's or file's name:
+    ``is not valid JSON (<reason> at line L column C)``, ``has the key 'x' twice in one object``
+    (``json.loads`` would keep only the last one) or ``is nested too deeply`` (a RecursionError
+    inside the parser, e.g. ``[[[[...]]]]`` 30,000 levels deep).
+    """
+    try:
+        return json.loads(text, object_pairs_hook=_refuse_duplicate_keys)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
+    except RecursionError:
+        raise ValueError("is nested too deeply (arrays or objects thousands of levels deep)") from None
+
+
+def _refuse_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise ValueError(
+                    f"has the key {show(key)} twice in one object (a JSON reader keeps only the last one)"
+                )
+            seen.add(key)
+    return obj
+
+
 # -- the model ---------------------------------------------------------------------------------
 
 

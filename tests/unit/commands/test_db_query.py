@@ -128,3 +128,12 @@ def test_cli_bad_filter_is_one_error_line(repo: Path, monkeypatch: pytest.Monkey
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 1
     assert lines[0].startswith("::error title=Invalid input 'filter'::")
+
+
+def test_deeply_nested_or_duplicate_key_db_is_a_config_error(tmp_path: Path):
+    (tmp_path / "db.json").write_text("[" * 30000 + "]" * 30000)
+    with pytest.raises(ConfigError, match="nested too deeply"):
+        db_query.load_document(tmp_path / "db.json", "db.json")
+    (tmp_path / "db.json").write_text('{"releases": [], "releases": []}')
+    with pytest.raises(ConfigError, match="'releases' twice"):
+        db_query.load_document(tmp_path / "db.json", "db.json")

@@ -87,3 +87,34 @@ def test_cli_exit_1_with_one_error_line(tmp_path: Path, monkeypatch: pytest.Monk
     assert main(["db", "validate"], env={"GITHUB_ACTIONS": "true"}) == 1
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("::error title=Invalid configuration::db-path db/db.json")
+
+
+def test_newer_schema_version_says_upgrade_not_restore(tmp_path: Path):
+    (tmp_path / "db").mkdir()
+    (tmp_path / "db" / "db.json").write_text('{"schemaVersion": 2, "releases": []}\n')
+    with pytest.raises(ConfigError) as info:
+        run(tmp_path)
+    assert "schemaVersion 2 is not supported" in info.value.message
+    assert info.value.fix and "upgrade" in info.value.fix and "git history" not in info.value.fix
+
+
+def test_deeply_nested_db_is_a_config_error(tmp_path: Path):
+    (tmp_path / "db").mkdir()
+    (tmp_path / "db" / "db.json").write_text("[" * 30000 + "]" * 30000)
+    with pytest.raises(ConfigError, match="nested too deeply"):
+        run(tmp_path)
+    deep = "[" * 900 + "]" * 900  # parses, but too deep for the schema validator's recursion
+    (tmp_path / "db" / "db.json").write_text('{"schemaVersion": 1, "releases": ' + deep + "}")
+    with pytest.raises(ConfigError, match=r"db-path db/db\.json"):
+        run(tmp_path)
+
+
+def test_duplicate_keys_are_refused_in_db_and_policy(tmp_path: Path):
+    (tmp_path / "db").mkdir()
+    (tmp_path / "db" / "db.json").write_text('{"schemaVersion": 1, "releases": [], "releases": []}')
+    with pytest.raises(ConfigError, match="'releases' twice"):
+        run(tmp_path)
+    write(tmp_path, [], "channels: [dev]\nchannels: [dev, prod]\n")
+    with pytest.raises(ConfigError) as info:
+        run(tmp_path)
+    assert info.value.message.startswith("policy-path .gitops-release.yml: duplicate key 'channels'")

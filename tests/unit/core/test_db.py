@@ -219,3 +219,21 @@ _json_values = st.recursive(
 @settings(max_examples=500)
 def test_pretty_json_is_exactly_json_dumps_indent_2(value: object) -> None:
     assert pretty_json(value) == json.dumps(value, indent=2, ensure_ascii=False)
+
+
+def test_deeply_nested_db_is_a_config_error_not_a_crash() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_db("[" * 30000 + "]" * 30000, path="db/db.json")
+    assert info.value.message.startswith("db/db.json: ") and "nested too deeply" in info.value.message
+    assert info.value.fix
+
+
+def test_duplicate_keys_in_db_json_are_refused() -> None:
+    text = dump_db(ReleaseDB((rel(updated_at=T0),)))
+    doubled = text.replace('"tag": "sha-1a2b3c4d",', '"tag": "sha-1a2b3c4d",\n      "tag": "sha-99999999",')
+    assert doubled != text
+    with pytest.raises(ConfigError) as info:
+        load_db(doubled, path="db/db.json")
+    assert "'tag' twice" in info.value.message and info.value.fix
+    with pytest.raises(ConfigError, match="'schemaVersion' twice"):
+        load_db('{"schemaVersion": 2, "schemaVersion": 1, "releases": []}')

@@ -165,3 +165,35 @@ def test_mutable_tags_allowed_when_policy_says_so() -> None:
 def test_field_prefix_for_multi_release_payloads() -> None:
     with pytest.raises(PolicyError, match=r"payload\.releases\[1\]\.tag"):
         check_release(DEFAULT_POLICY, rel(tag="latest"), None, field="payload.releases[1]")
+
+
+def test_duplicate_keys_are_refused_naming_key_and_lines() -> None:
+    text = (
+        "sources:\n"
+        "  - repository: org/my-app\n"
+        "channels: [dev, prod]\n"
+        "sources:\n"  # would silently replace the allow-list above
+        "  - repository: '*/*'\n"
+    )
+    with pytest.raises(ConfigError) as info:
+        load_policy(text, path="cfg/.gitops-release.yml")
+    message = info.value.message
+    assert message.startswith("cfg/.gitops-release.yml: ")
+    assert "duplicate key 'sources' (lines 1 and 4)" in message
+    assert info.value.fix
+    with pytest.raises(ConfigError, match="duplicate key 'immutable' \\(lines 2 and 3\\)"):
+        load_policy("tags:\n  immutable: true\n  immutable: false\n")
+
+
+def test_merge_keys_may_still_be_overridden() -> None:
+    # "<<" merges are not duplicates: an explicit key overrides a merged one, as YAML specifies.
+    from gitops_release.core.policy import parse_yaml
+
+    data = parse_yaml("base: &b {immutable: true}\ntags:\n  <<: *b\n  immutable: false\n", path="p")
+    assert data["tags"] == {"immutable": False}
+
+
+@pytest.mark.parametrize("depth", [900, 30000])
+def test_deeply_nested_policy_is_a_config_error_not_a_crash(depth: int) -> None:
+    with pytest.raises(ConfigError, match="nested too deeply"):
+        load_policy("channels: " + "[" * depth + "]" * depth, path="p.yml")
