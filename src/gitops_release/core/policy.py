@@ -256,6 +256,21 @@ def check_release(
     if policy.sources is not None:
         _check_source(policy.sources, release, field)
     check_tag(release.tag, immutable=policy.immutable_tags, field=f"{field}.tag")
+    if (
+        policy.immutable_tags
+        and current is not None
+        and current.tag == release.tag
+        and current.digest is not None
+        and release.digest is not None
+        and current.digest != release.digest
+    ):
+        raise PolicyError(
+            f"{field}.tag {show(release.tag)} already points to digest {current.digest[:19]}... on "
+            f"{release.container}/{channel}, this release to {release.digest[:19]}...: a tag that moves "
+            "is mutable (tags.immutable is true)",
+            fix="give the new build a new tag (a new version or sha-<commit>); "
+            "to deploy the old image again, send its digest",
+        )
     if channel in policy.require_digest and release.digest is None:
         raise PolicyError(
             f"{field}.digest is missing: channel {channel!r} requires a digest (tags.requireDigest)",

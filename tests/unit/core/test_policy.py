@@ -197,3 +197,22 @@ def test_merge_keys_may_still_be_overridden() -> None:
 def test_deeply_nested_policy_is_a_config_error_not_a_crash(depth: int) -> None:
     with pytest.raises(ConfigError, match="nested too deeply"):
         load_policy("channels: " + "[" * depth + "]" * depth, path="p.yml")
+
+
+def test_same_tag_with_another_digest_is_a_moved_tag() -> None:
+    other = "sha256:" + "d" * 64
+    current = rel(channel="prod", tag="1.2.3", digest=DIGEST)
+    with pytest.raises(PolicyError) as info:
+        check_release(DEFAULT_POLICY, rel(channel="prod", tag="1.2.3", digest=other), current)
+    message = info.value.message
+    assert "payload.tag '1.2.3' already points to digest sha256:cccccccccccc" in message
+    assert "sha256:dddddddddddd" in message and "a tag that moves is mutable" in message
+    assert info.value.fix
+    # The same digest again, a digest missing on either side, a new tag, or mutable tags allowed: fine.
+    check_release(DEFAULT_POLICY, rel(channel="prod", tag="1.2.3", digest=DIGEST), current)
+    stage = rel(channel="stage", tag="1.2.3", digest=None)
+    check_release(DEFAULT_POLICY, rel(channel="stage", tag="1.2.3", digest=other), stage)
+    check_release(DEFAULT_POLICY, stage, rel(channel="stage"))
+    check_release(DEFAULT_POLICY, rel(channel="prod", tag="1.2.4", digest=other), current)
+    mutable_ok = load_policy("tags: {immutable: false}")
+    check_release(mutable_ok, rel(channel="prod", tag="1.2.3", digest=other), current)
