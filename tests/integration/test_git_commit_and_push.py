@@ -242,3 +242,115 @@ def test_shallow_clone_like_actions_checkout_is_reused(bare_remote: BareRemotes,
     assert result.changed and result.attempts == 1
     assert bare_remote.remote_log(url) == ["from the shallow clone", "third", "second", "initial commit"]
     assert bare_remote.read_remote_file(url, "b.txt") == "b\n"
+
+
+# -- review fixes: untracked files are never committed; a failed push leaves no local commit ------
+
+
+def test_files_untracked_before_the_edit_are_never_committed_even_without_paths(
+    bare_remote: BareRemotes, tmp_path: Path
+) -> None:
+    url = bare_remote.make_bare_remote({"a.txt": "1\n"})
+    clone = bare_remote.clone_of(url)
+    (clone / "event.json").write_text('{"client_payload": {}}\n')
+    (clone / "out").mkdir()
+    (clone / "out" / "evidence.txt").write_text("evidence\n")
+
+    def edit(checkout: Path) -> str:
+        (checkout / "a.txt").write_text("2\n")
+        (checkout / "out" / "evidence.txt").write_text("rewritten by the edit\n")
+        (checkout / "new.txt").write_text("created by the edit\n")
+        return "edit"
+
+    result = commit_and_push(clone, url, "main", edit, sleep=no_sleep)
+    assert result.changed
+    listed = git("--git-dir", url.removeprefix("file://"), "ls-tree", "-r", "--name-only", "main").split()
+    assert sorted(listed) == ["a.txt", "new.txt"]
+    # the stray files are still there, untracked, for the job's later steps
+    assert (clone / "event.json").is_file() and (clone / "out" / "evidence.txt").is_file()
+    assert Git(clone).untracked() == {"event.json", "out/evidence.txt"}
+
+
+def test_a_named_path_that_was_untracked_before_the_edit_is_refused(
+    bare_remote: BareRemotes, tmp_path: Path
+) -> None:
+    url = bare_remote.make_bare_remote({"a.txt": "1\n"})
+    clone = bare_remote.clone_of(url)
+    (clone / "db").mkdir()
+    (clone / "db" / "db.json").write_text("stray local copy\n")
+    head = bare_remote.remote_head(url)
+    with pytest.raises(GitError, match=r"db/db\.json.*untracked") as info:
+        commit_and_push(
+            clone, url, "main", writer("db/db.json", "new\n"), paths=["db/db.json"], sleep=no_sleep
+        )
+    assert info.value.fix
+    assert bare_remote.remote_head(url) == head
+    assert Git(clone).head() == head
+
+
+def test_empty_paths_commit_nothing(bare_remote: BareRemotes, tmp_path: Path) -> None:
+    url = bare_remote.make_bare_remote({"a.txt": "1\n"})
+    result = commit_and_push(tmp_path / "co", url, "main", writer("a.txt", "2\n"), paths=[], sleep=no_sleep)
+    assert not result.changed
+    assert bare_remote.remote_log(url) == ["initial commit"]
+
+
+def test_paths_are_literal_not_globs(bare_remote: BareRemotes, tmp_path: Path) -> None:
+    url = bare_remote.make_bare_remote({"db/db.json": "{}\n", "db/other.json": "{}\n"})
+
+    def edit(checkout: Path) -> str:
+        (checkout / "db" / "db.json").write_text("[]\n")
+        (checkout / "db" / "other.json").write_text("[]\n")
+        return "db"
+
+    commit_and_push(tmp_path / "co", url, "main", edit, paths=["db/*.json"], sleep=no_sleep)
+    assert bare_remote.remote_log(url) == ["initial commit"]
+
+
+def test_paths_may_be_computed_by_the_edit(bare_remote: BareRemotes, tmp_path: Path) -> None:
+    url = bare_remote.make_bare_remote({"a.txt": "1\n", "b.txt": "1\n"})
+    chosen: list[str] = []
+
+    def edit(checkout: Path) -> str:
+        (checkout / "a.txt").write_text("2\n")
+        (checkout / "b.txt").write_text("2\n")
+        chosen[:] = ["b.txt"]
+        return "b only"
+
+    commit_and_push(tmp_path / "co", url, "main", edit, paths=lambda: chosen, sleep=no_sleep)
+    assert bare_remote.read_remote_file(url, "a.txt") == "1\n"
+    assert bare_remote.read_remote_file(url, "b.txt") == "2\n"
+
+
+def install_refusing_hook(url: str) -> None:
+    hook = Path(url.removeprefix("file://")) / "hooks" / "pre-receive"
+    hook.write_text("#!/bin/sh\necho 'error: refused by a test hook' >&2\nexit 1\n")
+    hook.chmod(0o755)
+
+
+def test_push_refused_by_a_hook_resets_the_checkout_to_the_fetched_base(
+    bare_remote: BareRemotes, tmp_path: Path
+) -> None:
+    url = bare_remote.make_bare_remote({"a.txt": "1\n"})
+    clone = bare_remote.clone_of(url)
+    (clone / "notes.txt").write_text("mine\n")
+    base = bare_remote.remote_head(url)
+    install_refusing_hook(url)
+
+    def edit(checkout: Path) -> str:
+        (checkout / "a.txt").write_text("2\n")
+        (checkout / "created.txt").write_text("by the edit\n")
+        return "refused"
+
+    with pytest.raises(GitError, match="pre-receive hook declined") as info:
+        commit_and_push(clone, url, "main", edit, sleep=no_sleep)
+    assert type(info.value) is GitError and info.value.fix
+    assert bare_remote.remote_head(url) == base
+    g = Git(clone)
+    assert g.head() == base and g.is_clean()
+    assert git("rev-parse", "refs/heads/main", cwd=clone).strip() == base
+    assert (clone / "a.txt").read_text() == "1\n"
+    assert not (clone / "created.txt").exists()
+    assert (clone / "notes.txt").read_text() == "mine\n"
+    assert not (g.git_dir() / "gitops-release-pending").exists()
+    assert g.unpushed("HEAD", "refs/heads/main") == []

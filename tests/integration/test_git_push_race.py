@@ -200,3 +200,29 @@ def test_six_concurrent_processes_all_land(bare_remote: BareRemotes, tmp_path: P
     assert {sha for _, sha in outputs} <= set(git("--git-dir", url[7:], "rev-list", "main").split())
     history = git("--git-dir", url[7:], "rev-list", "--merges", "main").split()
     assert history == []  # linear: every writer rebased its edit, nobody merged or forced
+
+
+def test_push_conflict_resets_the_checkout_to_the_last_fetched_base(
+    bare_remote: BareRemotes, tmp_path: Path
+) -> None:
+    url = bare_remote.make_bare_remote({"releases.txt": "base\n"})
+    other = bare_remote.clone_of(url)
+    bases: list[str] = []
+
+    def edit_a(checkout: Path) -> str:
+        bases.append(git("rev-parse", "HEAD", cwd=checkout).strip())
+        git("pull", "-q", "--ff-only", cwd=other)
+        append_line(other, f"other {len(bases)}")
+        git("commit", "-qam", f"other {len(bases)}", cwd=other)
+        git("push", "-q", "origin", "HEAD:main", cwd=other)
+        append_line(checkout, "A")
+        (checkout / "created-by-a.txt").write_text("A\n")
+        return "A"
+
+    co = tmp_path / "a"
+    with pytest.raises(PushConflictError):
+        commit_and_push(co, url, "main", edit_a, max_attempts=2, sleep=lambda _: None)
+    assert git("rev-parse", "HEAD", cwd=co).strip() == bases[-1]
+    assert git("status", "--porcelain", "--untracked-files=all", cwd=co) == ""
+    assert "A" not in (co / "releases.txt").read_text().split()
+    assert not (co / ".git" / "gitops-release-pending").exists()

@@ -14,7 +14,7 @@ import pytest
 from gitops_release.cli import main
 from gitops_release.commands import update_db
 from gitops_release.commands.base import Context
-from gitops_release.errors import ConfigError, PolicyError
+from gitops_release.errors import ConfigError, GitError, PolicyError
 from gitops_release.runtime import InputReader
 from tests.fixtures.git_remotes import BareRemotes, git
 
@@ -262,3 +262,87 @@ def test_prerelease_into_prod_is_refused(bare_remote: BareRemotes, config_repo: 
         run_update(work, prod)
     assert bare_remote.remote_head(url) == head
     assert run_update(work, release(tag="1.5.0-rc.1", channel="stage")).changed is True
+
+
+# -- review fixes --------------------------------------------------------------------------------
+
+
+def committed_files(url: str) -> list[str]:
+    return sorted(
+        git("--git-dir", url.removeprefix("file://"), "show", "--name-only", "--format=", "main").split()
+    )
+
+
+def test_write_through_commits_only_db_and_overlay_never_stray_files(
+    bare_remote: BareRemotes, config_repo: tuple[str, Path]
+):
+    url, work = config_repo
+    (work / "event.json").write_text('{"client_payload": {}}\n')
+    (work / "out").mkdir()
+    (work / "out" / "evidence.txt").write_text("evidence\n")
+    out = run_update(work, release(), write_through="true")
+    assert out.changed
+    assert committed_files(url) == ["db/db.json", "infra/argocd/overlays/dev/kustomization.yaml"]
+    listed = git("--git-dir", url.removeprefix("file://"), "ls-tree", "-r", "--name-only", "main").split()
+    assert "event.json" not in listed and "out/evidence.txt" not in listed
+    assert (work / "event.json").is_file() and (work / "out" / "evidence.txt").is_file()
+
+
+def test_stray_local_db_json_not_on_the_remote_is_refused_not_silently_dropped(
+    bare_remote: BareRemotes, tmp_path: Path
+):
+    url = bare_remote.make_bare_remote({"README.md": "config\n"})
+    work = bare_remote.clone_of(url)
+    (work / "db").mkdir()
+    (work / "db" / "db.json").write_text(EMPTY_DB)
+    with pytest.raises(GitError, match=r"db/db\.json.*untracked"):
+        run_update(work, release())
+    assert bare_remote.remote_log(url) == ["initial commit"]
+
+
+def install_refusing_hook(url: str) -> None:
+    hook = Path(url.removeprefix("file://")) / "hooks" / "pre-receive"
+    hook.write_text("#!/bin/sh\necho 'error: refused by a test hook' >&2\nexit 1\n")
+    hook.chmod(0o755)
+
+
+def test_refused_push_leaves_the_checkout_at_the_remote_head(
+    bare_remote: BareRemotes, config_repo: tuple[str, Path]
+):
+    url, work = config_repo
+    head = bare_remote.remote_head(url)
+    install_refusing_hook(url)
+    with pytest.raises(GitError, match="hook declined"):
+        run_update(work, release(), write_through="true")
+    assert git("rev-parse", "HEAD", cwd=work).strip() == head
+    assert git("status", "--porcelain", "--untracked-files=all", cwd=work) == ""
+    assert (work / "db" / "db.json").read_text() == EMPTY_DB
+    assert (work / "infra/argocd/overlays/dev/kustomization.yaml").read_text() == KUSTOMIZATION
+
+
+def test_update_db_names_exactly_the_files_it_may_change(
+    bare_remote: BareRemotes, config_repo: tuple[str, Path], monkeypatch: pytest.MonkeyPatch
+):
+    url, work = config_repo
+    seen: list[list[str]] = []
+    real = update_db.commit_and_push
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        paths = kwargs["paths"]
+        assert paths is not None
+
+        def recording() -> list[str]:
+            chosen = list(paths() if callable(paths) else paths)
+            seen.append(chosen)
+            return chosen
+
+        return real(*args, **{**kwargs, "paths": recording})
+
+    monkeypatch.setattr(update_db, "commit_and_push", spy)
+    run_update(work, release(), write_through="true")
+    run_update(work, release(tag="sha-ccc"))
+    assert seen == [
+        ["db/db.json", "infra/argocd/overlays/dev/kustomization.yaml"],
+        ["db/db.json"],
+    ]
+    assert committed_files(url) == ["db/db.json"]

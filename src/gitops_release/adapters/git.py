@@ -285,9 +285,16 @@ class Git:
         return result.out.strip() if result.rc == 0 else None
 
     def changed_files(self, paths: Sequence[str] | None = None) -> list[str]:
-        """Files that differ from HEAD (modified, deleted, untracked), limited to ``paths``."""
-        args = ["status", "--porcelain=v1", "-z", "--untracked-files=all", "--no-renames"]
-        if paths:
+        """Files that differ from HEAD (modified, deleted, untracked), limited to ``paths``.
+
+        ``paths`` are literal (no globs): files or directories. None means the whole tree; an
+        empty list means nothing.
+        """
+        if paths is not None and not paths:
+            return []
+        args = ["--literal-pathspecs", "status", "--porcelain=v1", "-z", "--untracked-files=all"]
+        args.append("--no-renames")
+        if paths is not None:
             args += ["--", *paths]
         raw = self.run(*args).out
         return [entry[3:] for entry in raw.split("\0") if len(entry) > 3]
@@ -295,6 +302,36 @@ class Git:
     def untracked(self) -> set[str]:
         raw = self.run("ls-files", "-z", "--others", "--exclude-standard").out
         return {name for name in raw.split("\0") if name}
+
+    def current_branch(self) -> str | None:
+        """The branch HEAD is on (``git symbolic-ref``); None when detached or not a clone."""
+        result = self.run("symbolic-ref", "--quiet", "--short", "HEAD", check=False)
+        branch = result.out.strip()
+        return branch if result.rc == 0 and branch else None
+
+    def remote_tracking_head(self, name: str = "origin") -> str | None:
+        """The branch ``refs/remotes/<name>/HEAD`` points to (set by ``git clone``); None when unset."""
+        result = self.run("symbolic-ref", "--quiet", f"refs/remotes/{name}/HEAD", check=False)
+        prefix = f"refs/remotes/{name}/"
+        ref = result.out.strip()
+        if result.rc != 0 or not ref.startswith(prefix) or ref == prefix:
+            return None
+        return ref[len(prefix) :]
+
+    def remote_head_branch(self, remote: str = "origin", *, timeout: float = 60) -> tuple[str | None, str]:
+        """The branch the remote's HEAD points to, asked of the remote (``git ls-remote --symref
+        <remote> HEAD``: works on file:// and on GitHub, also in a clone without origin/HEAD).
+
+        Returns (branch, "") or (None, why): git's error line, or that the remote's HEAD is unset.
+        """
+        result = self.run("ls-remote", "--symref", "--", remote, "HEAD", check=False, timeout=timeout)
+        if result.rc != 0:
+            return None, _last_line(result.err) or f"git ls-remote exited {result.rc}"
+        for line in result.out.splitlines():
+            target, _, name = line.partition("\t")
+            if name.strip() == "HEAD" and target.startswith("ref: refs/heads/"):
+                return target[len("ref: refs/heads/") :].strip() or None, ""
+        return None, "the remote's HEAD names no branch"
 
     def unpushed(self, *refs: str) -> list[str]:
         """Commits reachable from ``refs`` that no remote-tracking branch contains."""
@@ -411,6 +448,37 @@ def _discard(git: Git, base: str, untracked_before: set[str]) -> None:
             path.unlink()
 
 
+def _restore(git: Git, base: str, untracked_before: set[str], pending_path: Path) -> None:
+    """After a failed commit or push: the checkout back at the fetched ``base`` (branch included),
+    files the edit created removed, so later steps never read a change that is not on the remote.
+    Best effort: the original error is what the caller must see. If the reset itself fails, the
+    pending marker stays so the next call still recognises the commit as ours."""
+    try:
+        _discard(git, base, untracked_before)
+    except (GitError, OSError) as exc:
+        git.log(f"could not reset the checkout to {base[:12]} after the failure: {exc}")
+        return
+    pending_path.unlink(missing_ok=True)
+
+
+def _files_to_commit(git: Git, paths: Sequence[str] | None, untracked_before: set[str]) -> list[str]:
+    """What the edit changed (within ``paths``), never a file that was untracked before it ran.
+
+    Such files are the job's own (an event file, evidence, build output): they are skipped. One
+    that ``paths`` names exactly is refused: the edit read or rewrote a file that is not on the
+    branch, and committing it (or silently not committing it) would both be wrong.
+    """
+    files = git.changed_files(paths)
+    named = sorted(set(paths or ()) & untracked_before & set(files))
+    if named:
+        raise GitError(
+            f"'{named[0]}' is an untracked file in checkout '{git.cwd}' and not on the branch; "
+            "refusing to commit a file this run did not create",
+            fix="delete or move it (or commit it to the branch first), or use a fresh checkout",
+        )
+    return [name for name in files if name not in untracked_before]
+
+
 def commit_and_push(
     checkout: Path,
     remote: str,
@@ -426,7 +494,7 @@ def commit_and_push(
     sleep: Callable[[float], None] = time.sleep,
     rng: random.Random | None = None,
     log: Callable[[str], None] | None = None,
-    paths: Sequence[str] | None = None,
+    paths: Sequence[str] | Callable[[], Sequence[str]] | None = None,
     env: Mapping[str, str] | None = None,
 ) -> PushResult:
     """Apply ``edit`` to a fresh checkout of ``remote``'s ``branch``, commit and push; retry races.
@@ -436,6 +504,11 @@ def commit_and_push(
     raises propagate with nothing pushed. ``env`` is layered over os.environ for every git call
     (e.g. the command's Context.env, or GIT_TRACE=1). Raises PushConflictError after ``max_attempts``
     rejected pushes, GitError at once for any other git failure.
+
+    Only files the edit changed are committed, limited to ``paths`` (literal files or directories;
+    a callable is asked after each edit, for edits that learn what they touch) when given. A file
+    that was untracked before the edit ran is never committed. When the commit or push fails, the
+    checkout is reset to the fetched base and files the edit created are removed before raising.
     """
     if max_attempts < 1:
         raise InputError("max-attempts", f"{max_attempts} is below the minimum 1", fix="use 1 or more")
@@ -449,6 +522,8 @@ def commit_and_push(
         checkout.mkdir(parents=True)
     _prepare_checkout(git, checkout, remote, branch)
     pending_path = _pending_file(git)
+    base = ""
+    untracked_before: set[str] = set()
 
     for attempt in range(1, max_attempts + 1):
         base = _sync(git, branch)
@@ -456,10 +531,11 @@ def commit_and_push(
         untracked_before = git.untracked()
         try:
             message = edit(checkout)
+            limit = paths() if callable(paths) else paths
+            files = _files_to_commit(git, limit, untracked_before) if message is not None else []
         except BaseException:
             _discard(git, base, untracked_before)
             raise
-        files = git.changed_files(paths) if message is not None else []
         if message is None or not files:
             _discard(git, base, untracked_before)
             git.log(f"attempt {attempt}: nothing to change on {branch} at {base[:12]}")
@@ -467,23 +543,28 @@ def commit_and_push(
         if not message.strip():
             _discard(git, base, untracked_before)
             raise InputError("commit-message", "the commit message is empty", fix="give a commit message")
-        git.run("--literal-pathspecs", "add", "--all", "--", *files)
-        git.run("commit", "--quiet", "--no-verify", "--cleanup=whitespace", "--file=-", input=message)
-        sha = git.head()
-        pending_path.write_text(sha + "\n")
-        _discard(git, sha, untracked_before)  # edits outside ``paths`` are not kept
-        if not push:
-            git.log(f"committed {sha[:12]} on {branch} locally (push disabled)")
-            return PushResult(changed=True, commit_sha=sha, base_sha=base, attempts=attempt)
-        args = ("push", "--porcelain", "origin", f"HEAD:refs/heads/{branch}")
-        result = git.run(*args, check=False)
-        if result.rc == 0:
-            git.run("update-ref", f"refs/remotes/origin/{branch}", sha)
-            pending_path.unlink(missing_ok=True)
-            git.log(f"pushed {sha[:12]} to {branch} (attempt {attempt}/{max_attempts})")
-            return PushResult(changed=True, commit_sha=sha, base_sha=base, attempts=attempt)
-        if not is_push_rejection(result.err + "\n" + result.out):
-            raise git.error(args, result)
+        try:
+            git.run("--literal-pathspecs", "add", "--all", "--", *files)
+            git.run("commit", "--quiet", "--no-verify", "--cleanup=whitespace", "--file=-", input=message)
+            sha = git.head()
+            pending_path.write_text(sha + "\n")
+            _discard(git, sha, untracked_before)  # edits outside ``paths`` are not kept
+            if not push:
+                git.log(f"committed {sha[:12]} on {branch} locally (push disabled)")
+                return PushResult(changed=True, commit_sha=sha, base_sha=base, attempts=attempt)
+            args = ("push", "--porcelain", "origin", f"HEAD:refs/heads/{branch}")
+            result = git.run(*args, check=False)
+            if result.rc == 0:
+                git.run("update-ref", f"refs/remotes/origin/{branch}", sha)
+                pending_path.unlink(missing_ok=True)
+                git.log(f"pushed {sha[:12]} to {branch} (attempt {attempt}/{max_attempts})")
+                return PushResult(changed=True, commit_sha=sha, base_sha=base, attempts=attempt)
+            if not is_push_rejection(result.err + "\n" + result.out):
+                raise git.error(args, result)
+        except BaseException:
+            # Nothing of this commit is on the remote: keep no trace of it locally either.
+            _restore(git, base, untracked_before, pending_path)
+            raise
         if attempt < max_attempts:
             delay = backoff_delay(attempt - 1, backoff=backoff, max_backoff=max_backoff, rng=rng)
             git.log(
@@ -491,6 +572,7 @@ def commit_and_push(
                 f"re-applying on the new head in {delay:.2f}s"
             )
             sleep(delay)
+    _restore(git, base, untracked_before, pending_path)
     raise PushConflictError(
         f"push to '{branch}' was rejected {max_attempts} times because other writers kept moving the "
         f"branch; nothing of this edit was pushed",

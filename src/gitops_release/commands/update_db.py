@@ -24,14 +24,14 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from gitops_release.adapters.files import atomic_write, read_text_if_exists
-from gitops_release.adapters.git import commit_and_push
+from gitops_release.adapters.git import Git, commit_and_push
 from gitops_release.commands.base import Context
 from gitops_release.core.db import apply_releases, dump_db, load_db
 from gitops_release.core.overlay import set_image
 from gitops_release.core.policy import Policy, check_release, load_policy
 from gitops_release.core.release import Release, parse_payload
 from gitops_release.errors import ConfigError, InputError
-from gitops_release.runtime import Console, InputReader, InputSpec
+from gitops_release.runtime import Console, InputReader, InputSpec, redact
 
 DEFAULT_MAX_ATTEMPTS = 20
 DEFAULT_COMMIT_MESSAGE = (
@@ -55,7 +55,11 @@ INPUTS: tuple[InputSpec, ...] = (
     ),
     InputSpec("repository-path", "the config repo checkout", default="."),
     InputSpec("remote", "remote to fetch from and push to: name, URL or path (default origin)"),
-    InputSpec("branch", "branch to commit to (default: the checkout's default branch, else main)"),
+    InputSpec(
+        "branch",
+        "branch to commit to (default: the remote's default branch: origin/HEAD, else asked of the "
+        "remote, else the checkout's branch, else GITHUB_REF)",
+    ),
     InputSpec("push", "push the commit", kind="bool", default=True),
     InputSpec(
         "max-attempts",
@@ -105,8 +109,10 @@ def _relative_path(name: str, raw: str) -> str:
 
 
 def _check_template(raw: str) -> str:
+    """Only bare placeholders: a format spec or conversion (``{container:d}``, ``{new:>99999999}``,
+    ``{old!r}``) could crash after the clone or exhaust memory, so it is refused here."""
     try:
-        names = [fname for _, fname, _, _ in string.Formatter().parse(raw) if fname is not None]
+        parsed = list(string.Formatter().parse(raw))
     except ValueError as exc:
         raise InputError(
             "commit-message",
@@ -114,7 +120,16 @@ def _check_template(raw: str) -> str:
             fix="write literal braces as {{ and }}; placeholders: "
             + " ".join(f"{{{f}}}" for f in TEMPLATE_FIELDS),
         ) from None
-    for fname in names:
+    for _, fname, spec, conversion in parsed:
+        if fname is None:
+            continue
+        if spec or conversion:
+            shown = fname + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "")
+            raise InputError(
+                "commit-message",
+                f"placeholder {{{shown}}} has a format spec or conversion",
+                fix="write placeholders bare, e.g. {container}; literal braces as {{ and }}",
+            )
         if fname not in TEMPLATE_FIELDS:
             raise InputError(
                 "commit-message",
@@ -137,10 +152,22 @@ def payload_from_event(env: Mapping[str, str]) -> Any:
             "payload", f"was not given and the event ({shown}) is not a repository_dispatch", fix=fix
         )
     try:
-        event = json.loads(Path(event_path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+        text = Path(event_path).read_text(encoding="utf-8")
+    except (OSError, ValueError) as exc:  # ValueError: not UTF-8
         raise InputError(
             "payload", f"cannot read the event file GITHUB_EVENT_PATH ({exc})", fix=fix
+        ) from None
+    try:
+        event = json.loads(text)
+    except RecursionError:
+        raise InputError(
+            "payload",
+            "the event file GITHUB_EVENT_PATH is nested too deeply to be a repository_dispatch event",
+            fix='send a client_payload of one release or {"releases": [...]}; ' + fix,
+        ) from None
+    except ValueError as exc:
+        raise InputError(
+            "payload", f"the event file GITHUB_EVENT_PATH is not valid JSON ({exc})", fix=fix
         ) from None
     if not isinstance(event, dict) or not isinstance(event.get("client_payload"), dict):
         raise InputError("payload", "the repository_dispatch event has no client_payload object", fix=fix)
@@ -150,6 +177,9 @@ def payload_from_event(env: Mapping[str, str]) -> Any:
 @dataclass(frozen=True)
 class Inputs:
     releases: tuple[Any, ...]
+    # The payload field each release came from, for messages: "payload" (one release) or
+    # "payload.releases[i]". Empty: derived from releases (set by from_reader).
+    release_fields: tuple[str, ...] = ()
     db_path: str = "db/db.json"
     policy_path: str = ".gitops-release.yml"
     repository_path: str = "."
@@ -178,8 +208,13 @@ class Inputs:
         remote = values["remote"]
         if remote is not None and remote.startswith("-"):
             raise InputError("remote", f"'{remote}' is not a remote", fix="give a remote name, URL or path")
+        if isinstance(payload, dict) and "releases" in payload:
+            fields = tuple(f"payload.releases[{i}]" for i in range(len(releases)))
+        else:
+            fields = ("payload",) * len(releases)
         return cls(
             releases=tuple(releases),
+            release_fields=fields,
             db_path=_relative_path("db-path", values["db-path"]),
             policy_path=_relative_path("policy-path", values["policy-path"]),
             repository_path=values["repository-path"],
@@ -320,6 +355,13 @@ class _Plan:
     overlays: dict[Path, str]
 
 
+def _release_field(inputs: Inputs, index: int) -> str:
+    """``payload`` for a one-release payload, ``payload.releases[i]`` for the releases form."""
+    if index < len(inputs.release_fields):
+        return inputs.release_fields[index]
+    return f"payload.releases[{index}]" if len(inputs.releases) > 1 else "payload"
+
+
 def plan(root: Path, inputs: Inputs, *, now: datetime) -> _Plan:
     """Read policy + db from ``root``, check every release, apply; nothing is written here."""
 
@@ -327,9 +369,15 @@ def plan(root: Path, inputs: Inputs, *, now: datetime) -> _Plan:
         read_text_if_exists(root / inputs.policy_path, "policy-path"), path=inputs.policy_path
     )
     db = load_db(read_text_if_exists(root / inputs.db_path, "db-path"), path=inputs.db_path)
-    for release in inputs.releases:
+    for index, release in enumerate(inputs.releases):
         current = db.get(release.container, release.channel)
-        check_release(policy, release, current, allow_downgrade=inputs.allow_downgrade)
+        check_release(
+            policy,
+            release,
+            current,
+            allow_downgrade=inputs.allow_downgrade,
+            field=_release_field(inputs, index),
+        )
     new_db, changes = apply_releases(db, inputs.releases, now=now)
     overlays: dict[Path, str] = {}
     if inputs.write_through:
@@ -358,13 +406,41 @@ def _git_out(cwd: Path, *args: str) -> str | None:
     return done.stdout.strip() if done.returncode == 0 else None
 
 
-def default_branch(checkout: Path, remote: str) -> str:
-    """The remote's HEAD branch as the checkout knows it (refs/remotes/<remote>/HEAD), else main."""
-    if "/" not in remote and ":" not in remote:
-        ref = _git_out(checkout, "symbolic-ref", "--quiet", f"refs/remotes/{remote}/HEAD")
-        if ref and ref.startswith(f"refs/remotes/{remote}/"):
-            return ref[len(f"refs/remotes/{remote}/") :]
-    return "main"
+def default_branch(
+    checkout: Path, remote: str, *, token: str | None = None, env: Mapping[str, str] | None = None
+) -> str:
+    """The branch to commit to when the branch input is not set, first found of:
+
+    the checkout's ``refs/remotes/origin/HEAD`` (``git clone`` sets it; actions/checkout does
+    not), the remote's HEAD (``git ls-remote --symref``: file:// and GitHub answer it), the
+    checkout's current branch, ``GITHUB_REF`` when it is ``refs/heads/*``. None of them: an
+    InputError naming ``branch`` (never a guessed ``main``).
+    """
+    env = env or {}
+    is_clone = (checkout / ".git").exists()
+    # Outside a clone, a relative remote path means what commit_and_push takes it to: from the cwd.
+    git = Git(checkout if is_clone else Path.cwd(), token=token, auth_url=remote)
+    if is_clone:
+        found = git.remote_tracking_head("origin")
+        if found:
+            return found
+    # In a clone ask through origin (its URL may be relative to the checkout); else the URL.
+    found, why = git.remote_head_branch("origin" if is_clone and git.remote_url("origin") else remote)
+    if found:
+        return found
+    if is_clone:
+        found = git.current_branch()
+        if found:
+            return found
+    ref = env.get("GITHUB_REF", "")
+    if ref.startswith("refs/heads/") and len(ref) > len("refs/heads/"):
+        return ref[len("refs/heads/") :]
+    raise InputError(
+        "branch",
+        f"is not set and the default branch of '{redact(remote)}' could not be found (remote HEAD: "
+        f"{why}; no origin/HEAD or current branch in the checkout; GITHUB_REF is not refs/heads/*)",
+        fix="set the branch input, e.g. branch: main; or check the remote URL and the token",
+    )
 
 
 def _release_json(release: Any) -> dict[str, Any]:
@@ -394,7 +470,6 @@ def run(inputs: Inputs, ctx: Context) -> Outputs:
 
     checkout = (ctx.workdir / inputs.repository_path).absolute()
     remote = resolve_remote(checkout, inputs.remote)
-    branch = inputs.branch or default_branch(checkout, "origin")
     now = datetime.now(timezone.utc).replace(microsecond=0)
     console = ctx.console
 
@@ -408,11 +483,16 @@ def run(inputs: Inputs, ctx: Context) -> Outputs:
         head = _git_out(checkout, "rev-parse", "HEAD") or ""
         return _outputs(result.changes, changed=bool(result.changes), sha=head, attempts=0, dry_run=True)
 
+    branch = inputs.branch or default_branch(checkout, remote, token=inputs.token, env=ctx.env)
+    console.debug(f"update-db: branch {branch}")
     last: dict[str, _Plan] = {}
+    touched: list[str] = [inputs.db_path]
 
     def edit(root: Path) -> str | None:
         result = plan(root, inputs, now=now)
         last["plan"] = result
+        # Exactly the files this attempt may change: db.json and the overlays of its plan.
+        touched[:] = [inputs.db_path, *(path.relative_to(root).as_posix() for path in result.overlays)]
         if not result.changes:
             return None
         atomic_write(root / inputs.db_path, result.text)
@@ -430,8 +510,8 @@ def run(inputs: Inputs, ctx: Context) -> Outputs:
             push=inputs.push,
             max_attempts=inputs.max_attempts,
             log=_git_log(console),
-            # Without write-through only db.json may change: nothing else in the tree is committed.
-            paths=None if inputs.write_through else [inputs.db_path],
+            # Only db.json and the overlays the plan edits: nothing else in the tree is committed.
+            paths=lambda: touched,
         )
     changes = last["plan"].changes if pushed.changed and "plan" in last else ()
     sha = pushed.commit_sha or pushed.base_sha or ""

@@ -257,3 +257,24 @@ def test_header_is_reset_then_set_and_scoped_to_an_http_remote(tmp_path: Path) -
     local = Git(tmp_path, token=TOKEN, auth_url="file:///srv/config.git")
     keys = [local.env[f"GIT_CONFIG_KEY_{i}"] for i in range(int(local.env["GIT_CONFIG_COUNT"]))]
     assert keys.count("http.extraheader") == 2
+
+
+def test_changed_files_with_empty_paths_is_nothing_and_paths_are_literal(
+    tmp_path: Path, recorder: Recorder
+) -> None:
+    assert Git(tmp_path).changed_files([]) == []
+    assert recorder.calls == []
+    Git(tmp_path).changed_files(["db/*.json"])
+    argv = recorder.calls[0]["argv"]
+    assert argv[:3] == ["git", "--literal-pathspecs", "status"] and argv[-2:] == ["--", "db/*.json"]
+
+
+def test_remote_head_branch_reads_the_symref_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    answer = Recorder(out=f"ref: refs/heads/master\tHEAD\n{'a' * 40}\tHEAD\n")
+    monkeypatch.setattr(gitmod.subprocess, "run", answer)
+    assert Git(tmp_path).remote_head_branch("origin") == ("master", "")
+    assert answer.calls[0]["argv"] == ["git", "ls-remote", "--symref", "--", "origin", "HEAD"]
+    monkeypatch.setattr(gitmod.subprocess, "run", Recorder(out=f"{'a' * 40}\tHEAD\n"))
+    assert Git(tmp_path).remote_head_branch("origin") == (None, "the remote's HEAD names no branch")
+    monkeypatch.setattr(gitmod.subprocess, "run", Recorder(rc=128, err="fatal: repository 'x' not found\n"))
+    assert Git(tmp_path).remote_head_branch("x") == (None, "fatal: repository 'x' not found")

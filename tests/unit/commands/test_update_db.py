@@ -206,3 +206,74 @@ def test_summary_table_and_outputs():
         "releases": [{"container": "my-app"}],
     }
     assert "No change" in update_db.Outputs(changed=False, commit_sha="abc").summary()
+
+
+# -- review fixes ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "{container:d}",
+        "{container:>99999999999}",
+        "{container!r}",
+        "{container!s:>5}",
+        "ok {channel} then {new:{container}}",
+    ],
+)
+def test_commit_message_refuses_format_specs_and_conversions(template: str):
+    with pytest.raises(InputError) as info:
+        update_db.Inputs.from_reader(reader(payload=json.dumps(PAYLOAD), commit_message=template))
+    assert info.value.field == "commit-message"
+    assert "format spec" in info.value.message
+    assert info.value.fix and "{container}" in info.value.fix
+
+
+def test_deeply_nested_event_file_is_an_input_error(tmp_path: Path):
+    event = tmp_path / "event.json"
+    depth = 30000
+    event.write_text('{"client_payload": ' + "[" * depth + "]" * depth + "}")
+    env = {"GITHUB_EVENT_NAME": "repository_dispatch", "GITHUB_EVENT_PATH": str(event)}
+    with pytest.raises(InputError) as info:
+        update_db.Inputs.from_reader(InputReader(env=env))
+    assert info.value.field == "payload"
+    assert "nested too deeply" in info.value.message
+    assert info.value.fix
+
+
+def test_event_file_that_is_not_json_names_payload(tmp_path: Path):
+    event = tmp_path / "event.json"
+    event.write_text('{"client_payload": ')
+    env = {"GITHUB_EVENT_NAME": "repository_dispatch", "GITHUB_EVENT_PATH": str(event)}
+    with pytest.raises(InputError) as info:
+        update_db.Inputs.from_reader(InputReader(env=env))
+    assert info.value.field == "payload" and "not valid JSON" in info.value.message
+
+
+def _plan_error(tmp_path: Path, payload: Any) -> str:
+    from datetime import datetime, timezone
+
+    from gitops_release.errors import PolicyError
+
+    (tmp_path / "db").mkdir()
+    (tmp_path / "db" / "db.json").write_text('{\n  "schemaVersion": 1,\n  "releases": []\n}\n')
+    inputs = update_db.Inputs.from_reader(reader(payload=json.dumps(payload)))
+    with pytest.raises(PolicyError) as info:
+        update_db.plan(tmp_path, inputs, now=datetime(2026, 1, 1, tzinfo=timezone.utc))
+    return info.value.message
+
+
+def test_policy_error_in_a_multi_release_payload_names_that_release(tmp_path: Path):
+    bad = {**PAYLOAD, "container": "my-app-worker", "tag": "latest"}
+    message = _plan_error(tmp_path, {"releases": [PAYLOAD, bad]})
+    assert message.startswith("payload.releases[1].tag "), message
+
+
+def test_policy_error_in_a_one_release_releases_form_names_releases_0(tmp_path: Path):
+    message = _plan_error(tmp_path, {"releases": [{**PAYLOAD, "tag": "latest"}]})
+    assert message.startswith("payload.releases[0].tag "), message
+
+
+def test_policy_error_in_a_single_release_payload_names_payload(tmp_path: Path):
+    message = _plan_error(tmp_path, {**PAYLOAD, "tag": "latest"})
+    assert message.startswith("payload.tag "), message
