@@ -400,6 +400,40 @@ def _releases(payload: Mapping[str, Any] | None) -> list[Mapping[str, Any]]:
     return [payload]
 
 
+#: Channels a pre-release warning is about (update-db's default policy keeps pre-releases out).
+PROD_CHANNELS = ("prod", "production")
+
+
+def tag_warnings(payload: Mapping[str, Any] | None) -> list[str]:
+    """What update-db's default policy will refuse in ``payload``, as warning lines: a mutable tag
+    (core.release's rules, the ones update-db enforces) and a semver pre-release going to prod.
+
+    Only warnings: the config repository's policy decides (tags.immutable,
+    tags.prereleaseChannels), and dispatch-update cannot read it.
+    """
+    warnings: list[str] = []
+    seen: set[tuple[str, str]] = set()
+    for rel in _releases(payload):
+        tag, channel = str(rel.get("tag", "")), str(rel.get("channel", ""))
+        if (tag, channel) in seen:
+            continue
+        seen.add((tag, channel))
+        ref = (rel.get("source") or {}).get("ref")
+        reason = release_mod.mutable_tag_reason(tag, ref if isinstance(ref, str) else None)
+        if reason is not None:
+            warnings.append(
+                f"tag {reason}: update-db refuses it while the config repository's policy has "
+                "tags.immutable: true (the default); tag builds immutably, e.g. sha-<8 hex> or 1.4.2"
+            )
+        if channel in PROD_CHANNELS and release_mod.looks_like_prerelease(tag):
+            warnings.append(
+                f"tag {release_mod.show(tag)} is a pre-release going to channel {channel!r}: update-db "
+                "refuses pre-releases outside tags.prereleaseChannels (default dev, stage); map them "
+                "elsewhere, e.g. channel-map: refs/tags/v*-*=stage before refs/tags/v*=prod"
+            )
+    return warnings
+
+
 def _policy(inputs: Inputs) -> Any:
     from gitops_release.core.retry import RetryPolicy
 
@@ -426,6 +460,8 @@ def run(inputs: Inputs, ctx: Context) -> Outputs:
     from gitops_release.adapters.http import HttpClient
 
     payload = inputs.client_payload or {}
+    for warning in tag_warnings(payload):
+        console.annotation("warning", warning, title="update-db will likely refuse this release")
     client = HttpClient(
         inputs.api_url,
         token=inputs.token,

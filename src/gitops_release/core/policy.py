@@ -255,7 +255,7 @@ def check_release(
         )
     if policy.sources is not None:
         _check_source(policy.sources, release, field)
-    check_tag(release.tag, immutable=policy.immutable_tags, field=f"{field}.tag")
+    check_tag(release.tag, immutable=policy.immutable_tags, field=f"{field}.tag", ref=release.source.ref)
     if (
         policy.immutable_tags
         and current is not None

@@ -125,6 +125,127 @@ def show(value: object, limit: int = 60) -> str:
     return text
 
 
+# -- tag mutability ----------------------------------------------------------------------------
+# Here, not in core/tags.py, so that dispatch-update (standard library only) warns with the very
+# rules update-db enforces through core/tags.py. docs/release-db.md lists them.
+
+#: Names a registry routinely moves to newer images.
+MUTABLE_TAGS: frozenset[str] = frozenset(
+    {
+        "latest",
+        "stable",
+        "edge",
+        "nightly",
+        "main",
+        "master",
+        "trunk",
+        "develop",
+        "development",
+        "dev",
+        "staging",
+        "stage",
+        "prod",
+        "production",
+        "release",
+        "canary",
+        "head",
+        "current",
+        "next",
+        "beta",
+        "alpha",
+        "rc",
+        "snapshot",
+        "unstable",
+        "testing",
+        "test",
+        "preview",
+        "lts",
+    }
+)
+#: Distribution and variant names that float like ``latest`` (``alpine``, ``slim-bookworm``,
+#: ``alpine3.19``): each names "the newest build of this flavour".
+VARIANT_TAGS: frozenset[str] = frozenset(
+    {
+        "alpine",
+        "slim",
+        "bookworm",
+        "bullseye",
+        "buster",
+        "trixie",
+        "jammy",
+        "noble",
+        "focal",
+        "bionic",
+        "distroless",
+        "ubi",
+        "windowsservercore",
+        "nanoserver",
+    }
+)
+#: Words that float when they end a tag after ``-``, ``_`` or ``.`` (``3.12-latest``).
+MUTABLE_SUFFIXES: tuple[str, ...] = ("latest", "nightly", "edge", "snapshot", "head", "stable")
+
+# Floating versions: v1, v1.2, v1.x, v1.2.x, 1.2, 1.2.x, 1.x, and a bare number of 1-3 digits
+# (node:20, postgres:16). A bare number of 4 or more digits (a run number such as 1234, a date
+# such as 20240101) is taken as immutable by convention.
+_FLOATING_CORE = r"(?:[vV][0-9]+(?:\.[0-9]+)?(?:\.[xX])?|[0-9]+\.[0-9]+(?:\.[xX])?|[0-9]+\.[xX]|[0-9]{1,3})"
+_FLOATING = re.compile(_FLOATING_CORE)
+# ... followed by a variant (3.12-slim, v1-alpine, 1-alpine3.19); a commit SHA after the number
+# (12-1a2b3c4d, 12-abc1234) makes the tag unique, so it is not a variant.
+_FLOATING_VARIANT = re.compile(_FLOATING_CORE + r"[-_](?![0-9a-f]{7,40}$)[A-Za-z][A-Za-z0-9._-]*")
+_VARIANT_WORD = "(?:" + "|".join(sorted(VARIANT_TAGS, key=len, reverse=True)) + r")[0-9.]*"
+_VARIANT_ONLY = re.compile(rf"{_VARIANT_WORD}(?:[-_.]{_VARIANT_WORD})*", re.IGNORECASE)
+_LATEST_PREFIX = re.compile(r"latest[-_.]", re.IGNORECASE)
+_MUTABLE_SUFFIX = re.compile(r"[-_.](?:" + "|".join(MUTABLE_SUFFIXES) + r")\Z", re.IGNORECASE)
+# A semver pre-release: x.y.z followed by '-' (1.4.0-rc.1, v2.0.0-beta).
+PRERELEASE_TAG_PATTERN = r"^[vV]?[0-9]+\.[0-9]+\.[0-9]+-[0-9A-Za-z.-]+" + END
+_PRERELEASE_TAG = re.compile(PRERELEASE_TAG_PATTERN)
+_PULL_REF = re.compile(r"refs/pull/([0-9]+)/(?:merge|head)")
+_NOT_TAG_CHAR = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def mutable_tag_reason(tag: str, ref: str | None = None) -> str | None:
+    """Why ``tag`` is mutable, or None when it looks immutable; ``ref`` is the git ref the image
+    was built from (a tag named after its branch moves with every push to that branch)."""
+    lower = tag.lower()
+    if lower in MUTABLE_TAGS:
+        return f"{show(tag)} is a mutable tag that moves to newer images"
+    if _LATEST_PREFIX.match(tag):
+        return f"{show(tag)} starts with 'latest', a mutable tag that moves to newer images"
+    if tag.isdigit() and _FLOATING.fullmatch(tag):
+        return (
+            f"{show(tag)} is read as a floating major version (like node:20); numbers of 4 or more "
+            "digits (run numbers, dates) are accepted, or give a short number a prefix: build-12"
+        )
+    if _FLOATING.fullmatch(tag):
+        return f"{show(tag)} is a floating version tag that moves with every release"
+    suffix = _MUTABLE_SUFFIX.search(tag)
+    if suffix is not None:
+        return f"{show(tag)} ends with {suffix.group(0)!r}, a mutable tag that moves to newer images"
+    if _FLOATING_VARIANT.fullmatch(tag):
+        return f"{show(tag)} is a floating version tag of a variant that moves with every release"
+    if _VARIANT_ONLY.fullmatch(tag):
+        return f"{show(tag)} names a distribution or variant, a tag that moves to newer images"
+    if ref is not None and lower in _ref_tag_names(ref):
+        return f"{show(tag)} is named after the ref it was built from ({ref}) and moves with every push"
+    return None
+
+
+def _ref_tag_names(ref: str) -> set[str]:
+    """Tags a build tool would name after a branch or pull request ref, lower-cased: the branch
+    itself and with '/' (or any other character a tag cannot hold) replaced by '-'; pr-<n>."""
+    if ref.startswith("refs/heads/"):
+        branch = ref.removeprefix("refs/heads/").lower()
+        return {branch, branch.replace("/", "-"), _NOT_TAG_CHAR.sub("-", branch)}
+    pull = _PULL_REF.fullmatch(ref)
+    return {f"pr-{pull.group(1)}"} if pull else set()
+
+
+def looks_like_prerelease(tag: str) -> bool:
+    """``x.y.z-something`` with an optional leading ``v``: a semver pre-release, by pattern only."""
+    return _PRERELEASE_TAG.search(tag) is not None
+
+
 # -- reading JSON ------------------------------------------------------------------------------
 
 

@@ -1,8 +1,9 @@
 """Image tag rules: which tags are mutable, and semantic versions in tags.
 
 A mutable tag is one a registry routinely moves to another image (``latest``, ``main``,
-``v1``): deploying it makes the release-channel database lie about what runs. With
-``tags.immutable: true`` (the default) such tags are refused.
+``v1``, ``3.12-slim``, a branch name): deploying it makes the release-channel database lie about
+what runs. With ``tags.immutable: true`` (the default) such tags are refused. The rules are in
+core/release.py, shared with dispatch-update (standard library only).
 """
 
 from __future__ import annotations
@@ -11,46 +12,28 @@ import re
 
 import semver
 
-from gitops_release.core.release import show
+from gitops_release.core.release import (
+    MUTABLE_SUFFIXES,
+    MUTABLE_TAGS,
+    VARIANT_TAGS,
+    mutable_tag_reason,
+)
 from gitops_release.errors import PolicyError
 
-MUTABLE_TAGS: frozenset[str] = frozenset(
-    {
-        "latest",
-        "stable",
-        "edge",
-        "nightly",
-        "main",
-        "master",
-        "trunk",
-        "develop",
-        "development",
-        "dev",
-        "staging",
-        "stage",
-        "prod",
-        "production",
-        "release",
-        "canary",
-        "head",
-        "current",
-        "next",
-        "beta",
-        "alpha",
-        "rc",
-        "snapshot",
-        "unstable",
-        "testing",
-        "test",
-        "preview",
-        "lts",
-    }
-)
-# Suffixes that float like the names above: 3.12-latest, app-nightly, 1.x-snapshot.
-MUTABLE_SUFFIXES: tuple[str, ...] = ("-latest", "-nightly", "-edge", "-snapshot", "-head", "-stable")
-# Floating version tags: 1, v1, 1.2, v1.2, 1.x, v1.2.x (moved on every patch release).
-_FLOATING = re.compile(r"[vV]?[0-9]+(?:\.[0-9]+)?(?:\.[xX*])?")
-_SEMVER_TAG = re.compile(r"[vV]?([0-9][!-~]*)")
+# Semver in a tag: an optional leading v, then only characters a tag may hold (no '+build': OCI
+# tags cannot contain '+', see TAG_PATTERN).
+_SEMVER_TAG = re.compile(r"[vV]?([0-9][0-9A-Za-z.-]*)")
+
+__all__ = [
+    "MUTABLE_SUFFIXES",
+    "MUTABLE_TAGS",
+    "VARIANT_TAGS",
+    "check_tag",
+    "compare_versions",
+    "is_prerelease",
+    "mutable_reason",
+    "parse_semver",
+]
 
 _FIX = (
     "tag each build immutably: sha-<first 8 hex of the commit> (e.g. sha-1a2b3c4d) "
@@ -58,30 +41,26 @@ _FIX = (
 )
 
 
-def mutable_reason(tag: str) -> str | None:
-    """Why ``tag`` is mutable, or None when it looks immutable."""
-    lower = tag.lower()
-    if lower in MUTABLE_TAGS:
-        return f"{show(tag)} is a mutable tag that moves to newer images"
-    if _FLOATING.fullmatch(tag):
-        return f"{show(tag)} is a floating version tag that moves with every release"
-    for suffix in MUTABLE_SUFFIXES:
-        if lower.endswith(suffix):
-            return f"{show(tag)} ends with {suffix!r}, a mutable tag that moves to newer images"
-    return None
+def mutable_reason(tag: str, ref: str | None = None) -> str | None:
+    """Why ``tag`` is mutable, or None when it looks immutable (``ref``: the ref it was built from).
+
+    The rules live in core/release.py (standard library only) so dispatch-update warns with
+    exactly the rules enforced here.
+    """
+    return mutable_tag_reason(tag, ref)
 
 
-def check_tag(tag: str, *, immutable: bool, field: str) -> None:
-    """Raise PolicyError when ``immutable`` and ``tag`` is a mutable tag."""
+def check_tag(tag: str, *, immutable: bool, field: str, ref: str | None = None) -> None:
+    """Raise PolicyError when ``immutable`` and ``tag`` is a mutable tag (named after ``ref`` too)."""
     if not immutable:
         return
-    reason = mutable_reason(tag)
+    reason = mutable_reason(tag, ref)
     if reason is not None:
         raise PolicyError(f"{field} {reason} (tags.immutable is true)", fix=_FIX)
 
 
 def parse_semver(tag: str) -> semver.Version | None:
-    """The semantic version in ``tag`` (optional leading ``v``; full x.y.z[-pre][+build] only)."""
+    """The semantic version in ``tag`` (optional leading ``v``; full x.y.z[-pre] only)."""
     match = _SEMVER_TAG.fullmatch(tag)
     if not match:
         return None
@@ -92,14 +71,11 @@ def parse_semver(tag: str) -> semver.Version | None:
 
 
 def compare_versions(old_tag: str, new_tag: str) -> int | None:
-    """-1 when new < old, 0 when equal precedence, 1 when new > old; None unless both are semver.
-
-    Build metadata (``+build``) does not count, as the semver spec says.
-    """
+    """-1 when new < old, 0 when equal precedence, 1 when new > old; None unless both are semver."""
     old, new = parse_semver(old_tag), parse_semver(new_tag)
     if old is None or new is None:
         return None
-    result = new.replace(build=None).compare(old.replace(build=None))
+    result = new.compare(old)
     return (result > 0) - (result < 0)
 
 

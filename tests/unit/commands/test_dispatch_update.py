@@ -454,3 +454,66 @@ def test_dispatch_path_imports_only_the_standard_library(tmp_path: Path):
         and m.split(".")[0] not in ("gitops_release", "__main__")
     ]
     assert foreign == []
+
+
+# -- warnings: what update-db's default policy will refuse ---------------------------------------
+
+
+def _warnings(ctx: Context) -> list[str]:
+    out = ctx.console.out.getvalue()  # type: ignore[attr-defined]
+    return [line for line in out.splitlines() if line.startswith("::warning")]
+
+
+def test_prerelease_tag_to_prod_warns_but_is_sent(recorder: type[Recorder]):
+    inputs = read(source_ref="refs/tags/v1.4.0-rc.1", tag="v1.4.0-rc.1", digest=DIGEST)
+    assert inputs.channels == ("prod",)  # the default map sends every v* tag to prod
+    ctx = _ctx({"GITHUB_ACTIONS": "true"})
+    du.run(inputs, ctx)
+    (warning,) = _warnings(ctx)
+    assert "'v1.4.0-rc.1' is a pre-release going to channel 'prod'" in warning
+    assert "refs/tags/v*-*=stage" in warning
+    assert len(requests_sent(recorder)) == 1  # a warning, not a refusal: the policy decides
+
+
+@pytest.mark.parametrize(
+    ("tag", "ref", "words"),
+    [
+        ("latest", "refs/heads/main", "'latest' is a mutable tag"),
+        ("latest-alpine", "refs/heads/main", "starts with 'latest'"),
+        ("3.12-slim", "refs/heads/main", "floating version tag of a variant"),
+        ("feature-x", "refs/heads/feature/x", "named after the ref"),
+    ],
+)
+def test_mutable_tag_warns(recorder: type[Recorder], tag: str, ref: str, words: str):
+    inputs = read(source_ref=ref, tag=tag, channel="dev")
+    ctx = _ctx({"GITHUB_ACTIONS": "true"})
+    du.run(inputs, ctx)
+    (warning,) = _warnings(ctx)
+    assert warning.startswith("::warning title=update-db will likely refuse this release::")
+    assert words in warning and "tags.immutable" in warning
+    assert len(requests_sent(recorder)) == 1
+
+
+@pytest.mark.parametrize(
+    ("tag", "ref", "channel"),
+    [
+        ("sha-01234567", "refs/heads/main", "dev"),
+        ("v1.4.0", "refs/tags/v1.4.0", "prod"),
+        ("v1.4.0-rc.1", "refs/tags/v1.4.0-rc.1", "stage"),  # pre-releases may go to stage
+    ],
+)
+def test_no_warning_for_what_the_default_policy_accepts(
+    recorder: type[Recorder], tag: str, ref: str, channel: str
+):
+    ctx = _ctx({"GITHUB_ACTIONS": "true"})
+    du.run(read(source_ref=ref, tag=tag, channel=channel), ctx)
+    assert _warnings(ctx) == []
+
+
+def test_warning_words_are_the_ones_update_db_enforces():
+    from gitops_release.core import release, tags
+
+    assert tags.MUTABLE_TAGS is release.MUTABLE_TAGS
+    for tag in ("latest", "v1", "3.12-slim", "alpine", "nightly"):
+        assert du.tag_warnings({"tag": tag, "channel": "dev", "source": {}})
+        assert tags.mutable_reason(tag) is not None

@@ -216,3 +216,11 @@ def test_same_tag_with_another_digest_is_a_moved_tag() -> None:
     check_release(DEFAULT_POLICY, rel(channel="prod", tag="1.2.4", digest=other), current)
     mutable_ok = load_policy("tags: {immutable: false}")
     check_release(mutable_ok, rel(channel="prod", tag="1.2.3", digest=other), current)
+
+
+def test_a_tag_named_after_the_source_branch_is_refused() -> None:
+    source = Source("org/my-app", SHA, "refs/heads/feature/x")
+    branch = Release("my-app", "dev", "ghcr.io/org/my-app", "feature-x", DIGEST, source)
+    with pytest.raises(PolicyError, match=r"payload\.tag 'feature-x' is named after the ref"):
+        check_release(DEFAULT_POLICY, branch, None)
+    check_release(load_policy("tags: {immutable: false}"), branch, None)
