@@ -126,6 +126,12 @@ def _parse_containers(
     multi = bool(containers)
     name = _container_input_name(multi)
     entries = containers if containers else [container or ""]
+    if len(entries) > release_mod.MAX_RELEASES:
+        raise InputError(
+            "containers",
+            f"lists {len(entries)} containers; one dispatch carries at most {release_mod.MAX_RELEASES}",
+            fix=f"split them over several dispatch-update steps of at most {release_mod.MAX_RELEASES}",
+        )
     pairs: list[tuple[str, str]] = []
     for entry in entries:
         cname, sep, cimage = entry.partition("=")
@@ -155,6 +161,70 @@ def _parse_containers(
             raise InputError(name, f"lists '{cname}' twice", fix="name each container once")
         pairs.append((cname, resolved))
     return pairs
+
+
+_TOKEN = re.compile(r"[!-~]+")
+# scheme://host[:port] (no user:password@), then printable ASCII without spaces
+_API_URL = re.compile(r"(https?)://([A-Za-z0-9._~%:\[\]-]+)(?:[/?#][!-~]*)?")
+_LOOPBACK_NAMES = ("localhost", "localhost.")
+
+
+def check_token(token: str) -> None:
+    """A token is printable ASCII without spaces; anything else would fail inside http.client as
+    'Invalid header value' (the value is never shown: it is a secret)."""
+    if _TOKEN.fullmatch(token):
+        return
+    bad = next(i for i, ch in enumerate(token) if not _TOKEN.fullmatch(ch))
+    char = token[bad]
+    if char == " ":
+        kind = "a space"
+    elif char in "\r\n":
+        kind = "a line break"
+    elif char.isascii():
+        kind = "a control character"
+    else:
+        kind = "a non-ASCII character"
+    raise InputError(
+        "token",
+        f"contains {kind} at position {bad + 1} of {len(token)}",
+        fix="set the secret to the token alone, without spaces, quotes or line breaks around or inside it",
+    )
+
+
+def check_api_url(api_url: str) -> None:
+    """``https://host[:port][/path]``; plain ``http://`` only for a loopback host (the token is
+    sent in the Authorization header, which must not cross a network unencrypted)."""
+    match = _API_URL.fullmatch(api_url)
+    if not match:
+        raise InputError(
+            "api-url",
+            f"{release_mod.show(api_url)} is not an http(s) URL",
+            fix="write https://host[:port][/path] without spaces or user:password@, "
+            "e.g. https://ghes.example.com/api/v3",
+        )
+    if match.group(1) == "https":
+        return
+    from urllib.parse import urlsplit
+
+    try:
+        host = (urlsplit(api_url).hostname or "").lower()
+    except ValueError:
+        host = ""
+    if host not in _LOOPBACK_NAMES and not _is_loopback_address(host):
+        raise InputError(
+            "api-url",
+            f"'{api_url}' is plain http to {host or 'an unknown host'}: the token would travel unencrypted",
+            fix="use https:// (plain http is accepted only for localhost, 127.0.0.0/8 and ::1)",
+        )
+
+
+def _is_loopback_address(host: str) -> bool:
+    import ipaddress
+
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _channel_for(
@@ -268,12 +338,10 @@ class Inputs:
                 "repository", f"'{repository}' is not owner/name", fix="write it like my-org/my-config-repo"
             )
         token: str = values["token"]
+        check_token(token)
         event_type: str = values["event_type"]
         api_url = values["api_url"] or env.get("GITHUB_API_URL", "").strip() or DEFAULT_API_URL
-        if not re.match(r"^https?://[^/\s]+", api_url):
-            raise InputError(
-                "api-url", f"'{api_url}' is not an http(s) URL", fix="e.g. https://ghes.example.com/api/v3"
-            )
+        check_api_url(api_url)
         common = {
             "repository": repository,
             "token": token,

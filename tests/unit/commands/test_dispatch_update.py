@@ -266,6 +266,16 @@ BAD_INPUTS: list[tuple[dict[str, str], tuple[str, ...], str]] = [
     ({"source-ref": "refs/heads/main..x", "channel": "dev"}, (), "source-ref"),
     ({"source-run-url": "ftp://example.com/run"}, (), "source-run-url"),
     ({"api-url": "api.github.com"}, (), "api-url"),
+    ({"api-url": "http://api.github.com"}, (), "api-url"),  # the token would travel unencrypted
+    ({"api-url": "http://10.0.0.5:8080/api/v3"}, (), "api-url"),
+    ({"api-url": "http://127.0.0.1.evil.example/"}, (), "api-url"),
+    ({"api-url": "https://user:pw@ghes.example.com"}, (), "api-url"),
+    ({"api-url": "https://ghes.example.com/api v3"}, (), "api-url"),
+    ({"token": "ghp_abc def"}, (), "token"),
+    ({"token": "ghp_abc\ndef"}, (), "token"),
+    ({"token": "ghp_abc\x7fdef"}, (), "token"),
+    ({"token": "ghp_abc\u00e9def"}, (), "token"),
+    ({"containers": ",".join(f"c{i}" for i in range(51))}, ("container",), "containers"),
     ({"max-attempts": "0"}, (), "max-attempts"),
     ({"max-attempts": "many"}, (), "max-attempts"),
     ({"timeout": "soon"}, (), "timeout"),
@@ -517,3 +527,26 @@ def test_warning_words_are_the_ones_update_db_enforces():
     for tag in ("latest", "v1", "3.12-slim", "alpine", "nightly"):
         assert du.tag_warnings({"tag": tag, "channel": "dev", "source": {}})
         assert tags.mutable_reason(tag) is not None
+
+
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:9", "http://127.8.9.10/api", "http://localhost:8080", "http://[::1]:9/api/v3"]
+)
+def test_plain_http_only_for_loopback(url: str):
+    assert read(api_url=url).api_url == url.rstrip("/")
+
+
+def test_bad_token_error_never_shows_the_token():
+    secret = "ghp_secretPart1 secretPart2"
+    with pytest.raises(InputError) as caught:
+        read(token=secret)
+    text = str(caught.value)
+    assert "contains a space at position 16 of 27" in text
+    assert "secretPart" not in text
+
+
+def test_fifty_containers_are_one_event():
+    names = [f"c{i}" for i in range(50)]
+    env = _without(env_for(containers=",".join(names), digest=DIGEST), "container")
+    payload = du.Inputs.from_reader(InputReader(env=env)).client_payload
+    assert payload is not None and [r["container"] for r in payload["releases"]] == names
