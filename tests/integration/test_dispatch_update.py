@@ -10,6 +10,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -214,23 +215,92 @@ def test_unmapped_ref_skip_sends_nothing(sandbox: GitHubSandbox, tmp_path: Path)
     assert "skipped" in summary
 
 
-def _pyenv_pythons() -> list[str]:
-    found = []
-    for version in ("3.10", "3.12"):
-        matches = sorted(glob.glob(f"/root/.pyenv/versions/{version}*/bin/python3"))
-        if not matches:
-            pytest.fail(
-                f"no Python {version} under /root/.pyenv/versions/{version}*/bin/python3: this project's "
-                "machines have 3.10 and 3.12 (the runner images' versions); install them with pyenv"
-            )
-        found.append(matches[-1])
-    return found
+RUNNER_PYTHONS = ("3.10", "3.12")  # the versions GitHub's runner images ship
 
 
-@pytest.mark.parametrize("index", [0, 1], ids=["py3.10", "py3.12"])
-def test_runs_on_the_runner_pythons(sandbox: GitHubSandbox, tmp_path: Path, index: int):
-    python = _pyenv_pythons()[index]
+def _python_candidates(version: str) -> list[str]:
+    """Where a Python ``version`` may live: pyenv installs ($PYENV_ROOT, ~/.pyenv, /root/.pyenv,
+    newest patch first), /usr/bin and /usr/local/bin, then ``pythonX.Y`` on PATH (setup-python,
+    a distribution package, or a pyenv shim)."""
+    roots = [os.environ.get("PYENV_ROOT", ""), os.path.expanduser("~/.pyenv"), "/root/.pyenv"]
+    found: list[str] = []
+    for root in dict.fromkeys(r for r in roots if r):
+        pattern = os.path.join(root, "versions", f"{version}.*", "bin", "python3")
+        found += sorted(glob.glob(pattern), key=_patch_level, reverse=True)
+    found += [f"/usr/bin/python{version}", f"/usr/local/bin/python{version}"]
+    on_path = shutil.which(f"python{version}")
+    if on_path:
+        found.append(on_path)
+    return list(dict.fromkeys(found))
+
+
+def _patch_level(path: str) -> tuple[int, ...]:
+    name = Path(path).parents[1].name  # .../versions/3.12.1/bin/python3 -> 3.12.1
+    return tuple(int(part) if part.isdigit() else -1 for part in name.split("."))
+
+
+def _runs_as(python: str, version: str) -> bool:
+    """True when ``python`` starts and is ``version`` (a pyenv shim for an unselected version fails)."""
+    if not os.access(python, os.X_OK):
+        return False
+    try:
+        proc = subprocess.run(
+            [python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    except OSError:
+        return False
+    return proc.returncode == 0 and proc.stdout.strip() == version
+
+
+def _runner_python(version: str) -> str:
+    candidates = _python_candidates(version)
+    for python in candidates:
+        if _runs_as(python, version):
+            return python
+    pytest.fail(
+        f"no working Python {version}: looked in {', '.join(candidates) or 'nowhere'}. dispatch-update "
+        f"must run on the runner images' Pythons ({' and '.join(RUNNER_PYTHONS)}): install {version} "
+        "(pyenv install, actions/setup-python, or the distribution's python" + version + " package)"
+    )
+
+
+@pytest.mark.parametrize("version", RUNNER_PYTHONS, ids=[f"py{v}" for v in RUNNER_PYTHONS])
+def test_runs_on_the_runner_pythons(sandbox: GitHubSandbox, tmp_path: Path, version: str):
+    python = _runner_python(version)
     proc, outputs, _ = run_cli(sandbox, tmp_path, python=python)
     assert proc.returncode == 0, f"{python}: {proc.stdout}{proc.stderr}"
     assert json.loads(outputs["payload"]) == expected_payload()
     assert [r.status for r in sandbox.requests] == [204]
+
+
+def test_finding_a_runner_python_fails_clearly_when_missing(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    monkeypatch.setenv("PYENV_ROOT", str(tmp_path))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    with pytest.raises(pytest.fail.Exception, match=r"no working Python 2\.1: looked in"):
+        _runner_python("2.1")
+
+
+def test_a_runner_python_is_found_under_pyenv_root(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    fake = tmp_path / "versions" / "9.9.1" / "bin" / "python3"
+    fake.parent.mkdir(parents=True)
+    fake.write_text("#!/bin/sh\necho 9.9\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PYENV_ROOT", str(tmp_path))
+    assert _python_candidates("9.9")[0] == str(fake)
+    assert _runner_python("9.9") == str(fake)
+
+
+def test_a_runner_python_is_found_on_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    fake = tmp_path / "bin" / "python9.8"
+    fake.parent.mkdir()
+    fake.write_text("#!/bin/sh\necho 9.8\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PYENV_ROOT", str(tmp_path / "none"))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setattr(shutil, "which", lambda name: str(fake) if name == "python9.8" else None)
+    assert _runner_python("9.8") == str(fake)
