@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -182,6 +183,77 @@ def test_ci_actions_job_runs_the_local_dispatch_update_action_against_the_sandbo
     assert result.outputs["update-db"]["changed"] == "true"
     assert result.outputs["db"] == {"db-verified": "true"}
     assert "POST http://127.0.0.1:" in result.log and "/repos/acme/config/dispatches" in result.log
+
+
+CONTRACT_BREAKING_STEP = """\
+      - name: A request the OpenAPI description does not allow (form-encoded body)
+        env:
+          API: ${{ steps.sandbox.outputs.api-url }}
+        run: |
+          "$GITOPS_RELEASE_PYTHON" - <<'PY'
+          import os, urllib.error, urllib.request
+          request = urllib.request.Request(
+              os.environ["API"] + "/repos/acme/config/dispatches",
+              data=b"event_type=x",
+              headers={"Authorization": "token sandbox-token"},
+          )
+          try:
+              urllib.request.urlopen(request)
+          except urllib.error.HTTPError as exc:
+              print("answered", exc.code)
+          PY
+"""
+
+
+def test_ci_actions_job_fails_when_the_strict_sandbox_recorded_an_openapi_violation(
+    act_runner: ActRunner, tmp_path: Path
+) -> None:
+    checkout = snapshot_tree(REPO_ROOT, tmp_path / "checkout")
+    ci = checkout / ".github/workflows/ci.yml"
+    text = ci.read_text(encoding="utf-8")
+    stop = "      - name: Stop the sandbox"
+    assert text.count(stop) == 1
+    ci.write_text(text.replace(stop, CONTRACT_BREAKING_STEP + stop), encoding="utf-8")
+
+    result = act_runner.run(
+        ci,
+        "push",
+        {"ref": "refs/heads/main"},
+        workdir=checkout,
+        env={"GITHUB_REPOSITORY": "acme/gitops-release", "GITOPS_RELEASE_PYTHON": sys.executable},
+        job="actions",
+    )
+
+    assert result.rc != 0
+    assert result.jobs == {"actions": "failure"}
+    assert result.outputs["db"] == {"db-verified": "true"}  # everything before the stop step passed
+    assert "stopping" in result.log
+    assert "sandbox exit status: 1" in result.log
+    assert any(level == "error" and "OpenAPI violation" in title for level, title, _ in result.annotations)
+
+
+def test_ci_workflow_timeouts_interpreters_and_strict_sandbox() -> None:
+    ci = read_ci()
+    jobs = ci["jobs"]
+    assert all(isinstance(job.get("timeout-minutes"), int) for job in jobs.values()), jobs
+    assert jobs["test"]["timeout-minutes"] == 10
+    # Both interpreters in every leg, the matrix one last (the default python3).
+    legs = jobs["test"]["strategy"]["matrix"]["include"]
+    assert sorted((leg["python"], leg["other"]) for leg in legs) == [("3.10", "3.12"), ("3.12", "3.10")]
+    [setup] = [step for step in jobs["test"]["steps"] if "setup-python" in step.get("uses", "")]
+    versions = [line.strip() for line in setup["with"]["python-version"].splitlines() if line.strip()]
+    assert versions == ["${{ matrix.other }}", "${{ matrix.python }}"]
+    steps = {step.get("id", step.get("name")): step for step in jobs["actions"]["steps"]}
+    assert "make venv" in steps["python"]["run"]
+    assert "--strict true" in steps["sandbox"]["run"]
+
+
+def read_ci() -> dict[str, Any]:
+    import yaml
+
+    data = yaml.safe_load((REPO_ROOT / ".github/workflows/ci.yml").read_text(encoding="utf-8"))
+    assert isinstance(data, dict)
+    return data
 
 
 def test_a_run_where_no_job_ran_fails_the_test(act_runner: ActRunner, tmp_path: Path) -> None:
