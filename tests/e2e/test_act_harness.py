@@ -13,7 +13,7 @@ from tests.fixtures.act import ActResult, ActRunner, missing_jobs, read_workflow
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ECHO_WORKFLOW = REPO_ROOT / "tests/e2e/workflows/echo.yml"
-LOCAL = {"gitops-release-test/gitops-release@v1": REPO_ROOT}
+LOCAL = {"gitops-release/gitops-release@v1": REPO_ROOT}
 
 pytestmark = pytest.mark.e2e
 
