@@ -5,12 +5,18 @@ The jq program (the ``jq`` package, real jq semantics) runs on the whole documen
 narrowed ``releases``. The default program is ``.releases``. The result is the program's single
 output, or a list when it yields several. ``format: table`` prints releases as a table;
 ``json`` prints the result as JSON. The ``result`` output is always JSON.
+
+The program runs in a child process (``sys.executable``) with an empty environment, so ``$ENV``
+and ``env`` are ``{}`` (no token can leak through a filter), a memory limit where the platform
+has one, and the ``timeout`` input: a program that does not end (``until(false; .)``,
+``[range(1e9)]``) is killed and reported as an error naming ``filter``.
 """
 
 from __future__ import annotations
 
-import itertools
 import json
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +27,8 @@ from gitops_release.errors import ConfigError, InputError
 from gitops_release.runtime import InputReader, InputSpec
 
 MAX_RESULTS = 100_000
+DEFAULT_TIMEOUT = 10.0
+MEMORY_LIMIT = 2 * 1024**3  # bytes of address space for the jq child (where RLIMIT_AS exists)
 TABLE_COLUMNS = ("container", "channel", "tag", "digest", "source", "updatedAt")
 
 INPUTS: tuple[InputSpec, ...] = (
@@ -29,6 +37,12 @@ INPUTS: tuple[InputSpec, ...] = (
     InputSpec("container", "only releases of this container"),
     InputSpec("channel", "only releases on this channel"),
     InputSpec("format", "how to print the result", default="table", choices=("table", "json")),
+    InputSpec(
+        "timeout",
+        "how long the jq program may run before it is stopped, e.g. 10s or 1m",
+        kind="duration",
+        default=DEFAULT_TIMEOUT,
+    ),
 )
 
 
@@ -39,25 +53,105 @@ class Inputs:
     container: str | None = None
     channel: str | None = None
     format: str = "table"
+    timeout: float = DEFAULT_TIMEOUT
 
     @classmethod
     def from_reader(cls, reader: InputReader) -> Inputs:
         values = reader.read_all(INPUTS)
         inputs = cls(**values)
-        compile_filter(inputs.filter)  # a syntax error is an input error, before reading anything
+        if not inputs.timeout > 0:
+            raise InputError("timeout", "must be more than 0 seconds", fix="e.g. 10s or 1m")
+        # A syntax error is an input error, before reading anything.
+        compile_filter(inputs.filter, timeout=inputs.timeout)
         return inputs
 
 
-def compile_filter(program: str) -> Any:
-    import jq
+# Runs in the child: no gitops_release import (only json and jq), environment cleared before jq
+# compiles the program (jq binds $ENV at compile time and reads environ for `env`).
+_CHILD = r"""
+import json, os, sys
+os.environ.clear()
+limit = int(sys.argv[1])
+try:
+    import resource
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+except (ImportError, ValueError, OSError):
+    pass
+request = json.loads(sys.stdin.buffer.read())
+sys.path[:0] = request["path"]
+import itertools
+import jq
 
+def reply(obj):
+    sys.stdout.buffer.write(json.dumps(obj).encode("utf-8"))
+    sys.stdout.flush()
+
+try:
+    program = jq.compile(request["program"])
+except ValueError as exc:
+    reply({"error": "compile", "detail": str(exc)})
+    sys.exit(0)
+if "doc" not in request:
+    reply({"results": []})
+    sys.exit(0)
+try:
+    results = list(itertools.islice(iter(program.input_value(request["doc"])), request["max"] + 1))
+except ValueError as exc:
+    reply({"error": "run", "detail": str(exc)})
+    sys.exit(0)
+reply({"results": results})
+"""
+
+
+def _run_jq(program: str, doc: Any | None, timeout: float) -> list[Any]:
+    """Compile (and, given ``doc``, run) ``program`` in a child process; at most MAX_RESULTS + 1
+    results. Every failure is an InputError naming ``filter``."""
+    request: dict[str, Any] = {"path": [p for p in sys.path if p], "program": program, "max": MAX_RESULTS}
+    if doc is not None:
+        request["doc"] = doc
     try:
-        return jq.compile(program)
-    except ValueError as exc:
-        detail = " ".join(str(exc).split())
+        proc = subprocess.run(
+            [sys.executable, "-c", _CHILD, str(MEMORY_LIMIT)],
+            input=json.dumps(request).encode("utf-8"),
+            capture_output=True,
+            timeout=timeout,
+            env={},
+            check=False,
+        )
+    except subprocess.TimeoutExpired:  # subprocess.run has killed the child
         raise InputError(
-            "filter", f"is not a valid jq program ({detail})", fix="check the jq syntax, e.g. .releases[].tag"
+            "filter",
+            f"did not finish within {timeout:g}s and was stopped",
+            fix="make the jq program end (e.g. no until(false; ...)), or raise timeout for a huge db",
         ) from None
+    try:
+        answer = json.loads(proc.stdout) if proc.stdout else None
+    except ValueError:
+        answer = None
+    if proc.returncode != 0 or not isinstance(answer, dict):
+        stderr = " ".join(proc.stderr.decode("utf-8", "replace").split())
+        why = "ran out of memory" if "memory" in stderr.lower() else f"crashed (exit code {proc.returncode})"
+        raise InputError(
+            "filter",
+            f"{why} in the jq child process ({stderr[-200:] or 'no message'})",
+            fix="narrow the jq program; it may build an enormous value",
+        )
+    if "error" in answer:
+        detail = " ".join(str(answer.get("detail", "")).split())
+        if answer["error"] == "compile":
+            raise InputError(
+                "filter",
+                f"is not a valid jq program ({detail})",
+                fix="check the jq syntax, e.g. .releases[].tag",
+            )
+        raise InputError("filter", f"failed on this db ({detail})", fix="check the jq program")
+    results: list[Any] = answer["results"]
+    return results
+
+
+def compile_filter(program: str, *, timeout: float = DEFAULT_TIMEOUT) -> None:
+    """Refuse a jq program that does not compile (InputError naming ``filter``)."""
+    _run_jq(program, None, timeout)
 
 
 def load_document(path: Path, shown: str) -> dict[str, Any]:
@@ -87,9 +181,17 @@ def load_document(path: Path, shown: str) -> dict[str, Any]:
 
 
 def query(
-    doc: dict[str, Any], program: str, *, container: str | None = None, channel: str | None = None
+    doc: dict[str, Any],
+    program: str,
+    *,
+    container: str | None = None,
+    channel: str | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
 ) -> Any:
-    """Run the jq ``program`` on ``doc`` narrowed by the shortcuts; one output, or a list of them."""
+    """Run the jq ``program`` on ``doc`` narrowed by the shortcuts; one output, or a list of them.
+
+    The program runs in a child process with an empty environment, stopped after ``timeout``
+    seconds."""
     releases = [
         r
         for r in doc["releases"]
@@ -98,12 +200,7 @@ def query(
         and (channel is None or r.get("channel") == channel)
     ]
     narrowed = {**doc, "releases": releases}
-    compiled = compile_filter(program)
-    try:
-        results = list(itertools.islice(iter(compiled.input_value(narrowed)), MAX_RESULTS + 1))
-    except ValueError as exc:
-        detail = " ".join(str(exc).split())
-        raise InputError("filter", f"failed on this db ({detail})", fix="check the jq program") from None
+    results = _run_jq(program, narrowed, timeout)
     if len(results) > MAX_RESULTS:
         raise InputError(
             "filter",
@@ -171,7 +268,9 @@ class Outputs:
 def run(inputs: Inputs, ctx: Context) -> Outputs:
     path = ctx.workdir / inputs.db_path
     doc = load_document(path, inputs.db_path)
-    result = query(doc, inputs.filter, container=inputs.container, channel=inputs.channel)
+    result = query(
+        doc, inputs.filter, container=inputs.container, channel=inputs.channel, timeout=inputs.timeout
+    )
     count = len(result) if isinstance(result, list) else 1
     if inputs.format == "table":
         text = render_table(result)

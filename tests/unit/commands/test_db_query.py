@@ -137,3 +137,41 @@ def test_deeply_nested_or_duplicate_key_db_is_a_config_error(tmp_path: Path):
     (tmp_path / "db.json").write_text('{"releases": [], "releases": []}')
     with pytest.raises(ConfigError, match="'releases' twice"):
         db_query.load_document(tmp_path / "db.json", "db.json")
+
+
+@pytest.mark.parametrize("program", ["until(false; .)", "[range(1e9)] | length"])
+def test_a_never_ending_filter_is_stopped_at_the_timeout(program: str):
+    with pytest.raises(InputError) as info:
+        db_query.query(DOC, program, timeout=1.0)
+    assert info.value.field == "filter"
+    assert "did not finish within 1s" in info.value.message
+    assert "timeout" in (info.value.fix or "")
+
+
+def test_the_filter_sees_an_empty_environment(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("GITHUB_TOKEN", "ghs_secretValue123")
+    assert db_query.query(DOC, "$ENV") == {}
+    assert db_query.query(DOC, "env") == {}
+    assert db_query.query(DOC, "env.GITHUB_TOKEN") is None
+
+
+def test_a_filter_that_exhausts_memory_is_an_input_error(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(db_query, "MEMORY_LIMIT", 150 * 1024**2)
+    with pytest.raises(InputError) as info:
+        db_query.query(DOC, "[range(1e9)] | length", timeout=120.0)
+    assert info.value.field == "filter" and "memory" in info.value.message
+
+
+def test_timeout_input(repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
+    assert db_query.Inputs.from_reader(InputReader(env={})).timeout == 10.0
+    assert db_query.Inputs.from_reader(InputReader(env={"INPUT_TIMEOUT": "1m"})).timeout == 60.0
+    with pytest.raises(InputError) as info:
+        db_query.Inputs.from_reader(InputReader(env={"INPUT_TIMEOUT": "0s"}))
+    assert info.value.field == "timeout"
+    monkeypatch.chdir(repo)
+    code = main(
+        ["db", "query", "--filter", "until(false; .)", "--timeout", "1s"], env={"GITHUB_ACTIONS": "true"}
+    )
+    assert code == 1
+    (line,) = capsys.readouterr().out.strip().splitlines()
+    assert line.startswith("::error title=Invalid input 'filter'::") and "did not finish within 1s" in line
