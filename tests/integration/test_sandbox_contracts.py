@@ -187,3 +187,30 @@ def test_pagination_link_header_like_paginate_issues(github_sandbox: GitHubSandb
         assert list(ours.links) == list(theirs.links), f"page {page}"
         for rel, link in theirs.links.items():
             assert ours.links[rel]["url"].split("?")[1] == link["url"].split("?")[1], f"page {page} {rel}"
+
+
+def test_404_body_shape_like_branch_protection(github_sandbox: GitHubSandbox) -> None:
+    """Contract item 9: GitHub's 404 body is {message, documentation_url}, both strings, nothing else."""
+    gh = github_sandbox
+    sandbox_with_repo(gh)
+    gh.add_token("elsewhere", repositories=["octokit-fixture-org/other"])
+    recorded = next(x for x in exchanges("branch-protection") if x["status"] == 404)
+    theirs = recorded["response"]
+    assert set(theirs) == {"message", "documentation_url"}
+    answers = {
+        "missing repository": requests.get(f"{gh.url}/repos/{REPO}-missing", headers=AUTH, timeout=10),
+        "hidden repository": requests.get(
+            f"{gh.url}/repos/{REPO}", headers={"Authorization": "token elsewhere"}, timeout=10
+        ),
+        "missing ref": requests.get(f"{gh.url}/repos/{REPO}/git/ref/heads/nope", headers=AUTH, timeout=10),
+        "missing deployment": requests.get(f"{gh.url}/repos/{REPO}/deployments/1", headers=AUTH, timeout=10),
+        "unknown endpoint": requests.get(f"{gh.url}/repos/{REPO}/no-such-thing", headers=AUTH, timeout=10),
+    }
+    for what, ours in answers.items():
+        assert ours.status_code == recorded["status"] == 404, what
+        body = ours.json()
+        assert set(body) == set(theirs), what
+        assert shape_differences(body, theirs) == [], what
+        assert body["documentation_url"].startswith("https://docs.github.com/rest"), what
+        assert body["message"] == "Not Found", what
+        assert ours.headers["content-type"] == recorded["headers"]["content-type"], what

@@ -3,6 +3,9 @@
 Prints the API URL, the token and each repository's git URL as soon as it is serving, then
 serves until ``duration`` runs out or Ctrl-C. The token is the sandbox's own local credential
 (it opens nothing but this process), so it is printed on purpose and not masked.
+
+When it stops, every OpenAPI violation it recorded is printed as a warning; with ``strict`` the
+command then fails (exit 1) listing them, so a CI job that drives the sandbox catches client bugs.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from gitops_release.commands.base import Context
-from gitops_release.errors import InputError
+from gitops_release.errors import InputError, ReleaseError
 from gitops_release.runtime import InputReader, InputSpec, markdown_table
 
 INPUTS: tuple[InputSpec, ...] = (
@@ -28,7 +31,16 @@ INPUTS: tuple[InputSpec, ...] = (
     InputSpec(
         "duration", "serve this long, then stop (e.g. 90s, 10m; default: until Ctrl-C)", kind="duration"
     ),
+    InputSpec(
+        "strict",
+        "fail (exit 1) listing the OpenAPI violations recorded while serving, instead of only warning",
+        kind="bool",
+        default=False,
+    ),
 )
+
+#: How many violations the strict failure names in its one line (all are printed as warnings).
+STRICT_LISTED = 5
 
 _FULL_NAME = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 
@@ -40,6 +52,7 @@ class Inputs:
     token: str
     port: int
     duration: float | None
+    strict: bool = False
 
     @classmethod
     def from_reader(cls, reader: InputReader) -> Inputs:
@@ -61,7 +74,14 @@ class Inputs:
         root = Path(values["root"]).expanduser() if values["root"] else None
         if root is not None and root.exists() and not root.is_dir():
             raise InputError("root", f"{root} exists and is not a directory", fix="give a directory path")
-        return cls(root=root, repositories=repositories, token=token, port=values["port"], duration=duration)
+        return cls(
+            root=root,
+            repositories=repositories,
+            token=token,
+            port=values["port"],
+            duration=duration,
+            strict=bool(values["strict"]),
+        )
 
 
 @dataclass
@@ -118,6 +138,8 @@ def run(inputs: Inputs, ctx: Context, *, stop: threading.Event | None = None) ->
         sandbox.stop()
     for violation in sandbox.violations:
         ctx.console.annotation("warning", violation, title="OpenAPI violation")
+    if inputs.strict and sandbox.violations:
+        raise strict_failure(sandbox.violations)
     return Outputs(
         url=sandbox.url,
         token=inputs.token,
@@ -125,4 +147,17 @@ def run(inputs: Inputs, ctx: Context, *, stop: threading.Event | None = None) ->
         git_urls=git_urls,
         requests=len(sandbox.requests),
         violations=len(sandbox.violations),
+    )
+
+
+def strict_failure(violations: list[str]) -> ReleaseError:
+    """The one-line failure for ``strict``: how many violations, the first few, and where the rest are."""
+    listed = "; ".join(f"({n}) {v[:300]}" for n, v in enumerate(violations[:STRICT_LISTED], start=1))
+    more = len(violations) - STRICT_LISTED
+    rest = f"; and {more} more (see the warnings above)" if more > 0 else ""
+    return ReleaseError(
+        f"the GitHub sandbox recorded {len(violations)} OpenAPI violation(s) while serving: {listed}{rest}",
+        fix="fix the client request each names (a 'request' line), or report a sandbox bug (a 'response' "
+        "line); run without strict to only warn",
+        title="GitHub sandbox: OpenAPI violations",
     )

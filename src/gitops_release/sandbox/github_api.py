@@ -107,6 +107,7 @@ class _Injection:
     path: re.Pattern[str] | None
     headers: dict[str, str]
     body: Any
+    after_processing: bool = False
 
 
 @dataclass
@@ -271,6 +272,27 @@ ROUTES: tuple[_Route, ...] = (
         [("issues", "write"), ("pull_requests", "write")],
     ),
 )
+
+
+#: GitHub's documented business limits, answered by the prechecks with GitHub's own 422 (field -> limit).
+BUSINESS_LIMITS = {"event_type": 100, "client_payload": 10, "description": 140}
+
+
+def _within_business_limits(raw: bytes, parsed: Any) -> bytes:
+    """``raw`` with the fields over a BUSINESS_LIMITS limit clipped to it, for request validation only."""
+    if not isinstance(parsed, dict):
+        return raw
+    body = dict(parsed)
+    event_type = body.get("event_type")
+    if isinstance(event_type, str) and not 1 <= len(event_type) <= BUSINESS_LIMITS["event_type"]:
+        body["event_type"] = event_type[: BUSINESS_LIMITS["event_type"]] or "x"
+    payload = body.get("client_payload")
+    if isinstance(payload, dict) and len(payload) > BUSINESS_LIMITS["client_payload"]:
+        body["client_payload"] = dict(list(payload.items())[: BUSINESS_LIMITS["client_payload"]])
+    description = body.get("description")
+    if isinstance(description, str) and len(description) > BUSINESS_LIMITS["description"]:
+        body["description"] = description[: BUSINESS_LIMITS["description"]]
+    return raw if body == parsed else json.dumps(body).encode()
 
 
 # -- git plumbing on the bare repositories -------------------------------------------------------
@@ -525,8 +547,16 @@ class GitHubSandbox:
         path: str | None = None,
         headers: Mapping[str, str] | None = None,
         body: object = None,
+        after_processing: bool = False,
     ) -> None:
-        """The next ``count`` requests matching ``method`` and ``path`` (a regex) get this response."""
+        """The next ``count`` requests matching ``method`` and ``path`` (a regex) get this response.
+
+        ``body`` is sent as JSON, or as is when it is bytes (an HTML error page; b"" for none).
+
+        With ``after_processing`` the request is handled first (a create creates, a merge merges)
+        and only then is the injected answer sent instead of the real one: the dangerous real
+        case of a write GitHub applied although the client saw a 502 or nothing useful.
+        """
         if body is None:
             body = {"message": http.HTTPStatus(status).phrase, "documentation_url": DOCS}
         with self._lock:
@@ -538,6 +568,7 @@ class GitHubSandbox:
                     re.compile(path) if path else None,
                     dict(headers or {}),
                     body,
+                    after_processing,
                 )
             )
 
@@ -859,12 +890,14 @@ class GitHubSandbox:
         query = dict(parse_qsl(split.query, keep_blank_values=True))
         with self._lock:
             status, body, extra = self._dispatch(handler.command, split.path, query, headers, raw)
-        payload = b"" if body is None else json.dumps(body).encode()
+        raw_page = isinstance(body, (bytes, bytearray))  # an injected non-JSON page (GitHub's edge)
+        payload = bytes(body) if raw_page else b"" if body is None else json.dumps(body).encode()
         handler.send_response(status)
         for name, value in extra.items():
             handler.send_header(name, value)
         if payload:
-            handler.send_header("Content-Type", "application/json; charset=utf-8")
+            content_type = "text/html; charset=utf-8" if raw_page else "application/json; charset=utf-8"
+            handler.send_header("Content-Type", content_type)
         handler.send_header("Content-Length", str(len(payload)))
         handler.end_headers()
         if payload and handler.command != "HEAD":
@@ -885,14 +918,24 @@ class GitHubSandbox:
         request = _Request(method, path, query, headers, raw, parsed)
         identity_key = "anonymous"
         extra: dict[str, str] = {"X-GitHub-Request-Id": f"SBX:{len(self.requests):08X}"}
-        route: _Route | None = None
-        params: dict[str, str] = {}
+        route, params = self._match(method, path)
+        # The request is checked first, whatever the answer will be (an auth error, a precheck, a
+        # 400, an injected fault): a client bug must not hide behind another failure. GitHub's
+        # documented business limits are the prechecks' answers, not violations: clipped here.
+        request_problems: list[openapi.Problem] = []
+        if route is not None and self._validator is not None:
+            checked = _within_business_limits(raw, parsed) if route.precheck else raw
+            request_problems = self._validator.validate_request(
+                method, path, query, headers, checked or None, template=route.template, path_params=params
+            )
+            self.violations.extend(str(p) for p in request_problems)
+        injected = self._take_injection(method, path)
+        internal_error = False
         try:
-            injected = self._take_injection(method, path)
-            if injected is not None:
-                extra.update(injected.headers)
-                raise _Reply(injected.status, copy.deepcopy(injected.body))
-            route, params = self._match(method, path)
+            if injected is not None and not injected.after_processing:
+                raise _Reply(injected.status, copy.deepcopy(injected.body), injected.headers)
+            if route is None:
+                raise _error(404, "Not Found")
             if bad_json:
                 raise _error(400, "Problems parsing JSON")
             request.identity = self._authenticate(headers, route)
@@ -901,44 +944,29 @@ class GitHubSandbox:
                 request.repo = self._authorize_repo(request, params, route)
             if route.precheck:
                 getattr(self, f"_{route.precheck}")(request, params)
-            if self._validator is not None:
-                problems = self._validator.validate_request(
-                    method, path, query, headers, raw or None, template=route.template, path_params=params
-                )
-                if problems:
-                    self.violations.extend(str(p) for p in problems)
-                    raise _error(422, "Invalid request.\n\n" + "\n".join(p.detail for p in problems))
+            if request_problems:
+                raise _error(422, "Invalid request.\n\n" + "\n".join(p.detail for p in request_problems))
             status, body, more = getattr(self, f"_{route.handler}")(request, params)
             extra.update(more)
         except _Reply as reply:
             status, body = reply.status, reply.body
             extra.update(reply.headers)
         except Exception as exc:  # noqa: BLE001 - a sandbox bug must reach the test as a 500, not a hang
-            route = None
+            internal_error = True
             status = 500
             body = {
                 "message": f"sandbox internal error: {type(exc).__name__}: {exc}",
                 "documentation_url": DOCS,
             }
             self.violations.append(f"sandbox internal error on {method} {path}: {type(exc).__name__}: {exc}")
+        if injected is not None and injected.after_processing:
+            # The handler ran (and changed state); the client sees the injected answer instead.
+            status, body = injected.status, copy.deepcopy(injected.body)
+            extra.update(injected.headers)
         extra.update(self._rate_headers(identity_key))
-        if (
-            route is not None
-            and self._validator is not None
-            and self._validator.declares(route.template, method, status)
-        ):
-            response_bytes = b"" if body is None else json.dumps(body).encode()
-            problems = self._validator.validate_response(
-                method,
-                path,
-                query,
-                headers,
-                raw or None,
-                status,
-                response_bytes,
-                extra,
-                template=route.template,
-                path_params=params,
+        if route is not None and not internal_error and self._validator is not None:
+            problems = self._response_problems(
+                route, method, path, query, headers, raw, params, status, body, extra
             )
             if problems:
                 self.violations.extend(str(p) for p in problems)
@@ -949,6 +977,40 @@ class GitHubSandbox:
                 }
         record.status = status
         return status, body, extra
+
+    def _response_problems(
+        self,
+        route: _Route,
+        method: str,
+        path: str,
+        query: dict[str, str],
+        headers: dict[str, str],
+        raw: bytes,
+        params: dict[str, str],
+        status: int,
+        body: Any,
+        extra: dict[str, str],
+    ) -> list[openapi.Problem]:
+        """The response checked against the operation: its declared schema, or the undeclared allow-list."""
+        assert self._validator is not None
+        if not self._validator.declares(route.template, method, status):
+            return self._validator.undeclared_problems(route.template, method, path, status, body)
+        if isinstance(body, (bytes, bytearray)):
+            response_bytes = bytes(body)
+        else:
+            response_bytes = b"" if body is None else json.dumps(body).encode()
+        return self._validator.validate_response(
+            method,
+            path,
+            query,
+            headers,
+            raw or None,
+            status,
+            response_bytes,
+            extra,
+            template=route.template,
+            path_params=params,
+        )
 
     def _take_injection(self, method: str, path: str) -> _Injection | None:
         for injection in self._injections:
@@ -962,12 +1024,12 @@ class GitHubSandbox:
             return injection
         return None
 
-    def _match(self, method: str, path: str) -> tuple[_Route, dict[str, str]]:
+    def _match(self, method: str, path: str) -> tuple[_Route | None, dict[str, str]]:
         for route in ROUTES:
             match = route.pattern.match(path)
             if match and route.method == method:
                 return route, match.groupdict()
-        raise _error(404, "Not Found")
+        return None, {}
 
     def _authenticate(self, headers: Mapping[str, str], route: _Route) -> _Identity:
         value = next((v for k, v in headers.items() if k.lower() == "authorization"), "")

@@ -46,6 +46,25 @@ UNAVAILABLE_NOTE = (
 
 _HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
 
+#: Statuses GitHub really answers for operations whose description does not list them. A response
+#: with an undeclared status is a violation unless its status is here, the condition holds, and (for
+#: 4xx) the body is GitHub's standard error body: an object with a string ``message`` and only
+#: ``documentation_url``, ``errors`` (a list), ``url``, ``status`` besides. 5xx bodies may be anything
+#: (GitHub's edge answers HTML or nothing during an incident).
+UNDECLARED_ALLOWED: dict[int, str] = {
+    400: "Problems parsing JSON: operations that take a request body",
+    401: "Bad credentials / Requires authentication: every operation",
+    403: "a missing permission or a rate limit: every operation",
+    404: "Not Found: a repository or object that is missing or hidden from the token: every operation",
+    422: "Invalid request / Validation Failed: operations that take a request body or query parameters",
+    429: "a rate limit: every operation",
+    500: "GitHub failing: every operation",
+    502: "GitHub failing: every operation",
+    503: "GitHub failing: every operation",
+    504: "GitHub failing: every operation",
+}
+_ERROR_BODY_KEYS = frozenset({"message", "documentation_url", "errors", "url", "status"})
+
 
 # -- cutting operations out of the complete description ------------------------------------------
 
@@ -160,14 +179,53 @@ class Validator:
         self.document = document
         self._openapi = OpenAPI.from_dict(dict(document))
         self._responses: dict[tuple[str, str], set[str]] = {}
+        self._takes_body: set[tuple[str, str]] = set()
+        self._takes_query: set[tuple[str, str]] = set()
         for path, item in document["paths"].items():
+            shared = item.get("parameters", [])
             for method, operation in item.items():
                 if method in _HTTP_METHODS:
                     self._responses[(path, method)] = set(operation.get("responses", {}))
+                    if "requestBody" in operation:
+                        self._takes_body.add((path, method))
+                    for parameter in [*shared, *operation.get("parameters", [])]:
+                        if "$ref" in parameter:
+                            parameter = _lookup(document, parameter["$ref"])
+                        if parameter.get("in") == "query":
+                            self._takes_query.add((path, method))
 
     def declares(self, template: str, method: str, status: int) -> bool:
         codes = self._responses.get((template, method.lower()), set())
         return str(status) in codes or "default" in codes or f"{str(status)[0]}XX" in codes
+
+    def undeclared_problems(
+        self, template: str, method: str, path: str, status: int, body: object
+    ) -> list[Problem]:
+        """Problems with a response whose status the operation does not declare (see UNDECLARED_ALLOWED)."""
+        key = (template, method.lower())
+        allowed = status in UNDECLARED_ALLOWED
+        if status == 400:
+            allowed = key in self._takes_body
+        elif status == 422:
+            allowed = key in self._takes_body or key in self._takes_query
+        if not allowed:
+            declared = ", ".join(sorted(self._responses.get(key, set()))) or "none"
+            return [
+                Problem(
+                    "response",
+                    method,
+                    path,
+                    f"status {status} is not declared for {method.upper()} {template} (declared: {declared}) "
+                    "and is not one GitHub sends for every such operation (sandbox/openapi.py "
+                    "UNDECLARED_ALLOWED)",
+                )
+            ]
+        if status >= 500:
+            return []
+        problem = _error_body_problem(body)
+        if problem:
+            return [Problem("response", method, path, f"{status} body is not GitHub's error body: {problem}")]
+        return []
 
     def _request(
         self,
@@ -240,6 +298,22 @@ class Validator:
             Problem("response", method, path, _describe(exc))
             for exc in self._openapi.iter_response_errors(request, response)
         ]
+
+
+def _error_body_problem(body: object) -> str:
+    """'' when ``body`` is GitHub's standard error body, else what is wrong with it."""
+    if not isinstance(body, Mapping):
+        return f"expected a JSON object, got {type(body).__name__}"
+    if not isinstance(body.get("message"), str):
+        return "no string 'message'"
+    unknown = sorted(set(body) - _ERROR_BODY_KEYS)
+    if unknown:
+        return f"unexpected keys {unknown}"
+    if "documentation_url" in body and not isinstance(body["documentation_url"], str):
+        return "'documentation_url' is not a string"
+    if "errors" in body and not isinstance(body["errors"], list):
+        return "'errors' is not a list"
+    return ""
 
 
 _LOCK = threading.Lock()

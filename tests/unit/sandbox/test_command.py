@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -12,7 +13,7 @@ import requests
 from gitops_release.cli import main
 from gitops_release.commands import sandbox as command
 from gitops_release.commands.base import Context
-from gitops_release.errors import InputError
+from gitops_release.errors import InputError, ReleaseError
 from gitops_release.runtime import Console, InputReader
 
 
@@ -104,3 +105,91 @@ def test_cli_bad_input_exits_1_before_serving(tmp_path: Path, capsys: pytest.Cap
     assert code == 1
     assert "repositories" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
+
+
+def serve_and_send(
+    tmp_path: Path, send: Any, **flags: str
+) -> tuple[command.Outputs | None, BaseException | None, str]:
+    """Run the command in a thread, call ``send(url)`` once it serves, stop it; (outputs, error, stderr)."""
+    err = io.StringIO()
+    ctx = Context(console=Console(env={}, out=io.StringIO(), err=err), env={}, workdir=tmp_path)
+    inputs = read(root=str(tmp_path / "sbx"), repositories="org/config", **flags)
+    stop = threading.Event()
+    result: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            result["out"] = command.run(inputs, ctx, stop=stop)
+        except BaseException as exc:  # noqa: BLE001 - handed to the test
+            result["error"] = exc
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    try:
+        url = ""
+        for _ in range(2000):  # wait for the URL line (no timing assertion: bounded by the loop)
+            lines = [line for line in err.getvalue().splitlines() if line.startswith("GitHub API sandbox: ")]
+            if lines:
+                url = lines[0].split(": ", 1)[1]
+                break
+            threading.Event().wait(0.01)
+        assert url.startswith("http://127.0.0.1:")
+        send(url)
+    finally:
+        stop.set()
+        thread.join()
+    return result.get("out"), result.get("error"), err.getvalue()
+
+
+def send_bogus_status(url: str) -> None:
+    headers = {"Authorization": "token sandbox-token"}
+    sha = requests.get(f"{url}/repos/org/config/git/ref/heads/main", headers=headers, timeout=10).json()[
+        "object"
+    ]["sha"]
+    response = requests.post(
+        f"{url}/repos/org/config/statuses/{sha}", headers=headers, json={"state": "bogus"}, timeout=10
+    )
+    assert response.status_code == 422
+
+
+def test_strict_defaults_to_false_and_parses() -> None:
+    assert read().strict is False
+    assert read(strict="true").strict is True
+    with pytest.raises(InputError) as info:
+        read(strict="sometimes")
+    assert info.value.field == "strict"
+
+
+def test_without_strict_violations_only_warn(tmp_path: Path) -> None:
+    outputs, error, err = serve_and_send(tmp_path, send_bogus_status)
+    assert error is None
+    assert outputs is not None and outputs.violations == 1
+    assert "OpenAPI violation" in err
+
+
+def test_strict_fails_listing_the_violations(tmp_path: Path) -> None:
+    outputs, error, err = serve_and_send(tmp_path, send_bogus_status, strict="true")
+    assert outputs is None
+    assert isinstance(error, ReleaseError)
+    assert error.exit_code == 1
+    text = error.one_line()
+    assert "\n" not in text
+    assert "recorded 1 OpenAPI violation(s)" in text
+    assert "(1) request POST /repos/org/config/statuses/" in text and "bogus" in text
+    assert error.fix
+    assert "OpenAPI violation" in err  # each one was also printed as a warning
+
+
+def test_strict_without_violations_succeeds(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["sandbox", "--root", str(tmp_path), "--duration", "50ms", "--strict", "true"], env={})
+    assert code == 0
+
+
+def test_strict_failure_names_the_first_violations_and_counts_the_rest() -> None:
+    error = command.strict_failure([f"request GET /x: problem {n}\nsecond line" for n in range(8)])
+    text = error.one_line()
+    assert "recorded 8 OpenAPI violation(s)" in text
+    assert "(5) request GET /x: problem 4" in text
+    assert "problem 5" not in text
+    assert "and 3 more" in text
+    assert "\n" not in text

@@ -118,6 +118,10 @@ def test_invalid_json_body_is_400(gh: GitHubSandbox) -> None:
     response = call(gh, "POST", f"/repos/{REPO}/dispatches", data=b"{not json")
     assert response.status_code == 400
     assert response.json()["message"] == "Problems parsing JSON"
+    # the client sent something GitHub's description does not allow: recorded although it ended in 400
+    assert len(gh.violations) == 1
+    assert gh.violations[0].startswith(f"request POST /repos/{REPO}/dispatches: ")
+    gh.violations.clear()
 
 
 # -- dispatches ----------------------------------------------------------------------------------
@@ -566,3 +570,87 @@ def test_app_endpoints_refuse_plain_tokens_and_unknown_installations(
         requests.get(f"{gh.url}/repos/org/elsewhere/installation", headers=bearer, timeout=10).status_code
         == 404
     )
+
+
+# -- OpenAPI: requests checked first, undeclared statuses, faults after processing ----------------
+
+
+def test_request_is_validated_whatever_the_answer(gh: GitHubSandbox) -> None:
+    bogus = {"state": "bogus"}
+    path = f"/repos/{REPO}/statuses/{head_sha(gh)}"
+    assert call(gh, "POST", path, token="nope", json=bogus).status_code == 401
+    gh.add_token("read-only", permissions={"statuses": "read"})
+    assert call(gh, "POST", path, token="read-only", json=bogus).status_code == 403
+    long = call(gh, "POST", path, json={**bogus, "description": "x" * 141})
+    assert long.status_code == 422
+    assert long.json()["errors"][0]["field"] == "description"  # the precheck answered ...
+    gh.inject(502, method="POST", path="/statuses/")
+    assert call(gh, "POST", path, json=bogus).status_code == 502
+    # ... and every one of the four requests was still checked against the description
+    assert len(gh.violations) == 4
+    assert all(v.startswith(f"request POST {path}: ") and "bogus" in v for v in gh.violations)
+    gh.violations.clear()
+
+
+def test_business_limits_alone_are_not_violations(gh: GitHubSandbox) -> None:
+    path = f"/repos/{REPO}/statuses/{head_sha(gh)}"
+    assert call(gh, "POST", path, json={"state": "success", "description": "x" * 141}).status_code == 422
+    assert gh.violations == []
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "body", "needle"),
+    [
+        ("GET", f"/repos/{REPO}", 418, None, "status 418 is not declared for GET /repos/{owner}/{repo}"),
+        ("POST", f"/repos/{REPO}/dispatches", 409, None, "status 409 is not declared"),
+        ("GET", f"/repos/{REPO}/git/ref/heads/main", 422, None, "status 422 is not declared"),
+        ("GET", f"/repos/{REPO}/git/ref/heads/main", 400, None, "status 400 is not declared"),
+        ("POST", f"/repos/{REPO}/dispatches", 401, "<html>denied</html>", "not GitHub's error body"),
+        ("POST", f"/repos/{REPO}/dispatches", 403, {"message": "x", "extra": 1}, "unexpected keys ['extra']"),
+    ],
+)
+def test_undeclared_status_outside_the_allow_list_is_a_violation(
+    gh: GitHubSandbox, method: str, path: str, status: int, body: object, needle: str
+) -> None:
+    gh.inject(status, method=method, path=path + "$", body=body)
+    json_body = {"event_type": "x"} if method == "POST" else None
+    response = call(gh, method, path, json=json_body)
+    assert response.status_code == 500
+    assert "violated the OpenAPI description" in response.json()["message"]
+    assert len(gh.violations) == 1
+    assert needle in gh.violations[0]
+    gh.violations.clear()
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "body"),
+    [
+        ("POST", f"/repos/{REPO}/dispatches", 401, {"message": "Bad credentials", "documentation_url": "u"}),
+        ("GET", f"/repos/{REPO}/deployments", 403, None),
+        ("GET", f"/repos/{REPO}/deployments", 404, None),
+        ("GET", f"/repos/{REPO}/deployments", 422, None),  # it takes query parameters
+        ("POST", f"/repos/{REPO}/dispatches", 400, None),  # it takes a body
+        ("POST", f"/repos/{REPO}/dispatches", 429, None),
+        ("POST", f"/repos/{REPO}/dispatches", 502, "<html>unicorn</html>"),
+        ("GET", f"/repos/{REPO}/git/ref/heads/main", 503, b""),
+    ],
+)
+def test_statuses_github_sends_for_every_operation_are_allowed(
+    gh: GitHubSandbox, method: str, path: str, status: int, body: object
+) -> None:
+    gh.inject(status, method=method, path=path + "$", body=body)
+    json_body = {"event_type": "x"} if method == "POST" else None
+    assert call(gh, method, path, json=json_body).status_code == status
+    assert gh.violations == []
+
+
+def test_fault_after_processing_applies_the_write_then_answers_the_fault(gh: GitHubSandbox) -> None:
+    gh.inject(502, method="POST", path=r"/dispatches$", after_processing=True)
+    response = call(gh, "POST", f"/repos/{REPO}/dispatches", json={"event_type": "applied"})
+    assert response.status_code == 502
+    assert response.json()["message"] == "Bad Gateway"
+    assert [d["event_type"] for d in gh.dispatches(REPO)] == ["applied"]  # it WAS processed
+    gh.inject(502, method="POST", path=r"/dispatches$")
+    assert call(gh, "POST", f"/repos/{REPO}/dispatches", json={"event_type": "lost"}).status_code == 502
+    assert [d["event_type"] for d in gh.dispatches(REPO)] == ["applied"]  # before processing: nothing
+    assert [r.status for r in gh.requests if r.method == "POST"] == [502, 502]
