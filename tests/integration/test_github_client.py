@@ -28,6 +28,7 @@ from gitops_release.adapters.github import (
 from gitops_release.adapters.http import HttpClient, next_link
 from gitops_release.errors import (
     GitHubAuthError,
+    GitHubError,
     GitHubNotFoundError,
     GitHubValidationError,
     RateLimitError,
@@ -101,7 +102,9 @@ def test_creates_a_commit_status(github_sandbox: GitHubSandbox, sandbox_token: s
 def test_post_on_502_is_not_resent(github_sandbox: GitHubSandbox, sandbox_token: str, head: str) -> None:
     rec = Recorder()
     github_sandbox.inject(502, method="POST", path=STATUS_PATH)
-    with pytest.raises(RetryExhaustedError, match="kept answering 502"):
+    with pytest.raises(
+        RetryExhaustedError, match=r"502 .*sent once, not re-sent \(it may have been applied\)"
+    ):
         create_status(client(github_sandbox, sandbox_token, rec), head)
     assert len(seen(github_sandbox, "POST", "/statuses/")) == 1
     assert github_sandbox.statuses(REPO, head) == []
@@ -308,3 +311,67 @@ def test_app_not_installed_on_the_repository(
     provider = AppTokenProvider(GitHubAuth(app_id="4242", private_key=app_key[0]), github_sandbox.url)
     with pytest.raises(GitHubNotFoundError, match="GitHub App 4242 is not installed on org/app"):
         provider.token(REPO)
+
+
+# -- check, then create: a deployment GitHub applied although it answered 502 ----------------------
+
+DEPLOYMENTS = r"^/repos/org/app/deployments$"
+
+
+def deploy(gh: Any, head: str, rec: Recorder) -> Any:
+    return github_adapter.create_deployment_once(
+        gh,
+        REPO,
+        sha=head,
+        environment="dev",
+        marker="run-123-attempt-1",
+        description="my-app sha-abc to dev",
+        payload={"container": "my-app"},
+        required_contexts=[],
+        log=rec.lines.append,
+    )
+
+
+def test_deployment_applied_before_a_502_is_found_not_created_twice(
+    github_sandbox: GitHubSandbox, sandbox_token: str, head: str
+) -> None:
+    rec = Recorder()
+    github_sandbox.inject(502, method="POST", path=DEPLOYMENTS, after_processing=True)
+    deployment = deploy(client(github_sandbox, sandbox_token, rec), head, rec)
+    existing = github_sandbox.deployments(REPO)
+    assert len(existing) == 1  # exactly one: the POST was not re-sent
+    assert deployment.id == existing[0]["id"]
+    assert existing[0]["payload"] == {
+        "container": "my-app",
+        github_adapter.DEPLOYMENT_MARKER: "run-123-attempt-1",
+    }
+    assert [(r.method, r.status) for r in github_sandbox.requests] == [("POST", 502), ("GET", 200)]
+    listed = github_sandbox.requests[1]
+    assert (listed.query["sha"], listed.query["environment"]) == (head, "dev")
+    assert rec.lines == [
+        f"create deployment of {head[:12]} to dev: GitHub answered 502, but it was applied; "
+        "using it (not sent again)"
+    ]
+    assert rec.sleeps == []
+
+
+def test_deployment_lost_before_processing_is_a_clear_error(
+    github_sandbox: GitHubSandbox, sandbox_token: str, head: str
+) -> None:
+    rec = Recorder()
+    # another run's deployment of the same sha and environment must not be mistaken for ours
+    other = client(github_sandbox, sandbox_token, Recorder()).get_repo(REPO)
+    other.create_deployment(ref=head, environment="dev", payload={"by": "someone else"}, required_contexts=[])
+    github_sandbox.inject(502, method="POST", path=DEPLOYMENTS)
+    with pytest.raises(GitHubError) as caught:
+        deploy(client(github_sandbox, sandbox_token, rec), head, rec)
+    assert caught.value.message == (
+        f"create deployment of {head[:12]} to dev: was sent once and not re-sent; "
+        "GitHub answered 502 and it is not there; re-run"
+    )
+    assert caught.value.fix and "re-run the job" in caught.value.fix
+    assert [d["payload"] for d in github_sandbox.deployments(REPO)] == [
+        {"by": "someone else"}
+    ]  # none of ours
+    assert [r.status for r in seen(github_sandbox, "POST", "/deployments")] == [201, 502]
+    assert rec.sleeps == []

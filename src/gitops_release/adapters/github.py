@@ -12,7 +12,16 @@
   ``POST /app/installations/{id}/access_tokens``. Tokens are cached per process (keyed by API
   URL, App and installation) until 5 minutes before ``expires_at``; every JWT and token is
   registered as a secret.
-* ``call()`` runs one PyGithub call and turns its exceptions into the errors.py classes.
+* ``call()`` runs one PyGithub call and turns its exceptions into the errors.py classes. A POST
+  or PATCH that got a 5xx or no answer after it was sent is not re-sent, and the error says so:
+  "sent once, not re-sent (it may have been applied)".
+* ``create_once(find, create, ...)``: check, then create, never blindly twice. It runs ``create``;
+  when that was sent but answered 5xx / not at all, it calls ``find`` to see whether GitHub applied
+  it anyway, and returns what it found, or raises "was sent once and not re-sent; ... and it is not
+  there; re-run". ``create_deployment_once()`` uses it for deployments (found by sha, environment
+  and a marker in the payload).
+* Every retry wait of one client (PyGithub requests and the App token requests alike) is drawn
+  from one ``RetryBudget`` (``github_client(..., budget=)`` shares one between clients).
 """
 
 from __future__ import annotations
@@ -41,10 +50,16 @@ from urllib3.exceptions import (
 from urllib3.util.retry import RequestHistory, Retry
 
 from gitops_release import __version__
-from gitops_release.adapters.http import HttpClient, api_base_url
+from gitops_release.adapters.http import HttpClient, RetryBudget, api_base_url
 from gitops_release.core.github_errors import decode_body, github_error
-from gitops_release.core.retry import RATE_LIMIT_STATUSES, RETRY_STATUSES, RetryPolicy, header
-from gitops_release.errors import APIError, GitHubNotFoundError, InputError, RetryExhaustedError
+from gitops_release.core.retry import (
+    RATE_LIMIT_STATUSES,
+    RETRY_STATUSES,
+    RetryPolicy,
+    header,
+    is_idempotent,
+)
+from gitops_release.errors import APIError, GitHubError, GitHubNotFoundError, InputError, RetryExhaustedError
 from gitops_release.runtime import redact, register_secret
 
 T = TypeVar("T")
@@ -229,7 +244,10 @@ class AppTokenProvider:
         data = response.json()
         if not isinstance(data, Mapping) or not isinstance(data.get("id"), int):
             raise APIError(
-                f"find the GitHub App installation: no installation id in GitHub's answer for {repository}"
+                f"find the GitHub App installation: no installation id in GitHub's answer for {repository}",
+                status=response.status,
+                fix="check that api-url (GITHUB_API_URL) points at a GitHub API (https://api.github.com or "
+                "https://HOST/api/v3), not at a proxy or web page, or pass installation-id",
             )
         _INSTALLATIONS[key] = int(data["id"])
         return _INSTALLATIONS[key]
@@ -256,7 +274,12 @@ class AppTokenProvider:
         data = response.json()
         token = data.get("token") if isinstance(data, Mapping) else None
         if not isinstance(token, str) or not token:
-            raise APIError("create a GitHub App installation token: GitHub's answer has no token")
+            raise APIError(
+                "create a GitHub App installation token: GitHub's answer has no token",
+                status=response.status,
+                fix="check that api-url (GITHUB_API_URL) points at a GitHub API (https://api.github.com or "
+                "https://HOST/api/v3), not at a proxy or web page",
+            )
         register_secret(token)
         expires = _expires_epoch(data.get("expires_at")) or self.clock() + 3600
         _TOKENS[key] = (token, expires)
@@ -282,12 +305,18 @@ class _InstallationAuth(github.Auth.Auth):
 # -- retry for PyGithub (urllib3) -------------------------------------------------------------
 
 
+class SentOnceException(GithubException):
+    """A 5xx answer to a request that was sent once and deliberately not re-sent (POST, PATCH)."""
+
+
 class PolicyRetry(Retry):
     """urllib3 Retry that asks ``RetryPolicy.decide`` whether and how long to wait.
 
     A final error response is handed back to PyGithub (which raises GithubException for
-    ``call()`` to map); connection errors that cannot be retried raise MaxRetryError
-    (requests turns it into ConnectionError).
+    ``call()`` to map), except a 5xx to a request that is not re-sent (POST, PATCH): that raises
+    ``SentOnceException`` so the error can say it may have been applied. Connection errors that
+    cannot be retried raise MaxRetryError (requests turns it into ConnectionError). Each wait is
+    also drawn from ``budget`` when one is given (shared by every request of a client).
     """
 
     def __init__(
@@ -300,9 +329,11 @@ class PolicyRetry(Retry):
         wall_clock: Callable[[], float] = time.time,
         rand: Callable[[], float] = random.random,
         log: Callable[[str], None] | None = None,
+        budget: RetryBudget | None = None,
         **kwargs: Any,
     ) -> None:
         self.policy = policy
+        self.budget = budget
         self.waited = waited
         self.next_wait = next_wait
         self.sleeper = sleeper
@@ -323,6 +354,7 @@ class PolicyRetry(Retry):
         kw.setdefault("wall_clock", self.wall_clock)
         kw.setdefault("rand", self.rand)
         kw.setdefault("log", self.log)
+        kw.setdefault("budget", self.budget)  # the same object: the budget is shared, not copied
         return super().new(**kw)
 
     def is_retry(self, method: str, status_code: int, has_retry_after: bool = False) -> bool:
@@ -367,8 +399,15 @@ class PolicyRetry(Retry):
             idempotent=idempotent,
             rand=self.rand(),
             body=body,
+            budget_left=self.budget.left() if self.budget is not None else None,
         )
+        if wait is not None and self.budget is not None and not self.budget.take(wait):
+            wait = None
         if wait is None:
+            if status in RETRY_STATUSES and not is_idempotent(verb) and response is not None:
+                # A write that reached GitHub and was not re-sent: say so (it may have been applied).
+                data = body if body_read else (response.data or b"").decode("utf-8", "replace")
+                raise SentOnceException(status, decode_body(data), headers)
             if body_read and status is not None:
                 # The body was consumed deciding; hand PyGithub's own exception up with it.
                 raise GithubException(status, decode_body(body), headers)
@@ -399,14 +438,27 @@ def github_client(
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.time,
     log: Callable[[str], None] | None = None,
+    budget: RetryBudget | None = None,
 ) -> github.Github:
-    """A PyGithub client for ``auth`` against ``base_url`` / GITHUB_API_URL / api.github.com."""
+    """A PyGithub client for ``auth`` against ``base_url`` / GITHUB_API_URL / api.github.com.
+
+    ``budget`` bounds the sum of every retry wait of this client (its PyGithub requests and its
+    App token requests); by default a new ``RetryBudget(policy.max_total_wait)`` per client.
+    """
     auth.validate()
     url = api_base_url(base_url, os.environ if env is None else env)
+    budget = budget if budget is not None else RetryBudget(policy.max_total_wait)
     credentials: github.Auth.Auth
     if auth.uses_app:
         http = HttpClient(
-            url, token=None, policy=policy, timeout=timeout, sleep=sleep, log=log, wall_clock=clock
+            url,
+            token=None,
+            policy=policy,
+            timeout=timeout,
+            sleep=sleep,
+            log=log,
+            wall_clock=clock,
+            budget=budget,
         )
         provider = AppTokenProvider(auth, url, http=http, clock=clock)
         credentials = _InstallationAuth(provider, repository)
@@ -420,11 +472,80 @@ def github_client(
         timeout=max(1, int(timeout)),
         user_agent=f"gitops-release/{__version__}",
         per_page=100,
-        retry=PolicyRetry(policy, sleeper=sleep, wall_clock=clock, log=log),
+        retry=PolicyRetry(policy, sleeper=sleep, wall_clock=clock, log=log, budget=budget),
         seconds_between_requests=0,
         seconds_between_writes=0,
         lazy=True,
     )
+
+
+def _error_for(
+    exc: GithubException | requests.exceptions.RequestException,
+    operation: str,
+    *,
+    repository: str | None,
+    permission: str | None,
+) -> APIError:
+    """The errors.py error for a PyGithub / requests exception, redacted, one line."""
+    if isinstance(exc, GithubException):
+        error = github_error(
+            exc.status,
+            exc.data,
+            exc.headers or {},
+            operation=operation,
+            repository=repository,
+            permission=permission,
+            resent=not isinstance(exc, SentOnceException),
+        )
+    else:
+        host = _host(exc)
+        reason = _reason_name(exc)
+        if _left(exc) and not is_idempotent(_method(exc)):
+            error = RetryExhaustedError(
+                f"{operation}: sent once, not re-sent (it may have been applied): no answer from {host} "
+                f"({reason})",
+                fix="check on GitHub whether it was applied before re-running the job; if it keeps "
+                "happening check the API URL (api-url / GITHUB_API_URL), the network and the timeout",
+            )
+        else:
+            error = RetryExhaustedError(
+                f"{operation}: could not reach {host}: {reason}",
+                fix="check the API URL (api-url / GITHUB_API_URL) and the network, then re-run",
+            )
+    error.message = redact(error.message)
+    error.fix = redact(error.fix) if error.fix else error.fix
+    error.args = (error.message,)
+    return error
+
+
+def _method(exc: requests.exceptions.RequestException) -> str:
+    request = exc.request
+    return str(request.method or "GET") if request is not None else "GET"
+
+
+def _host(exc: requests.exceptions.RequestException) -> str:
+    target = exc.request.url if exc.request is not None and exc.request.url else ""
+    return urllib.parse.urlsplit(str(target)).netloc or "GitHub"
+
+
+def _cause(exc: requests.exceptions.RequestException) -> BaseException:
+    """The urllib3 reason under requests' wrapping (MaxRetryError.reason), else ``exc``."""
+    inner = exc.args[0] if exc.args and isinstance(exc.args[0], BaseException) else exc
+    if isinstance(inner, MaxRetryError) and inner.reason is not None:
+        return inner.reason
+    return inner
+
+
+def _reason_name(exc: requests.exceptions.RequestException) -> str:
+    cause = _cause(exc)
+    return type(cause).__name__ if cause is not exc else type(exc).__name__
+
+
+def _left(exc: requests.exceptions.RequestException) -> bool:
+    """True unless the request certainly never reached the server (connection refused, connect timeout)."""
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return False
+    return not isinstance(_cause(exc), (NewConnectionError, ConnectTimeoutError))
 
 
 def call(
@@ -437,33 +558,141 @@ def call(
     """Run one PyGithub call; GitHub errors become errors.py classes naming field / permission."""
     try:
         return fn()
-    except GithubException as exc:
-        error = github_error(
-            exc.status,
-            exc.data,
-            exc.headers or {},
-            operation=operation,
-            repository=repository,
-            permission=permission,
-        )
-        error.message = redact(error.message)
-        error.fix = redact(error.fix) if error.fix else error.fix
-        error.args = (error.message,)
-        raise error from None
-    except requests.exceptions.RequestException as exc:
-        target = exc.request.url if exc.request is not None and exc.request.url else ""
-        host = urllib.parse.urlsplit(str(target)).netloc or "GitHub"
-        raise RetryExhaustedError(
-            redact(f"{operation}: could not reach {host}: {type(exc).__name__}"),
-            fix="check the API URL (api-url / GITHUB_API_URL) and the network, then re-run",
+    except (GithubException, requests.exceptions.RequestException) as exc:
+        raise _error_for(exc, operation, repository=repository, permission=permission) from None
+
+
+def _maybe_applied(exc: BaseException) -> str | None:
+    """What happened, when a create was sent and GitHub may have applied it (5xx, no answer); else None."""
+    if isinstance(exc, GithubException) and exc.status >= 500:
+        return f"GitHub answered {exc.status}"
+    if isinstance(exc, APIError) and exc.status is not None and exc.status >= 500:
+        return f"GitHub answered {exc.status}"  # HttpClient: a 5xx to a POST it did not re-send
+    if isinstance(exc, requests.exceptions.RequestException) and _left(exc):
+        return f"no answer from {_host(exc)} ({_reason_name(exc)})"
+    return None
+
+
+def create_once(
+    find: Callable[[], T | None],
+    create: Callable[[], T],
+    *,
+    operation: str,
+    repository: str | None = None,
+    permission: str | None = None,
+    log: Callable[[str], None] | None = None,
+) -> T:
+    """Check, then create: run ``create`` once; never re-send it blindly.
+
+    When ``create`` reached GitHub but the answer was a 5xx or never came (a read timeout), GitHub
+    may have applied it. Then ``find()`` looks for the object (it must recognise THIS create, e.g.
+    by a marker it carried) and its result is returned; when it finds nothing the error says the
+    request "was sent once and not re-sent; GitHub answered 502 and it is not there; re-run".
+    Every other failure is raised as ``call()`` raises it. ``create`` and ``find`` are PyGithub
+    calls (or HttpClient calls: a 5xx there is an APIError with the status).
+    """
+    try:
+        return create()
+    except (GithubException, requests.exceptions.RequestException, APIError) as exc:
+        what = _maybe_applied(exc)
+        if what is None:
+            if isinstance(exc, APIError):
+                raise
+            raise _error_for(exc, operation, repository=repository, permission=permission) from None
+        status = exc.status if isinstance(exc, (GithubException, APIError)) else None
+    try:
+        found = call(f"{operation} (checking whether it was applied)", find, repository=repository)
+    except APIError as failed:
+        raise GitHubError(
+            redact(
+                f"{operation}: was sent once and not re-sent; {what}, and checking whether it was applied "
+                f"failed too: {failed.message}"
+            ),
+            status=status,
+            fix="look on GitHub whether it exists before re-running the job (re-running while it exists "
+            "would create it twice)",
         ) from None
+    if found is not None:
+        if log is not None:
+            log(redact(f"{operation}: {what}, but it was applied; using it (not sent again)"))
+        return found
+    raise GitHubError(
+        redact(f"{operation}: was sent once and not re-sent; {what} and it is not there; re-run"),
+        status=status,
+        fix="re-run the job: nothing was created (GitHub may be degraded: https://www.githubstatus.com)",
+    )
+
+
+DEPLOYMENT_MARKER = "gitops_release_marker"  # payload key create_deployment_once() finds its deployment by
+
+
+def create_deployment_once(
+    gh: github.Github,
+    repository: str,
+    *,
+    sha: str,
+    environment: str,
+    marker: str,
+    ref: str | None = None,
+    description: str | None = None,
+    payload: Mapping[str, Any] | None = None,
+    required_contexts: list[str] | None = None,
+    transient_environment: bool = False,
+    production_environment: bool | None = None,
+    log: Callable[[str], None] | None = None,
+) -> Any:
+    """Create a deployment of ``sha`` to ``environment`` exactly once (``create_once``).
+
+    ``marker`` (e.g. the workflow run id and attempt) is stored in the payload under
+    ``DEPLOYMENT_MARKER``; after a 5xx or a lost answer the deployments of that sha and environment
+    are listed and the one carrying the marker is returned instead of creating a second one.
+    Returns PyGithub's ``Deployment``.
+    """
+    if not marker:
+        raise InputError("marker", "is empty", fix="pass a value unique to this run, e.g. the run id")
+    repo = gh.get_repo(repository)  # the client is lazy: no GET before the POST
+    body: dict[str, Any] = {**(payload or {}), DEPLOYMENT_MARKER: marker}
+    options: dict[str, Any] = {
+        "ref": ref or sha,
+        "payload": body,
+        "environment": environment,
+        "auto_merge": False,
+        "transient_environment": transient_environment,
+    }
+    if description is not None:
+        options["description"] = description
+    if required_contexts is not None:
+        options["required_contexts"] = required_contexts
+    if production_environment is not None:
+        options["production_environment"] = production_environment
+
+    def find() -> Any:
+        for deployment in repo.get_deployments(sha=sha, environment=environment):
+            data = deployment.payload
+            if isinstance(data, Mapping) and data.get(DEPLOYMENT_MARKER) == marker:
+                return deployment
+        return None
+
+    return create_once(
+        find,
+        lambda: repo.create_deployment(**options),
+        operation=f"create deployment of {sha[:12]} to {environment}",
+        repository=repository,
+        permission="deployments: write",
+        log=log,
+    )
 
 
 __all__ = [
+    "DEPLOYMENT_MARKER",
     "AppTokenProvider",
     "GitHubAuth",
     "PolicyRetry",
+    "RetryBudget",
+    "SentOnceException",
     "call",
+    "create_deployment_once",
+    "create_once",
     "forget_app_tokens",
     "github_client",
 ]

@@ -7,7 +7,9 @@ STANDARD LIBRARY ONLY: dispatch-update's zero-install path imports this with the
   origin of ``base_url`` (an absolute URL elsewhere is requested without it). It is registered
   with ``runtime.register_secret`` and every log line / error is redacted.
 * Retries follow ``core.retry.RetryPolicy`` (5xx and connection errors for idempotent requests,
-  rate limits for all); one log line per retry.
+  rate limits for all); one log line per retry. Every wait is also drawn from a ``RetryBudget``
+  (one per client object unless one is passed in and shared): all the retry sleeps of the
+  client's requests together never exceed it.
 * Redirects are followed by hand, same origin only: 301/302/303 for GET/HEAD, 307/308 for any
   method (the body is re-sent; GitHub answers 307 for a renamed repository on writes).
 * A final error status becomes ``core.github_errors.github_error(...)``; a connection that kept
@@ -20,6 +22,7 @@ import http.client
 import json
 import random
 import socket
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -37,6 +40,43 @@ DEFAULT_API_URL = "https://api.github.com"
 API_VERSION = "2022-11-28"
 _MAX_REDIRECTS = 5
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
+
+
+class RetryBudget:
+    """Seconds of retry waiting that several requests (or several clients) share; thread-safe.
+
+    ``RetryPolicy.max_total_wait`` bounds the waits of one request; a budget bounds the sum of
+    the waits of every request that draws from it. ``HttpClient`` and ``github_client()`` create
+    one per client object (``total`` = the policy's ``max_total_wait``) unless given one.
+    """
+
+    def __init__(self, total: float) -> None:
+        if total < 0:
+            raise ValueError(f"RetryBudget total must be >= 0, got {total}")  # programming error
+        self.total = float(total)
+        self._spent = 0.0
+        self._lock = threading.Lock()
+
+    @property
+    def spent(self) -> float:
+        with self._lock:
+            return self._spent
+
+    def left(self) -> float:
+        """Seconds that may still be waited."""
+        with self._lock:
+            return max(0.0, self.total - self._spent)
+
+    def take(self, seconds: float) -> bool:
+        """Reserve ``seconds`` of waiting; False (nothing reserved) when that is more than is left."""
+        with self._lock:
+            if seconds > self.total - self._spent:
+                return False
+            self._spent += max(0.0, seconds)
+            return True
+
+    def __repr__(self) -> str:
+        return f"RetryBudget(total={self.total:g}, spent={self.spent:g})"
 
 
 @dataclass(frozen=True)
@@ -113,11 +153,13 @@ class HttpClient:
         log: Callable[[str], None] | None = None,
         wall_clock: Callable[[], float] = time.time,
         rand: Callable[[], float] = random.random,
+        budget: RetryBudget | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.token = token
         register_secret(token)
         self.policy = policy
+        self.budget = budget if budget is not None else RetryBudget(policy.max_total_wait)
         self.timeout = timeout
         self.user_agent = user_agent
         self.sleep = sleep
@@ -149,6 +191,12 @@ class HttpClient:
         if token and _origin(url) == _origin(self.base_url):
             headers["Authorization"] = f"Bearer {token}"
         return headers
+
+    def _draw(self, wait: float | None) -> float | None:
+        """``wait`` when the shared budget still holds it (and reserve it), else None: give up."""
+        if wait is None or not self.budget.take(wait):
+            return None
+        return wait
 
     def _send(self, method: str, url: str, data: bytes | None, headers: Mapping[str, str]) -> HttpResponse:
         request = urllib.request.Request(url, data=data, method=method)  # noqa: S310 - http(s) only
@@ -197,6 +245,7 @@ class HttpClient:
         data = None if json_body is None else json.dumps(json_body, separators=(",", ":")).encode()
         wanted = set(expected)
         doing = operation or f"{method} {urllib.parse.urlsplit(url).path}"
+        safe = idempotent if idempotent is not None else is_idempotent(method)  # may be re-sent on 5xx
         attempt, waited, redirects = 1, 0.0, 0
         while True:
             try:
@@ -204,24 +253,33 @@ class HttpClient:
             except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
                 reason = _reason(exc)
                 never_sent = _never_sent(exc)
-                wait = self.policy.decide(
-                    method=method,
-                    status=None,
-                    headers={},
-                    attempt=attempt,
-                    waited=waited,
-                    now=self.wall_clock(),
-                    idempotent=True if never_sent else idempotent,
-                    rand=self.rand(),
+                wait = self._draw(
+                    self.policy.decide(
+                        method=method,
+                        status=None,
+                        headers={},
+                        attempt=attempt,
+                        waited=waited,
+                        now=self.wall_clock(),
+                        idempotent=True if never_sent else idempotent,
+                        rand=self.rand(),
+                        budget_left=self.budget.left(),
+                    )
                 )
                 host = urllib.parse.urlsplit(url).netloc
                 if wait is None:
-                    unsafe = not never_sent and not (
-                        idempotent if idempotent is not None else is_idempotent(method)
-                    )
-                    note = " (not re-sent: the request may have been processed)" if unsafe else ""
+                    if not never_sent and not safe:
+                        # It left: GitHub may have processed it (a read timeout, a reset after sending).
+                        raise RetryExhaustedError(
+                            redact(
+                                f"{doing}: sent once, not re-sent (it may have been applied): "
+                                f"no answer from {host}: {reason}"
+                            ),
+                            fix="check on GitHub whether it was applied before re-running the job; if it "
+                            "keeps happening check the API URL (api-url / GITHUB_API_URL) and the network",
+                        ) from None
                     raise RetryExhaustedError(
-                        redact(f"{doing}: could not reach {host} after {attempt} attempt(s): {reason}{note}"),
+                        redact(f"{doing}: could not reach {host} after {attempt} attempt(s): {reason}"),
                         fix="check the API URL (api-url / GITHUB_API_URL) and the network, then re-run",
                     ) from None
                 self._say(self.policy.describe_wait(status=None, attempt=attempt, wait=wait, error=reason))
@@ -242,16 +300,19 @@ class HttpClient:
                     url, redirects = target, redirects + 1
                     continue
             text = response.body[:4000].decode("utf-8", "replace")
-            wait = self.policy.decide(
-                method=method,
-                status=response.status,
-                headers=response.headers,
-                attempt=attempt,
-                waited=waited,
-                now=self.wall_clock(),
-                idempotent=idempotent,
-                rand=self.rand(),
-                body=text,
+            wait = self._draw(
+                self.policy.decide(
+                    method=method,
+                    status=response.status,
+                    headers=response.headers,
+                    attempt=attempt,
+                    waited=waited,
+                    now=self.wall_clock(),
+                    idempotent=idempotent,
+                    rand=self.rand(),
+                    body=text,
+                    budget_left=self.budget.left(),
+                )
             )
             if wait is None:
                 # Imported here: the error mapping is only needed on failure, and the
@@ -265,6 +326,7 @@ class HttpClient:
                     operation=doing,
                     repository=repository,
                     permission=permission,
+                    resent=safe,
                 )
                 raise _redacted(error) from None
             self._say(self.policy.describe_wait(status=response.status, attempt=attempt, wait=wait))
@@ -303,6 +365,7 @@ __all__ = [
     "DEFAULT_API_URL",
     "HttpClient",
     "HttpResponse",
+    "RetryBudget",
     "api_base_url",
     "next_link",
 ]

@@ -4,16 +4,19 @@ Pure (stdlib only, no clock): the caller passes the status, the decoded body (di
 bytes), the response headers, what it was doing (``operation``, e.g. "create commit status"),
 the repository and the permission the operation needs (e.g. "statuses: write").
 
-=========================================  ====================================================
-401                                        GitHubAuthError: bad credentials
-403 rate limit, 429                        RateLimitError naming when to retry
-403 "Resource not accessible by ..."       GitHubAuthError naming the missing permission
-other 403                                  GitHubAuthError with GitHub's reason
-404                                        GitHubNotFoundError: missing or invisible to the token
-422 with ``errors[]``                      GitHubValidationError naming each field and code
-5xx                                        RetryExhaustedError (GitHub kept failing)
-anything else                              GitHubError with GitHub's message
-=========================================  ====================================================
+=============================================  ==========================================================
+401                                            GitHubAuthError: bad credentials
+403 rate limit, 429                            RateLimitError naming when to retry
+403 "Resource not accessible by ..."           GitHubAuthError naming the missing permission
+other 403                                      GitHubAuthError with GitHub's reason and what to check
+404                                            GitHubNotFoundError: missing or invisible to the token
+422 with ``errors[]``                          GitHubValidationError naming each field and code
+5xx of a retried request                       RetryExhaustedError: GitHub kept failing
+5xx of a request sent once (``resent=False``)  RetryExhaustedError: not re-sent, it may have been applied
+400, 409, 410, anything else                   GitHubError with GitHub's message and a fix for the status
+=============================================  ==========================================================
+
+Every error carries a ``fix``.
 """
 
 from __future__ import annotations
@@ -127,8 +130,13 @@ def github_error(
     operation: str,
     repository: str | None = None,
     permission: str | None = None,
+    resent: bool = True,
 ) -> APIError:
-    """The ReleaseError for a GitHub error response (a GitHubError, or RetryExhaustedError for 5xx)."""
+    """The ReleaseError for a GitHub error response (a GitHubError, or RetryExhaustedError for 5xx).
+
+    ``resent`` is False when the request was sent once and deliberately not re-sent (a POST or
+    PATCH on a 5xx): GitHub may have applied it, and the message says so.
+    """
     headers = headers or {}
     data = decode_body(body)
     message = github_message(data)
@@ -160,7 +168,14 @@ def github_error(
                 status=status,
                 fix=_permission_fix(permission, repository),
             )
-        return GitHubAuthError(f"{doing}: GitHub refused the request{where}{said}", status=status)
+        target = repository or "the repository"
+        return GitHubAuthError(
+            f"{doing}: GitHub refused the request{where}{said}",
+            status=status,
+            fix=f"check that the token (or GitHub App) may do this on {target}: its permissions, the "
+            "organization's token policy (SSO authorization, fine-grained token approval), and that the "
+            "repository is not archived",
+        )
     if status == 404:
         if repository:
             text = f"{doing}: repository {repository} not found or the token cannot see it{said}"
@@ -196,9 +211,43 @@ def github_error(
             fix="check the values sent against GitHub's documentation",
         )
     if status >= 500:
+        detail = f" ({message})" if message else ""
+        if not resent:
+            return RetryExhaustedError(
+                f"{doing}: GitHub answered {status}{where}{detail}; the request was sent once, not re-sent "
+                "(it may have been applied)",
+                status=status,
+                fix="check on GitHub whether it was applied before re-running the job; GitHub may be "
+                "degraded (https://www.githubstatus.com)",
+            )
         return RetryExhaustedError(
-            f"{doing}: GitHub kept answering {status}{where}" + (f" ({message})" if message else ""),
+            f"{doing}: GitHub kept answering {status}{where}{detail}",
             status=status,
             fix="GitHub may be degraded (https://www.githubstatus.com); re-run the job later",
         )
-    return GitHubError(f"{doing}: GitHub answered {status}{where}{said}", status=status)
+    return GitHubError(
+        f"{doing}: GitHub answered {status}{where}{said}", status=status, fix=_other_fix(status)
+    )
+
+
+def _other_fix(status: int) -> str:
+    """What to do about a status none of the branches above names (400, 409, 410, other 4xx, 3xx)."""
+    if status == 400:
+        return (
+            "GitHub could not parse the request: check the values passed (valid JSON, UTF-8); if the "
+            "inputs look right, report it as a gitops-release bug with this line"
+        )
+    if status == 409:
+        return (
+            "the repository changed meanwhile or is in a state that refuses this (a moved branch, an empty "
+            "repository, failing required status checks): resolve that, then re-run the job"
+        )
+    if status == 410:
+        return (
+            "the object is gone or the feature is disabled on the repository (e.g. issues turned off): "
+            "enable it or point the input at an object that exists"
+        )
+    return (
+        f"look up status {status} for this endpoint in GitHub's REST documentation "
+        "(https://docs.github.com/rest); re-run the job if it was transient"
+    )

@@ -22,9 +22,12 @@ What never is
 Bounds
     * ``max_attempts`` attempts in total (the first included).
     * Backoff: full jitter, ``rand * min(max_delay, base_delay * 2 ** (attempt - 1))``.
-    * ``max_total_wait``: the sum of all waits never exceeds it. A Retry-After or reset that
-      would go beyond it means "give up now" (the caller raises a RateLimitError that says when
-      to retry) rather than sleeping for an hour inside a CI job.
+    * ``max_total_wait``: the sum of all waits for ONE request never exceeds it. A Retry-After or
+      reset that would go beyond it means "give up now" (the caller raises a RateLimitError that
+      says when to retry) rather than sleeping for an hour inside a CI job.
+    * ``budget_left``: what is left of a budget shared by several requests (the adapters'
+      ``RetryBudget``: one per client object by default, so a command making N calls does not
+      wait N x ``max_total_wait``). A wait beyond it also means "give up now".
 
 Header names are looked up case-insensitively (``header()``); values may be non-strings.
 """
@@ -151,16 +154,20 @@ class RetryPolicy:
         idempotent: bool | None = None,
         rand: float = 0.5,
         body: str = "",
+        budget_left: float | None = None,
     ) -> float | None:
         """Seconds to wait before the next attempt, or None: do not retry.
 
         ``attempt`` is the number of the attempt that just failed (1 for the first request),
         ``waited`` the seconds already waited for this request, ``status`` None for a connection
-        error or timeout, ``body`` the (start of the) response text.
+        error or timeout, ``body`` the (start of the) response text, ``budget_left`` the seconds
+        left in a wait budget shared with other requests (None: no shared budget).
         """
         if attempt >= self.max_attempts:
             return None
         budget = self.max_total_wait - waited
+        if budget_left is not None:
+            budget = min(budget, budget_left)
         backoff = self.backoff(attempt, rand)
         asked = self.rate_limit_wait(status, headers, now=now, body=body)
         if asked is not None:

@@ -7,22 +7,28 @@ from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import Any
 
+import github
 import jwt
 import pytest
+import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from gitops_release.adapters.github import (
     AppTokenProvider,
     GitHubAuth,
+    SentOnceException,
     call,
+    create_once,
     forget_app_tokens,
     github_client,
 )
-from gitops_release.adapters.http import HttpClient
+from gitops_release.adapters.http import HttpClient, RetryBudget
 from gitops_release.core.retry import RetryPolicy
 from gitops_release.errors import (
+    APIError,
     GitHubAuthError,
+    GitHubError,
     GitHubNotFoundError,
     GitHubValidationError,
     InputError,
@@ -33,6 +39,7 @@ from tests.unit.adapters import test_http
 from tests.unit.adapters.test_http import Reply, Scripted
 
 server = test_http.server  # the scripted 127.0.0.1 server fixture
+silent = test_http.silent  # a 127.0.0.1 server that never answers
 
 TOKEN = "ghp_unitTestPersonalToken0123456789"
 SHA = "a" * 40
@@ -84,8 +91,12 @@ def test_creates_a_status_with_one_post_and_no_throttle(server: Scripted) -> Non
 def test_post_on_502_is_not_resent(server: Scripted) -> None:
     sleeps: list[float] = []
     server.script("POST", STATUS_PATH, Reply(502, {"message": "Server Error"}), Reply(201, STATUS))
-    with pytest.raises(RetryExhaustedError, match="kept answering 502"):
+    with pytest.raises(
+        RetryExhaustedError, match=r"sent once, not re-sent \(it may have been applied\)"
+    ) as caught:
         create_status(make_client(server, sleeps, []))
+    assert "kept answering" not in str(caught.value)
+    assert caught.value.status == 502
     assert len(server.seen) == 1
     assert sleeps == []
 
@@ -334,3 +345,169 @@ def test_github_client_with_app_sends_the_installation_token(
     assert [s.headers["authorization"] for s in posts] == ["Bearer ghs_installationToken0001"] * 2
     assert sum(s.path.endswith("/access_tokens") for s in server.seen) == 1
     assert "ghs_installationToken0001" not in caplog.text
+
+
+# -- writes that may have been applied ------------------------------------------------------------
+
+
+def test_post_without_an_answer_says_sent_once_not_could_not_reach(
+    silent: tuple[str, list[Any]],
+) -> None:
+    url, held = silent
+    sleeps: list[float] = []
+    gh = github_client(GitHubAuth(token=TOKEN), base_url=url, env={}, sleep=sleeps.append, timeout=1)
+    commit = gh.get_repo("org/app").get_commit(SHA)
+    with pytest.raises(RetryExhaustedError) as caught:
+        call("create commit status", lambda: commit.create_status(state="success", context="release"))
+    text = str(caught.value)
+    assert text.startswith(
+        "create commit status: sent once, not re-sent (it may have been applied): no answer"
+    )
+    assert "could not reach" not in text
+    assert caught.value.fix and "whether it was applied" in caught.value.fix
+    assert len(held) == 1
+    assert sleeps == []
+
+
+class Found:
+    """A stand-in for the object a create returns."""
+
+
+def failing(exc: BaseException) -> Any:
+    def create() -> Any:
+        created.append(exc)
+        raise exc
+
+    created: list[BaseException] = []
+    return create
+
+
+@pytest.mark.parametrize(
+    ("exc", "what"),
+    [
+        (github.GithubException(502, {"message": "Server Error"}, {}), "GitHub answered 502"),
+        (SentOnceException(503, {"message": "x"}, {}), "GitHub answered 503"),
+        (RetryExhaustedError("POST /x: GitHub answered 500", status=500), "GitHub answered 500"),
+        (requests.exceptions.ReadTimeout("read timed out"), "no answer from GitHub (ReadTimeout)"),
+    ],
+)
+def test_create_once_returns_what_find_sees_when_it_was_applied(exc: BaseException, what: str) -> None:
+    found = Found()
+    looked: list[bool] = []
+    lines: list[str] = []
+
+    def find() -> Found:
+        looked.append(True)
+        return found
+
+    result = create_once(find, failing(exc), operation="create deployment", log=lines.append)
+    assert result is found
+    assert looked == [True]
+    assert lines == [f"create deployment: {what}, but it was applied; using it (not sent again)"]
+
+
+def test_create_once_says_re_run_when_it_is_not_there() -> None:
+    exc = github.GithubException(502, {"message": "Server Error"}, {})
+    with pytest.raises(GitHubError) as caught:
+        create_once(lambda: None, failing(exc), operation="create deployment", repository="org/app")
+    assert caught.value.one_line() == (
+        "create deployment: was sent once and not re-sent; GitHub answered 502 and it is not there; re-run. "
+        "Fix: re-run the job: nothing was created (GitHub may be degraded: https://www.githubstatus.com)"
+    )
+    assert caught.value.status == 502
+
+
+def test_create_once_when_checking_fails_too_says_look_before_re_running() -> None:
+    def find() -> None:
+        raise github.GithubException(404, {"message": "Not Found"}, {})
+
+    exc = github.GithubException(502, {"message": "Server Error"}, {})
+    with pytest.raises(GitHubError) as caught:
+        create_once(find, failing(exc), operation="create deployment", repository="org/app")
+    text = caught.value.one_line()
+    assert (
+        "was sent once and not re-sent; GitHub answered 502, and checking whether it was applied failed"
+        in text
+    )
+    assert "look on GitHub whether it exists before re-running" in text
+
+
+@pytest.mark.parametrize(
+    ("exc", "kind", "needle"),
+    [
+        (
+            github.GithubException(422, {"message": "Validation Failed", "errors": [{"field": "ref"}]}, {}),
+            GitHubValidationError,
+            "field 'ref'",
+        ),
+        (
+            requests.exceptions.ConnectTimeout("connect timed out"),
+            RetryExhaustedError,
+            "could not reach GitHub",
+        ),
+    ],
+)
+def test_create_once_does_not_look_when_nothing_can_have_been_applied(
+    exc: BaseException, kind: type, needle: str
+) -> None:
+    def find() -> None:
+        raise AssertionError("find must not be called")
+
+    with pytest.raises(kind) as caught:
+        create_once(find, failing(exc), operation="create deployment")
+    assert needle in str(caught.value)
+
+
+# -- the shared retry budget -----------------------------------------------------------------------
+
+
+def test_calls_of_one_client_share_its_wait_budget(server: Scripted) -> None:
+    sleeps: list[float] = []
+    limited = Reply(403, {"message": "You have exceeded a secondary rate limit."}, {"Retry-After": "50"})
+    server.script("POST", STATUS_PATH, limited, limited, Reply(201, STATUS), limited, Reply(201, STATUS))
+    gh = make_client(server, sleeps, [])
+    assert create_status(gh).id == 1
+    assert sleeps == [50.0, 50.0]
+    with pytest.raises(RateLimitError, match="retry after 50 s"):  # 20 s left of the client's 120 s
+        create_status(gh)
+    assert sleeps == [50.0, 50.0]
+
+
+def test_two_clients_given_one_budget_draw_from_it(server: Scripted) -> None:
+    sleeps: list[float] = []
+    limited = Reply(403, {"message": "You have exceeded a secondary rate limit."}, {"Retry-After": "40"})
+    server.script("POST", STATUS_PATH, limited, Reply(201, STATUS), limited, Reply(201, STATUS))
+    budget = RetryBudget(60)
+    assert create_status(make_client(server, sleeps, [], budget=budget)).id == 1
+    with pytest.raises(RateLimitError):
+        create_status(make_client(server, sleeps, [], budget=budget))
+    assert sleeps == [40.0]
+    assert budget.spent == 40.0
+
+
+# -- errors from the App token flow carry a fix --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("installation", "token", "needle"),
+    [
+        (Reply(200, {"app_id": 42}), None, "no installation id in GitHub's answer for org/app"),
+        (
+            Reply(200, {"id": 77}),
+            Reply(201, {"expires_at": "2027-01-15T08:00:00Z"}),
+            "GitHub's answer has no token",
+        ),
+    ],
+)
+def test_odd_app_answers_name_the_cause_and_a_fix(
+    server: Scripted, rsa_key: tuple[str, str], installation: Reply, token: Reply | None, needle: str
+) -> None:
+    server.script("GET", "/repos/org/app/installation", installation)
+    if token is not None:
+        server.script("POST", "/app/installations/77/access_tokens", token)
+    provider = AppTokenProvider(GitHubAuth(app_id="42", private_key=rsa_key[0]), server.url)
+    with pytest.raises(APIError) as caught:
+        provider.token("org/app")
+    assert needle in caught.value.message
+    assert caught.value.fix and "api-url" in caught.value.fix
+    assert "\n" not in caught.value.one_line()

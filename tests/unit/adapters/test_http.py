@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -12,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from gitops_release.adapters.http import HttpClient, HttpResponse, api_base_url, next_link
+from gitops_release.adapters.http import HttpClient, HttpResponse, RetryBudget, api_base_url, next_link
 from gitops_release.core.retry import RetryPolicy
 from gitops_release.errors import (
     GitHubAuthError,
@@ -169,7 +170,12 @@ def test_post_is_not_resent_after_502(server: Scripted, rec: Recorder) -> None:
         client(server, rec).request("POST", "/repos/org/app/statuses/abc", json_body={"state": "success"})
     assert len(server.seen) == 1
     assert rec.sleeps == []
-    assert "kept answering 502" in str(caught.value)
+    assert (
+        "GitHub answered 502 (bad gateway); the request was sent once, not re-sent (it may have been applied)"
+        in (str(caught.value))
+    )
+    assert "kept answering" not in str(caught.value)
+    assert caught.value.fix and "whether it was applied" in caught.value.fix
 
 
 def test_post_with_idempotent_true_is_retried(server: Scripted, rec: Recorder) -> None:
@@ -367,3 +373,95 @@ def test_http_response_header_lookup() -> None:
     response = HttpResponse(200, {"X-RateLimit-Remaining": "5"}, b"[1]")
     assert response.header("x-ratelimit-remaining") == "5"
     assert response.json() == [1]
+
+
+# -- a server that reads the request and never answers (a lost answer) ------------------------------
+
+
+@pytest.fixture
+def silent() -> Iterator[tuple[str, list[socket.socket]]]:
+    """(URL, accepted connections) of a 127.0.0.1 server that accepts, reads nothing back, never answers."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    listener.settimeout(0.05)
+    held: list[socket.socket] = []
+    done = threading.Event()
+
+    def accept() -> None:
+        while not done.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:  # the accept timeout: look at ``done`` again
+                continue
+            held.append(conn)
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}", held
+    finally:
+        done.set()
+        thread.join()
+        for conn in held:
+            conn.close()
+        listener.close()
+
+
+def test_post_without_an_answer_is_sent_once_and_says_it_may_have_been_applied(
+    silent: tuple[str, list[socket.socket]], rec: Recorder
+) -> None:
+    url, held = silent
+    http = HttpClient(url, token=TOKEN, sleep=rec.sleeps.append, log=rec.lines.append, timeout=0.2)
+    with pytest.raises(RetryExhaustedError) as caught:
+        http.request(
+            "POST", "/repos/org/app/deployments", json_body={"ref": "main"}, operation="create deployment"
+        )
+    text = str(caught.value)
+    assert text.startswith(
+        "create deployment: sent once, not re-sent (it may have been applied): no answer from "
+    )
+    assert "could not reach" not in text
+    assert caught.value.fix and "whether it was applied" in caught.value.fix
+    assert len(held) == 1
+    assert rec.sleeps == []
+
+
+# -- the shared retry budget ---------------------------------------------------------------------------
+
+
+def test_requests_of_one_client_share_its_wait_budget(server: Scripted, rec: Recorder) -> None:
+    limited = Reply(429, {"message": "slow down"}, {"Retry-After": "50"})
+    server.script("GET", "/x", limited, limited, Reply(200, {}))
+    server.script("GET", "/y", limited, Reply(200, {}))
+    http = client(server, rec)
+    assert http.budget.total == RetryPolicy().max_total_wait
+    assert http.request("GET", "/x").status == 200
+    assert rec.sleeps == [50.0, 50.0]
+    # a second request alone could wait 50 s (per-request bound 120 s), but the client has 20 s left
+    with pytest.raises(RateLimitError, match="retry after 50 s"):
+        http.request("GET", "/y")
+    assert rec.sleeps == [50.0, 50.0]
+    assert http.budget.spent == 100.0
+
+
+def test_two_clients_given_one_budget_draw_from_it(server: Scripted, rec: Recorder) -> None:
+    limited = Reply(429, {"message": "slow down"}, {"Retry-After": "40"})
+    server.script("GET", "/x", limited, Reply(200, {}))
+    server.script("GET", "/y", limited, Reply(200, {}))
+    budget = RetryBudget(60)
+    assert client(server, rec, budget=budget).request("GET", "/x").status == 200
+    with pytest.raises(RateLimitError):
+        client(server, rec, budget=budget).request("GET", "/y")
+    assert rec.sleeps == [40.0]
+    assert (budget.spent, budget.left()) == (40.0, 20.0)
+
+
+def test_retry_budget_take_is_all_or_nothing() -> None:
+    budget = RetryBudget(10)
+    assert budget.take(4) and budget.take(6)
+    assert not budget.take(0.5)
+    assert budget.left() == 0.0
+    assert budget.take(0.0)
+    with pytest.raises(ValueError):
+        RetryBudget(-1)

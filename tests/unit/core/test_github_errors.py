@@ -142,6 +142,7 @@ def test_other_status_is_plain_github_error() -> None:
     error = github_error(409, {"message": "Git Repository is empty."}, {}, operation="get ref")
     assert type(error) is GitHubError
     assert "409 Git Repository is empty." in one_line(error)
+    assert error.fix and "re-run" in error.fix
 
 
 def test_body_decoding() -> None:
@@ -151,3 +152,44 @@ def test_body_decoding() -> None:
     assert github_message("x" * 500).endswith("...")
     assert github_message({"message": "a\nb"}) == "a b"
     assert github_message(None) == ""
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+def test_5xx_of_a_request_sent_once_says_it_may_have_been_applied(status: int) -> None:
+    error = github_error(status, {"message": "Server Error"}, {}, operation="create deployment", resent=False)
+    assert isinstance(error, RetryExhaustedError)
+    text = one_line(error)
+    assert f"GitHub answered {status}" in text
+    assert "sent once, not re-sent (it may have been applied)" in text
+    assert "kept answering" not in text
+    assert error.fix and "whether it was applied" in error.fix
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "headers", "kind"),
+    [
+        (400, {"message": "Problems parsing JSON"}, {}, GitHubError),
+        (401, {"message": "Bad credentials"}, {}, GitHubAuthError),
+        (403, {"message": "Repository was archived so is read-only."}, {}, GitHubAuthError),
+        (403, {"message": "Resource not accessible by integration"}, {}, GitHubAuthError),
+        (403, {"message": "x"}, {"Retry-After": "60"}, RateLimitError),
+        (429, {"message": "Too Many Requests"}, {}, RateLimitError),
+        (404, {"message": "Not Found"}, {}, GitHubNotFoundError),
+        (409, {"message": "Git Repository is empty."}, {}, GitHubError),
+        (410, {"message": "Issues are disabled for this repo"}, {}, GitHubError),
+        (422, {"message": "Validation Failed", "errors": [{"field": "ref"}]}, {}, GitHubValidationError),
+        (500, "", {}, RetryExhaustedError),
+        (502, "<html>\n<h1>Bad gateway</h1>\n</html>", {}, RetryExhaustedError),
+        (503, {"message": "Service\nUnavailable"}, {}, RetryExhaustedError),
+    ],
+)
+@pytest.mark.parametrize("repository", [None, "org/app"])
+def test_every_error_has_a_fix_and_one_line(
+    status: int, body: object, headers: dict[str, str], kind: type, repository: str | None
+) -> None:
+    error = github_error(status, body, headers, operation="do the thing", repository=repository)
+    assert isinstance(error, kind)
+    assert error.status == status
+    assert error.fix, f"{status} has no fix"
+    assert "\n" not in error.one_line()
+    assert error.one_line().startswith("do the thing: ")

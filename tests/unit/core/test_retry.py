@@ -164,3 +164,13 @@ def test_describe_wait() -> None:
     assert POLICY.describe_wait(status=502, attempt=2, wait=1.25) == "GitHub answered 502; retry 2/4 in 1.2 s"
     line = POLICY.describe_wait(status=None, attempt=1, wait=0.5, error="ConnectionResetError")
     assert line == "GitHub unreachable (ConnectionResetError); retry 1/4 in 0.5 s"
+
+
+def test_a_shared_budget_bounds_the_wait_below_the_per_request_bound() -> None:
+    limited = {"Retry-After": "40"}
+    assert decide(method="GET", status=429, headers=limited, budget_left=None) == 40.0
+    assert decide(method="GET", status=429, headers=limited, budget_left=40.0) == 40.0
+    assert decide(method="GET", status=429, headers=limited, budget_left=39.0) is None
+    # the per-request bound still applies when the shared budget is larger
+    assert decide(method="GET", status=429, headers=limited, waited=100.0, budget_left=500.0) is None
+    assert decide(method="GET", status=502, headers={}, budget_left=0.0, rand=0.0) == 0.0
