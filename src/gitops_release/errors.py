@@ -120,6 +120,12 @@ class RetryExhaustedError(APIError):
     title = "Service kept failing"
 
 
+class ContractViolationError(ReleaseError):
+    """The GitHub sandbox saw requests or sent responses that GitHub's OpenAPI description forbids."""
+
+    title = "GitHub sandbox: OpenAPI violations"
+
+
 class WaitTimeoutError(ReleaseError):
     """A bounded wait (sync, health, revision) ran out of time; the message says what was seen last."""
 

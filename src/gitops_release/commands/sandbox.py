@@ -11,6 +11,7 @@ command then fails (exit 1) listing them, so a CI job that drives the sandbox ca
 from __future__ import annotations
 
 import re
+import signal
 import tempfile
 import threading
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from gitops_release.commands.base import Context
-from gitops_release.errors import InputError, ReleaseError
+from gitops_release.errors import ContractViolationError, InputError
 from gitops_release.runtime import InputReader, InputSpec, markdown_table
 
 INPUTS: tuple[InputSpec, ...] = (
@@ -130,12 +131,15 @@ def run(inputs: Inputs, ctx: Context, *, stop: threading.Event | None = None) ->
         + f"; data in {root}"
     )
     event = stop or threading.Event()
+    previous = _stop_on_sigterm(event)
     try:
         event.wait(inputs.duration)
     except KeyboardInterrupt:
         ctx.console.info("stopping")
     finally:
         sandbox.stop()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     for violation in sandbox.violations:
         ctx.console.annotation("warning", violation, title="OpenAPI violation")
     if inputs.strict and sandbox.violations:
@@ -150,14 +154,21 @@ def run(inputs: Inputs, ctx: Context, *, stop: threading.Event | None = None) ->
     )
 
 
-def strict_failure(violations: list[str]) -> ReleaseError:
+def _stop_on_sigterm(event: threading.Event) -> Any:
+    """``kill`` (SIGTERM) stops the sandbox like Ctrl-C, so violations are still reported and
+    ``strict`` still sets the exit status. Only possible from the main thread (tests run others)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, lambda signum, frame: event.set())
+
+
+def strict_failure(violations: list[str]) -> ContractViolationError:
     """The one-line failure for ``strict``: how many violations, the first few, and where the rest are."""
     listed = "; ".join(f"({n}) {v[:300]}" for n, v in enumerate(violations[:STRICT_LISTED], start=1))
     more = len(violations) - STRICT_LISTED
     rest = f"; and {more} more (see the warnings above)" if more > 0 else ""
-    return ReleaseError(
+    return ContractViolationError(
         f"the GitHub sandbox recorded {len(violations)} OpenAPI violation(s) while serving: {listed}{rest}",
         fix="fix the client request each names (a 'request' line), or report a sandbox bug (a 'response' "
         "line); run without strict to only warn",
-        title="GitHub sandbox: OpenAPI violations",
     )
