@@ -14,7 +14,6 @@ concurrency group.
 
 from __future__ import annotations
 
-import json
 import string
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
@@ -29,7 +28,7 @@ from gitops_release.commands.base import Context
 from gitops_release.core.db import apply_releases, dump_db, load_db
 from gitops_release.core.overlay import set_image
 from gitops_release.core.policy import Policy, check_release, load_policy
-from gitops_release.core.release import Release, parse_payload
+from gitops_release.core.release import Release, loads_json, parse_payload
 from gitops_release.errors import ConfigError, InputError
 from gitops_release.runtime import Console, InputReader, InputSpec, redact
 
@@ -158,17 +157,10 @@ def payload_from_event(env: Mapping[str, str]) -> Any:
             "payload", f"cannot read the event file GITHUB_EVENT_PATH ({exc})", fix=fix
         ) from None
     try:
-        event = json.loads(text)
-    except RecursionError:
-        raise InputError(
-            "payload",
-            "the event file GITHUB_EVENT_PATH is nested too deeply to be a repository_dispatch event",
-            fix='send a client_payload of one release or {"releases": [...]}; ' + fix,
-        ) from None
+        # The shared loader: duplicate keys and too-deep nesting are refused, not guessed at.
+        event = loads_json(text)
     except ValueError as exc:
-        raise InputError(
-            "payload", f"the event file GITHUB_EVENT_PATH is not valid JSON ({exc})", fix=fix
-        ) from None
+        raise InputError("payload", f"the event file GITHUB_EVENT_PATH {exc}", fix=fix) from None
     if not isinstance(event, dict) or not isinstance(event.get("client_payload"), dict):
         raise InputError("payload", "the repository_dispatch event has no client_payload object", fix=fix)
     return event["client_payload"]
@@ -276,14 +268,13 @@ class Outputs:
 # -- the edit ----------------------------------------------------------------------------------
 
 
-def _label(release: Any | None) -> str:
+def _label(release: Release | None, other: Release | None = None) -> str:
+    """The tag, and the short digest when the other side has the same tag (a moved tag)."""
     if release is None:
         return "none"
-    tag = getattr(release, "tag", None)
-    if tag:
-        return str(tag)
-    digest = getattr(release, "digest", None)
-    return str(digest)[:19] if digest else "none"
+    if other is not None and other.tag == release.tag and release.digest and release.digest != other.digest:
+        return f"{release.tag}@{release.digest[:15]}"
+    return release.tag
 
 
 def render_message(template: str, changes: Sequence[Any]) -> str:
@@ -295,8 +286,8 @@ def render_message(template: str, changes: Sequence[Any]) -> str:
         return {
             "container": rel.container,
             "channel": rel.channel,
-            "old": _label(change.previous),
-            "new": _label(rel),
+            "old": _label(change.previous, rel),
+            "new": _label(rel, change.previous),
             "source_repository": src.repository or "",
             "source_sha": src.sha or "",
             "run_url": getattr(src, "run_url", None) or "",
@@ -537,7 +528,7 @@ def _outputs(changes: Sequence[Any], *, changed: bool, sha: str, attempts: int, 
             None if change.previous is None else _release_json(change.previous)
         )
         written.append(_release_json(rel))
-        rows.append((rel.container, rel.channel, _label(change.previous), _label(rel)))
+        rows.append((rel.container, rel.channel, _label(change.previous, rel), _label(rel, change.previous)))
     return Outputs(
         changed=changed,
         commit_sha=sha,

@@ -277,3 +277,16 @@ def test_policy_error_in_a_one_release_releases_form_names_releases_0(tmp_path: 
 def test_policy_error_in_a_single_release_payload_names_payload(tmp_path: Path):
     message = _plan_error(tmp_path, {**PAYLOAD, "tag": "latest"})
     assert message.startswith("payload.tag "), message
+
+
+def test_label_shows_the_digest_when_a_tag_moved():
+    from gitops_release.core.release import Release, Source
+
+    source = Source(repository="org/my-app", sha="a" * 40)
+    old = Release("my-app", "dev", "ghcr.io/org/my-app", "1.2.3", "sha256:" + "a" * 64, source)
+    new = Release("my-app", "dev", "ghcr.io/org/my-app", "1.2.3", "sha256:" + "b" * 64, source)
+    assert update_db._label(old, new) == "1.2.3@sha256:aaaaaaaa"
+    assert update_db._label(new, old) == "1.2.3@sha256:bbbbbbbb"
+    other = Release("my-app", "dev", "ghcr.io/org/my-app", "1.2.4", "sha256:" + "b" * 64, source)
+    assert update_db._label(other, old) == "1.2.4"
+    assert update_db._label(None, new) == "none"
