@@ -9,6 +9,7 @@ file byte-identical (an unchanged release keeps its old ``updatedAt``).
 from __future__ import annotations
 
 import json
+import operator
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -20,6 +21,9 @@ from gitops_release.core.release import UPDATED_AT_PATTERN, Release, loads_json,
 from gitops_release.errors import ConfigError, InputError
 
 SCHEMA_VERSION = 1
+# (container, channel) of a release, and the first item of a pair: C-level, for 10,000 releases.
+_release_key = operator.attrgetter("container", "channel")
+_first = operator.itemgetter(0)
 _UPDATED_AT = re.compile(UPDATED_AT_PATTERN)
 
 
@@ -31,9 +35,10 @@ class ReleaseDB:
     _index: dict[tuple[str, str], Release] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        ordered = tuple(sorted(self.releases, key=lambda r: r.key))
-        index = {r.key: r for r in ordered}
-        if len(index) != len(ordered):
+        keys = map(_release_key, self.releases)
+        index = dict(sorted(zip(keys, self.releases, strict=True), key=_first))
+        ordered = tuple(index.values())
+        if len(index) != len(self.releases):
             raise ValueError("ReleaseDB: two releases for the same (container, channel)")
         object.__setattr__(self, "releases", ordered)
         object.__setattr__(self, "_index", index)
@@ -89,20 +94,20 @@ def load_db(text: str | None, *, path: str = "db/db.json") -> ReleaseDB:
     releases: list[Release] = []
     seen: dict[tuple[str, str], int] = {}
     for index, item in enumerate(items):
-        where = f"releases[{index}]"
         try:
-            release = parse_release(item, field=where)
+            release = parse_release(item, field=f"releases[{index}]")
         except InputError as exc:
             raise ConfigError(f"{path}: {exc.message.removeprefix('input ')}", fix=exc.fix) from None
-        if release.updated_at is None:
-            raise ConfigError(f"{path}: {where}.updatedAt is missing", fix=_FIX)
-        if release.key in seen:
+        key = (release.container, release.channel)
+        if release.updated_at is None or key in seen:
+            where = f"releases[{index}]"
+            if release.updated_at is None:
+                raise ConfigError(f"{path}: {where}.updatedAt is missing", fix=_FIX)
             raise ConfigError(
-                f"{path}: {where} repeats {release.container}/{release.channel} "
-                f"of releases[{seen[release.key]}]",
+                f"{path}: {where} repeats {release.container}/{release.channel} of releases[{seen[key]}]",
                 fix="keep one release per (container, channel)",
             )
-        seen[release.key] = index
+        seen[key] = index
         releases.append(release)
     return ReleaseDB(tuple(releases))
 
@@ -137,7 +142,23 @@ _FIX = "db.json is written by update-db; restore it from git history rather than
 
 def dump_db(db: ReleaseDB) -> str:
     """The canonical text of db.json: exactly ``json.dumps(doc, indent=2, ensure_ascii=False)``."""
-    return pretty_json(db.to_json()) + "\n"
+    if not db.releases:
+        return pretty_json(db.to_json()) + "\n"
+    blocks = ",\n".join(_release_block(release.to_json()) for release in db.releases)
+    return f'{{\n  "schemaVersion": {SCHEMA_VERSION},\n  "releases": [\n{blocks}\n  ]\n}}\n'
+
+
+def _release_block(doc: dict[str, Any]) -> str:
+    """One release at its place in db.json (indent 4), as pretty_json would render it, faster:
+    a release holds only strings and the one-level ``source`` object."""
+    lines = []
+    for key, value in doc.items():
+        if type(value) is dict:
+            inner = ",\n".join(f"        {_encode_string(k)}: {_encode_string(v)}" for k, v in value.items())
+            lines.append(f"      {_encode_string(key)}: {{\n{inner}\n      }}")
+        else:
+            lines.append(f"      {_encode_string(key)}: {_encode_string(value)}")
+    return "    {\n" + ",\n".join(lines) + "\n    }"
 
 
 # json.dumps with indent= falls back to the pure-Python encoder (5x slower on a 10,000-release
