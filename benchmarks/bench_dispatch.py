@@ -36,6 +36,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from _docs import replace_section  # noqa: E402  (benchmarks/ is sys.path[0])
+
 from gitops_release.sandbox.github_api import GitHubSandbox  # noqa: E402
 
 TOKEN = "ghp_benchmarkToken0000000000000000000000"
@@ -240,16 +242,7 @@ def write_docs(text: str) -> None:
         "Already cut: argparse (not imported when every input comes from INPUT_*), traceback, hmac\n"
         "(via secrets) and the GitHub error mapping (imported only on failure).\n"
     )
-    current = DOCS.read_text(encoding="utf-8") if DOCS.exists() else "# Benchmarks\n"
-    lines = current.splitlines(keepends=True)
-    start = next((i for i, line in enumerate(lines) if line.rstrip() == HEADING), None)
-    if start is None:
-        new = current.rstrip("\n") + "\n\n" + section
-    else:
-        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-        tail = "".join(lines[end:])
-        new = "".join(lines[:start]) + section + ("\n" + tail if tail else "")
-    DOCS.write_text(new, encoding="utf-8")
+    replace_section(HEADING, section)
 
 
 def main() -> int:

@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "src"))
 
+from _docs import replace_section  # noqa: E402  (benchmarks/ is sys.path[0])
 from tests.fixtures.git_remotes import clone_of, git, make_bare_remote, read_remote_file  # noqa: E402
 
 DOCS = ROOT / "docs" / "benchmarks.md"
@@ -210,16 +211,7 @@ def write_docs(text: str, heading: str = HEADING, command: str = "bench_update_d
         "run to run,\nlanded/lost/failed are what to watch).\n\n"
         f"{text}"
     )
-    current = DOCS.read_text(encoding="utf-8") if DOCS.exists() else "# Benchmarks\n"
-    lines = current.splitlines(keepends=True)
-    start = next((i for i, line in enumerate(lines) if line.rstrip() == heading), None)
-    if start is None:
-        new = current.rstrip("\n") + "\n\n" + section
-    else:
-        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-        tail = "".join(lines[end:])
-        new = "".join(lines[:start]) + section + ("\n" + tail if tail else "")
-    DOCS.write_text(new, encoding="utf-8")
+    replace_section(heading, section)
 
 
 def main() -> int:
