@@ -134,7 +134,8 @@ def table(results: dict[int, dict[str, object]], repeat: int) -> str:
         )
     small, large = sorted(medians)
     ratio = medians[large] / medians[small]
-    lines += ["", f"ratio {large:,} / {small:,} releases: {ratio:.2f}x (target <= 2x)", ""]
+    verdict = "met" if ratio <= 2 else "NOT met"
+    lines += ["", f"ratio {large:,} / {small:,} releases: {ratio:.2f}x (target <= 2x: {verdict})", ""]
     lines += ["where the extra time goes (in this process, best of 5):", ""]
     for n in (small, large):
         pure = in_process(n) * 1000
