@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from bench_update_db_concurrency import base_env, write_docs  # noqa: E402
 from tests.fixtures.git_remotes import clone_of, git, make_bare_remote, url_to_path  # noqa: E402
+from tests.fixtures.releases import synthetic_releases  # noqa: E402
 
 HEADING = "## update-db: db size"
 SHA = "d" * 40
@@ -37,18 +38,7 @@ SHA = "d" * 40
 def db_text(n: int) -> str:
     from gitops_release.core.db import dump_db, load_db
 
-    releases = [
-        {
-            "container": f"svc-{i:05d}",
-            "channel": "dev",
-            "image": f"ghcr.io/org/svc-{i:05d}",
-            "tag": "sha-00000000",
-            "digest": "sha256:" + f"{i:064x}",
-            "source": {"repository": "org/mono", "sha": SHA, "ref": "refs/heads/main"},
-            "updatedAt": "2026-01-01T00:00:00Z",
-        }
-        for i in range(n)
-    ]
+    releases = synthetic_releases(n, sha=SHA)
     raw = json.dumps({"schemaVersion": 1, "releases": releases})
     return dump_db(load_db(raw, path="db/db.json"))  # the canonical form update-db writes
 

@@ -18,14 +18,13 @@ import pytest
 from gitops_release.sandbox.github_api import GitHubSandbox
 from tests.e2e.test_config_repo_template import WORKFLOW as CONFIG_WORKFLOW
 from tests.e2e.test_config_repo_template import template_files
-from tests.e2e.test_source_repo_template import make_source_repo
+from tests.e2e.test_source_repo_template import TOKEN, make_source_repo, run_source_template
 from tests.fixtures.git_remotes import BareRemotes
 
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
 ACTION = {"gitops-release/gitops-release@v1": ROOT}
-TOKEN = "ghp_e2eChainToken0123456789abcdefabcd"
 CONFIG = "org/config"
 
 
@@ -37,17 +36,7 @@ def test_source_push_lands_in_config_repo_db(
     source = tmp_path / "my-app"
     sha = make_source_repo(source)
 
-    built = act_runner.run(
-        source / ".github/workflows/update-release-channel.yml",
-        "push",
-        {"ref": "refs/heads/main", "after": sha, "repository": {"name": "my-app", "full_name": "org/my-app"}},
-        workdir=source,
-        env={"GITHUB_API_URL": github_sandbox.url, "GITHUB_REPOSITORY": "org/my-app"},
-        secrets={"RELEASE_DISPATCH_TOKEN": TOKEN},
-        local_actions=ACTION,
-        variables={"CONFIG_REPOSITORY": CONFIG},
-        timeout=240,
-    )
+    built = run_source_template(act_runner, github_sandbox, source, sha)
     assert built.rc == 0, built.log[-6000:]
     (dispatch,) = github_sandbox.dispatches(CONFIG)
 

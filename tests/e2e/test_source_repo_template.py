@@ -56,23 +56,28 @@ def make_source_repo(path: Path) -> str:
     return git("rev-parse", "HEAD")
 
 
+def run_source_template(act_runner: Any, sandbox: GitHubSandbox, source: Path, sha: str) -> Any:
+    """The template on a push to main of ``source``, dispatching to the sandbox's org/config."""
+    return act_runner.run(
+        source / ".github/workflows/update-release-channel.yml",
+        "push",
+        {"ref": "refs/heads/main", "after": sha, "repository": {"name": "my-app", "full_name": "org/my-app"}},
+        workdir=source,
+        env={"GITHUB_API_URL": sandbox.url, "GITHUB_REPOSITORY": "org/my-app"},
+        secrets={"RELEASE_DISPATCH_TOKEN": TOKEN},
+        local_actions={"gitops-release/gitops-release@v1": ROOT},
+        timeout=240,
+        variables={"CONFIG_REPOSITORY": CONFIG},
+    )
+
+
 def test_push_to_main_dispatches_the_release(act_runner: Any, github_sandbox: GitHubSandbox, tmp_path: Path):
     github_sandbox.add_token(TOKEN)
     github_sandbox.create_repo(CONFIG)
     source = tmp_path / "my-app"
     sha = make_source_repo(source)
 
-    result = act_runner.run(
-        source / ".github/workflows/update-release-channel.yml",
-        "push",
-        {"ref": "refs/heads/main", "after": sha, "repository": {"name": "my-app", "full_name": "org/my-app"}},
-        workdir=source,
-        env={"GITHUB_API_URL": github_sandbox.url, "GITHUB_REPOSITORY": "org/my-app"},
-        secrets={"RELEASE_DISPATCH_TOKEN": TOKEN},
-        local_actions={"gitops-release/gitops-release@v1": ROOT},
-        timeout=240,
-        variables={"CONFIG_REPOSITORY": CONFIG},
-    )
+    result = run_source_template(act_runner, github_sandbox, source, sha)
     assert result.rc == 0, result.log[-6000:]
     assert result.jobs.get("build") == "success" and result.jobs.get("dispatch") == "success", result.jobs
 

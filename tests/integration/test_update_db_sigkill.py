@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.fixtures.git_remotes import BareRemotes
+from tests.fixtures.releases import synthetic_releases
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 RUNS = 20
@@ -29,18 +30,7 @@ SHA = "b" * 40
 
 
 def big_db(n: int) -> str:
-    releases = [
-        {
-            "container": f"svc-{i:05d}",
-            "channel": "dev",
-            "image": f"ghcr.io/org/svc-{i:05d}",
-            "tag": "sha-00000000",
-            "digest": "sha256:" + f"{i:064x}",
-            "source": {"repository": "org/mono", "sha": SHA, "ref": "refs/heads/main"},
-            "updatedAt": "2026-01-01T00:00:00Z",
-        }
-        for i in range(n)
-    ]
+    releases = synthetic_releases(n, sha=SHA)
     return json.dumps({"schemaVersion": 1, "releases": releases}, indent=2) + "\n"
 
 
