@@ -354,3 +354,64 @@ def test_push_refused_by_a_hook_resets_the_checkout_to_the_fetched_base(
     assert (clone / "notes.txt").read_text() == "mine\n"
     assert not (g.git_dir() / "gitops-release-pending").exists()
     assert g.unpushed("HEAD", "refs/heads/main") == []
+
+
+def test_verify_runs_after_the_commit_and_its_error_discards_it(
+    bare_remote: BareRemotes, tmp_path: Path
+) -> None:
+    url = bare_remote.make_bare_remote({"a.txt": "1\n"})
+    base = bare_remote.remote_head(url)
+    co = tmp_path / "co"
+    seen: list[str] = []
+
+    def verify() -> None:
+        seen.append(Git(co).head())
+        raise ConfigError("db/db.json: releases[3].tag is bad", fix="restore it")
+
+    for push in (True, False):
+        with pytest.raises(ConfigError, match="releases"):
+            commit_and_push(co, url, "main", writer("a.txt", "2\n"), verify=verify, push=push, sleep=no_sleep)
+        assert seen[-1] != base  # it ran with the commit made
+        g = Git(co)
+        assert g.head() == base and g.is_clean() and (co / "a.txt").read_text() == "1\n"
+        assert not (g.git_dir() / "gitops-release-pending").exists()
+    assert bare_remote.remote_log(url) == ["initial commit"]
+    calls: list[int] = []
+    done = commit_and_push(co, url, "main", writer("a.txt", "3\n"), verify=lambda: calls.append(1))
+    assert done.changed and calls == [1]
+    assert bare_remote.read_remote_file(url, "a.txt") == "3\n"
+
+
+def test_a_checkout_on_another_branch_at_the_same_commit_is_switched(
+    bare_remote: BareRemotes, tmp_path: Path
+) -> None:
+    url = bare_remote.make_bare_remote({"a.txt": "1\n"})
+    clone = bare_remote.clone_of(url)
+    git("checkout", "--quiet", "-b", "topic", cwd=clone)
+    result = commit_and_push(clone, url, "main", writer("a.txt", "2\n"), sleep=no_sleep)
+    assert result.changed
+    assert git("symbolic-ref", "--short", "HEAD", cwd=clone).strip() == "main"
+    assert bare_remote.read_remote_file(url, "a.txt") == "2\n"
+    assert git("rev-parse", "topic", cwd=clone).strip() == result.base_sha
+
+
+def test_files_the_edit_creates_outside_paths_are_removed_not_committed(
+    bare_remote: BareRemotes, tmp_path: Path
+) -> None:
+    url = bare_remote.make_bare_remote({"db/db.json": "{}\n", "keep.txt": "k\n"})
+    co = tmp_path / "co"
+
+    def edit(checkout: Path) -> str:
+        (checkout / "db" / "db.json").write_text("[]\n")
+        (checkout / "db" / "new.json").write_text("inside\n")
+        (checkout / "scratch").mkdir()
+        (checkout / "scratch" / "tmp.txt").write_text("outside\n")
+        (checkout / "keep.txt").unlink()
+        return "db dir"
+
+    commit_and_push(co, url, "main", edit, paths=["./db/"], sleep=no_sleep)
+    assert bare_remote.read_remote_file(url, "db/new.json") == "inside\n"
+    assert bare_remote.read_remote_file(url, "keep.txt") == "k\n"
+    assert not (co / "scratch" / "tmp.txt").exists()
+    assert (co / "keep.txt").read_text() == "k\n"
+    assert Git(co).changed_files() == []

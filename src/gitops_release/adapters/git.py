@@ -425,8 +425,13 @@ def _prepare_checkout(git: Git, checkout: Path, remote: str, branch: str) -> Non
         )
 
 
-def _sync(git: Git, branch: str) -> str:
-    """Fetch the branch and hard-reset the checkout (on local ``branch``) to the fetched head."""
+def _sync(git: Git, branch: str, *, clean: bool = False) -> str:
+    """Fetch the branch and hard-reset the checkout (on local ``branch``) to the fetched head.
+
+    ``clean``: the caller has just checked that nothing tracked is modified (_prepare_checkout);
+    then, when HEAD already is ``branch`` at the fetched head, the checkout is skipped: it would
+    change nothing, and on a large file (a 4 MiB db.json) it costs two rehashes.
+    """
     tracking = f"refs/remotes/origin/{branch}"
     git.run("fetch", "--quiet", "--no-tags", "origin", f"+refs/heads/{branch}:{tracking}")
     base = git.rev_parse(tracking)
@@ -435,8 +440,14 @@ def _sync(git: Git, branch: str) -> str:
             f"branch '{branch}' was not found on the remote after fetching",
             fix="create the branch first or fix the branch input",
         )
-    git.run("checkout", "--quiet", "--force", "-B", branch, base)  # also resets index and worktree
+    if not (clean and _head_is(git, base, branch)):
+        git.run("checkout", "--quiet", "--force", "-B", branch, base)  # also resets index and worktree
     return base
+
+
+def _head_is(git: Git, commit: str, branch: str) -> bool:
+    result = git.run("rev-parse", "HEAD", "--symbolic-full-name", "HEAD", check=False)
+    return result.rc == 0 and result.out.split() == [commit, f"refs/heads/{branch}"]
 
 
 def _discard(git: Git, base: str, untracked_before: set[str]) -> None:
@@ -461,18 +472,33 @@ def _restore(git: Git, base: str, untracked_before: set[str], pending_path: Path
     pending_path.unlink(missing_ok=True)
 
 
-def _files_to_commit(git: Git, paths: Sequence[str] | None, untracked_before: set[str]) -> list[str]:
-    """What the edit changed (within ``paths``), never a file that was untracked before it ran.
+def _within(name: str, paths: Sequence[str]) -> bool:
+    """``name`` (repository-relative) is one of ``paths`` or inside one of them (literal paths,
+    as ``--literal-pathspecs`` reads them: a file, a directory, or ``.`` for everything)."""
+    for path in paths:
+        path = path.strip("/")
+        while path.startswith("./"):
+            path = path[2:]
+        if path in ("", ".") or name == path or name.startswith(path + "/"):
+            return True
+    return False
+
+
+def _files_to_commit(
+    changed: Sequence[str], paths: Sequence[str] | None, untracked_before: set[str], checkout: Path
+) -> list[str]:
+    """Of the ``changed`` files, what the edit changed within ``paths``, never a file that was
+    untracked before it ran.
 
     Such files are the job's own (an event file, evidence, build output): they are skipped. One
     that ``paths`` names exactly is refused: the edit read or rewrote a file that is not on the
     branch, and committing it (or silently not committing it) would both be wrong.
     """
-    files = git.changed_files(paths)
+    files = [name for name in changed if paths is None or _within(name, paths)]
     named = sorted(set(paths or ()) & untracked_before & set(files))
     if named:
         raise GitError(
-            f"'{named[0]}' is an untracked file in checkout '{git.cwd}' and not on the branch; "
+            f"'{named[0]}' is an untracked file in checkout '{checkout}' and not on the branch; "
             "refusing to commit a file this run did not create",
             fix="delete or move it (or commit it to the branch first), or use a fresh checkout",
         )
@@ -496,6 +522,7 @@ def commit_and_push(
     log: Callable[[str], None] | None = None,
     paths: Sequence[str] | Callable[[], Sequence[str]] | None = None,
     env: Mapping[str, str] | None = None,
+    verify: Callable[[], None] | None = None,
 ) -> PushResult:
     """Apply ``edit`` to a fresh checkout of ``remote``'s ``branch``, commit and push; retry races.
 
@@ -509,6 +536,10 @@ def commit_and_push(
     a callable is asked after each edit, for edits that learn what they touch) when given. A file
     that was untracked before the edit ran is never committed. When the commit or push fails, the
     checkout is reset to the fetched base and files the edit created are removed before raising.
+
+    ``verify()``, when given, runs after each commit and before it is pushed (or kept, with push
+    disabled): a last check that may have run alongside git (update-db checks the stored
+    releases while git commits). What it raises propagates with the commit discarded.
     """
     if max_attempts < 1:
         raise InputError("max-attempts", f"{max_attempts} is below the minimum 1", fix="use 1 or more")
@@ -526,13 +557,15 @@ def commit_and_push(
     untracked_before: set[str] = set()
 
     for attempt in range(1, max_attempts + 1):
-        base = _sync(git, branch)
+        base = _sync(git, branch, clean=attempt == 1)  # later attempts start from our own commit
         pending_path.unlink(missing_ok=True)
         untracked_before = git.untracked()
         try:
             message = edit(checkout)
             limit = paths() if callable(paths) else paths
-            files = _files_to_commit(git, limit, untracked_before) if message is not None else []
+            # One status of the whole tree: what to commit, and whether anything else must go.
+            changed = git.changed_files() if message is not None else []
+            files = _files_to_commit(changed, limit, untracked_before, checkout)
         except BaseException:
             _discard(git, base, untracked_before)
             raise
@@ -548,7 +581,10 @@ def commit_and_push(
             git.run("commit", "--quiet", "--no-verify", "--cleanup=whitespace", "--file=-", input=message)
             sha = git.head()
             pending_path.write_text(sha + "\n")
-            _discard(git, sha, untracked_before)  # edits outside ``paths`` are not kept
+            if verify is not None:
+                verify()
+            if set(changed) - set(files) - untracked_before:
+                _discard(git, sha, untracked_before)  # edits outside ``paths`` are not kept
             if not push:
                 git.log(f"committed {sha[:12]} on {branch} locally (push disabled)")
                 return PushResult(changed=True, commit_sha=sha, base_sha=base, attempts=attempt)
