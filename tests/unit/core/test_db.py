@@ -8,8 +8,6 @@ from importlib import resources
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
 from gitops_release.core.db import (
@@ -20,7 +18,6 @@ from gitops_release.core.db import (
     dump_db,
     empty_db,
     load_db,
-    pretty_json,
 )
 from gitops_release.core.release import Release, Source
 from gitops_release.errors import ConfigError, InputError
@@ -206,19 +203,6 @@ def test_ten_thousand_releases_round_trip_and_one_update_is_a_small_diff() -> No
             f'+      "updatedAt": "{T1}"',
         ]
     )
-
-
-_json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(), children, max_size=4),
-    max_leaves=20,
-)
-
-
-@given(_json_values)
-@settings(max_examples=500)
-def test_pretty_json_is_exactly_json_dumps_indent_2(value: object) -> None:
-    assert pretty_json(value) == json.dumps(value, indent=2, ensure_ascii=False)
 
 
 def test_deeply_nested_db_is_a_config_error_not_a_crash() -> None:
