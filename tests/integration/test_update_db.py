@@ -346,3 +346,47 @@ def test_update_db_names_exactly_the_files_it_may_change(
         ["db/db.json"],
     ]
     assert committed_files(url) == ["db/db.json"]
+
+
+@pytest.mark.parametrize(
+    ("corrupt", "message"),
+    [
+        # A canonical-looking db whose other release has a bad value: found by the check that runs
+        # while git commits, before the push.
+        (lambda t: t.replace('"tag": "sha-aaa"', '"tag": "-bad"'), "releases[0].tag"),
+        # A key given twice: load_db's duplicate-key error, not a silent last-one-wins.
+        (
+            lambda t: t.replace('"tag": "sha-aaa",', '"tag": "sha-aaa",\n      "tag": "sha-zzz",'),
+            "'tag' twice",
+        ),
+    ],
+)
+def test_a_broken_stored_release_fails_the_update_and_nothing_is_pushed(
+    bare_remote: BareRemotes, config_repo: tuple[str, Path], corrupt: Any, message: str
+):
+    url, work = config_repo
+    run_update(
+        work, {"releases": [release("my-app", tag="sha-aaa"), release("my-app-worker", tag="sha-www")]}
+    )
+    remote_dir = url.removeprefix("file://")
+    text = bare_remote.read_remote_file(url, "db/db.json")
+    broken = corrupt(text)
+    assert broken != text
+    seed = bare_remote.clone_of(url)
+    (seed / "db" / "db.json").write_text(broken)
+    git("commit", "--quiet", "-am", "hand edit", cwd=seed)
+    git("push", "--quiet", "origin", "HEAD:main", cwd=seed)
+    head = bare_remote.remote_head(url)
+    # A change to the good release, the bad one itself, and no change at all: all refused.
+    for payload in (
+        release("my-app-worker", tag="sha-bbb"),
+        release("my-app", tag="sha-aaa"),
+        release("my-app-worker", tag="sha-www"),
+    ):
+        with pytest.raises(ConfigError) as info:
+            run_update(work, payload)
+        assert message in info.value.message and info.value.message.startswith("db/db.json: ")
+        assert bare_remote.remote_head(url) == head
+        assert git("status", "--porcelain", cwd=work) == ""
+        assert git("rev-parse", "HEAD", cwd=work).strip() == head
+    assert git("--git-dir", remote_dir, "log", "-1", "--format=%s", "main").strip() == "hand edit"

@@ -22,10 +22,11 @@ from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from gitops_release.adapters.background import Background
 from gitops_release.adapters.files import atomic_write, read_text_if_exists
 from gitops_release.adapters.git import Git, commit_and_push
 from gitops_release.commands.base import Context
-from gitops_release.core.db import apply_releases, dump_db, load_db
+from gitops_release.core.db import DBFile
 from gitops_release.core.overlay import set_image
 from gitops_release.core.policy import Policy, check_release, load_policy
 from gitops_release.core.release import Release, loads_json, parse_payload
@@ -341,9 +342,10 @@ def _overlay_file(root: Path, policy: Policy, release: Release) -> Path:
 
 @dataclass
 class _Plan:
-    text: str
+    text: str | None  # the db's new text; None only when the db is absent and nothing changed
     changes: tuple[Any, ...]
     overlays: dict[Path, str]
+    db: DBFile
 
 
 def _release_field(inputs: Inputs, index: int) -> str:
@@ -353,13 +355,17 @@ def _release_field(inputs: Inputs, index: int) -> str:
     return f"payload.releases[{index}]" if len(inputs.releases) > 1 else "payload"
 
 
-def plan(root: Path, inputs: Inputs, *, now: datetime) -> _Plan:
-    """Read policy + db from ``root``, check every release, apply; nothing is written here."""
+def plan(root: Path, inputs: Inputs, *, now: datetime, defer_checks: bool = False) -> _Plan:
+    """Read policy + db from ``root``, check every release, apply; nothing is written here.
+
+    ``defer_checks``: the stored releases' value checks are left to ``result.db.check()``
+    (DBFile), for the caller to run before anything is pushed."""
 
     policy = load_policy(
         read_text_if_exists(root / inputs.policy_path, "policy-path"), path=inputs.policy_path
     )
-    db = load_db(read_text_if_exists(root / inputs.db_path, "db-path"), path=inputs.db_path)
+    text = read_text_if_exists(root / inputs.db_path, "db-path")
+    db = DBFile(text, path=inputs.db_path, defer_checks=defer_checks)
     for index, release in enumerate(inputs.releases):
         current = db.get(release.container, release.channel)
         check_release(
@@ -369,7 +375,7 @@ def plan(root: Path, inputs: Inputs, *, now: datetime) -> _Plan:
             allow_downgrade=inputs.allow_downgrade,
             field=_release_field(inputs, index),
         )
-    new_db, changes = apply_releases(db, inputs.releases, now=now)
+    new_text, changes = db.apply(inputs.releases, now=now)
     overlays: dict[Path, str] = {}
     if inputs.write_through:
         for change in changes:
@@ -386,7 +392,7 @@ def plan(root: Path, inputs: Inputs, *, now: datetime) -> _Plan:
                 container=rel.container,
                 path=str(path.relative_to(root)),
             )
-    return _Plan(text=dump_db(new_db), changes=tuple(changes), overlays=overlays)
+    return _Plan(text=new_text, changes=tuple(changes), overlays=overlays, db=db)
 
 
 def _git_out(cwd: Path, *args: str) -> str | None:
@@ -479,17 +485,26 @@ def run(inputs: Inputs, ctx: Context) -> Outputs:
     last: dict[str, _Plan] = {}
     touched: list[str] = [inputs.db_path]
 
+    checks: list[Background] = []
+
     def edit(root: Path) -> str | None:
-        result = plan(root, inputs, now=now)
+        result = plan(root, inputs, now=now, defer_checks=True)
         last["plan"] = result
         # Exactly the files this attempt may change: db.json and the overlays of its plan.
         touched[:] = [inputs.db_path, *(path.relative_to(root).as_posix() for path in result.overlays)]
-        if not result.changes:
+        if not result.changes or result.text is None:
+            result.db.check()  # nothing to write, but a broken db is still an error
             return None
         atomic_write(root / inputs.db_path, result.text)
         for path, text in result.overlays.items():
             atomic_write(path, text)
+        # The stored releases' checks run while git adds and commits; verify waits before the push.
+        checks[:] = [Background(result.db.check, name="update-db: check db.json")]
         return render_message(inputs.commit_message, result.changes)
+
+    def verify() -> None:
+        if checks:
+            checks.pop().result()
 
     with console.group(f"update-db: {len(inputs.releases)} release(s) -> {branch}"):
         pushed = commit_and_push(
@@ -503,6 +518,7 @@ def run(inputs: Inputs, ctx: Context) -> Outputs:
             log=_git_log(console),
             # Only db.json and the overlays the plan edits: nothing else in the tree is committed.
             paths=lambda: touched,
+            verify=verify,
         )
     changes = last["plan"].changes if pushed.changed and "plan" in last else ()
     sha = pushed.commit_sha or pushed.base_sha or ""
