@@ -13,11 +13,10 @@ Unicode look-alikes (a Cyrillic ``\\u0430`` in a container name) are refused.
 from __future__ import annotations
 
 import json
-import operator
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 from gitops_release.errors import InputError
 
@@ -412,8 +411,11 @@ def _object_fix(keys: Sequence[str]) -> str:
 # The fast path: field name -> (max length, pattern search). The field names are the rule names.
 _RELEASE_REQUIRED = frozenset(REQUIRED_KEYS)
 _SOURCE_REQUIRED = frozenset(("repository", "sha"))
-_FAST_RELEASE = {k: (_MAX.get(k, 1 << 30), _RE[k].search) for k in RELEASE_KEYS if k != "source"}
-_FAST_SOURCE = {k: (_MAX.get(k, 1 << 30), _RE[k].search) for k in SOURCE_KEYS}
+#: Field -> (maximum length, pattern search): the rules parse_release applies to a release's
+#: string fields and to its source's (core/db.py checks a whole db.json with them, by column).
+RELEASE_FIELD_CHECKS = {k: (_MAX.get(k, 1 << 30), _RE[k].search) for k in RELEASE_KEYS if k != "source"}
+SOURCE_FIELD_CHECKS = {k: (_MAX.get(k, 1 << 30), _RE[k].search) for k in SOURCE_KEYS}
+_FAST_RELEASE, _FAST_SOURCE = RELEASE_FIELD_CHECKS, SOURCE_FIELD_CHECKS
 
 
 def _all_valid(obj: dict[str, Any], checks: Mapping[str, Any], skip: str = "") -> bool:
@@ -425,69 +427,6 @@ def _all_valid(obj: dict[str, Any], checks: Mapping[str, Any], skip: str = "") -
         if check is None or type(value) is not str or len(value) > check[0] or not check[1](value):
             return False
     return True
-
-
-_STORED_REQUIRED = _RELEASE_REQUIRED | {"updatedAt"}
-_RELEASE_KEY_SET = frozenset(RELEASE_KEYS)
-_SOURCE_KEY_SET = frozenset(SOURCE_KEYS)
-_ONLY_DICT = frozenset((dict,))
-_ONLY_STR = frozenset((str,))
-_get_source = operator.itemgetter("source")
-
-#: Release field name (``source.<key>`` for the source's) -> every stored release's value of it.
-Columns = dict[str, list[str]]
-
-
-def release_columns(items: Sequence[object]) -> Columns | None:
-    """The values of each field over all ``items``, when every item has the shape of a stored
-    release (a db.json release): an object with only known keys, the required ones and
-    ``updatedAt``, every value a string but ``source``, an object of the same kind. None when
-    one has not: ``parse_release`` on each item finds and names the problem.
-
-    With ``columns_valid`` this checks 10,000 releases column by column, one C-level pass per
-    field instead of a Python call per value (docs/benchmarks.md).
-    """
-    if not set(map(type, items)) <= _ONLY_DICT:
-        return None
-    objects = cast("Sequence[dict[str, Any]]", items)
-    if not all(map(_STORED_REQUIRED.issubset, objects)) or not set().union(*objects) <= _RELEASE_KEY_SET:
-        return None
-    sources: list[dict[str, Any]] = list(map(_get_source, objects))
-    if not set(map(type, sources)) <= _ONLY_DICT:
-        return None
-    if not all(map(_SOURCE_REQUIRED.issubset, sources)) or not set().union(*sources) <= _SOURCE_KEY_SET:
-        return None
-    columns: Columns = {}
-    for objs, checks, prefix, required in (
-        (objects, _FAST_RELEASE, "", _STORED_REQUIRED),
-        (sources, _FAST_SOURCE, "source.", _SOURCE_REQUIRED),
-    ):
-        for key in checks:
-            values = (
-                list(map(operator.itemgetter(key), objs))
-                if key in required
-                else [obj[key] for obj in objs if key in obj]
-            )
-            if values and not set(map(type, values)) <= _ONLY_STR:
-                return None
-            columns[prefix + key] = values
-    return columns
-
-
-def columns_valid(columns: Columns) -> bool:
-    """True only when every value of ``release_columns`` is within its field's length limit and
-    matches its pattern, i.e. ``parse_release`` accepts every release they came from."""
-    for name, values in columns.items():
-        if not values:
-            continue
-        limit, search = _FAST_CHECKS[name]
-        distinct = set(values)  # channels, repositories, refs, shas repeat across releases
-        if max(map(len, distinct)) > limit or not all(map(search, distinct)):
-            return False
-    return True
-
-
-_FAST_CHECKS = {**_FAST_RELEASE, **{f"source.{key}": check for key, check in _FAST_SOURCE.items()}}
 
 
 def parse_release(obj: object, *, field: str = "payload") -> Release:

@@ -184,3 +184,13 @@ def test_absent_db_and_unchanged_payload() -> None:
     same = parse_release({k: v for k, v in GOOD.items() if k != "updatedAt"})
     assert DBFile(text).apply([same], now=T1) == (text, ())
     assert DBFile(None).apply([], now=T1) == (None, ())
+
+
+@given(st.lists(maybe_stored, max_size=5))
+@settings(max_examples=400, deadline=None)
+def test_the_column_check_accepts_exactly_what_parse_release_accepts(items: list[Any]) -> None:
+    from gitops_release.core.db import _columns_valid, _release_columns
+
+    every_valid = all(_valid(item) and "updatedAt" in item for item in items)
+    columns = _release_columns(items)
+    assert (columns is not None and _columns_valid(columns)) == every_valid
