@@ -415,3 +415,41 @@ def test_files_the_edit_creates_outside_paths_are_removed_not_committed(
     assert not (co / "scratch" / "tmp.txt").exists()
     assert (co / "keep.txt").read_text() == "k\n"
     assert Git(co).changed_files() == []
+
+
+def test_an_interrupted_merge_in_the_checkout_never_reaches_the_remote(
+    bare_remote: BareRemotes, tmp_path: Path
+) -> None:
+    url = bare_remote.make_bare_remote({"a.txt": "1\n"})
+    seed = bare_remote.clone_of(url)
+    git("checkout", "--quiet", "-b", "side", cwd=seed)
+    (seed / "side.txt").write_text("side\n")
+    git("add", "side.txt", cwd=seed)
+    git("commit", "--quiet", "-m", "side commit", cwd=seed)
+    git("push", "--quiet", "origin", "side", cwd=seed)
+    clone = bare_remote.clone_of(url)
+    git("fetch", "--quiet", "origin", "side:side", cwd=clone)
+    git("merge", "--quiet", "--no-commit", "--no-ff", "-s", "ours", "side", cwd=clone)
+    assert (clone / ".git" / "MERGE_HEAD").exists() and Git(clone).is_clean()
+    result = commit_and_push(clone, url, "main", writer("a.txt", "2\n", "update"), paths=["a.txt"])
+    assert result.changed
+    parents = git("--git-dir", url.removeprefix("file://"), "log", "-1", "--format=%P", "main").split()
+    assert parents == [result.base_sha]
+    assert bare_remote.remote_log(url) == ["update", "initial commit"]
+
+
+def test_paths_are_normalised_and_must_stay_inside_the_checkout(
+    bare_remote: BareRemotes, tmp_path: Path
+) -> None:
+    url = bare_remote.make_bare_remote({"db/db.json": "{}\n", "keep.txt": "k\n"})
+    co = tmp_path / "co"
+    for paths, lands in ((["db/../keep.txt"], True), (["keep.txt/"], False), (["./keep.txt"], True)):
+        tag = f"{paths[0]}\n"
+        result = commit_and_push(co, url, "main", writer("keep.txt", tag), paths=paths, sleep=no_sleep)
+        assert result.changed is lands, paths
+        assert (bare_remote.read_remote_file(url, "keep.txt") == tag) is lands
+    for bad in ("", "/db/db.json", "../outside", "db/../../x"):
+        with pytest.raises(GitError, match="not inside the checkout") as info:
+            commit_and_push(co, url, "main", writer("keep.txt", "x\n"), paths=[bad], sleep=no_sleep)
+        assert info.value.fix
+        assert Git(co).changed_files() == []

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import os
+import posixpath
 import random
 import re
 import subprocess
@@ -425,12 +426,14 @@ def _prepare_checkout(git: Git, checkout: Path, remote: str, branch: str) -> Non
         )
 
 
-def _sync(git: Git, branch: str, *, clean: bool = False) -> str:
+def _sync(git: Git, branch: str, *, clean_git_dir: Path | None = None) -> str:
     """Fetch the branch and hard-reset the checkout (on local ``branch``) to the fetched head.
 
-    ``clean``: the caller has just checked that nothing tracked is modified (_prepare_checkout);
-    then, when HEAD already is ``branch`` at the fetched head, the checkout is skipped: it would
-    change nothing, and on a large file (a 4 MiB db.json) it costs two rehashes.
+    ``clean_git_dir``: the caller has just checked that nothing tracked is modified
+    (_prepare_checkout) in the checkout with this git dir; then, when HEAD already is ``branch``
+    at the fetched head and no merge, cherry-pick, revert or rebase is in progress, the checkout
+    is skipped: it would change nothing, and on a large file (a 4 MiB db.json) it costs two
+    rehashes.
     """
     tracking = f"refs/remotes/origin/{branch}"
     git.run("fetch", "--quiet", "--no-tags", "origin", f"+refs/heads/{branch}:{tracking}")
@@ -440,14 +443,28 @@ def _sync(git: Git, branch: str, *, clean: bool = False) -> str:
             f"branch '{branch}' was not found on the remote after fetching",
             fix="create the branch first or fix the branch input",
         )
-    if not (clean and _head_is(git, base, branch)):
+    if clean_git_dir is None or not _head_is(git, base, branch, clean_git_dir):
         git.run("checkout", "--quiet", "--force", "-B", branch, base)  # also resets index and worktree
     return base
 
 
-def _head_is(git: Git, commit: str, branch: str) -> bool:
+# What an interrupted merge, cherry-pick, revert or rebase leaves in the git dir: a commit made on
+# top of it would carry a second parent (another branch's history) or continue the operation.
+_OPERATION_STATE = (
+    "MERGE_HEAD",
+    "CHERRY_PICK_HEAD",
+    "REVERT_HEAD",
+    "rebase-merge",
+    "rebase-apply",
+    "sequencer",
+)
+
+
+def _head_is(git: Git, commit: str, branch: str, git_dir: Path) -> bool:
     result = git.run("rev-parse", "HEAD", "--symbolic-full-name", "HEAD", check=False)
-    return result.rc == 0 and result.out.split() == [commit, f"refs/heads/{branch}"]
+    if result.rc != 0 or result.out.split() != [commit, f"refs/heads/{branch}"]:
+        return False
+    return not any((git_dir / name).exists() for name in _OPERATION_STATE)
 
 
 def _discard(git: Git, base: str, untracked_before: set[str]) -> None:
@@ -472,14 +489,25 @@ def _restore(git: Git, base: str, untracked_before: set[str], pending_path: Path
     pending_path.unlink(missing_ok=True)
 
 
-def _within(name: str, paths: Sequence[str]) -> bool:
-    """``name`` (repository-relative) is one of ``paths`` or inside one of them (literal paths,
-    as ``--literal-pathspecs`` reads them: a file, a directory, or ``.`` for everything)."""
-    for path in paths:
-        path = path.strip("/")
-        while path.startswith("./"):
-            path = path[2:]
-        if path in ("", ".") or name == path or name.startswith(path + "/"):
+def _literal_path(path: str) -> tuple[str, bool]:
+    """A literal path as git reads it: (normalised path, matches only a directory). ``./`` and
+    ``x/..`` are normalised; empty, absolute or leading out of the checkout is a GitError, as
+    git makes it."""
+    normal = posixpath.normpath(path) if path else ""
+    if not path or posixpath.isabs(path) or normal == ".." or normal.startswith("../"):
+        raise GitError(
+            f"path {path!r} is not inside the checkout",
+            fix="give paths relative to the repository root, without '..' leading out of it",
+        )
+    return normal, path.endswith("/")
+
+
+def _within(name: str, paths: Sequence[tuple[str, bool]]) -> bool:
+    """``name`` (repository-relative, as git status prints it) is one of ``paths``
+    (``_literal_path``s) or inside one: ``a/b`` is the file or the directory, ``a/b/`` only the
+    directory, ``.`` everything."""
+    for path, directory_only in paths:
+        if path == "." or name.startswith(path + "/") or (name == path and not directory_only):
             return True
     return False
 
@@ -494,8 +522,9 @@ def _files_to_commit(
     that ``paths`` names exactly is refused: the edit read or rewrote a file that is not on the
     branch, and committing it (or silently not committing it) would both be wrong.
     """
-    files = [name for name in changed if paths is None or _within(name, paths)]
-    named = sorted(set(paths or ()) & untracked_before & set(files))
+    literal = None if paths is None else [_literal_path(path) for path in paths]
+    files = [name for name in changed if literal is None or _within(name, literal)]
+    named = sorted({path for path, _ in literal or ()} & untracked_before & set(files))
     if named:
         raise GitError(
             f"'{named[0]}' is an untracked file in checkout '{checkout}' and not on the branch; "
@@ -557,7 +586,8 @@ def commit_and_push(
     untracked_before: set[str] = set()
 
     for attempt in range(1, max_attempts + 1):
-        base = _sync(git, branch, clean=attempt == 1)  # later attempts start from our own commit
+        # Later attempts start from our own rejected commit: always a checkout.
+        base = _sync(git, branch, clean_git_dir=pending_path.parent if attempt == 1 else None)
         pending_path.unlink(missing_ok=True)
         untracked_before = git.untracked()
         try:
