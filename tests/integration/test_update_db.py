@@ -377,11 +377,13 @@ def test_a_broken_stored_release_fails_the_update_and_nothing_is_pushed(
     git("commit", "--quiet", "-am", "hand edit", cwd=seed)
     git("push", "--quiet", "origin", "HEAD:main", cwd=seed)
     head = bare_remote.remote_head(url)
-    # A change to the good release, the bad one itself, and no change at all: all refused.
+    # A change to the good release, the bad one itself, no change at all, and a release the
+    # policy refuses (the broken db is still the error named first): all refused, nothing pushed.
     for payload in (
         release("my-app-worker", tag="sha-bbb"),
         release("my-app", tag="sha-aaa"),
         release("my-app-worker", tag="sha-www"),
+        release("my-app-worker", tag="latest"),
     ):
         with pytest.raises(ConfigError) as info:
             run_update(work, payload)
@@ -390,3 +392,31 @@ def test_a_broken_stored_release_fails_the_update_and_nothing_is_pushed(
         assert git("status", "--porcelain", cwd=work) == ""
         assert git("rev-parse", "HEAD", cwd=work).strip() == head
     assert git("--git-dir", remote_dir, "log", "-1", "--format=%s", "main").strip() == "hand edit"
+
+
+def test_a_git_failure_after_the_edit_leaves_no_check_running(
+    bare_remote: BareRemotes, config_repo: tuple[str, Path], monkeypatch: pytest.MonkeyPatch
+):
+    import threading
+    import time
+
+    from gitops_release.core.db import DBFile
+
+    check = DBFile.check
+
+    def slow_check(self: DBFile) -> None:  # a db large enough that git fails first
+        time.sleep(0.3)
+        check(self)
+
+    monkeypatch.setattr(DBFile, "check", slow_check)
+    url, work = config_repo
+    interval = sys.getswitchinterval()
+    (work / ".git" / "index.lock").write_text("")  # git add fails: another git process "holds" it
+    try:
+        with pytest.raises(GitError):
+            run_update(work, release())
+    finally:
+        (work / ".git" / "index.lock").unlink()
+    assert not [t for t in threading.enumerate() if t.name.startswith("update-db: check")]
+    assert sys.getswitchinterval() == interval
+    assert len(bare_remote.remote_log(url)) == 1

@@ -44,8 +44,7 @@ class Background:
     def result(self) -> None:
         self._thread.join()
         if self._error is not None:
-            error, self._error = self._error, None
-            raise error
+            raise self._error
 
 
 def _enter() -> None:

@@ -14,6 +14,7 @@ concurrency group.
 
 from __future__ import annotations
 
+import contextlib
 import string
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
@@ -30,7 +31,7 @@ from gitops_release.core.db import DBFile
 from gitops_release.core.overlay import set_image
 from gitops_release.core.policy import Policy, check_release, load_policy
 from gitops_release.core.release import Release, loads_json, parse_payload
-from gitops_release.errors import ConfigError, InputError
+from gitops_release.errors import ConfigError, InputError, ReleaseError
 from gitops_release.runtime import Console, InputReader, InputSpec, redact
 
 DEFAULT_MAX_ATTEMPTS = 20
@@ -366,6 +367,14 @@ def plan(root: Path, inputs: Inputs, *, now: datetime, defer_checks: bool = Fals
     )
     text = read_text_if_exists(root / inputs.db_path, "db-path")
     db = DBFile(text, path=inputs.db_path, defer_checks=defer_checks)
+    try:
+        return _plan_on(root, inputs, policy, db, now=now)
+    except ReleaseError:
+        db.check()  # a broken db.json is the error to report, as without deferred checks
+        raise
+
+
+def _plan_on(root: Path, inputs: Inputs, policy: Policy, db: DBFile, *, now: datetime) -> _Plan:
     for index, release in enumerate(inputs.releases):
         current = db.get(release.container, release.channel)
         check_release(
@@ -506,20 +515,27 @@ def run(inputs: Inputs, ctx: Context) -> Outputs:
         if checks:
             checks.pop().result()
 
-    with console.group(f"update-db: {len(inputs.releases)} release(s) -> {branch}"):
-        pushed = commit_and_push(
-            checkout,
-            remote,
-            branch,
-            edit,
-            token=inputs.token,
-            push=inputs.push,
-            max_attempts=inputs.max_attempts,
-            log=_git_log(console),
-            # Only db.json and the overlays the plan edits: nothing else in the tree is committed.
-            paths=lambda: touched,
-            verify=verify,
-        )
+    try:
+        with console.group(f"update-db: {len(inputs.releases)} release(s) -> {branch}"):
+            pushed = commit_and_push(
+                checkout,
+                remote,
+                branch,
+                edit,
+                token=inputs.token,
+                push=inputs.push,
+                max_attempts=inputs.max_attempts,
+                log=_git_log(console),
+                # Only db.json and the overlays the plan edits: nothing else in the tree is committed.
+                paths=lambda: touched,
+                verify=verify,
+            )
+    except BaseException:
+        if checks:  # git failed before verify: wait for the check, but git's error is the one to report
+            with contextlib.suppress(ReleaseError):
+                checks.pop().result()
+        raise
+    verify()  # a check that no commit waited for (nothing was committed) still reports a broken db
     changes = last["plan"].changes if pushed.changed and "plan" in last else ()
     sha = pushed.commit_sha or pushed.base_sha or ""
     return _outputs(changes, changed=bool(pushed.changed), sha=sha, attempts=pushed.attempts, dry_run=False)

@@ -169,8 +169,23 @@ _FIX = "db.json is written by update-db; restore it from git history rather than
 
 def dump_db(db: ReleaseDB) -> str:
     """The canonical text of db.json: exactly ``json.dumps(doc, indent=2, ensure_ascii=False)``
-    and a newline (tests/unit/core/test_db.py checks it on generated dbs)."""
+    and a newline (tests/unit/core/test_db_file.py checks it on generated dbs)."""
     return _render(db.to_json())
+
+
+def canonical_difference(text: str, db: ReleaseDB) -> str | None:
+    """None when ``text`` is exactly what update-db writes for ``db`` (``load_db(text)``); else
+    where it first differs, e.g. ``line 7 is '"tag": "v1",', update-db writes '"channel": "dev",'``."""
+    expected = dump_db(db)
+    if expected == text:
+        return None
+    have, want = text.split("\n"), expected.split("\n")
+    for number, (line, wanted) in enumerate(zip(have, want, strict=False), 1):  # lengths may differ
+        if line != wanted:
+            return f"line {number} is {show(line.strip())}, update-db writes {show(wanted.strip())}"
+    if len(have) > len(want):
+        return f"line {len(want) + 1} and on are extra: {show(have[len(want)].strip())}"
+    return f"it ends at line {len(have)}, update-db writes {len(want)} lines"
 
 
 def _render(doc: dict[str, Any]) -> str:
@@ -329,6 +344,7 @@ class DBFile:
         self._columns: _Columns = {}
         self._parsed: dict[int, Release] = {}
         self._checked = True
+        self._error: ConfigError | None = None
         if text is None:
             return
         if not self._read(text):
@@ -372,12 +388,18 @@ class DBFile:
         """Finish what the fast read left: raise ``load_db``'s ConfigError when a stored value is
         bad or a key is given twice. A text that load_db accepts but that is spaced or escaped
         otherwise is fine: the new text is the canonical rendering either way."""
+        if self._error is not None:
+            raise self._error
         if self._checked:
             return
-        self._checked = True
         spelled = orjson.dumps(self._doc, option=orjson.OPT_INDENT_2) + b"\n" == (self.text or "").encode()
         if not (spelled and _columns_valid(self._columns)):
-            load_db(self.text, path=self.path)
+            try:
+                load_db(self.text, path=self.path)
+            except ConfigError as exc:
+                self._error = exc  # the same error on every call, whoever asks first
+                raise
+        self._checked = True
 
     def __len__(self) -> int:
         return len(self._db) if self._db is not None else len(self._items)

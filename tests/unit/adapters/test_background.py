@@ -26,7 +26,8 @@ def test_result_waits_and_reraises_on_the_callers_thread() -> None:
     with pytest.raises(ConfigError, match="releases"):
         job.result()
     assert ran_on == ["test check"]
-    job.result()  # reported once
+    with pytest.raises(ConfigError, match="releases"):
+        job.result()  # every time it is asked
 
 
 def test_switch_interval_is_short_while_checks_run_and_restored_after() -> None:

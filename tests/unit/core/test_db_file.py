@@ -194,3 +194,47 @@ def test_the_column_check_accepts_exactly_what_parse_release_accepts(items: list
     every_valid = all(_valid(item) and "updatedAt" in item for item in items)
     columns = _release_columns(items)
     assert (columns is not None and _columns_valid(columns)) == every_valid
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("image", "ghcr.io/" + "a" * 250),  # over the 255 limit, matches the pattern
+        ("source.ref", "refs/heads/" + "b" * 250),
+        ("source.runUrl", "https://github.com/" + "c" * 2040),
+    ],
+)
+def test_an_over_long_stored_value_is_refused_like_load_db(field: str, value: str) -> None:
+    item = copy.deepcopy(GOOD)
+    target = item["source"] if field.startswith("source.") else item
+    target[field.removeprefix("source.")] = value
+    text = json.dumps({"schemaVersion": 1, "releases": [item]}, indent=2) + "\n"
+    assert DBFile(text, defer_checks=True).canonical  # only the length is wrong
+    with pytest.raises(ConfigError) as fast:
+        DBFile(text)
+    with pytest.raises(ConfigError) as slow:
+        load_db(text)
+    assert fast.value.message == slow.value.message and "characters long" in slow.value.message
+
+
+def test_deferred_get_of_a_later_bad_release_names_the_first_bad_one() -> None:
+    text = canonical_text(GOOD, {**GOOD, "container": "web"}, {**GOOD, "container": "zed"})
+    text = text.replace('"tag": "sha-1a2b3c4d"', '"tag": "-bad"')  # every release is bad now
+    dbfile = DBFile(text, defer_checks=True)
+    with pytest.raises(ConfigError, match=r"releases\[0\]\.tag"):
+        dbfile.get("zed", "dev")
+    with pytest.raises(ConfigError, match=r"releases\[0\]\.tag"):
+        dbfile.check()  # and again, the same error
+
+
+def test_apply_leaves_the_db_as_read_so_a_check_running_alongside_sees_the_file() -> None:
+    text = canonical_text(GOOD, {**GOOD, "container": "web"})
+    dbfile = DBFile(text, defer_checks=True)
+    new = parse_release({**{k: v for k, v in GOOD.items() if k != "updatedAt"}, "tag": "v2"})
+    added = parse_release({**{k: v for k, v in GOOD.items() if k != "updatedAt"}, "container": "new"})
+    first = dbfile.apply([new, added], now=T1)
+    assert dbfile.apply([new, added], now=T1) == first
+    assert dbfile.get("api", "dev").tag == "sha-1a2b3c4d"  # type: ignore[union-attr]
+    assert dbfile.get("new", "dev") is None
+    dbfile.check()  # still the text read: the check passes
+    assert first[0] == dump_db(apply_releases(load_db(text), [new, added], now=T1)[0])
