@@ -62,11 +62,14 @@ def _build_parser(name: str, module: ModuleType) -> argparse.ArgumentParser:
     for spec in module.INPUTS:
         default = "" if spec.default in (None, "", (), []) else f" (default: {output_text(spec.default)})"
         required = " (required)" if spec.required else ""
+        # A bare boolean flag means true (--dry-run); --dry-run false still says it explicitly.
+        flag_only = {"nargs": "?", "const": "true"} if spec.kind == "bool" else {}
         parser.add_argument(
             f"--{spec.name}",
             dest=spec.name,
             metavar=spec.kind.upper(),
             help=f"{spec.help}{required}{default}",
+            **flag_only,  # type: ignore[arg-type]
         )
     parser.add_argument("--json", action="store_true", help="print the outputs as one JSON object on stdout")
     return parser

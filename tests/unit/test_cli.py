@@ -147,3 +147,16 @@ def test_report_replaces_name_value_lines(monkeypatch, capsys):
     _install_fake_command(monkeypatch, lambda inputs: Reported("x"))
     assert main(["fake", "--name", "x"], env={}) == 0
     assert capsys.readouterr().out == "a table\n"
+
+
+def test_a_bare_boolean_flag_means_true_and_takes_an_explicit_value() -> None:
+    import importlib
+
+    from gitops_release.cli import _build_parser
+
+    module = importlib.import_module("gitops_release.commands.update_db")
+    parser = _build_parser("update-db", module)
+    assert parser.parse_args(["--dry-run"]).__dict__["dry-run"] == "true"
+    assert parser.parse_args(["--dry-run", "false"]).__dict__["dry-run"] == "false"
+    assert parser.parse_args(["--push", "--dry-run"]).__dict__["push"] == "true"
+    assert parser.parse_args([]).__dict__["dry-run"] is None  # unset: the input's default applies

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from gitops_release.commands.base import Context
+from gitops_release.core.db import check_schema_version
 from gitops_release.core.release import loads_json
 from gitops_release.errors import ConfigError, InputError
 from gitops_release.runtime import InputReader, InputSpec
@@ -177,6 +178,8 @@ def load_document(path: Path, shown: str) -> dict[str, Any]:
             f"db-path {shown} is not a release-channel database (no releases list)",
             fix="run 'gitops-release db validate' for details",
         )
+    # A db written by a newer gitops-release may mean something else by the same fields.
+    check_schema_version(doc, path=f"db-path {shown}")
     return doc
 
 

@@ -1,9 +1,12 @@
 """``gitops-release db validate``: check db/db.json and the policy file before anyone relies on them.
 
 Both files are checked against the JSON Schemas shipped in ``gitops_release/schemas/`` and then
-parsed by the same code update-db uses (which also catches what a schema cannot say: sort order,
-duplicate (container, channel) entries). The first problem fails the command (exit 1) with a
-message naming the file and the JSON path. An absent policy file is valid (safe defaults).
+parsed by the same code update-db uses (which also catches what a schema cannot say: duplicate
+(container, channel) entries). db.json must also be in the form update-db writes (sorted by
+container and channel, keys in order, 2-space indent): otherwise the next update rewrites the
+whole file and its diff hides the one release it changed. ``rewrite`` puts it in that form
+instead of failing. The first problem fails the command (exit 1) with a message naming the file
+and the JSON path or line. An absent policy file is valid (safe defaults).
 """
 
 from __future__ import annotations
@@ -11,16 +14,25 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from gitops_release.adapters.files import read_text_if_exists
+from gitops_release.adapters.files import atomic_write, read_text_if_exists
 from gitops_release.commands.base import Context
 from gitops_release.errors import ConfigError
 from gitops_release.runtime import InputReader, InputSpec
 
+if TYPE_CHECKING:
+    from gitops_release.core.db import ReleaseDB
+
 INPUTS: tuple[InputSpec, ...] = (
     InputSpec("db-path", "path of the release-channel database", default="db/db.json"),
     InputSpec("policy-path", "policy file (absent = safe defaults)", default=".gitops-release.yml"),
+    InputSpec(
+        "rewrite",
+        "write a valid db.json that is not in update-db's form in that form, instead of failing",
+        kind="bool",
+        default=False,
+    ),
 )
 
 
@@ -28,6 +40,7 @@ INPUTS: tuple[InputSpec, ...] = (
 class Inputs:
     db_path: str = "db/db.json"
     policy_path: str = ".gitops-release.yml"
+    rewrite: bool = False
 
     @classmethod
     def from_reader(cls, reader: InputReader) -> Inputs:
@@ -74,8 +87,8 @@ def schema_problem(document: Any, schema: dict[str, Any], shown: str = "document
     return f"at {_json_path(error.absolute_path)}: {message}"
 
 
-def validate_db(text: str | None, shown: str) -> int:
-    """Raise ConfigError naming the first problem; return the number of releases."""
+def validate_db(text: str | None, shown: str) -> ReleaseDB:
+    """Raise ConfigError naming the first problem (the form update-db writes aside)."""
     from gitops_release.core.db import check_schema_version, load_db, parse_db_json
 
     if text is None:
@@ -96,8 +109,7 @@ def validate_db(text: str | None, shown: str) -> int:
                 f"db-path {shown} does not match db.schema.json {problem}",
                 fix="correct that entry (update-db writes valid entries) or restore it from git history",
             )
-    db = load_db(text, path=shown)
-    return len(db.releases)
+    return load_db(text, path=shown)
 
 
 def validate_policy(text: str | None, shown: str) -> bool:
@@ -128,22 +140,43 @@ class Outputs:
     valid: bool
     releases: int
     policy: str
+    rewritten: bool = False
 
     def as_dict(self) -> dict[str, object]:
-        return {"valid": self.valid, "releases": self.releases, "policy": self.policy}
+        return {
+            "valid": self.valid,
+            "releases": self.releases,
+            "policy": self.policy,
+            "rewritten": self.rewritten,
+        }
 
     def summary(self) -> str:
-        return (
-            "### db validate\n\n| file | result |\n|---|---|\n"
-            f"| db | valid, {self.releases} release(s) |\n| policy | {self.policy} |\n"
+        db = f"valid, {self.releases} release(s)" + (
+            ", rewritten in update-db's form" if self.rewritten else ""
         )
+        return f"### db validate\n\n| file | result |\n|---|---|\n| db | {db} |\n| policy | {self.policy} |\n"
 
 
 def run(inputs: Inputs, ctx: Context) -> Outputs:
-    db_text = read_text_if_exists(ctx.workdir / inputs.db_path, "db-path", inputs.db_path)
-    count = validate_db(db_text, inputs.db_path)
+    from gitops_release.core.db import canonical_difference, dump_db
+
+    db_file = ctx.workdir / inputs.db_path
+    db_text = read_text_if_exists(db_file, "db-path", inputs.db_path)
+    db = validate_db(db_text, inputs.db_path)
     policy_text = read_text_if_exists(ctx.workdir / inputs.policy_path, "policy-path", inputs.policy_path)
     present = validate_policy(policy_text, inputs.policy_path)
     policy = "valid" if present else "absent: safe defaults"
-    ctx.console.info(f"{inputs.db_path}: valid ({count} releases); {inputs.policy_path}: {policy}")
-    return Outputs(valid=True, releases=count, policy=policy)
+    difference = canonical_difference(db_text or "", db)
+    if difference is not None and not inputs.rewrite:
+        raise ConfigError(
+            f"db-path {inputs.db_path} is valid but not in the form update-db writes ({difference}); "
+            "the next update would rewrite the whole file",
+            fix="run 'gitops-release db validate --rewrite' and commit the result",
+        )
+    if difference is not None:
+        atomic_write(db_file, dump_db(db))
+    ctx.console.info(
+        f"{inputs.db_path}: valid ({len(db)} releases{', rewritten' if difference else ''}); "
+        f"{inputs.policy_path}: {policy}"
+    )
+    return Outputs(valid=True, releases=len(db), policy=policy, rewritten=difference is not None)

@@ -101,6 +101,16 @@ def test_missing_and_corrupt_db_are_config_errors(tmp_path: Path):
         db_query.load_document(tmp_path / "db.json", "db.json")
 
 
+def test_unknown_or_missing_schema_version_is_refused_not_read(tmp_path: Path):
+    (tmp_path / "db.json").write_text('{"schemaVersion": 2, "releases": []}')
+    with pytest.raises(ConfigError, match="schemaVersion 2 is not supported") as info:
+        db_query.load_document(tmp_path / "db.json", "db.json")
+    assert "upgrade gitops-release" in (info.value.fix or "")
+    (tmp_path / "db.json").write_text('{"releases": []}')
+    with pytest.raises(ConfigError, match="schemaVersion is missing"):
+        db_query.load_document(tmp_path / "db.json", "db.json")
+
+
 def test_cli_json(repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
     monkeypatch.chdir(repo)
     code = main(

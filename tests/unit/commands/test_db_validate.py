@@ -118,3 +118,52 @@ def test_duplicate_keys_are_refused_in_db_and_policy(tmp_path: Path):
     with pytest.raises(ConfigError) as info:
         run(tmp_path)
     assert info.value.message.startswith("policy-path .gitops-release.yml: duplicate key 'channels'")
+
+
+def test_a_valid_db_not_in_update_db_form_fails_naming_the_line_unless_rewritten(tmp_path: Path):
+    write(tmp_path, [entry("web"), entry("api")])  # valid, but out of order
+    db_file = tmp_path / "db" / "db.json"
+    before = db_file.read_text()
+    with pytest.raises(ConfigError) as info:
+        run(tmp_path)
+    message = info.value.message
+    assert "not in the form update-db writes" in message
+    assert 'line 5 is \'"container": "web",\', update-db writes \'"container": "api",\'' in message
+    assert "--rewrite" in (info.value.fix or "")
+    assert db_file.read_text() == before  # nothing changed on failure
+    from gitops_release.commands.base import Context
+    from gitops_release.core.db import dump_db, load_db
+
+    out = db_validate.run(db_validate.Inputs(rewrite=True), Context.for_env({}, workdir=tmp_path))
+    assert (out.valid, out.releases, out.rewritten) == (True, 2, True)
+    assert db_file.read_text() == dump_db(load_db(before))
+    again = run(tmp_path)
+    assert again.rewritten is False
+
+
+@pytest.mark.parametrize(
+    ("edit", "where"),
+    [
+        (lambda t: t.replace("  ", "    "), "line 2 is"),
+        (lambda t: t.rstrip("\n"), "update-db writes"),
+        (lambda t: t + "\n\n", "extra"),
+    ],
+)
+def test_spacing_and_trailing_lines_are_named(tmp_path: Path, edit, where):
+    from gitops_release.core.db import dump_db, load_db
+
+    write(tmp_path, [entry("api")])
+    db_file = tmp_path / "db" / "db.json"
+    db_file.write_text(edit(dump_db(load_db(db_file.read_text()))))
+    with pytest.raises(ConfigError, match=where):
+        run(tmp_path)
+
+
+def test_cli_rewrite_flag(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    write(tmp_path, [entry("web"), entry("api")])
+    monkeypatch.chdir(tmp_path)
+    assert main(["db", "validate"], env={}) == 1
+    assert main(["db", "validate", "--rewrite", "--json"], env={}) == 0
+    assert json.loads(capsys.readouterr().out)["rewritten"] is True
