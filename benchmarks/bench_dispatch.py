@@ -217,8 +217,10 @@ def table(result: dict[str, object]) -> str:
     ratio_s = statistics.median(cmd) / statistics.median(bare_s)
     lines += [
         "",
-        f"ratio dispatch-update / baseline: p50 {ratio_p50:.2f}, mean {ratio_mean:.2f} (target <= 1.5)",
-        f"ratio dispatch-update / baseline started with -S too: p50 {ratio_s:.2f}",
+        f"ratio dispatch-update / baseline: p50 {ratio_p50:.2f}, mean {ratio_mean:.2f} "
+        f"(target <= 1.5: {'met' if ratio_p50 <= 1.5 else 'NOT met'})",
+        f"ratio dispatch-update / baseline started with -S too: p50 {ratio_s:.2f} "
+        f"({'also' if ratio_s <= 1.5 else 'not'} within 1.5)",
         f"HTTP requests per dispatch: {result['requests_per_dispatch']:g}",
     ]
     return "\n".join(lines) + "\n"
@@ -233,10 +235,11 @@ def write_docs(text: str) -> None:
         f"```\n{text}```\n\n"
         "The composite action starts dispatch-update as `python3 -S -m gitops_release` (scripts/\n"
         "action-run.sh): the zero-install path needs nothing from site-packages, so skipping `site`\n"
-        "is both isolation and speed. Against the bare script run the usual way (`python3 script.py`)\n"
-        "the ratio meets the <= 1.5 target; against a bare script that also skips `site` it does\n"
-        "not (about 1.7), and both ratios are printed so nobody mistakes one for the other.\n\n"
-        "Where the remaining ~40 ms goes (cProfile, cold): compiling our ~2,000 source lines on the\n"
+        "is both isolation and speed. The first ratio compares it with the bare script run the usual\n"
+        "way (`python3 script.py`), the target's baseline; the second with a bare script that also\n"
+        "skips `site`, the stricter comparison. Both are printed so nobody mistakes one for the\n"
+        "other.\n\n"
+        "Where the remaining time goes (cProfile, cold): compiling our ~2,000 source lines on the\n"
         "fast path (~25 ms: no bytecode cache on a fresh runner), the field-rule regular expressions\n"
         "(~4 ms), and stdlib modules the bare script does not need (dataclasses -> inspect, ~6 ms).\n"
         "Already cut: argparse (not imported when every input comes from INPUT_*), traceback, hmac\n"

@@ -70,7 +70,9 @@ def run_cli(
     }
     env.update({f"INPUT_{name.upper().replace('-', '_')}": value for name, value in given.items()})
     proc = subprocess.run(
-        [python, "-m", "gitops_release", "dispatch-update"],
+        # -S as scripts/action-run.sh starts it: site-packages are not even on sys.path, so any
+        # third-party import on this path fails here, on every Python version this runs with.
+        [python, "-S", "-m", "gitops_release", "dispatch-update"],
         env=env,
         cwd=tmp_path,
         capture_output=True,

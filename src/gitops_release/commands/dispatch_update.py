@@ -412,9 +412,16 @@ def validate_payload(payload: dict[str, Any], event_type: str, *, multi: bool = 
     try:
         release_mod.check_dispatch_limits(event_type, canonical)
     except InputError as exc:
+        detail = exc.message.split(": ", 1)[-1]
         if exc.field.startswith("event") or exc.field == "event-type":
-            raise InputError("event-type", exc.message.split(": ", 1)[-1], fix=exc.fix) from None
-        raise
+            raise InputError("event-type", detail, fix=exc.fix) from None
+        # This command builds the payload itself: only many containers make it too large.
+        raise InputError(
+            "containers" if multi else "container",
+            f"the dispatch payload {detail}",
+            fix="split the containers over several dispatch-update steps, or shorten source-run-url "
+            "and source-ref",
+        ) from None
     return canonical
 
 

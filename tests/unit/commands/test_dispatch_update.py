@@ -550,3 +550,15 @@ def test_fifty_containers_are_one_event():
     env = _without(env_for(containers=",".join(names), digest=DIGEST), "container")
     payload = du.Inputs.from_reader(InputReader(env=env)).client_payload
     assert payload is not None and [r["container"] for r in payload["releases"]] == names
+
+
+def test_a_payload_too_large_for_github_names_containers_not_an_input_that_does_not_exist():
+    image = "ghcr.io/org/" + "/".join(["p" * 60] * 3)
+    pairs = "\n".join(f"c{i:02d}-{'x' * 50}={image}" for i in range(50))
+    env = env_for(containers=pairs, digest=DIGEST, source_run_url="https://ci.example.com/" + "r" * 2000)
+    env = _without(env, "container")
+    with pytest.raises(InputError) as caught:
+        du.Inputs.from_reader(InputReader(env=env))
+    assert caught.value.field == "containers"
+    assert "bytes serialized (at most 60000)" in caught.value.message
+    assert "several dispatch-update steps" in (caught.value.fix or "")
