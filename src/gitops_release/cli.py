@@ -11,9 +11,7 @@ import json
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, NoReturn
 
 from gitops_release import __version__
 from gitops_release.commands import COMMANDS
@@ -21,8 +19,10 @@ from gitops_release.commands.base import Context
 from gitops_release.errors import ReleaseError, UsageError
 from gitops_release.runtime import Console, InputReader, markdown_table, output_text, redact
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: dispatch-update's start-up
 if TYPE_CHECKING:
     import argparse
+    from typing import Any, NoReturn
 
 
 def _top_help() -> str:
@@ -84,7 +84,7 @@ def run_command(name: str, args: Sequence[str], env: Mapping[str, str], console:
         as_json = namespace.json
         flags = {key: value for key, value in vars(namespace).items() if key != "json" and value is not None}
     inputs = module.Inputs.from_reader(InputReader(env=env, flags=flags))
-    ctx = Context(console=console, env=dict(env), workdir=Path.cwd())
+    ctx = Context(console=console, env=dict(env))  # workdir: the current directory, when used
     outputs = module.run(inputs, ctx)
     values: dict[str, Any] = outputs.as_dict()
     console.write_outputs(values)

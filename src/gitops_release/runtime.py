@@ -19,9 +19,12 @@ import re
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import IO, Any
 
 from gitops_release.errors import InputError
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: dispatch-update's start-up
+if TYPE_CHECKING:
+    from typing import IO, Any
 
 # -- secrets -----------------------------------------------------------------------------------
 

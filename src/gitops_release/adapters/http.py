@@ -29,12 +29,15 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from gitops_release import __version__
 from gitops_release.core.retry import RetryPolicy, header, is_idempotent
 from gitops_release.errors import APIError, RetryExhaustedError
 from gitops_release.runtime import redact, register_secret
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: dispatch-update's start-up
+if TYPE_CHECKING:
+    from typing import Any
 
 DEFAULT_API_URL = "https://api.github.com"
 API_VERSION = "2022-11-28"

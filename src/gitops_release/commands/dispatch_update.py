@@ -21,13 +21,16 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from gitops_release.commands.base import Context
 from gitops_release.core import channels as channels_mod
 from gitops_release.core import release as release_mod
 from gitops_release.errors import InputError, ReleaseError
 from gitops_release.runtime import InputReader, InputSpec, output_text
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: dispatch-update's start-up
+if TYPE_CHECKING:
+    from typing import Any
 
 DEFAULT_EVENT_TYPE = "release-channel-update"
 DEFAULT_API_URL = "https://api.github.com"

@@ -16,9 +16,12 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from gitops_release.errors import InputError
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: dispatch-update's start-up
+if TYPE_CHECKING:
+    from typing import Any
 
 # -- field rules (keep in sync with schemas/release.schema.json) -------------------------------
 
