@@ -543,10 +543,12 @@ def commit_and_push(
     token: str | None = None,
     identity: CommitIdentity = CommitIdentity(),
     push: bool = True,
-    max_attempts: int = 5,
+    max_attempts: int | None = 5,
+    max_wait: float | None = None,
     backoff: float = 0.2,
     max_backoff: float = 5.0,
     sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
     rng: random.Random | None = None,
     log: Callable[[str], None] | None = None,
     paths: Sequence[str] | Callable[[], Sequence[str]] | None = None,
@@ -558,8 +560,11 @@ def commit_and_push(
     ``edit(checkout)`` returns the commit message, or None when there is nothing to do; it is
     called again on top of the new remote head after every rejected push. ReleaseErrors it
     raises propagate with nothing pushed. ``env`` is layered over os.environ for every git call
-    (e.g. the command's Context.env, or GIT_TRACE=1). Raises PushConflictError after ``max_attempts``
-    rejected pushes, GitError at once for any other git failure.
+    (e.g. the command's Context.env, or GIT_TRACE=1). Raises PushConflictError when a push is
+    rejected and retrying would exceed ``max_attempts`` attempts (None: no count limit) or
+    ``max_wait`` seconds since the first attempt started (None: no time limit; at least one of
+    the two must be set), GitError at once for any other git failure. The time bound decides
+    whether another attempt starts, it does not cut one short (each git call has its own timeout).
 
     Only files the edit changed are committed, limited to ``paths`` (literal files or directories;
     a callable is asked after each edit, for edits that learn what they touch) when given. A file
@@ -570,8 +575,12 @@ def commit_and_push(
     disabled): a last check that may have run alongside git (update-db checks the stored
     releases while git commits). What it raises propagates with the commit discarded.
     """
-    if max_attempts < 1:
+    if max_attempts is not None and max_attempts < 1:
         raise InputError("max-attempts", f"{max_attempts} is below the minimum 1", fix="use 1 or more")
+    if max_wait is not None and max_wait < 0:
+        raise InputError("max-wait", f"{max_wait:g}s is negative", fix="use 0 or more, e.g. 10m")
+    if max_attempts is None and max_wait is None:
+        raise InputError("max-attempts", "and max-wait are both unset", fix="bound the retries by one of them")
     if not branch or branch.startswith("-") or branch.startswith("refs/"):
         raise InputError("branch", f"'{branch}' is not a branch name", fix="give a branch name such as main")
     rng = rng or random.Random()
@@ -585,7 +594,11 @@ def commit_and_push(
     base = ""
     untracked_before: set[str] = set()
 
-    for attempt in range(1, max_attempts + 1):
+    started = clock()
+    shown_max = "" if max_attempts is None else f"/{max_attempts}"
+    attempt = 0
+    while True:
+        attempt += 1
         # Later attempts start from our own rejected commit: always a checkout.
         base = _sync(git, branch, clean_git_dir=pending_path.parent if attempt == 1 else None)
         pending_path.unlink(missing_ok=True)
@@ -623,7 +636,7 @@ def commit_and_push(
             if result.rc == 0:
                 git.run("update-ref", f"refs/remotes/origin/{branch}", sha)
                 pending_path.unlink(missing_ok=True)
-                git.log(f"pushed {sha[:12]} to {branch} (attempt {attempt}/{max_attempts})")
+                git.log(f"pushed {sha[:12]} to {branch} (attempt {attempt}{shown_max})")
                 return PushResult(changed=True, commit_sha=sha, base_sha=base, attempts=attempt)
             if not is_push_rejection(result.err + "\n" + result.out):
                 raise git.error(args, result)
@@ -631,17 +644,25 @@ def commit_and_push(
             # Nothing of this commit is on the remote: keep no trace of it locally either.
             _restore(git, base, untracked_before, pending_path)
             raise
-        if attempt < max_attempts:
-            delay = backoff_delay(attempt - 1, backoff=backoff, max_backoff=max_backoff, rng=rng)
-            git.log(
-                f"push to {branch} rejected: the branch moved (attempt {attempt}/{max_attempts}); "
-                f"re-applying on the new head in {delay:.2f}s"
-            )
-            sleep(delay)
+        elapsed = clock() - started
+        delay = backoff_delay(attempt - 1, backoff=backoff, max_backoff=max_backoff, rng=rng)
+        if max_wait is not None:
+            delay = min(delay, max(0.0, max_wait - elapsed))
+        if (max_attempts is not None and attempt >= max_attempts) or (
+            max_wait is not None and elapsed >= max_wait
+        ):
+            break
+        git.log(
+            f"push to {branch} rejected: the branch moved (attempt {attempt}{shown_max}); "
+            f"re-applying on the new head in {delay:.2f}s"
+        )
+        sleep(delay)
     _restore(git, base, untracked_before, pending_path)
+    by_count = max_attempts is not None and attempt >= max_attempts
     raise PushConflictError(
-        f"push to '{branch}' was rejected {max_attempts} times because other writers kept moving the "
-        f"branch; nothing of this edit was pushed",
+        f"push to '{branch}' was rejected {attempt} times in {clock() - started:.0f}s because other "
+        "writers kept moving the branch; nothing of this edit was pushed",
         rc=1,
-        fix="raise max-attempts (and backoff), or serialise the writers",
+        fix=("raise max-attempts" if by_count else "raise max-wait")
+        + ", or run fewer writers against the branch at once",
     )

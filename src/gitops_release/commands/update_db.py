@@ -34,7 +34,9 @@ from gitops_release.core.release import Release, loads_json, parse_payload
 from gitops_release.errors import ConfigError, InputError, ReleaseError
 from gitops_release.runtime import Console, InputReader, InputSpec, redact
 
-DEFAULT_MAX_ATTEMPTS = 20
+# The retry loop is bounded by time: 200 writers racing for one branch all land well within it
+# (docs/benchmarks.md). max-attempts is an optional extra cap by count.
+DEFAULT_MAX_WAIT = 600.0
 DEFAULT_COMMIT_MESSAGE = (
     "chore(release): {container} {channel} {old} → {new}\n\n"
     "Source: {source_repository}@{source_sha}\nRun: {run_url}"
@@ -63,12 +65,18 @@ INPUTS: tuple[InputSpec, ...] = (
     ),
     InputSpec("push", "push the commit", kind="bool", default=True),
     InputSpec(
+        "max-wait",
+        "how long to keep re-applying and pushing while other writers move the branch, e.g. 10m "
+        "(counted from the first attempt; a started attempt is finished)",
+        kind="duration",
+        default=DEFAULT_MAX_WAIT,
+    ),
+    InputSpec(
         "max-attempts",
-        "fetch/re-apply/push attempts while other writers move the branch",
+        "also stop after this many fetch/re-apply/push attempts (default: no count limit, max-wait bounds them)",
         kind="int",
-        default=DEFAULT_MAX_ATTEMPTS,
         minimum=1,
-        maximum=100,
+        maximum=1000,
     ),
     InputSpec(
         "commit-message",
@@ -180,7 +188,8 @@ class Inputs:
     remote: str | None = None
     branch: str | None = None
     push: bool = True
-    max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    max_attempts: int | None = None
+    max_wait: float = DEFAULT_MAX_WAIT
     commit_message: str = DEFAULT_COMMIT_MESSAGE
     token: str | None = field(default=None, repr=False)
     allow_downgrade: bool = False
@@ -216,6 +225,7 @@ class Inputs:
             branch=branch,
             push=values["push"],
             max_attempts=values["max-attempts"],
+            max_wait=values["max-wait"],
             commit_message=_check_template(values["commit-message"]),
             token=values["token"],
             allow_downgrade=values["allow-downgrade"],
@@ -525,6 +535,7 @@ def run(inputs: Inputs, ctx: Context) -> Outputs:
                 token=inputs.token,
                 push=inputs.push,
                 max_attempts=inputs.max_attempts,
+                max_wait=inputs.max_wait,
                 log=_git_log(console),
                 # Only db.json and the overlays the plan edits: nothing else in the tree is committed.
                 paths=lambda: touched,

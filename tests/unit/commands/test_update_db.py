@@ -37,9 +37,19 @@ def test_defaults():
     assert got.policy_path == ".gitops-release.yml"
     assert got.repository_path == "."
     assert (got.remote, got.branch) == (None, None)
-    assert got.push is True and got.max_attempts == update_db.DEFAULT_MAX_ATTEMPTS
+    # The retry loop is bounded by time (10 minutes), not by a count.
+    assert got.push is True and got.max_attempts is None and got.max_wait == 600.0
     assert (got.allow_downgrade, got.write_through, got.dry_run) == (False, False, False)
     assert got.releases == parse_payload(PAYLOAD)
+
+
+def test_max_wait_is_a_duration_and_max_attempts_an_optional_cap():
+    got = update_db.Inputs.from_reader(reader(payload=json.dumps(PAYLOAD), max_wait="2m30s", max_attempts="500"))
+    assert (got.max_wait, got.max_attempts) == (150.0, 500)
+    with pytest.raises(InputError, match="max-wait"):
+        update_db.Inputs.from_reader(reader(payload=json.dumps(PAYLOAD), max_wait="soon"))
+    with pytest.raises(InputError, match="max-attempts"):
+        update_db.Inputs.from_reader(reader(payload=json.dumps(PAYLOAD), max_attempts="1001"))
 
 
 def test_payload_defaults_to_client_payload_of_a_repository_dispatch(tmp_path: Path):
