@@ -24,7 +24,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from gitops_release.adapters.background import Background
-from gitops_release.adapters.files import atomic_write, read_text_if_exists
+from gitops_release.adapters.files import atomic_write, path_in_checkout, read_text_if_exists
 from gitops_release.adapters.git import Git, commit_and_push
 from gitops_release.commands.base import Context
 from gitops_release.core.db import DBFile
@@ -341,7 +341,7 @@ def _overlay_file(root: Path, policy: Policy, release: Release) -> Path:
     env = policy.overlay_for(release.channel)
     directory = policy.overlays_dir.replace("*", release.container)
     for name in ("kustomization.yaml", "kustomization.yml", "Kustomization"):
-        candidate = root / directory / env / name
+        candidate = path_in_checkout(root, f"{directory}/{env}/{name}", "overlay")
         if candidate.is_file():
             return candidate
     shown = f"{directory}/{env}/kustomization.yaml"
@@ -372,10 +372,9 @@ def plan(root: Path, inputs: Inputs, *, now: datetime, defer_checks: bool = Fals
     ``defer_checks``: the stored releases' value checks are left to ``result.db.check()``
     (DBFile), for the caller to run before anything is pushed."""
 
-    policy = load_policy(
-        read_text_if_exists(root / inputs.policy_path, "policy-path"), path=inputs.policy_path
-    )
-    text = read_text_if_exists(root / inputs.db_path, "db-path")
+    policy_file = path_in_checkout(root, inputs.policy_path, "policy-path")
+    policy = load_policy(read_text_if_exists(policy_file, "policy-path"), path=inputs.policy_path)
+    text = read_text_if_exists(path_in_checkout(root, inputs.db_path, "db-path"), "db-path")
     db = DBFile(text, path=inputs.db_path, defer_checks=defer_checks)
     try:
         return _plan_on(root, inputs, policy, db, now=now)
