@@ -25,7 +25,7 @@ from typing import Any
 
 from gitops_release.adapters.background import Background
 from gitops_release.adapters.files import atomic_write, path_in_checkout, read_text_if_exists
-from gitops_release.adapters.git import Git, commit_and_push
+from gitops_release.adapters.git import Git, commit_and_push, has_credentials
 from gitops_release.commands.base import Context
 from gitops_release.core.db import DBFile
 from gitops_release.core.overlay import set_image
@@ -73,7 +73,8 @@ INPUTS: tuple[InputSpec, ...] = (
     ),
     InputSpec(
         "max-attempts",
-        "also stop after this many fetch/re-apply/push attempts (default: no count limit, max-wait bounds them)",
+        "also stop after this many fetch/re-apply/push attempts (default: no count limit; max-wait "
+        "bounds them)",
         kind="int",
         minimum=1,
         maximum=1000,
@@ -211,6 +212,14 @@ class Inputs:
         remote = values["remote"]
         if remote is not None and remote.startswith("-"):
             raise InputError("remote", f"'{remote}' is not a remote", fix="give a remote name, URL or path")
+        if remote is not None and has_credentials(remote):
+            # Refused before any git call, and never shown: the URL is the secret's carrier.
+            raise InputError(
+                "remote",
+                "is a URL with credentials in it (user:password@ or a token before '@')",
+                fix="remove them from the URL and give the token in the token input "
+                "(sent as a header, never in the URL)",
+            )
         if isinstance(payload, dict) and "releases" in payload:
             fields = tuple(f"payload.releases[{i}]" for i in range(len(releases)))
         else:
@@ -262,15 +271,23 @@ class Outputs:
     def summary(self) -> str:
         title = "update-db (dry run)" if self.dry_run else "update-db"
         lines = [f"### {title}", ""]
+        if self.dry_run:
+            lines += [
+                "Dry run: checked against the checkout as it is; nothing was written, committed or pushed.",
+                "",
+            ]
         if not self.rows:
-            lines.append(f"No change: db.json already holds the release(s). Head `{self.commit_sha}`.")
+            head = "" if self.dry_run else f" Head `{self.commit_sha}`."
+            lines.append(f"No change: db.json already holds the release(s).{head}")
             return "\n".join(lines) + "\n"
         lines += ["| container | channel | old → new |", "|---|---|---|"]
         for container, channel, old, new in self.rows:
             cells = [c.replace("|", "\\|") for c in (container, channel, f"{old} → {new}")]
             lines.append(f"| {cells[0]} | {cells[1]} | `{cells[2]}` |")
-        verb = "Would commit" if self.dry_run else "Commit"
-        lines += ["", f"{verb} `{self.commit_sha or '-'}` after {self.attempts} attempt(s)."]
+        if self.dry_run:
+            lines += ["", "A real run would commit these changes (on the fetched branch head)."]
+        else:
+            lines += ["", f"Commit `{self.commit_sha or '-'}` after {self.attempts} attempt(s)."]
         return "\n".join(lines) + "\n"
 
 
@@ -471,10 +488,22 @@ def resolve_remote(checkout: Path, remote: str | None) -> str:
     name = remote or "origin"
     if (checkout / ".git").exists() and "/" not in name and ":" not in name and "\\" not in name:
         url = _git_out(checkout, "remote", "get-url", "--", name)
+        if url and has_credentials(url):
+            raise ConfigError(
+                f"the checkout's remote '{name}' has a URL with credentials in it",
+                fix=f"remove them (git remote set-url {name} <URL without user:token@>) and give the "
+                "token in the token input",
+            )
         if url:
             return url
     if remote:
         return remote
+    top = _git_out(checkout, "rev-parse", "--show-toplevel") if checkout.is_dir() else None
+    if top and Path(top).resolve() != checkout.resolve():
+        raise ConfigError(
+            f"repository-path '{checkout}' is a subdirectory of the clone at '{top}', not its top",
+            fix=f"set repository-path to the top of the clone, '{top}'",
+        )
     raise ConfigError(
         f"repository-path '{checkout}' is not a clone with an origin remote",
         fix="check out the config repo first (actions/checkout), or give the remote input (URL or path)",
@@ -494,9 +523,13 @@ def run(inputs: Inputs, ctx: Context) -> Outputs:
                 f"dry-run needs an existing checkout, and '{checkout}' is not one",
                 fix="check out the config repo first or point repository-path at it",
             )
+        console.info(
+            f"update-db: dry run: checking {len(inputs.releases)} release(s) against the checkout as it "
+            "is (no fetch); nothing is written, committed or pushed"
+        )
         result = plan(checkout, inputs, now=now)
-        head = _git_out(checkout, "rev-parse", "HEAD") or ""
-        return _outputs(result.changes, changed=bool(result.changes), sha=head, attempts=0, dry_run=True)
+        # No commit is made, so commit-sha is empty (the checkout's HEAD is not the release's commit).
+        return _outputs(result.changes, changed=bool(result.changes), sha="", attempts=0, dry_run=True)
 
     branch = inputs.branch or default_branch(checkout, remote, token=inputs.token, env=ctx.env)
     console.debug(f"update-db: branch {branch}")

@@ -287,10 +287,9 @@ def check_release(
         if compare_versions(current.tag, release.tag) == -1:
             raise PolicyError(
                 f"{field}.tag {show(release.tag)} is lower than {show(current.tag)} on "
-                f"{release.container}/{channel}: downgrades are refused; "
-                "rollbacks go through promote-overlay",
-                fix="ship a higher version, roll back with promote-overlay, or allow it once with "
-                "the input allow-downgrade: true (always: tags.allowDowngrade in the policy)",
+                f"{release.container}/{channel}: downgrades are refused",
+                fix="ship a higher version; to roll back on purpose, run update-db with this release "
+                "and allow-downgrade: true (always allowed: tags.allowDowngrade in the policy)",
             )
 
 

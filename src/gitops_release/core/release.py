@@ -56,6 +56,8 @@ UPDATED_AT_PATTERN = (
 )
 
 RELEASE_KEYS = ("container", "channel", "image", "tag", "digest", "source", "updatedAt")
+#: The keys a sender may give: update-db sets updatedAt.
+PAYLOAD_KEYS = tuple(key for key in RELEASE_KEYS if key != "updatedAt")
 REQUIRED_KEYS = ("container", "channel", "image", "tag", "source")
 SOURCE_KEYS = ("repository", "sha", "ref", "runUrl")
 MAX_RELEASES = 50
@@ -432,11 +434,12 @@ def _all_valid(obj: dict[str, Any], checks: Mapping[str, Any], skip: str = "") -
     return True
 
 
-def parse_release(obj: object, *, field: str = "payload") -> Release:
+def parse_release(obj: object, *, field: str = "payload", keys: Sequence[str] = RELEASE_KEYS) -> Release:
     """Validate one release object (as sent in a payload or stored in db.json).
 
     Raises InputError whose field is the exact path of the bad value, e.g.
-    ``payload.releases[1].source.sha``.
+    ``payload.releases[1].source.sha``. ``keys``: the keys allowed (an unknown key's fix lists
+    them; a payload's are PAYLOAD_KEYS, without updatedAt).
     """
     # A db.json holds thousands of releases: check a valid one in one pass; anything else takes
     # the field-by-field path below, which finds and names the first problem.
@@ -454,7 +457,7 @@ def parse_release(obj: object, *, field: str = "payload") -> Release:
                 Source(src_obj["repository"], src_obj["sha"], src_get("ref"), src_get("runUrl")),
                 get("updatedAt"),
             )  # fmt: skip
-    data = _object(obj, field, RELEASE_KEYS, REQUIRED_KEYS)
+    data = _object(obj, field, keys, REQUIRED_KEYS)
     container = _string(data, "container", field, "container")
     channel = _string(data, "channel", field, "channel")
     image = _string(data, "image", field, "image")
@@ -515,7 +518,7 @@ def _payload_release(obj: object, field: str) -> Release:
             "is set by update-db, not by the sender",
             fix="remove updatedAt from the payload",
         )
-    return parse_release(obj, field=field)
+    return parse_release(obj, field=field, keys=PAYLOAD_KEYS)
 
 
 def payload_json(releases: Sequence[Release]) -> dict[str, Any]:

@@ -44,7 +44,9 @@ def test_defaults():
 
 
 def test_max_wait_is_a_duration_and_max_attempts_an_optional_cap():
-    got = update_db.Inputs.from_reader(reader(payload=json.dumps(PAYLOAD), max_wait="2m30s", max_attempts="500"))
+    got = update_db.Inputs.from_reader(
+        reader(payload=json.dumps(PAYLOAD), max_wait="2m30s", max_attempts="500")
+    )
     assert (got.max_wait, got.max_attempts) == (150.0, 500)
     with pytest.raises(InputError, match="max-wait"):
         update_db.Inputs.from_reader(reader(payload=json.dumps(PAYLOAD), max_wait="soon"))

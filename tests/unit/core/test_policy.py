@@ -150,8 +150,11 @@ def test_prerelease_into_prod_is_refused_by_default() -> None:
 
 def test_downgrade() -> None:
     current = rel(tag="1.3.0")
-    with pytest.raises(PolicyError, match="rollbacks go through promote-overlay"):
+    with pytest.raises(PolicyError, match="downgrades are refused") as info:
         check_release(DEFAULT_POLICY, rel(tag="1.2.9"), current)
+    # promote-overlay does not exist yet: the fix says what works today.
+    assert "promote-overlay" not in info.value.one_line()
+    assert "run update-db with this release and allow-downgrade: true" in (info.value.fix or "")
     check_release(DEFAULT_POLICY, rel(tag="1.2.9"), current, allow_downgrade=True)
     check_release(load_policy("tags: {allowDowngrade: true}"), rel(tag="1.2.9"), current)
     check_release(DEFAULT_POLICY, rel(tag="1.3.0"), current)  # same version again

@@ -169,6 +169,13 @@ def test_refs_accepted(ref: str) -> None:
 def test_unknown_and_missing_keys() -> None:
     err = error_for(valid(extra=1))
     assert err.field == "payload" and "unknown key 'extra'" in err.message
+    # The fix lists what a sender may send: updatedAt is refused in a payload, so it is not listed.
+    assert err.fix == "use only the keys container, channel, image, tag, digest, source"
+    err = error_for({"releases": [valid(extra=1)]})
+    assert err.field == "payload.releases[0]" and "updatedAt" not in (err.fix or "")
+    with pytest.raises(InputError) as info:
+        parse_release(valid(extra=1), field="releases[0]")  # a stored release may have updatedAt
+    assert "updatedAt" in (info.value.fix or "")
     data = valid()
     del data["tag"]
     assert error_for(data).field == "payload.tag"
