@@ -80,7 +80,8 @@ def test_an_origin_url_with_a_token_is_refused_without_printing_it(
 ) -> None:
     url = bare_remote.make_bare_remote({"db/db.json": EMPTY_DB})
     work = bare_remote.clone_of(url)
-    git("remote", "set-url", "origin", f"https://x-access-token:{SECRET}@127.0.0.1:9/acme/config.git", cwd=work)
+    with_token = f"https://x-access-token:{SECRET}@127.0.0.1:9/acme/config.git"
+    git("remote", "set-url", "origin", with_token, cwd=work)
     assert main(["update-db"], env=env_for(work)) == 1
     err = capsys.readouterr().err
     assert SECRET not in err
@@ -137,9 +138,7 @@ def test_dry_run_says_so_in_the_log_and_summary_and_reports_no_commit(
     assert bare_remote.remote_head(url) == head
 
 
-def test_a_refusal_writes_the_step_summary_with_the_reason(
-    bare_remote: BareRemotes, tmp_path: Path
-) -> None:
+def test_a_refusal_writes_the_step_summary_with_the_reason(bare_remote: BareRemotes, tmp_path: Path) -> None:
     url = bare_remote.make_bare_remote({"db/db.json": EMPTY_DB, ".gitops-release.yml": "channels: [prod]\n"})
     work = bare_remote.clone_of(url)
     summary = tmp_path / "summary.md"

@@ -174,7 +174,8 @@ def test_a_failure_still_writes_the_step_summary_with_the_reason(monkeypatch, tm
 
     _install_fake_command(monkeypatch, behaviour)
     summary = tmp_path / "summary.md"
-    env = {"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary), "INPUT_TOKEN": "ghs_supersecret_987"}
+    env = {"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary)}
+    env["INPUT_TOKEN"] = "ghs_supersecret_987"
     assert main(["fake", "--name", "x"], env=env) == 1
     assert summary.read_text() == (
         "### fake: failed\n\n**Refused by policy**\n\n````text\n"
