@@ -19,7 +19,7 @@ import string
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -27,16 +27,19 @@ from gitops_release.adapters.background import Background
 from gitops_release.adapters.files import atomic_write, path_in_checkout, read_text_if_exists
 from gitops_release.adapters.git import Git, commit_and_push, has_credentials
 from gitops_release.commands.base import Context
-from gitops_release.core.db import DBFile
+from gitops_release.core.db import DBFile, format_time
 from gitops_release.core.overlay import set_image
 from gitops_release.core.policy import Policy, check_release, load_policy
-from gitops_release.core.release import Release, loads_json, parse_payload
+from gitops_release.core.release import Release, check_not_future, loads_json, parse_payload
 from gitops_release.errors import ConfigError, InputError, ReleaseError
 from gitops_release.runtime import Console, InputReader, InputSpec, redact
 
 # The retry loop is bounded by time: 200 writers racing for one branch all land well within it
 # (docs/benchmarks.md). max-attempts is an optional extra cap by count.
 DEFAULT_MAX_WAIT = 600.0
+# How far a release's source.builtAt may be ahead of update-db's clock (runner clocks drift a
+# little; a stamp far in the future would hold its channel against every later release).
+FUTURE_TOLERANCE = timedelta(minutes=10)
 DEFAULT_COMMIT_MESSAGE = (
     "chore(release): {container} {channel} {old} → {new}\n\n"
     "Source: {source_repository}@{source_sha}\nRun: {run_url}"
@@ -401,7 +404,9 @@ def plan(root: Path, inputs: Inputs, *, now: datetime, defer_checks: bool = Fals
 
 
 def _plan_on(root: Path, inputs: Inputs, policy: Policy, db: DBFile, *, now: datetime) -> _Plan:
+    latest = format_time(now + FUTURE_TOLERANCE)
     for index, release in enumerate(inputs.releases):
+        check_not_future(release, latest, field=_release_field(inputs, index))
         current = db.get(release.container, release.channel)
         check_release(
             policy,
