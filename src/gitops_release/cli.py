@@ -17,7 +17,7 @@ from gitops_release import __version__
 from gitops_release.commands import COMMANDS
 from gitops_release.commands.base import Context
 from gitops_release.errors import ReleaseError, UsageError
-from gitops_release.runtime import Console, InputReader, markdown_table, output_text, redact
+from gitops_release.runtime import Console, InputReader, InputSpec, markdown_table, output_text, redact
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: dispatch-update's start-up
 if TYPE_CHECKING:
@@ -61,7 +61,7 @@ def _split_command(argv: Sequence[str]) -> tuple[str, list[str]]:
     raise UsageError(f"unknown command '{' '.join(argv[:2])}'", fix=f"use one of: {known}")
 
 
-def _default_text(spec: Any) -> str:
+def _default_text(spec: InputSpec) -> str:
     """The default as --help shows it: '' for none, ``10s`` for a duration."""
     if spec.default in (None, "", (), []):
         return ""
@@ -84,9 +84,7 @@ def _build_parser(name: str, module: ModuleType) -> argparse.ArgumentParser:
     parser = _Parser(prog=f"gitops-release {name}", description=COMMANDS[name][1])
     for spec in module.INPUTS:
         shown = _default_text(spec)
-        # Said once: a help line that already states its default keeps its own wording.
-        stated = f"default {shown}" in spec.help or f"default: {shown}" in spec.help
-        default = f" (default: {shown})" if shown and not stated else ""
+        default = f" (default: {shown})" if shown else ""  # so a spec's help never states it
         required = " (required)" if spec.required else ""
         # argparse's {a,b} metavar and the help line list the choices; the InputReader still
         # checks the value (an INPUT_* variable never passes through argparse).

@@ -99,9 +99,13 @@ os.environ.clear()
 limit = int(sys.argv[1])
 try:
     import resource
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-except (ImportError, ValueError, OSError):
+except ImportError:
     resource = None
+try:
+    if resource is not None:
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+except (ValueError, OSError):
+    pass
 request = json.loads(sys.stdin.buffer.read())
 sys.path[:0] = request["path"]
 import itertools
