@@ -84,7 +84,7 @@ def _build_parser(name: str, module: ModuleType) -> argparse.ArgumentParser:
     parser = _Parser(prog=f"gitops-release {name}", description=COMMANDS[name][1])
     for spec in module.INPUTS:
         shown = _default_text(spec)
-        default = f" (default: {shown})" if shown else ""  # so a spec's help never states it
+        default = f" (default: {shown})" if shown else ""  # added here: a spec's help must not say it
         required = " (required)" if spec.required else ""
         # argparse's {a,b} metavar and the help line list the choices; the InputReader still
         # checks the value (an INPUT_* variable never passes through argparse).

@@ -4,6 +4,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
 from gitops_release.cli import main
 from gitops_release.commands import db_query
@@ -401,3 +403,65 @@ def test_a_jq_or_json_module_in_the_checkout_is_never_imported_by_the_child(
     monkeypatch.syspath_prepend(str(repo_beside))
     assert db_query.query(DOC, ".releases | length") == 3
     assert not marker.exists()
+
+
+# Pieces of jq text: the directives, and everything that decides whether they are code
+# (strings, escapes, interpolations, comments, brackets, object keys, fields, variables).
+_DIRECTIVES = [
+    'import "nosuchmod" as $m {search: "/nonexistent"};',
+    'include "nosuchmod" {search: "/nonexistent"};',
+    'import "nosuchmod" as m;',
+    'include "nosuchmod";',
+]
+_PIECES = [
+    *_DIRECTIVES,
+    '"nosuchmod" | modulemeta',
+    *['"', "\\", "\\(", "(", ")", "{", "}", "[", "]", "#", "\n", " ", "\t", "\\\n", ".", "$", ":", "::", ","],
+    *["import", "include", "modulemeta", ".a", '"x"', "1", "|", ";", "as", "$x", "@base64", '"\\(1)"'],
+    *["def f: 1;", "module {a: 1};", '\\"', "# x", "#\\", '# "', "# \\(", "\r"],
+]
+
+
+#: What may come before a directive: blanks, comments holding a quote, a backslash or an
+#: interpolation, the module directive, and the quotes and brackets that could derail a reader.
+_BEFORE = [
+    *["# x", '# "', "#\\", "# \\(", "# {", "\n", " ", "\t", "\\\n", "\r", '"', "\\", "{", "}"],
+    *[
+        "module {a: 1};",
+        'module {a: "\\""};',
+        'module {a: "#"};',
+        'module {a: "\\\\"};',
+        "module {a: {b: [1]}};",
+    ],
+]
+
+
+@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(st.sampled_from(_BEFORE + _DIRECTIVES), max_size=6),  # a directive works only first
+    st.sampled_from(["", *_DIRECTIVES]),
+    st.lists(st.sampled_from(_PIECES), max_size=8),
+)
+@example(['# "', "\n"], _DIRECTIVES[2], [])
+@example(["# x \\", "\n"], _DIRECTIVES[0], [])
+@example(["#\\", "\r", "\n"], _DIRECTIVES[3], [])
+@example(['module {a: "\\""};'], _DIRECTIVES[2], [])
+@example(['module {a: "#"};'], _DIRECTIVES[0], [])
+@example(['module {a: "\\\\"};'], _DIRECTIVES[1], [])
+def test_no_program_the_check_lets_through_makes_jq_look_for_a_module(
+    before: list[str], directive: str, after: list[str]
+):
+    """Differential against jq itself (in this process, no child): a program that passes the
+    text check yet makes jq look for the module (which does not exist) is a miss."""
+    import jq
+
+    program = "".join(before) + directive + "".join(after) + " ."
+    try:
+        db_query.refuse_file_access(program)
+    except InputError:
+        return
+    try:
+        jq.compile(program).input_value({"a": 1}).all()
+    except ValueError as exc:
+        first = str(exc).split("\n", 1)[0]
+        assert "module not found" not in first and "data file" not in first, program
