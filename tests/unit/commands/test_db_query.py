@@ -465,3 +465,14 @@ def test_no_program_the_check_lets_through_makes_jq_look_for_a_module(
     except ValueError as exc:
         first = str(exc).split("\n", 1)[0]
         assert "module not found" not in first and "data file" not in first, program
+
+
+@pytest.mark.parametrize("directive", _DIRECTIVES)
+def test_the_oracle_jq_says_module_not_found_for_each_directive(directive: str):
+    """The property test above relies on this message; it must hold for every directive."""
+    import jq
+
+    with pytest.raises(ValueError) as info:
+        jq.compile(directive + " .")
+    first = str(info.value).split("\n", 1)[0]
+    assert "module not found" in first or "data file" in first
