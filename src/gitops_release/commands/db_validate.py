@@ -96,7 +96,12 @@ def validate_db(text: str | None, shown: str) -> ReleaseDB:
             f"db-path {shown} does not exist",
             fix='create it with an empty db ({"schemaVersion": 1, "releases": []}) or fix --db-path',
         )
-    doc = parse_db_json(text, path=f"db-path {shown}")
+    try:
+        doc = parse_db_json(text, path=shown)
+    except ConfigError as exc:
+        # The fix quotes the path in a git command (git log -p -- db/db.json): only the message
+        # names the input.
+        raise ConfigError(f"db-path {exc.message}", fix=exc.fix) from None
     if isinstance(doc, dict):
         # Before the schema: a db written by a newer gitops-release must say "upgrade", not
         # "restore from git history" (which would roll back its data).
