@@ -112,8 +112,8 @@ def test_with_a_broad_allow_list_the_overlay_entry_of_app_a_is_still_refused(bar
     with pytest.raises(PolicyError) as info:
         run_update(work, release(image="ghcr.io/org/app-a"), write_through="true")
     assert info.value.message.startswith(
-        f"write-through: image 'ghcr.io/org/app-a' matches images[0] of {OVERLAY} (name 'ghcr.io/org/app-a'), "
-        "an entry that does not belong to container 'app-b'"
+        f"write-through: image 'ghcr.io/org/app-a' matches images[0] of {OVERLAY} "
+        "(name 'ghcr.io/org/app-a'), an entry that does not belong to container 'app-b'"
     )
     unchanged(bare_remote, url, head)
     assert json.loads(bare_remote.read_remote_file(url, "db/db.json"))["releases"] == []
@@ -147,7 +147,7 @@ SENDERS = "    senders: ['app-b-release[bot]']\n"
 
 
 def test_the_listed_sender_from_the_event_may_release(bare_remote: BareRemotes, tmp_path: Path):
-    url, work = make_repo(bare_remote, policy(extra_b=SENDERS))
+    _url, work = make_repo(bare_remote, policy(extra_b=SENDERS))
     env = dispatch_event(tmp_path, release(), "app-b-release[bot]")
     assert run_update(work, None, env=env).changed
 
@@ -209,7 +209,7 @@ def test_an_alias_bomb_in_the_overlay_is_refused_and_nothing_is_pushed(bare_remo
 
 def test_merge_keys_in_the_policy_are_refused(bare_remote: BareRemotes):
     text = "<<: {sources: [{repository: org/x, images: [ghcr.io/org/x]}]}\n<<: {sources: null}\n"
-    url, work = make_repo(bare_remote, text)
+    _url, work = make_repo(bare_remote, text)
     with pytest.raises(
         ConfigError, match="merge key '<<' at line 1: the policy does not accept YAML merge keys"
     ):
@@ -217,7 +217,7 @@ def test_merge_keys_in_the_policy_are_refused(bare_remote: BareRemotes):
 
 
 def test_update_db_and_db_validate_word_a_policy_typo_alike(bare_remote: BareRemotes):
-    url, work = make_repo(bare_remote, "tags:\n  requiredigest: [prod]\n")
+    _url, work = make_repo(bare_remote, "tags:\n  requiredigest: [prod]\n")
     with pytest.raises(ConfigError) as by_update:
         run_update(work, release())
     with pytest.raises(ConfigError) as by_validate:
