@@ -28,9 +28,10 @@ from gitops_release.errors import ConfigError, PolicyError
 DEFAULT_CHANNELS = ("dev", "stage", "prod")
 DEFAULT_PRERELEASE_CHANNELS = ("dev", "stage")
 #: A policy is a few kilobytes; anything near this size is not one.
-MAX_POLICY_BYTES = 1_000_000
+MAX_POLICY_CHARS = 1_000_000
 
 
+@lru_cache(maxsize=256)
 def image_pattern(pattern: str) -> re.Pattern[str]:
     """An ``images`` glob as a regex. ``*`` and ``?`` stay inside one path component, so
     ``*.example.com/app`` cannot match ``evil.io/x.example.com/app``; ``**`` spans components
@@ -219,9 +220,9 @@ class StrictSafeLoader(yaml.SafeLoader):
 def parse_yaml(text: str, *, path: str) -> Any:
     """YAML text with StrictSafeLoader; a syntax error, a duplicate key, a merge key, too many
     aliases or absurd nesting is a ConfigError naming ``path``, the problem and its line."""
-    if len(text) > MAX_POLICY_BYTES:
+    if len(text) > MAX_POLICY_CHARS:
         raise ConfigError(
-            f"{path}: is {len(text):,} characters long (a policy is at most {MAX_POLICY_BYTES:,})",
+            f"{path}: is {len(text):,} characters long (a policy is at most {MAX_POLICY_CHARS:,})",
             fix="the policy is a few lines per source repository: see docs/release-db.md",
         )
     try:
