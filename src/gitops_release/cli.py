@@ -17,7 +17,7 @@ from gitops_release import __version__
 from gitops_release.commands import COMMANDS
 from gitops_release.commands.base import Context
 from gitops_release.errors import ReleaseError, UsageError
-from gitops_release.runtime import Console, InputReader, markdown_table, output_text, redact
+from gitops_release.runtime import Console, InputReader, InputSpec, markdown_table, output_text, redact
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: dispatch-update's start-up
 if TYPE_CHECKING:
@@ -38,13 +38,36 @@ def _top_help() -> str:
     return "\n".join(lines)
 
 
+def _group(word: str) -> list[str]:
+    """The commands of a group (``db`` -> ``db query``, ``db validate``); [] for no group."""
+    return [name for name in COMMANDS if name.startswith(f"{word} ")]
+
+
+def _group_help(word: str) -> str:
+    members = _group(word)
+    width = max(len(name) - len(word) - 1 for name in members)
+    lines = [f"usage: gitops-release {word} <command> [--input value ...] [--json]", "", "commands:"]
+    lines += [f"  {name[len(word) + 1 :].ljust(width)}  {COMMANDS[name][1]}" for name in members]
+    lines += ["", f"'gitops-release {word} <command> --help' for its inputs."]
+    return "\n".join(lines)
+
+
 def _split_command(argv: Sequence[str]) -> tuple[str, list[str]]:
     if len(argv) >= 2 and f"{argv[0]} {argv[1]}" in COMMANDS:
         return f"{argv[0]} {argv[1]}", list(argv[2:])
     if argv and argv[0] in COMMANDS:
         return argv[0], list(argv[1:])
-    known = ", ".join(COMMANDS)
+    known = ", ".join(_group(argv[0]) or COMMANDS)
     raise UsageError(f"unknown command '{' '.join(argv[:2])}'", fix=f"use one of: {known}")
+
+
+def _default_text(spec: InputSpec) -> str:
+    """The default as --help shows it: '' for none, ``10s`` for a duration."""
+    if spec.default in (None, "", (), []):
+        return ""
+    if spec.kind == "duration" and isinstance(spec.default, (int, float)):
+        return f"{spec.default:g}s"
+    return output_text(spec.default)
 
 
 def _build_parser(name: str, module: ModuleType) -> argparse.ArgumentParser:
@@ -60,15 +83,20 @@ def _build_parser(name: str, module: ModuleType) -> argparse.ArgumentParser:
 
     parser = _Parser(prog=f"gitops-release {name}", description=COMMANDS[name][1])
     for spec in module.INPUTS:
-        default = "" if spec.default in (None, "", (), []) else f" (default: {output_text(spec.default)})"
+        shown = _default_text(spec)
+        default = f" (default: {shown})" if shown else ""  # added here: a spec's help must not say it
         required = " (required)" if spec.required else ""
+        # argparse's {a,b} metavar and the help line list the choices; the InputReader still
+        # checks the value (an INPUT_* variable never passes through argparse).
+        choices = f" (one of: {', '.join(spec.choices)})" if spec.choices else ""
+        metavar = "{" + ",".join(spec.choices) + "}" if spec.choices else spec.kind.upper()
         # A bare boolean flag means true (--dry-run); --dry-run false still says it explicitly.
         flag_only = {"nargs": "?", "const": "true"} if spec.kind == "bool" else {}
         parser.add_argument(
             f"--{spec.name}",
             dest=spec.name,
-            metavar=spec.kind.upper(),
-            help=f"{spec.help}{required}{default}",
+            metavar=metavar,
+            help=f"{spec.help}{choices}{required}{default}",
             **flag_only,  # type: ignore[arg-type]
         )
     parser.add_argument("--json", action="store_true", help="print the outputs as one JSON object on stdout")
@@ -131,6 +159,10 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         if argv[0] == "--version":
             print(f"gitops-release {__version__}", file=console.out)
             return 0
+        if _group(argv[0]) and (len(argv) == 1 or argv[1] in ("-h", "--help", "help")):
+            # `gitops-release db --help`: the group's commands; bare `gitops-release db` is a usage error.
+            print(_group_help(argv[0]), file=console.out)
+            return 0 if len(argv) > 1 else 2
         name, rest = _split_command(argv)
         if any(a in ("-h", "--help") for a in rest):
             module = importlib.import_module(COMMANDS[name][0])

@@ -20,6 +20,6 @@ def test_demo_runs_the_whole_flow_on_the_sandbox():
     assert "changed=true" in out and "changed=false" in out
     assert "+    newTag: sha-4f2c9d8e # replaced on every release" in out
     assert "payload.tag 'latest' is a mutable tag" in out
-    assert "my-app     dev      sha-4f2c9d8e" in out
+    assert "my-app     dev      ghcr.io/org/my-app  sha-4f2c9d8e" in out  # db query shows the image
     assert "OpenAPI validation on, 0 violations" in out
     assert "demo finished" in out

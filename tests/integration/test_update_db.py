@@ -26,6 +26,7 @@ channels: [dev, stage, prod]
 sources:
   - repository: org/my-app
     containers: [my-app, my-app-worker]
+    images: [ghcr.io/org/my-app, ghcr.io/org/my-app-worker]
 tags:
   immutable: true
   requireDigest: [prod]

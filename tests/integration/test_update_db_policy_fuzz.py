@@ -67,9 +67,11 @@ channels: [dev, stage, prod]
 sources:
   - repository: org/my-app
     containers: [my-app, my-app-worker]
+    images: [ghcr.io/org/my-app]
   - repository: org/exp-*             # experiments: my-app on dev only
     containers: [my-app]
     channels: [dev]
+    images: [ghcr.io/org/my-app]
 tags:
   immutable: true
   requireDigest: [prod]

@@ -162,6 +162,65 @@ def test_a_bare_boolean_flag_means_true_and_takes_an_explicit_value() -> None:
     assert parser.parse_args([]).__dict__["dry-run"] is None  # unset: the input's default applies
 
 
+def test_a_command_group_prints_its_commands_for_help(capsys):
+    for argv in (["db", "--help"], ["db", "-h"], ["db", "help"]):
+        assert main(argv, env={}) == 0, argv
+        out = capsys.readouterr().out
+        assert "unknown command" not in out
+        assert "usage: gitops-release db <command>" in out
+        lines = out.splitlines()
+        assert any(line.startswith("  query ") for line in lines)
+        assert any(line.startswith("  validate ") for line in lines)
+    assert main(["db"], env={}) == 2  # nothing to run: the group's help, and a usage exit
+    assert "  query " in capsys.readouterr().out
+
+
+def test_an_unknown_command_in_a_group_lists_the_group(capsys):
+    assert main(["db", "nope"], env={"GITHUB_ACTIONS": "true"}) == 2
+    (line,) = capsys.readouterr().out.strip().splitlines()
+    assert line.startswith("::error title=Usage error::unknown command 'db nope'")
+    assert line.endswith("Fix: use one of: db query, db validate")
+
+
+def _option_help(command: str, capsys) -> dict[str, str]:
+    """--help of ``command`` as option name -> its help text, whitespace folded."""
+    import re
+
+    assert main([*command.split(), "--help"], env={}) == 0
+    text = capsys.readouterr().out.split("options:", 1)[1]
+    blocks = re.split(r"\n  (?=-)", "\n" + text)
+    options: dict[str, str] = {}
+    for block in blocks:
+        match = re.match(r"(?:-h, )?--([a-z-]+)", block.strip())
+        if match:
+            options[match.group(1)] = " ".join(block.split())
+    return options
+
+
+def test_every_help_line_states_its_default_once_and_lists_its_choices(capsys):
+    import importlib
+
+    from gitops_release.commands import COMMANDS
+
+    for name, (module_name, _) in COMMANDS.items():
+        options = _option_help(name, capsys)
+        for spec in importlib.import_module(module_name).INPUTS:
+            text = options[spec.name]
+            if spec.default not in (None, "", (), []):
+                assert text.count("(default") == 1, (name, text)
+            if spec.choices:
+                assert f"--{spec.name} {{{','.join(spec.choices)}}}" in text, (name, text)
+                assert f"(one of: {', '.join(spec.choices)})" in text, (name, text)
+
+
+def test_db_query_help_shows_each_default_once_in_its_own_unit(capsys):
+    options = _option_help("db query", capsys)
+    assert options["filter"].endswith("jq program run on the db document (default: .releases)")
+    assert options["timeout"].endswith("(default: 10s)")
+    assert "--format {table,json}" in options["format"]
+    assert "(one of: table, json) (default: table)" in options["format"]
+
+
 def test_a_failure_still_writes_the_step_summary_with_the_reason(monkeypatch, tmp_path, capsys):
     """Every command: a refusal, a bad input and a bug each leave a summary saying why (redacted,
     payload text in a code block whose fence outruns the backticks in it)."""

@@ -6,37 +6,57 @@ narrowed ``releases``. The default program is ``.releases``. The result is the p
 output, or a list when it yields several. ``format: table`` prints releases as a table;
 ``json`` prints the result as JSON. The ``result`` output is always JSON.
 
-The program runs in a child process (``sys.executable``) with an empty environment, so ``$ENV``
+The program runs in a child process (``sys.executable -I``) with an empty environment, so ``$ENV``
 and ``env`` are ``{}`` (no token can leak through a filter), a memory limit where the platform
 has one, and the ``timeout`` input: a program that does not end (``until(false; .)``,
 ``[range(1e9)]``) is killed and reported as an error naming ``filter``.
+
+The program may read nothing but the db: jq's module system (``import``, ``include``,
+``modulemeta``) would read any ``.jq`` or ``.json`` file (``import "/x/creds" as $c {search:
+"/"}``), so those words are refused in the program text before jq sees it, and the child runs in
+an empty temporary directory, with no module search path and no file descriptor to spare, so a
+file it still tried to open would fail.
+
+Releases reach the program sorted by container, then channel in the policy's promotion order
+(``channels`` of ``policy-path``, default dev, stage, prod); a ``channel`` the policy does not
+know (and no release uses) is an error naming the known channels.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gitops_release.adapters.files import read_text_if_exists
 from gitops_release.commands.base import Context
 from gitops_release.core.db import check_schema_version
-from gitops_release.core.release import loads_json
+from gitops_release.core.policy import load_policy
+from gitops_release.core.release import loads_json, show
 from gitops_release.errors import ConfigError, InputError
 from gitops_release.runtime import InputReader, InputSpec
 
 MAX_RESULTS = 100_000
 DEFAULT_TIMEOUT = 10.0
 MEMORY_LIMIT = 2 * 1024**3  # bytes of address space for the jq child (where RLIMIT_AS exists)
-TABLE_COLUMNS = ("container", "channel", "tag", "digest", "source", "updatedAt")
+TABLE_COLUMNS = ("container", "channel", "image", "tag", "digest", "source", "updatedAt")
 
 INPUTS: tuple[InputSpec, ...] = (
     InputSpec("db-path", "path of the release-channel database", default="db/db.json"),
-    InputSpec("filter", "jq program run on the db document (default .releases)", default=".releases"),
+    InputSpec(
+        "policy-path",
+        "policy file; its channels order the releases and are the known channels (absent = dev, stage, prod)",
+        default=".gitops-release.yml",
+    ),
+    InputSpec("filter", "jq program run on the db document", default=".releases"),
     InputSpec("container", "only releases of this container"),
-    InputSpec("channel", "only releases on this channel"),
+    InputSpec("channel", "only releases on this channel (one of the policy's channels)"),
     InputSpec("format", "how to print the result", default="table", choices=("table", "json")),
     InputSpec(
         "timeout",
@@ -50,6 +70,7 @@ INPUTS: tuple[InputSpec, ...] = (
 @dataclass(frozen=True)
 class Inputs:
     db_path: str = "db/db.json"
+    policy_path: str = ".gitops-release.yml"
     filter: str = ".releases"
     container: str | None = None
     channel: str | None = None
@@ -68,20 +89,32 @@ class Inputs:
 
 
 # Runs in the child: no gitops_release import (only json and jq), environment cleared before jq
-# compiles the program (jq binds $ENV at compile time and reads environ for `env`).
+# compiles the program (jq binds $ENV at compile time and reads environ for `env`). Once jq is
+# imported, RLIMIT_NOFILE at 3 (stdin, stdout and stderr are open) makes every further open()
+# fail: a module or data file jq might still try to load, ~/.jq included (jq finds the home
+# directory through /etc/passwd once HOME is gone). `time` first: it loads the local timezone.
 _CHILD = r"""
-import json, os, sys
+import json, os, sys, time
 os.environ.clear()
 limit = int(sys.argv[1])
 try:
     import resource
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-except (ImportError, ValueError, OSError):
+except ImportError:
+    resource = None
+try:
+    if resource is not None:
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+except (ValueError, OSError):
     pass
 request = json.loads(sys.stdin.buffer.read())
 sys.path[:0] = request["path"]
 import itertools
 import jq
+if resource is not None:
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (3, 3))
+    except (ValueError, OSError):
+        pass
 
 def reply(obj):
     sys.stdout.buffer.write(json.dumps(obj).encode("utf-8"))
@@ -104,21 +137,143 @@ reply({"results": results})
 """
 
 
+#: jq words that read files: the import / include directives (a .jq module or a .json data file,
+#: any path with ``{search: "/"}``) and the builtin that reads a module's metadata.
+FILE_READING_WORDS = frozenset({"import", "include", "modulemeta"})
+
+
+def _is_word_start(ch: str) -> bool:
+    return ch == "_" or ("a" <= ch <= "z") or ("A" <= ch <= "Z")
+
+
+def _is_word_char(ch: str) -> bool:
+    return _is_word_start(ch) or ("0" <= ch <= "9")
+
+
+def _skip_blank(program: str, i: int) -> int:
+    """The index of the next character that is not whitespace or in a comment."""
+    while i < len(program):
+        if program[i] == "#":
+            end = program.find("\n", i)
+            i = len(program) if end < 0 else end
+        elif program[i].isspace():
+            i += 1
+        else:
+            break
+    return i
+
+
+def bare_words(program: str) -> Iterator[tuple[str, int]]:
+    """Each word jq would read as a keyword or a function name, with its offset: words outside
+    strings and comments that are not a ``.field``, a ``$variable``, a ``@format``, a
+    ``module::name`` or an object key (``{import: 1}``, ``{import}``).
+
+    Mirrors jq's lexer: strings with ``\\`` escapes and ``\\(...)`` interpolations (code again,
+    to the matching bracket), ``#`` comments to the end of the line. Where the two could
+    disagree (jq 1.7+ continues a comment after a backslash at the end of a line), this reads
+    more text as code, so it refuses more, never less. A program jq cannot parse never loads a
+    module (jq parses the whole program first), so only valid programs need to be read right."""
+    contexts: list[list[str]] = [[]]  # open brackets: the program, then each open interpolation
+    in_string = False
+    previous = ""  # the last character of code before the current one, blanks skipped
+    i, n = 0, len(program)
+    while i < n:
+        ch = program[i]
+        if in_string:
+            if ch == "\\":
+                if program.startswith("(", i + 1):
+                    contexts.append(["("])
+                    in_string, previous = False, "("
+                i += 2
+            elif ch == '"':
+                in_string, previous = False, '"'
+                i += 1
+            else:
+                i += 1
+            continue
+        if ch == "#" or ch.isspace():
+            i = _skip_blank(program, i)
+            continue
+        if ch == '"':
+            in_string = True
+            i += 1
+            continue
+        if _is_word_start(ch):
+            start = i
+            while i < n:  # jq's IDENT: (word::)*word
+                if _is_word_char(program[i]):
+                    i += 1
+                elif program.startswith("::", i) and i + 2 < n and _is_word_start(program[i + 2]):
+                    i += 2
+                else:
+                    break
+            word = program[start:i]
+            glued = program[start - 1] if start else ""
+            brackets = contexts[-1]
+            after = _skip_blank(program, i)
+            following = program[after : after + 2]
+            is_key = (
+                bool(brackets)
+                and brackets[-1] == "{"
+                and previous in ("{", ",")
+                and (following[:1] in (",", "}") or (following[:1] == ":" and following != "::"))
+            )
+            if glued not in (".", "$", "@") and "::" not in word and not is_key:
+                yield word, start
+            previous = word[-1]
+            continue
+        if ch in "([{":
+            contexts[-1].append(ch)
+        elif ch in ")]}":
+            if contexts[-1]:
+                contexts[-1].pop()
+            if not contexts[-1] and len(contexts) > 1:  # the ")" that ends an interpolation
+                contexts.pop()
+                in_string = True
+        previous = ch
+        i += 1
+
+
+def refuse_file_access(program: str) -> None:
+    """InputError naming ``filter`` when the program would make jq read a file."""
+    for word, offset in bare_words(program):
+        if word in FILE_READING_WORDS:
+            raise InputError(
+                "filter",
+                f"uses '{word}' (at character {offset + 1}), which makes jq read files; "
+                "db query's jq programs read only the db",
+                fix="remove it (jq modules and data files are not available here); "
+                f'a field named {word} is .{word} or .["{word}"]',
+            )
+
+
+def _child_path() -> list[str]:
+    """sys.path for the child, to find jq: never the current directory, which may be the
+    checkout (python -m puts it first), where a jq.py would otherwise be imported."""
+    here = os.path.realpath(os.getcwd())
+    return [p for p in sys.path if p and os.path.realpath(p) != here]
+
+
 def _run_jq(program: str, doc: Any | None, timeout: float) -> list[Any]:
     """Compile (and, given ``doc``, run) ``program`` in a child process; at most MAX_RESULTS + 1
     results. Every failure is an InputError naming ``filter``."""
-    request: dict[str, Any] = {"path": [p for p in sys.path if p], "program": program, "max": MAX_RESULTS}
+    refuse_file_access(program)
+    request: dict[str, Any] = {"path": _child_path(), "program": program, "max": MAX_RESULTS}
     if doc is not None:
         request["doc"] = doc
     try:
-        proc = subprocess.run(
-            [sys.executable, "-c", _CHILD, str(MEMORY_LIMIT)],
-            input=json.dumps(request).encode("utf-8"),
-            capture_output=True,
-            timeout=timeout,
-            env={},
-            check=False,
-        )
+        # -I: no PYTHON* variables, no user site, no script directory on sys.path; an empty
+        # working directory: nothing for a relative module path to find.
+        with tempfile.TemporaryDirectory(prefix="gitops-release-jq-") as empty:
+            proc = subprocess.run(
+                [sys.executable, "-I", "-c", _CHILD, str(MEMORY_LIMIT)],
+                input=json.dumps(request).encode("utf-8"),
+                capture_output=True,
+                timeout=timeout,
+                env={},
+                cwd=empty,
+                check=False,
+            )
     except subprocess.TimeoutExpired:  # subprocess.run has killed the child
         raise InputError(
             "filter",
@@ -189,12 +344,14 @@ def query(
     *,
     container: str | None = None,
     channel: str | None = None,
+    channel_order: Sequence[str] | None = None,
     timeout: float = DEFAULT_TIMEOUT,
 ) -> Any:
     """Run the jq ``program`` on ``doc`` narrowed by the shortcuts; one output, or a list of them.
 
-    The program runs in a child process with an empty environment, stopped after ``timeout``
-    seconds."""
+    With ``channel_order`` (the policy's promotion order) the releases are sorted by container,
+    then channel in that order (other channels after, by name). The program runs in a child
+    process with an empty environment, stopped after ``timeout`` seconds."""
     releases = [
         r
         for r in doc["releases"]
@@ -202,6 +359,8 @@ def query(
         and (container is None or r.get("container") == container)
         and (channel is None or r.get("channel") == channel)
     ]
+    if channel_order is not None:
+        releases.sort(key=_promotion_key(channel_order))
     narrowed = {**doc, "releases": releases}
     results = _run_jq(program, narrowed, timeout)
     if len(results) > MAX_RESULTS:
@@ -211,6 +370,33 @@ def query(
             fix="narrow the jq program (it may not end)",
         )
     return results[0] if len(results) == 1 else results
+
+
+def _promotion_key(channel_order: Sequence[str]) -> Any:
+    rank = {name: index for index, name in enumerate(channel_order)}
+
+    def key(release: dict[str, Any]) -> tuple[str, int, str]:
+        container, channel = release.get("container"), release.get("channel")
+        container = container if isinstance(container, str) else ""
+        channel = channel if isinstance(channel, str) else ""
+        return container, rank.get(channel, len(rank)), channel
+
+    return key
+
+
+def check_channel(channel: str, policy_channels: Sequence[str], doc: dict[str, Any], where: str) -> None:
+    """InputError naming ``channel`` when neither the policy nor any stored release has it: a typo
+    would otherwise print "(no results)" as if the channel were empty."""
+    if channel in policy_channels:
+        return
+    if any(isinstance(r, dict) and r.get("channel") == channel for r in doc["releases"]):
+        return  # a channel since removed from the policy: its releases are still worth seeing
+    known = ", ".join(policy_channels)
+    raise InputError(
+        "channel",
+        f"{show(channel)} is not a channel of {where}; its channels are {known}",
+        fix=f"use one of: {known}",
+    )
 
 
 def _cell(value: Any) -> str:
@@ -234,7 +420,7 @@ def render_table(result: Any) -> str:
     rows = result if isinstance(result, list) else [result]
     if rows and all(isinstance(r, dict) for r in rows):
         keys = [k for k in TABLE_COLUMNS if any(k in r for r in rows)]
-        keys += sorted({k for r in rows for k in r} - set(keys) - {"image"})
+        keys += sorted({k for r in rows for k in r} - set(keys))
         if not keys:
             return json.dumps(result, indent=2)
         table = [list(keys)] + [[_cell(r.get(k)) for k in keys] for r in rows]
@@ -271,8 +457,23 @@ class Outputs:
 def run(inputs: Inputs, ctx: Context) -> Outputs:
     path = ctx.workdir / inputs.db_path
     doc = load_document(path, inputs.db_path)
+    # The same policy loader as update-db; an absent file gives the default channels.
+    policy_text = read_text_if_exists(ctx.workdir / inputs.policy_path, "policy-path", inputs.policy_path)
+    policy = load_policy(policy_text, path=inputs.policy_path)
+    if inputs.channel is not None:
+        where = (
+            f"the policy {inputs.policy_path}"
+            if policy_text is not None
+            else f"the default policy (no {inputs.policy_path})"
+        )
+        check_channel(inputs.channel, policy.channels, doc, where)
     result = query(
-        doc, inputs.filter, container=inputs.container, channel=inputs.channel, timeout=inputs.timeout
+        doc,
+        inputs.filter,
+        container=inputs.container,
+        channel=inputs.channel,
+        channel_order=policy.channels,
+        timeout=inputs.timeout,
     )
     count = len(result) if isinstance(result, list) else 1
     if inputs.format == "table":

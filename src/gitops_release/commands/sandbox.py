@@ -1,8 +1,13 @@
 """``gitops-release sandbox``: serve the local GitHub API emulator and its bare git remotes.
 
 Prints the API URL, the token and each repository's git URL as soon as it is serving, then
-serves until ``duration`` runs out or Ctrl-C. The token is the sandbox's own local credential
-(it opens nothing but this process), so it is printed on purpose and not masked.
+serves until ``duration`` runs out, Ctrl-C (SIGINT) or SIGTERM. The token is the sandbox's own
+local credential (it opens nothing but this process), so it is printed on purpose and not masked.
+
+With ``events-dir`` every accepted ``repository_dispatch`` is also written there as the webhook
+payload GitHub would deliver, ready for ``act -e`` or ``GITHUB_EVENT_PATH``.
+
+A start that fails (a taken port, a bad repository) removes the temporary root it created.
 
 When it stops, every OpenAPI violation it recorded is printed as a warning; with ``strict`` the
 command then fails (exit 1) listing them, so a CI job that drives the sandbox catches client bugs.
@@ -11,6 +16,7 @@ command then fails (exit 1) listing them, so a CI job that drives the sandbox ca
 from __future__ import annotations
 
 import re
+import shutil
 import signal
 import tempfile
 import threading
@@ -38,6 +44,15 @@ INPUTS: tuple[InputSpec, ...] = (
         kind="bool",
         default=False,
     ),
+    InputSpec(
+        "events-dir",
+        "write each repository_dispatch here as a webhook event file (000001-<event type>.json) for act",
+    ),
+    InputSpec(
+        "login",
+        "the account the token acts as: sender.login of each event (a name ending in [bot] is a Bot)",
+        default="sandbox-user",
+    ),
 )
 
 #: How many violations the strict failure names in its one line (all are printed as warnings).
@@ -54,9 +69,13 @@ class Inputs:
     port: int
     duration: float | None
     strict: bool = False
+    events_dir: Path | None = None
+    login: str = "sandbox-user"
 
     @classmethod
     def from_reader(cls, reader: InputReader) -> Inputs:
+        from gitops_release.sandbox.github_api import LOGIN
+
         values = reader.read_all(INPUTS)
         repositories = tuple(values["repositories"] or ())
         for name in repositories:
@@ -75,6 +94,18 @@ class Inputs:
         root = Path(values["root"]).expanduser() if values["root"] else None
         if root is not None and root.exists() and not root.is_dir():
             raise InputError("root", f"{root} exists and is not a directory", fix="give a directory path")
+        events_dir = Path(values["events_dir"]).expanduser() if values["events_dir"] else None
+        if events_dir is not None and events_dir.exists() and not events_dir.is_dir():
+            raise InputError(
+                "events-dir", f"{events_dir} exists and is not a directory", fix="give a directory path"
+            )
+        login = values["login"]
+        if not LOGIN.match(login):
+            raise InputError(
+                "login",
+                f"'{login}' is not a GitHub login",
+                fix="use letters, digits and single hyphens (at most 39), e.g. release-bot or my-app[bot]",
+            )
         return cls(
             root=root,
             repositories=repositories,
@@ -82,6 +113,8 @@ class Inputs:
             port=values["port"],
             duration=duration,
             strict=bool(values["strict"]),
+            events_dir=events_dir,
+            login=login,
         )
 
 
@@ -93,6 +126,8 @@ class Outputs:
     git_urls: dict[str, str] = field(default_factory=dict)
     requests: int = 0
     violations: int = 0
+    events_dir: str = ""
+    events: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -102,6 +137,8 @@ class Outputs:
             "git-urls": self.git_urls,
             "requests": self.requests,
             "violations": self.violations,
+            "events-dir": self.events_dir,
+            "events": self.events,
         }
 
     def summary(self) -> str:
@@ -109,37 +146,24 @@ class Outputs:
 
 
 def run(inputs: Inputs, ctx: Context, *, stop: threading.Event | None = None) -> Outputs:
-    """Serve until ``duration`` passes, Ctrl-C, or ``stop`` is set (tests)."""
+    """Serve until ``duration`` passes, SIGINT/SIGTERM, or ``stop`` is set (tests)."""
     from gitops_release.sandbox.github_api import GitHubSandbox
 
-    root = inputs.root or Path(tempfile.mkdtemp(prefix="gitops-release-sandbox-"))
-    root.mkdir(parents=True, exist_ok=True)
-    sandbox = GitHubSandbox(root, tokens=(inputs.token,), port=inputs.port)
-    if sandbox.note:
-        ctx.console.info(f"note: {sandbox.note}")
-    for name in inputs.repositories:
-        sandbox.create_repo(name)
-    sandbox.start()
-    git_urls = {name: sandbox.git_url(name) for name in inputs.repositories}
-    ctx.console.info(f"GitHub API sandbox: {sandbox.url}")
-    ctx.console.info(f"token: {inputs.token}   (send 'Authorization: token {inputs.token}')")
-    for name, url in git_urls.items():
-        ctx.console.info(f"git remote {name}: {url}")
-    ctx.console.info(
-        "serving "
-        + (f"for {inputs.duration:g}s" if inputs.duration else "until Ctrl-C")
-        + f"; data in {root}"
-    )
     event = stop or threading.Event()
-    previous = _stop_on_sigterm(event)
+    # Installed before the set-up, so a signal during it also stops cleanly (and cleans up).
+    previous = _stop_on_signals(event)
     try:
-        event.wait(inputs.duration)
-    except KeyboardInterrupt:
-        ctx.console.info("stopping")
+        sandbox, root = _start(inputs, ctx, GitHubSandbox)
+        try:
+            event.wait(inputs.duration)
+        finally:
+            if event.is_set():
+                ctx.console.info("stopping")
+            sandbox.stop()
     finally:
-        sandbox.stop()
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    git_urls = {name: sandbox.git_url(name) for name in inputs.repositories}
     for violation in sandbox.violations:
         ctx.console.annotation("warning", violation, title="OpenAPI violation")
     if inputs.strict and sandbox.violations:
@@ -151,15 +175,67 @@ def run(inputs: Inputs, ctx: Context, *, stop: threading.Event | None = None) ->
         git_urls=git_urls,
         requests=len(sandbox.requests),
         violations=len(sandbox.violations),
+        events_dir=str(inputs.events_dir or ""),
+        events=sum(len(sandbox.dispatches(name)) for name in inputs.repositories),
     )
 
 
-def _stop_on_sigterm(event: threading.Event) -> Any:
-    """``kill`` (SIGTERM) stops the sandbox like Ctrl-C, so violations are still reported and
-    ``strict`` still sets the exit status. Only possible from the main thread (tests run others)."""
+def _start(inputs: Inputs, ctx: Context, sandbox_class: Any) -> tuple[Any, Path]:
+    """The started sandbox and its root, the start announced. On any failure the temporary root
+    this start created is removed again (a given ``root`` is the user's and stays)."""
+    created = None if inputs.root else Path(tempfile.mkdtemp(prefix="gitops-release-sandbox-"))
+    root = inputs.root or created
+    assert root is not None
+    sandbox = None
+    try:
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InputError(
+                "root",
+                f"cannot create {root}: {exc.strerror or exc}",
+                fix="give a directory path you can write",
+            ) from None
+        sandbox = sandbox_class(
+            root, tokens=(inputs.token,), port=inputs.port, events_dir=inputs.events_dir, login=inputs.login
+        )
+        if sandbox.note:
+            ctx.console.info(f"note: {sandbox.note}")
+        for name in inputs.repositories:
+            sandbox.create_repo(name)
+        sandbox.start()
+    except BaseException:
+        if sandbox is not None:
+            sandbox.stop()
+        if created is not None:
+            shutil.rmtree(created, ignore_errors=True)
+        raise
+    ctx.console.info(f"GitHub API sandbox: {sandbox.url}")
+    ctx.console.info(f"token: {inputs.token}   (send 'Authorization: token {inputs.token}')")
+    for name in inputs.repositories:
+        ctx.console.info(f"git remote {name}: {sandbox.git_url(name)}")
+    if inputs.events_dir is not None:
+        ctx.console.info(f"events: each repository_dispatch is written to {inputs.events_dir}")
+    ctx.console.info(
+        "serving "
+        + (f"for {inputs.duration:g}s" if inputs.duration else "until Ctrl-C")
+        + f"; data in {root}"
+    )
+    return sandbox, root
+
+
+def _stop_on_signals(event: threading.Event) -> dict[int, Any]:
+    """SIGTERM (``kill``) and SIGINT (Ctrl-C) both stop the sandbox, so violations are still
+    reported and ``strict`` still sets the exit status. SIGINT gets an explicit handler because a
+    job a non-interactive shell starts with ``&`` inherits SIGINT ignored, and Python then installs
+    no KeyboardInterrupt handler. Only possible from the main thread (tests run others). Returns
+    the previous handlers, to restore."""
     if threading.current_thread() is not threading.main_thread():
-        return None
-    return signal.signal(signal.SIGTERM, lambda signum, frame: event.set())
+        return {}
+    return {
+        signum: signal.signal(signum, lambda received, frame: event.set())
+        for signum in (signal.SIGTERM, signal.SIGINT)
+    }
 
 
 def strict_failure(violations: list[str]) -> ContractViolationError:

@@ -29,7 +29,7 @@ from gitops_release.adapters.git import Git, commit_and_push, has_credentials
 from gitops_release.commands.base import Context
 from gitops_release.core.db import DBFile, format_time
 from gitops_release.core.overlay import set_image
-from gitops_release.core.policy import Policy, check_release, load_policy
+from gitops_release.core.policy import Policy, check_release, exact_images, load_policy
 from gitops_release.core.release import Release, check_not_future, loads_json, parse_payload
 from gitops_release.errors import ConfigError, InputError, ReleaseError
 from gitops_release.runtime import Console, InputReader, InputSpec, redact
@@ -180,6 +180,22 @@ def payload_from_event(env: Mapping[str, str]) -> Any:
     return event["client_payload"]
 
 
+def sender_from_event(env: Mapping[str, str]) -> str | None:
+    """The login GitHub names as the repository_dispatch event's ``sender`` (who dispatched),
+    or None when this run is no such event or the event names none. GitHub sets it from the
+    token that sent the dispatch; the payload input never sets it (policy ``senders``)."""
+    event_path = env.get("GITHUB_EVENT_PATH", "")
+    if env.get("GITHUB_EVENT_NAME", "") != "repository_dispatch" or not event_path:
+        return None
+    try:
+        event = loads_json(Path(event_path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    sender = event.get("sender") if isinstance(event, dict) else None
+    login = sender.get("login") if isinstance(sender, dict) else None
+    return login if isinstance(login, str) and login else None
+
+
 @dataclass(frozen=True)
 class Inputs:
     releases: tuple[Any, ...]
@@ -199,6 +215,8 @@ class Inputs:
     allow_downgrade: bool = False
     write_through: bool = False
     dry_run: bool = False
+    # Not an input: the repository_dispatch event's sender.login (None without such an event).
+    sender: str | None = None
 
     @classmethod
     def from_reader(cls, reader: InputReader) -> Inputs:
@@ -243,6 +261,7 @@ class Inputs:
             allow_downgrade=values["allow-downgrade"],
             write_through=values["write-through"],
             dry_run=values["dry-run"],
+            sender=sender_from_event(reader.env),
         )
 
 
@@ -414,6 +433,7 @@ def _plan_on(root: Path, inputs: Inputs, policy: Policy, db: DBFile, *, now: dat
             current,
             allow_downgrade=inputs.allow_downgrade,
             field=_release_field(inputs, index),
+            sender=inputs.sender,
         )
     new_text, changes = db.apply(inputs.releases, now=now)
     overlays: dict[Path, str] = {}
@@ -430,6 +450,10 @@ def _plan_on(root: Path, inputs: Inputs, policy: Policy, db: DBFile, *, now: dat
                 tag=rel.tag,
                 digest=rel.digest,
                 container=rel.container,
+                # Besides entries named after the container: the images the policy lists for it
+                # and the one db.json recorded for it on this channel.
+                owned=exact_images(policy, rel, inputs.sender)
+                | ({change.previous.image} if change.previous is not None else set()),
                 path=str(path.relative_to(root)),
             )
     return _Plan(text=new_text, changes=tuple(changes), overlays=overlays, db=db)

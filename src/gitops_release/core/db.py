@@ -182,10 +182,58 @@ def canonical_difference(text: str, db: ReleaseDB) -> str | None:
     have, want = text.split("\n"), expected.split("\n")
     for number, (line, wanted) in enumerate(zip(have, want, strict=False), 1):  # lengths may differ
         if line != wanted:
+            if line.strip() == wanted.strip():  # only blanks differ: the stripped lines look the same
+                return f"line {number} {_blank_difference(line, wanted)}"
             return f"line {number} is {show(line.strip())}, update-db writes {show(wanted.strip())}"
     if len(have) > len(want):
         return f"line {len(want) + 1} and on are extra: {show(have[len(want)].strip())}"
+    if text + "\n" == expected:
+        return f"line {len(have)} has no newline at its end, update-db writes one"
     return f"it ends at line {len(have)}, update-db writes {len(want)} lines"
+
+
+#: Blanks JSON allows around values (outside strings, so at either end of a line), with the
+#: mark that draws each in a message: the CLI folds a run of spaces into one on its one line.
+_BLANKS = {" ": ("space", "\u00b7"), "\t": ("tab", "\u2192"), "\r": ("carriage return", "\u240d")}
+
+
+def _ends(line: str) -> tuple[str, str, str]:
+    """``line`` as (leading blanks, the rest, trailing blanks)."""
+    body = line.strip()
+    lead = line[: len(line) - len(line.lstrip())]
+    return lead, body, line[len(lead) + len(body) :]
+
+
+def _blanks(text: str) -> str:
+    """Blanks in words: ``4 spaces``, ``1 tab``, ``nothing``."""
+    counts = [(text.count(ch), name) for ch, (name, _) in _BLANKS.items() if ch in text]
+    return ", ".join(f"{n} {name}{'' if n == 1 else 's'}" for n, name in counts) or "nothing"
+
+
+def _drawn(line: str) -> str:
+    """``line`` quoted, its leading and trailing blanks drawn (space ·, tab →, CR ␍), the rest
+    ASCII-escaped and cut like ``show``."""
+    lead, body, trail = _ends(line)
+    inner = ascii(body)[1:-1]
+    if len(inner) > 50:
+        inner = inner[:47] + "..."
+    marks = {ch: mark for ch, (_, mark) in _BLANKS.items()}
+    return (
+        "'"
+        + "".join(marks.get(ch, "?") for ch in lead)
+        + inner
+        + "".join(marks.get(ch, "?") for ch in trail)
+        + "'"
+    )
+
+
+def _blank_difference(line: str, wanted: str) -> str:
+    """How two lines that differ only in leading or trailing blanks differ, both lines drawn."""
+    (lead, _, trail), (wanted_lead, _, wanted_trail) = _ends(line), _ends(wanted)
+    both = f"({_drawn(line)} vs {_drawn(wanted)}; \u00b7 is a space, \u2192 a tab)"
+    if lead != wanted_lead:
+        return f"is indented with {_blanks(lead)}, update-db indents it with {_blanks(wanted_lead)} {both}"
+    return f"ends with {_blanks(trail)}, update-db writes {_blanks(wanted_trail)} there {both}"
 
 
 def _render(doc: dict[str, Any]) -> str:

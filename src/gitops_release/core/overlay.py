@@ -8,16 +8,20 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Collection
 from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.composer import Composer
 from ruamel.yaml.error import YAMLError
+from ruamel.yaml.events import AliasEvent
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString, SingleQuotedScalarString
 from ruamel.yaml.tokens import CommentToken
 
 from gitops_release.core.release import show
-from gitops_release.errors import ConfigError
+from gitops_release.core.yaml_limits import ANCHORS_FIX, AliasLimitError, check_expansion, count_alias
+from gitops_release.errors import ConfigError, PolicyError
 
 _IMAGE_KEYS = ("name", "newName", "newTag", "digest")
 # A plain scalar YAML would read as something other than a string (kustomize needs strings).
@@ -29,8 +33,25 @@ _NOT_A_STRING = re.compile(
 )
 
 
+class _BoundedComposer(Composer):
+    """Aliases bounded (yaml_limits) on the composed nodes, before ruamel builds objects."""
+
+    _aliases = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.parser.check_event(AliasEvent):
+            self._aliases = count_alias(self._aliases, self.parser.peek_event().start_mark)
+        return super().compose_node(parent, index)
+
+    def compose_document(self) -> Any:
+        node = super().compose_document()
+        check_expansion(node)
+        return node
+
+
 def _yaml() -> YAML:
     yaml = YAML(typ="rt")
+    yaml.Composer = _BoundedComposer
     yaml.preserve_quotes = True
     yaml.width = 4096  # never fold long lines
     return yaml
@@ -54,6 +75,9 @@ def _sequence_indent(text: str) -> tuple[int, int]:
 def _load(text: str, path: str) -> CommentedMap:
     try:
         data = _yaml().load(text)
+    except AliasLimitError as exc:
+        where = f" (line {exc.line})" if exc.line is not None else ""
+        raise ConfigError(f"{path}: {exc.problem}{where}", fix=ANCHORS_FIX) from None
     except YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
@@ -93,6 +117,13 @@ def _find(images: CommentedSeq, image: str, container: str | None) -> CommentedM
             if _last(entry["name"]) == container or _last(str(entry.get("newName", ""))) == container:
                 return entry
     return None
+
+
+def _belongs(entry: CommentedMap, container: str, owned: Collection[str]) -> bool:
+    """Whether ``entry`` is ``container``'s own: its name or newName is the container (as its
+    last path component, the layout the docs describe) or one of the ``owned`` images."""
+    names = [entry["name"], entry.get("newName")]
+    return any(isinstance(n, str) and (_last(n) == container or n in owned) for n in names)
 
 
 def _string(new: str, old: object) -> str:
@@ -151,6 +182,7 @@ def set_image(
     tag: str,
     digest: str | None,
     container: str | None = None,
+    owned: Collection[str] = (),
     path: str = "kustomization.yaml",
 ) -> str:
     """Point the kustomization's image entry at ``image:tag[@digest]``.
@@ -160,10 +192,24 @@ def set_image(
     Its ``newTag`` is set, ``digest`` set or removed, ``newName`` set when the entry would
     otherwise render another image. Without a match, ``{name: image, newTag: tag[, digest]}``
     is appended (creating ``images:``). Returns the input unchanged when nothing changes.
+
+    Given ``container``, the entry must be the container's own (``_belongs``: named after it,
+    or named one of the ``owned`` images): another container's entry is never edited, the
+    release is refused (PolicyError) instead.
     """
     data = _load(kustomization_text, path)
     images = data.get("images")
     entry = _find(images, image, container) if images is not None else None
+    if entry is not None and container and not _belongs(entry, container, owned):
+        index = next(i for i, e in enumerate(images) if e is entry)
+        raise PolicyError(
+            f"write-through: image {show(image)} matches images[{index}] of {path} (name "
+            f"{show(entry['name'])}), an entry that does not belong to container {container!r}: "
+            "another container's entry is never changed",
+            fix=f"send the image of container {container!r}; an entry belongs to it when the last "
+            f"path component of its name or newName is {container!r}, or either is an image its "
+            "policy source lists without globs (sources[].images) or db.json records for it there",
+        )
     changed = False
     if entry is None:
         new = CommentedMap()

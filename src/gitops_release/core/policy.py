@@ -7,6 +7,7 @@ shipped in the package (``schemas/policy.schema.json``) is read once as package 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
@@ -21,10 +22,24 @@ from jsonschema.exceptions import ValidationError, best_match
 
 from gitops_release.core.release import Release, check_build_order, show
 from gitops_release.core.tags import check_tag, compare_versions, is_prerelease
+from gitops_release.core.yaml_limits import ANCHORS_FIX, AliasLimitError, check_expansion, count_alias
 from gitops_release.errors import ConfigError, PolicyError
 
 DEFAULT_CHANNELS = ("dev", "stage", "prod")
 DEFAULT_PRERELEASE_CHANNELS = ("dev", "stage")
+#: A policy is a few kilobytes; anything near this size is not one.
+MAX_POLICY_CHARS = 1_000_000
+
+
+@lru_cache(maxsize=256)
+def image_pattern(pattern: str) -> re.Pattern[str]:
+    """An ``images`` glob as a regex. ``*`` and ``?`` stay inside one path component, so
+    ``*.example.com/app`` cannot match ``evil.io/x.example.com/app``; ``**`` spans components
+    (``ghcr.io/org/**``; ``**`` alone: any image)."""
+    out = []
+    for part in re.split(r"(\*\*|\*|\?)", pattern):
+        out.append({"**": ".*", "*": "[^/]*", "?": "[^/]"}.get(part, re.escape(part)))
+    return re.compile("".join(out) + r"\Z")
 
 
 @dataclass(frozen=True)
@@ -34,6 +49,21 @@ class SourceRule:
     repository: str
     containers: tuple[str, ...]  # globs; ("*",) = every container
     channels: tuple[str, ...] | None  # None = every channel
+    # Image globs (see image_pattern). None (absent) = NO image: a rule must say which images
+    # its releases may carry, or its releases are refused (fail closed; see docs/security.md).
+    images: tuple[str, ...] | None = None
+    # GitHub logins allowed to send the repository_dispatch (the event's sender.login, which
+    # GitHub sets). None = any sender.
+    senders: tuple[str, ...] | None = None
+
+    def matches_sender(self, sender: str | None) -> bool:
+        if self.senders is None:
+            return True
+        # GitHub logins are case-insensitive; no sender (no event) never matches a list.
+        return sender is not None and sender.lower() in (s.lower() for s in self.senders)
+
+    def matches_image(self, image: str) -> bool:
+        return any(image_pattern(pattern).match(image) for pattern in self.images or ())
 
     def matches_repository(self, repository: str) -> bool:
         # GitHub owner and repository names are case-insensitive.
@@ -44,6 +74,15 @@ class SourceRule:
 
     def matches_channel(self, channel: str) -> bool:
         return self.channels is None or channel in self.channels
+
+    def matches(self, release: Release, sender: str | None) -> bool:
+        """Whether this rule lets ``sender`` update ``release`` (its image aside)."""
+        return (
+            self.matches_repository(release.source.repository)
+            and self.matches_sender(sender)
+            and self.matches_container(release.container)
+            and self.matches_channel(release.channel)
+        )
 
 
 @dataclass(frozen=True)
@@ -106,7 +145,9 @@ def _schema_error(path: str, error: ValidationError) -> ConfigError:
 
 
 def load_policy(text: str | None, *, path: str = ".gitops-release.yml") -> Policy:
-    """Parse and validate the policy file's text; None (file absent) gives DEFAULT_POLICY."""
+    """Parse and validate the policy file's text; None (file absent) gives DEFAULT_POLICY.
+
+    The one loader of update-db and db validate, so both word every problem alike."""
     if text is None:
         return DEFAULT_POLICY
     data = parse_yaml(text, path=path)
@@ -125,22 +166,46 @@ def load_policy(text: str | None, *, path: str = ".gitops-release.yml") -> Polic
     return _build(data, path)
 
 
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
 class StrictSafeLoader(yaml.SafeLoader):
-    """``yaml.SafeLoader`` that refuses a key given twice in one mapping.
+    """``yaml.SafeLoader`` for the policy: refuses a key given twice in one mapping, merge keys
+    (``<<``) and aliases beyond a small bound (yaml_limits).
 
     PyYAML keeps the last of two equal keys without a word, so a second ``sources:`` would
-    silently replace the allow-list. Keys brought in by a merge (``<<: *base``) may still be
-    overridden, as YAML specifies.
+    silently replace the allow-list; two ``<<:`` merges would do the same past the duplicate
+    check (``<<: {sources: null}`` after ``<<: {sources: [...]}``), so merges are refused
+    outright. Aliases are bounded on the composed nodes, before any object is built from them.
     """
+
+    _aliases = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            self._aliases = count_alias(self._aliases, self.peek_event().start_mark)
+        return super().compose_node(parent, index)
+
+    def compose_document(self) -> Any:
+        node = super().compose_document()
+        check_expansion(node)
+        return node
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         if isinstance(node, yaml.MappingNode):  # the base class raises its own error otherwise
             first_line: dict[Any, int] = {}
             for key_node, _ in node.value:
-                if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+                if not isinstance(key_node, yaml.ScalarNode):
                     continue
-                key = self.construct_object(key_node)
                 line = key_node.start_mark.line + 1
+                if key_node.tag == _MERGE_TAG:
+                    raise yaml.constructor.ConstructorError(
+                        "while constructing a mapping",
+                        node.start_mark,
+                        f"merge key '<<' at line {line}",
+                        key_node.start_mark,
+                    )
+                key = self.construct_object(key_node)
                 if key in first_line:
                     raise yaml.constructor.ConstructorError(
                         "while constructing a mapping",
@@ -153,12 +218,20 @@ class StrictSafeLoader(yaml.SafeLoader):
 
 
 def parse_yaml(text: str, *, path: str) -> Any:
-    """YAML text with StrictSafeLoader; a syntax error, a duplicate key or absurd nesting is a
-    ConfigError naming ``path``, the problem and its line."""
+    """YAML text with StrictSafeLoader; a syntax error, a duplicate key, a merge key, too many
+    aliases or absurd nesting is a ConfigError naming ``path``, the problem and its line."""
+    if len(text) > MAX_POLICY_CHARS:
+        raise ConfigError(
+            f"{path}: is {len(text):,} characters long (a policy is at most {MAX_POLICY_CHARS:,})",
+            fix="the policy is a few lines per source repository: see docs/release-db.md",
+        )
     try:
         return yaml.load(text, Loader=StrictSafeLoader)  # noqa: S506 - a SafeLoader subclass
     except RecursionError:
         raise _too_deep(path) from None
+    except AliasLimitError as exc:
+        where = f" (line {exc.line})" if exc.line is not None else ""
+        raise ConfigError(f"{path}: {exc.problem}{where}", fix=ANCHORS_FIX) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1} column {mark.column + 1}" if mark is not None else ""
@@ -167,6 +240,11 @@ def parse_yaml(text: str, *, path: str) -> Any:
             raise ConfigError(
                 f"{path}: {problem} in one mapping: YAML would silently keep only the last one",
                 fix="give each key once per mapping (merge the two entries into one)",
+            ) from None
+        if problem.startswith("merge key "):
+            raise ConfigError(
+                f"{path}: {problem}: the policy does not accept YAML merge keys",
+                fix="write the merged keys out in that mapping",
             ) from None
         raise ConfigError(
             f"{path}: is not valid YAML ({problem}{where})", fix="fix the YAML syntax"
@@ -206,6 +284,8 @@ def _build(data: dict[str, Any], path: str) -> Policy:
                     channels=None
                     if rule_channels is None
                     else check_channels(rule_channels, f"/sources/{index}/channels"),
+                    images=tuple(raw["images"]) if "images" in raw else None,
+                    senders=tuple(raw["senders"]) if "senders" in raw else None,
                 )
             )
         sources = tuple(rules)
@@ -241,11 +321,13 @@ def check_release(
     *,
     allow_downgrade: bool = False,
     field: str = "payload",
+    sender: str | None = None,
 ) -> None:
     """Raise PolicyError when ``policy`` refuses ``release`` replacing ``current``.
 
     ``field`` prefixes the field named in messages (``payload.releases[1]`` for the second
-    release of a payload).
+    release of a payload). ``sender`` is the login GitHub names as the repository_dispatch
+    event's sender, None when there is no such event (a rule naming senders then refuses).
     """
     channel = release.channel
     if channel not in policy.channels:
@@ -254,7 +336,7 @@ def check_release(
             fix="send one of the configured channels or add it to channels in .gitops-release.yml",
         )
     if policy.sources is not None:
-        _check_source(policy.sources, release, field)
+        _check_source(policy.sources, release, field, sender)
     check_tag(release.tag, immutable=policy.immutable_tags, field=f"{field}.tag", ref=release.source.ref)
     if (
         policy.immutable_tags
@@ -297,7 +379,7 @@ def check_release(
             )
 
 
-def _check_source(rules: tuple[SourceRule, ...], release: Release, field: str) -> None:
+def _check_source(rules: tuple[SourceRule, ...], release: Release, field: str, sender: str | None) -> None:
     repository = release.source.repository
     by_repo = [rule for rule in rules if rule.matches_repository(repository)]
     if not by_repo:
@@ -305,16 +387,62 @@ def _check_source(rules: tuple[SourceRule, ...], release: Release, field: str) -
             f"{field}.source.repository {repository!r} is not an allowed source (policy sources)",
             fix="add it under sources in .gitops-release.yml, or dispatch from an allowed repository",
         )
-    by_container = [rule for rule in by_repo if rule.matches_container(release.container)]
+    by_sender = [rule for rule in by_repo if rule.matches_sender(sender)]
+    if not by_sender:
+        allowed = ", ".join(sorted({s for r in by_repo for s in r.senders or ()}))
+        if sender is None:
+            raise PolicyError(
+                f"sender unknown: releases from {repository!r} may be sent only by {allowed} (policy "
+                "sources[].senders), and this run has no repository_dispatch event naming its sender",
+                fix="run update-db on: repository_dispatch (GitHub names the sender in the event), "
+                "or remove senders from that source in .gitops-release.yml",
+            )
+        raise PolicyError(
+            f"sender {show(sender)} (the repository_dispatch event's sender.login) may not send releases "
+            f"from {repository!r} (allowed senders: {allowed})",
+            fix="dispatch with that source's own GitHub App or token, or add the sender under that "
+            "source's senders in .gitops-release.yml",
+        )
+    by_container = [rule for rule in by_sender if rule.matches_container(release.container)]
     if not by_container:
         raise PolicyError(
             f"{field}.container {release.container!r} may not be updated by {repository!r} "
-            f"(allowed: {', '.join(sorted({c for r in by_repo for c in r.containers}))})",
+            f"(allowed: {', '.join(sorted({c for r in by_sender for c in r.containers}))})",
             fix="add the container to that source's containers in .gitops-release.yml",
         )
-    if not any(rule.matches_channel(release.channel) for rule in by_container):
+    by_channel = [rule for rule in by_container if rule.matches_channel(release.channel)]
+    if not by_channel:
         raise PolicyError(
             f"{field}.channel {release.channel!r} may not be updated by {repository!r} "
             f"for container {release.container!r}",
             fix="add the channel to that source's channels in .gitops-release.yml",
         )
+    if any(rule.matches_image(release.image) for rule in by_channel):
+        return
+    listed = sorted({image for rule in by_channel for image in rule.images or ()})
+    if not listed:
+        raise PolicyError(
+            f"{field}.image {show(release.image)} is not allowed: the policy's sources entry for "
+            f"{repository!r} lists no images, and a source without images may release none",
+            fix=f"add images: [{release.image}] to that source in .gitops-release.yml if that is "
+            "the container's image (globs: * within a path component, ** across; see docs/security.md)",
+        )
+    raise PolicyError(
+        f"{field}.image {show(release.image)} is not an allowed image for container "
+        f"{release.container!r} from {repository!r} (allowed: {', '.join(listed)})",
+        fix="send the container's own image, or add the image to that source's images in .gitops-release.yml",
+    )
+
+
+def exact_images(policy: Policy, release: Release, sender: str | None) -> frozenset[str]:
+    """The images (no globs) the rules letting ``sender`` update ``release`` list: write-through
+    counts an overlay entry with one of these names as the container's own."""
+    if policy.sources is None:
+        return frozenset()
+    return frozenset(
+        image
+        for rule in policy.sources
+        if rule.matches(release, sender)
+        for image in rule.images or ()
+        if not any(ch in image for ch in "*?")
+    )

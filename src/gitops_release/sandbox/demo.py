@@ -37,6 +37,7 @@ channels: [dev, stage, prod]
 sources:
   - repository: org/my-app
     containers: [my-app]
+    images: [ghcr.io/org/my-app]
 tags:
   immutable: true
   requireDigest: [prod]

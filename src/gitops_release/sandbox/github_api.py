@@ -25,6 +25,7 @@ import re
 import secrets
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterable, Mapping
@@ -34,7 +35,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 from gitops_release.errors import ConfigError, GitError, InputError
 from gitops_release.sandbox import openapi
@@ -53,6 +54,13 @@ _ALL_PERMISSIONS = {
 _SIMPLE_REPO_KEYS = {"id", "node_id", "name", "full_name", "private", "owner", "description", "fork", "url"}
 _NOT_SIMPLE = {"clone_url", "git_url", "ssh_url", "svn_url", "mirror_url"}
 _FULL_NAME = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+#: A GitHub login: a user or machine user, or an App's bot (``<app-slug>[bot]``, type Bot).
+LOGIN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}(\[bot\])?$")
+DEFAULT_LOGIN = "sandbox-user"
+#: Event files in ``events_dir``: ``000001-<event type>.json``; six digits keep ``ls`` order = arrival order.
+EVENT_FILE = re.compile(r"^(\d{6,})-.*\.json$")
+#: The sandbox's own events endpoint, not GitHub's API: GET /_sandbox/repos/{o}/{r}/events[/N|/latest].
+EVENTS_PATH = re.compile(r"^/_sandbox/repos/([^/]+)/([^/]+)/events(?:/(\d{1,9}|latest))?$")
 _GIT_ENV = {
     "GIT_AUTHOR_NAME": "GitHub Sandbox",
     "GIT_AUTHOR_EMAIL": "noreply@sandbox.invalid",
@@ -205,9 +213,15 @@ class _Route:
     precheck: str | None = None
 
 
+#: Path parameters that may hold a slash unencoded (git refs and branch names), as GitHub accepts.
+_SLASHED_PARAMS = ("ref", "branch")
+
+
 def _route(method: str, template: str, handler: str, permission: Any, precheck: str | None = None) -> _Route:
     regex = re.sub(
-        r"\{(\w+)\}", lambda m: f"(?P<{m.group(1)}>{'.+' if m.group(1) == 'ref' else '[^/]+'})", template
+        r"\{(\w+)\}",
+        lambda m: f"(?P<{m.group(1)}>{'.+' if m.group(1) in _SLASHED_PARAMS else '[^/]+'})",
+        template,
     )
     perms = None if permission is None else tuple(permission)
     return _Route(method, re.compile(f"^{regex}$"), template, handler, perms, precheck)
@@ -242,6 +256,8 @@ ROUTES: tuple[_Route, ...] = (
     _route("POST", f"{_R}/pulls", "create_pull", [("pull_requests", "write")]),
     _route("GET", f"{_R}/pulls/{{pull_number}}", "get_pull", [("pull_requests", "read")]),
     _route("PUT", f"{_R}/pulls/{{pull_number}}/merge", "merge_pull", [("contents", "write")]),
+    _route("GET", f"{_R}/branches", "list_branches", [("contents", "read")]),
+    _route("GET", f"{_R}/branches/{{branch}}", "get_branch", [("contents", "read")]),
     _route("GET", f"{_R}/git/ref/{{ref}}", "get_ref", [("contents", "read")]),
     _route("GET", f"{_R}/git/matching-refs/{{ref}}", "matching_refs", [("contents", "read")]),
     _route("POST", f"{_R}/git/refs", "create_ref", [("contents", "write")]),
@@ -382,9 +398,12 @@ class GitHubSandbox:
         validate: bool = True,
         tokens: Iterable[str] = ("sandbox-token",),
         port: int = 0,
+        events_dir: Path | None = None,
+        login: str = DEFAULT_LOGIN,
     ) -> None:
         self.root = Path(root)
         self.port = port
+        self.events_dir = Path(events_dir) if events_dir is not None else None
         self.url = ""
         self.requests: list[RecordedRequest] = []
         self.violations: list[str] = []
@@ -407,8 +426,21 @@ class GitHubSandbox:
         self._started_at = time.time()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+        self._event_number = 0
+        if self.events_dir is not None:
+            try:
+                self.events_dir.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise InputError(
+                    "events-dir",
+                    f"cannot create {self.events_dir}: {exc.strerror or exc}",
+                    fix="give a directory path you can write",
+                ) from None
+            # Continue after files a previous run left, so the directory's order stays arrival order.
+            numbers = (EVENT_FILE.match(p.name) for p in self.events_dir.iterdir())
+            self._event_number = max((int(m.group(1)) for m in numbers if m), default=0)
         for token in tokens:
-            self.add_token(token)
+            self.add_token(token, login=login)
 
     # -- lifecycle --------------------------------------------------------------------------------
 
@@ -416,7 +448,15 @@ class GitHubSandbox:
         if self._server is not None:
             return self
         handler = type("SandboxHandler", (_Handler,), {"sandbox": self})
-        self._server = _Server(("127.0.0.1", self.port), handler)
+        try:
+            self._server = _Server(("127.0.0.1", self.port), handler)
+        except OSError as exc:
+            # A taken (or privileged) port is the caller's input, not a sandbox bug.
+            raise InputError(
+                "port",
+                f"cannot listen on 127.0.0.1:{self.port}: {exc.strerror or exc}",
+                fix="choose another port, or 0 to let the sandbox pick a free one",
+            ) from None
         self.port = int(self._server.server_address[1])
         self.url = f"http://127.0.0.1:{self.port}"
         self._thread = threading.Thread(
@@ -514,10 +554,20 @@ class GitHubSandbox:
         *,
         permissions: Mapping[str, str] | None = None,
         repositories: Iterable[str] | None = None,
+        login: str = DEFAULT_LOGIN,
     ) -> None:
-        """Accept ``token`` with ``permissions`` ({"contents": "write"}) on ``repositories`` (None: all)."""
+        """Accept ``token`` with ``permissions`` ({"contents": "write"}) on ``repositories`` (None: all).
+
+        ``login`` is the account the token acts as: the ``sender`` of its dispatches' events, the
+        ``creator`` of its statuses. A login ending in ``[bot]`` is a Bot, as an App's token is."""
         if not token:
             raise InputError("token", "is empty", fix="pass a non-empty token")
+        if not LOGIN.match(login):
+            raise InputError(
+                "login",
+                f"'{login}' is not a GitHub login",
+                fix="use letters, digits and single hyphens (at most 39), e.g. release-bot or my-app[bot]",
+            )
         for name, level in (permissions or {}).items():
             if level not in _LEVELS:
                 raise InputError(
@@ -527,6 +577,8 @@ class GitHubSandbox:
             self._tokens[token] = _Token(
                 permissions=None if permissions is None else dict(permissions),
                 repositories=None if repositories is None else {r.lower() for r in repositories},
+                login=login,
+                user_type="Bot" if login.endswith("[bot]") else "User",
             )
 
     def register_app(self, app_id: int, public_key_pem: str, *, installations: Mapping[str, int]) -> None:
@@ -623,20 +675,46 @@ class GitHubSandbox:
         """The repository_dispatch webhook payload GitHub would deliver (for ``act -e event.json``)."""
         with self._lock:
             repo = self._repo(full_name)
-            dispatch = repo.dispatches[index]
-            event: dict[str, Any] = {
-                "action": dispatch["event_type"],
-                "branch": repo.default_branch,
-                "client_payload": copy.deepcopy(dispatch["client_payload"]),
-                "repository": self._repo_json(repo),
-                "sender": self._user(dispatch["sender"], dispatch["sender_type"]),
+            return self._event(repo, repo.dispatches[index])
+
+    def _event(self, repo: _Repo, dispatch: Mapping[str, Any]) -> dict[str, Any]:
+        """GitHub's ``repository_dispatch`` webhook payload for one recorded dispatch."""
+        event: dict[str, Any] = {
+            "action": dispatch["event_type"],
+            "branch": repo.default_branch,
+            "client_payload": copy.deepcopy(dispatch["client_payload"]),
+            "repository": self._repo_json(repo),
+            # Sandbox repositories belong to organizations (see _repo_json), so GitHub adds it.
+            "organization": self._organization(repo.owner),
+            "sender": self._user(dispatch["sender"], dispatch["sender_type"]),
+        }
+        if dispatch["installation_id"] is not None:
+            event["installation"] = {
+                "id": dispatch["installation_id"],
+                "node_id": _node_id("Installation", dispatch["installation_id"]),
             }
-            if dispatch["installation_id"] is not None:
-                event["installation"] = {
-                    "id": dispatch["installation_id"],
-                    "node_id": _node_id("Installation", dispatch["installation_id"]),
-                }
-            return event
+        return event
+
+    def _write_event(self, event: Mapping[str, Any]) -> Path:
+        """``event`` as the next ``NNNNNN-<event type>.json`` in ``events_dir``, written atomically
+        (a reader never sees a partial file). The event type is the dispatcher's text: only safe
+        characters reach the file name."""
+        assert self.events_dir is not None
+        self._event_number += 1
+        label = re.sub(r"[^A-Za-z0-9._-]+", "_", str(event["action"]))[:100].lstrip(".") or "event"
+        target = self.events_dir / f"{self._event_number:06d}-{label}.json"
+        fd, temp = tempfile.mkstemp(dir=self.events_dir, prefix=".event-", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as stream:
+                json.dump(event, stream, indent=2)
+                stream.write("\n")
+                stream.flush()
+                os.fsync(stream.fileno())
+            os.replace(temp, target)
+        except BaseException:
+            Path(temp).unlink(missing_ok=True)
+            raise
+        return target
 
     def statuses(self, full_name: str, sha: str) -> list[dict[str, Any]]:
         """Commit statuses of ``sha`` (or a ref), oldest first."""
@@ -659,6 +737,24 @@ class GitHubSandbox:
             return [self._pull_json(repo, pr) for pr in repo.pulls.values()]
 
     # -- JSON objects -----------------------------------------------------------------------------
+
+    def _organization(self, login: str) -> dict[str, Any]:
+        api = f"{self.url}/orgs/{login}"
+        uid = sum(login.encode()) + 1000
+        return {
+            "login": login,
+            "id": uid,
+            "node_id": _node_id("Organization", uid),
+            "url": api,
+            "repos_url": f"{api}/repos",
+            "events_url": f"{api}/events",
+            "hooks_url": f"{api}/hooks",
+            "issues_url": f"{api}/issues",
+            "members_url": f"{api}/members{{/member}}",
+            "public_members_url": f"{api}/public_members{{/member}}",
+            "avatar_url": f"{self.url}/avatars/{login}",
+            "description": None,
+        }
 
     def _user(self, login: str, user_type: str = "User") -> dict[str, Any]:
         api = self.url
@@ -889,7 +985,11 @@ class GitHubSandbox:
         headers = dict(handler.headers.items())
         query = dict(parse_qsl(split.query, keep_blank_values=True))
         with self._lock:
-            status, body, extra = self._dispatch(handler.command, split.path, query, headers, raw)
+            events = EVENTS_PATH.match(split.path)
+            if events and handler.command == "GET":
+                status, body, extra = self._serve_events(headers, *events.groups())
+            else:
+                status, body, extra = self._dispatch(handler.command, split.path, query, headers, raw)
         raw_page = isinstance(body, (bytes, bytearray))  # an injected non-JSON page (GitHub's edge)
         payload = bytes(body) if raw_page else b"" if body is None else json.dumps(body).encode()
         handler.send_response(status)
@@ -902,6 +1002,35 @@ class GitHubSandbox:
         handler.end_headers()
         if payload and handler.command != "HEAD":
             handler.wfile.write(payload)
+
+    def _serve_events(
+        self, headers: Mapping[str, str], owner: str, name: str, which: str | None
+    ) -> tuple[int, Any, dict[str, str]]:
+        """The sandbox's own inspection endpoint (not GitHub's API, so neither validated nor
+        recorded): a repository's dispatch events as webhook payloads, oldest first; ``/N``
+        (1-based) or ``/latest`` answers one. A token the sandbox accepts for the repository may read them."""
+        value = next((v for k, v in headers.items() if k.lower() == "authorization"), "")
+        scheme, _, credential = value.strip().partition(" ")
+        token = self._tokens.get(credential.strip()) if scheme.lower() in ("token", "bearer") else None
+        if token is None:
+            return 401, {"message": "Requires authentication", "documentation_url": DOCS}, {}
+        full_name = f"{unquote(owner)}/{unquote(name)}".lower()
+        repo = self._repos.get(full_name)
+        if repo is None or (token.repositories is not None and full_name not in token.repositories):
+            return 404, {"message": "Not Found", "documentation_url": DOCS}, {}
+        if which is None:
+            return 200, [self._event(repo, d) for d in repo.dispatches], {}
+        index = len(repo.dispatches) if which == "latest" else int(which)
+        if not 1 <= index <= len(repo.dispatches):
+            return (
+                404,
+                {
+                    "message": f"No event {which} (there are {len(repo.dispatches)})",
+                    "documentation_url": DOCS,
+                },
+                {},
+            )
+        return 200, self._event(repo, repo.dispatches[index - 1]), {}
 
     def _dispatch(
         self, method: str, path: str, query: dict[str, str], headers: dict[str, str], raw: bytes
@@ -1025,10 +1154,12 @@ class GitHubSandbox:
         return None
 
     def _match(self, method: str, path: str) -> tuple[_Route | None, dict[str, str]]:
+        """The route and its path parameters, percent-decoded as GitHub does (octokit sends a ref
+        as ``heads%2Fmain``); the path is matched before decoding, so an encoded slash never splits."""
         for route in ROUTES:
             match = route.pattern.match(path)
             if match and route.method == method:
-                return route, match.groupdict()
+                return route, {name: unquote(value) for name, value in match.groupdict().items()}
         return None, {}
 
     def _authenticate(self, headers: Mapping[str, str], route: _Route) -> _Identity:
@@ -1229,15 +1360,16 @@ class GitHubSandbox:
         body = self._body(request)
         login, user_type = self._actor(request)
         token = request.identity.token
-        repo.dispatches.append(
-            {
-                "event_type": body["event_type"],
-                "client_payload": copy.deepcopy(body.get("client_payload") or {}),
-                "sender": login,
-                "sender_type": user_type,
-                "installation_id": token.installation_id if token else None,
-            }
-        )
+        dispatch = {
+            "event_type": body["event_type"],
+            "client_payload": copy.deepcopy(body.get("client_payload") or {}),
+            "sender": login,
+            "sender_type": user_type,
+            "installation_id": token.installation_id if token else None,
+        }
+        if self.events_dir is not None:
+            self._write_event(self._event(repo, dispatch))  # first: a failed write records nothing
+        repo.dispatches.append(dispatch)
         return 204, None, {}
 
     def _commit_or_422(self, repo: _Repo, ref: str) -> str:
@@ -1645,6 +1777,84 @@ class GitHubSandbox:
             updated_at=time.time(),
         )
         return 200, {"sha": commit, "merged": True, "message": "Pull Request successfully merged"}, {}
+
+    # branches
+
+    def _branches(self, repo: _Repo) -> dict[str, str]:
+        """Branch name -> head commit sha, sorted by name as GitHub lists them."""
+        return {
+            refname.removeprefix("refs/heads/"): sha
+            for refname, sha, kind in sorted(self._refs(repo))
+            if refname.startswith("refs/heads/") and kind == "commit"
+        }
+
+    def _commit_json(self, repo: _Repo, sha: str) -> dict[str, Any]:
+        """GitHub's ``commit`` object for a commit of the bare repository (no stats or files)."""
+        api = f"{self.url}/repos/{repo.full_name}"
+        fields = "%x00".join(("%T", "%P", "%an", "%ae", "%at", "%cn", "%ce", "%ct", "%B"))
+        out = _git(repo.git_dir, "show", "-s", f"--format={fields}", sha).stdout
+        tree, parents, a_name, a_email, a_time, c_name, c_email, c_time, message = out.split("\x00", 8)
+        return {
+            "url": f"{api}/commits/{sha}",
+            "sha": sha,
+            "node_id": _node_id("Commit", int(sha[:8], 16)),
+            "html_url": f"{self.url}/{repo.full_name}/commit/{sha}",
+            "comments_url": f"{api}/commits/{sha}/comments",
+            "commit": {
+                "url": f"{api}/git/commits/{sha}",
+                "author": {"name": a_name, "email": a_email, "date": _iso(float(a_time))},
+                "committer": {"name": c_name, "email": c_email, "date": _iso(float(c_time))},
+                "message": message.rstrip("\n"),
+                "comment_count": 0,
+                "tree": {"sha": tree, "url": f"{api}/git/trees/{tree}"},
+                "verification": {"verified": False, "reason": "unsigned", "payload": None, "signature": None},
+            },
+            # GitHub accounts of the author and committer: the sandbox's commits belong to none.
+            "author": None,
+            "committer": None,
+            "parents": [
+                {
+                    "sha": parent,
+                    "url": f"{api}/commits/{parent}",
+                    "html_url": f"{self.url}/{repo.full_name}/commit/{parent}",
+                }
+                for parent in parents.split()
+            ],
+        }
+
+    def _list_branches(self, request: _Request, params: Mapping[str, str]) -> _Result:
+        repo = request.repo
+        assert repo is not None
+        api = f"{self.url}/repos/{repo.full_name}"
+        # No branch is protected in the sandbox: ?protected=true lists none.
+        wanted = [] if request.query.get("protected") == "true" else self._branches(repo).items()
+        items = [
+            {"name": name, "commit": {"sha": sha, "url": f"{api}/commits/{sha}"}, "protected": False}
+            for name, sha in wanted
+        ]
+        page, headers = self._paginate(request, items)
+        return 200, page, headers
+
+    def _get_branch(self, request: _Request, params: Mapping[str, str]) -> _Result:
+        repo = request.repo
+        assert repo is not None
+        name = params["branch"]
+        sha = self._branches(repo).get(name)
+        if sha is None:
+            raise _error(404, "Branch not found")
+        api = f"{self.url}/repos/{repo.full_name}"
+        body = {
+            "name": name,
+            "commit": self._commit_json(repo, sha),
+            "_links": {"self": f"{api}/branches/{name}", "html": f"{self.url}/{repo.full_name}/tree/{name}"},
+            "protected": False,
+            "protection": {
+                "enabled": False,
+                "required_status_checks": {"enforcement_level": "off", "contexts": [], "checks": []},
+            },
+            "protection_url": f"{api}/branches/{name}/protection",
+        }
+        return 200, body, {}
 
     # git refs
 

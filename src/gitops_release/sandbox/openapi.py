@@ -37,6 +37,8 @@ EXTRA_OPERATIONS: tuple[tuple[str, str], ...] = (
     ("/repos/{owner}/{repo}/issues/{issue_number}/comments", "get"),
     ("/repos/{owner}/{repo}/issues/{issue_number}/labels", "get"),
     ("/repos/{owner}/{repo}/deployments/{deployment_id}", "get"),
+    ("/repos/{owner}/{repo}/branches", "get"),
+    ("/repos/{owner}/{repo}/branches/{branch}", "get"),
 )
 
 UNAVAILABLE_NOTE = (

@@ -167,3 +167,63 @@ def test_cli_rewrite_flag(
     assert main(["db", "validate"], env={}) == 1
     assert main(["db", "validate", "--rewrite", "--json"], env={}) == 0
     assert json.loads(capsys.readouterr().out)["rewritten"] is True
+
+
+def test_a_broken_db_suggests_a_git_log_of_the_file_itself(tmp_path: Path, monkeypatch, capsys):
+    (tmp_path / "db").mkdir()
+    (tmp_path / "db" / "db.json").write_text('{"schemaVersion": 1, "releases": [')
+    with pytest.raises(ConfigError) as info:
+        run(tmp_path)
+    assert info.value.message.startswith("db-path db/db.json: is not valid JSON")
+    assert info.value.fix == "restore it from git history (git log -p -- db/db.json) or fix it by hand"
+    monkeypatch.chdir(tmp_path)
+    assert main(["db", "validate"], env={"GITHUB_ACTIONS": "true"}) == 1
+    assert "git log -p -- db/db.json)" in capsys.readouterr().out
+
+
+def _one_line(root: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> str:
+    """db validate's ::error line as the user sees it (the CLI folds whitespace)."""
+    monkeypatch.chdir(root)
+    assert main(["db", "validate"], env={"GITHUB_ACTIONS": "true"}) == 1
+    (line,) = capsys.readouterr().out.strip().splitlines()
+    return line
+
+
+def test_a_four_space_db_says_the_indentation_differs_and_draws_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    write(tmp_path, [entry("api")])
+    db_file = tmp_path / "db" / "db.json"
+    db_file.write_text(json.dumps(json.loads(db_file.read_text()), indent=4) + "\n")
+    line = _one_line(tmp_path, monkeypatch, capsys)
+    assert (
+        "(line 2 is indented with 4 spaces, update-db indents it with 2 spaces "
+        "('····\"schemaVersion\": 1,' vs '··\"schemaVersion\": 1,'; · is a space, → a tab))"
+    ) in line
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (
+            lambda t: t.replace('\n  "schemaVersion"', '\n\t"schemaVersion"'),
+            "line 2 is indented with 1 tab, update-db indents it with 2 spaces "
+            "('→\"schemaVersion\": 1,' vs '··\"schemaVersion\": 1,'",
+        ),
+        (
+            lambda t: t.replace('"schemaVersion": 1,\n', '"schemaVersion": 1,  \t\n'),
+            "line 2 ends with 2 spaces, 1 tab, update-db writes nothing there "
+            "('··\"schemaVersion\": 1,··→' vs '··\"schemaVersion\": 1,'",
+        ),
+        (lambda t: t.rstrip("\n"), "line 16 has no newline at its end, update-db writes one"),
+    ],
+)
+def test_whitespace_differences_are_named_not_shown_as_two_equal_lines(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], edit, expected
+):
+    from gitops_release.core.db import dump_db, load_db
+
+    write(tmp_path, [entry("api")])
+    db_file = tmp_path / "db" / "db.json"
+    db_file.write_text(edit(dump_db(load_db(db_file.read_text()))))
+    assert expected in _one_line(tmp_path, monkeypatch, capsys)

@@ -66,7 +66,11 @@ def test_update_by_name_changes_exactly_the_tag_and_digest_lines() -> None:
 def test_no_semantic_change_returns_the_input_unchanged() -> None:
     assert set_image(KUSTOMIZATION, image="ghcr.io/org/my-app", tag="1.4.1", digest=OLD) is KUSTOMIZATION
     same = set_image(
-        KUSTOMIZATION, image="ghcr.io/org/my-app-worker", tag="sha-1a2b3c4d", digest=None, container="w"
+        KUSTOMIZATION,
+        image="ghcr.io/org/my-app-worker",
+        tag="sha-1a2b3c4d",
+        digest=None,
+        container="my-app-worker",
     )
     assert same is KUSTOMIZATION
 

