@@ -15,7 +15,8 @@ Reported: releases landed in the remote db.json, lost (exit 0 but not in the db;
 failed processes, p50/p95 per-process wall, the worst writer's wait (its whole wall time, from
 start until it landed or gave up), total wall, and the most push attempts any writer needed
 (from update-db's "(attempt k)" log line). Below the table: concurrent total vs sequential.
-``--writers 200`` is what docs/benchmarks.md shows: all land with the defaults. ``sys.executable``
+``--writers 200`` is the run docs/benchmarks.md reports (the backoff cap is chosen with
+sim_update_db_backoff.py; see there). ``sys.executable``
 runs the command (not the pyenv shim). ``--write-docs`` replaces the "update-db: concurrent
 writers" section of docs/benchmarks.md.
 """

@@ -37,6 +37,11 @@ from gitops_release.runtime import Console, InputReader, InputSpec, redact
 # The retry loop is bounded by time: 200 writers racing for one branch all land well within it
 # (docs/benchmarks.md). max-attempts is an optional extra cap by count.
 DEFAULT_MAX_WAIT = 600.0
+# The longest wait between two attempts (full jitter, 0.2 s doubling up to this). 5 s let 200
+# writers on one 2-core machine retry so often that most of the CPU went to attempts that lost
+# (97 of 200 landed within 10 minutes on a loaded machine); 30 s only matters after 7 lost races
+# in a row, so a handful of writers wait as before (docs/benchmarks.md).
+MAX_BACKOFF = 30.0
 # How far a release's source.builtAt may be ahead of update-db's clock (runner clocks drift a
 # little; a stamp far in the future would hold its channel against every later release).
 FUTURE_TOLERANCE = timedelta(minutes=10)
@@ -597,6 +602,7 @@ def run(inputs: Inputs, ctx: Context) -> Outputs:
                 push=inputs.push,
                 max_attempts=inputs.max_attempts,
                 max_wait=inputs.max_wait,
+                max_backoff=MAX_BACKOFF,
                 log=_git_log(console),
                 # Only db.json and the overlays the plan edits: nothing else in the tree is committed.
                 paths=lambda: touched,

@@ -302,3 +302,26 @@ def test_label_shows_the_digest_when_a_tag_moved():
     other = Release("my-app", "dev", "ghcr.io/org/my-app", "1.2.4", "sha256:" + "b" * 64, source)
     assert update_db._label(other, old) == "1.2.4"
     assert update_db._label(None, new) == "none"
+
+
+def test_the_retry_loop_is_bounded_by_max_wait_with_a_30s_backoff_cap(monkeypatch, tmp_path: Path):
+    """update-db hands commit_and_push its time bound, no count limit unless given, and a backoff
+    cap of 30 s: with 5 s, 200 writers on one machine spent their CPU on attempts that lost."""
+    from gitops_release.adapters.git import PushResult
+    from gitops_release.commands.base import Context
+
+    seen: dict[str, Any] = {}
+
+    def fake_commit_and_push(checkout, remote, branch, edit, **kwargs):
+        seen.update(kwargs, branch=branch)
+        return PushResult(changed=False, commit_sha=None, base_sha="0" * 40, attempts=1)
+
+    monkeypatch.setattr(update_db, "commit_and_push", fake_commit_and_push)
+    env = {"payload": json.dumps(PAYLOAD), "remote": str(tmp_path / "r.git"), "branch": "main"}
+    update_db.run(update_db.Inputs.from_reader(reader(**env)), Context.for_env({}, workdir=tmp_path))
+    assert (seen["max_wait"], seen["max_attempts"], seen["max_backoff"]) == (600.0, None, 30.0)
+    update_db.run(
+        update_db.Inputs.from_reader(reader(**env, max_wait="90s", max_attempts="3")),
+        Context.for_env({}, workdir=tmp_path),
+    )
+    assert (seen["max_wait"], seen["max_attempts"]) == (90.0, 3)
