@@ -341,7 +341,7 @@ def _overlay_file(root: Path, policy: Policy, release: Release) -> Path:
             fix="add overlays: {dir: ..., environments: {...}} to the policy, or set write-through: false",
         )
     env = policy.overlay_for(release.channel)
-    directory = policy.overlays_dir.replace("*", release.container)
+    directory = policy.overlays_dir.replace("*", policy.overlay_app(release.container))
     for name in ("kustomization.yaml", "kustomization.yml", "Kustomization"):
         candidate = root / directory / env / name
         if candidate.is_file():
