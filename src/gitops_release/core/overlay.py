@@ -372,23 +372,34 @@ def _splice_new_entry(text: str, data: CommentedMap, had_images: bool) -> str | 
     return "".join(out + _entry_lines(new, dash_col, key_col) + lines[end_line + 1 :])
 
 
-def _plain(value: Any) -> Any:
+class _TooLarge(Exception):
+    """The document expands past the comparison budget (aliases shared many times)."""
+
+
+_PLAIN_BUDGET = 200_000  # nodes compared; a kustomization has hundreds
+
+
+def _plain(value: Any, budget: list[int]) -> Any:
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise _TooLarge
     if isinstance(value, dict):
-        return [(_plain(k), _plain(v)) for k, v in value.items()]
+        return [(_plain(k, budget), _plain(v, budget)) for k, v in value.items()]
     if isinstance(value, list):
-        return [_plain(v) for v in value]
+        return [_plain(v, budget) for v in value]
     if isinstance(value, str):
         return ("str", str(value))
     return (type(value).__name__, repr(value))
 
 
 def _same_document(text: str, data: CommentedMap) -> bool:
-    """Whether ``text`` loads to ``data``: same keys in the same order, same values and types."""
+    """Whether ``text`` loads to ``data``: same keys in the same order, same values and types.
+    A document that expands (aliases) or nests past the budget is not compared: False."""
     try:
         loaded = _yaml().load(text)
-    except YAMLError:
+        return _plain(loaded, [_PLAIN_BUDGET]) == _plain(data, [_PLAIN_BUDGET])
+    except (YAMLError, _TooLarge, RecursionError):
         return False
-    return _plain(loaded) == _plain(data)
 
 
 def get_images(kustomization_text: str, *, path: str = "kustomization.yaml") -> list[dict[str, Any]]:

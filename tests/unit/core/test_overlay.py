@@ -213,3 +213,11 @@ def test_flow_style_falls_back_to_a_full_dump_with_the_same_meaning() -> None:
     assert get_images(set_image("images: []\n", image="b", tag="1.0.0", digest=None)) == [
         {"name": "b", "newTag": "1.0.0"}
     ]
+
+
+def test_an_alias_bomb_elsewhere_in_the_file_is_not_expanded_by_the_line_edit_check() -> None:
+    levels = ["l0: &l0 [x, x, x, x, x, x, x, x, x, x]"]
+    levels += [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 10)}]" for i in range(1, 9)]
+    text = "\n".join(["images:", "- name: a", "  newTag: v1", *levels]) + "\n"
+    out = set_image(text, image="a", tag="v2", digest=None)  # 10**9 leaves if expanded
+    assert get_images(out) == [{"name": "a", "newTag": "v2"}]
