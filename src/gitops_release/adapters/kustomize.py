@@ -9,8 +9,10 @@ is parsed with a YAML loader that refuses aliases (kustomize never writes any).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -125,27 +127,34 @@ def render(
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         try:
             # Output goes to files, so a huge render costs disk up to the timeout, never memory.
-            done = subprocess.run(
+            # Its own session: on a timeout the whole group goes (kustomize runs git for remote bases).
+            child = subprocess.Popen(
                 _command(binary, directory),
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=err,
                 env=_child_env(env or {}),
-                timeout=timeout,
-                check=False,
+                start_new_session=True,
             )
-        except subprocess.TimeoutExpired:
-            raise ConfigError(
-                f"kubectl kustomize {shown} did not finish within {timeout:g}s", fix=fix
-            ) from None
         except OSError as exc:
             raise ConfigError(f"cannot run {binary} to render {shown} ({exc})", fix=INSTALL_FIX) from None
-        if done.returncode != 0:
+        try:
+            returncode = child.wait(timeout=timeout)
+        except BaseException as exc:  # a timeout, or the job being stopped: no renderer left behind
+            with contextlib.suppress(OSError):
+                os.killpg(child.pid, signal.SIGKILL)
+            child.wait()
+            if isinstance(exc, subprocess.TimeoutExpired):
+                raise ConfigError(
+                    f"kubectl kustomize {shown} did not finish within {timeout:g}s", fix=fix
+                ) from None
+            raise
+        if returncode != 0:
             err.seek(0)
             lines = [
                 ln.strip() for ln in err.read(8192).decode("utf-8", "replace").splitlines() if ln.strip()
             ]
-            why = " ".join(lines)[:300] or f"exit code {done.returncode}"
+            why = " ".join(lines)[:300] or f"exit code {returncode}"
             raise ConfigError(f"kubectl kustomize {shown} failed: {why}", fix=fix)
         size = out.seek(0, os.SEEK_END)
         if size > max_bytes:
