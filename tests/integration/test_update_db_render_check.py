@@ -15,7 +15,7 @@ from gitops_release.commands import update_db
 from gitops_release.commands.base import Context
 from gitops_release.errors import ConfigError, InputError
 from gitops_release.runtime import InputReader
-from tests.fixtures.git_remotes import BareRemotes
+from tests.fixtures.git_remotes import BareRemotes, git
 
 SHA = "a" * 40
 DIGEST = "sha256:" + "e" * 64
@@ -102,6 +102,7 @@ def test_an_entry_that_matches_no_base_image_is_refused_and_nothing_is_pushed(
     assert bare_remote.read_remote_file(url, "db/db.json") == EMPTY_DB
     assert (work / OVERLAY_PATH).read_text() == OVERLAY
     assert (work / "db/db.json").read_text() == EMPTY_DB
+    assert git("rev-parse", "HEAD", cwd=work).strip() == head  # the refused commit is not kept
 
     # Through the CLI: exit 1 and one ::error line.
     env = {
