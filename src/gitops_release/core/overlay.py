@@ -229,7 +229,7 @@ def _dump(kustomization_text: str, data: CommentedMap) -> str:
 # lines at the positions ruamel reports, and accepted only when the result loads to exactly the
 # document the ruamel edit produced (_same_document); anything else falls back to _dump.
 
-_PLAIN_SAFE = re.compile(r"^[A-Za-z0-9_./+@-][A-Za-z0-9_./:+@-]*$")
+_PLAIN_SAFE = re.compile(r"^[A-Za-z0-9_./+][A-Za-z0-9_./:+@-]*$")  # never starts with an indicator
 
 
 def _scalar_text(value: object) -> str:
