@@ -145,7 +145,8 @@ def test_root_action_is_a_docker_action_whose_command_input_picks_the_entrypoint
     for name in step_commands():
         assert name in command["description"], f"action.yml: command input does not list '{name}'"
     dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
-    assert 'ENTRYPOINT ["gitops-release"]' in dockerfile
+    # Isolated: nothing in the mounted workspace is importable (integration/test_action_run_safe_path.py).
+    assert 'ENTRYPOINT ["python3", "-I", "-u", "-m", "gitops_release"]' in dockerfile
     assert re.search(r"^FROM python:3\.12-slim@sha256:[0-9a-f]{64}$", dockerfile, re.MULTILINE)
     assert re.search(r"^USER (?!0\b|root\b)\S+$", dockerfile, re.MULTILINE), "the image must not run as root"
 
@@ -171,7 +172,7 @@ def test_root_action_inputs_are_the_union_of_the_step_commands_inputs() -> None:
 FAKE_PYTHON = """#!/usr/bin/env bash
 # Records how it was called; plays venv, pip and gitops_release well enough for action-run.sh.
 echo "$0 $* PYTHONPATH=${PYTHONPATH:-}" >> "$CALLS"
-if [ "$1 $2" = "-m venv" ]; then mkdir -p "$3/bin"; cp "$0" "$3/bin/python"; fi
+if [ "$1 $2 $3" = "-I -m venv" ]; then mkdir -p "$4/bin"; cp "$0" "$4/bin/python"; fi
 exit 0
 """
 
@@ -217,8 +218,14 @@ def test_action_run_dispatch_update_runs_from_src_without_installing(
         RUNNER_TEMP=str(tmp_path / "runner-temp"),
     )
     assert done.returncode == 0, done.stdout + done.stderr
+    # -I: neither the working directory (the user's checkout) nor PYTHONPATH is on sys.path; the
+    # bootstrap puts src/ there. The environment is passed on as it was (PYTHONPATH not set).
+    bootstrap = (
+        "import sys; sys.path.insert(0, sys.argv.pop(1)); "
+        "from gitops_release.cli import main; sys.exit(main())"
+    )
     assert calls(tmp_path) == [
-        f"{fake_python} -S -m gitops_release dispatch-update --json PYTHONPATH={ROOT}/src"
+        f"{fake_python} -I -S -B -c {bootstrap} {ROOT}/src dispatch-update --json PYTHONPATH="
     ]
     assert not (tmp_path / "runner-temp").exists()
 
@@ -236,10 +243,10 @@ def test_action_run_installs_into_a_venv_once_and_reinstalls_for_another_checkou
         assert done.returncode == 0, done.stdout + done.stderr
     first = calls(tmp_path)
     assert [line.split(" PYTHONPATH=")[0] for line in first] == [
-        f"{fake_python} -m venv {venv_python.parent.parent}",
-        f"{venv_python} -m pip install --quiet --disable-pip-version-check --no-input {ROOT}",
-        f"{venv_python} -m gitops_release update-db",
-        f"{venv_python} -m gitops_release update-db",
+        f"{fake_python} -I -m venv {venv_python.parent.parent}",
+        f"{venv_python} -I -m pip install --quiet --disable-pip-version-check --no-input {ROOT}",
+        f"{venv_python} -I -m gitops_release update-db",
+        f"{venv_python} -I -m gitops_release update-db",
     ]
 
     other = tmp_path / "other-checkout"
@@ -248,9 +255,9 @@ def test_action_run_installs_into_a_venv_once_and_reinstalls_for_another_checkou
     done = run_action(tmp_path, "db", "query", GITOPS_RELEASE_ROOT=str(other), **env)
     assert done.returncode == 0, done.stdout + done.stderr
     assert [line.split(" PYTHONPATH=")[0] for line in calls(tmp_path)[len(first) :]] == [
-        f"{venv_python} -m pip install --quiet --disable-pip-version-check --no-input "
+        f"{venv_python} -I -m pip install --quiet --disable-pip-version-check --no-input "
         f"--force-reinstall --no-deps {other}",
-        f"{venv_python} -m gitops_release db query",
+        f"{venv_python} -I -m gitops_release db query",
     ]
 
 
