@@ -281,3 +281,57 @@ def test_action_run_setup_errors_are_one_error_line_and_exit_2(
     assert len(lines) == 1 and lines[0].startswith("::error title=gitops-release action setup::")
     assert needle in lines[0] and "Fix:" in lines[0]
     assert calls(tmp_path) == []
+
+
+# -- the templates users copy -----------------------------------------------------------------
+
+SOURCE_TEMPLATE = ROOT / "templates/source-repo/.github/workflows/update-release-channel.yml"
+CONFIG_TEMPLATES = ROOT / "templates/config-repo"
+_NEEDS_OUTPUT_REF = re.compile(r"^\$\{\{\s*needs\.([A-Za-z0-9_-]+)\.outputs\.([A-Za-z0-9_-]+)\s*\}\}$")
+
+
+def template_workflows() -> list[Path]:
+    return sorted(ROOT.glob("templates/*/.github/workflows/*.yml"))
+
+
+def test_source_template_sends_the_digest_its_build_step_pushed() -> None:
+    """The config template's policy requires a digest for prod, where v* tags go: the source
+    template must send the digest the push produced, or the first v* tag is refused."""
+    policy = yaml.safe_load((CONFIG_TEMPLATES / ".gitops-release.yml").read_text(encoding="utf-8"))
+    assert "prod" in policy["tags"]["requireDigest"], "the premise changed: re-check this test"
+    workflow = load(SOURCE_TEMPLATE)
+    jobs = workflow["jobs"]
+    [dispatch] = [
+        step
+        for job in jobs.values()
+        for step in job.get("steps", [])
+        if "actions/dispatch-update@" in str(step.get("uses", ""))
+    ]
+    digest = _NEEDS_OUTPUT_REF.match(str(dispatch["with"].get("digest", "")).strip())
+    assert digest, (
+        f"the dispatch must send digest: ${{{{ needs.<job>.outputs.<name> }}}}, not {dispatch['with']}"
+    )
+    job = jobs[digest.group(1)]
+    step_output = _STEP_OUTPUT_REF.match(str(job["outputs"][digest.group(2)]).strip())
+    assert step_output, f"job {digest.group(1)}: output {digest.group(2)} must come from a step"
+    [build] = [step for step in job["steps"] if step.get("id") == step_output.group(1)]
+    assert str(build.get("uses", "")).startswith("docker/build-push-action@"), build
+    assert re.fullmatch(r"docker/build-push-action@[0-9a-f]{40}", build["uses"]), "pin it by commit SHA"
+    assert step_output.group(2) == "digest"
+    assert build["with"].get("push") is True, "the digest must name a pushed image"
+    assert "digest" in SOURCE_TEMPLATE.read_text(encoding="utf-8").split("\nname:")[0], (
+        "the header comment must say that the dispatch carries the digest and why"
+    )
+
+
+@pytest.mark.parametrize("workflow", template_workflows(), ids=rel)
+def test_templates_have_no_concurrency_group(workflow: Path) -> None:
+    """GitHub keeps one pending run per group and cancels the others (docs/update-db.md): a group
+    would silently drop builds or releases, and nothing in either template needs serialising."""
+    data = load(workflow)
+    assert "concurrency" not in data, f"{rel(workflow)}: workflow-level concurrency group"
+    for name, job in data["jobs"].items():
+        assert "concurrency" not in job, f"{rel(workflow)}: job {name} has a concurrency group"
+    assert "No concurrency group, on purpose" in workflow.read_text(encoding="utf-8"), (
+        f"{rel(workflow)}: say why there is no group, so nobody adds one back"
+    )
