@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+import yaml
 
 from gitops_release.commands import COMMANDS
 
@@ -124,3 +125,53 @@ def test_readme_says_which_commands_have_a_composite_action():
     for names, answer in zip(columns, answers, strict=True):
         has_action = [name.replace(" ", "-") in existing for name in names]
         assert answer == ("yes" if all(has_action) else "—") and len(set(has_action)) == 1, (names, answer)
+
+
+# -- payload mapping (dispatch-update.md) -----------------------------------------------------
+
+_ATTRIBUTION = re.compile(
+    r"([\w.-]+/[\w.-]+) @ ([0-9a-f]{8}),\s+`(\.github/workflows/[^`]+)`\s+\((MIT|Apache-2\.0)\)"
+)
+_USES_OUR_ACTION = re.compile(r"^(\s*)(?:- )?uses: gitops-release/gitops-release/actions/([a-z-]+)@\S+")
+
+
+def test_dispatch_update_doc_maps_real_payload_shapes_onto_a_release():
+    """Real senders nest the digest, send whole commit objects and matrices: the page says how to
+    map such builds, with examples attributed to the workflow (repo @ commit, path, licence)."""
+    text = (ROOT / "docs/dispatch-update.md").read_text(encoding="utf-8")
+    start = text.index("\n## Mapping an existing build onto a release\n")
+    section = text[start : text.index("\n## ", start + 1)]
+    sources = {match.group(1) for match in _ATTRIBUTION.finditer(section)}
+    assert len(sources) >= 2, f"attribute at least two examples (repo @ commit, path, licence): {sources}"
+    for shape in ("matrix", "commit", "digest", '{"releases": [...]}'):
+        assert shape in section, f"the mapping section does not cover {shape!r}"
+
+
+@pytest.mark.parametrize("path", [ROOT / "README.md", *sorted(ROOT.glob("docs/*.md"))], ids=lambda p: p.name)
+def test_doc_examples_give_our_actions_only_inputs_they_declare(path):
+    """Every `uses: gitops-release/gitops-release/actions/<name>@...` step in a code block of the
+    docs passes only inputs that actions/<name>/action.yml declares, and every required one."""
+    for block in _FENCE.findall(path.read_text(encoding="utf-8")):
+        lines = block.splitlines()
+        for index, line in enumerate(lines):
+            uses = _USES_OUR_ACTION.match(line)
+            if not uses:
+                continue
+            declared = yaml.safe_load((ROOT / "actions" / uses.group(2) / "action.yml").read_text())["inputs"]
+            step_indent = len(uses.group(1)) + (2 if line.lstrip().startswith("- ") else 0)
+            given: list[str] = []
+            in_with, with_indent = False, 0
+            for following in lines[index + 1 :]:
+                indent = len(following) - len(following.lstrip())
+                if (following.strip() and indent < step_indent) or following.lstrip().startswith("- "):
+                    break
+                if following.strip() == "with:":
+                    in_with, with_indent = True, indent
+                    continue
+                key = re.match(r"^\s*([a-z][a-z0-9-]*):", following)
+                if in_with and key and indent > with_indent:
+                    given.append(key.group(1))
+            unknown = sorted(set(given) - set(declared))
+            assert not unknown, f"{path.name}: actions/{uses.group(2)} has no inputs {unknown}"
+            required = sorted(n for n, spec in declared.items() if spec.get("required") and n not in given)
+            assert not required, f"{path.name}: actions/{uses.group(2)} example lacks required {required}"
