@@ -335,3 +335,36 @@ def test_templates_have_no_concurrency_group(workflow: Path) -> None:
     assert "No concurrency group, on purpose" in workflow.read_text(encoding="utf-8"), (
         f"{rel(workflow)}: say why there is no group, so nobody adds one back"
     )
+
+
+ENV_RECORDING_PYTHON = """#!/usr/bin/env bash
+# Records the PYTHON* variables each call sees; plays venv and pip well enough for action-run.sh.
+{ printf '%s' "$*" | cut -c1-12; env | grep '^PYTHON' | sort; echo --; } >> "$CALLS"
+if [ "$1 $2 $3" = "-I -m venv" ]; then mkdir -p "$4/bin"; cp "$0" "$4/bin/python"; fi
+exit 0
+"""
+
+
+@pytest.mark.parametrize("command", ["dispatch-update", "update-db", "gitops-release-python"])
+def test_action_run_hands_the_environment_on_unchanged(tmp_path: Path, command: str) -> None:
+    """-I, not exported variables, keeps the checkout off sys.path: the command sees the step's
+    PYTHON* variables as they were (no PYTHONSAFEPATH, no rewritten PYTHONPATH), and pip, which
+    starts more Pythons that are not isolated, sees none."""
+    fake = tmp_path / "fake-python"
+    fake.write_text(ENV_RECORDING_PYTHON, encoding="utf-8")
+    fake.chmod(0o755)
+    env = {"GITOPS_RELEASE_ROOT": str(ROOT), "RUNNER_TEMP": str(tmp_path / "rt"), "PYTHONPATH": "/user/lib"}
+    if command == "gitops-release-python":
+        env["GITOPS_RELEASE_PYTHON"] = str(fake)
+    else:
+        env["GITOPS_RELEASE_BOOTSTRAP_PYTHON"] = str(fake)
+    env.update(PATH=os.environ.get("PATH", "/usr/bin:/bin"), CALLS=str(tmp_path / "calls"))  # nothing else
+    argv = ["bash", str(ACTION_RUN), "update-db" if command == "gitops-release-python" else command]
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    records = (tmp_path / "calls").read_text(encoding="utf-8").split("--\n")[:-1]
+    seen = {lines[0]: lines[1:] for lines in (record.splitlines() for record in records)}
+    command_call = records[-1].splitlines()
+    assert command_call[1:] == ["PYTHONPATH=/user/lib"], seen
+    pip_calls = [rest for first, rest in seen.items() if first.startswith("-I -m pip")]
+    assert pip_calls == ([[]] if command == "update-db" else []), seen
