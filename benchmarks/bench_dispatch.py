@@ -6,10 +6,11 @@ Both sides send the same ``POST /repos/org/config/dispatches`` to the local GitH
 (127.0.0.1) and are measured ALTERNATELY (command, baseline, command, ...), so a noisy machine
 slows both alike. Each process is started the way the composite action starts it:
 
-* command:  ``python3 -m gitops_release dispatch-update`` with ``PYTHONPATH=<copy of src>``,
-  ``PYTHONDONTWRITEBYTECODE=1`` and INPUT_* env (scripts/action-run.sh). The copy has no
-  ``__pycache__``, like a fresh action checkout on a runner: every run compiles the modules.
-  ``--warm`` keeps bytecode caches instead (a self-hosted runner that reuses the checkout).
+* command:  ``python3 -I -S -B -c <bootstrap> <copy of src> dispatch-update`` and INPUT_* env,
+  the argv scripts/action-run.sh execs (the bootstrap is read from that script). The copy has
+  no ``__pycache__``, like a fresh action checkout on a runner: every run compiles the modules.
+  ``--warm`` drops ``-B`` so the warm-up run leaves bytecode caches (a self-hosted runner that
+  reuses a compiled checkout).
 * baseline: ``python3 bare_post.py``, a dozen lines of urllib.request sending the same body.
 
 The interpreter is the real one behind ``sys.executable`` (its realpath, so neither the pyenv
@@ -81,6 +82,16 @@ _RSS_PROBE = (
 )
 
 
+def action_run_bootstrap() -> str:
+    """The -c program scripts/action-run.sh starts dispatch-update with."""
+    text = (ROOT / "scripts" / "action-run.sh").read_text(encoding="utf-8")
+    for line in text.splitlines():
+        name, sep, value = line.strip().partition("=")
+        if name == "dispatch_main" and sep and value.startswith("'") and value.endswith("'"):
+            return value[1:-1]
+    raise SystemExit("scripts/action-run.sh has no dispatch_main='...' line")
+
+
 def peak_rss_kib(argv: list[str], env: dict[str, str], cwd: Path) -> int:
     """Peak RSS of one run, measured from a small launcher process.
 
@@ -115,7 +126,6 @@ def measure(pairs: int, warm: bool, src_tree: Path = ROOT / "src") -> dict[str, 
             base_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp), "LANG": "C.UTF-8"}
             cmd_env = dict(base_env)
             cmd_env.update(
-                PYTHONPATH=str(src),
                 INPUT_REPOSITORY=CONFIG_REPO,
                 INPUT_TOKEN=TOKEN,
                 INPUT_CONTAINER="my-app",
@@ -132,8 +142,6 @@ def measure(pairs: int, warm: bool, src_tree: Path = ROOT / "src") -> dict[str, 
                 GITHUB_OUTPUT=str(tmp / "output"),
                 GITHUB_STEP_SUMMARY=str(tmp / "summary"),
             )
-            if not warm:
-                cmd_env["PYTHONDONTWRITEBYTECODE"] = "1"
             payload = {
                 "container": "my-app",
                 "channel": "dev",
@@ -151,9 +159,10 @@ def measure(pairs: int, warm: bool, src_tree: Path = ROOT / "src") -> dict[str, 
             bare_env.update(
                 URL=f"{sandbox.url}/repos/{CONFIG_REPO}/dispatches", TOKEN=TOKEN, PAYLOAD=json.dumps(payload)
             )
-            # Exactly how scripts/action-run.sh starts it: -S, since the zero-install path needs
-            # nothing from site-packages (and must not pick up whatever the runner has there).
-            cmd_argv = [python, "-S", "-m", "gitops_release", "dispatch-update"]
+            # Exactly how scripts/action-run.sh starts it: -I (nothing from the working directory
+            # or PYTHONPATH), -S (the zero-install path needs nothing from site-packages), -B.
+            flags = ["-I", "-S"] if warm else ["-I", "-S", "-B"]
+            cmd_argv = [python, *flags, "-c", action_run_bootstrap(), str(src), "dispatch-update"]
             bare_argv = [python, str(bare)]
             bare_s_argv = [python, "-S", str(bare)]
             # One untimed warm-up of each (page cache, sandbox's first-request validator set-up).
@@ -196,7 +205,7 @@ def table(result: dict[str, object]) -> str:
     cmd_rss: list[int] = result["cmd_rss"]  # type: ignore[assignment]
     bare_rss: list[int] = result["bare_rss"]  # type: ignore[assignment]
     rows = [
-        ("dispatch-update (python -S -m gitops_release, as action-run.sh)", cmd, cmd_rss),
+        ("dispatch-update (python -I -S -B -c <bootstrap>, as action-run.sh)", cmd, cmd_rss),
         ("bare urllib POST, python script.py (baseline)", bare, bare_rss),
         ("bare urllib POST, python -S script.py", bare_s, []),
     ]
@@ -233,9 +242,10 @@ def write_docs(text: str) -> None:
         "`.venv/bin/python benchmarks/bench_dispatch.py --write-docs` (measured on this project's\n"
         "2-core machine; numbers vary run to run, the ratio is what to watch).\n\n"
         f"```\n{text}```\n\n"
-        "The composite action starts dispatch-update as `python3 -S -m gitops_release` (scripts/\n"
-        "action-run.sh): the zero-install path needs nothing from site-packages, so skipping `site`\n"
-        "is both isolation and speed. The first ratio compares it with the bare script run the usual\n"
+        "The composite action starts dispatch-update as `python3 -I -S -B -c <bootstrap> src/`\n"
+        "(scripts/action-run.sh): `-I` keeps the user's checkout and `PYTHONPATH` off `sys.path`;\n"
+        "the zero-install path needs nothing from site-packages, so skipping `site` (`-S`) is both\n"
+        "isolation and speed. The first ratio compares it with the bare script run the usual\n"
         "way (`python3 script.py`), the target's baseline; the second with a bare script that also\n"
         "skips `site`, the stricter comparison. Both are printed so nobody mistakes one for the\n"
         "other.\n\n"

@@ -18,13 +18,22 @@
 # and map each output with `value: ${{ steps.<command>.outputs.<name> }}`.
 #
 # Which Python runs the command:
-#   1. GITOPS_RELEASE_PYTHON, when set: "$GITOPS_RELEASE_PYTHON" -m gitops_release (tests, the
-#      container image, self-hosted runners with the package preinstalled);
+#   1. GITOPS_RELEASE_PYTHON, when set: "$GITOPS_RELEASE_PYTHON" -I -m gitops_release (tests,
+#      self-hosted runners with the package preinstalled in that Python's site-packages);
 #   2. dispatch-update: the runner's python3 straight from "$GITOPS_RELEASE_ROOT/src" (standard
 #      library only, nothing installed);
 #   3. anything else: a venv at "${RUNNER_TEMP:-/tmp}/gitops-release-venv-<version>", created and
 #      filled with `pip install "$GITOPS_RELEASE_ROOT"` once per runner (a lock serialises
 #      concurrent jobs; a different checkout of the same version is reinstalled over it).
+#
+# Every Python started here (the command, venv, pip) runs with -I (isolated mode). The working
+# directory is the user's checkout, and `python -m` / `-c` put it first on sys.path: a json.py,
+# re.py, pip/ or gitops_release/ in the checkout would be imported instead of ours, run with
+# INPUT_TOKEN in the environment, and a harmless top-level re.py would break the action. -I keeps
+# the working directory off sys.path on every Python >= 3.10 (-P / PYTHONSAFEPATH exist only from
+# 3.11) and ignores PYTHON* variables, so a PYTHONPATH the workflow sets for its own steps (often
+# `.` or the workspace) cannot bring the checkout back either. Nothing is exported: later steps
+# see the environment as it was. tests/integration/test_action_run_safe_path.py proves it.
 set -euo pipefail
 
 fail() {
@@ -42,19 +51,20 @@ root="${GITOPS_RELEASE_ROOT:-}"
 root="$(cd "$root" && pwd -P)"
 
 if [ -n "${GITOPS_RELEASE_PYTHON:-}" ]; then
-  exec "$GITOPS_RELEASE_PYTHON" -m gitops_release "$@"
+  exec "$GITOPS_RELEASE_PYTHON" -I -m gitops_release "$@"
 fi
 
 bootstrap="${GITOPS_RELEASE_BOOTSTRAP_PYTHON:-python3}"
 command -v "$bootstrap" >/dev/null 2>&1 || fail "'$bootstrap' was not found on PATH. Fix: use a runner with Python >= 3.10 or add actions/setup-python before this step"
 
 if [ "$command_name" = "dispatch-update" ]; then
-  # Zero-install path: this command imports only the standard library.
-  export PYTHONPATH="$root/src${PYTHONPATH:+:$PYTHONPATH}"
-  export PYTHONDONTWRITEBYTECODE=1
-  # -S: nothing from site-packages is needed, so nothing the runner installed there can break
-  # it, and the interpreter starts faster (docs/benchmarks.md).
-  exec "$bootstrap" -S -m gitops_release "$@"
+  # Zero-install path: this command imports only the standard library. -I ignores PYTHONPATH,
+  # so the bootstrap puts "$root/src" (its first argument, never spliced into the code) in front
+  # of sys.path itself. -S: nothing from site-packages is needed, so nothing the runner installed
+  # there can break it, and the interpreter starts faster (docs/benchmarks.md). -B: no .pyc
+  # files in the action's checkout.
+  dispatch_main='import sys; sys.path.insert(0, sys.argv.pop(1)); from gitops_release.cli import main; sys.exit(main())'
+  exec "$bootstrap" -I -S -B -c "$dispatch_main" "$root/src" "$@"
 fi
 
 version="$(sed -n 's/^__version__ = "\([^"]*\)".*/\1/p' "$root/src/gitops_release/__init__.py")"
@@ -64,7 +74,7 @@ stamp="$venv/.gitops-release-root"
 
 install_into_venv() {
   if [ ! -x "$venv/bin/python" ]; then
-    "$bootstrap" -m venv "$venv" || fail "creating the venv $venv failed. Fix: install python3-venv on the runner"
+    "$bootstrap" -I -m venv "$venv" || fail "creating the venv $venv failed. Fix: install python3-venv on the runner"
   fi
   if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$root" ]; then
     echo "::group::Installing gitops-release $version into $venv"
@@ -72,8 +82,12 @@ install_into_venv() {
     if [ -f "$stamp" ]; then
       reinstall=(--force-reinstall --no-deps)
     fi
-    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-input \
-      ${reinstall[@]+"${reinstall[@]}"} "$root" ||
+    # pip starts more Pythons (build backend, build-dependency installs) without -I: they get no
+    # PYTHON* variables and the venv, not the checkout, as working directory.
+    python_vars=()
+    while IFS= read -r name; do python_vars+=(-u "$name"); done < <(compgen -e | grep '^PYTHON' || true)
+    (cd "$venv" && env ${python_vars[@]+"${python_vars[@]}"} "$venv/bin/python" -I -m pip install \
+      --quiet --disable-pip-version-check --no-input ${reinstall[@]+"${reinstall[@]}"} "$root") ||
       fail "pip install $root failed (see the log above). Fix: check network access to the package index"
     printf '%s' "$root" >"$stamp"
     echo "::endgroup::"
@@ -93,4 +107,4 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$root" ]; then
   fi
 fi
 
-exec "$venv/bin/python" -m gitops_release "$@"
+exec "$venv/bin/python" -I -m gitops_release "$@"

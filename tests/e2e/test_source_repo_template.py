@@ -1,14 +1,19 @@
 """e2e: the source-repo template, as a user copies it, run by act on a push to main.
 
 The template names the action as users do (gitops-release/gitops-release/actions/dispatch-update@v1);
-act maps that to this working tree with --local-repository. The build job computes the tag, the
-dispatch job runs the composite action (scripts/action-run.sh, the runner's python3 with
-PYTHONPATH=src) against the GitHub sandbox, which records the repository_dispatch.
+act maps that to this working tree with --local-repository. The build job computes the tag and
+"builds": act in host mode has no Docker, so the docker/* actions the template pins are mapped to
+stand-ins (tests/e2e/actions/docker-setup-standin, build-push-standin, whose digest output is the
+sha256 of the pushed image:tag). The dispatch job runs the composite action (scripts/action-run.sh,
+the runner's python3 straight from src/) against the GitHub sandbox, which records the
+repository_dispatch, digest included.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -56,16 +61,39 @@ def make_source_repo(path: Path) -> str:
     return git("rev-parse", "HEAD")
 
 
-def run_source_template(act_runner: Any, sandbox: GitHubSandbox, source: Path, sha: str) -> Any:
-    """The template on a push to main of ``source``, dispatching to the sandbox's org/config."""
+def docker_stand_ins() -> dict[str, Path]:
+    """The docker/* actions the template pins (by SHA) -> the stand-ins act runs instead."""
+    text = TEMPLATE.read_text(encoding="utf-8")
+    stand_ins = {
+        "setup-buildx-action": "docker-setup-standin",
+        "login-action": "docker-setup-standin",
+        "build-push-action": "build-push-standin",
+    }
+    mapped = {}
+    for name, pin in re.findall(r"uses: docker/([a-z-]+)@([0-9a-f]{40})", text):
+        assert name in stand_ins, f"the template uses docker/{name}: give it a stand-in"
+        mapped[f"docker/{name}@{pin}"] = ROOT / "tests/e2e/actions" / stand_ins[name]
+    assert any("build-push-action" in spec for spec in mapped), "the template must build and push"
+    return mapped
+
+
+def stand_in_digest(image_ref: str) -> str:
+    """The digest build-push-standin reports for pushing ``image_ref`` (image:tag)."""
+    return "sha256:" + hashlib.sha256(image_ref.encode()).hexdigest()
+
+
+def run_source_template(
+    act_runner: Any, sandbox: GitHubSandbox, source: Path, sha: str, ref: str = "refs/heads/main"
+) -> Any:
+    """The template on a push of ``ref`` in ``source``, dispatching to the sandbox's org/config."""
     return act_runner.run(
         source / ".github/workflows/update-release-channel.yml",
         "push",
-        {"ref": "refs/heads/main", "after": sha, "repository": {"name": "my-app", "full_name": "org/my-app"}},
+        {"ref": ref, "after": sha, "repository": {"name": "my-app", "full_name": "org/my-app"}},
         workdir=source,
         env={"GITHUB_API_URL": sandbox.url, "GITHUB_REPOSITORY": "org/my-app"},
         secrets={"RELEASE_DISPATCH_TOKEN": TOKEN},
-        local_actions={"gitops-release/gitops-release@v1": ROOT},
+        local_actions={"gitops-release/gitops-release@v1": ROOT, **docker_stand_ins()},
         timeout=240,
         variables={"CONFIG_REPOSITORY": CONFIG},
     )
@@ -96,6 +124,7 @@ def test_push_to_main_dispatches_the_release(act_runner: Any, github_sandbox: Gi
         "channel": "dev",
         "image": "ghcr.io/org/my-app",
         "tag": f"sha-{sha[:8]}",
+        "digest": stand_in_digest(f"ghcr.io/org/my-app:sha-{sha[:8]}"),
         "source": {"repository": "org/my-app", "sha": sha, "ref": "refs/heads/main"},
     }
     outputs = result.outputs.get("dispatch.dispatch", {})

@@ -75,3 +75,31 @@ def test_kustomize_renders_the_new_image(tmp_path: Path) -> None:
         "my-app": f"ghcr.io/org/my-app:1.4.2@{DIGEST}",  # kustomize 5 keeps the tag
         "worker": "ghcr.io/org/my-app-worker:sha-99999999",
     }
+
+
+MIXED_OVERLAY = """\
+resources:
+- ../../base
+images:
+    - name: ghcr.io/org/my-app   # indented by four, unlike resources:
+      newTag: "1.4.1"
+    - name: worker
+      newTag: sha-1a2b3c4d
+"""
+
+
+def test_a_mixed_indentation_overlay_changes_only_the_edited_lines_and_renders(tmp_path: Path) -> None:
+    (tmp_path / "base").mkdir()
+    (tmp_path / "base" / "deployment.yaml").write_text(DEPLOYMENT)
+    (tmp_path / "base" / "kustomization.yaml").write_text("resources:\n  - deployment.yaml\n")
+    overlay = tmp_path / "overlays" / "prod" / "kustomization.yaml"
+    overlay.parent.mkdir(parents=True)
+    text = set_image(MIXED_OVERLAY, image="ghcr.io/org/my-app", tag="1.4.2", digest=DIGEST)
+    before, after = MIXED_OVERLAY.splitlines(), text.splitlines()
+    assert [line for line in after if line not in before] == [
+        '      newTag: "1.4.2"',
+        f"      digest: {DIGEST}",
+    ]
+    assert [line for line in before if line not in after] == ['      newTag: "1.4.1"']
+    overlay.write_text(text)
+    assert render(tmp_path)["my-app"] == f"ghcr.io/org/my-app:1.4.2@{DIGEST}"

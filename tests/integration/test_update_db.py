@@ -45,6 +45,26 @@ images:
   - name: ghcr.io/org/my-app
     newTag: sha-old   # bumped by update-db
 """
+# The base the overlay renders (write-through renders it with kubectl kustomize: render-check).
+BASE = {
+    "infra/argocd/base/kustomization.yaml": "resources:\n  - deployment.yaml\n",
+    "infra/argocd/base/deployment.yaml": """\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: my-app
+spec:
+  selector:
+    matchLabels: {app: my-app}
+  template:
+    metadata:
+      labels: {app: my-app}
+    spec:
+      containers:
+        - name: my-app
+          image: ghcr.io/org/my-app:sha-old
+""",
+}
 
 
 def release(
@@ -84,6 +104,7 @@ def config_repo(bare_remote: BareRemotes) -> tuple[str, Path]:
         "db/db.json": EMPTY_DB,
         ".gitops-release.yml": POLICY,
         "infra/argocd/overlays/dev/kustomization.yaml": KUSTOMIZATION,
+        **BASE,
     }
     url = bare_remote.make_bare_remote(files)
     return url, bare_remote.clone_of(url)

@@ -53,9 +53,31 @@ def release(container: str = "app-b", image: str | None = None, tag: str = "1.1.
     }
 
 
+# A real base, so update-db's render check (on by default) renders what the overlays point at.
+BASE = {
+    "infra/argocd/base/kustomization.yaml": "resources:\n  - deployment.yaml\n",
+    "infra/argocd/base/deployment.yaml": """\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: apps
+spec:
+  template:
+    spec:
+      containers:
+        - name: app-a
+          image: ghcr.io/org/app-a:0.1.0
+        - name: app-b
+          image: ghcr.io/org/app-b:0.1.0
+        - name: web
+          image: ghcr.io/org/frontend:0.1.0
+""",
+}
+
+
 def make_repo(bare_remote: BareRemotes, policy_text: str, overlay: str = KUSTOMIZATION) -> tuple[str, Path]:
     url = bare_remote.make_bare_remote(
-        {"db/db.json": EMPTY_DB, ".gitops-release.yml": policy_text, OVERLAY: overlay}
+        {"db/db.json": EMPTY_DB, ".gitops-release.yml": policy_text, OVERLAY: overlay, **BASE}
     )
     return url, bare_remote.clone_of(url)
 

@@ -145,7 +145,8 @@ def test_root_action_is_a_docker_action_whose_command_input_picks_the_entrypoint
     for name in step_commands():
         assert name in command["description"], f"action.yml: command input does not list '{name}'"
     dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
-    assert 'ENTRYPOINT ["gitops-release"]' in dockerfile
+    # Isolated: nothing in the mounted workspace is importable (integration/test_action_run_safe_path.py).
+    assert 'ENTRYPOINT ["python3", "-I", "-u", "-m", "gitops_release"]' in dockerfile
     assert re.search(r"^FROM python:3\.12-slim@sha256:[0-9a-f]{64}$", dockerfile, re.MULTILINE)
     assert re.search(r"^USER (?!0\b|root\b)\S+$", dockerfile, re.MULTILINE), "the image must not run as root"
 
@@ -171,7 +172,7 @@ def test_root_action_inputs_are_the_union_of_the_step_commands_inputs() -> None:
 FAKE_PYTHON = """#!/usr/bin/env bash
 # Records how it was called; plays venv, pip and gitops_release well enough for action-run.sh.
 echo "$0 $* PYTHONPATH=${PYTHONPATH:-}" >> "$CALLS"
-if [ "$1 $2" = "-m venv" ]; then mkdir -p "$3/bin"; cp "$0" "$3/bin/python"; fi
+if [ "$1 $2 $3" = "-I -m venv" ]; then mkdir -p "$4/bin"; cp "$0" "$4/bin/python"; fi
 exit 0
 """
 
@@ -217,8 +218,14 @@ def test_action_run_dispatch_update_runs_from_src_without_installing(
         RUNNER_TEMP=str(tmp_path / "runner-temp"),
     )
     assert done.returncode == 0, done.stdout + done.stderr
+    # -I: neither the working directory (the user's checkout) nor PYTHONPATH is on sys.path; the
+    # bootstrap puts src/ there. The environment is passed on as it was (PYTHONPATH not set).
+    bootstrap = (
+        "import sys; sys.path.insert(0, sys.argv.pop(1)); "
+        "from gitops_release.cli import main; sys.exit(main())"
+    )
     assert calls(tmp_path) == [
-        f"{fake_python} -S -m gitops_release dispatch-update --json PYTHONPATH={ROOT}/src"
+        f"{fake_python} -I -S -B -c {bootstrap} {ROOT}/src dispatch-update --json PYTHONPATH="
     ]
     assert not (tmp_path / "runner-temp").exists()
 
@@ -236,10 +243,10 @@ def test_action_run_installs_into_a_venv_once_and_reinstalls_for_another_checkou
         assert done.returncode == 0, done.stdout + done.stderr
     first = calls(tmp_path)
     assert [line.split(" PYTHONPATH=")[0] for line in first] == [
-        f"{fake_python} -m venv {venv_python.parent.parent}",
-        f"{venv_python} -m pip install --quiet --disable-pip-version-check --no-input {ROOT}",
-        f"{venv_python} -m gitops_release update-db",
-        f"{venv_python} -m gitops_release update-db",
+        f"{fake_python} -I -m venv {venv_python.parent.parent}",
+        f"{venv_python} -I -m pip install --quiet --disable-pip-version-check --no-input {ROOT}",
+        f"{venv_python} -I -m gitops_release update-db",
+        f"{venv_python} -I -m gitops_release update-db",
     ]
 
     other = tmp_path / "other-checkout"
@@ -248,9 +255,9 @@ def test_action_run_installs_into_a_venv_once_and_reinstalls_for_another_checkou
     done = run_action(tmp_path, "db", "query", GITOPS_RELEASE_ROOT=str(other), **env)
     assert done.returncode == 0, done.stdout + done.stderr
     assert [line.split(" PYTHONPATH=")[0] for line in calls(tmp_path)[len(first) :]] == [
-        f"{venv_python} -m pip install --quiet --disable-pip-version-check --no-input "
+        f"{venv_python} -I -m pip install --quiet --disable-pip-version-check --no-input "
         f"--force-reinstall --no-deps {other}",
-        f"{venv_python} -m gitops_release db query",
+        f"{venv_python} -I -m gitops_release db query",
     ]
 
 
@@ -274,3 +281,90 @@ def test_action_run_setup_errors_are_one_error_line_and_exit_2(
     assert len(lines) == 1 and lines[0].startswith("::error title=gitops-release action setup::")
     assert needle in lines[0] and "Fix:" in lines[0]
     assert calls(tmp_path) == []
+
+
+# -- the templates users copy -----------------------------------------------------------------
+
+SOURCE_TEMPLATE = ROOT / "templates/source-repo/.github/workflows/update-release-channel.yml"
+CONFIG_TEMPLATES = ROOT / "templates/config-repo"
+_NEEDS_OUTPUT_REF = re.compile(r"^\$\{\{\s*needs\.([A-Za-z0-9_-]+)\.outputs\.([A-Za-z0-9_-]+)\s*\}\}$")
+
+
+def template_workflows() -> list[Path]:
+    return sorted(ROOT.glob("templates/*/.github/workflows/*.yml"))
+
+
+def test_source_template_sends_the_digest_its_build_step_pushed() -> None:
+    """The config template's policy requires a digest for prod, where v* tags go: the source
+    template must send the digest the push produced, or the first v* tag is refused."""
+    policy = yaml.safe_load((CONFIG_TEMPLATES / ".gitops-release.yml").read_text(encoding="utf-8"))
+    assert "prod" in policy["tags"]["requireDigest"], "the premise changed: re-check this test"
+    workflow = load(SOURCE_TEMPLATE)
+    jobs = workflow["jobs"]
+    [dispatch] = [
+        step
+        for job in jobs.values()
+        for step in job.get("steps", [])
+        if "actions/dispatch-update@" in str(step.get("uses", ""))
+    ]
+    digest = _NEEDS_OUTPUT_REF.match(str(dispatch["with"].get("digest", "")).strip())
+    assert digest, (
+        f"the dispatch must send digest: ${{{{ needs.<job>.outputs.<name> }}}}, not {dispatch['with']}"
+    )
+    job = jobs[digest.group(1)]
+    step_output = _STEP_OUTPUT_REF.match(str(job["outputs"][digest.group(2)]).strip())
+    assert step_output, f"job {digest.group(1)}: output {digest.group(2)} must come from a step"
+    [build] = [step for step in job["steps"] if step.get("id") == step_output.group(1)]
+    assert str(build.get("uses", "")).startswith("docker/build-push-action@"), build
+    assert re.fullmatch(r"docker/build-push-action@[0-9a-f]{40}", build["uses"]), "pin it by commit SHA"
+    assert step_output.group(2) == "digest"
+    assert build["with"].get("push") is True, "the digest must name a pushed image"
+    assert "digest" in SOURCE_TEMPLATE.read_text(encoding="utf-8").split("\nname:")[0], (
+        "the header comment must say that the dispatch carries the digest and why"
+    )
+
+
+@pytest.mark.parametrize("workflow", template_workflows(), ids=rel)
+def test_templates_have_no_concurrency_group(workflow: Path) -> None:
+    """GitHub keeps one pending run per group and cancels the others (docs/update-db.md): a group
+    would silently drop builds or releases, and nothing in either template needs serialising."""
+    data = load(workflow)
+    assert "concurrency" not in data, f"{rel(workflow)}: workflow-level concurrency group"
+    for name, job in data["jobs"].items():
+        assert "concurrency" not in job, f"{rel(workflow)}: job {name} has a concurrency group"
+    assert "No concurrency group, on purpose" in workflow.read_text(encoding="utf-8"), (
+        f"{rel(workflow)}: say why there is no group, so nobody adds one back"
+    )
+
+
+ENV_RECORDING_PYTHON = """#!/usr/bin/env bash
+# Records the PYTHON* variables each call sees; plays venv and pip well enough for action-run.sh.
+{ printf '%s' "$*" | cut -c1-12; env | grep '^PYTHON' | sort; echo --; } >> "$CALLS"
+if [ "$1 $2 $3" = "-I -m venv" ]; then mkdir -p "$4/bin"; cp "$0" "$4/bin/python"; fi
+exit 0
+"""
+
+
+@pytest.mark.parametrize("command", ["dispatch-update", "update-db", "gitops-release-python"])
+def test_action_run_hands_the_environment_on_unchanged(tmp_path: Path, command: str) -> None:
+    """-I, not exported variables, keeps the checkout off sys.path: the command sees the step's
+    PYTHON* variables as they were (no PYTHONSAFEPATH, no rewritten PYTHONPATH), and pip, which
+    starts more Pythons that are not isolated, sees none."""
+    fake = tmp_path / "fake-python"
+    fake.write_text(ENV_RECORDING_PYTHON, encoding="utf-8")
+    fake.chmod(0o755)
+    env = {"GITOPS_RELEASE_ROOT": str(ROOT), "RUNNER_TEMP": str(tmp_path / "rt"), "PYTHONPATH": "/user/lib"}
+    if command == "gitops-release-python":
+        env["GITOPS_RELEASE_PYTHON"] = str(fake)
+    else:
+        env["GITOPS_RELEASE_BOOTSTRAP_PYTHON"] = str(fake)
+    env.update(PATH=os.environ.get("PATH", "/usr/bin:/bin"), CALLS=str(tmp_path / "calls"))  # nothing else
+    argv = ["bash", str(ACTION_RUN), "update-db" if command == "gitops-release-python" else command]
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    records = (tmp_path / "calls").read_text(encoding="utf-8").split("--\n")[:-1]
+    seen = {lines[0]: lines[1:] for lines in (record.splitlines() for record in records)}
+    command_call = records[-1].splitlines()
+    assert command_call[1:] == ["PYTHONPATH=/user/lib"], seen
+    pip_calls = [rest for first, rest in seen.items() if first.startswith("-I -m pip")]
+    assert pip_calls == ([[]] if command == "update-db" else []), seen

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+import yaml
 
 from gitops_release.commands import COMMANDS
 
@@ -53,3 +54,124 @@ def test_readme_starts_with_the_two_commands_and_links_exist():
     ]
     for link in re.findall(r"\]\(([^)#]+)\)", text):
         assert (ROOT / link).exists(), link
+
+
+# -- docs name only what exists ---------------------------------------------------------------
+
+_CLI_CALL = re.compile(r"(?<![\w/=.-])gitops-release ([a-z][a-z-]*)(?: ([a-z][a-z-]*))?")
+_COMPOSITE = re.compile(r"gitops-release/actions/([a-z][a-z-]*)")
+_FENCE = re.compile(r"^```[^\n]*\n(.*?)^```", re.MULTILINE | re.DOTALL)
+_INLINE = re.compile(r"`([^`]+)`")
+PLANNED = re.compile(r"\bplanned\b", re.IGNORECASE)
+
+
+def doc_files() -> list[Path]:
+    files = [ROOT / "README.md", *sorted(ROOT.glob("docs/*.md")), ROOT / "action.yml"]
+    files += sorted(ROOT.glob("actions/*/action.yml"))
+    files += sorted(p for p in ROOT.glob("templates/**/*") if p.is_file())
+    return files
+
+
+def paragraphs(text: str) -> list[tuple[str, list[str]]]:
+    """(paragraph, code in it): each fenced block is a paragraph of its own, all of it code; the
+    rest is split at blank lines, its code is the `inline spans`."""
+    found = [(block, [block]) for block in _FENCE.findall(text)]
+    for paragraph in re.split(r"\n\s*\n", _FENCE.sub("", text)):
+        found.append((paragraph, _INLINE.findall(paragraph)))
+    return found
+
+
+def is_command(first: str, second: str | None) -> bool:
+    if first in COMMANDS or f"{first} {second}" in COMMANDS:
+        return True
+    return second is None and any(name.startswith(f"{first} ") for name in COMMANDS)  # `db --help`
+
+
+@pytest.mark.parametrize("path", doc_files(), ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_docs_run_only_commands_that_exist(path: Path) -> None:
+    """`gitops-release <command>` in code names a registered command, or its paragraph says the
+    command is planned (init and serve were offered as if they existed)."""
+    bad = []
+    for paragraph, code in paragraphs(path.read_text(encoding="utf-8")):
+        for snippet in code:
+            for call in _CLI_CALL.finditer(snippet):
+                if not is_command(call.group(1), call.group(2)) and not PLANNED.search(paragraph):
+                    bad.append(call.group(0))
+    assert not bad, f"{path.relative_to(ROOT)} runs commands that do not exist (say 'planned'): {bad}"
+
+
+@pytest.mark.parametrize("path", doc_files(), ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_docs_name_only_composite_actions_that_exist(path: Path) -> None:
+    existing = {p.parent.name for p in ROOT.glob("actions/*/action.yml")}
+    bad = []
+    for paragraph, _ in paragraphs(path.read_text(encoding="utf-8")):
+        for name in _COMPOSITE.findall(paragraph):
+            if name not in existing and not PLANNED.search(paragraph):
+                bad.append(name)
+    assert not bad, f"{path.relative_to(ROOT)} names composite actions that do not exist: {bad}"
+
+
+def test_readme_says_which_commands_have_a_composite_action():
+    """The README's "how to run them" table: a composite action where (and only where) one exists
+    under actions/, every command in some column."""
+    lines = (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
+    header = next(line for line in lines if line.startswith("| |") and "`dispatch-update`" in line)
+    row = next(line for line in lines if line.startswith("| composite action"))
+    columns = [_INLINE.findall(cell) for cell in header.strip("|").split("|")[1:]]
+    answers = [cell.strip() for cell in row.strip("|").split("|")[1:]]
+    assert len(columns) == len(answers)
+    assert sorted(name for names in columns for name in names) == sorted(COMMANDS)
+    existing = {p.parent.name for p in ROOT.glob("actions/*/action.yml")}
+    for names, answer in zip(columns, answers, strict=True):
+        has_action = [name.replace(" ", "-") in existing for name in names]
+        assert answer == ("yes" if all(has_action) else "—") and len(set(has_action)) == 1, (names, answer)
+
+
+# -- payload mapping (dispatch-update.md) -----------------------------------------------------
+
+_ATTRIBUTION = re.compile(
+    r"([\w.-]+/[\w.-]+) @ ([0-9a-f]{8}),\s+`(\.github/workflows/[^`]+)`\s+\((MIT|Apache-2\.0)\)"
+)
+_USES_OUR_ACTION = re.compile(r"^(\s*)(?:- )?uses: gitops-release/gitops-release/actions/([a-z-]+)@\S+")
+
+
+def test_dispatch_update_doc_maps_real_payload_shapes_onto_a_release():
+    """Real senders nest the digest, send whole commit objects and matrices: the page says how to
+    map such builds, with examples attributed to the workflow (repo @ commit, path, licence)."""
+    text = (ROOT / "docs/dispatch-update.md").read_text(encoding="utf-8")
+    start = text.index("\n## Mapping an existing build onto a release\n")
+    section = text[start : text.index("\n## ", start + 1)]
+    sources = {match.group(1) for match in _ATTRIBUTION.finditer(section)}
+    assert len(sources) >= 2, f"attribute at least two examples (repo @ commit, path, licence): {sources}"
+    for shape in ("matrix", "commit", "digest", '{"releases": [...]}'):
+        assert shape in section, f"the mapping section does not cover {shape!r}"
+
+
+@pytest.mark.parametrize("path", [ROOT / "README.md", *sorted(ROOT.glob("docs/*.md"))], ids=lambda p: p.name)
+def test_doc_examples_give_our_actions_only_inputs_they_declare(path):
+    """Every `uses: gitops-release/gitops-release/actions/<name>@...` step in a code block of the
+    docs passes only inputs that actions/<name>/action.yml declares, and every required one."""
+    for block in _FENCE.findall(path.read_text(encoding="utf-8")):
+        lines = block.splitlines()
+        for index, line in enumerate(lines):
+            uses = _USES_OUR_ACTION.match(line)
+            if not uses:
+                continue
+            declared = yaml.safe_load((ROOT / "actions" / uses.group(2) / "action.yml").read_text())["inputs"]
+            step_indent = len(uses.group(1)) + (2 if line.lstrip().startswith("- ") else 0)
+            given: list[str] = []
+            in_with, with_indent = False, 0
+            for following in lines[index + 1 :]:
+                indent = len(following) - len(following.lstrip())
+                if (following.strip() and indent < step_indent) or following.lstrip().startswith("- "):
+                    break
+                if following.strip() == "with:":
+                    in_with, with_indent = True, indent
+                    continue
+                key = re.match(r"^\s*([a-z][a-z0-9-]*):", following)
+                if in_with and key and indent > with_indent:
+                    given.append(key.group(1))
+            unknown = sorted(set(given) - set(declared))
+            assert not unknown, f"{path.name}: actions/{uses.group(2)} has no inputs {unknown}"
+            required = sorted(n for n, spec in declared.items() if spec.get("required") and n not in given)
+            assert not required, f"{path.name}: actions/{uses.group(2)} example lacks required {required}"

@@ -26,11 +26,13 @@ from typing import Any
 from gitops_release.adapters.background import Background
 from gitops_release.adapters.files import atomic_write, path_in_checkout, read_text_if_exists
 from gitops_release.adapters.git import Git, commit_and_push, has_credentials
+from gitops_release.adapters.kustomize import render_images, require_kubectl
 from gitops_release.commands.base import Context
 from gitops_release.core.db import DBFile, format_time
 from gitops_release.core.overlay import set_image
 from gitops_release.core.policy import Policy, check_release, exact_images, load_policy
 from gitops_release.core.release import Release, check_not_future, loads_json, parse_payload
+from gitops_release.core.render_check import ImageRef, check_rendered
 from gitops_release.errors import ConfigError, InputError, ReleaseError
 from gitops_release.runtime import Console, InputReader, InputSpec, redact
 
@@ -102,6 +104,14 @@ INPUTS: tuple[InputSpec, ...] = (
         "also set the image in the channel's overlay kustomization.yaml, in the same commit",
         kind="bool",
         default=False,
+    ),
+    InputSpec(
+        "render-check",
+        "with write-through, render each edited overlay with kubectl kustomize before the commit is "
+        "pushed and refuse when no container gets the release's image; false for overlays that "
+        "cannot render where the job runs",
+        kind="bool",
+        default=True,
     ),
     InputSpec("dry-run", "validate and report what would change; write nothing", kind="bool", default=False),
 )
@@ -219,6 +229,7 @@ class Inputs:
     token: str | None = field(default=None, repr=False)
     allow_downgrade: bool = False
     write_through: bool = False
+    render_check: bool = True
     dry_run: bool = False
     # Not an input: the repository_dispatch event's sender.login (None without such an event).
     sender: str | None = None
@@ -265,6 +276,7 @@ class Inputs:
             token=values["token"],
             allow_downgrade=values["allow-downgrade"],
             write_through=values["write-through"],
+            render_check=values["render-check"],
             dry_run=values["dry-run"],
             sender=sender_from_event(reader.env),
         )
@@ -383,7 +395,7 @@ def _overlay_file(root: Path, policy: Policy, release: Release) -> Path:
             fix="add overlays: {dir: ..., environments: {...}} to the policy, or set write-through: false",
         )
     env = policy.overlay_for(release.channel)
-    directory = policy.overlays_dir.replace("*", release.container)
+    directory = policy.overlays_dir.replace("*", policy.overlay_app(release.container))
     for name in ("kustomization.yaml", "kustomization.yml", "Kustomization"):
         candidate = path_in_checkout(root, f"{directory}/{env}/{name}", "overlay")
         if candidate.is_file():
@@ -401,6 +413,8 @@ class _Plan:
     changes: tuple[Any, ...]
     overlays: dict[Path, str]
     db: DBFile
+    # Per overlay file: the image references its render must contain after the edit.
+    overlay_images: dict[Path, list[ImageRef]] = field(default_factory=dict)
 
 
 def _release_field(inputs: Inputs, index: int) -> str:
@@ -442,6 +456,7 @@ def _plan_on(root: Path, inputs: Inputs, policy: Policy, db: DBFile, *, now: dat
         )
     new_text, changes = db.apply(inputs.releases, now=now)
     overlays: dict[Path, str] = {}
+    overlay_images: dict[Path, list[ImageRef]] = {}
     if inputs.write_through:
         for change in changes:
             rel = change.current
@@ -461,7 +476,23 @@ def _plan_on(root: Path, inputs: Inputs, policy: Policy, db: DBFile, *, now: dat
                 | ({change.previous.image} if change.previous is not None else set()),
                 path=str(path.relative_to(root)),
             )
-    return _Plan(text=new_text, changes=tuple(changes), overlays=overlays, db=db)
+            overlay_images.setdefault(path, []).append(
+                ImageRef(rel.image, rel.tag, rel.digest, container=rel.container)
+            )
+    return _Plan(
+        text=new_text, changes=tuple(changes), overlays=overlays, db=db, overlay_images=overlay_images
+    )
+
+
+def check_renders(root: Path, result: _Plan, *, kubectl: Path, env: Mapping[str, str]) -> None:
+    """Render every overlay the plan edited (as written under ``root``) and refuse one whose
+    containers do not get the release's image: db.json would claim a deploy the overlay lacks."""
+    for path, wanted in result.overlay_images.items():
+        shown = path.relative_to(root).as_posix()
+        rendered = render_images(
+            path.parent, binary=kubectl, shown=path.parent.relative_to(root).as_posix(), env=env
+        )
+        check_rendered(shown, [c.image for c in rendered], wanted)
 
 
 def _git_out(cwd: Path, *args: str) -> str | None:
@@ -565,6 +596,8 @@ def run(inputs: Inputs, ctx: Context) -> Outputs:
         # No commit is made, so commit-sha is empty (the checkout's HEAD is not the release's commit).
         return _outputs(result.changes, changed=bool(result.changes), sha="", attempts=0, dry_run=True)
 
+    # Before anything is cloned: a render check that could not run is refused now, not after the edit.
+    kubectl = require_kubectl(ctx.env) if inputs.write_through and inputs.render_check else None
     branch = inputs.branch or default_branch(checkout, remote, token=inputs.token, env=ctx.env)
     console.debug(f"update-db: branch {branch}")
     last: dict[str, _Plan] = {}
@@ -583,13 +616,29 @@ def run(inputs: Inputs, ctx: Context) -> Outputs:
         atomic_write(root / inputs.db_path, result.text)
         for path, text in result.overlays.items():
             atomic_write(path, text)
-        # The stored releases' checks run while git adds and commits; verify waits before the push.
+        # The stored releases' checks (and the overlays' renders) run while git adds and commits;
+        # verify waits for them before the push, so a refusal pushes nothing.
         checks[:] = [Background(result.db.check, name="update-db: check db.json")]
+        if kubectl is not None and result.overlay_images:
+            binary = kubectl
+            checks.append(
+                Background(
+                    lambda: check_renders(root, result, kubectl=binary, env=ctx.env),
+                    name="update-db: render overlays",
+                )
+            )
         return render_message(inputs.commit_message, result.changes)
 
     def verify() -> None:
-        if checks:
-            checks.pop().result()
+        # Every check is waited for; the first one's error (db.json before the render) is raised.
+        error: BaseException | None = None
+        while checks:
+            try:
+                checks.pop(0).result()
+            except BaseException as exc:  # noqa: BLE001 - re-raised below once all have finished
+                error = error or exc
+        if error is not None:
+            raise error
 
     try:
         with console.group(f"update-db: {len(inputs.releases)} release(s) -> {branch}"):
@@ -609,7 +658,8 @@ def run(inputs: Inputs, ctx: Context) -> Outputs:
                 verify=verify,
             )
     except BaseException:
-        if checks:  # git failed before verify: wait for the check, but git's error is the one to report
+        # git failed before verify: wait for the checks, but git's error is the one to report
+        while checks:
             with contextlib.suppress(ReleaseError):
                 checks.pop().result()
         raise

@@ -95,10 +95,16 @@ class Policy:
     allow_downgrade: bool = False
     overlays_dir: str | None = None
     overlay_environments: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    # container -> the name that replaces every * of overlays_dir (several containers, one overlay)
+    overlay_apps: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
     def overlay_for(self, channel: str) -> str:
         """The overlay directory name of ``channel`` (the channel itself unless mapped)."""
         return self.overlay_environments.get(channel, channel)
+
+    def overlay_app(self, container: str) -> str:
+        """What replaces every ``*`` of overlays.dir for ``container`` (itself unless mapped)."""
+        return self.overlay_apps.get(container, container)
 
 
 DEFAULT_POLICY = Policy()
@@ -298,6 +304,14 @@ def _build(data: dict[str, Any], path: str) -> Policy:
                 f"{path}: /overlays/environments/{channel} is not a channel in /channels",
                 fix=f"map only {', '.join(channels)}",
             )
+    apps = dict(overlays.get("apps", {}))
+    if apps and "*" not in overlays.get("dir", ""):
+        raise ConfigError(
+            f"{path}: /overlays/apps maps containers to the name that replaces * in /overlays/dir, "
+            "but dir has no *",
+            fix="write dir with a * (apps/*/overlays) or remove apps: without a *, every container "
+            "already shares one overlay per environment",
+        )
     if "prereleaseChannels" in tags:
         prerelease = check_channels(tags["prereleaseChannels"], "/tags/prereleaseChannels")
     else:
@@ -311,6 +325,7 @@ def _build(data: dict[str, Any], path: str) -> Policy:
         allow_downgrade=tags.get("allowDowngrade", False),
         overlays_dir=overlays.get("dir"),
         overlay_environments=MappingProxyType(environments),
+        overlay_apps=MappingProxyType(apps),
     )
 
 

@@ -57,6 +57,24 @@ images:
     newTag: sha-00000000 # replaced on every release
 """
 
+# The base the overlays render: update-db renders the edited overlay with kubectl kustomize.
+BASE_DEPLOYMENT = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: my-app
+spec:
+  selector:
+    matchLabels: {app: my-app}
+  template:
+    metadata:
+      labels: {app: my-app}
+    spec:
+      containers:
+        - name: my-app
+          image: ghcr.io/org/my-app:sha-00000000
+"""
+
 
 def _step(title: str) -> None:
     print(f"\n\033[1m== {title}\033[0m", flush=True)
@@ -99,6 +117,8 @@ def main() -> int:
                     "db/db.json": '{\n  "schemaVersion": 1,\n  "releases": []\n}\n',
                     ".gitops-release.yml": POLICY,
                     "infra/argocd/overlays/dev/kustomization.yaml": KUSTOMIZATION,
+                    "infra/argocd/base/kustomization.yaml": "resources:\n  - deployment.yaml\n",
+                    "infra/argocd/base/deployment.yaml": BASE_DEPLOYMENT,
                 },
             )
             print(f"  config repo remote: {sandbox.git_url(CONFIG_REPO)}")

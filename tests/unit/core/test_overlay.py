@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+from pathlib import Path
 
 import pytest
 
@@ -143,3 +144,85 @@ def test_not_a_kustomization(text: str, words: str) -> None:
     assert info.value.message.startswith("overlays/prod/kustomization.yaml: ")
     assert words in info.value.message
     assert info.value.fix
+
+
+# -- only the changed lines differ (issue 7: mixed indentation) ---------------------------------
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "kustomize"
+K17 = (FIXTURES / "k17-konflux-crossplane-tag-and-digest" / "kustomization.yaml").read_text()
+K17_IMAGE = "quay.io/konflux-ci/task-runner"
+K17_DIGEST = "sha256:b9ef0479b57a494368a12a02886c650314c9ac7391c6228f21065865aab71c9e"
+
+
+def test_a_real_file_indenting_lists_two_ways_changes_only_the_edited_lines() -> None:
+    out = set_image(K17, image=K17_IMAGE, tag="v2", digest=NEW)
+    assert changed_lines(K17, out) == [
+        "-    newTag: v1",
+        f"-    digest: {K17_DIGEST}",
+        "+    newTag: v2",
+        f"+    digest: {NEW}",
+    ]
+
+
+def test_a_real_file_indenting_lists_two_ways_keeps_both_when_an_entry_is_appended() -> None:
+    out = set_image(K17, image="ghcr.io/org/other", tag="1.2.3", digest=None)
+    assert changed_lines(K17, out) == ["+  - name: ghcr.io/org/other", "+    newTag: 1.2.3"]
+    assert out.startswith("resources:\n- ../base\n")
+
+
+def test_a_real_file_indenting_lists_two_ways_loses_only_the_digest_line() -> None:
+    out = set_image(K17, image=K17_IMAGE, tag="v1", digest=None)
+    assert changed_lines(K17, out) == [f"-    digest: {K17_DIGEST}"]
+
+
+MIXED = """\
+resources:
+- ../../base
+patches:
+    - path: replicas.yaml
+images:
+      - name: worker   # short name in the base
+        newTag: "1.0"
+      - name: ghcr.io/org/app
+        newTag: 1.0.0
+"""
+
+
+def test_keys_added_to_an_entry_take_its_indentation() -> None:
+    out = set_image(MIXED, image="ghcr.io/org/worker", tag="2.0", digest=NEW, container="worker")
+    assert changed_lines(MIXED, out) == [
+        '-        newTag: "1.0"',
+        "+        newName: ghcr.io/org/worker",
+        '+        newTag: "2.0"',
+        f"+        digest: {NEW}",
+    ]
+    assert get_images(out)[0] == {
+        "name": "worker",
+        "newName": "ghcr.io/org/worker",
+        "newTag": "2.0",
+        "digest": NEW,
+    }
+
+
+def test_a_digest_written_first_in_its_item_hands_the_dash_to_the_next_key() -> None:
+    text = "images:\n- digest: sha256:aaaa\n  name: foo\n  newTag: v1\n"
+    out = set_image(text, image="foo", tag="v2", digest=None)
+    assert out == "images:\n- name: foo\n  newTag: v2\n"
+
+
+def test_flow_style_falls_back_to_a_full_dump_with_the_same_meaning() -> None:
+    text = "resources: [../base]\nimages: [{name: a, newTag: '1.0.0'}]\n"
+    out = set_image(text, image="a", tag="1.0.1", digest=NEW)
+    assert get_images(out) == [{"name": "a", "newTag": "1.0.1", "digest": NEW}]
+    assert get_images(set_image("images: []\n", image="b", tag="1.0.0", digest=None)) == [
+        {"name": "b", "newTag": "1.0.0"}
+    ]
+
+
+def test_an_alias_bomb_elsewhere_in_the_file_is_refused_before_anything_is_expanded() -> None:
+    levels = ["l0: &l0 [x, x, x, x, x, x, x, x, x, x]"]
+    levels += [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 10)}]" for i in range(1, 9)]
+    text = "\n".join(["images:", "- name: a", "  newTag: v1", *levels]) + "\n"
+    # 10**9 leaves if expanded: neither the edit nor the line-edit check may build them.
+    with pytest.raises(ConfigError, match=r"aliases standing for about 10\^9 values"):
+        set_image(text, image="a", tag="v2", digest=None)
