@@ -42,7 +42,7 @@ DEFAULT_MAX_WAIT = 600.0
 # The longest wait between two attempts (full jitter, 0.2 s doubling up to this). 5 s let 200
 # writers on one 2-core machine retry so often that most of the CPU went to attempts that lost
 # (97 of 200 landed within 10 minutes on a loaded machine); 30 s only matters after 7 lost races
-# in a row, so a handful of writers wait as before (docs/benchmarks.md).
+# in a row: a few writers wait as before, a crowd spreads out (docs/benchmarks.md).
 MAX_BACKOFF = 30.0
 # How far a release's source.builtAt may be ahead of update-db's clock (runner clocks drift a
 # little; a stamp far in the future would hold its channel against every later release).
