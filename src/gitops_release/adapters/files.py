@@ -14,7 +14,8 @@ from gitops_release.errors import ConfigError
 
 def path_in_checkout(root: Path, relative: str, name: str) -> Path:
     """``root / relative``, refused (ConfigError naming the input ``name`` and the link) when any
-    component of it, the last one included, is a symbolic link, or is ``.git``.
+    component of it, the last one included, is a symbolic link, or is ``.git`` or ``..`` (or the
+    path is absolute).
 
     The checkout is hostile: a committed ``db -> /outside`` or ``db.json -> /etc/x`` would make a
     read import a file from outside the tree, or a write land outside it (and a commit hold
@@ -25,6 +26,11 @@ def path_in_checkout(root: Path, relative: str, name: str) -> Path:
     """
     path = root
     parts = Path(relative).parts
+    if Path(relative).is_absolute() or ".." in parts:  # the inputs refuse both; callers may not
+        raise ConfigError(
+            f"{name} {relative} leads out of the checkout",
+            fix=f"give {name} as a path inside it, without '..'",
+        )
     for index, part in enumerate(parts):
         if part == ".git":
             raise ConfigError(

@@ -87,3 +87,9 @@ def test_path_in_checkout_refuses_every_symbolic_link_on_the_way(
 def test_path_in_checkout_refuses_the_git_directory(tmp_path: Path):
     with pytest.raises(ConfigError, match=r"policy-path \.git/config is inside the checkout's \.git"):
         files.path_in_checkout(tmp_path, ".git/config", "policy-path")
+
+
+@pytest.mark.parametrize("relative", ["../outside/db.json", "db/../../x", "/etc/passwd"])
+def test_path_in_checkout_refuses_paths_leading_out(tmp_path: Path, relative: str):
+    with pytest.raises(ConfigError, match=f"overlay {relative} leads out of the checkout"):
+        files.path_in_checkout(tmp_path, relative, "overlay")
