@@ -128,10 +128,30 @@ def run_command(name: str, args: Sequence[str], env: Mapping[str, str], console:
     return 0
 
 
+def _failure_summary(console: Console, command: str, title: str, text: str) -> None:
+    """The step summary of a failed run: the command, the error's title and its one line.
+
+    Written for every command here, where errors become exit codes, so a refusal is as visible
+    on the run's page as a success. The line goes in a code block (a fence longer than any
+    run of backticks in it): payload values in a message are never rendered as Markdown.
+    """
+    longest, run = 0, 0
+    for char in text:
+        run = run + 1 if char == "`" else 0
+        longest = max(longest, run)
+    fence = "`" * max(3, longest + 1)
+    heading = f"### {command or 'gitops-release'}: failed"
+    try:
+        console.write_summary(f"{heading}\n\n**{title}**\n\n{fence}text\n{text}\n{fence}\n")
+    except OSError:  # an unwritable summary file must not hide the error itself
+        pass
+
+
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     env = dict(os.environ if env is None else env)
     console = Console(env=env)
+    name = ""
     try:
         if not argv or argv[0] in ("-h", "--help", "help"):
             print(_top_help(), file=console.out)
@@ -155,6 +175,7 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
 
             console.info(traceback.format_exc())
         console.annotation("error", exc.one_line(), title=exc.title)
+        _failure_summary(console, name, exc.title, exc.one_line())
         return exc.exit_code
     except KeyboardInterrupt:
         console.annotation("error", "interrupted", title="Interrupted")
@@ -164,12 +185,12 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
             import traceback  # only for debugging: the fast path does not pay for it
 
             console.info(traceback.format_exc())
-        console.annotation(
-            "error",
+        message = (
             f"internal error {type(exc).__name__}: {exc}. This is a bug in gitops-release; "
-            "re-run with RUNNER_DEBUG=1 for the traceback and report it",
-            title="Internal error",
+            "re-run with RUNNER_DEBUG=1 for the traceback and report it"
         )
+        console.annotation("error", message, title="Internal error")
+        _failure_summary(console, name, "Internal error", " ".join(message.split()))
         return 1
 
 

@@ -48,10 +48,27 @@ def register_secret(value: str | None, *, out: IO[str] | None = None, announce: 
                 print(f"::add-mask::{part}", file=out or sys.stdout, flush=True)
 
 
+# scheme://userinfo@ in a URL: the userinfo runs to the last '@' before the path.
+_URL_USERINFO = re.compile(r"\b([A-Za-z][A-Za-z0-9+.-]*://)([^/?#\s]*)@")
+
+
+def _hide_userinfo(match: re.Match[str]) -> str:
+    scheme, userinfo = match.group(1), match.group(2)
+    # A password, or any user name of an http(s) URL (a token given as the user name), is a
+    # credential; a bare ssh user name (ssh://git@github.com) is not.
+    if ":" in userinfo or scheme.lower() in ("http://", "https://"):
+        return f"{scheme}***@"
+    return match.group(0)
+
+
 def redact(text: str) -> str:
-    """Replace every registered secret in ``text`` with ``***``."""
+    """Replace every registered secret in ``text`` with ``***``, and the credentials of any URL
+    in it (``https://user:token@host`` -> ``https://***@host``): a remote URL that carries a
+    token must never reach a log line, even when nobody registered the token."""
     for value in sorted(_SECRETS, key=len, reverse=True):
         text = text.replace(value, "***")
+    if "@" in text:
+        text = _URL_USERINFO.sub(_hide_userinfo, text)
     return text
 
 

@@ -117,6 +117,8 @@ def test_push_to_main_dispatches_the_release(act_runner: Any, github_sandbox: Gi
     payload = dispatch["client_payload"]
     run_url = payload["source"].pop("runUrl")
     assert run_url.startswith("https://github.com/org/my-app/actions/runs/")
+    built_at = payload["source"].pop("builtAt")  # dispatch-update's clock when the job ran
+    assert built_at.endswith("Z") and built_at[:4].isdigit()
     assert payload == {
         "container": "my-app",
         "channel": "dev",

@@ -10,9 +10,11 @@ from __future__ import annotations
 import glob
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -50,6 +52,7 @@ def run_cli(
         "tag": "sha-89abcdef",
         "digest": DIGEST,
         "api-url": sandbox.url,
+        "built-at": "2026-01-28T11:30:00.5+01:00",  # a fixed time, given with an offset
     }
     given.update({k.replace("_", "-"): v for k, v in inputs.items()})
     out_file, summary_file = tmp_path / "output", tmp_path / "summary"
@@ -108,8 +111,21 @@ def expected_payload(channel: str = "dev") -> dict[str, object]:
             "sha": SHA,
             "ref": "refs/heads/main",
             "runUrl": "https://github.com/org/my-app/actions/runs/7",
+            "builtAt": "2026-01-28T10:30:00.5Z",  # sent in UTC
         },
     }
+
+
+def test_without_built_at_the_release_is_stamped_with_the_time_it_was_sent(
+    sandbox: GitHubSandbox, tmp_path: Path
+) -> None:
+    before = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    proc, outputs, summary = run_cli(sandbox, tmp_path, built_at="")
+    after = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.999Z")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    stamp = json.loads(outputs["payload"])["source"]["builtAt"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", stamp) and before <= stamp <= after
+    assert f"| built at | `{stamp}` |" in summary
 
 
 def test_one_post_with_the_release_and_github_headers(sandbox: GitHubSandbox, tmp_path: Path):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from gitops_release.adapters.git import AUTH_FIX, commit_and_push
+from gitops_release.adapters.git import AUTH_FIX, MISSING_CREDENTIALS_FIX, commit_and_push
 from gitops_release.errors import GitError
 from tests.fixtures.git_remotes import (
     GitHTTPServer,
@@ -54,7 +54,8 @@ def test_wrong_or_missing_token_fails_fast_with_a_clear_error(
     with pytest.raises(GitError) as info:
         commit_and_push(tmp_path / "co", git_http_server.url("config.git"), "main", edit, token=token)
     err = info.value
-    assert err.fix == AUTH_FIX
+    # Without a token nothing "lacks contents: write": the fix says no token was given.
+    assert err.fix == (AUTH_FIX if token else MISSING_CREDENTIALS_FIX)
     assert "git clone failed" in err.message
     assert git_http_server.requests and not any(ok for _, _, ok in git_http_server.requests)
     if token:

@@ -226,3 +226,87 @@ def test_push_conflict_resets_the_checkout_to_the_last_fetched_base(
     assert git("status", "--porcelain", "--untracked-files=all", cwd=co) == ""
     assert "A" not in (co / "releases.txt").read_text().split()
     assert not (co / ".git" / "gitops-release-pending").exists()
+
+
+class FakeClock:
+    """A monotonic clock that edits advance by hand: time-bound tests without real waiting."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def _pushing_edit(other: Path, calls: list[int], *, clock: FakeClock, step: float, lose_until: int):
+    """An edit during which another clone pushes first (for the first ``lose_until`` calls), and
+    which takes ``step`` seconds of the fake clock."""
+
+    def edit_a(checkout: Path) -> str:
+        calls.append(1)
+        clock.now += step
+        if len(calls) <= lose_until:
+            git("pull", "-q", "--ff-only", cwd=other)
+            append_line(other, f"other {len(calls)}")
+            git("commit", "-qam", f"other {len(calls)}", cwd=other)
+            git("push", "-q", "origin", "HEAD:main", cwd=other)
+        append_line(checkout, "A")
+        return "A"
+
+    return edit_a
+
+
+def test_without_a_count_limit_the_loop_is_bounded_by_time_and_retries_past_twenty(
+    bare_remote: BareRemotes, tmp_path: Path
+) -> None:
+    """max-attempts unset: 25 lost races in a row still land (the time bound is far away)."""
+    url = bare_remote.make_bare_remote({"releases.txt": "base\n"})
+    other = bare_remote.clone_of(url)
+    calls: list[int] = []
+    clock = FakeClock()
+    edit_a = _pushing_edit(other, calls, clock=clock, step=1.0, lose_until=25)
+    result = commit_and_push(
+        tmp_path / "a", url, "main", edit_a, max_attempts=None, max_wait=600, sleep=clock.sleep, clock=clock
+    )
+    assert result.changed and result.attempts == 26 and len(calls) == 26
+    assert bare_remote.read_remote_file(url, "releases.txt").split()[-1] == "A"
+
+
+def test_max_wait_stops_the_loop_and_no_wait_crosses_the_deadline(
+    bare_remote: BareRemotes, tmp_path: Path
+) -> None:
+    url = bare_remote.make_bare_remote({"releases.txt": "base\n"})
+    other = bare_remote.clone_of(url)
+    calls: list[int] = []
+    clock = FakeClock()
+    sleeps: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        clock.sleep(seconds)
+
+    edit_a = _pushing_edit(other, calls, clock=clock, step=4.0, lose_until=1000)
+    with pytest.raises(PushConflictError) as info:
+        commit_and_push(
+            tmp_path / "a",
+            url,
+            "main",
+            edit_a,
+            max_attempts=None,
+            max_wait=10,
+            backoff=5.0,
+            max_backoff=100.0,
+            sleep=sleep,
+            clock=clock,
+            rng=random.Random(7),
+        )
+    err = info.value
+    # Every wait is cut to what is left of the 10 s, and no attempt starts after them.
+    assert all(s <= 10 for s in sleeps) and clock.now - 4.0 * len(calls) == pytest.approx(sum(sleeps))
+    assert sum(sleeps) + 4.0 * (len(calls) - 1) <= 10
+    assert f"rejected {len(calls)} times" in err.message
+    assert err.fix and "max-wait" in err.fix and "max-attempts" not in err.fix
+    assert "A" not in bare_remote.read_remote_file(url, "releases.txt").split()

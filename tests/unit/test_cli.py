@@ -219,3 +219,35 @@ def test_db_query_help_shows_each_default_once_in_its_own_unit(capsys):
     assert options["timeout"].endswith("(default: 10s)")
     assert "--format {table,json}" in options["format"]
     assert "(one of: table, json) (default: table)" in options["format"]
+
+
+def test_a_failure_still_writes_the_step_summary_with_the_reason(monkeypatch, tmp_path, capsys):
+    """Every command: a refusal, a bad input and a bug each leave a summary saying why (redacted,
+    payload text in a code block whose fence outruns the backticks in it)."""
+    from gitops_release.errors import PolicyError
+
+    def behaviour(inputs):
+        if inputs.name == "bug":
+            raise KeyError("boom")
+        raise PolicyError(f"tag ```latest``` refused for {inputs.token}", fix="ship sha-1a2b3c4d")
+
+    _install_fake_command(monkeypatch, behaviour)
+    summary = tmp_path / "summary.md"
+    env = {"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary)}
+    env["INPUT_TOKEN"] = "ghs_supersecret_987"
+    assert main(["fake", "--name", "x"], env=env) == 1
+    assert summary.read_text() == (
+        "### fake: failed\n\n**Refused by policy**\n\n````text\n"
+        "tag ```latest``` refused for ***. Fix: ship sha-1a2b3c4d\n````\n\n"
+    )
+    summary.unlink()
+    assert main(["fake"], env=env) == 1  # an input error, before run()
+    assert "**Invalid input 'name'**" in summary.read_text() and "is required" in summary.read_text()
+    summary.unlink()
+    assert main(["fake", "--name", "bug"], env=env) == 1
+    assert "**Internal error**" in summary.read_text() and "KeyError" in summary.read_text()
+    # An unwritable summary never hides the error itself.
+    env["GITHUB_STEP_SUMMARY"] = str(tmp_path / "missing-dir" / "summary.md")
+    capsys.readouterr()
+    assert main(["fake", "--name", "x"], env=env) == 1
+    assert "::error title=Refused by policy::" in capsys.readouterr().out

@@ -234,3 +234,31 @@ def test_json_duplicate_key_is_refused_naming_the_input_and_key():
     with pytest.raises(InputError, match="'sha' twice"):
         runtime.parse_json("payload", nested)
     assert runtime.parse_json("payload", '{"a": {"b": 1}, "b": {"a": 2}}') == {"a": {"b": 1}, "b": {"a": 2}}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "fatal: unable to access 'https://x-access-token:ghp_s3cret@github.com/acme/config.git/': 403",
+            "fatal: unable to access 'https://***@github.com/acme/config.git/': 403",
+        ),
+        ("remote 'https://ghp_s3cret@github.com/a/b'", "remote 'https://***@github.com/a/b'"),
+        ("ssh://git:pa@ss@host/r.git and http://u:p@h/", "ssh://***@host/r.git and http://***@h/"),
+        ("ssh://git@github.com/o/r.git stays", "ssh://git@github.com/o/r.git stays"),
+        ("mail dev@example.com, no URL", "mail dev@example.com, no URL"),
+    ],
+)
+def test_redact_hides_the_credentials_of_any_url(text, expected):
+    """A token inside a remote URL is never printed, even when nobody registered it as a secret."""
+    assert runtime.redact(text) == expected
+
+
+def test_an_error_annotation_never_shows_url_credentials():
+    out, err = io.StringIO(), io.StringIO()
+    Console(env={"GITHUB_ACTIONS": "true"}, out=out, err=err).annotation(
+        "error",
+        "cannot reach https://x-access-token:ghp_s3cret@github.com/acme/config.git",
+        title="git failed",
+    )
+    assert "ghp_s3cret" not in out.getvalue() and "https://***@github.com/acme/config.git" in out.getvalue()

@@ -38,12 +38,19 @@ __all__ = [
     "backoff_delay",
     "commit_and_push",
     "failure_fix",
+    "has_credentials",
     "is_push_rejection",
 ]
 
 AUTH_FIX = (
     "the token lacks contents: write on this repository, or is wrong or expired; give the job "
     "'permissions: contents: write' (GITHUB_TOKEN) or use a token / GitHub App with that permission"
+)
+# The same failure when no token was given at all: nothing "lacks" a permission, one is missing.
+MISSING_CREDENTIALS_FIX = (
+    "no token was given and git had no other credentials the remote accepted: set the token input "
+    "(e.g. the job's GITHUB_TOKEN with 'permissions: contents: write', or a token / GitHub App "
+    "token with contents: write on the repository)"
 )
 
 # (pattern in git's stderr, fix). First match wins; patterns are matched case-insensitively.
@@ -52,7 +59,8 @@ _FAILURE_FIXES: tuple[tuple[str, str], ...] = (
     (r"returned error: (401|403)|permission to .* denied|403 forbidden|write access .*not granted", AUTH_FIX),
     (
         r"protected branch|GH006|GH013|push declined due to repository rule",
-        "the branch is protected against direct pushes: use mode 'pr', or allow the bot to bypass the rule",
+        "the branch is protected against direct pushes: let the token's user or GitHub App bypass the "
+        "branch protection rule or ruleset, or commit to a branch that accepts direct pushes",
     ),
     (
         r"hook declined",
@@ -164,6 +172,7 @@ class Git:
     ) -> None:
         self.cwd = Path(cwd)
         self.identity = identity
+        self.has_token = bool(token)
         self._log = log
         merged = dict(os.environ)
         if env is not None:
@@ -253,12 +262,17 @@ class Git:
         if detail and remote_errors:
             detail = f"{detail}: {remote_errors[0]}"
         detail = detail or _last_line(result.err) or _last_line(result.out) or "no message"
+        # git ends some lines with a period ("... for refs/heads/main."); the ". Fix:" follows.
+        detail = detail.rstrip(".") or detail
         text = result.err + "\n" + result.out
+        fix = fix or failure_fix(text)
+        if fix == AUTH_FIX and not self.has_token:
+            fix = MISSING_CREDENTIALS_FIX
         return GitError(
             redact(f"git {sub} failed (exit {result.rc}) in '{self.cwd}': {detail}"),
             rc=result.rc,
             stderr=result.err,
-            fix=fix or failure_fix(text) or "see git's message; run with GIT_TRACE=1 for details",
+            fix=fix or "see git's message; run with GIT_TRACE=1 for details",
         )
 
     # -- small helpers ---------------------------------------------------------------------------
@@ -367,16 +381,32 @@ def _normalise_remote(remote: str) -> str:
     return remote.rstrip("/").removesuffix(".git").lower()
 
 
-def _check_remote(remote: str) -> str:
-    """Refuse credentials in the URL; make a local path absolute (git runs in another cwd)."""
+def has_credentials(remote: str) -> bool:
+    """True when the remote URL carries credentials: a password (``user:secret@``, any scheme,
+    also scp-like ``user:secret@host:path``) or, for http(s), any user name (a token given as
+    the user name, ``https://ghp_…@github.com``). ``git@github.com:org/repo`` is no credential."""
     if "://" in remote:
-        parts = urlsplit(remote)
-        if parts.password or (parts.username and parts.scheme in ("http", "https")):
-            raise InputError(
-                "repository",
-                "the remote URL contains credentials",
-                fix="pass the token as the token input; it is sent as an http.extraheader, never in the URL",
-            )
+        try:
+            parts = urlsplit(remote)
+            password, username = parts.password, parts.username
+        except ValueError:  # an invalid port etc.: look at the raw authority
+            authority = remote.split("://", 1)[1].split("/", 1)[0]
+            return "@" in authority
+        return bool(password) or (bool(username) and parts.scheme.lower() in ("http", "https"))
+    user, at, _ = remote.partition("@")
+    return bool(at) and ":" in user and "/" not in user
+
+
+def _check_remote(remote: str, remote_input: str = "remote") -> str:
+    """Refuse credentials in the URL; make a local path absolute (git runs in another cwd)."""
+    if has_credentials(remote):
+        raise InputError(
+            remote_input,
+            "is a URL with credentials in it (user:password@ or a token before '@')",
+            fix="remove them from the URL and give the token input; it is sent as an http.extraheader, "
+            "never in the URL",
+        )
+    if "://" in remote:
         return remote
     if _is_url(remote):
         return remote
@@ -399,7 +429,12 @@ def _prepare_checkout(git: Git, checkout: Path, remote: str, branch: str) -> Non
             fix="point the checkout at an empty directory, or at a clone of the repository",
         )
     top = git.toplevel()
-    if top is None or top.resolve() != checkout.resolve():
+    if top is not None and top.resolve() != checkout.resolve():
+        raise ConfigError(
+            f"checkout '{checkout}' is a subdirectory of the clone at '{top}', not its top",
+            fix=f"point the checkout at the top of the clone, '{top}', or at an empty directory",
+        )
+    if top is None:
         raise ConfigError(
             f"checkout '{checkout}' is not empty and is not the top of a git clone",
             fix="use an empty or non-existent directory (it will be cloned), or a clone of the repository",
@@ -543,23 +578,29 @@ def commit_and_push(
     token: str | None = None,
     identity: CommitIdentity = CommitIdentity(),
     push: bool = True,
-    max_attempts: int = 5,
+    max_attempts: int | None = 5,
+    max_wait: float | None = None,
     backoff: float = 0.2,
     max_backoff: float = 5.0,
     sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
     rng: random.Random | None = None,
     log: Callable[[str], None] | None = None,
     paths: Sequence[str] | Callable[[], Sequence[str]] | None = None,
     env: Mapping[str, str] | None = None,
     verify: Callable[[], None] | None = None,
+    remote_input: str = "remote",
 ) -> PushResult:
     """Apply ``edit`` to a fresh checkout of ``remote``'s ``branch``, commit and push; retry races.
 
     ``edit(checkout)`` returns the commit message, or None when there is nothing to do; it is
     called again on top of the new remote head after every rejected push. ReleaseErrors it
     raises propagate with nothing pushed. ``env`` is layered over os.environ for every git call
-    (e.g. the command's Context.env, or GIT_TRACE=1). Raises PushConflictError after ``max_attempts``
-    rejected pushes, GitError at once for any other git failure.
+    (e.g. the command's Context.env, or GIT_TRACE=1). Raises PushConflictError when a push is
+    rejected and retrying would exceed ``max_attempts`` attempts (None: no count limit) or
+    ``max_wait`` seconds since the first attempt started (None: no time limit; at least one of
+    the two must be set), GitError at once for any other git failure. The time bound decides
+    whether another attempt starts, it does not cut one short (each git call has its own timeout).
 
     Only files the edit changed are committed, limited to ``paths`` (literal files or directories;
     a callable is asked after each edit, for edits that learn what they touch) when given. A file
@@ -569,14 +610,23 @@ def commit_and_push(
     ``verify()``, when given, runs after each commit and before it is pushed (or kept, with push
     disabled): a last check that may have run alongside git (update-db checks the stored
     releases while git commits). What it raises propagates with the commit discarded.
+
+    ``remote_input`` names the command's input that gave ``remote``, for the error refusing a
+    URL with credentials.
     """
-    if max_attempts < 1:
+    if max_attempts is not None and max_attempts < 1:
         raise InputError("max-attempts", f"{max_attempts} is below the minimum 1", fix="use 1 or more")
+    if max_wait is not None and max_wait < 0:
+        raise InputError("max-wait", f"{max_wait:g}s is negative", fix="use 0 or more, e.g. 10m")
+    if max_attempts is None and max_wait is None:
+        raise InputError(
+            "max-attempts", "and max-wait are both unset", fix="bound the retries by one of them"
+        )
     if not branch or branch.startswith("-") or branch.startswith("refs/"):
         raise InputError("branch", f"'{branch}' is not a branch name", fix="give a branch name such as main")
     rng = rng or random.Random()
     checkout = Path(checkout).absolute()
-    remote = _check_remote(remote)
+    remote = _check_remote(remote, remote_input)
     git = Git(checkout, token=token, env=env, identity=identity, log=log, auth_url=remote)
     if not checkout.exists():
         checkout.mkdir(parents=True)
@@ -585,7 +635,11 @@ def commit_and_push(
     base = ""
     untracked_before: set[str] = set()
 
-    for attempt in range(1, max_attempts + 1):
+    started = clock()
+    shown_max = "" if max_attempts is None else f"/{max_attempts}"
+    attempt = 0
+    while True:
+        attempt += 1
         # Later attempts start from our own rejected commit: always a checkout.
         base = _sync(git, branch, clean_git_dir=pending_path.parent if attempt == 1 else None)
         pending_path.unlink(missing_ok=True)
@@ -623,7 +677,7 @@ def commit_and_push(
             if result.rc == 0:
                 git.run("update-ref", f"refs/remotes/origin/{branch}", sha)
                 pending_path.unlink(missing_ok=True)
-                git.log(f"pushed {sha[:12]} to {branch} (attempt {attempt}/{max_attempts})")
+                git.log(f"pushed {sha[:12]} to {branch} (attempt {attempt}{shown_max})")
                 return PushResult(changed=True, commit_sha=sha, base_sha=base, attempts=attempt)
             if not is_push_rejection(result.err + "\n" + result.out):
                 raise git.error(args, result)
@@ -631,17 +685,25 @@ def commit_and_push(
             # Nothing of this commit is on the remote: keep no trace of it locally either.
             _restore(git, base, untracked_before, pending_path)
             raise
-        if attempt < max_attempts:
-            delay = backoff_delay(attempt - 1, backoff=backoff, max_backoff=max_backoff, rng=rng)
-            git.log(
-                f"push to {branch} rejected: the branch moved (attempt {attempt}/{max_attempts}); "
-                f"re-applying on the new head in {delay:.2f}s"
-            )
-            sleep(delay)
+        elapsed = clock() - started
+        delay = backoff_delay(attempt - 1, backoff=backoff, max_backoff=max_backoff, rng=rng)
+        if max_wait is not None:
+            delay = min(delay, max(0.0, max_wait - elapsed))
+        if (max_attempts is not None and attempt >= max_attempts) or (
+            max_wait is not None and elapsed >= max_wait
+        ):
+            break
+        git.log(
+            f"push to {branch} rejected: the branch moved (attempt {attempt}{shown_max}); "
+            f"re-applying on the new head in {delay:.2f}s"
+        )
+        sleep(delay)
     _restore(git, base, untracked_before, pending_path)
+    by_count = max_attempts is not None and attempt >= max_attempts
     raise PushConflictError(
-        f"push to '{branch}' was rejected {max_attempts} times because other writers kept moving the "
-        f"branch; nothing of this edit was pushed",
+        f"push to '{branch}' was rejected {attempt} times in {clock() - started:.0f}s because other "
+        "writers kept moving the branch; nothing of this edit was pushed",
         rc=1,
-        fix="raise max-attempts (and backoff), or serialise the writers",
+        fix=("raise max-attempts" if by_count else "raise max-wait")
+        + ", or run fewer writers against the branch at once",
     )

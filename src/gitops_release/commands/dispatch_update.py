@@ -72,6 +72,12 @@ INPUTS: tuple[InputSpec, ...] = (
         "source-run-url",
         "URL of the build run (default: $GITHUB_SERVER_URL/$GITHUB_REPOSITORY/actions/runs/$GITHUB_RUN_ID)",
     ),
+    InputSpec(
+        "built-at",
+        "when the build dispatched the release, RFC 3339 (any offset, sent as UTC), e.g. "
+        "2026-01-28T10:30:00Z; update-db refuses a release built before the channel's current one "
+        "(default: now, when this step runs)",
+    ),
     InputSpec("api-url", "GitHub API base URL (default: GITHUB_API_URL, else https://api.github.com)"),
     InputSpec(
         "max-attempts",
@@ -103,6 +109,7 @@ _FIELD_TO_INPUT = {
     "sha": "source-sha",
     "ref": "source-ref",
     "runUrl": "source-run-url",
+    "builtAt": "built-at",
 }
 
 
@@ -299,6 +306,48 @@ def _default(value: str | None, env: Mapping[str, str], name: str, input_name: s
     return fallback
 
 
+_RFC3339 = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt]([0-9]{2}):([0-9]{2}):([0-9]{2})(\.[0-9]{1,9})?([Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
+
+
+def built_at(value: str | None, now: float | None = None) -> str:
+    """``source.builtAt``: the built-at input as RFC 3339 UTC, or ``now`` (default: this moment)
+    to the millisecond. An offset is converted to UTC; the fraction is kept (offsets are whole
+    minutes), so the stamp orders exactly as given."""
+    if not value:
+        import time  # a builtin module: no start-up cost
+
+        moment = time.time() if now is None else now
+        millis = int(moment * 1000) % 1000
+        return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(int(moment))) + f".{millis:03d}Z"
+    match = _RFC3339.fullmatch(value.strip())
+    if match is None:
+        raise InputError(
+            "built-at",
+            f"{release_mod.show(value)} is not an RFC 3339 date-time",
+            fix="write it like 2026-01-28T10:30:00Z or 2026-01-28T11:30:00+01:00, or leave it empty for now",
+        )
+    from datetime import datetime, timedelta, timezone  # only when the input is given
+
+    year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])
+    fraction, zone = match.group(7) or "", match.group(8)
+    offset = timedelta(0)
+    if zone not in ("Z", "z"):
+        sign = -1 if zone[0] == "-" else 1
+        offset = sign * timedelta(hours=int(zone[1:3]), minutes=int(zone[4:6]))
+    try:
+        local = datetime(year, month, day, hour, minute, second, tzinfo=timezone(offset))
+        utc = local.astimezone(timezone.utc)
+    except (ValueError, OverflowError) as exc:
+        raise InputError(
+            "built-at",
+            f"{release_mod.show(value)} is not a valid date-time ({exc})",
+            fix="give a real date and time, e.g. 2026-01-28T10:30:00Z",
+        ) from None
+    return utc.strftime("%Y-%m-%dT%H:%M:%S") + fraction + "Z"
+
+
 def _run_url(value: str | None, env: Mapping[str, str]) -> str:
     if value:
         return value
@@ -382,6 +431,7 @@ class Inputs:
             "sha": _default(values["source_sha"], env, "GITHUB_SHA", "source-sha"),
             "ref": source_ref,
             "runUrl": _run_url(values["source_run_url"], env),
+            "builtAt": built_at(values["built_at"]),
         }
         releases: list[dict[str, Any]] = []
         for cname, cimage in pairs:
@@ -464,6 +514,8 @@ class Outputs:
             if source:
                 rows.append(("source", f"{source.get('repository')}@{str(source.get('sha', ''))[:12]}"))
                 rows.append(("source ref", str(source.get("ref", ""))))
+                if source.get("builtAt"):
+                    rows.append(("built at", str(source["builtAt"])))
         for name, value in rows:
             text = value.replace("|", "\\|").replace("\n", " ")
             lines.append(f"| {name} | `{text}` |" if text else f"| {name} | |")

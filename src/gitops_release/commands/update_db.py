@@ -19,24 +19,34 @@ import string
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from gitops_release.adapters.background import Background
-from gitops_release.adapters.files import atomic_write, read_text_if_exists
-from gitops_release.adapters.git import Git, commit_and_push
+from gitops_release.adapters.files import atomic_write, path_in_checkout, read_text_if_exists
+from gitops_release.adapters.git import Git, commit_and_push, has_credentials
 from gitops_release.adapters.kustomize import render_images, require_kubectl
 from gitops_release.commands.base import Context
-from gitops_release.core.db import DBFile
+from gitops_release.core.db import DBFile, format_time
 from gitops_release.core.overlay import set_image
 from gitops_release.core.policy import Policy, check_release, exact_images, load_policy
-from gitops_release.core.release import Release, loads_json, parse_payload
+from gitops_release.core.release import Release, check_not_future, loads_json, parse_payload
 from gitops_release.core.render_check import ImageRef, check_rendered
 from gitops_release.errors import ConfigError, InputError, ReleaseError
 from gitops_release.runtime import Console, InputReader, InputSpec, redact
 
-DEFAULT_MAX_ATTEMPTS = 20
+# The retry loop is bounded by time: 200 writers racing for one branch all land well within it
+# (docs/benchmarks.md). max-attempts is an optional extra cap by count.
+DEFAULT_MAX_WAIT = 600.0
+# The longest wait between two attempts (full jitter, 0.2 s doubling up to this). 5 s let 200
+# writers on one 2-core machine retry so often that most of the CPU went to attempts that lost
+# (97 of 200 landed within 10 minutes on a loaded machine); 30 s only matters after 7 lost races
+# in a row: a few writers wait as before, a crowd spreads out (docs/benchmarks.md).
+MAX_BACKOFF = 30.0
+# How far a release's source.builtAt may be ahead of update-db's clock (runner clocks drift a
+# little; a stamp far in the future would hold its channel against every later release).
+FUTURE_TOLERANCE = timedelta(minutes=10)
 DEFAULT_COMMIT_MESSAGE = (
     "chore(release): {container} {channel} {old} → {new}\n\n"
     "Source: {source_repository}@{source_sha}\nRun: {run_url}"
@@ -65,12 +75,19 @@ INPUTS: tuple[InputSpec, ...] = (
     ),
     InputSpec("push", "push the commit", kind="bool", default=True),
     InputSpec(
+        "max-wait",
+        "how long to keep re-applying and pushing while other writers move the branch, e.g. 10m "
+        "(counted from the first attempt; a started attempt is finished)",
+        kind="duration",
+        default=DEFAULT_MAX_WAIT,
+    ),
+    InputSpec(
         "max-attempts",
-        "fetch/re-apply/push attempts while other writers move the branch",
+        "also stop after this many fetch/re-apply/push attempts (default: no count limit; max-wait "
+        "bounds them)",
         kind="int",
-        default=DEFAULT_MAX_ATTEMPTS,
         minimum=1,
-        maximum=100,
+        maximum=1000,
     ),
     InputSpec(
         "commit-message",
@@ -206,7 +223,8 @@ class Inputs:
     remote: str | None = None
     branch: str | None = None
     push: bool = True
-    max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    max_attempts: int | None = None
+    max_wait: float = DEFAULT_MAX_WAIT
     commit_message: str = DEFAULT_COMMIT_MESSAGE
     token: str | None = field(default=None, repr=False)
     allow_downgrade: bool = False
@@ -231,6 +249,14 @@ class Inputs:
         remote = values["remote"]
         if remote is not None and remote.startswith("-"):
             raise InputError("remote", f"'{remote}' is not a remote", fix="give a remote name, URL or path")
+        if remote is not None and has_credentials(remote):
+            # Refused before any git call, and never shown: the URL is the secret's carrier.
+            raise InputError(
+                "remote",
+                "is a URL with credentials in it (user:password@ or a token before '@')",
+                fix="remove them from the URL and give the token in the token input "
+                "(sent as a header, never in the URL)",
+            )
         if isinstance(payload, dict) and "releases" in payload:
             fields = tuple(f"payload.releases[{i}]" for i in range(len(releases)))
         else:
@@ -245,6 +271,7 @@ class Inputs:
             branch=branch,
             push=values["push"],
             max_attempts=values["max-attempts"],
+            max_wait=values["max-wait"],
             commit_message=_check_template(values["commit-message"]),
             token=values["token"],
             allow_downgrade=values["allow-downgrade"],
@@ -283,15 +310,23 @@ class Outputs:
     def summary(self) -> str:
         title = "update-db (dry run)" if self.dry_run else "update-db"
         lines = [f"### {title}", ""]
+        if self.dry_run:
+            lines += [
+                "Dry run: checked against the checkout as it is; nothing was written, committed or pushed.",
+                "",
+            ]
         if not self.rows:
-            lines.append(f"No change: db.json already holds the release(s). Head `{self.commit_sha}`.")
+            head = "" if self.dry_run else f" Head `{self.commit_sha}`."
+            lines.append(f"No change: db.json already holds the release(s).{head}")
             return "\n".join(lines) + "\n"
         lines += ["| container | channel | old → new |", "|---|---|---|"]
         for container, channel, old, new in self.rows:
             cells = [c.replace("|", "\\|") for c in (container, channel, f"{old} → {new}")]
             lines.append(f"| {cells[0]} | {cells[1]} | `{cells[2]}` |")
-        verb = "Would commit" if self.dry_run else "Commit"
-        lines += ["", f"{verb} `{self.commit_sha or '-'}` after {self.attempts} attempt(s)."]
+        if self.dry_run:
+            lines += ["", "A real run would commit these changes (on the fetched branch head)."]
+        else:
+            lines += ["", f"Commit `{self.commit_sha or '-'}` after {self.attempts} attempt(s)."]
         return "\n".join(lines) + "\n"
 
 
@@ -362,7 +397,7 @@ def _overlay_file(root: Path, policy: Policy, release: Release) -> Path:
     env = policy.overlay_for(release.channel)
     directory = policy.overlays_dir.replace("*", policy.overlay_app(release.container))
     for name in ("kustomization.yaml", "kustomization.yml", "Kustomization"):
-        candidate = root / directory / env / name
+        candidate = path_in_checkout(root, f"{directory}/{env}/{name}", "overlay")
         if candidate.is_file():
             return candidate
     shown = f"{directory}/{env}/kustomization.yaml"
@@ -395,10 +430,9 @@ def plan(root: Path, inputs: Inputs, *, now: datetime, defer_checks: bool = Fals
     ``defer_checks``: the stored releases' value checks are left to ``result.db.check()``
     (DBFile), for the caller to run before anything is pushed."""
 
-    policy = load_policy(
-        read_text_if_exists(root / inputs.policy_path, "policy-path"), path=inputs.policy_path
-    )
-    text = read_text_if_exists(root / inputs.db_path, "db-path")
+    policy_file = path_in_checkout(root, inputs.policy_path, "policy-path")
+    policy = load_policy(read_text_if_exists(policy_file, "policy-path"), path=inputs.policy_path)
+    text = read_text_if_exists(path_in_checkout(root, inputs.db_path, "db-path"), "db-path")
     db = DBFile(text, path=inputs.db_path, defer_checks=defer_checks)
     try:
         return _plan_on(root, inputs, policy, db, now=now)
@@ -408,7 +442,9 @@ def plan(root: Path, inputs: Inputs, *, now: datetime, defer_checks: bool = Fals
 
 
 def _plan_on(root: Path, inputs: Inputs, policy: Policy, db: DBFile, *, now: datetime) -> _Plan:
+    latest = format_time(now + FUTURE_TOLERANCE)
     for index, release in enumerate(inputs.releases):
+        check_not_future(release, latest, field=_release_field(inputs, index))
         current = db.get(release.container, release.channel)
         check_release(
             policy,
@@ -517,10 +553,22 @@ def resolve_remote(checkout: Path, remote: str | None) -> str:
     name = remote or "origin"
     if (checkout / ".git").exists() and "/" not in name and ":" not in name and "\\" not in name:
         url = _git_out(checkout, "remote", "get-url", "--", name)
+        if url and has_credentials(url):
+            raise ConfigError(
+                f"the checkout's remote '{name}' has a URL with credentials in it",
+                fix=f"remove them (git remote set-url {name} <URL without user:token@>) and give the "
+                "token in the token input",
+            )
         if url:
             return url
     if remote:
         return remote
+    top = _git_out(checkout, "rev-parse", "--show-toplevel") if checkout.is_dir() else None
+    if top and Path(top).resolve() != checkout.resolve():
+        raise ConfigError(
+            f"repository-path '{checkout}' is a subdirectory of the clone at '{top}', not its top",
+            fix=f"set repository-path to the top of the clone, '{top}'",
+        )
     raise ConfigError(
         f"repository-path '{checkout}' is not a clone with an origin remote",
         fix="check out the config repo first (actions/checkout), or give the remote input (URL or path)",
@@ -540,9 +588,13 @@ def run(inputs: Inputs, ctx: Context) -> Outputs:
                 f"dry-run needs an existing checkout, and '{checkout}' is not one",
                 fix="check out the config repo first or point repository-path at it",
             )
+        console.info(
+            f"update-db: dry run: checking {len(inputs.releases)} release(s) against the checkout as it "
+            "is (no fetch); nothing is written, committed or pushed"
+        )
         result = plan(checkout, inputs, now=now)
-        head = _git_out(checkout, "rev-parse", "HEAD") or ""
-        return _outputs(result.changes, changed=bool(result.changes), sha=head, attempts=0, dry_run=True)
+        # No commit is made, so commit-sha is empty (the checkout's HEAD is not the release's commit).
+        return _outputs(result.changes, changed=bool(result.changes), sha="", attempts=0, dry_run=True)
 
     # Before anything is cloned: a render check that could not run is refused now, not after the edit.
     kubectl = require_kubectl(ctx.env) if inputs.write_through and inputs.render_check else None
@@ -598,6 +650,8 @@ def run(inputs: Inputs, ctx: Context) -> Outputs:
                 token=inputs.token,
                 push=inputs.push,
                 max_attempts=inputs.max_attempts,
+                max_wait=inputs.max_wait,
+                max_backoff=MAX_BACKOFF,
                 log=_git_log(console),
                 # Only db.json and the overlays the plan edits: nothing else in the tree is committed.
                 paths=lambda: touched,

@@ -17,7 +17,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from gitops_release.errors import InputError
+from gitops_release.errors import InputError, PolicyError
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: dispatch-update's start-up
 if TYPE_CHECKING:
@@ -54,10 +54,15 @@ UPDATED_AT_PATTERN = (
     r"^[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])"
     r"T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]{1,9})?Z" + END
 )
+#: ``source.builtAt``: when the build dispatched the release (dispatch-update sets it), the same
+#: RFC 3339 UTC form as updatedAt. It orders the releases of one channel (check_build_order).
+BUILT_AT_PATTERN = UPDATED_AT_PATTERN
 
 RELEASE_KEYS = ("container", "channel", "image", "tag", "digest", "source", "updatedAt")
+#: The keys a sender may give: update-db sets updatedAt.
+PAYLOAD_KEYS = tuple(key for key in RELEASE_KEYS if key != "updatedAt")
 REQUIRED_KEYS = ("container", "channel", "image", "tag", "source")
-SOURCE_KEYS = ("repository", "sha", "ref", "runUrl")
+SOURCE_KEYS = ("repository", "sha", "ref", "runUrl", "builtAt")
 MAX_RELEASES = 50
 MAX_PAYLOAD_BYTES = 60_000
 MAX_PAYLOAD_KEYS = 10
@@ -76,6 +81,7 @@ _RE = {
         "ref": REF_PATTERN,
         "runUrl": RUN_URL_PATTERN,
         "updatedAt": UPDATED_AT_PATTERN,
+        "builtAt": BUILT_AT_PATTERN,
     }.items()
 }
 _MAX = {"image": IMAGE_MAX, "ref": REF_MAX, "runUrl": RUN_URL_MAX}
@@ -116,6 +122,10 @@ _ALLOWED = {
         "use the https:// URL of the workflow run, without spaces, at most 2048 characters",
     ),
     "updatedAt": ("is not a UTC timestamp", "use RFC 3339 UTC, e.g. 2026-01-28T10:30:00Z"),
+    "builtAt": (
+        "is not a UTC timestamp",
+        "use RFC 3339 UTC, e.g. 2026-01-28T10:30:00Z or 2026-01-28T10:30:00.123Z (dispatch-update sets it)",
+    ),
 }
 
 
@@ -286,12 +296,14 @@ def _refuse_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Source:
-    """Where a release was built: repository, commit, ref and the workflow run."""
+    """Where and when a release was built: repository, commit, ref, the workflow run, and the time
+    the build dispatched it (``builtAt``, absent in releases sent before it existed)."""
 
     repository: str
     sha: str
     ref: str | None = None
     run_url: str | None = None
+    built_at: str | None = None
 
     def to_json(self) -> dict[str, str]:
         out = {"repository": self.repository, "sha": self.sha}
@@ -299,7 +311,18 @@ class Source:
             out["ref"] = self.ref
         if self.run_url is not None:
             out["runUrl"] = self.run_url
+        if self.built_at is not None:
+            out["builtAt"] = self.built_at
         return out
+
+    def same_build(self, other: Source) -> bool:
+        """Equal except for ``builtAt``: the same commit, ref and run dispatched again."""
+        return (
+            self.repository == other.repository
+            and self.sha == other.sha
+            and self.ref == other.ref
+            and self.run_url == other.run_url
+        )
 
 
 @dataclass(frozen=True)
@@ -340,13 +363,14 @@ class Release:
         return f"{ref}@{self.digest}" if self.digest else ref
 
     def same_content(self, other: Release) -> bool:
-        """Equal except for ``updatedAt``: storing it again would not be a change."""
+        """Equal except for ``updatedAt`` and ``source.builtAt``: storing it again would not be a
+        change (the same build dispatched again, e.g. a re-run, keeps the stored entry as it is)."""
         return (
             self.key == other.key
             and self.image == other.image
             and self.tag == other.tag
             and self.digest == other.digest
-            and self.source == other.source
+            and self.source.same_build(other.source)
         )
 
 
@@ -432,11 +456,12 @@ def _all_valid(obj: dict[str, Any], checks: Mapping[str, Any], skip: str = "") -
     return True
 
 
-def parse_release(obj: object, *, field: str = "payload") -> Release:
+def parse_release(obj: object, *, field: str = "payload", keys: Sequence[str] = RELEASE_KEYS) -> Release:
     """Validate one release object (as sent in a payload or stored in db.json).
 
     Raises InputError whose field is the exact path of the bad value, e.g.
-    ``payload.releases[1].source.sha``.
+    ``payload.releases[1].source.sha``. ``keys``: the keys allowed (an unknown key's fix lists
+    them; a payload's are PAYLOAD_KEYS, without updatedAt).
     """
     # A db.json holds thousands of releases: check a valid one in one pass; anything else takes
     # the field-by-field path below, which finds and names the first problem.
@@ -451,10 +476,13 @@ def parse_release(obj: object, *, field: str = "payload") -> Release:
             get, src_get = obj.get, src_obj.get
             return Release(
                 obj["container"], obj["channel"], obj["image"], obj["tag"], get("digest"),
-                Source(src_obj["repository"], src_obj["sha"], src_get("ref"), src_get("runUrl")),
+                Source(
+                    src_obj["repository"], src_obj["sha"], src_get("ref"), src_get("runUrl"),
+                    src_get("builtAt"),
+                ),
                 get("updatedAt"),
             )  # fmt: skip
-    data = _object(obj, field, RELEASE_KEYS, REQUIRED_KEYS)
+    data = _object(obj, field, keys, REQUIRED_KEYS)
     container = _string(data, "container", field, "container")
     channel = _string(data, "channel", field, "channel")
     image = _string(data, "image", field, "image")
@@ -467,6 +495,7 @@ def parse_release(obj: object, *, field: str = "payload") -> Release:
         sha=_string(src, "sha", src_field, "sha"),
         ref=_string(src, "ref", src_field, "ref") if "ref" in src else None,
         run_url=_string(src, "runUrl", src_field, "runUrl") if "runUrl" in src else None,
+        built_at=_string(src, "builtAt", src_field, "builtAt") if "builtAt" in src else None,
     )
     updated_at = _string(data, "updatedAt", field, "updatedAt") if "updatedAt" in data else None
     return Release(container, channel, image, tag, digest, source, updated_at)
@@ -515,7 +544,7 @@ def _payload_release(obj: object, field: str) -> Release:
             "is set by update-db, not by the sender",
             fix="remove updatedAt from the payload",
         )
-    return parse_release(obj, field=field)
+    return parse_release(obj, field=field, keys=PAYLOAD_KEYS)
 
 
 def payload_json(releases: Sequence[Release]) -> dict[str, Any]:
@@ -531,6 +560,51 @@ def _without_updated_at(release: Release) -> dict[str, Any]:
     data = release.to_json()
     data.pop("updatedAt", None)
     return data
+
+
+# -- channel history is monotonic: build times -------------------------------------------------
+
+
+def time_key(stamp: str) -> tuple[str, str]:
+    """An RFC 3339 UTC stamp (BUILT_AT_PATTERN) as a sortable key: the seconds, then the fraction
+    padded to 9 digits (as strings, ``...:00Z`` would sort after ``...:00.5Z``)."""
+    seconds, _, rest = stamp.partition(".")
+    return seconds.rstrip("Z"), rest.rstrip("Z").ljust(9, "0")
+
+
+def check_build_order(release: Release, current: Release | None, *, field: str = "payload") -> None:
+    """Refuse ``release`` when it was built before the channel's ``current`` release: a stale
+    dispatch (a re-run of an old one, or the loser of a race) must not roll the channel back.
+
+    Only releases that both carry ``source.builtAt`` are ordered: one without it (sent before
+    dispatch-update stamped it, or by hand) is not comparable and is accepted, as before. The
+    same build dispatched again (``same_content``) is never refused: it changes nothing. The
+    caller skips this with allow-downgrade, and when semver tags already order the two.
+    """
+    if current is None or release.same_content(current):
+        return
+    new, old = release.source.built_at, current.source.built_at
+    if new is None or old is None or time_key(new) >= time_key(old):
+        return
+    raise PolicyError(
+        f"{field}.source.builtAt {new} is older than the build on {release.container}/"
+        f"{release.channel} ({show(current.tag)}, built {old}): a newer release already holds the "
+        f"channel, so this stale one ({show(release.tag)}) is refused and nothing was changed",
+        fix="nothing to do if the newer release should stay; to deploy this one anyway, run "
+        "update-db with this release and allow-downgrade: true (always allowed: tags.allowDowngrade "
+        "in the policy)",
+    )
+
+
+def check_not_future(release: Release, latest: str, *, field: str = "payload") -> None:
+    """Refuse a ``source.builtAt`` later than ``latest`` (update-db's clock plus a tolerance): a
+    build stamped in the future would hold its channel against every later release until then."""
+    stamp = release.source.built_at
+    if stamp is not None and time_key(stamp) > time_key(latest):
+        raise PolicyError(
+            f"{field}.source.builtAt {stamp} is in the future (update-db's clock allows up to {latest})",
+            fix="correct the clock of the machine that ran dispatch-update, or its built-at input",
+        )
 
 
 def check_dispatch_limits(event_type: str, client_payload: dict[str, Any]) -> None:

@@ -43,3 +43,53 @@ def test_read_text_if_exists(tmp_path: Path):
     (tmp_path / "bad.json").write_bytes(b"\xff\xfe")
     with pytest.raises(ConfigError, match=r"cannot read db-path db/bad\.json"):
         files.read_text_if_exists(tmp_path / "bad.json", "db-path", "db/bad.json")
+
+
+# -- path_in_checkout: symbolic links never carry a read or a write out of the checkout -----------
+
+
+def test_path_in_checkout_accepts_real_and_missing_paths(tmp_path: Path):
+    (tmp_path / "db").mkdir()
+    (tmp_path / "db" / "db.json").write_text("{}")
+    assert files.path_in_checkout(tmp_path, "db/db.json", "db-path") == tmp_path / "db" / "db.json"
+    # Nothing below a missing component exists: a write creates real directories.
+    assert files.path_in_checkout(tmp_path, "new/dir/db.json", "db-path") == tmp_path / "new/dir/db.json"
+
+
+@pytest.mark.parametrize(
+    ("links", "relative", "link", "kind"),
+    [
+        ({"db": "{outside}"}, "db/db.json", "db", "directory"),
+        ({"db/db.json": "{outside}/other.json"}, "db/db.json", "db/db.json", "file"),
+        ({"apps/my-app": "{outside}"}, "apps/my-app/dev/kustomization.yaml", "apps/my-app", "directory"),
+        # a link that stays inside the tree is refused too, and so is a dangling one
+        ({"db": "real"}, "db/db.json", "db", "directory"),
+        ({"policy.yml": "{outside}/missing.yml"}, "policy.yml", "policy.yml", "file"),
+    ],
+)
+def test_path_in_checkout_refuses_every_symbolic_link_on_the_way(
+    tmp_path: Path, links: dict[str, str], relative: str, link: str, kind: str
+):
+    root, outside = tmp_path / "checkout", tmp_path / "outside"
+    (root / "real").mkdir(parents=True)
+    outside.mkdir()
+    (outside / "other.json").write_text("{}")
+    for name, target in links.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        os.symlink(target.format(outside=outside), root / name)
+    with pytest.raises(ConfigError) as info:
+        files.path_in_checkout(root, relative, "db-path")
+    message = info.value.one_line()
+    assert message.startswith(f"db-path {relative}: '{link}' is a symbolic link")
+    assert f"replace the link '{link}' in the repository by a real {kind}" in message
+
+
+def test_path_in_checkout_refuses_the_git_directory(tmp_path: Path):
+    with pytest.raises(ConfigError, match=r"policy-path \.git/config is inside the checkout's \.git"):
+        files.path_in_checkout(tmp_path, ".git/config", "policy-path")
+
+
+@pytest.mark.parametrize("relative", ["../outside/db.json", "db/../../x", "/etc/passwd"])
+def test_path_in_checkout_refuses_paths_leading_out(tmp_path: Path, relative: str):
+    with pytest.raises(ConfigError, match=f"overlay {relative} leads out of the checkout"):
+        files.path_in_checkout(tmp_path, relative, "overlay")

@@ -18,6 +18,7 @@ from gitops_release.adapters.git import (
     backoff_delay,
     commit_and_push,
     failure_fix,
+    has_credentials,
     is_push_rejection,
 )
 from gitops_release.errors import ConfigError, GitError, InputError
@@ -116,6 +117,67 @@ def test_failure_raises_redacted_one_line_git_error_with_fix(tmp_path: Path, rec
     assert "\n" not in err.one_line()
 
 
+def test_without_a_token_an_auth_failure_says_no_token_was_given(tmp_path: Path, recorder: Recorder) -> None:
+    recorder.rc = 128
+    recorder.err = "fatal: could not read Username for 'https://github.com': terminal prompts disabled\n"
+    with pytest.raises(GitError) as info:
+        Git(tmp_path).run("ls-remote", "https://github.com/o/r.git")
+    fix = info.value.fix or ""
+    assert fix.startswith("no token was given") and "set the token input" in fix and "lacks" not in fix
+    with pytest.raises(GitError) as info:
+        Git(tmp_path, token=TOKEN).run("ls-remote", "https://github.com/o/r.git")
+    assert (info.value.fix or "").startswith("the token lacks contents: write")
+
+
+def test_protected_branch_fix_names_no_mode_and_the_line_has_one_period(
+    tmp_path: Path, recorder: Recorder
+) -> None:
+    """update-db has no 'mode': the fix says what to do; git's line ends with '.', then '. Fix:'."""
+    recorder.rc = 1
+    recorder.out = (
+        "To /r.git\n!\tHEAD:refs/heads/main\t[remote rejected] (protected branch hook declined)\nDone\n"
+    )
+    recorder.err = "remote: error: GH006: Protected branch update failed for refs/heads/main.\n"
+    with pytest.raises(GitError) as info:
+        Git(tmp_path).run("push", "--porcelain", "origin", "HEAD:refs/heads/main")
+    line = info.value.one_line()
+    assert "refs/heads/main.." not in line and "for refs/heads/main. Fix: the branch is protected" in line
+    assert "mode" not in line and "bypass the branch protection rule or ruleset" in line
+
+
+@pytest.mark.parametrize(
+    ("remote", "expected"),
+    [
+        ("https://x-access-token:ghp_abc@github.com/acme/config.git", True),
+        ("https://ghp_abc@github.com/acme/config.git", True),
+        ("HTTP://user@github.com/acme/config.git", True),
+        ("ssh://git:secret@github.com/acme/config.git", True),
+        ("user:secret@host:acme/config.git", True),
+        ("https://github.com/acme/config.git", False),
+        ("ssh://git@github.com/acme/config.git", False),
+        ("git@github.com:acme/config.git", False),
+        ("file:///tmp/a@b/config.git", False),
+        ("../config@2.git", False),
+        ("origin", False),
+    ],
+)
+def test_has_credentials(remote: str, expected: bool) -> None:
+    assert has_credentials(remote) is expected
+
+
+def test_a_url_with_credentials_is_refused_naming_the_commands_input(tmp_path: Path) -> None:
+    def edit(_: Path) -> str:
+        raise AssertionError("must not be called")
+
+    url = f"https://x-access-token:{TOKEN}@github.com/o/r.git"
+    with pytest.raises(InputError) as info:
+        commit_and_push(tmp_path / "c", url, "main", edit)
+    assert info.value.field == "remote" and TOKEN not in info.value.one_line()
+    with pytest.raises(InputError) as info:
+        commit_and_push(tmp_path / "c", url, "main", edit, remote_input="repository")
+    assert info.value.field == "repository"
+
+
 def test_check_false_returns_result(tmp_path: Path, recorder: Recorder) -> None:
     recorder.rc, recorder.out, recorder.err = 1, "o", "e"
     assert Git(tmp_path).run("diff", "--quiet", check=False) == GitResult(1, "o", "e")
@@ -158,7 +220,7 @@ def test_missing_directory_is_a_clear_git_error(tmp_path: Path) -> None:
         ("fatal: not a git repository (or any of the parent directories): .git", "clone"),
         ("warning: Could not find remote branch dev to clone.\nfatal: Remote branch dev not found", "branch"),
         ("fatal: couldn't find remote ref refs/heads/dev", "branch"),
-        ("remote: error: GH006: Protected branch update failed for refs/heads/main.", "mode 'pr'"),
+        ("remote: error: GH006: Protected branch update failed for refs/heads/main.", "bypass"),
         ("fatal: detected dubious ownership in repository at '/github/workspace'", "safe.directory"),
         ("fatal: unable to access 'https://x/': Could not resolve host: x", "network"),
     ],

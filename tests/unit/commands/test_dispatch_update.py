@@ -12,6 +12,7 @@ import json
 import subprocess
 import sys
 import textwrap
+import time
 import types
 from pathlib import Path
 from typing import Any
@@ -84,7 +85,8 @@ def requests_sent(rec: type[Recorder]) -> list[tuple[tuple[Any, ...], dict[str, 
 # -- inputs and payload ------------------------------------------------------------------------
 
 
-def test_defaults_fill_source_from_github_env_and_channel_from_ref():
+def test_defaults_fill_source_from_github_env_and_channel_from_ref(monkeypatch):
+    monkeypatch.setattr(time, "time", lambda: 1769596200.25)  # 2026-01-28T10:30:00.250Z
     inputs = read(digest=DIGEST)
     assert inputs.repository == "org/config"
     assert inputs.event_type == "release-channel-update"
@@ -101,6 +103,7 @@ def test_defaults_fill_source_from_github_env_and_channel_from_ref():
             "sha": SHA,
             "ref": "refs/heads/main",
             "runUrl": "https://github.com/org/my-app/actions/runs/42",
+            "builtAt": "2026-01-28T10:30:00.250Z",  # when the step ran, to the millisecond
         },
     }
 
@@ -125,6 +128,7 @@ def test_explicit_source_inputs_override_env():
         source_sha="f" * 40,
         source_ref="refs/heads/production",
         source_run_url="https://ci.example.com/run/7",
+        built_at="2026-01-28T11:30:00.5+01:00",
     )
     payload = inputs.client_payload
     assert payload is not None
@@ -133,6 +137,7 @@ def test_explicit_source_inputs_override_env():
         "sha": "f" * 40,
         "ref": "refs/heads/production",
         "runUrl": "https://ci.example.com/run/7",
+        "builtAt": "2026-01-28T10:30:00.5Z",  # the given time, in UTC
     }
     assert payload["channel"] == "prod"
 
@@ -562,3 +567,30 @@ def test_a_payload_too_large_for_github_names_containers_not_an_input_that_does_
     assert caught.value.field == "containers"
     assert "bytes serialized (at most 60000)" in caught.value.message
     assert "several dispatch-update steps" in (caught.value.fix or "")
+
+
+@pytest.mark.parametrize(
+    ("given", "sent"),
+    [
+        ("2026-01-28T10:30:00Z", "2026-01-28T10:30:00Z"),
+        ("2026-01-28t10:30:00z", "2026-01-28T10:30:00Z"),
+        ("2026-01-28T00:30:00.123456789+01:30", "2026-01-27T23:00:00.123456789Z"),
+        ("2025-12-31T20:00:00-05:00", "2026-01-01T01:00:00Z"),
+    ],
+)
+def test_built_at_is_sent_in_utc(given, sent):
+    assert du.built_at(given) == sent
+
+
+@pytest.mark.parametrize(
+    "given", ["2026-01-28", "2026-01-28T10:30:00", "2026-13-01T00:00:00Z", "now", "2026-02-30T00:00:00Z"]
+)
+def test_a_bad_built_at_names_the_input(given):
+    with pytest.raises(InputError) as info:
+        read(built_at=given)
+    assert info.value.field == "built-at" and "2026-01-28T10:30:00Z" in (info.value.fix or "")
+
+
+def test_the_default_built_at_is_now_in_utc_to_the_millisecond():
+    assert du.built_at(None, now=0.999) == "1970-01-01T00:00:00.999Z"
+    assert du.built_at("", now=1769596200.0) == "2026-01-28T10:30:00.000Z"

@@ -37,9 +37,21 @@ def test_defaults():
     assert got.policy_path == ".gitops-release.yml"
     assert got.repository_path == "."
     assert (got.remote, got.branch) == (None, None)
-    assert got.push is True and got.max_attempts == update_db.DEFAULT_MAX_ATTEMPTS
+    # The retry loop is bounded by time (10 minutes), not by a count.
+    assert got.push is True and got.max_attempts is None and got.max_wait == 600.0
     assert (got.allow_downgrade, got.write_through, got.dry_run) == (False, False, False)
     assert got.releases == parse_payload(PAYLOAD)
+
+
+def test_max_wait_is_a_duration_and_max_attempts_an_optional_cap():
+    got = update_db.Inputs.from_reader(
+        reader(payload=json.dumps(PAYLOAD), max_wait="2m30s", max_attempts="500")
+    )
+    assert (got.max_wait, got.max_attempts) == (150.0, 500)
+    with pytest.raises(InputError, match="max-wait"):
+        update_db.Inputs.from_reader(reader(payload=json.dumps(PAYLOAD), max_wait="soon"))
+    with pytest.raises(InputError, match="max-attempts"):
+        update_db.Inputs.from_reader(reader(payload=json.dumps(PAYLOAD), max_attempts="1001"))
 
 
 def test_payload_defaults_to_client_payload_of_a_repository_dispatch(tmp_path: Path):
@@ -290,3 +302,26 @@ def test_label_shows_the_digest_when_a_tag_moved():
     other = Release("my-app", "dev", "ghcr.io/org/my-app", "1.2.4", "sha256:" + "b" * 64, source)
     assert update_db._label(other, old) == "1.2.4"
     assert update_db._label(None, new) == "none"
+
+
+def test_the_retry_loop_is_bounded_by_max_wait_with_a_30s_backoff_cap(monkeypatch, tmp_path: Path):
+    """update-db hands commit_and_push its time bound, no count limit unless given, and a backoff
+    cap of 30 s: with 5 s, 200 writers on one machine spent their CPU on attempts that lost."""
+    from gitops_release.adapters.git import PushResult
+    from gitops_release.commands.base import Context
+
+    seen: dict[str, Any] = {}
+
+    def fake_commit_and_push(checkout, remote, branch, edit, **kwargs):
+        seen.update(kwargs, branch=branch)
+        return PushResult(changed=False, commit_sha=None, base_sha="0" * 40, attempts=1)
+
+    monkeypatch.setattr(update_db, "commit_and_push", fake_commit_and_push)
+    env = {"payload": json.dumps(PAYLOAD), "remote": str(tmp_path / "r.git"), "branch": "main"}
+    update_db.run(update_db.Inputs.from_reader(reader(**env)), Context.for_env({}, workdir=tmp_path))
+    assert (seen["max_wait"], seen["max_attempts"], seen["max_backoff"]) == (600.0, None, 30.0)
+    update_db.run(
+        update_db.Inputs.from_reader(reader(**env, max_wait="90s", max_attempts="3")),
+        Context.for_env({}, workdir=tmp_path),
+    )
+    assert (seen["max_wait"], seen["max_attempts"]) == (90.0, 3)

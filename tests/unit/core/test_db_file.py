@@ -238,3 +238,26 @@ def test_apply_leaves_the_db_as_read_so_a_check_running_alongside_sees_the_file(
     assert dbfile.get("new", "dev") is None
     dbfile.check()  # still the text read: the check passes
     assert first[0] == dump_db(apply_releases(load_db(text), [new, added], now=T1)[0])
+
+
+def test_built_at_is_stored_last_in_source_and_read_on_the_fast_path() -> None:
+    source = {
+        "repository": "org/a",
+        "sha": "a" * 40,
+        "ref": "refs/heads/main",
+        "builtAt": "2026-01-28T10:30:00.5Z",
+    }
+    release = parse_release(
+        {
+            "container": "a",
+            "channel": "dev",
+            "image": "ghcr.io/org/a",
+            "tag": "sha-1a2b3c4d",
+            "source": source,
+        }
+    )
+    text = dump_db(apply_releases(load_db(None), [release], now="2026-01-28T10:31:00Z")[0])
+    assert text.index('"ref"') < text.index('"builtAt": "2026-01-28T10:30:00.5Z"') < text.index('"updatedAt"')
+    stored = DBFile(text)
+    assert stored.canonical and stored.get("a", "dev") == load_db(text).get("a", "dev")
+    assert stored.get("a", "dev").source.built_at == "2026-01-28T10:30:00.5Z"  # type: ignore[union-attr]

@@ -159,12 +159,47 @@ def test_prerelease_into_prod_is_refused_by_default() -> None:
 
 def test_downgrade() -> None:
     current = rel(tag="1.3.0")
-    with pytest.raises(PolicyError, match="rollbacks go through promote-overlay"):
+    with pytest.raises(PolicyError, match="downgrades are refused") as info:
         check_release(DEFAULT_POLICY, rel(tag="1.2.9"), current)
+    # promote-overlay does not exist yet: the fix says what works today.
+    assert "promote-overlay" not in info.value.one_line()
+    assert "run update-db with this release and allow-downgrade: true" in (info.value.fix or "")
     check_release(DEFAULT_POLICY, rel(tag="1.2.9"), current, allow_downgrade=True)
     check_release(load_policy("tags: {allowDowngrade: true}"), rel(tag="1.2.9"), current)
     check_release(DEFAULT_POLICY, rel(tag="1.3.0"), current)  # same version again
     check_release(DEFAULT_POLICY, rel(tag="sha-1a2b3c4d"), current)  # not comparable: allowed
+
+
+def stamped(tag: str, built_at: str, sha: str = SHA) -> Release:
+    return Release(
+        "my-app", "dev", "ghcr.io/org/my-app", tag, DIGEST, Source("org/my-app", sha, built_at=built_at)
+    )
+
+
+def test_a_stale_build_is_refused_like_a_downgrade() -> None:
+    """Tags that do not order the releases (sha-…): the build times do, with the same override."""
+    current = stamped("sha-bbbbbbbb", "2026-01-28T10:30:00Z", sha="b" * 40)
+    stale = stamped("sha-aaaaaaaa", "2026-01-28T10:00:00Z")
+    with pytest.raises(PolicyError, match=r"payload\.source\.builtAt 2026-01-28T10:00:00Z is older"):
+        check_release(DEFAULT_POLICY, stale, current)
+    check_release(DEFAULT_POLICY, stale, current, allow_downgrade=True)
+    check_release(load_policy("tags: {allowDowngrade: true}"), stale, current)
+    check_release(DEFAULT_POLICY, stamped("sha-cccccccc", "2026-01-28T11:00:00Z"), current)
+    # Semver tags decide when they order the two: a higher version built earlier is accepted, a
+    # lower one built later is a downgrade; equal precedence falls back to the build times.
+    check_release(
+        DEFAULT_POLICY, stamped("1.3.0", "2026-01-01T00:00:00Z"), stamped("1.2.0", "2026-02-01T00:00:00Z")
+    )
+    with pytest.raises(PolicyError, match="downgrades are refused"):
+        check_release(
+            DEFAULT_POLICY, stamped("1.2.0", "2026-02-01T00:00:00Z"), stamped("1.3.0", "2026-01-01T00:00:00Z")
+        )
+    with pytest.raises(PolicyError, match="is older"):
+        check_release(
+            DEFAULT_POLICY,
+            stamped("v1.3.0", "2026-01-01T00:00:00Z"),
+            stamped("1.3.0", "2026-02-01T00:00:00Z"),
+        )
 
 
 def test_mutable_tags_allowed_when_policy_says_so() -> None:

@@ -19,7 +19,7 @@ from gitops_release.core.release import (
     parse_release,
     payload_json,
 )
-from gitops_release.errors import InputError
+from gitops_release.errors import InputError, PolicyError
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
 DIGEST = "sha256:" + "ab" * 32
@@ -169,6 +169,13 @@ def test_refs_accepted(ref: str) -> None:
 def test_unknown_and_missing_keys() -> None:
     err = error_for(valid(extra=1))
     assert err.field == "payload" and "unknown key 'extra'" in err.message
+    # The fix lists what a sender may send: updatedAt is refused in a payload, so it is not listed.
+    assert err.fix == "use only the keys container, channel, image, tag, digest, source"
+    err = error_for({"releases": [valid(extra=1)]})
+    assert err.field == "payload.releases[0]" and "updatedAt" not in (err.fix or "")
+    with pytest.raises(InputError) as info:
+        parse_release(valid(extra=1), field="releases[0]")  # a stored release may have updatedAt
+    assert "updatedAt" in (info.value.fix or "")
     data = valid()
     del data["tag"]
     assert error_for(data).field == "payload.tag"
@@ -249,3 +256,82 @@ def test_module_imports_only_the_standard_library() -> None:
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == ""
+
+
+# -- source.builtAt: channel history is monotonic ---------------------------------------------
+
+
+def built(stamp: str | None, tag: str = "sha-abc12345", sha: str = SHA) -> rel.Release:
+    source = {"repository": "org/my-app", "sha": sha}
+    if stamp is not None:
+        source["builtAt"] = stamp
+    return parse_release(valid(tag=tag, source=source))
+
+
+def test_built_at_is_an_optional_utc_source_field_kept_last() -> None:
+    release = built("2026-01-28T10:30:00.123Z")
+    assert release.source.built_at == "2026-01-28T10:30:00.123Z"
+    assert list(release.to_json()["source"]) == ["repository", "sha", "builtAt"]
+    assert parse_payload(release.to_json()) == (release,)
+    for bad in (
+        "2026-01-28T10:30:00+01:00",
+        "2026-01-28 10:30:00Z",
+        "yesterday",
+        "2026-01-28T10:30:00.1234567890Z",
+    ):
+        err = error_for(valid(source={"repository": "org/my-app", "sha": SHA, "builtAt": bad}))
+        assert err.field == "payload.source.builtAt" and "RFC 3339 UTC" in (err.fix or "")
+
+
+def test_the_same_build_dispatched_again_is_the_same_content() -> None:
+    assert built("2026-01-28T10:30:00Z").same_content(built("2026-01-29T00:00:00Z"))
+    assert built("2026-01-28T10:30:00Z").same_content(built(None))
+    assert not built("2026-01-28T10:30:00Z").same_content(built("2026-01-28T10:30:00Z", sha="b" * 40))
+
+
+@pytest.mark.parametrize(
+    ("older", "newer"),
+    [
+        ("2026-01-28T10:30:00Z", "2026-01-28T10:30:01Z"),
+        ("2026-01-28T10:30:00Z", "2026-01-28T10:30:00.5Z"),  # as strings, "00Z" > "00.5Z"
+        ("2026-01-28T10:30:00.09Z", "2026-01-28T10:30:00.1Z"),
+        ("2026-01-28T10:30:00.999999999Z", "2026-01-28T10:30:01Z"),
+        ("2025-12-31T23:59:59Z", "2026-01-01T00:00:00Z"),
+    ],
+)
+def test_time_key_orders_stamps_by_time(older: str, newer: str) -> None:
+    assert rel.time_key(older) < rel.time_key(newer)
+    assert rel.time_key("2026-01-28T10:30:00Z") == rel.time_key("2026-01-28T10:30:00.000Z")
+
+
+def test_a_release_built_before_the_current_one_is_refused() -> None:
+    current = built("2026-01-28T10:30:00Z", tag="sha-bbbbbbbb", sha="b" * 40)
+    stale = built("2026-01-28T10:29:59.9Z", tag="sha-aaaaaaaa")
+    with pytest.raises(PolicyError) as info:
+        rel.check_build_order(stale, current, field="payload.releases[1]")
+    line = info.value.one_line()
+    assert line.startswith(
+        "payload.releases[1].source.builtAt 2026-01-28T10:29:59.9Z is older than the build on my-app/dev "
+        "('sha-bbbbbbbb', built 2026-01-28T10:30:00Z)"
+    )
+    assert "run update-db with this release and allow-downgrade: true" in line
+    # Equal or later, no current, or the same build again: accepted.
+    rel.check_build_order(built("2026-01-28T10:30:00Z"), current)
+    rel.check_build_order(built("2026-01-28T10:30:00.001Z"), current)
+    rel.check_build_order(stale, None)
+    rel.check_build_order(built("2026-01-01T00:00:00Z", tag="sha-bbbbbbbb", sha="b" * 40), current)
+
+
+def test_releases_without_built_at_are_not_ordered() -> None:
+    """Old payloads keep working: a side without builtAt cannot be compared, so it is accepted."""
+    rel.check_build_order(built(None, tag="sha-aaaaaaaa"), built("2026-01-28T10:30:00Z", tag="sha-bbbbbbbb"))
+    rel.check_build_order(built("2020-01-01T00:00:00Z", tag="sha-aaaaaaaa"), built(None, tag="sha-bbbbbbbb"))
+
+
+def test_a_build_time_in_the_future_is_refused() -> None:
+    rel.check_not_future(built("2026-01-28T10:40:00Z"), "2026-01-28T10:40:00Z")
+    rel.check_not_future(built(None), "2000-01-01T00:00:00Z")
+    with pytest.raises(
+        PolicyError, match=r"payload\.source\.builtAt 2026-01-28T10:40:00\.5Z is in the future"
+    ):
+        rel.check_not_future(built("2026-01-28T10:40:00.5Z"), "2026-01-28T10:40:00Z")

@@ -55,6 +55,7 @@ def test_patterns_are_the_parsers_patterns() -> None:
     assert source["ref"]["maxLength"] == rel.REF_MAX
     assert source["runUrl"]["pattern"] == rel.RUN_URL_PATTERN
     assert source["runUrl"]["maxLength"] == rel.RUN_URL_MAX
+    assert source["builtAt"]["pattern"] == rel.BUILT_AT_PATTERN
     assert sorted(props) == sorted(rel.RELEASE_KEYS)
     assert sorted(RELEASE["required"]) == sorted(rel.REQUIRED_KEYS)
     assert sorted(source) == sorted(rel.SOURCE_KEYS)
@@ -122,7 +123,18 @@ sources = st.fixed_dictionaries(
         ),
         "sha": st.one_of(st.text(alphabet=HEX, min_size=40, max_size=40), st.text(alphabet=HEX, max_size=41)),
     },
-    optional={"ref": refs, "runUrl": run_urls},
+    optional={
+        "ref": refs,
+        "runUrl": run_urls,
+        "builtAt": st.sampled_from(
+            [
+                "2026-01-28T10:30:00Z",
+                "2026-01-28T10:30:00.123Z",
+                "2026-01-28T10:30:00+01:00",
+                "2026-13-01T00:00:00Z",
+            ]
+        ),
+    },
 )
 releases = st.fixed_dictionaries(
     {
