@@ -713,7 +713,7 @@ def run(inputs: Inputs, ctx: Context) -> Outputs:
                 f"source.builtAt is the dispatch time ({stamp}): no push event for this commit and no "
                 "git checkout with it, so a re-run of this job after a newer commit's release would "
                 "roll the channel back; run actions/checkout before this step or set built-at",
-                title="dispatch-update: builtAt is now",
+                title="builtAt is the dispatch time",
             )
     console.debug(f"client_payload: {json.dumps(payload, separators=(',', ':'))}")
     # A repeated dispatch is harmless: update-db applies a release idempotently (same
