@@ -602,7 +602,11 @@ def test_the_default_built_at_is_now_in_utc_to_the_millisecond():
 
 def _event_file(tmp_path: Path, commit_id: str, timestamp: str) -> str:
     path = tmp_path / "event.json"
-    event = {"ref": "refs/heads/main", "after": commit_id, "head_commit": {"id": commit_id, "timestamp": timestamp}}
+    event = {
+        "ref": "refs/heads/main",
+        "after": commit_id,
+        "head_commit": {"id": commit_id, "timestamp": timestamp},
+    }
     path.write_text(json.dumps(event))
     return str(path)
 
@@ -626,7 +630,13 @@ def _git_repo(tmp_path: Path, committer_date: str) -> tuple[Path, str]:
     for args in (["init", "-q"], ["commit", "-q", "--allow-empty", "-m", "built"]):
         subprocess.run(["git", *args], cwd=repo, env=env, check=True, timeout=30)
     sha = subprocess.run(
-        ["git", "rev-parse", "HEAD"], cwd=repo, env=env, check=True, capture_output=True, text=True, timeout=30
+        ["git", "rev-parse", "HEAD"],
+        cwd=repo,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=30,
     ).stdout.strip()
     return repo, sha
 
@@ -701,7 +711,11 @@ def test_the_built_at_input_wins_over_the_event_and_the_checkout(tmp_path: Path)
 def test_an_unusable_event_file_falls_through_to_the_checkout(tmp_path: Path, content: bytes):
     repo, sha = _git_repo(tmp_path, "2026-01-28T10:30:00Z")
     (tmp_path / "event.json").write_bytes(content)
-    extra = {"GITHUB_SHA": sha, "GITHUB_WORKSPACE": str(repo), "GITHUB_EVENT_PATH": str(tmp_path / "event.json")}
+    extra = {
+        "GITHUB_SHA": sha,
+        "GITHUB_WORKSPACE": str(repo),
+        "GITHUB_EVENT_PATH": str(tmp_path / "event.json"),
+    }
     inputs = read_with_env(extra)
     assert built_at_of(inputs) == "2026-01-28T10:30:00Z" and inputs.built_at_from == du.BUILT_AT_FROM_GIT
 
@@ -719,4 +733,6 @@ def test_a_commit_time_ahead_of_the_clock_is_sent_as_now(tmp_path: Path, monkeyp
     event = _event_file(tmp_path, SHA, "2026-01-28T12:30:00Z")
     inputs = read_with_env({"GITHUB_EVENT_PATH": event, "GITHUB_WORKSPACE": str(tmp_path)})
     assert built_at_of(inputs) == "2026-01-28T11:33:20.000Z"
-    assert inputs.built_at_from.startswith("now (head_commit.timestamp of the push event 2026-01-28T12:30:00Z")
+    assert inputs.built_at_from.startswith(
+        "now (head_commit.timestamp of the push event 2026-01-28T12:30:00Z"
+    )
