@@ -365,20 +365,23 @@ def default_built_at(value: str | None, sha: str, env: Mapping[str, str]) -> tup
     re-run of an old build carries the same (old) time and a slow build of an older commit loses
     to a newer commit's, whatever order they finish in (update-db's check_build_order).
 
-    In order: the built-at input; ``head_commit.timestamp`` of the event (GITHUB_EVENT_PATH) when
-    ``head_commit.id`` is ``sha`` (push events); the committer time of ``sha`` in the git
-    checkout (GITHUB_WORKSPACE, else the working directory); else now, where a re-run is not
-    detected. A commit time ahead of this machine's clock (a skewed committer clock) is sent as
-    now, which update-db would otherwise refuse as from the future.
+    In order: the built-at input; the committer time of ``sha`` in the git checkout
+    (GITHUB_WORKSPACE, else the working directory); ``head_commit.timestamp`` of the event
+    (GITHUB_EVENT_PATH) when ``head_commit.id`` is ``sha`` (push events); else now, where a
+    re-run is not detected. The checkout comes first because the committer time is the one that
+    follows a branch's history (rebases, amends and GitHub's rebase-merge set a new one), while
+    the event's single ``timestamp`` is not documented as either (Gitea, which copies the payload,
+    sends the author time, which those keep). A commit time ahead of this machine's clock (a skewed
+    committer clock) is sent as now, which update-db would otherwise refuse as from the future.
     """
     if value:
         return built_at(value), BUILT_AT_FROM_INPUT
     import time
 
     now = time.time()
-    stamp, where = _event_commit_time(env, sha), BUILT_AT_FROM_EVENT
+    stamp, where = _git_commit_time(env, sha), BUILT_AT_FROM_GIT
     if stamp is None:
-        stamp, where = _git_commit_time(env, sha), BUILT_AT_FROM_GIT
+        stamp, where = _event_commit_time(env, sha), BUILT_AT_FROM_EVENT
     current = built_at(None, now=now)
     if stamp is None:
         return current, BUILT_AT_FROM_NOW
@@ -425,11 +428,21 @@ def _git_commit_time(env: Mapping[str, str], sha: str) -> str | None:
     import os
     import subprocess
 
-    workdir = env.get("GITHUB_WORKSPACE", "").strip() or os.getcwd()
     git_env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_OPTIONAL_LOCKS": "0"}
     try:
+        workdir = env.get("GITHUB_WORKSPACE", "").strip() or os.getcwd()
         proc = subprocess.run(
-            ["git", "-c", "core.fsmonitor=false", "show", "-s", "--no-show-signature", "--format=%cI", sha],
+            # ^{commit}: the commit an annotated tag's sha points to (sha is 40 hex: never an option)
+            [
+                "git",
+                "-c",
+                "core.fsmonitor=false",
+                "show",
+                "-s",
+                "--no-show-signature",
+                "--format=%cI",
+                sha + "^{commit}",
+            ],
             cwd=workdir,
             env=git_env,
             stdin=subprocess.DEVNULL,

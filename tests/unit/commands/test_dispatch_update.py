@@ -704,27 +704,54 @@ def test_the_built_at_input_wins_over_the_event_and_the_checkout(tmp_path: Path)
     assert inputs.built_at_from == du.BUILT_AT_FROM_INPUT
 
 
+def test_the_checkout_wins_over_the_events_timestamp(tmp_path: Path):
+    """The committer time follows the branch (a rebase-merge sets a new one); the event's single
+    timestamp may be the author time, which a rebase keeps: the checkout is asked first."""
+    repo, sha = _git_repo(tmp_path, "2026-01-28T10:30:00Z")
+    event = _event_file(tmp_path, sha, "2026-01-27T09:00:00Z")  # the author time
+    inputs = read_with_env({"GITHUB_SHA": sha, "GITHUB_WORKSPACE": str(repo), "GITHUB_EVENT_PATH": event})
+    assert built_at_of(inputs) == "2026-01-28T10:30:00Z"
+    assert inputs.built_at_from == du.BUILT_AT_FROM_GIT
+
+
 @pytest.mark.parametrize(
     "content",
-    [b"not json", b"[1, 2]", b'{"head_commit": null}', b'{"head_commit": {"id": 5}}', b"[" * 100000],
+    [
+        b"not json",
+        b"[1, 2]",
+        b'{"head_commit": null}',
+        b'{"head_commit": {"id": 5}}',
+        b'{"head_commit": {"id": "0123456789abcdef0123456789abcdef01234567", "timestamp": "yesterday"}}',
+        b'{"head_commit": {"id": "0123456789abcdef0123456789abcdef01234567", "timestamp": 1769596200}}',
+        b"[" * 100000,
+    ],
 )
-def test_an_unusable_event_file_falls_through_to_the_checkout(tmp_path: Path, content: bytes):
-    repo, sha = _git_repo(tmp_path, "2026-01-28T10:30:00Z")
+def test_an_unusable_event_file_is_ignored(tmp_path: Path, monkeypatch, content: bytes):
+    monkeypatch.setattr(time, "time", lambda: 1769600000.0)
     (tmp_path / "event.json").write_bytes(content)
-    extra = {
-        "GITHUB_SHA": sha,
-        "GITHUB_WORKSPACE": str(repo),
-        "GITHUB_EVENT_PATH": str(tmp_path / "event.json"),
-    }
+    extra = {"GITHUB_WORKSPACE": str(tmp_path), "GITHUB_EVENT_PATH": str(tmp_path / "event.json")}
     inputs = read_with_env(extra)
-    assert built_at_of(inputs) == "2026-01-28T10:30:00Z" and inputs.built_at_from == du.BUILT_AT_FROM_GIT
+    assert built_at_of(inputs) == "2026-01-28T11:33:20.000Z" and inputs.built_at_from == du.BUILT_AT_FROM_NOW
 
 
-def test_an_event_timestamp_that_is_not_rfc_3339_falls_through(tmp_path: Path):
+def test_an_annotated_tags_sha_gives_its_commits_time(tmp_path: Path):
     repo, sha = _git_repo(tmp_path, "2026-01-28T10:30:00Z")
-    event = _event_file(tmp_path, sha, "yesterday")
-    inputs = read_with_env({"GITHUB_SHA": sha, "GITHUB_WORKSPACE": str(repo), "GITHUB_EVENT_PATH": event})
-    assert inputs.built_at_from == du.BUILT_AT_FROM_GIT
+    env = {"PATH": os.environ.get("PATH", ""), "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1"}
+    env.update({"GIT_COMMITTER_NAME": "dev", "GIT_COMMITTER_EMAIL": "dev@example.invalid"})
+    env["GIT_COMMITTER_DATE"] = "2026-02-01T00:00:00Z"
+    subprocess.run(["git", "tag", "-a", "-m", "v1", "v1.0.0"], cwd=repo, env=env, check=True, timeout=30)
+    tag_sha = subprocess.run(
+        ["git", "rev-parse", "v1.0.0"],
+        cwd=repo,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    ).stdout.strip()
+    assert tag_sha != sha
+    inputs = read_with_env({"GITHUB_SHA": tag_sha, "GITHUB_WORKSPACE": str(repo)})
+    assert built_at_of(inputs) == "2026-01-28T10:30:00Z"
 
 
 def test_a_commit_time_ahead_of_the_clock_is_sent_as_now(tmp_path: Path, monkeypatch):
