@@ -326,7 +326,8 @@ def built_at(value: str | None, now: float | None = None) -> str:
         raise InputError(
             "built-at",
             f"{release_mod.show(value)} is not an RFC 3339 date-time",
-            fix="write it like 2026-01-28T10:30:00Z or 2026-01-28T11:30:00+01:00, or leave it empty for now",
+            fix="write it like 2026-01-28T10:30:00Z or 2026-01-28T11:30:00+01:00, "
+            "or leave it empty for the built commit's time",
         )
     from datetime import datetime, timedelta, timezone  # only when the input is given
 
