@@ -253,7 +253,9 @@ def write_docs(text: str) -> None:
         "fast path (~25 ms: no bytecode cache on a fresh runner), the field-rule regular expressions\n"
         "(~4 ms), and stdlib modules the bare script does not need (dataclasses -> inspect, ~6 ms).\n"
         "Already cut: argparse (not imported when every input comes from INPUT_*), traceback, hmac\n"
-        "(via secrets) and the GitHub error mapping (imported only on failure).\n"
+        "(via secrets) and the GitHub error mapping (imported only on failure). The default\n"
+        "`source.builtAt` (the built commit's time) costs `import subprocess` (~5 ms) and one\n"
+        "`git show -s` (~2 ms), included above.\n"
     )
     replace_section(HEADING, section)
 

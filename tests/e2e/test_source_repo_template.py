@@ -34,6 +34,7 @@ GIT_ENV = {
     "GIT_AUTHOR_EMAIL": "e2e@example.invalid",
     "GIT_COMMITTER_NAME": "e2e",
     "GIT_COMMITTER_EMAIL": "e2e@example.invalid",
+    "GIT_COMMITTER_DATE": "2026-01-28T11:30:00+01:00",
 }
 
 
@@ -117,8 +118,9 @@ def test_push_to_main_dispatches_the_release(act_runner: Any, github_sandbox: Gi
     payload = dispatch["client_payload"]
     run_url = payload["source"].pop("runUrl")
     assert run_url.startswith("https://github.com/org/my-app/actions/runs/")
-    built_at = payload["source"].pop("builtAt")  # dispatch-update's clock when the job ran
-    assert built_at.endswith("Z") and built_at[:4].isdigit()
+    # the commit's committer time (GIT_COMMITTER_DATE below), from the build job's checkout, so a
+    # re-run of this run dispatches the same time and cannot roll the channel back
+    assert payload["source"].pop("builtAt") == "2026-01-28T10:30:00Z"
     assert payload == {
         "container": "my-app",
         "channel": "dev",

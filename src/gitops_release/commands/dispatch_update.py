@@ -74,9 +74,9 @@ INPUTS: tuple[InputSpec, ...] = (
     ),
     InputSpec(
         "built-at",
-        "when the build dispatched the release, RFC 3339 (any offset, sent as UTC), e.g. "
-        "2026-01-28T10:30:00Z; update-db refuses a release built before the channel's current one "
-        "(default: now, when this step runs)",
+        "the time that orders this release on its channel, RFC 3339 (any offset, sent as UTC), e.g. "
+        "2026-01-28T10:30:00Z; update-db refuses a release older than the channel's current one "
+        "(default: the source commit's time, from the push event or the git checkout, else now)",
     ),
     InputSpec("api-url", "GitHub API base URL (default: GITHUB_API_URL, else https://api.github.com)"),
     InputSpec(
@@ -326,7 +326,8 @@ def built_at(value: str | None, now: float | None = None) -> str:
         raise InputError(
             "built-at",
             f"{release_mod.show(value)} is not an RFC 3339 date-time",
-            fix="write it like 2026-01-28T10:30:00Z or 2026-01-28T11:30:00+01:00, or leave it empty for now",
+            fix="write it like 2026-01-28T10:30:00Z or 2026-01-28T11:30:00+01:00, "
+            "or leave it empty for the built commit's time",
         )
     from datetime import datetime, timedelta, timezone  # only when the input is given
 
@@ -346,6 +347,116 @@ def built_at(value: str | None, now: float | None = None) -> str:
             fix="give a real date and time, e.g. 2026-01-28T10:30:00Z",
         ) from None
     return utc.strftime("%Y-%m-%dT%H:%M:%S") + fraction + "Z"
+
+
+BUILT_AT_FROM_INPUT = "the built-at input"
+BUILT_AT_FROM_EVENT = "head_commit.timestamp of the push event"
+BUILT_AT_FROM_GIT = "the commit's committer time in the git checkout"
+BUILT_AT_FROM_NOW = "now"
+#: A runner's event file is at most a few MiB (a push lists up to 2048 commits); a bigger one is
+#: not read (the next source of the time is used).
+MAX_EVENT_BYTES = 32 * 1024 * 1024
+#: ``git show -s`` of one commit takes milliseconds; a hung git must not hold up the dispatch.
+GIT_TIMEOUT = 5.0
+_SHA = re.compile(r"[0-9a-fA-F]{40}")
+
+
+def default_built_at(value: str | None, sha: str, env: Mapping[str, str]) -> tuple[str, str]:
+    """``(source.builtAt, where it came from)``: the time of the commit that was built, so a
+    re-run of an old build carries the same (old) time and a slow build of an older commit loses
+    to a newer commit's, whatever order they finish in (update-db's check_build_order).
+
+    In order: the built-at input; the committer time of ``sha`` in the git checkout
+    (GITHUB_WORKSPACE, else the working directory); ``head_commit.timestamp`` of the event
+    (GITHUB_EVENT_PATH) when ``head_commit.id`` is ``sha`` (push events); else now, where a
+    re-run is not detected. The checkout comes first because the committer time is the one that
+    follows a branch's history (rebases, amends and GitHub's rebase-merge set a new one), while
+    the event's single ``timestamp`` is not documented as either (Gitea, which copies the payload,
+    sends the author time, which those keep). A commit time ahead of this machine's clock (a skewed
+    committer clock) is sent as now, which update-db would otherwise refuse as from the future.
+    """
+    if value:
+        return built_at(value), BUILT_AT_FROM_INPUT
+    import time
+
+    now = time.time()
+    stamp, where = _git_commit_time(env, sha), BUILT_AT_FROM_GIT
+    if stamp is None:
+        stamp, where = _event_commit_time(env, sha), BUILT_AT_FROM_EVENT
+    current = built_at(None, now=now)
+    if stamp is None:
+        return current, BUILT_AT_FROM_NOW
+    if release_mod.time_key(stamp) > release_mod.time_key(current):
+        return current, f"now ({where} {stamp} is ahead of this machine's clock)"
+    return stamp, where
+
+
+def _commit_time(text: object) -> str | None:
+    """A commit timestamp (``2026-01-28T11:30:00+01:00``) as RFC 3339 UTC, or None."""
+    if not isinstance(text, str):
+        return None
+    try:
+        return built_at(text.strip()) if text.strip() else None
+    except InputError:
+        return None
+
+
+def _event_commit_time(env: Mapping[str, str], sha: str) -> str | None:
+    path = env.get("GITHUB_EVENT_PATH", "").strip()
+    if not path:
+        return None
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_EVENT_BYTES + 1)
+        if len(data) > MAX_EVENT_BYTES:
+            return None
+        event = json.loads(data)
+    except (OSError, ValueError, RecursionError):
+        return None
+    head = event.get("head_commit") if isinstance(event, dict) else None
+    if not isinstance(head, dict) or not isinstance(head.get("id"), str):
+        return None
+    if head["id"].lower() != sha.lower():  # another commit's time (or a hand-made event file)
+        return None
+    return _commit_time(head.get("timestamp"))
+
+
+def _git_commit_time(env: Mapping[str, str], sha: str) -> str | None:
+    """``git show -s --format=%cI <sha>`` in the checkout; None without git, a checkout or the
+    commit (a shallow clone has the commit it checked out)."""
+    if not _SHA.fullmatch(sha):  # never hand git an option; the validator names the input later
+        return None
+    import os
+    import subprocess
+
+    git_env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_OPTIONAL_LOCKS": "0"}
+    try:
+        workdir = env.get("GITHUB_WORKSPACE", "").strip() or os.getcwd()
+        proc = subprocess.run(
+            # ^{commit}: the commit an annotated tag's sha points to (sha is 40 hex: never an option)
+            [
+                "git",
+                "-c",
+                "core.fsmonitor=false",
+                "show",
+                "-s",
+                "--no-show-signature",
+                "--format=%cI",
+                sha + "^{commit}",
+            ],
+            cwd=workdir,
+            env=git_env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=GIT_TIMEOUT,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return None
+    if proc.returncode != 0:
+        return None
+    return _commit_time(proc.stdout)
 
 
 def _run_url(value: str | None, env: Mapping[str, str]) -> str:
@@ -375,6 +486,8 @@ class Inputs:
     max_attempts: int | None = None
     timeout: float | None = None
     skipped_reason: str = ""
+    #: where ``source.builtAt`` came from (BUILT_AT_FROM_*), for the log
+    built_at_from: str = ""
 
     @property
     def skipped(self) -> bool:
@@ -431,8 +544,9 @@ class Inputs:
             "sha": _default(values["source_sha"], env, "GITHUB_SHA", "source-sha"),
             "ref": source_ref,
             "runUrl": _run_url(values["source_run_url"], env),
-            "builtAt": built_at(values["built_at"]),
+            "builtAt": "",
         }
+        source["builtAt"], built_at_from = default_built_at(values["built_at"], source["sha"], env)
         releases: list[dict[str, Any]] = []
         for cname, cimage in pairs:
             rel: dict[str, Any] = {
@@ -447,7 +561,7 @@ class Inputs:
             releases.append(rel)
         payload: dict[str, Any] = releases[0] if len(releases) == 1 else {"releases": releases}
         payload = validate_payload(payload, event_type, multi=multi)
-        return cls(client_payload=payload, channels=(channel,), **common)
+        return cls(client_payload=payload, channels=(channel,), built_at_from=built_at_from, **common)
 
 
 def validate_payload(payload: dict[str, Any], event_type: str, *, multi: bool = False) -> dict[str, Any]:
@@ -604,6 +718,17 @@ def run(inputs: Inputs, ctx: Context) -> Outputs:
         f"dispatch-update: POST {inputs.api_url}/repos/{inputs.repository}/dispatches "
         f"event_type={inputs.event_type} channel={','.join(inputs.channels)}"
     )
+    stamp = (_releases(payload) or [{}])[0].get("source", {}).get("builtAt")
+    if stamp:
+        console.info(f"dispatch-update: builtAt {stamp} from {inputs.built_at_from or 'the payload'}")
+        if inputs.built_at_from == BUILT_AT_FROM_NOW:
+            console.annotation(
+                "notice",
+                f"source.builtAt is the dispatch time ({stamp}): no push event for this commit and no "
+                "git checkout with it, so a re-run of this job after a newer commit's release would "
+                "roll the channel back; run actions/checkout before this step or set built-at",
+                title="builtAt is the dispatch time",
+            )
     console.debug(f"client_payload: {json.dumps(payload, separators=(',', ':'))}")
     # A repeated dispatch is harmless: update-db applies a release idempotently (same
     # container/channel/image/tag/digest -> no change), so a POST retried after a 5xx whose

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -594,3 +595,171 @@ def test_a_bad_built_at_names_the_input(given):
 def test_the_default_built_at_is_now_in_utc_to_the_millisecond():
     assert du.built_at(None, now=0.999) == "1970-01-01T00:00:00.999Z"
     assert du.built_at("", now=1769596200.0) == "2026-01-28T10:30:00.000Z"
+
+
+# -- the default builtAt is the source commit's time (issue 7 item 9, review finding 5) ---------
+
+
+def _event_file(tmp_path: Path, commit_id: str, timestamp: str) -> str:
+    path = tmp_path / "event.json"
+    event = {
+        "ref": "refs/heads/main",
+        "after": commit_id,
+        "head_commit": {"id": commit_id, "timestamp": timestamp},
+    }
+    path.write_text(json.dumps(event))
+    return str(path)
+
+
+def _git_repo(tmp_path: Path, committer_date: str) -> tuple[Path, str]:
+    """A one-commit repository whose commit has ``committer_date`` (author date a day earlier)."""
+    repo = tmp_path / "src-checkout"
+    repo.mkdir()
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": str(tmp_path),
+        "GIT_CONFIG_GLOBAL": os.devnull,
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_AUTHOR_NAME": "dev",
+        "GIT_AUTHOR_EMAIL": "dev@example.invalid",
+        "GIT_AUTHOR_DATE": "2026-01-27T09:00:00+00:00",
+        "GIT_COMMITTER_NAME": "dev",
+        "GIT_COMMITTER_EMAIL": "dev@example.invalid",
+        "GIT_COMMITTER_DATE": committer_date,
+    }
+    for args in (["init", "-q"], ["commit", "-q", "--allow-empty", "-m", "built"]):
+        subprocess.run(["git", *args], cwd=repo, env=env, check=True, timeout=30)
+    sha = subprocess.run(
+        ["git", "rev-parse", "HEAD"],
+        cwd=repo,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    ).stdout.strip()
+    return repo, sha
+
+
+def read_with_env(extra_env: dict[str, str], **inputs: str) -> du.Inputs:
+    return du.Inputs.from_reader(InputReader(env={**env_for(**inputs), **extra_env}))
+
+
+def built_at_of(inputs: du.Inputs) -> str:
+    assert inputs.client_payload is not None
+    return str(inputs.client_payload["source"]["builtAt"])
+
+
+def test_built_at_defaults_to_the_push_events_head_commit_time_in_utc(tmp_path: Path, monkeypatch):
+    """The same commit gives the same builtAt whenever its job runs (a re-run is not newer)."""
+    monkeypatch.setattr(time, "time", lambda: 1769600000.0)  # 2026-01-28T11:33:20Z, later
+    event = _event_file(tmp_path, SHA, "2026-01-28T11:30:00+01:00")
+    inputs = read_with_env({"GITHUB_EVENT_PATH": event, "GITHUB_WORKSPACE": str(tmp_path)})
+    assert built_at_of(inputs) == "2026-01-28T10:30:00Z"
+    assert inputs.built_at_from == du.BUILT_AT_FROM_EVENT
+
+
+def test_the_events_head_commit_is_not_used_for_another_commit(tmp_path: Path, monkeypatch):
+    """head_commit is the pushed head; a build of another sha (source-sha, or a different
+    GITHUB_SHA) must not take its time: without a checkout, builtAt is now."""
+    monkeypatch.setattr(time, "time", lambda: 1769600000.25)
+    event = _event_file(tmp_path, "f" * 40, "2026-01-28T11:30:00+01:00")
+    inputs = read_with_env({"GITHUB_EVENT_PATH": event, "GITHUB_WORKSPACE": str(tmp_path)})
+    assert built_at_of(inputs) == "2026-01-28T11:33:20.250Z"
+    assert inputs.built_at_from == du.BUILT_AT_FROM_NOW
+
+
+def test_built_at_defaults_to_the_committer_time_in_the_git_checkout(tmp_path: Path, monkeypatch):
+    monkeypatch.setattr(time, "time", lambda: 1769600000.0)
+    repo, sha = _git_repo(tmp_path, "2026-01-28T05:30:00-05:00")
+    # no push event (workflow_dispatch, or an event whose head_commit is another commit)
+    event = _event_file(tmp_path, "f" * 40, "2026-01-28T11:33:00Z")
+    inputs = read_with_env({"GITHUB_SHA": sha, "GITHUB_WORKSPACE": str(repo), "GITHUB_EVENT_PATH": event})
+    assert built_at_of(inputs) == "2026-01-28T10:30:00Z"  # the committer time, not the author time
+    assert inputs.built_at_from == du.BUILT_AT_FROM_GIT
+    # source-sha names the commit looked up
+    other = read_with_env({"GITHUB_WORKSPACE": str(repo)}, source_sha=sha)
+    assert built_at_of(other) == "2026-01-28T10:30:00Z"
+
+
+def test_built_at_is_now_without_an_event_or_a_checkout_and_a_notice_says_so(
+    tmp_path: Path, monkeypatch, recorder: type[Recorder]
+):
+    monkeypatch.setattr(time, "time", lambda: 1769600000.5)
+    inputs = read_with_env({"GITHUB_WORKSPACE": str(tmp_path)})  # not a git checkout
+    assert built_at_of(inputs) == "2026-01-28T11:33:20.500Z"
+    assert inputs.built_at_from == du.BUILT_AT_FROM_NOW
+    ctx = _ctx({"GITHUB_ACTIONS": "true"})
+    du.run(inputs, ctx)
+    out = ctx.console.out.getvalue()  # type: ignore[attr-defined]
+    assert "::notice title=builtAt is the dispatch time::" in out and "set built-at" in out
+
+
+def test_the_built_at_input_wins_over_the_event_and_the_checkout(tmp_path: Path):
+    repo, sha = _git_repo(tmp_path, "2026-01-28T05:30:00-05:00")
+    event = _event_file(tmp_path, sha, "2026-01-28T11:30:00+01:00")
+    extra = {"GITHUB_SHA": sha, "GITHUB_WORKSPACE": str(repo), "GITHUB_EVENT_PATH": event}
+    inputs = read_with_env(extra, built_at="2026-02-01T00:00:00Z")
+    assert built_at_of(inputs) == "2026-02-01T00:00:00Z"
+    assert inputs.built_at_from == du.BUILT_AT_FROM_INPUT
+
+
+def test_the_checkout_wins_over_the_events_timestamp(tmp_path: Path):
+    """The committer time follows the branch (a rebase-merge sets a new one); the event's single
+    timestamp may be the author time, which a rebase keeps: the checkout is asked first."""
+    repo, sha = _git_repo(tmp_path, "2026-01-28T10:30:00Z")
+    event = _event_file(tmp_path, sha, "2026-01-27T09:00:00Z")  # the author time
+    inputs = read_with_env({"GITHUB_SHA": sha, "GITHUB_WORKSPACE": str(repo), "GITHUB_EVENT_PATH": event})
+    assert built_at_of(inputs) == "2026-01-28T10:30:00Z"
+    assert inputs.built_at_from == du.BUILT_AT_FROM_GIT
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"not json",
+        b"[1, 2]",
+        b'{"head_commit": null}',
+        b'{"head_commit": {"id": 5}}',
+        b'{"head_commit": {"id": "0123456789abcdef0123456789abcdef01234567", "timestamp": "yesterday"}}',
+        b'{"head_commit": {"id": "0123456789abcdef0123456789abcdef01234567", "timestamp": 1769596200}}',
+        b"[" * 100000,
+    ],
+)
+def test_an_unusable_event_file_is_ignored(tmp_path: Path, monkeypatch, content: bytes):
+    monkeypatch.setattr(time, "time", lambda: 1769600000.0)
+    (tmp_path / "event.json").write_bytes(content)
+    extra = {"GITHUB_WORKSPACE": str(tmp_path), "GITHUB_EVENT_PATH": str(tmp_path / "event.json")}
+    inputs = read_with_env(extra)
+    assert built_at_of(inputs) == "2026-01-28T11:33:20.000Z" and inputs.built_at_from == du.BUILT_AT_FROM_NOW
+
+
+def test_an_annotated_tags_sha_gives_its_commits_time(tmp_path: Path):
+    repo, sha = _git_repo(tmp_path, "2026-01-28T10:30:00Z")
+    env = {"PATH": os.environ.get("PATH", ""), "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1"}
+    env.update({"GIT_COMMITTER_NAME": "dev", "GIT_COMMITTER_EMAIL": "dev@example.invalid"})
+    env["GIT_COMMITTER_DATE"] = "2026-02-01T00:00:00Z"
+    subprocess.run(["git", "tag", "-a", "-m", "v1", "v1.0.0"], cwd=repo, env=env, check=True, timeout=30)
+    tag_sha = subprocess.run(
+        ["git", "rev-parse", "v1.0.0"],
+        cwd=repo,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    ).stdout.strip()
+    assert tag_sha != sha
+    inputs = read_with_env({"GITHUB_SHA": tag_sha, "GITHUB_WORKSPACE": str(repo)})
+    assert built_at_of(inputs) == "2026-01-28T10:30:00Z"
+
+
+def test_a_commit_time_ahead_of_the_clock_is_sent_as_now(tmp_path: Path, monkeypatch):
+    """A committer's skewed clock must not make update-db refuse the release as from the future."""
+    monkeypatch.setattr(time, "time", lambda: 1769600000.0)
+    event = _event_file(tmp_path, SHA, "2026-01-28T12:30:00Z")
+    inputs = read_with_env({"GITHUB_EVENT_PATH": event, "GITHUB_WORKSPACE": str(tmp_path)})
+    assert built_at_of(inputs) == "2026-01-28T11:33:20.000Z"
+    assert inputs.built_at_from.startswith(
+        "now (head_commit.timestamp of the push event 2026-01-28T12:30:00Z"
+    )
