@@ -26,13 +26,13 @@ from typing import Any
 from gitops_release.adapters.background import Background
 from gitops_release.adapters.files import atomic_write, path_in_checkout, read_text_if_exists
 from gitops_release.adapters.git import Git, commit_and_push, has_credentials
-from gitops_release.adapters.kustomize import render_images, require_kubectl
+from gitops_release.adapters.kustomize import render_resources, require_kubectl
 from gitops_release.commands.base import Context
 from gitops_release.core.db import DBFile, format_time
 from gitops_release.core.overlay import set_image
 from gitops_release.core.policy import Policy, check_release, exact_images, load_policy
 from gitops_release.core.release import Release, check_not_future, loads_json, parse_payload
-from gitops_release.core.render_check import ImageRef, check_rendered
+from gitops_release.core.render_check import ImageRef, RenderedResource, check_render_diff
 from gitops_release.errors import ConfigError, InputError, ReleaseError
 from gitops_release.runtime import Console, InputReader, InputSpec, redact
 
@@ -484,15 +484,36 @@ def _plan_on(root: Path, inputs: Inputs, policy: Policy, db: DBFile, *, now: dat
     )
 
 
-def check_renders(root: Path, result: _Plan, *, kubectl: Path, env: Mapping[str, str]) -> None:
-    """Render every overlay the plan edited (as written under ``root``) and refuse one whose
-    containers do not get the release's image: db.json would claim a deploy the overlay lacks."""
-    for path, wanted in result.overlay_images.items():
-        shown = path.relative_to(root).as_posix()
-        rendered = render_images(
+def render_before(
+    root: Path, result: _Plan, *, kubectl: Path, env: Mapping[str, str]
+) -> dict[Path, list[RenderedResource]]:
+    """Render every overlay the plan will edit, as it is under ``root`` before the edit."""
+    return {
+        path: render_resources(
             path.parent, binary=kubectl, shown=path.parent.relative_to(root).as_posix(), env=env
         )
-        check_rendered(shown, [c.image for c in rendered], wanted)
+        for path in result.overlay_images
+    }
+
+
+def check_renders(
+    root: Path,
+    result: _Plan,
+    before: Mapping[Path, Sequence[RenderedResource]],
+    *,
+    kubectl: Path,
+    env: Mapping[str, str],
+) -> None:
+    """Render every overlay the plan edited (as written under ``root``) and refuse one whose
+    containers do not get the release's image (db.json would claim a deploy the overlay lacks),
+    or where anything else than the planned images changed (another container's image, another
+    field): core/render_check.check_render_diff against the render ``before`` the edit."""
+    for path, wanted in result.overlay_images.items():
+        shown = path.relative_to(root).as_posix()
+        after = render_resources(
+            path.parent, binary=kubectl, shown=path.parent.relative_to(root).as_posix(), env=env
+        )
+        check_render_diff(shown, before[path], after, wanted)
 
 
 def _git_out(cwd: Path, *args: str) -> str | None:
@@ -613,6 +634,13 @@ def run(inputs: Inputs, ctx: Context) -> Outputs:
         if not result.changes or result.text is None:
             result.db.check()  # nothing to write, but a broken db is still an error
             return None
+        # The overlays as they are on this fresh checkout, before the edit: the render after it
+        # may differ from this one only in the planned images.
+        before = (
+            render_before(root, result, kubectl=kubectl, env=ctx.env)
+            if kubectl is not None and result.overlay_images
+            else {}
+        )
         atomic_write(root / inputs.db_path, result.text)
         for path, text in result.overlays.items():
             atomic_write(path, text)
@@ -623,7 +651,7 @@ def run(inputs: Inputs, ctx: Context) -> Outputs:
             binary = kubectl
             checks.append(
                 Background(
-                    lambda: check_renders(root, result, kubectl=binary, env=ctx.env),
+                    lambda: check_renders(root, result, before, kubectl=binary, env=ctx.env),
                     name="update-db: render overlays",
                 )
             )
