@@ -30,7 +30,14 @@ from gitops_release.adapters.kustomize import render_resources, require_kubectl
 from gitops_release.commands.base import Context
 from gitops_release.core.db import DBFile, format_time
 from gitops_release.core.overlay import set_image
-from gitops_release.core.policy import Policy, check_release, exact_images, load_policy
+from gitops_release.core.policy import (
+    Policy,
+    check_image_owner,
+    check_release,
+    exact_images,
+    known_containers,
+    load_policy,
+)
 from gitops_release.core.release import Release, check_not_future, loads_json, parse_payload
 from gitops_release.core.render_check import ImageRef, RenderedResource, check_render_diff
 from gitops_release.errors import ConfigError, InputError, ReleaseError
@@ -454,6 +461,18 @@ def _plan_on(root: Path, inputs: Inputs, policy: Policy, db: DBFile, *, now: dat
             field=_release_field(inputs, index),
             sender=inputs.sender,
         )
+    # Who runs which image: db.json's records and this payload's releases. A release carrying
+    # another container's image is refused (write-through would retag that container).
+    recorded: dict[str, set[str]] = {c: set(images) for c, images in db.container_images().items()}
+    for release in inputs.releases:
+        recorded.setdefault(release.container, set())
+    for index, release in enumerate(inputs.releases):
+        others = {
+            c: images | {r.image for r in inputs.releases if r.container == c}
+            for c, images in recorded.items()
+        }
+        check_image_owner(policy, release, others, field=_release_field(inputs, index))
+    known = known_containers(policy, recorded)
     new_text, changes = db.apply(inputs.releases, now=now)
     overlays: dict[Path, str] = {}
     overlay_images: dict[Path, list[ImageRef]] = {}
@@ -472,8 +491,9 @@ def _plan_on(root: Path, inputs: Inputs, policy: Policy, db: DBFile, *, now: dat
                 container=rel.container,
                 # Besides entries named after the container: the images the policy lists for it
                 # and the one db.json recorded for it on this channel.
-                owned=exact_images(policy, rel, inputs.sender)
+                owned=exact_images(policy, rel, inputs.sender, known=known)
                 | ({change.previous.image} if change.previous is not None else set()),
+                others=known - {rel.container},
                 path=str(path.relative_to(root)),
             )
             overlay_images.setdefault(path, []).append(
