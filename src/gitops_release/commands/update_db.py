@@ -463,16 +463,14 @@ def _plan_on(root: Path, inputs: Inputs, policy: Policy, db: DBFile, *, now: dat
         )
     # Who runs which image: db.json's records and this payload's releases. A release carrying
     # another container's image is refused (write-through would retag that container).
-    recorded: dict[str, set[str]] = {c: set(images) for c, images in db.container_images().items()}
-    for release in inputs.releases:
-        recorded.setdefault(release.container, set())
+    recorded = db.container_images()
     for index, release in enumerate(inputs.releases):
-        others = {
-            c: images | {r.image for r in inputs.releases if r.container == c}
-            for c, images in recorded.items()
-        }
-        check_image_owner(policy, release, others, field=_release_field(inputs, index))
-    known = known_containers(policy, recorded)
+        seen: dict[str, set[str]] = {c: set(images) for c, images in recorded.items()}
+        for other in inputs.releases:
+            if other is not release:
+                seen.setdefault(other.container, set()).add(other.image)
+        check_image_owner(policy, release, seen, field=_release_field(inputs, index))
+    known = known_containers(policy, [*recorded, *(r.container for r in inputs.releases)])
     new_text, changes = db.apply(inputs.releases, now=now)
     overlays: dict[Path, str] = {}
     overlay_images: dict[Path, list[ImageRef]] = {}

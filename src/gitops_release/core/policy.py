@@ -493,9 +493,9 @@ def check_image_owner(
     owners = sorted(c for c, images in recorded.items() if c != container and release.image in images)
     if owners and release.image not in recorded.get(container, ()):
         raise PolicyError(
-            f"{field}.image {show(release.image)} is the image of container {show(owners[0])} (db.json "
-            f"records it there), not of container {container!r}: a release carries only its own "
-            "container's image",
+            f"{field}.image {show(release.image)} is the image of container {show(owners[0])} (in "
+            f"db.json or in this payload), not of container {container!r}: a release carries only "
+            "its own container's image",
             fix=f"send container {container!r}'s own image; to ship {show(owners[0])}, send a release "
             f"with container: {show(owners[0])} (from the source the policy allows for it)",
         )

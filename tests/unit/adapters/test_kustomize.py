@@ -172,7 +172,9 @@ def test_a_digest_ignores_only_the_container_images() -> None:
     assert [r.digest for r in retagged] == [r.digest for r in base]
     assert retagged[2].containers[0].image == "ghcr.io/x/guestbook:v2"
     # The same image string anywhere else is part of the digest.
-    annotated = RENDERED.replace("  name: nightly\n", "  name: nightly\n  annotations: {img: guestbook:v0.1.0}\n")
+    annotated = RENDERED.replace(
+        "  name: nightly\n", "  name: nightly\n  annotations: {img: guestbook:v0.1.0}\n"
+    )
     assert rendered_resources(annotated, shown="o")[1].digest != base[1].digest
     renamed = rendered_resources(RENDERED.replace("- name: web", "- name: web2"), shown="o")
     assert renamed[2].digest != base[2].digest and renamed[2].containers[0].container == "web2"
@@ -203,7 +205,9 @@ def test_kubectl_runs_under_an_address_space_limit(tmp_path: Path) -> None:
 
 
 def test_running_out_of_that_memory_says_so(tmp_path: Path) -> None:
-    binary = script(tmp_path, 'echo "fatal error: runtime: out of memory" >&2\necho "goroutine 1" >&2\nexit 2')
+    binary = script(
+        tmp_path, 'echo "fatal error: runtime: out of memory" >&2\necho "goroutine 1" >&2\nexit 2'
+    )
     with pytest.raises(ConfigError) as info:
         render(tmp_path, binary=binary, shown="envs/dev")
     assert info.value.message.startswith(

@@ -251,7 +251,10 @@ images:
             "    name: ghcr.io/org/app-a\n",
             "images[0] uses a YAML merge key (<<) (line 3): its keys come from another mapping",
         ),
-        ("tag: &t v1\nimages:\n  - name: ghcr.io/org/app-a\n    newTag: *t\n", "images[0].'newTag' is a YAML"),
+        (
+            "tag: &t v1\nimages:\n  - name: ghcr.io/org/app-a\n    newTag: *t\n",
+            "images[0].'newTag' is a YAML",
+        ),
         ("images: &all\n  - name: ghcr.io/org/app-b\nalso: *all\n", "images has a YAML anchor (&all)"),
     ],
 )

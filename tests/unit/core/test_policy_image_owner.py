@@ -71,8 +71,8 @@ def test_an_image_db_json_records_for_another_container_is_refused() -> None:
     with pytest.raises(PolicyError) as info:
         check_image_owner(DEFAULT_POLICY, rel(image="ghcr.io/org/app-b-tools"), recorded)
     assert info.value.message.startswith(
-        "payload.image 'ghcr.io/org/app-b-tools' is the image of container 'admin-ui' (db.json records "
-        "it there), not of container 'app-b'"
+        "payload.image 'ghcr.io/org/app-b-tools' is the image of container 'admin-ui' (in db.json or "
+        "in this payload), not of container 'app-b'"
     )
     # ... and named after a container db.json knows: that container's.
     with pytest.raises(PolicyError, match="named after container 'admin-ui'"):
@@ -89,7 +89,11 @@ def test_an_image_db_json_records_for_another_container_is_refused() -> None:
         # a glob (job-*) names no container
         (POLICY_2A, rel(image="ghcr.io/org/job-x"), {}),
         # an image two containers already share in db.json stays theirs
-        (DEFAULT_POLICY, rel("b", "ghcr.io/org/shared"), {"a": {"ghcr.io/org/shared"}, "b": {"ghcr.io/org/shared"}}),
+        (
+            DEFAULT_POLICY,
+            rel("b", "ghcr.io/org/shared"),
+            {"a": {"ghcr.io/org/shared"}, "b": {"ghcr.io/org/shared"}},
+        ),
     ],
 )
 def test_legitimate_images_pass(policy: object, release: Release, recorded: dict[str, set[str]]) -> None:
@@ -135,7 +139,11 @@ def test_db_file_lists_the_images_each_container_runs() -> None:
             "updatedAt": "2026-01-01T00:00:00Z",
         }
 
-    releases = [stored("a", "dev", "ghcr.io/org/a"), stored("a", "prod", "ghcr.io/org/a2"), stored("b", "dev", "x")]
+    releases = [
+        stored("a", "dev", "ghcr.io/org/a"),
+        stored("a", "prod", "ghcr.io/org/a2"),
+        stored("b", "dev", "x"),
+    ]
     canonical = json.dumps({"schemaVersion": 1, "releases": releases}, indent=2) + "\n"
     expected = {"a": {"ghcr.io/org/a", "ghcr.io/org/a2"}, "b": {"x"}}
     assert DBFile(canonical).container_images() == expected
