@@ -59,6 +59,10 @@ SOURCES_2C = """\
     images: [ghcr.io/org/app-a]
 """
 SHARED = "resources:\n  - ../../base\n"
+MERGE_KEY_OVERLAY = (
+    SHARED + 'images:\n  - &b\n    name: ghcr.io/org/app-b\n    newTag: "{tag}"\n'
+    "  - <<: *b\n    name: ghcr.io/org/app-a\n"
+)
 
 
 def policy(sources: str) -> str:
@@ -145,18 +149,14 @@ def test_2a_the_image_db_json_records_for_another_container_is_refused(bare_remo
 
 
 def test_2b_a_merge_key_entry_is_refused_by_the_overlay_loader(bare_remote: BareRemotes) -> None:
-    overlay = (
-        SHARED + 'defaults: &b\n  name: ghcr.io/org/app-b\n  newTag: "1.0.0"\n'
-        'images:\n  - name: ghcr.io/org/app-b\n    newTag: "1.0.0"\n  - <<: *b\n    name: ghcr.io/org/app-a\n'
-    )
-    url, work = make_repo(bare_remote, policy(SOURCES_2A), overlay)
+    # The review's overlay: app-a's entry takes app-b's keys through an anchor and a merge key.
+    url, work = make_repo(bare_remote, policy(SOURCES_2A), MERGE_KEY_OVERLAY.format(tag="1.0.0"))
     head = bare_remote.remote_head(url)
     with pytest.raises(ConfigError) as info:
         run_update(work, release(tag="sha-0badc0de"))
-    assert info.value.message == (
-        f"{OVERLAY}: images[1] uses a YAML merge key (<<) (line 9): its keys come from another mapping"
-    )
-    unchanged(bare_remote, url, head, overlay)
+    assert info.value.message == f"{OVERLAY}: images[0] has a YAML anchor (&b)"
+    assert "without YAML anchors (&name), aliases (*name) or merge keys (<<)" in (info.value.fix or "")
+    unchanged(bare_remote, url, head, MERGE_KEY_OVERLAY.format(tag="1.0.0"))
 
 
 def test_2b_the_render_diff_catches_the_merge_key_retag_with_real_kustomize(tmp_path: Path) -> None:
@@ -169,10 +169,7 @@ def test_2b_the_render_diff_catches_the_merge_key_retag_with_real_kustomize(tmp_
     (tmp_path / "base/deploy.yaml").write_text(DEPLOYMENT)
     overlay = tmp_path / "overlays/dev"
     overlay.mkdir(parents=True)
-    text = (
-        SHARED
-        + 'images:\n  - &b\n    name: ghcr.io/org/app-b\n    newTag: "{tag}"\n  - <<: *b\n    name: ghcr.io/org/app-a\n'
-    )
+    text = MERGE_KEY_OVERLAY
     (overlay / "kustomization.yaml").write_text(text.format(tag="1.0.0"))
     before = render_resources(overlay, binary=kubectl, shown="overlays/dev")
     (overlay / "kustomization.yaml").write_text(text.format(tag="sha-0badc0de"))
