@@ -133,12 +133,15 @@ def _limit_memory(limit: int | None) -> Callable[[], None] | None:
     if limit is None:
         return None
     try:
-        import resource  # noqa: PLC0415 - POSIX only
+        import resource  # POSIX only
     except ImportError:  # Windows: no rlimits; the output bound and the timeout still hold
         return None
 
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    bound = limit if hard == resource.RLIM_INFINITY else min(limit, hard)  # never above the job's own
+
     def apply() -> None:  # in the child, between fork and exec: no locks, no allocation to speak of
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        resource.setrlimit(resource.RLIMIT_AS, (bound, bound))  # hard too: kubectl cannot lift it
 
     return apply
 
@@ -171,7 +174,7 @@ def render(
                 stderr=err,
                 env=_child_env(env or {}),
                 start_new_session=True,
-                preexec_fn=_limit_memory(limit),  # noqa: PLW1509 - only setrlimit runs there
+                preexec_fn=_limit_memory(limit),  # only setrlimit runs there
             )
         except OSError as exc:
             raise ConfigError(f"cannot run {binary} to render {shown} ({exc})", fix=INSTALL_FIX) from None

@@ -144,14 +144,14 @@ def check_render_diff(
             fix=fix + escape,
         )
     accepted = frozenset().union(*(ref.accepted() for ref in wanted))
-    for old, new in zip(before, after):
+    for old, new in zip(before, after, strict=True):
         if [c.container for c in old.containers] != [c.container for c in new.containers]:
             raise ConfigError(
                 f"{overlay}: the edit would change the containers of {show(new.resource, 200)}, "
                 "not only their images",
                 fix=fix + escape,
             )
-        for was, now in zip(old.containers, new.containers):
+        for was, now in zip(old.containers, new.containers, strict=True):
             if was.image != now.image and now.image not in accepted:
                 raise ConfigError(
                     f"{overlay}: the edit would change container {show(_where(now), 200)} from "

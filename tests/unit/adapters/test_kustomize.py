@@ -181,7 +181,8 @@ def test_a_digest_ignores_only_the_container_images() -> None:
 
 
 def test_a_container_image_that_is_not_a_string_is_no_container() -> None:
-    text = "kind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - {name: a, image: 12}\n  - {name: b, image: '12'}\n"
+    text = "kind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n"
+    text += "  - {name: a, image: 12}\n  - {name: b, image: '12'}\n"
     assert [c.container for c in rendered_containers(text, shown="o")] == ["b"]
 
 

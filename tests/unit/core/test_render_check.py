@@ -128,7 +128,7 @@ def test_anything_else_that_changes_is_refused() -> None:
 
 def test_a_planned_reference_no_container_renders_is_still_refused() -> None:
     with pytest.raises(
-        ConfigError, match="kustomize renders no container with 'ghcr.io/org/app-b:sha-0badc0de'"
+        ConfigError, match=r"kustomize renders no container with 'ghcr\.io/org/app-b:sha-0badc0de'"
     ):
         check_render_diff("k", BEFORE, BEFORE, [B_REF])
 
