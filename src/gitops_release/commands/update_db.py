@@ -115,7 +115,8 @@ INPUTS: tuple[InputSpec, ...] = (
     InputSpec(
         "render-check",
         "with write-through, render each edited overlay with kubectl kustomize before the commit is "
-        "pushed and refuse when no container gets the release's image; false for overlays that "
+        "pushed and refuse when no container gets the release's image or anything else in the render "
+        "changes (another container's image, another field); false for overlays that "
         "cannot render where the job runs",
         kind="bool",
         default=True,
