@@ -128,8 +128,23 @@ def test_a_backdoor_image_never_becomes_new_name(bare_remote: BareRemotes):
 
 
 def test_with_a_broad_allow_list_the_overlay_entry_of_app_a_is_still_refused(bare_remote: BareRemotes):
-    # The policy lets app-b carry any org image: the image passes, but app-a's entry is not app-b's.
+    # The policy lets app-b carry any org image: the image passes the allow-list, but it is named
+    # after container app-a (the policy lists it), so it is app-a's image, not app-b's.
     url, work = make_repo(bare_remote, policy(images_b="['ghcr.io/org/*']"))
+    head = bare_remote.remote_head(url)
+    with pytest.raises(PolicyError) as info:
+        run_update(work, release(image="ghcr.io/org/app-a"), write_through="true")
+    assert info.value.message.startswith(
+        "payload.image 'ghcr.io/org/app-a' is named after container 'app-a', not 'app-b'"
+    )
+    unchanged(bare_remote, url, head)
+    assert json.loads(bare_remote.read_remote_file(url, "db/db.json"))["releases"] == []
+
+
+def test_an_entry_of_a_container_nobody_names_is_still_not_the_releases(bare_remote: BareRemotes):
+    # app-a known to neither the policy (a glob) nor db.json: the overlay editor still refuses its entry.
+    text = policy(images_b="['ghcr.io/org/*']").replace("containers: [app-a]", "containers: ['app-?']")
+    url, work = make_repo(bare_remote, text)
     head = bare_remote.remote_head(url)
     with pytest.raises(PolicyError) as info:
         run_update(work, release(image="ghcr.io/org/app-a"), write_through="true")
@@ -138,7 +153,6 @@ def test_with_a_broad_allow_list_the_overlay_entry_of_app_a_is_still_refused(bar
         "(name 'ghcr.io/org/app-a'), an entry that does not belong to container 'app-b'"
     )
     unchanged(bare_remote, url, head)
-    assert json.loads(bare_remote.read_remote_file(url, "db/db.json"))["releases"] == []
 
 
 def test_app_b_updates_its_own_entry_only(bare_remote: BareRemotes):

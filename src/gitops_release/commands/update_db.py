@@ -26,13 +26,20 @@ from typing import Any
 from gitops_release.adapters.background import Background
 from gitops_release.adapters.files import atomic_write, path_in_checkout, read_text_if_exists
 from gitops_release.adapters.git import Git, commit_and_push, has_credentials
-from gitops_release.adapters.kustomize import render_images, require_kubectl
+from gitops_release.adapters.kustomize import render_resources, require_kubectl
 from gitops_release.commands.base import Context
 from gitops_release.core.db import DBFile, format_time
 from gitops_release.core.overlay import set_image
-from gitops_release.core.policy import Policy, check_release, exact_images, load_policy
+from gitops_release.core.policy import (
+    Policy,
+    check_image_owner,
+    check_release,
+    exact_images,
+    known_containers,
+    load_policy,
+)
 from gitops_release.core.release import Release, check_not_future, loads_json, parse_payload
-from gitops_release.core.render_check import ImageRef, check_rendered
+from gitops_release.core.render_check import ImageRef, RenderedResource, check_render_diff
 from gitops_release.errors import ConfigError, InputError, ReleaseError
 from gitops_release.runtime import Console, InputReader, InputSpec, redact
 
@@ -108,7 +115,8 @@ INPUTS: tuple[InputSpec, ...] = (
     InputSpec(
         "render-check",
         "with write-through, render each edited overlay with kubectl kustomize before the commit is "
-        "pushed and refuse when no container gets the release's image; false for overlays that "
+        "pushed and refuse when no container gets the release's image or anything else in the render "
+        "changes (another container's image, another field); false for overlays that "
         "cannot render where the job runs",
         kind="bool",
         default=True,
@@ -454,6 +462,16 @@ def _plan_on(root: Path, inputs: Inputs, policy: Policy, db: DBFile, *, now: dat
             field=_release_field(inputs, index),
             sender=inputs.sender,
         )
+    # Who runs which image: db.json's records and this payload's releases. A release carrying
+    # another container's image is refused (write-through would retag that container).
+    recorded = db.container_images()
+    for index, release in enumerate(inputs.releases):
+        seen: dict[str, set[str]] = {c: set(images) for c, images in recorded.items()}
+        for other in inputs.releases:
+            if other is not release:
+                seen.setdefault(other.container, set()).add(other.image)
+        check_image_owner(policy, release, seen, field=_release_field(inputs, index))
+    known = known_containers(policy, [*recorded, *(r.container for r in inputs.releases)])
     new_text, changes = db.apply(inputs.releases, now=now)
     overlays: dict[Path, str] = {}
     overlay_images: dict[Path, list[ImageRef]] = {}
@@ -472,8 +490,9 @@ def _plan_on(root: Path, inputs: Inputs, policy: Policy, db: DBFile, *, now: dat
                 container=rel.container,
                 # Besides entries named after the container: the images the policy lists for it
                 # and the one db.json recorded for it on this channel.
-                owned=exact_images(policy, rel, inputs.sender)
+                owned=exact_images(policy, rel, inputs.sender, known=known)
                 | ({change.previous.image} if change.previous is not None else set()),
+                others=known - {rel.container},
                 path=str(path.relative_to(root)),
             )
             overlay_images.setdefault(path, []).append(
@@ -484,15 +503,36 @@ def _plan_on(root: Path, inputs: Inputs, policy: Policy, db: DBFile, *, now: dat
     )
 
 
-def check_renders(root: Path, result: _Plan, *, kubectl: Path, env: Mapping[str, str]) -> None:
-    """Render every overlay the plan edited (as written under ``root``) and refuse one whose
-    containers do not get the release's image: db.json would claim a deploy the overlay lacks."""
-    for path, wanted in result.overlay_images.items():
-        shown = path.relative_to(root).as_posix()
-        rendered = render_images(
+def render_before(
+    root: Path, result: _Plan, *, kubectl: Path, env: Mapping[str, str]
+) -> dict[Path, list[RenderedResource]]:
+    """Render every overlay the plan will edit, as it is under ``root`` before the edit."""
+    return {
+        path: render_resources(
             path.parent, binary=kubectl, shown=path.parent.relative_to(root).as_posix(), env=env
         )
-        check_rendered(shown, [c.image for c in rendered], wanted)
+        for path in result.overlay_images
+    }
+
+
+def check_renders(
+    root: Path,
+    result: _Plan,
+    before: Mapping[Path, Sequence[RenderedResource]],
+    *,
+    kubectl: Path,
+    env: Mapping[str, str],
+) -> None:
+    """Render every overlay the plan edited (as written under ``root``) and refuse one whose
+    containers do not get the release's image (db.json would claim a deploy the overlay lacks),
+    or where anything else than the planned images changed (another container's image, another
+    field): core/render_check.check_render_diff against the render ``before`` the edit."""
+    for path, wanted in result.overlay_images.items():
+        shown = path.relative_to(root).as_posix()
+        after = render_resources(
+            path.parent, binary=kubectl, shown=path.parent.relative_to(root).as_posix(), env=env
+        )
+        check_render_diff(shown, before[path], after, wanted)
 
 
 def _git_out(cwd: Path, *args: str) -> str | None:
@@ -613,6 +653,13 @@ def run(inputs: Inputs, ctx: Context) -> Outputs:
         if not result.changes or result.text is None:
             result.db.check()  # nothing to write, but a broken db is still an error
             return None
+        # The overlays as they are on this fresh checkout, before the edit: the render after it
+        # may differ from this one only in the planned images.
+        before = (
+            render_before(root, result, kubectl=kubectl, env=ctx.env)
+            if kubectl is not None and result.overlay_images
+            else {}
+        )
         atomic_write(root / inputs.db_path, result.text)
         for path, text in result.overlays.items():
             atomic_write(path, text)
@@ -623,7 +670,7 @@ def run(inputs: Inputs, ctx: Context) -> Outputs:
             binary = kubectl
             checks.append(
                 Background(
-                    lambda: check_renders(root, result, kubectl=binary, env=ctx.env),
+                    lambda: check_renders(root, result, before, kubectl=binary, env=ctx.env),
                     name="update-db: render overlays",
                 )
             )

@@ -468,6 +468,19 @@ class DBFile:
                 raise
         return self._parsed[index]
 
+    def container_images(self) -> dict[str, frozenset[str]]:
+        """Every stored container and the images db.json records for it (any channel): who
+        runs what, for the image-ownership check (core/policy.check_image_owner)."""
+        pairs: Any = (
+            ((r.container, r.image) for r in self._db.releases)
+            if self._db is not None
+            else zip(self._columns.get("container", ()), self._columns.get("image", ()), strict=True)
+        )
+        found: dict[str, set[str]] = {}
+        for container, image in pairs:
+            found.setdefault(container, set()).add(image)
+        return {container: frozenset(images) for container, images in found.items()}
+
     def apply(
         self, releases: Sequence[Release], *, now: str | datetime
     ) -> tuple[str | None, tuple[Change, ...]]:

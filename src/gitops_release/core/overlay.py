@@ -93,10 +93,50 @@ def _load(text: str, path: str) -> CommentedMap:
     images = data.get("images")
     if images is not None and not isinstance(images, CommentedSeq):
         raise ConfigError(f"{path}: images must be a list", fix=_FIX)
+    if images is not None and _anchor(images):
+        raise ConfigError(
+            f"{path}: images has a YAML anchor (&{_anchor(images)}): another place shares its entries",
+            fix=_SHARED_FIX,
+        )
     for index, entry in enumerate(images or ()):
+        _check_not_shared(entry, f"{path}: images[{index}]")
         if not isinstance(entry, CommentedMap) or not isinstance(entry.get("name"), str):
             raise ConfigError(f"{path}: images[{index}] must be a mapping with a name", fix=_FIX)
     return data
+
+
+_SHARED_FIX = (
+    "write each images: entry out in full, without YAML anchors (&name), aliases (*name) or merge "
+    "keys (<<): an edit of one entry must never change another"
+)
+
+
+def _anchor(node: object) -> str | None:
+    anchor = getattr(node, "anchor", None)
+    value = getattr(anchor, "value", None)
+    return value if isinstance(value, str) else None
+
+
+def _check_not_shared(entry: object, where: str) -> None:
+    """Refuse an images entry built from YAML merge keys, anchors or aliases: an entry that takes
+    its keys from another (``- <<: *b``) would get app-b's new tag under app-a's name, and an
+    anchored value edited in one place changes wherever it is aliased."""
+    if isinstance(entry, CommentedMap) and entry.merge:
+        line = entry.lc.line + 1 if entry.lc.line is not None else None
+        shown = f" (line {line})" if line is not None else ""
+        raise ConfigError(
+            f"{where} uses a YAML merge key (<<){shown}: its keys come from another mapping",
+            fix=_SHARED_FIX,
+        )
+    if _anchor(entry):
+        raise ConfigError(f"{where} has a YAML anchor (&{_anchor(entry)})", fix=_SHARED_FIX)
+    if isinstance(entry, CommentedMap):
+        for key, value in entry.items():
+            if _anchor(value):
+                raise ConfigError(
+                    f"{where}.{show(key)} is a YAML anchor or alias (&{_anchor(value)}/*{_anchor(value)})",
+                    fix=_SHARED_FIX,
+                )
 
 
 _FIX = "give the path of a kustomization.yaml whose images: is a list of {name, newName, newTag, digest}"
@@ -120,11 +160,16 @@ def _find(images: CommentedSeq, image: str, container: str | None) -> CommentedM
     return None
 
 
-def _belongs(entry: CommentedMap, container: str, owned: Collection[str]) -> bool:
+def _belongs(
+    entry: CommentedMap, container: str, owned: Collection[str], others: Collection[str] = ()
+) -> bool:
     """Whether ``entry`` is ``container``'s own: its name or newName is the container (as its
-    last path component, the layout the docs describe) or one of the ``owned`` images."""
-    names = [entry["name"], entry.get("newName")]
-    return any(isinstance(n, str) and (_last(n) == container or n in owned) for n in names)
+    last path component, the layout the docs describe) or one of the ``owned`` images, and
+    neither names one of the ``others`` containers (that entry retags their image)."""
+    names = [n for n in (entry["name"], entry.get("newName")) if isinstance(n, str)]
+    if any(_last(n) in others and _last(n) != container for n in names):
+        return False
+    return any(_last(n) == container or n in owned for n in names)
 
 
 def _string(new: str, old: object) -> str:
@@ -184,6 +229,7 @@ def set_image(
     digest: str | None,
     container: str | None = None,
     owned: Collection[str] = (),
+    others: Collection[str] = (),
     path: str = "kustomization.yaml",
 ) -> str:
     """Point the kustomization's image entry at ``image:tag[@digest]``.
@@ -195,8 +241,9 @@ def set_image(
     is appended (creating ``images:``). Returns the input unchanged when nothing changes.
 
     Given ``container``, the entry must be the container's own (``_belongs``: named after it,
-    or named one of the ``owned`` images): another container's entry is never edited, the
-    release is refused (PolicyError) instead.
+    or named one of the ``owned`` images, and not after one of the ``others`` containers, the
+    other containers the policy or db.json know): another container's entry is never edited,
+    the release is refused (PolicyError) instead.
 
     Only the lines that change differ from the input (a file whose lists are indented two ways
     keeps both); a shape the line edit does not handle (flow style, multi-line scalars) falls
@@ -206,7 +253,7 @@ def set_image(
     had_images = "images" in data
     images = data.get("images")
     entry = _find(images, image, container) if images is not None else None
-    if entry is not None and container and not _belongs(entry, container, owned):
+    if entry is not None and container and not _belongs(entry, container, owned, others):
         index = next(i for i, e in enumerate(images) if e is entry)
         raise PolicyError(
             f"write-through: image {show(image)} matches images[{index}] of {path} (name "
@@ -214,7 +261,8 @@ def set_image(
             "another container's entry is never changed",
             fix=f"send the image of container {container!r}; an entry belongs to it when the last "
             f"path component of its name or newName is {container!r}, or either is an image its "
-            "policy source lists without globs (sources[].images) or db.json records for it there",
+            "policy source lists without globs (sources[].images) or db.json records for it there, "
+            "and neither is named after another container",
         )
     # Where each key and value of the entry is in the input, read before anything moves.
     before = {key: (entry.lc.key(key), entry.lc.value(key)) for key in entry} if entry is not None else {}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from functools import lru_cache
@@ -449,15 +449,63 @@ def _check_source(rules: tuple[SourceRule, ...], release: Release, field: str, s
     )
 
 
-def exact_images(policy: Policy, release: Release, sender: str | None) -> frozenset[str]:
+def exact_images(
+    policy: Policy, release: Release, sender: str | None, *, known: Collection[str] = ()
+) -> frozenset[str]:
     """The images (no globs) the rules letting ``sender`` update ``release`` list: write-through
-    counts an overlay entry with one of these names as the container's own."""
+    counts an overlay entry with one of these names as the container's own. An image whose last
+    path component names another ``known`` container (known_containers) is that one's, never
+    this release's (a rule listing two containers' images owns neither for the other)."""
     if policy.sources is None:
         return frozenset()
+    others = set(known) - {release.container}
     return frozenset(
         image
         for rule in policy.sources
         if rule.matches(release, sender)
         for image in rule.images or ()
-        if not any(ch in image for ch in "*?")
+        if not any(ch in image for ch in "*?") and image.rsplit("/", 1)[-1] not in others
     )
+
+
+def known_containers(policy: Policy, recorded: Iterable[str] = ()) -> frozenset[str]:
+    """The container names the policy lists literally (sources[].containers without a glob) and
+    the ``recorded`` ones (db.json's): an image named after one of them is that container's."""
+    listed = (
+        name
+        for rule in policy.sources or ()
+        for name in rule.containers
+        if not any(ch in name for ch in "*?[")
+    )
+    return frozenset(listed) | frozenset(recorded)
+
+
+def check_image_owner(
+    policy: Policy, release: Release, recorded: Mapping[str, Collection[str]], *, field: str = "payload"
+) -> None:
+    """PolicyError unless ``release.image`` may be the release container's own: it is not the
+    image ``recorded`` (db.json, any channel, plus the payload's other releases) for another
+    container unless recorded for this one too, and its last path component names no other
+    known container (policy or db) unless it is this container's name. Write-through edits the
+    overlay entry of the release's image: another container's image would retag that container.
+    """
+    container = release.container
+    owners = sorted(c for c, images in recorded.items() if c != container and release.image in images)
+    if owners and release.image not in recorded.get(container, ()):
+        raise PolicyError(
+            f"{field}.image {show(release.image)} is the image of container {show(owners[0])} (in "
+            f"db.json or in this payload), not of container {container!r}: a release carries only "
+            "its own container's image",
+            fix=f"send container {container!r}'s own image; to ship {show(owners[0])}, send a release "
+            f"with container: {show(owners[0])} (from the source the policy allows for it)",
+        )
+    last = release.image.rsplit("/", 1)[-1]
+    if last != container and last in known_containers(policy, recorded):
+        raise PolicyError(
+            f"{field}.image {show(release.image)} is named after container {show(last)}, not "
+            f"{container!r}: another container's image is never released as this one's",
+            fix=f"send container {container!r}'s own image; to ship {show(last)}, send a release "
+            f"with container: {show(last)} (from the source the policy allows for it); an image "
+            "whose last path component names a container (policy sources[].containers or db.json) "
+            "belongs to that container",
+        )

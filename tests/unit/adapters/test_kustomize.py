@@ -10,13 +10,18 @@ from pathlib import Path
 import pytest
 
 from gitops_release.adapters.kustomize import (
+    DEFAULT_MEMORY_MIB,
     ENV_OVERRIDE,
+    MAX_OUTPUT_BYTES,
+    MEMORY_ENV,
     RenderedContainer,
     _command,
     find_kubectl,
+    memory_limit,
     render,
     render_images,
     rendered_containers,
+    rendered_resources,
     require_kubectl,
 )
 from gitops_release.errors import ConfigError, InputError
@@ -155,3 +160,62 @@ def test_render_images_reads_what_the_binary_printed(tmp_path: Path) -> None:
     binary = script(tmp_path, f'cat "{tmp_path / "out.yaml"}"')
     images = [c.image for c in render_images(tmp_path, binary=binary, shown="o")]
     assert images[2] == "guestbook:v0.1.0" and len(images) == 4
+
+
+# -- rendered_resources: what else than container images a render holds ------------------------
+
+
+def test_a_digest_ignores_only_the_container_images() -> None:
+    base = rendered_resources(RENDERED, shown="o")
+    assert [r.resource for r in base] == ["Service/web", "CronJob/nightly", "Deployment/web"]
+    retagged = rendered_resources(RENDERED.replace("guestbook:v0.1.0", "ghcr.io/x/guestbook:v2"), shown="o")
+    assert [r.digest for r in retagged] == [r.digest for r in base]
+    assert retagged[2].containers[0].image == "ghcr.io/x/guestbook:v2"
+    # The same image string anywhere else is part of the digest.
+    annotated = RENDERED.replace(
+        "  name: nightly\n", "  name: nightly\n  annotations: {img: guestbook:v0.1.0}\n"
+    )
+    assert rendered_resources(annotated, shown="o")[1].digest != base[1].digest
+    renamed = rendered_resources(RENDERED.replace("- name: web", "- name: web2"), shown="o")
+    assert renamed[2].digest != base[2].digest and renamed[2].containers[0].container == "web2"
+
+
+def test_a_container_image_that_is_not_a_string_is_no_container() -> None:
+    text = "kind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n"
+    text += "  - {name: a, image: 12}\n  - {name: b, image: '12'}\n"
+    assert [c.container for c in rendered_containers(text, shown="o")] == ["b"]
+
+
+def test_nesting_beyond_any_resource_is_refused() -> None:
+    with pytest.raises(ConfigError, match="render of o is nested too deeply"):
+        rendered_resources("a: " + "[" * 1100 + "]" * 1100 + "\n", shown="o")
+
+
+# -- the child's memory limit ---------------------------------------------------------------------
+
+
+def test_kubectl_runs_under_an_address_space_limit(tmp_path: Path) -> None:
+    binary = script(tmp_path, "ulimit -v")
+    assert render(tmp_path, binary=binary, shown="o").strip() == str(DEFAULT_MEMORY_MIB * 1024)
+    assert render(tmp_path, binary=binary, shown="o", env={MEMORY_ENV: "4096"}).strip() == str(4096 * 1024)
+    assert render(tmp_path, binary=binary, shown="o", env={MEMORY_ENV: "0"}).strip() == "unlimited"
+    with pytest.raises(InputError, match=f"{MEMORY_ENV}='2G' is not a whole number of MiB") as info:
+        render(tmp_path, binary=binary, shown="o", env={MEMORY_ENV: "2G"})
+    assert info.value.field == "render-check"
+    assert memory_limit({}) == DEFAULT_MEMORY_MIB * 1024 * 1024
+
+
+def test_running_out_of_that_memory_says_so(tmp_path: Path) -> None:
+    binary = script(
+        tmp_path, 'echo "fatal error: runtime: out of memory" >&2\necho "goroutine 1" >&2\nexit 2'
+    )
+    with pytest.raises(ConfigError) as info:
+        render(tmp_path, binary=binary, shown="envs/dev")
+    assert info.value.message.startswith(
+        f"kubectl kustomize envs/dev ran out of memory (limit {DEFAULT_MEMORY_MIB} MiB)"
+    )
+    assert MEMORY_ENV in (info.value.fix or "")
+
+
+def test_the_output_bound_is_a_few_times_the_largest_real_render() -> None:
+    assert MAX_OUTPUT_BYTES == 16 * 1024 * 1024

@@ -226,3 +226,48 @@ def test_an_alias_bomb_elsewhere_in_the_file_is_refused_before_anything_is_expan
     # 10**9 leaves if expanded: neither the edit nor the line-edit check may build them.
     with pytest.raises(ConfigError, match=r"aliases standing for about 10\^9 values"):
         set_image(text, image="a", tag="v2", digest=None)
+
+
+# -- finding 2b: an entry built from another (YAML merge keys, anchors, aliases) ------------------
+
+MERGE_KEY_OVERLAY = """\
+resources:
+  - ../../base
+images:
+  - &b
+    name: ghcr.io/org/app-b
+    newTag: "1.0.0"
+  - <<: *b
+    name: ghcr.io/org/app-a
+"""
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        (MERGE_KEY_OVERLAY, "images[0] has a YAML anchor (&b)"),
+        (
+            "defaults: &b {name: ghcr.io/org/app-b, newTag: '1.0.0'}\nimages:\n  - <<: *b\n"
+            "    name: ghcr.io/org/app-a\n",
+            "images[0] uses a YAML merge key (<<) (line 3): its keys come from another mapping",
+        ),
+        (
+            "tag: &t v1\nimages:\n  - name: ghcr.io/org/app-a\n    newTag: *t\n",
+            "images[0].'newTag' is a YAML",
+        ),
+        ("images: &all\n  - name: ghcr.io/org/app-b\nalso: *all\n", "images has a YAML anchor (&all)"),
+    ],
+)
+def test_merge_keys_anchors_and_aliases_in_images_are_refused(text: str, problem: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        set_image(text, image="ghcr.io/org/app-b", tag="sha-0badc0de", digest=None, container="app-b")
+    assert info.value.message.startswith(f"kustomization.yaml: {problem}")
+    assert "without YAML anchors (&name), aliases (*name) or merge keys (<<)" in (info.value.fix or "")
+    with pytest.raises(ConfigError):
+        get_images(text)
+
+
+def test_anchors_outside_images_are_still_fine() -> None:
+    text = "labels: &l {app: x}\ncommonLabels: *l\nimages:\n  - name: ghcr.io/org/app-b\n    newTag: '1'\n"
+    out = set_image(text, image="ghcr.io/org/app-b", tag="2", digest=None, container="app-b")
+    assert out == text.replace("newTag: '1'", "newTag: '2'")

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from gitops_release.core.render_check import ImageRef, check_rendered, missing, repository
+from gitops_release.core.render_check import (
+    ImageRef,
+    RenderedContainer,
+    RenderedResource,
+    check_render_diff,
+    check_rendered,
+    missing,
+    repository,
+)
 from gitops_release.errors import ConfigError
 
 DIGEST = "sha256:" + "d" * 64
@@ -71,3 +79,61 @@ def test_repository_strips_tag_and_digest_but_not_a_registry_port() -> None:
     assert repository(f"10.42.0.1:30000/test-image:1.0.0@{DIGEST}") == "10.42.0.1:30000/test-image"
     assert repository("localhost:5000/app") == "localhost:5000/app"
     assert repository("nginx") == "nginx"
+
+
+# -- check_render_diff: only the planned images may change -------------------------------------
+
+B_REF = ImageRef("ghcr.io/org/app-b", "sha-0badc0de", container="app-b")
+
+
+def shop(images: dict[str, str], digest: str = "d0") -> RenderedResource:
+    return RenderedResource(
+        "Deployment/shop",
+        tuple(RenderedContainer("Deployment/shop", name, image) for name, image in images.items()),
+        digest,
+    )
+
+
+BEFORE = [shop({"app-a": "ghcr.io/org/app-a:1.0.0", "app-b": "ghcr.io/org/app-b:1.0.0"})]
+
+
+def test_a_render_where_only_the_planned_image_changed_passes() -> None:
+    after = [shop({"app-a": "ghcr.io/org/app-a:1.0.0", "app-b": "ghcr.io/org/app-b:sha-0badc0de"})]
+    check_render_diff("o/kustomization.yaml", BEFORE, after, [B_REF])
+
+
+def test_finding_2b_another_container_retagged_is_refused_naming_it() -> None:
+    # The merge-key overlay: app-a's entry takes app-b's new tag.
+    after = [shop({"app-a": "ghcr.io/org/app-a:sha-0badc0de", "app-b": "ghcr.io/org/app-b:sha-0badc0de"})]
+    with pytest.raises(ConfigError) as info:
+        check_render_diff("overlays/dev/kustomization.yaml", BEFORE, after, [B_REF])
+    assert info.value.message == (
+        "overlays/dev/kustomization.yaml: the edit would change container 'Deployment/shop/app-a' from "
+        "'ghcr.io/org/app-a:1.0.0' to 'ghcr.io/org/app-a:sha-0badc0de', which is not what this release "
+        "plans ('ghcr.io/org/app-b:sha-0badc0de')"
+    )
+    assert "render-check: false" in (info.value.fix or "")
+
+
+def test_anything_else_that_changes_is_refused() -> None:
+    same = {"app-a": "ghcr.io/org/app-a:1.0.0", "app-b": "ghcr.io/org/app-b:sha-0badc0de"}
+    with pytest.raises(ConfigError, match=r"change 'Deployment/shop' beyond its container images"):
+        check_render_diff("k", BEFORE, [shop(same, digest="d1")], [B_REF])
+    with pytest.raises(ConfigError, match=r"change the containers of 'Deployment/shop'"):
+        check_render_diff("k", BEFORE, [shop({"app-b": same["app-b"]})], [B_REF])
+    other = RenderedResource("ConfigMap/x", (), "c")
+    with pytest.raises(ConfigError, match=r"change which resources kustomize renders \('ConfigMap/x'\)"):
+        check_render_diff("k", BEFORE, [shop(same), other], [B_REF])
+
+
+def test_a_planned_reference_no_container_renders_is_still_refused() -> None:
+    with pytest.raises(
+        ConfigError, match=r"kustomize renders no container with 'ghcr\.io/org/app-b:sha-0badc0de'"
+    ):
+        check_render_diff("k", BEFORE, BEFORE, [B_REF])
+
+
+def test_two_containers_sharing_the_planned_image_may_both_change() -> None:
+    before = [shop({"ui": "ghcr.io/org/ui:1", "ui-migrate": "ghcr.io/org/ui:1"})]
+    after = [shop({"ui": f"ghcr.io/org/ui@{DIGEST}", "ui-migrate": f"ghcr.io/org/ui:2@{DIGEST}"})]
+    check_render_diff("k", before, after, [ImageRef("ghcr.io/org/ui", "2", DIGEST)])
