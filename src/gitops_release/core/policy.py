@@ -177,7 +177,7 @@ _MERGE_TAG = "tag:yaml.org,2002:merge"
 
 class StrictSafeLoader(yaml.SafeLoader):
     """``yaml.SafeLoader`` for the policy: refuses a key given twice in one mapping, merge keys
-    (``<<``) and aliases beyond a small bound (yaml_limits).
+    (``<<``, any key tagged ``!!merge``) and aliases beyond a small bound (yaml_limits).
 
     PyYAML keeps the last of two equal keys without a word, so a second ``sources:`` would
     silently replace the allow-list; two ``<<:`` merges would do the same past the duplicate
@@ -201,16 +201,21 @@ class StrictSafeLoader(yaml.SafeLoader):
         if isinstance(node, yaml.MappingNode):  # the base class raises its own error otherwise
             first_line: dict[Any, int] = {}
             for key_node, _ in node.value:
-                if not isinstance(key_node, yaml.ScalarNode):
-                    continue
                 line = key_node.start_mark.line + 1
-                if key_node.tag == _MERGE_TAG:
+                # Before the scalar filter: PyYAML merges ANY key node tagged !!merge, a sequence
+                # or mapping too (`? !!merge [a]`). A quoted '<<' is refused alike: it only reads
+                # as a merge, and no policy key is named so.
+                if key_node.tag == _MERGE_TAG or (
+                    isinstance(key_node, yaml.ScalarNode) and key_node.value == "<<"
+                ):
                     raise yaml.constructor.ConstructorError(
                         "while constructing a mapping",
                         node.start_mark,
-                        f"merge key '<<' at line {line}",
+                        f"merge key {show(_written(key_node))} at line {line}",
                         key_node.start_mark,
                     )
+                if not isinstance(key_node, yaml.ScalarNode):
+                    continue
                 key = self.construct_object(key_node)
                 if key in first_line:
                     raise yaml.constructor.ConstructorError(
@@ -221,6 +226,15 @@ class StrictSafeLoader(yaml.SafeLoader):
                     )
                 first_line[key] = line
         return super().construct_mapping(node, deep=deep)
+
+
+def _written(node: yaml.Node) -> str:
+    """The node as the file writes it (``!!merge [a]``, ``<<``): marks of a loaded string keep
+    the whole text."""
+    buffer = node.start_mark.buffer
+    if buffer is None:  # not loaded from a string: fall back to the node's own text
+        return str(node.value) if isinstance(node, yaml.ScalarNode) else node.tag
+    return str(buffer[node.start_mark.index : node.end_mark.index])
 
 
 def parse_yaml(text: str, *, path: str) -> Any:
