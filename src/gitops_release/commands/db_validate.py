@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
-from gitops_release.adapters.files import atomic_write, read_text_if_exists
+from gitops_release.adapters.files import atomic_write, path_in_checkout, read_text_if_exists
 from gitops_release.commands.base import Context
 from gitops_release.errors import ConfigError
 from gitops_release.runtime import InputReader, InputSpec
@@ -155,10 +155,13 @@ class Outputs:
 def run(inputs: Inputs, ctx: Context) -> Outputs:
     from gitops_release.core.db import canonical_difference, dump_db
 
-    db_file = ctx.workdir / inputs.db_path
+    # The paths are relative to the working directory (the checkout): a symbolic link along
+    # either would read a file from outside it, and --rewrite would write there.
+    db_file = path_in_checkout(ctx.workdir, inputs.db_path, "db-path")
+    policy_file = path_in_checkout(ctx.workdir, inputs.policy_path, "policy-path")
     db_text = read_text_if_exists(db_file, "db-path", inputs.db_path)
     db = validate_db(db_text, inputs.db_path)
-    policy_text = read_text_if_exists(ctx.workdir / inputs.policy_path, "policy-path", inputs.policy_path)
+    policy_text = read_text_if_exists(policy_file, "policy-path", inputs.policy_path)
     present = validate_policy(policy_text, inputs.policy_path)
     policy = "valid" if present else "absent: safe defaults"
     difference = canonical_difference(db_text or "", db)
