@@ -20,7 +20,7 @@ import yaml
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
 
-from gitops_release.core.release import Release, check_build_order, show
+from gitops_release.core.release import Release, check_build_order, rollback_fix, show
 from gitops_release.core.tags import check_tag, compare_versions, is_prerelease
 from gitops_release.core.yaml_limits import ANCHORS_FIX, AliasLimitError, check_expansion, count_alias
 from gitops_release.errors import ConfigError, PolicyError
@@ -395,16 +395,20 @@ def check_release(
             fix="ship a final version (without -rc/-beta) or add the channel to tags.prereleaseChannels",
         )
     if current is not None and not (allow_downgrade or policy.allow_downgrade):
+        # Whether a run without the dispatch's sender (the one way to set allow-downgrade) would be
+        # refused: then the fix must name a way that works without it.
+        senders = policy.sources is not None and all(
+            rule.senders is not None for rule in policy.sources if rule.matches(release, sender)
+        )
         order = compare_versions(current.tag, release.tag)
         if order is None or order == 0:
             # The tags do not order the two releases (sha-… tags): the build times do.
-            check_build_order(release, current, field=field)
+            check_build_order(release, current, field=field, senders=senders)
         if order == -1:
             raise PolicyError(
                 f"{field}.tag {show(release.tag)} is lower than {show(current.tag)} on "
                 f"{release.container}/{channel}: downgrades are refused",
-                fix="ship a higher version; to roll back on purpose, run update-db with this release "
-                "and allow-downgrade: true (always allowed: tags.allowDowngrade in the policy)",
+                fix=rollback_fix("ship a higher version; to roll back on purpose", senders=senders),
             )
 
 

@@ -202,6 +202,59 @@ def test_a_stale_build_is_refused_like_a_downgrade() -> None:
         )
 
 
+# The fixes of a refused downgrade / stale build (review finding 6): allow-downgrade is an input
+# of update-db, never a payload field, and a run that sets it has no repository_dispatch sender.
+FIX_WITHOUT_SENDERS = (
+    "run update-db with this release and allow-downgrade: true (workflow_dispatch or the CLI: a "
+    "dispatch's payload cannot set it) or git revert the commit that moved the channel; "
+    "tags.allowDowngrade: true in the policy accepts every downgrade"
+)
+FIX_WITH_SENDERS = (
+    "git revert the commit that moved the channel: a dispatch's payload cannot set allow-downgrade, "
+    "and this source lists senders, so update-db run by hand (workflow_dispatch, the CLI) has no "
+    "repository_dispatch sender and is refused"
+)
+WITH_SENDERS = """\
+sources:
+  - repository: org/my-app
+    images: [ghcr.io/org/my-app]
+    senders: ["my-app-release[bot]"]
+"""
+BOT = "my-app-release[bot]"
+
+
+def test_the_downgrade_fix_names_a_way_that_works_with_and_without_senders() -> None:
+    current, older = rel(tag="1.2.0"), rel(tag="1.1.0")
+    lead = "ship a higher version; to roll back on purpose, "
+    with pytest.raises(PolicyError) as info:
+        check_release(DEFAULT_POLICY, older, current)
+    assert info.value.fix == lead + FIX_WITHOUT_SENDERS
+    # The review's run: dispatched by the source's App, v1.1.0 after v1.2.0.
+    with pytest.raises(PolicyError) as info:
+        check_release(load_policy(WITH_SENDERS), older, current, sender=BOT)
+    assert info.value.message == (
+        "payload.tag '1.1.0' is lower than '1.2.0' on my-app/dev: downgrades are refused"
+    )
+    assert info.value.fix == lead + FIX_WITH_SENDERS
+    # A second rule for the source without senders would accept a run by hand: the input works.
+    both = WITH_SENDERS + "  - repository: org/my-app\n    images: [ghcr.io/org/my-app]\n"
+    with pytest.raises(PolicyError) as info:
+        check_release(load_policy(both), older, current, sender=BOT)
+    assert info.value.fix == lead + FIX_WITHOUT_SENDERS
+
+
+def test_the_stale_build_fix_names_a_way_that_works_with_and_without_senders() -> None:
+    current = stamped("sha-bbbbbbbb", "2026-01-28T10:30:00Z", sha="b" * 40)
+    stale = stamped("sha-aaaaaaaa", "2026-01-28T10:00:00Z")
+    lead = "nothing to do if the newer release should stay; to deploy this one anyway, "
+    with pytest.raises(PolicyError) as info:
+        check_release(DEFAULT_POLICY, stale, current)
+    assert info.value.fix == lead + FIX_WITHOUT_SENDERS
+    with pytest.raises(PolicyError) as info:
+        check_release(load_policy(WITH_SENDERS), stale, current, sender=BOT)
+    assert info.value.fix == lead + FIX_WITH_SENDERS
+
+
 def test_mutable_tags_allowed_when_policy_says_so() -> None:
     check_release(load_policy("tags: {immutable: false}"), rel(tag="latest"), None)
 
