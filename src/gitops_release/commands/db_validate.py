@@ -6,7 +6,7 @@ parsed by the same code update-db uses (which also catches what a schema cannot 
 container and channel, keys in order, 2-space indent): otherwise the next update rewrites the
 whole file and its diff hides the one release it changed. ``rewrite`` puts it in that form
 instead of failing. The first problem fails the command (exit 1) with a message naming the file
-and the JSON path or line. An absent policy file is valid (safe defaults).
+and the JSON path or line. An absent policy file is valid (the permissive defaults: any source and image).
 """
 
 from __future__ import annotations
@@ -26,7 +26,11 @@ if TYPE_CHECKING:
 
 INPUTS: tuple[InputSpec, ...] = (
     InputSpec("db-path", "path of the release-channel database", default="db/db.json"),
-    InputSpec("policy-path", "policy file (absent = safe defaults)", default=".gitops-release.yml"),
+    InputSpec(
+        "policy-path",
+        "policy file (absent = permissive defaults: any source and image)",
+        default=".gitops-release.yml",
+    ),
     InputSpec(
         "rewrite",
         "write a valid db.json that is not in update-db's form in that form, instead of failing",
@@ -163,7 +167,7 @@ def run(inputs: Inputs, ctx: Context) -> Outputs:
     db = validate_db(db_text, inputs.db_path)
     policy_text = read_text_if_exists(policy_file, "policy-path", inputs.policy_path)
     present = validate_policy(policy_text, inputs.policy_path)
-    policy = "valid" if present else "absent: safe defaults"
+    policy = "valid" if present else "absent: permissive defaults"
     difference = canonical_difference(db_text or "", db)
     if difference is not None and not inputs.rewrite:
         raise ConfigError(

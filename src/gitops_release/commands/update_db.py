@@ -63,7 +63,7 @@ INPUTS: tuple[InputSpec, ...] = (
     ),
     InputSpec(
         "policy-path",
-        "policy file inside the checkout; absent = safe defaults",
+        "policy file inside the checkout; absent = permissive defaults (any source and image)",
         default=".gitops-release.yml",
     ),
     InputSpec("repository-path", "the config repo checkout", default="."),

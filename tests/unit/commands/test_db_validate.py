@@ -42,7 +42,7 @@ def run(root: Path) -> db_validate.Outputs:
 def test_valid_db_and_absent_policy(tmp_path: Path):
     write(tmp_path, [entry("api"), entry("web")])
     out = run(tmp_path)
-    assert (out.valid, out.releases, out.policy) == (True, 2, "absent: safe defaults")
+    assert (out.valid, out.releases, out.policy) == (True, 2, "absent: permissive defaults")
 
 
 def test_template_policy_and_empty_db_are_valid(tmp_path: Path):
