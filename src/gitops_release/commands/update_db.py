@@ -656,6 +656,7 @@ def run(inputs: Inputs, ctx: Context) -> Outputs:
                 # Only db.json and the overlays the plan edits: nothing else in the tree is committed.
                 paths=lambda: touched,
                 verify=verify,
+                checkout_input="repository-path",
             )
     except BaseException:
         # git failed before verify: wait for the checks, but git's error is the one to report
