@@ -137,17 +137,59 @@ def _schema_error(path: str, error: ValidationError) -> ConfigError:
                 f"{path}: {_pointer([*parts, extra[0]])} is not a known key",
                 fix=f"use only {', '.join(allowed)} here (see docs/release-db.md)",
             )
+    if error.validator == "pattern" and parts[-2:-1] == ["images"] and isinstance(error.instance, str):
+        tagged = _image_with_reference(error.instance, error.schema["pattern"])
+        if tagged is not None:
+            repository, kind, reference = tagged
+            return ConfigError(
+                f"{path}: {_pointer(parts)}: {show(error.instance)} has a {kind} ({show(reference)}): "
+                "images lists repositories without tag or digest (a release's image has none), so "
+                "it would match no release",
+                fix=f"write {repository}; a registry's port is fine (localhost:5000/app)",
+            )
     if error.validator == "pattern" and "description" in error.schema:
         return ConfigError(
             f"{path}: {_pointer(parts)}: {show(error.instance)} is not allowed",
             fix=f"use {error.schema['description'][0].lower()}{error.schema['description'][1:]}",
         )
-    message = " ".join(error.message.split())
-    if len(message) > 160:
+    message = error.message
+    rendered = repr(error.instance)
+    if message.startswith(rendered):
+        # jsonschema writes "<instance> <reason>": cut the instance (a long list), never the reason.
+        message = show(error.instance) + message[len(rendered) :]
+        if error.validator == "uniqueItems":
+            message += _first_repeated(error.instance)
+    elif len(message) > 160:  # no instance in front: the schema's own words, cut as a last resort
         message = message[:157] + "..."
     return ConfigError(
-        f"{path}: {_pointer(parts)}: {message}", fix="correct it as described in docs/release-db.md"
+        f"{path}: {_pointer(parts)}: {' '.join(message.split())}",
+        fix="correct it as described in docs/release-db.md",
     )
+
+
+def _image_with_reference(entry: str, pattern: str) -> tuple[str, str, str] | None:
+    """``(repository, kind, reference)`` when ``entry`` is a valid images entry followed by a tag
+    (``:v1`` in the last path component), a digest (``@sha256:…``) or both."""
+    before_digest = entry.split("@", 1)[0]
+    last = before_digest.rsplit("/", 1)[-1]
+    cut = len(before_digest) - len(last) + last.index(":") if ":" in last else len(before_digest)
+    repository, reference = entry[:cut], entry[cut:]
+    if not reference or not re.match(pattern, repository):
+        return None
+    has_tag, has_digest = reference.startswith(":"), "@" in reference
+    kind = "tag and digest" if has_tag and has_digest else "tag" if has_tag else "digest"
+    return repository, kind, reference
+
+
+def _first_repeated(items: Any) -> str:
+    """``: 'x' is listed twice`` for the first element of ``items`` given again ('' if none)."""
+    seen: set[str] = set()
+    for item in items if isinstance(items, list) else ():
+        key = json.dumps(item, sort_keys=True, default=repr)
+        if key in seen:
+            return f" ({show(item)} is listed more than once)"
+        seen.add(key)
+    return ""
 
 
 def load_policy(text: str | None, *, path: str = ".gitops-release.yml") -> Policy:
