@@ -269,6 +269,30 @@ def test_merge_keys_in_the_policy_are_refused(bare_remote: BareRemotes):
         run_update(work, release())
 
 
+def test_a_merge_key_that_is_not_a_scalar_is_refused_by_update_db_and_db_validate(
+    bare_remote: BareRemotes,
+):
+    # The review's bypass: `? !!merge [b]` set sources to null, so db validate called the policy
+    # valid and update-db accepted a backdoor image from any repository.
+    text = (
+        "? !!merge [a]\n"
+        ": {sources: [{repository: org/app-b, containers: [app-b], images: [ghcr.io/org/app-b]}]}\n"
+        "? !!merge [b]\n"
+        ": {sources: null}\n"
+    )
+    url, work = make_repo(bare_remote, text)
+    head = bare_remote.remote_head(url)
+    evil = {**release(image="ghcr.io/evil/backdoor"), "source": {"repository": "evil/repo", "sha": SHA}}
+    problem = "merge key '!!merge [a]' at line 1: the policy does not accept YAML merge keys"
+    with pytest.raises(ConfigError) as by_update:
+        run_update(work, evil, dry_run="true")
+    assert by_update.value.message == f".gitops-release.yml: {problem}"
+    with pytest.raises(ConfigError) as by_validate:
+        db_validate.run(db_validate.Inputs(), Context.for_env({}, workdir=work))
+    assert by_validate.value.message == f"policy-path .gitops-release.yml: {problem}"
+    unchanged(bare_remote, url, head)
+
+
 def test_update_db_and_db_validate_word_a_policy_typo_alike(bare_remote: BareRemotes):
     _url, work = make_repo(bare_remote, "tags:\n  requiredigest: [prod]\n")
     with pytest.raises(ConfigError) as by_update:
