@@ -179,6 +179,37 @@ def test_clone_of_another_remote_is_refused(bare_remote: BareRemotes, tmp_path: 
         commit_and_push(clone, two, "main", writer("a.txt", "2\n"))
 
 
+def test_refusals_of_the_checkout_name_the_callers_input(bare_remote: BareRemotes, tmp_path: Path) -> None:
+    # Review finding 8: update-db's input is repository-path; the adapter used to say "checkout".
+    url = bare_remote.make_bare_remote({"sub/a.txt": "1\n"})
+    clone = bare_remote.clone_of(url)
+    with pytest.raises(ConfigError) as info:
+        commit_and_push(clone / "sub", url, "main", writer("a.txt", "2\n"), checkout_input="repository-path")
+    assert info.value.one_line() == (
+        f"repository-path '{clone / 'sub'}' is a subdirectory of the clone at '{clone.resolve()}', not "
+        f"its top. Fix: set repository-path to the top of the clone, '{clone.resolve()}', or to an empty "
+        "directory"
+    )
+    other = bare_remote.make_bare_remote({"a.txt": "1\n"})
+    with pytest.raises(ConfigError) as info:
+        commit_and_push(clone, other, "main", writer("a.txt", "2\n"), checkout_input="repository-path")
+    assert info.value.one_line() == (
+        f"repository-path '{clone}' is a clone of '{url}', not of '{other}'. Fix: set repository-path to "
+        "an empty directory, or to a clone whose origin is the repository being updated"
+    )
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(
+        ConfigError,
+        match=r"^repository-path '.*file' exists and is not a directory\. Fix: set repository-path ",
+    ):
+        commit_and_push(
+            tmp_path / "file", url, "main", writer("a.txt", "2\n"), checkout_input="repository-path"
+        )
+    # Without a name, the adapter's own word.
+    with pytest.raises(ConfigError, match=r"^checkout '.*sub' is a subdirectory of the clone"):
+        commit_and_push(clone / "sub", url, "main", writer("a.txt", "2\n"))
+
+
 def test_edit_raising_release_error_pushes_nothing_and_cleans_up(
     bare_remote: BareRemotes, tmp_path: Path
 ) -> None:

@@ -106,10 +106,16 @@ def test_from_a_subdirectory_of_a_clone_the_error_names_the_top(
     err = capsys.readouterr().err
     assert "is a subdirectory of the clone at" in err and "is not a clone with an origin remote" not in err
     assert f"set repository-path to the top of the clone, '{work.resolve()}'" in err
-    # With a remote given, commit_and_push says the same of its checkout.
+    # With a remote given, commit_and_push says the same, naming the input too (it said "checkout
+    # '…' … point the checkout at", and update-db has no input named checkout).
     assert main(["update-db"], env=env_for(work / "db", remote=url, branch="main")) == 1
     err = capsys.readouterr().err
-    assert f"is a subdirectory of the clone at '{work.resolve()}', not its top" in err
+    assert (
+        f"error: Invalid configuration: repository-path '{work / 'db'}' is a subdirectory of the clone "
+        f"at '{work.resolve()}', not its top. Fix: set repository-path to the top of the clone, "
+        f"'{work.resolve()}', or to an empty directory"
+    ) in err
+    assert "checkout '" not in err
 
 
 def test_dry_run_says_so_in_the_log_and_summary_and_reports_no_commit(

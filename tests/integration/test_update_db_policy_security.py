@@ -216,6 +216,37 @@ def test_the_payload_input_never_supplies_the_sender(bare_remote: BareRemotes, t
     assert update_db.sender_from_event({**env, "GITHUB_EVENT_NAME": "workflow_dispatch"}) is None
 
 
+def test_a_downgrade_from_a_source_with_senders_names_a_fix_that_works(
+    bare_remote: BareRemotes, tmp_path: Path
+) -> None:
+    # The review's run: v1.1.0 dispatched after v1.2.0. The fix used to say "run update-db with
+    # this release and allow-downgrade: true", which a source listing senders refuses.
+    url, work = make_repo(bare_remote, policy(extra_b=SENDERS))
+    for tag in ("1.1.0", "1.2.0"):
+        event = dispatch_event(tmp_path, release(tag=tag), "app-b-release[bot]")
+        assert run_update(work, None, env=event).changed
+    head = bare_remote.remote_head(url)
+    with pytest.raises(PolicyError) as info:
+        run_update(work, None, env=dispatch_event(tmp_path, release(tag="1.1.0"), "app-b-release[bot]"))
+    assert info.value.one_line() == (
+        "payload.tag '1.1.0' is lower than '1.2.0' on app-b/dev: downgrades are refused. Fix: ship a "
+        "higher version; to roll back on purpose, git revert the commit that moved the channel: a "
+        "dispatch's payload cannot set allow-downgrade, and this source lists senders, so update-db run "
+        "by hand (workflow_dispatch, the CLI) has no repository_dispatch sender and is refused"
+    )
+    # What the old fix said to do is indeed refused...
+    with pytest.raises(PolicyError, match="sender unknown"):
+        run_update(work, release(tag="1.1.0"), allow_downgrade="true")
+    unchanged(bare_remote, url, head)
+    # ...and what the new one says works: the revert puts 1.1.0 back.
+    git("fetch", "-q", "origin", cwd=work)
+    git("checkout", "-q", "-B", "main", "origin/main", cwd=work)
+    git("-c", "user.name=t", "-c", "user.email=t@t.invalid", "revert", "--no-edit", "HEAD", cwd=work)
+    git("push", "-q", "origin", "HEAD:main", cwd=work)
+    (stored,) = json.loads(bare_remote.read_remote_file(url, "db/db.json"))["releases"]
+    assert stored["tag"] == "1.1.0"
+
+
 # -- items 4 and 8 and the wording -----------------------------------------------------------------
 
 
@@ -250,6 +281,30 @@ def test_merge_keys_in_the_policy_are_refused(bare_remote: BareRemotes):
         ConfigError, match="merge key '<<' at line 1: the policy does not accept YAML merge keys"
     ):
         run_update(work, release())
+
+
+def test_a_merge_key_that_is_not_a_scalar_is_refused_by_update_db_and_db_validate(
+    bare_remote: BareRemotes,
+):
+    # The review's bypass: `? !!merge [b]` set sources to null, so db validate called the policy
+    # valid and update-db accepted a backdoor image from any repository.
+    text = (
+        "? !!merge [a]\n"
+        ": {sources: [{repository: org/app-b, containers: [app-b], images: [ghcr.io/org/app-b]}]}\n"
+        "? !!merge [b]\n"
+        ": {sources: null}\n"
+    )
+    url, work = make_repo(bare_remote, text)
+    head = bare_remote.remote_head(url)
+    evil = {**release(image="ghcr.io/evil/backdoor"), "source": {"repository": "evil/repo", "sha": SHA}}
+    problem = "merge key '!!merge [a]' at line 1: the policy does not accept YAML merge keys"
+    with pytest.raises(ConfigError) as by_update:
+        run_update(work, evil, dry_run="true")
+    assert by_update.value.message == f".gitops-release.yml: {problem}"
+    with pytest.raises(ConfigError) as by_validate:
+        db_validate.run(db_validate.Inputs(), Context.for_env({}, workdir=work))
+    assert by_validate.value.message == f"policy-path .gitops-release.yml: {problem}"
+    unchanged(bare_remote, url, head)
 
 
 def test_update_db_and_db_validate_word_a_policy_typo_alike(bare_remote: BareRemotes):

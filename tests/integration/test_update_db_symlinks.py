@@ -1,7 +1,8 @@
 """Symbolic links committed in the config repo never carry update-db's reads or writes out of the
 checkout (issue 7, item 3): each attack below is a link committed to the remote, so it is in
 the fresh checkout update-db makes; update-db refuses it naming the input and the link, changes
-nothing outside the tree and pushes nothing."""
+nothing outside the tree and pushes nothing. db validate and db query, run in a clone holding
+such a link, refuse it alike (review finding 4)."""
 
 from __future__ import annotations
 
@@ -136,3 +137,46 @@ def test_a_committed_symlink_is_refused_and_nothing_outside_changes(
     assert snapshot(outside) == before  # nothing read into the tree, written or deleted out there
     assert remote_head(url) == head  # nothing pushed
     assert git("status", "--porcelain", cwd=checkout) == ""  # the checkout is as fetched
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["db", "validate"], ["db", "validate", "--rewrite"], ["db", "query"]],
+    ids=["validate", "validate-rewrite", "query"],
+)
+@pytest.mark.parametrize(
+    ("links", "expected"),
+    [
+        ({"db": "{outside}"}, "db-path db/db.json: 'db' is a symbolic link (to '{outside}')"),
+        (
+            {".gitops-release.yml": "{outside}/policy.yml"},
+            "policy-path .gitops-release.yml: '.gitops-release.yml' is a symbolic link "
+            "(to '{outside}/policy.yml')",
+        ),
+    ],
+    ids=["db-dir-link", "policy-file-link"],
+)
+def test_db_commands_refuse_a_committed_symlink_in_a_clone(
+    tmp_path: Path,
+    outside: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    command: list[str],
+    links: dict[str, str],
+    expected: str,
+) -> None:
+    # db validate and db query read the working directory (the clone) as update-db reads its
+    # checkout: they called the outside db valid, --rewrite rewrote it, query printed it.
+    (outside / "db.json").write_text(OUTSIDE_DB.replace("\n  ", "\n    "))  # not update-db's form
+    files = {"db/db.json": EMPTY_DB} if "db" not in links else {".gitops-release.yml": POLICY}
+    url = remote_with_links(tmp_path, files, {k: v.format(outside=outside) for k, v in links.items()})
+    clone = tmp_path / "clone"
+    git("clone", "--quiet", url, str(clone))
+    before = snapshot(outside)
+    monkeypatch.chdir(clone)
+    assert main(command, env={}) == 1
+    captured = capsys.readouterr()
+    assert "error: Invalid configuration: " + expected.format(outside=outside) in captured.err
+    assert "secret" not in captured.out + captured.err
+    assert snapshot(outside) == before
+    assert git("status", "--porcelain", cwd=clone) == ""

@@ -175,3 +175,33 @@ def test_doc_examples_give_our_actions_only_inputs_they_declare(path):
             assert not unknown, f"{path.name}: actions/{uses.group(2)} has no inputs {unknown}"
             required = sorted(n for n, spec in declared.items() if spec.get("required") and n not in given)
             assert not required, f"{path.name}: actions/{uses.group(2)} example lacks required {required}"
+
+
+# -- one wording for the no-policy defaults (review finding 7) ----------------------------------
+
+# Every file a user reads about running without a policy. The defaults accept any source and any
+# image, so "safe defaults" (which update-db.md and the template said) contradicted security.md.
+DEFAULTS_WORDING = (
+    "docs/update-db.md",
+    "docs/release-db.md",
+    "docs/security.md",
+    "templates/config-repo/.gitops-release.yml",
+    "action.yml",
+    "actions/update-db/action.yml",
+    ".github/workflows/update-db.yml",
+    "src/gitops_release/commands/update_db.py",
+    "src/gitops_release/commands/db_validate.py",
+)
+
+
+@pytest.mark.parametrize("rel", DEFAULTS_WORDING)
+def test_the_no_policy_defaults_are_never_called_safe(rel: str) -> None:
+    text = " ".join((ROOT / rel).read_text(encoding="utf-8").split()).lower()
+    assert "safe default" not in text, f"{rel}: the defaults accept any source and image"
+    assert "permissive defaults" in text, f"{rel}: name the no-policy defaults 'permissive defaults'"
+
+
+def test_every_page_describing_the_defaults_says_they_accept_any_image() -> None:
+    for rel in ("docs/update-db.md", "docs/release-db.md", "templates/config-repo/.gitops-release.yml"):
+        text = " ".join((ROOT / rel).read_text(encoding="utf-8").replace("#", " ").split())
+        assert "any source repository, container and image" in text, rel

@@ -417,37 +417,42 @@ def _pending_file(git: Git) -> Path:
     return git.git_dir() / _PENDING
 
 
-def _prepare_checkout(git: Git, checkout: Path, remote: str, branch: str) -> None:
-    """Clone into an absent/empty directory, or validate an existing clone of the same remote."""
+def _prepare_checkout(git: Git, checkout: Path, remote: str, branch: str, name: str = "checkout") -> None:
+    """Clone into an absent/empty directory, or validate an existing clone of the same remote.
+
+    ``name``: the command's input that gave ``checkout`` (update-db: ``repository-path``), so
+    that each refusal names what to change."""
     if not checkout.exists() or (checkout.is_dir() and not any(checkout.iterdir())):
         checkout.mkdir(parents=True, exist_ok=True)
         git.run("clone", "--quiet", "--single-branch", "--no-tags", "--branch", branch, "--", remote, ".")
         return
     if not checkout.is_dir():
         raise ConfigError(
-            f"checkout '{checkout}' exists and is not a directory",
-            fix="point the checkout at an empty directory, or at a clone of the repository",
+            f"{name} '{checkout}' exists and is not a directory",
+            fix=f"set {name} to an empty directory, or to a clone of the repository",
         )
     top = git.toplevel()
     if top is not None and top.resolve() != checkout.resolve():
         raise ConfigError(
-            f"checkout '{checkout}' is a subdirectory of the clone at '{top}', not its top",
-            fix=f"point the checkout at the top of the clone, '{top}', or at an empty directory",
+            f"{name} '{checkout}' is a subdirectory of the clone at '{top}', not its top",
+            fix=f"set {name} to the top of the clone, '{top}', or to an empty directory",
         )
     if top is None:
         raise ConfigError(
-            f"checkout '{checkout}' is not empty and is not the top of a git clone",
-            fix="use an empty or non-existent directory (it will be cloned), or a clone of the repository",
+            f"{name} '{checkout}' is not empty and is not the top of a git clone",
+            fix=f"set {name} to an empty or non-existent directory (it will be cloned), or to a clone "
+            "of the repository",
         )
     origin = git.remote_url("origin")
     if origin is None or _normalise_remote(origin) != _normalise_remote(remote):
         raise ConfigError(
-            f"checkout '{checkout}' is a clone of '{origin or 'no origin'}', not of '{remote}'",
-            fix="use an empty directory, or a clone whose origin is the repository being updated",
+            f"{name} '{checkout}' is a clone of '{origin or 'no origin'}', not of '{remote}'",
+            fix=f"set {name} to an empty directory, or to a clone whose origin is the repository being "
+            "updated",
         )
     if not git.is_clean():
         raise GitError(
-            f"checkout '{checkout}' has uncommitted changes to tracked files; refusing to reset them",
+            f"{name} '{checkout}' has uncommitted changes to tracked files; refusing to reset them",
             fix="commit and push, stash or discard them, or use a fresh directory",
         )
     pending_path = _pending_file(git)
@@ -455,7 +460,7 @@ def _prepare_checkout(git: Git, checkout: Path, remote: str, branch: str) -> Non
     unpushed = set(git.unpushed("HEAD", f"refs/heads/{branch}"))
     if unpushed - ours:
         raise GitError(
-            f"checkout '{checkout}' has {len(unpushed - ours)} local commit(s) not on the remote; "
+            f"{name} '{checkout}' has {len(unpushed - ours)} local commit(s) not on the remote; "
             "refusing to reset them",
             fix="push them, move them to another branch, or use a fresh directory",
         )
@@ -590,6 +595,7 @@ def commit_and_push(
     env: Mapping[str, str] | None = None,
     verify: Callable[[], None] | None = None,
     remote_input: str = "remote",
+    checkout_input: str = "checkout",
 ) -> PushResult:
     """Apply ``edit`` to a fresh checkout of ``remote``'s ``branch``, commit and push; retry races.
 
@@ -612,7 +618,8 @@ def commit_and_push(
     releases while git commits). What it raises propagates with the commit discarded.
 
     ``remote_input`` names the command's input that gave ``remote``, for the error refusing a
-    URL with credentials.
+    URL with credentials; ``checkout_input`` the one that gave ``checkout``, for the errors
+    refusing it (a subdirectory of a clone, a clone of another remote, local changes).
     """
     if max_attempts is not None and max_attempts < 1:
         raise InputError("max-attempts", f"{max_attempts} is below the minimum 1", fix="use 1 or more")
@@ -630,7 +637,7 @@ def commit_and_push(
     git = Git(checkout, token=token, env=env, identity=identity, log=log, auth_url=remote)
     if not checkout.exists():
         checkout.mkdir(parents=True)
-    _prepare_checkout(git, checkout, remote, branch)
+    _prepare_checkout(git, checkout, remote, branch, checkout_input)
     pending_path = _pending_file(git)
     base = ""
     untracked_before: set[str] = set()

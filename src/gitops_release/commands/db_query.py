@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gitops_release.adapters.files import read_text_if_exists
+from gitops_release.adapters.files import path_in_checkout, read_text_if_exists
 from gitops_release.commands.base import Context
 from gitops_release.core.db import check_schema_version
 from gitops_release.core.policy import load_policy
@@ -455,10 +455,13 @@ class Outputs:
 
 
 def run(inputs: Inputs, ctx: Context) -> Outputs:
-    path = ctx.workdir / inputs.db_path
+    # The paths are relative to the working directory (the checkout): a symbolic link along
+    # either would print a file from outside it.
+    path = path_in_checkout(ctx.workdir, inputs.db_path, "db-path")
+    policy_file = path_in_checkout(ctx.workdir, inputs.policy_path, "policy-path")
     doc = load_document(path, inputs.db_path)
     # The same policy loader as update-db; an absent file gives the default channels.
-    policy_text = read_text_if_exists(ctx.workdir / inputs.policy_path, "policy-path", inputs.policy_path)
+    policy_text = read_text_if_exists(policy_file, "policy-path", inputs.policy_path)
     policy = load_policy(policy_text, path=inputs.policy_path)
     if inputs.channel is not None:
         where = (

@@ -6,7 +6,7 @@ parsed by the same code update-db uses (which also catches what a schema cannot 
 container and channel, keys in order, 2-space indent): otherwise the next update rewrites the
 whole file and its diff hides the one release it changed. ``rewrite`` puts it in that form
 instead of failing. The first problem fails the command (exit 1) with a message naming the file
-and the JSON path or line. An absent policy file is valid (safe defaults).
+and the JSON path or line. An absent policy file is valid (the permissive defaults: any source and image).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
-from gitops_release.adapters.files import atomic_write, read_text_if_exists
+from gitops_release.adapters.files import atomic_write, path_in_checkout, read_text_if_exists
 from gitops_release.commands.base import Context
 from gitops_release.errors import ConfigError
 from gitops_release.runtime import InputReader, InputSpec
@@ -26,7 +26,11 @@ if TYPE_CHECKING:
 
 INPUTS: tuple[InputSpec, ...] = (
     InputSpec("db-path", "path of the release-channel database", default="db/db.json"),
-    InputSpec("policy-path", "policy file (absent = safe defaults)", default=".gitops-release.yml"),
+    InputSpec(
+        "policy-path",
+        "policy file (absent = permissive defaults: any source and image)",
+        default=".gitops-release.yml",
+    ),
     InputSpec(
         "rewrite",
         "write a valid db.json that is not in update-db's form in that form, instead of failing",
@@ -155,12 +159,15 @@ class Outputs:
 def run(inputs: Inputs, ctx: Context) -> Outputs:
     from gitops_release.core.db import canonical_difference, dump_db
 
-    db_file = ctx.workdir / inputs.db_path
+    # The paths are relative to the working directory (the checkout): a symbolic link along
+    # either would read a file from outside it, and --rewrite would write there.
+    db_file = path_in_checkout(ctx.workdir, inputs.db_path, "db-path")
+    policy_file = path_in_checkout(ctx.workdir, inputs.policy_path, "policy-path")
     db_text = read_text_if_exists(db_file, "db-path", inputs.db_path)
     db = validate_db(db_text, inputs.db_path)
-    policy_text = read_text_if_exists(ctx.workdir / inputs.policy_path, "policy-path", inputs.policy_path)
+    policy_text = read_text_if_exists(policy_file, "policy-path", inputs.policy_path)
     present = validate_policy(policy_text, inputs.policy_path)
-    policy = "valid" if present else "absent: safe defaults"
+    policy = "valid" if present else "absent: permissive defaults"
     difference = canonical_difference(db_text or "", db)
     if difference is not None and not inputs.rewrite:
         raise ConfigError(

@@ -70,7 +70,7 @@ INPUTS: tuple[InputSpec, ...] = (
     ),
     InputSpec(
         "policy-path",
-        "policy file inside the checkout; absent = safe defaults",
+        "policy file inside the checkout; absent = permissive defaults (any source and image)",
         default=".gitops-release.yml",
     ),
     InputSpec("repository-path", "the config repo checkout", default="."),
@@ -703,6 +703,7 @@ def run(inputs: Inputs, ctx: Context) -> Outputs:
                 # Only db.json and the overlays the plan edits: nothing else in the tree is committed.
                 paths=lambda: touched,
                 verify=verify,
+                checkout_input="repository-path",
             )
     except BaseException:
         # git failed before verify: wait for the checks, but git's error is the one to report

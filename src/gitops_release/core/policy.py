@@ -20,7 +20,7 @@ import yaml
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
 
-from gitops_release.core.release import Release, check_build_order, show
+from gitops_release.core.release import Release, check_build_order, rollback_fix, show
 from gitops_release.core.tags import check_tag, compare_versions, is_prerelease
 from gitops_release.core.yaml_limits import ANCHORS_FIX, AliasLimitError, check_expansion, count_alias
 from gitops_release.errors import ConfigError, PolicyError
@@ -137,17 +137,59 @@ def _schema_error(path: str, error: ValidationError) -> ConfigError:
                 f"{path}: {_pointer([*parts, extra[0]])} is not a known key",
                 fix=f"use only {', '.join(allowed)} here (see docs/release-db.md)",
             )
+    if error.validator == "pattern" and parts[-2:-1] == ["images"] and isinstance(error.instance, str):
+        tagged = _image_with_reference(error.instance, error.schema["pattern"])
+        if tagged is not None:
+            repository, kind, reference = tagged
+            return ConfigError(
+                f"{path}: {_pointer(parts)}: {show(error.instance)} has a {kind} ({show(reference)}): "
+                "images lists repositories without tag or digest (a release's image has none), so "
+                "it would match no release",
+                fix=f"write {repository}; a registry's port is fine (localhost:5000/app)",
+            )
     if error.validator == "pattern" and "description" in error.schema:
         return ConfigError(
             f"{path}: {_pointer(parts)}: {show(error.instance)} is not allowed",
             fix=f"use {error.schema['description'][0].lower()}{error.schema['description'][1:]}",
         )
-    message = " ".join(error.message.split())
-    if len(message) > 160:
+    message = error.message
+    rendered = repr(error.instance)
+    if message.startswith(rendered):
+        # jsonschema writes "<instance> <reason>": cut the instance (a long list), never the reason.
+        message = show(error.instance) + message[len(rendered) :]
+        if error.validator == "uniqueItems":
+            message += _first_repeated(error.instance)
+    elif len(message) > 160:  # no instance in front: the schema's own words, cut as a last resort
         message = message[:157] + "..."
     return ConfigError(
-        f"{path}: {_pointer(parts)}: {message}", fix="correct it as described in docs/release-db.md"
+        f"{path}: {_pointer(parts)}: {' '.join(message.split())}",
+        fix="correct it as described in docs/release-db.md",
     )
+
+
+def _image_with_reference(entry: str, pattern: str) -> tuple[str, str, str] | None:
+    """``(repository, kind, reference)`` when ``entry`` is a valid images entry followed by a tag
+    (``:v1`` in the last path component), a digest (``@sha256:…``) or both."""
+    before_digest = entry.split("@", 1)[0]
+    last = before_digest.rsplit("/", 1)[-1]
+    cut = len(before_digest) - len(last) + last.index(":") if ":" in last else len(before_digest)
+    repository, reference = entry[:cut], entry[cut:]
+    if not reference or not re.match(pattern, repository):
+        return None
+    has_tag, has_digest = reference.startswith(":"), "@" in reference
+    kind = "tag and digest" if has_tag and has_digest else "tag" if has_tag else "digest"
+    return repository, kind, reference
+
+
+def _first_repeated(items: Any) -> str:
+    """``: 'x' is listed twice`` for the first element of ``items`` given again ('' if none)."""
+    seen: set[str] = set()
+    for item in items if isinstance(items, list) else ():
+        key = json.dumps(item, sort_keys=True, default=repr)
+        if key in seen:
+            return f" ({show(item)} is listed more than once)"
+        seen.add(key)
+    return ""
 
 
 def load_policy(text: str | None, *, path: str = ".gitops-release.yml") -> Policy:
@@ -177,7 +219,7 @@ _MERGE_TAG = "tag:yaml.org,2002:merge"
 
 class StrictSafeLoader(yaml.SafeLoader):
     """``yaml.SafeLoader`` for the policy: refuses a key given twice in one mapping, merge keys
-    (``<<``) and aliases beyond a small bound (yaml_limits).
+    (``<<``, any key tagged ``!!merge``) and aliases beyond a small bound (yaml_limits).
 
     PyYAML keeps the last of two equal keys without a word, so a second ``sources:`` would
     silently replace the allow-list; two ``<<:`` merges would do the same past the duplicate
@@ -201,16 +243,21 @@ class StrictSafeLoader(yaml.SafeLoader):
         if isinstance(node, yaml.MappingNode):  # the base class raises its own error otherwise
             first_line: dict[Any, int] = {}
             for key_node, _ in node.value:
-                if not isinstance(key_node, yaml.ScalarNode):
-                    continue
                 line = key_node.start_mark.line + 1
-                if key_node.tag == _MERGE_TAG:
+                # Before the scalar filter: PyYAML merges ANY key node tagged !!merge, a sequence
+                # or mapping too (`? !!merge [a]`). A quoted '<<' is refused alike: it only reads
+                # as a merge, and no policy key is named so.
+                if key_node.tag == _MERGE_TAG or (
+                    isinstance(key_node, yaml.ScalarNode) and key_node.value == "<<"
+                ):
                     raise yaml.constructor.ConstructorError(
                         "while constructing a mapping",
                         node.start_mark,
-                        f"merge key '<<' at line {line}",
+                        f"merge key {show(_written(key_node))} at line {line}",
                         key_node.start_mark,
                     )
+                if not isinstance(key_node, yaml.ScalarNode):
+                    continue
                 key = self.construct_object(key_node)
                 if key in first_line:
                     raise yaml.constructor.ConstructorError(
@@ -221,6 +268,15 @@ class StrictSafeLoader(yaml.SafeLoader):
                     )
                 first_line[key] = line
         return super().construct_mapping(node, deep=deep)
+
+
+def _written(node: yaml.Node) -> str:
+    """The node as the file writes it (``!!merge [a]``, ``<<``): marks of a loaded string keep
+    the whole text."""
+    buffer = node.start_mark.buffer
+    if buffer is None:  # not loaded from a string: fall back to the node's own text
+        return str(node.value) if isinstance(node, yaml.ScalarNode) else node.tag
+    return str(buffer[node.start_mark.index : node.end_mark.index])
 
 
 def parse_yaml(text: str, *, path: str) -> Any:
@@ -381,16 +437,20 @@ def check_release(
             fix="ship a final version (without -rc/-beta) or add the channel to tags.prereleaseChannels",
         )
     if current is not None and not (allow_downgrade or policy.allow_downgrade):
+        # Whether a run without the dispatch's sender (the one way to set allow-downgrade) would be
+        # refused: then the fix must name a way that works without it.
+        senders = policy.sources is not None and all(
+            rule.senders is not None for rule in policy.sources if rule.matches(release, sender)
+        )
         order = compare_versions(current.tag, release.tag)
         if order is None or order == 0:
             # The tags do not order the two releases (sha-… tags): the build times do.
-            check_build_order(release, current, field=field)
+            check_build_order(release, current, field=field, senders=senders)
         if order == -1:
             raise PolicyError(
                 f"{field}.tag {show(release.tag)} is lower than {show(current.tag)} on "
                 f"{release.container}/{channel}: downgrades are refused",
-                fix="ship a higher version; to roll back on purpose, run update-db with this release "
-                "and allow-downgrade: true (always allowed: tags.allowDowngrade in the policy)",
+                fix=rollback_fix("ship a higher version; to roll back on purpose", senders=senders),
             )
 
 

@@ -572,7 +572,29 @@ def time_key(stamp: str) -> tuple[str, str]:
     return seconds.rstrip("Z"), rest.rstrip("Z").ljust(9, "0")
 
 
-def check_build_order(release: Release, current: Release | None, *, field: str = "payload") -> None:
+def rollback_fix(lead: str, *, senders: bool) -> str:
+    """The fix of a refused downgrade or stale build: how to roll back on purpose today.
+
+    allow-downgrade is an update-db input, not a payload field, so no dispatch can set it; a
+    run that sets it (workflow_dispatch, the CLI) has no repository_dispatch event, hence no
+    sender, and a source whose rules all list ``senders`` refuses it. For such a source only a
+    commit to the config repo works, and the fix names only that."""
+    if senders:
+        return (
+            f"{lead}, git revert the commit that moved the channel: a dispatch's payload cannot set "
+            "allow-downgrade, and this source lists senders, so update-db run by hand "
+            "(workflow_dispatch, the CLI) has no repository_dispatch sender and is refused"
+        )
+    return (
+        f"{lead}, run update-db with this release and allow-downgrade: true (workflow_dispatch or "
+        "the CLI: a dispatch's payload cannot set it) or git revert the commit that moved the "
+        "channel; tags.allowDowngrade: true in the policy accepts every downgrade"
+    )
+
+
+def check_build_order(
+    release: Release, current: Release | None, *, field: str = "payload", senders: bool = False
+) -> None:
     """Refuse ``release`` when it was built before the channel's ``current`` release: a stale
     dispatch (a re-run of an old one, or the loser of a race) must not roll the channel back.
 
@@ -580,6 +602,7 @@ def check_build_order(release: Release, current: Release | None, *, field: str =
     dispatch-update stamped it, or by hand) is not comparable and is accepted, as before. The
     same build dispatched again (``same_content``) is never refused: it changes nothing. The
     caller skips this with allow-downgrade, and when semver tags already order the two.
+    ``senders``: the release's source rules all name senders (see rollback_fix).
     """
     if current is None or release.same_content(current):
         return
@@ -590,9 +613,9 @@ def check_build_order(release: Release, current: Release | None, *, field: str =
         f"{field}.source.builtAt {new} is older than the build on {release.container}/"
         f"{release.channel} ({show(current.tag)}, built {old}): a newer release already holds the "
         f"channel, so this stale one ({show(release.tag)}) is refused and nothing was changed",
-        fix="nothing to do if the newer release should stay; to deploy this one anyway, run "
-        "update-db with this release and allow-downgrade: true (always allowed: tags.allowDowngrade "
-        "in the policy)",
+        fix=rollback_fix(
+            "nothing to do if the newer release should stay; to deploy this one anyway", senders=senders
+        ),
     )
 
 

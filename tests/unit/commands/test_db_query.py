@@ -476,3 +476,74 @@ def test_the_oracle_jq_says_module_not_found_for_each_directive(directive: str):
         jq.compile(directive + " .")
     first = str(info.value).split("\n", 1)[0]
     assert "module not found" in first or "data file" in first
+
+
+# -- symbolic links (review finding 4): db query prints nothing from outside the checkout ----------
+
+
+@pytest.mark.parametrize(
+    ("link", "target", "expected"),
+    [
+        ("db", "db", "db-path db/db.json: 'db' is a symbolic link (to '{outside}/db')"),
+        (
+            "db/db.json",
+            "db/db.json",
+            "db-path db/db.json: 'db/db.json' is a symbolic link (to '{outside}/db/db.json')",
+        ),
+        (
+            ".gitops-release.yml",
+            "pol.yml",
+            "policy-path .gitops-release.yml: '.gitops-release.yml' is a symbolic link "
+            "(to '{outside}/pol.yml')",
+        ),
+    ],
+)
+def test_a_symlink_along_a_path_is_refused(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    link: str,
+    target: str,
+    expected: str,
+) -> None:
+    # The review's reproduction: db query printed the outside db through a `db -> outside` link.
+    outside = tmp_path / "outside"
+    (outside / "db").mkdir(parents=True)
+    secret = {"schemaVersion": 1, "releases": [release("secret", "dev", "sha-5ec7e7")]}
+    (outside / "db" / "db.json").write_text(json.dumps(secret, indent=2) + "\n")
+    (outside / "pol.yml").write_text("channels: [dev]\n")
+    root = tmp_path / "repo"
+    root.mkdir()
+    if link != "db":
+        _write_db(root, [release("api", "dev", "sha-1")])
+    if link == "db/db.json":
+        (root / "db" / "db.json").unlink()
+    (root / link).symlink_to(outside / target)
+    monkeypatch.chdir(root)
+    assert main(["db", "query"], env={"GITHUB_ACTIONS": "true"}) == 1
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == (
+        "::error title=Invalid configuration::"
+        + expected.format(outside=outside)
+        + "; gitops-release reads and writes only real files inside the checkout. "
+        f"Fix: replace the link '{link}' in the repository by a real "
+        + ("directory" if link == "db" else "file")
+        + " (git rm it and commit the content)"
+    )
+    assert "secret" not in out
+
+
+def test_a_db_path_out_of_the_working_directory_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "outside").mkdir()
+    _write_db(tmp_path / "outside", [release("secret", "dev", "sha-5ec7e7")])
+    (tmp_path / "repo").mkdir()
+    monkeypatch.chdir(tmp_path / "repo")
+    assert main(["db", "query", "--db-path", "../outside/db/db.json"], env={"GITHUB_ACTIONS": "true"}) == 1
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == (
+        "::error title=Invalid configuration::db-path ../outside/db/db.json leads out of the checkout. "
+        "Fix: give db-path as a path inside it, without '..'"
+    )
+    assert "secret" not in out

@@ -42,7 +42,7 @@ def run(root: Path) -> db_validate.Outputs:
 def test_valid_db_and_absent_policy(tmp_path: Path):
     write(tmp_path, [entry("api"), entry("web")])
     out = run(tmp_path)
-    assert (out.valid, out.releases, out.policy) == (True, 2, "absent: safe defaults")
+    assert (out.valid, out.releases, out.policy) == (True, 2, "absent: permissive defaults")
 
 
 def test_template_policy_and_empty_db_are_valid(tmp_path: Path):
@@ -227,3 +227,96 @@ def test_whitespace_differences_are_named_not_shown_as_two_equal_lines(
     db_file = tmp_path / "db" / "db.json"
     db_file.write_text(edit(dump_db(load_db(db_file.read_text()))))
     assert expected in _one_line(tmp_path, monkeypatch, capsys)
+
+
+# -- symbolic links (review finding 4): db validate reads and writes only inside the checkout -------
+
+# A valid db, but not in update-db's form (4-space indent): --rewrite would rewrite it.
+OUTSIDE_DB = json.dumps({"schemaVersion": 1, "releases": [entry("secret")]}, indent=4) + "\n"
+
+
+@pytest.fixture
+def outside(tmp_path: Path) -> Path:
+    out = tmp_path / "outside"
+    (out / "db").mkdir(parents=True)
+    (out / "db" / "db.json").write_text(OUTSIDE_DB)
+    (out / "pol.yml").write_text("channels: [dev]\n")
+    return out
+
+
+def _snapshot(directory: Path) -> dict[str, tuple[str, int]]:
+    return {
+        p.relative_to(directory).as_posix(): (p.read_text(), p.stat().st_mtime_ns)
+        for p in sorted(directory.rglob("*"))
+        if p.is_file()
+    }
+
+
+@pytest.mark.parametrize("rewrite", [False, True])
+@pytest.mark.parametrize(
+    ("link", "target", "expected"),
+    [
+        ("db", "db", "db-path db/db.json: 'db' is a symbolic link (to '{outside}/db')"),
+        (
+            "db/db.json",
+            "db/db.json",
+            "db-path db/db.json: 'db/db.json' is a symbolic link (to '{outside}/db/db.json')",
+        ),
+        (
+            ".gitops-release.yml",
+            "pol.yml",
+            "policy-path .gitops-release.yml: '.gitops-release.yml' is a symbolic link "
+            "(to '{outside}/pol.yml')",
+        ),
+    ],
+)
+def test_a_symlink_along_a_path_is_refused_and_nothing_outside_changes(
+    tmp_path: Path, outside: Path, link: str, target: str, expected: str, rewrite: bool
+) -> None:
+    from gitops_release.commands.base import Context
+
+    # The review's reproduction: db validate called the outside db valid, --rewrite rewrote it.
+    root = tmp_path / "repo"
+    root.mkdir()
+    if link != "db":
+        write(root, [entry("api")])
+    if link == "db/db.json":
+        (root / "db" / "db.json").unlink()
+    (root / link).symlink_to(outside / target)
+    before = _snapshot(outside)
+    with pytest.raises(ConfigError) as info:
+        db_validate.run(db_validate.Inputs(rewrite=rewrite), Context.for_env({}, workdir=root))
+    assert info.value.message == (
+        expected.format(outside=outside)
+        + "; gitops-release reads and writes only real files inside the checkout"
+    )
+    assert _snapshot(outside) == before
+
+
+def test_a_link_that_stays_inside_the_checkout_is_refused_too(tmp_path: Path) -> None:
+    write(tmp_path, [entry("api")])
+    (tmp_path / "real.yml").write_text("channels: [dev]\n")
+    (tmp_path / ".gitops-release.yml").symlink_to("real.yml")
+    with pytest.raises(ConfigError, match=r"'\.gitops-release\.yml' is a symbolic link \(to 'real\.yml'\)"):
+        run(tmp_path)
+
+
+@pytest.mark.parametrize("db_path", ["../outside/db/db.json", "{outside}/db/db.json"])
+def test_a_db_path_out_of_the_working_directory_is_refused(
+    tmp_path: Path,
+    outside: Path,
+    db_path: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    root = tmp_path / "repo"
+    root.mkdir()
+    monkeypatch.chdir(root)
+    before = _snapshot(outside)
+    shown = db_path.format(outside=outside)
+    assert main(["db", "validate", "--rewrite", "--db-path", shown], env={"GITHUB_ACTIONS": "true"}) == 1
+    assert capsys.readouterr().out.splitlines()[0] == (
+        f"::error title=Invalid configuration::db-path {shown} leads out of the checkout. "
+        "Fix: give db-path as a path inside it, without '..'"
+    )
+    assert _snapshot(outside) == before

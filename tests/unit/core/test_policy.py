@@ -202,6 +202,59 @@ def test_a_stale_build_is_refused_like_a_downgrade() -> None:
         )
 
 
+# The fixes of a refused downgrade / stale build (review finding 6): allow-downgrade is an input
+# of update-db, never a payload field, and a run that sets it has no repository_dispatch sender.
+FIX_WITHOUT_SENDERS = (
+    "run update-db with this release and allow-downgrade: true (workflow_dispatch or the CLI: a "
+    "dispatch's payload cannot set it) or git revert the commit that moved the channel; "
+    "tags.allowDowngrade: true in the policy accepts every downgrade"
+)
+FIX_WITH_SENDERS = (
+    "git revert the commit that moved the channel: a dispatch's payload cannot set allow-downgrade, "
+    "and this source lists senders, so update-db run by hand (workflow_dispatch, the CLI) has no "
+    "repository_dispatch sender and is refused"
+)
+WITH_SENDERS = """\
+sources:
+  - repository: org/my-app
+    images: [ghcr.io/org/my-app]
+    senders: ["my-app-release[bot]"]
+"""
+BOT = "my-app-release[bot]"
+
+
+def test_the_downgrade_fix_names_a_way_that_works_with_and_without_senders() -> None:
+    current, older = rel(tag="1.2.0"), rel(tag="1.1.0")
+    lead = "ship a higher version; to roll back on purpose, "
+    with pytest.raises(PolicyError) as info:
+        check_release(DEFAULT_POLICY, older, current)
+    assert info.value.fix == lead + FIX_WITHOUT_SENDERS
+    # The review's run: dispatched by the source's App, v1.1.0 after v1.2.0.
+    with pytest.raises(PolicyError) as info:
+        check_release(load_policy(WITH_SENDERS), older, current, sender=BOT)
+    assert info.value.message == (
+        "payload.tag '1.1.0' is lower than '1.2.0' on my-app/dev: downgrades are refused"
+    )
+    assert info.value.fix == lead + FIX_WITH_SENDERS
+    # A second rule for the source without senders would accept a run by hand: the input works.
+    both = WITH_SENDERS + "  - repository: org/my-app\n    images: [ghcr.io/org/my-app]\n"
+    with pytest.raises(PolicyError) as info:
+        check_release(load_policy(both), older, current, sender=BOT)
+    assert info.value.fix == lead + FIX_WITHOUT_SENDERS
+
+
+def test_the_stale_build_fix_names_a_way_that_works_with_and_without_senders() -> None:
+    current = stamped("sha-bbbbbbbb", "2026-01-28T10:30:00Z", sha="b" * 40)
+    stale = stamped("sha-aaaaaaaa", "2026-01-28T10:00:00Z")
+    lead = "nothing to do if the newer release should stay; to deploy this one anyway, "
+    with pytest.raises(PolicyError) as info:
+        check_release(DEFAULT_POLICY, stale, current)
+    assert info.value.fix == lead + FIX_WITHOUT_SENDERS
+    with pytest.raises(PolicyError) as info:
+        check_release(load_policy(WITH_SENDERS), stale, current, sender=BOT)
+    assert info.value.fix == lead + FIX_WITH_SENDERS
+
+
 def test_mutable_tags_allowed_when_policy_says_so() -> None:
     check_release(load_policy("tags: {immutable: false}"), rel(tag="latest"), None)
 
@@ -260,3 +313,102 @@ def test_a_tag_named_after_the_source_branch_is_refused() -> None:
     with pytest.raises(PolicyError, match=r"payload\.tag 'feature-x' is named after the ref"):
         check_release(DEFAULT_POLICY, branch, None)
     check_release(load_policy("tags: {immutable: false}"), branch, None)
+
+
+# -- schema messages (review finding 8) ------------------------------------------------------------
+
+
+def test_a_long_duplicated_list_keeps_the_problem_and_cuts_the_list() -> None:
+    # The 160-character cut used to drop "has non-unique elements" from the end of the message.
+    images = [f"ghcr.io/org/my-app-{i}" for i in range(12)] + ["ghcr.io/org/my-app-3"]
+    text = f"sources:\n  - repository: org/my-app\n    images: [{', '.join(images)}]\n"
+    with pytest.raises(ConfigError) as info:
+        load_policy(text)
+    shown = ascii(images)[:57] + "..."
+    assert info.value.message == (
+        f".gitops-release.yml: /sources/0/images: {shown} has non-unique elements "
+        "('ghcr.io/org/my-app-3' is listed more than once)"
+    )
+    channels = [f"channel-{i}" for i in range(20)] + ["channel-2"]
+    with pytest.raises(ConfigError) as info:
+        load_policy(f"channels: [{', '.join(channels)}]\n")
+    assert info.value.message == (
+        f".gitops-release.yml: /channels: {ascii(channels)[:57]}... has non-unique elements "
+        "('channel-2' is listed more than once)"
+    )
+
+
+def test_a_long_value_of_the_wrong_type_is_cut_before_the_reason() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_policy("tags:\n  immutable: " + "y" * 500 + "\n")
+    assert info.value.message == (
+        f".gitops-release.yml: /tags/immutable: '{'y' * 56}... is not of type 'boolean'"
+    )
+
+
+TAGGED = (
+    "has a {kind} ({ref}): images lists repositories without tag or digest (a release's image "
+    "has none), so it would match no release"
+)
+DIGEST_ENTRY = "ghcr.io/org/app@sha256:" + "a" * 64
+
+
+@pytest.mark.parametrize(
+    ("entry", "shown", "kind", "ref", "repository"),
+    [
+        ("ghcr.io/org/app:v1", "'ghcr.io/org/app:v1'", "tag", "':v1'", "ghcr.io/org/app"),
+        (
+            DIGEST_ENTRY,
+            "'ghcr.io/org/app@sha256:" + "a" * 33 + "...",
+            "digest",
+            "'@sha256:" + "a" * 48 + "...",
+            "ghcr.io/org/app",
+        ),
+        (
+            "ghcr.io/org/app:v1@sha256:abc",
+            "'ghcr.io/org/app:v1@sha256:abc'",
+            "tag and digest",
+            "':v1@sha256:abc'",
+            "ghcr.io/org/app",
+        ),
+        ("localhost:5000/app:1.0", "'localhost:5000/app:1.0'", "tag", "':1.0'", "localhost:5000/app"),
+        ("ghcr.io/org/app-*:latest", "'ghcr.io/org/app-*:latest'", "tag", "':latest'", "ghcr.io/org/app-*"),
+        ("localhost:5000", "'localhost:5000'", "tag", "':5000'", "localhost"),  # image localhost, tag 5000
+    ],
+)
+def test_an_images_entry_with_a_tag_or_digest_is_refused(
+    entry: str, shown: str, kind: str, ref: str, repository: str
+) -> None:
+    # Such an entry never matches a release's image (which has no tag), so every release was
+    # refused with a confusing "allowed: ghcr.io/org/app:v1".
+    text = f"sources:\n  - repository: org/app\n    images: [ghcr.io/org/other, '{entry}']\n"
+    with pytest.raises(ConfigError) as info:
+        load_policy(text)
+    assert info.value.message == (
+        f".gitops-release.yml: /sources/0/images/1: {shown} " + TAGGED.format(kind=kind, ref=ref)
+    )
+    assert info.value.fix == f"write {repository}; a registry's port is fine (localhost:5000/app)"
+
+
+@pytest.mark.parametrize(
+    "entry",
+    ["localhost:5000/app", "ghcr.io:443/org/**", "registry.local:*/team/app", "**", "ghcr.io/org/app-?"],
+)
+def test_an_images_entry_may_name_a_registry_port(entry: str) -> None:
+    policy = load_policy(f"sources:\n  - repository: org/app\n    images: ['{entry}']\n")
+    assert policy.sources is not None and policy.sources[0].images == (entry,)
+
+
+def test_the_shipped_schema_itself_refuses_tags_and_digests_in_images() -> None:
+    from jsonschema import Draft202012Validator
+
+    from gitops_release.core.policy import policy_schema
+
+    validator = Draft202012Validator(policy_schema())
+
+    def valid(image: str) -> bool:
+        return validator.is_valid({"sources": [{"repository": "org/app", "images": [image]}]})
+
+    assert valid("ghcr.io/org/app") and valid("localhost:5000/app")
+    assert not valid("ghcr.io/org/app:v1") and not valid("ghcr.io/org/app@sha256:" + "a" * 64)
+    assert not valid("localhost:5000") and not valid("ghcr.io/org:x/app") and not valid("a" * 256)

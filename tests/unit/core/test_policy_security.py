@@ -366,6 +366,45 @@ def test_two_merge_keys_cannot_reset_sources() -> None:
 def test_a_single_merge_key_is_refused_too() -> None:
     with pytest.raises(ConfigError, match="merge key '<<' at line 3"):
         load_policy("base: &b {immutable: true}\ntags:\n  <<: *b\n  immutable: false\n")
-    # A quoted '<<' is an ordinary key, refused as unknown by the schema.
-    with pytest.raises(ConfigError, match="is not a known key"):
-        load_policy("'<<': {channels: [dev]}\n")
+
+
+# The review's bypass: PyYAML merges any key node tagged !!merge, a sequence or a mapping too,
+# and the check looked only at scalar keys, so these loaded (the first with sources None).
+MERGE_KEY_VARIANTS = [
+    (
+        "? !!merge [a]\n"
+        ": {sources: [{repository: org/app-b, containers: [app-b], images: [ghcr.io/org/app-b]}]}\n"
+        "? !!merge [b]\n"
+        ": {sources: null}\n",
+        "merge key '!!merge [a]' at line 1",
+    ),
+    ("sources: []\n? !!merge {a: 1}\n: {sources: null}\n", "merge key '!!merge {a: 1}' at line 2"),
+    ("!!merge x: {sources: null}\n", "merge key '!!merge x' at line 1"),
+    ("!<tag:yaml.org,2002:merge> x: {sources: null}\n", "merge key '!<tag:yaml.org,2002:merge> x' at line 1"),
+    ("<<: [{sources: null}, {channels: [dev]}]\n", "merge key '<<' at line 1"),
+    ("{channels: [dev], <<: {sources: null}}\n", "merge key '<<' at line 1"),
+    ("tags: {immutable: true, ? !!merge [x] : {immutable: false}}\n", "merge key '!!merge [x]' at line 1"),
+    # A quoted '<<' is no merge, but it reads as one and no policy key has that name.
+    ("'<<': {channels: [dev]}\n", "merge key \"'<<'\" at line 1"),
+    ("overlays:\n  dir: apps/*\n  apps:\n    !!str <<: web\n", "merge key '!!str <<' at line 4"),
+]
+
+
+@pytest.mark.parametrize(("text", "problem"), MERGE_KEY_VARIANTS)
+def test_every_merge_key_is_refused_whatever_its_node(text: str, problem: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_policy(text, path="cfg/.gitops-release.yml")
+    assert info.value.message == (
+        f"cfg/.gitops-release.yml: {problem}: the policy does not accept YAML merge keys"
+    )
+    assert info.value.fix == "write the merged keys out in that mapping"
+
+
+def test_a_long_merge_key_is_shown_cut() -> None:
+    key = "[" + ", ".join(f"k{i}" for i in range(100)) + "]"
+    with pytest.raises(ConfigError) as info:
+        load_policy(f"? !!merge {key}\n: {{sources: null}}\n")
+    assert info.value.message == (
+        f".gitops-release.yml: merge key {ascii('!!merge ' + key)[:57]}... at line 1: "
+        "the policy does not accept YAML merge keys"
+    )

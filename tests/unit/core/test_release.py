@@ -314,7 +314,21 @@ def test_a_release_built_before_the_current_one_is_refused() -> None:
         "payload.releases[1].source.builtAt 2026-01-28T10:29:59.9Z is older than the build on my-app/dev "
         "('sha-bbbbbbbb', built 2026-01-28T10:30:00Z)"
     )
-    assert "run update-db with this release and allow-downgrade: true" in line
+    assert info.value.fix == (
+        "nothing to do if the newer release should stay; to deploy this one anyway, run update-db "
+        "with this release and allow-downgrade: true (workflow_dispatch or the CLI: a dispatch's "
+        "payload cannot set it) or git revert the commit that moved the channel; "
+        "tags.allowDowngrade: true in the policy accepts every downgrade"
+    )
+    # A source that lists senders refuses a run by hand: the fix names only the revert.
+    with pytest.raises(PolicyError) as info:
+        rel.check_build_order(stale, current, senders=True)
+    assert info.value.fix == (
+        "nothing to do if the newer release should stay; to deploy this one anyway, git revert the "
+        "commit that moved the channel: a dispatch's payload cannot set allow-downgrade, and this "
+        "source lists senders, so update-db run by hand (workflow_dispatch, the CLI) has no "
+        "repository_dispatch sender and is refused"
+    )
     # Equal or later, no current, or the same build again: accepted.
     rel.check_build_order(built("2026-01-28T10:30:00Z"), current)
     rel.check_build_order(built("2026-01-28T10:30:00.001Z"), current)
