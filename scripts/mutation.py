@@ -66,8 +66,8 @@ def mutmut_config(module: str, tests: list[str]) -> str:
             'source_paths = ["src"]',
             f'only_mutate = ["src/gitops_release/core/{module}.py"]',
             f"pytest_add_cli_args_test_selection = {toml_list(tests)}",
-            # A fixed Hypothesis seed: the same code gives the same verdicts on every run.
-            'pytest_add_cli_args = ["-p", "no:cacheprovider", "--hypothesis-seed=0"]',
+            # Property tests capped and derandomized (scripts/mutation_pytest_plugin.py).
+            'pytest_add_cli_args = ["-p", "no:cacheprovider", "-p", "mutation_pytest_plugin"]',
             f"also_copy = {toml_list(['templates'])}",
             # The change detection compares against git, which the scratch copy is not.
             "use_git_change_detection = false",
@@ -94,7 +94,9 @@ class Score:
 
 def mutmut(workdir: Path, *args: str, log: Path | None = None) -> str:
     command = [sys.executable, "-m", "mutmut", *args]
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    plugin_dir = str(ROOT / "scripts")  # mutation_pytest_plugin.py
+    path = os.pathsep.join(p for p in (plugin_dir, os.environ.get("PYTHONPATH", "")) if p)
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": path}
     what = f"mutation: `mutmut {' '.join(args)}` failed in {workdir}"
     if log is None:
         done = subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True, check=False)
