@@ -3,9 +3,9 @@
 Property tests ask Hypothesis for hundreds to thousands of examples (2,000 in
 test_release_schema_agreement.py); a surviving mutant runs every test of its module, so on two
 cores one survivor of db.py or release.py would cost minutes. During mutation runs each
-property test gets at most MUTATION_MAX_EXAMPLES examples (default 30), derandomized and
-without the example database, so the same code always gets the same verdicts. The pinning
-tests, not the property tests, are what is meant to kill mutants.
+property test gets at most MUTATION_MAX_EXAMPLES examples (default 30), derandomized, without
+the example database and without health checks, so the same code always gets the same
+verdicts. The pinning tests, not the property tests, are what is meant to kill mutants.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from hypothesis import settings
+from hypothesis import HealthCheck, settings
 
 MAX_EXAMPLES = int(os.environ.get("MUTATION_MAX_EXAMPLES", "30"))
 
@@ -29,4 +29,7 @@ def pytest_collection_modifyitems(items: list[Any]) -> None:
             max_examples=min(current.max_examples, MAX_EXAMPLES),
             derandomize=True,
             database=None,
+            # Health checks judge the strategies, not the code under test; a mutant must not
+            # "die" because example generation was slow or filtered much.
+            suppress_health_check=list(HealthCheck),
         )

@@ -369,3 +369,12 @@ def test_the_reset_time_is_printed_in_utc_whatever_the_runners_time_zone() -> No
     headers = {"x-ratelimit-remaining": "0", "x-ratelimit-reset": "1700000000"}
     error = github_error(403, {}, headers, operation="list")
     assert error.message == "list: GitHub rate limit hit; the limit resets at 2023-11-14T22:13:20Z (403)"
+
+
+def test_only_githubs_message_is_searched_for_rate_limit_words() -> None:
+    body = {
+        "message": "Resource not accessible by integration",
+        "errors": [{"message": "see: secondary rate limit"}],
+    }
+    error = github_error(403, body, {}, operation="dispatch", permission="actions: write")
+    assert type(error) is GitHubAuthError
