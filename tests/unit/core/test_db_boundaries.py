@@ -1,0 +1,175 @@
+"""core/db.py: shapes, clocks and messages the broader tests leave open (written against
+mutation-testing survivors, docs/testing.md): a db.json whose ``source`` keys are in another
+order, a runner whose local time zone is not UTC, Change's JSON, canonical_difference."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone, tzinfo
+
+import pytest
+
+from gitops_release.core.db import (
+    Change,
+    DBFile,
+    ReleaseDB,
+    apply_releases,
+    canonical_difference,
+    dump_db,
+    format_time,
+    load_db,
+)
+from gitops_release.core.release import Release, Source
+from gitops_release.errors import InputError
+
+SHA = "1" * 40
+T0 = "2026-01-28T10:30:00Z"
+T1 = "2026-01-29T08:00:00Z"
+
+
+def rel(
+    container: str = "web", channel: str = "dev", tag: str = "v1", updated_at: str | None = T0
+) -> Release:
+    return Release(
+        container,
+        channel,
+        f"ghcr.io/org/{container}",
+        tag,
+        None,
+        Source("org/web", SHA, "refs/heads/main"),
+        updated_at,
+    )
+
+
+@pytest.fixture
+def runner_not_on_utc() -> Iterator[None]:
+    """The process's local time zone set to UTC+3 for one test, as on a self-hosted runner."""
+    if not hasattr(time, "tzset"):
+        pytest.skip("time.tzset is POSIX only")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TZ", "XYZ-03")
+        time.tzset()
+        try:
+            yield
+        finally:
+            patch.undo()
+            time.tzset()
+
+
+# -- source keys in another order --------------------------------------------------------------
+
+
+def _with_source_keys_reversed(text: str) -> str:
+    doc = json.loads(text)
+    for item in doc["releases"]:
+        item["source"] = dict(reversed(list(item["source"].items())))
+    return json.dumps(doc, indent=2) + "\n"
+
+
+def test_a_db_whose_source_keys_are_in_another_order_is_normalised_and_keeps_every_release() -> None:
+    stored = ReleaseDB((rel("api"), rel("web"), rel("web", "prod")))
+    text = _with_source_keys_reversed(dump_db(stored))
+    assert '"ref": "refs/heads/main",\n        "sha"' in text
+    db_file = DBFile(text)
+    assert not db_file.canonical  # not as update-db writes it: the load_db path normalises it
+    assert len(db_file) == 3
+    new_text, changes = db_file.apply([rel("api", tag="v2", updated_at=None)], now=T1)
+    expected_db, expected_changes = apply_releases(
+        load_db(text), [rel("api", tag="v2", updated_at=None)], now=T1
+    )
+    assert new_text == dump_db(expected_db)
+    assert changes == expected_changes
+    assert len(load_db(new_text)) == 3
+    assert load_db(new_text).get("web", "prod") == rel("web", "prod")
+
+
+def test_a_canonical_db_takes_the_fast_path_and_counts_its_releases() -> None:
+    text = dump_db(ReleaseDB((rel("api"), rel("web"))))
+    db_file = DBFile(text)
+    assert db_file.canonical
+    assert len(db_file) == 2
+    assert len(DBFile(None)) == 0
+    assert not DBFile(None).canonical
+
+
+# -- clocks ------------------------------------------------------------------------------------
+
+
+@pytest.mark.usefixtures("runner_not_on_utc")
+def test_the_stamp_is_utc_whatever_the_runners_time_zone() -> None:
+    at_three = datetime(2026, 1, 28, 13, 30, 0, tzinfo=timezone(timedelta(hours=3)))
+    assert format_time(at_three) == T0
+    assert format_time(datetime(2026, 1, 28, 10, 30, 0, 999_999, tzinfo=timezone.utc)) == T0
+    db, _ = apply_releases(ReleaseDB(()), [rel(updated_at=None)], now=at_three)
+    assert db.get("web", "dev") == rel()
+
+
+class _NoOffset(tzinfo):
+    """A tzinfo that does not know its offset: datetime treats it as naive."""
+
+    def utcoffset(self, dt: datetime | None) -> None:
+        return None
+
+    def dst(self, dt: datetime | None) -> None:
+        return None
+
+
+@pytest.mark.parametrize(
+    "now",
+    [datetime(2026, 1, 28, 10, 30, 0), datetime(2026, 1, 28, 10, 30, 0, tzinfo=_NoOffset())],
+    ids=["naive", "tzinfo-without-offset"],
+)
+def test_a_time_without_an_offset_is_refused(now: datetime) -> None:
+    with pytest.raises(InputError) as info:
+        format_time(now)
+    assert info.value.field == "now"
+    assert info.value.message == "input 'now': 2026-01-28T10:30:00 has no timezone"
+    assert info.value.fix == "pass datetime.now(timezone.utc)"
+
+
+@pytest.mark.parametrize("now", ["2026-01-28 10:30:00", "2026-01-28T10:30:00+00:00", 1769596200])
+def test_a_stamp_that_is_not_rfc3339_utc_is_refused(now: object) -> None:
+    with pytest.raises(InputError) as info:
+        apply_releases(ReleaseDB(()), [rel(updated_at=None)], now=now)  # type: ignore[arg-type]
+    assert info.value.field == "now"
+    assert info.value.message.endswith("is not an RFC 3339 UTC timestamp")
+    assert info.value.fix == "use e.g. 2026-01-28T10:30:00Z"
+
+
+# -- Change ------------------------------------------------------------------------------------
+
+
+def test_change_json_names_container_channel_previous_and_current() -> None:
+    new = Change(("web", "dev"), None, rel())
+    assert new.to_json() == {
+        "container": "web",
+        "channel": "dev",
+        "previous": None,
+        "current": rel().to_json(),
+    }
+    moved = Change(("web", "dev"), rel(), rel(tag="v2", updated_at=T1))
+    assert list(moved.to_json()) == ["container", "channel", "previous", "current"]
+    assert moved.to_json()["previous"] == rel().to_json()
+    assert moved.to_json()["current"]["tag"] == "v2"
+
+
+# -- canonical_difference ----------------------------------------------------------------------
+
+
+def test_canonical_difference_is_none_only_for_what_update_db_writes() -> None:
+    db = ReleaseDB((rel(),))
+    text = dump_db(db)
+    assert canonical_difference(text, db) is None
+    changed = canonical_difference(text.replace('"tag": "v1"', '"tag": "v2"'), db)
+    assert changed is not None
+    assert changed.startswith("line 8 ")
+    assert '"tag": "v2"' in changed and '"tag": "v1"' in changed
+    lines = text.count("\n")
+    other = canonical_difference(text + "{}\n", db)
+    assert other is not None and other.startswith(f"line {lines + 1} ") and "{}" in other
+    longer = canonical_difference(text + "\n", db)
+    assert longer is not None and longer.startswith(f"line {lines + 2} ") and "extra" in longer
+    shorter = canonical_difference(text.rstrip("\n"), db)
+    assert shorter is not None and f"line {lines}," in shorter and f"{lines + 1} lines" in shorter
