@@ -83,6 +83,8 @@ def test_a_db_whose_source_keys_are_in_another_order_is_normalised_and_keeps_eve
     assert changes == expected_changes
     assert len(load_db(new_text)) == 3
     assert load_db(new_text).get("web", "prod") == rel("web", "prod")
+    # Nothing to change: the text read is handed back as it is, so nothing is rewritten.
+    assert DBFile(text).apply([rel("web", "prod", updated_at=None)], now=T1) == (text, ())
 
 
 def test_a_canonical_db_takes_the_fast_path_and_counts_its_releases() -> None:
@@ -129,12 +131,19 @@ def test_a_time_without_an_offset_is_refused(now: datetime) -> None:
     assert info.value.fix == "pass datetime.now(timezone.utc)"
 
 
-@pytest.mark.parametrize("now", ["2026-01-28 10:30:00", "2026-01-28T10:30:00+00:00", 1769596200])
-def test_a_stamp_that_is_not_rfc3339_utc_is_refused(now: object) -> None:
+@pytest.mark.parametrize(
+    ("now", "shown"),
+    [
+        ("2026-01-28 10:30:00", "'2026-01-28 10:30:00'"),
+        ("2026-01-28T10:30:00+00:00", "'2026-01-28T10:30:00+00:00'"),
+        (1769596200, "1769596200"),
+    ],
+)
+def test_a_stamp_that_is_not_rfc3339_utc_is_refused(now: object, shown: str) -> None:
     with pytest.raises(InputError) as info:
         apply_releases(ReleaseDB(()), [rel(updated_at=None)], now=now)  # type: ignore[arg-type]
     assert info.value.field == "now"
-    assert info.value.message.endswith("is not an RFC 3339 UTC timestamp")
+    assert info.value.message == f"input 'now': {shown} is not an RFC 3339 UTC timestamp"
     assert info.value.fix == "use e.g. 2026-01-28T10:30:00Z"
 
 
