@@ -22,7 +22,7 @@ from gitops_release.core.db import (
     load_db,
 )
 from gitops_release.core.release import Release, Source
-from gitops_release.errors import InputError
+from gitops_release.errors import ConfigError, InputError
 
 SHA = "1" * 40
 T0 = "2026-01-28T10:30:00Z"
@@ -182,3 +182,80 @@ def test_canonical_difference_is_none_only_for_what_update_db_writes() -> None:
     assert longer is not None and longer.startswith(f"line {lines + 2} ") and "extra" in longer
     shorter = canonical_difference(text.rstrip("\n"), db)
     assert shorter is not None and f"line {lines}," in shorter and f"{lines + 1} lines" in shorter
+
+
+# -- apply_releases: several releases in one call ----------------------------------------------
+
+
+def test_an_unchanged_release_does_not_stop_the_ones_after_it() -> None:
+    stored = ReleaseDB((rel("api"), rel("web")))
+    db, changes = apply_releases(
+        stored, [rel("api", updated_at=None), rel("web", tag="v2", updated_at=None)], now=T1
+    )
+    assert [c.key for c in changes] == [("web", "dev")]
+    assert db.get("api", "dev") == rel("api")
+    assert db.get("web", "dev") == rel("web", tag="v2", updated_at=T1)
+
+
+def test_a_release_changed_and_changed_back_in_one_call_is_no_change_and_keeps_its_stamp() -> None:
+    stored = ReleaseDB((rel("api"),))
+    payload = [
+        rel("api", tag="v2", updated_at=None),
+        rel("api", updated_at=None),
+        rel("web", updated_at=None),
+    ]
+    db, changes = apply_releases(stored, payload, now=T1)
+    assert [c.key for c in changes] == [("web", "dev")]
+    assert db.get("api", "dev") == rel("api")  # the old updatedAt, not T1
+    assert db.get("web", "dev") == rel("web", updated_at=T1)
+
+
+# -- DBFile: the deferred check ----------------------------------------------------------------
+
+
+def _with_a_duplicate_key(text: str) -> str:
+    """db.json text whose first release gives "image" twice; a JSON reader keeps the last."""
+    return text.replace('      "image": ', '      "image": "x",\n      "image": ', 1)
+
+
+def test_a_duplicate_key_in_a_db_that_reads_as_canonical_is_refused() -> None:
+    text = _with_a_duplicate_key(dump_db(ReleaseDB((rel("api"), rel("web")))))
+    with pytest.raises(ConfigError) as info:
+        DBFile(text, path="cfg/db.json")
+    assert info.value.message == (
+        "cfg/db.json: has the key 'image' twice in one object (a JSON reader keeps only the last one)"
+    )
+
+
+def test_a_deferred_check_raises_the_same_error_on_every_call() -> None:
+    text = _with_a_duplicate_key(dump_db(ReleaseDB((rel("api"),))))
+    db_file = DBFile(text, path="cfg/db.json", defer_checks=True)
+    with pytest.raises(ConfigError) as first:
+        db_file.check()
+    with pytest.raises(ConfigError) as second:
+        db_file.check()
+    assert second.value is first.value
+    assert first.value.message.startswith("cfg/db.json: ")
+
+
+def test_a_canonical_db_is_checked_without_parsing_it_a_second_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    import gitops_release.core.db as db_module
+
+    def no_second_parse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("load_db ran on a canonical db.json")
+
+    text = dump_db(ReleaseDB((rel("api"), rel("web"))))
+    monkeypatch.setattr(db_module, "load_db", no_second_parse)
+    db_file = DBFile(text, defer_checks=True)
+    db_file.check()
+    db_file.check()
+    assert db_file.get("web", "dev") == rel("web")
+
+
+def test_get_on_a_db_read_through_load_db_finds_each_release() -> None:
+    stored = ReleaseDB((rel("api"), rel("web"), rel("web", "prod")))
+    db_file = DBFile(_with_source_keys_reversed(dump_db(stored)))
+    assert not db_file.canonical
+    assert db_file.get("web", "prod") == rel("web", "prod")
+    assert db_file.get("api", "dev") == rel("api")
+    assert db_file.get("api", "prod") is None
