@@ -259,3 +259,74 @@ def test_get_on_a_db_read_through_load_db_finds_each_release() -> None:
     assert db_file.get("web", "prod") == rel("web", "prod")
     assert db_file.get("api", "dev") == rel("api")
     assert db_file.get("api", "prod") is None
+
+
+# -- DBFile: which texts take the fast path ----------------------------------------------------
+
+
+def _canonical() -> str:
+    return dump_db(ReleaseDB((rel("api"), rel("web"))))
+
+
+def _top_keys_swapped(text: str) -> str:
+    doc = json.loads(text)
+    return json.dumps({"releases": doc["releases"], "schemaVersion": doc["schemaVersion"]}, indent=2) + "\n"
+
+
+def _release_keys_reversed(text: str) -> str:
+    doc = json.loads(text)
+    doc["releases"] = [dict(reversed(list(item.items()))) for item in doc["releases"]]
+    return json.dumps(doc, indent=2) + "\n"
+
+
+def _unsorted(text: str) -> str:
+    doc = json.loads(text)
+    doc["releases"].reverse()
+    return json.dumps(doc, indent=2) + "\n"
+
+
+@pytest.mark.parametrize(
+    "spell", [_top_keys_swapped, _release_keys_reversed, _with_source_keys_reversed, _unsorted]
+)
+def test_a_valid_db_spelled_otherwise_takes_the_load_db_path_once(
+    spell: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gitops_release.core.db as db_module
+
+    calls: list[str] = []
+    real_load_db = db_module.load_db
+
+    def counting_load_db(text: str | None, *, path: str = "db/db.json") -> ReleaseDB:
+        calls.append(path)
+        return real_load_db(text, path=path)
+
+    monkeypatch.setattr(db_module, "load_db", counting_load_db)
+    text = spell(_canonical())  # type: ignore[operator]
+    db_file = DBFile(text, path="cfg/db.json", defer_checks=True)
+    assert not db_file.canonical
+    db_file.check()
+    db_file.check()
+    assert calls == ["cfg/db.json"]  # read once, never parsed again by check()
+    assert db_file.apply([rel("api", updated_at=None)], now=T1) == (text, ())
+    new_text, _ = db_file.apply([rel("api", tag="v2", updated_at=None)], now=T1)
+    assert new_text == dump_db(ReleaseDB((rel("api", tag="v2", updated_at=T1), rel("web"))))
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "{",
+            "cfg/db.json: is not valid JSON (Expecting property name enclosed in double quotes "
+            "at line 1 column 2)",
+        ),
+        ("[]", "cfg/db.json: must be a JSON object with schemaVersion and releases"),
+        ('{"schemaVersion": 2, "releases": []}', "cfg/db.json: schemaVersion 2 is not supported"),
+        ('{"schemaVersion": "1", "releases": []}', "cfg/db.json: schemaVersion '1' is not supported"),
+        ('{"schemaVersion": 1, "releases": {}}', "cfg/db.json: releases must be an array"),
+    ],
+)
+def test_a_db_that_is_not_one_is_refused_when_read_even_with_deferred_checks(text: str, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        DBFile(text, path="cfg/db.json", defer_checks=True)
+    assert info.value.message.startswith(message)
