@@ -92,12 +92,23 @@ class Score:
         return 100.0 * self.killed / self.total if self.total else 100.0
 
 
-def mutmut(workdir: Path, *args: str, log: Path | None = None) -> str:
-    command = [sys.executable, "-m", "mutmut", *args]
+# `mutmut show` for each mutant named in argv, through mutmut's own command line.
+_SHOW_ALL = """
+import sys
+from mutmut.__main__ import cli
+for name in sys.argv[1:]:
+    print(f"## {name}", flush=True)
+    cli.main(["show", name], standalone_mode=False)
+    print(flush=True)
+"""
+
+
+def mutmut(workdir: Path, *args: str, log: Path | None = None, python: bool = False) -> str:
+    command = [sys.executable, *args] if python else [sys.executable, "-m", "mutmut", *args]
     plugin_dir = str(ROOT / "scripts")  # mutation_pytest_plugin.py
     path = os.pathsep.join(p for p in (plugin_dir, os.environ.get("PYTHONPATH", "")) if p)
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": path}
-    what = f"mutation: `mutmut {' '.join(args)}` failed in {workdir}"
+    what = f"mutation: `mutmut {' '.join(args)[:60]}` failed in {workdir}"
     if log is None:
         done = subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True, check=False)
         if done.returncode != 0:
@@ -138,13 +149,15 @@ def run_module(module: str, modules: list[str], jobs: int) -> Score:
     score.no_tests = stats["no_tests"]
     score.other = score.total - score.killed - score.survived - score.no_tests
 
-    # `results` lists every mutant that was not killed as "    <name>: <status>".
-    report = []
+    # `results` lists every mutant that was not killed as "    <name>: <status>"; their diffs come
+    # from `mutmut show`, run for all of them in one process (one process each takes minutes).
+    names = []
     for line in mutmut(workdir, "results").splitlines():
         name, _, status = line.strip().rpartition(": ")
         if name and status != "timeout":
-            report.append(f"## {status}: {name}\n{mutmut(workdir, 'show', name)}")
-    (workdir / "survivors.diff").write_text("\n".join(report), encoding="utf-8")
+            names.append(name)
+    report = mutmut(workdir, "-c", _SHOW_ALL, *names, python=True) if names else ""
+    (workdir / "survivors.diff").write_text(report, encoding="utf-8")
     return score
 
 

@@ -330,3 +330,13 @@ def test_a_db_that_is_not_one_is_refused_when_read_even_with_deferred_checks(tex
     with pytest.raises(ConfigError) as info:
         DBFile(text, path="cfg/db.json", defer_checks=True)
     assert info.value.message.startswith(message)
+
+
+def test_the_canonical_key_orders_are_the_keys_in_order_with_each_optional_one_or_not() -> None:
+    # Computed once at import (so only a direct call can check it): what the fast path accepts.
+    from gitops_release.core.db import _key_orders
+
+    assert _key_orders(("a", "b", "c", "d"), ("a", "c")) == frozenset(
+        {("a", "c"), ("a", "b", "c"), ("a", "c", "d"), ("a", "b", "c", "d")}
+    )
+    assert _key_orders(("repository", "sha"), ("repository", "sha")) == frozenset({("repository", "sha")})
