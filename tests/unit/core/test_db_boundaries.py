@@ -178,8 +178,13 @@ def test_canonical_difference_is_none_only_for_what_update_db_writes() -> None:
     lines = text.count("\n")
     other = canonical_difference(text + "{}\n", db)
     assert other is not None and other.startswith(f"line {lines + 1} ") and "{}" in other
-    longer = canonical_difference(text + "\n", db)
-    assert longer is not None and longer.startswith(f"line {lines + 2} ") and "extra" in longer
+    longer = canonical_difference(text + "\n{}", db)
+    assert (
+        longer is not None
+        and longer.startswith(f"line {lines + 2} ")
+        and "extra" in longer
+        and "{}" in longer
+    )
     shorter = canonical_difference(text.rstrip("\n"), db)
     assert shorter is not None and f"line {lines}," in shorter and f"{lines + 1} lines" in shorter
 
@@ -324,6 +329,16 @@ def test_a_valid_db_spelled_otherwise_takes_the_load_db_path_once(
         ('{"schemaVersion": 2, "releases": []}', "cfg/db.json: schemaVersion 2 is not supported"),
         ('{"schemaVersion": "1", "releases": []}', "cfg/db.json: schemaVersion '1' is not supported"),
         ('{"schemaVersion": 1, "releases": {}}', "cfg/db.json: releases must be an array"),
+        # A release of the wrong shape is not one of the deferred checks (values, spelling).
+        (
+            '{"schemaVersion": 1, "releases": [{"container": "web", "channel": "dev", '
+            '"image": "ghcr.io/org/web", "tag": 5, "source": {"repository": "org/web", "sha": "'
+            + SHA
+            + '"}, "updatedAt": "'
+            + T0
+            + '"}]}',
+            "cfg/db.json: 'releases[0].tag': must be a string, not a number 5",
+        ),
     ],
 )
 def test_a_db_that_is_not_one_is_refused_when_read_even_with_deferred_checks(text: str, message: str) -> None:
