@@ -355,3 +355,78 @@ def test_the_canonical_key_orders_are_the_keys_in_order_with_each_optional_one_o
         {("a", "c"), ("a", "b", "c"), ("a", "c", "d"), ("a", "b", "c", "d")}
     )
     assert _key_orders(("repository", "sha"), ("repository", "sha")) == frozenset({("repository", "sha")})
+
+
+# -- messages and limits of the load_db path ---------------------------------------------------
+
+
+def test_the_default_path_is_db_json() -> None:
+    from gitops_release.core.db import check_schema_version, parse_db_json
+
+    with pytest.raises(ConfigError) as info:
+        parse_db_json("{")
+    assert info.value.message.startswith("db/db.json: is not valid JSON")
+    assert info.value.fix == "restore it from git history (git log -p -- db/db.json) or fix it by hand"
+    with pytest.raises(ConfigError) as info:
+        check_schema_version({})
+    assert info.value.message == "db/db.json: schemaVersion is missing"
+    assert info.value.fix == 'add "schemaVersion": 1'
+
+
+def test_a_newer_schema_version_is_an_upgrade_not_a_rollback() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_db('{"schemaVersion": 2, "releases": []}', path="cfg/db.json")
+    assert info.value.fix == "upgrade gitops-release in the workflows that read and write this db"
+
+
+def test_an_unknown_top_level_key_and_a_repeated_release_are_named() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_db('{"schemaVersion": 1, "releases": [], "extra": 1}', path="cfg/db.json")
+    assert info.value.message == "cfg/db.json: unknown key 'extra'"
+    assert info.value.fix == "keep only schemaVersion and releases"
+    item = rel().to_json()
+    text = json.dumps({"schemaVersion": 1, "releases": [rel("api").to_json(), item, item]})
+    with pytest.raises(ConfigError) as info:
+        load_db(text, path="cfg/db.json")
+    assert info.value.message == "cfg/db.json: releases[2] repeats web/dev of releases[1]"
+    assert info.value.fix == "keep one release per (container, channel)"
+
+
+def test_two_releases_for_one_key_cannot_make_a_release_db() -> None:
+    with pytest.raises(ValueError, match=r"^ReleaseDB: two releases for the same \(container, channel\)$"):
+        ReleaseDB((rel(), rel(tag="v2")))
+
+
+def test_a_stored_source_without_sha_is_refused_naming_it() -> None:
+    doc = json.loads(dump_db(ReleaseDB((rel(),))))
+    del doc["releases"][0]["source"]["sha"]
+    with pytest.raises(ConfigError) as info:
+        DBFile(json.dumps(doc, indent=2) + "\n", path="cfg/db.json")
+    assert info.value.message == "cfg/db.json: 'releases[0].source.sha': is missing"
+
+
+def test_values_at_their_length_limits_and_every_source_shape_take_the_fast_path(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import gitops_release.core.db as db_module
+
+    def no_second_parse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("load_db ran on a canonical db.json")
+
+    long_image = "ghcr.io/" + "a" * 247  # 255 characters, the limit
+    sources = [
+        Source("org/web", SHA),
+        Source("org/web", SHA, "refs/heads/" + "a" * 244),  # a 255-character ref
+        Source("org/web", SHA, None, "https://x.io/" + "a" * 2035),  # a 2048-character URL
+        Source("org/web", SHA, "refs/heads/main", "https://github.com/org/web/actions/runs/1"),
+    ]
+    releases = tuple(
+        Release(f"c{i}", "dev", long_image, "v1", None, source, T0) for i, source in enumerate(sources)
+    )
+    assert len(long_image) == 255
+    text = dump_db(ReleaseDB(releases))
+    monkeypatch.setattr(db_module, "load_db", no_second_parse)
+    db_file = DBFile(text, defer_checks=True)
+    assert db_file.canonical
+    db_file.check()
+    assert [db_file.get(f"c{i}", "dev") for i in range(4)] == list(releases)
