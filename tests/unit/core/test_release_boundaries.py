@@ -163,3 +163,100 @@ def test_payload_json_of_one_release_is_the_object_and_of_two_a_list() -> None:
     stamped = dataclasses.replace(one, updated_at="2026-01-28T10:30:00Z")
     assert payload_json([stamped]) == valid()
     assert payload_json([one, two]) == {"releases": [valid(), valid(channel="stage")]}
+
+
+# -- the one-pass path and the field-by-field path agree ---------------------------------------
+
+T0 = "2026-01-28T10:30:00Z"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        valid(),
+        valid(updatedAt=T0),
+        valid(source={"repository": "org/my-app", "sha": SHA}),
+        valid(
+            image="ghcr.io/" + "a" * 247,
+            source={"repository": "org/my-app", "sha": SHA, "ref": "refs/heads/" + "a" * 244},
+        ),
+    ],
+    ids=["full", "stored", "minimal-source", "at-length-limits"],
+)
+def test_a_valid_release_is_checked_in_one_pass(
+    data: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gitops_release.core import release as release_module
+
+    slow = parse_release(OrderedDict(data, source=OrderedDict(data["source"])))  # the field-by-field path
+
+    def field_by_field(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a valid release took the field-by-field path")
+
+    monkeypatch.setattr(release_module, "_object", field_by_field)
+    assert parse_release(data) == slow
+    assert slow.updated_at == data.get("updatedAt")
+    assert slow.to_json() == data
+
+
+def test_the_default_field_is_payload() -> None:
+    assert refusal(parse_release, valid(tag="latest!")).field == "payload.tag"
+    assert refusal(parse_release, valid(updatedAt="yesterday")).field == "payload.updatedAt"
+    assert refusal(parse_release, OrderedDict(valid(updatedAt="yesterday"))).field == "payload.updatedAt"
+
+
+@pytest.mark.parametrize(("key", "limit"), [("image", 255), ("ref", 255), ("runUrl", 2048)])
+def test_field_by_field_a_value_at_its_limit_passes_and_one_more_is_named(key: str, limit: int) -> None:
+    value = {
+        "image": "ghcr.io/" + "a" * 247,
+        "ref": "refs/heads/" + "a" * 244,
+        "runUrl": "https://x.io/" + "a" * 2035,
+    }[key]
+    assert len(value) == limit
+    source = dict(valid()["source"])
+    data = valid(image=value) if key == "image" else valid(source={**source, key: value})
+    slow = OrderedDict(data)
+    assert parse_release(slow).to_json() == data
+    longer = valid(image=value + "a") if key == "image" else valid(source={**source, key: value + "a"})
+    error = refusal(parse_release, OrderedDict(longer))
+    assert error.message.endswith(f"is {limit + 1} characters long (at most {limit}): {show(value + 'a')}")
+
+
+def test_same_content_ignores_only_updated_at() -> None:
+    base = parse_release(valid())
+    assert base.same_content(dataclasses.replace(base, updated_at=T0))
+    other_source = Source("org/my-app", "f" * 40)
+    for change in [
+        {"container": "other"},
+        {"channel": "prod"},
+        {"image": "ghcr.io/org/other"},
+        {"tag": "sha-ffffffff"},
+        {"digest": None},
+        {"source": other_source},
+    ]:
+        assert not base.same_content(dataclasses.replace(base, **change)), change
+
+
+def test_reference_and_canonical_json() -> None:
+    release = parse_release(valid(updatedAt=T0))
+    assert release.reference == f"ghcr.io/org/my-app:sha-abc12345@{DIGEST}"
+    assert dataclasses.replace(release, digest=None).reference == "ghcr.io/org/my-app:sha-abc12345"
+    assert list(release.to_json()) == [
+        "container",
+        "channel",
+        "image",
+        "tag",
+        "digest",
+        "source",
+        "updatedAt",
+    ]
+    assert release.to_json()["updatedAt"] == T0
+
+
+def test_looks_like_prerelease() -> None:
+    from gitops_release.core.release import looks_like_prerelease
+
+    assert looks_like_prerelease("1.4.0-rc.1")
+    assert looks_like_prerelease("v2.0.0-beta")
+    assert not looks_like_prerelease("1.4.0")
+    assert not looks_like_prerelease("sha-1a2b3c4d")

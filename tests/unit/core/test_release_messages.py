@@ -275,3 +275,25 @@ def test_json_that_a_reader_would_misread_is_refused_in_one_line(text: str, mess
     with pytest.raises(ValueError) as info:
         loads_json(text)
     assert str(info.value) == message
+
+
+def test_the_first_repeated_key_is_named_not_the_first_key() -> None:
+    with pytest.raises(ValueError, match=r"^has the key 'a' twice"):
+        loads_json('{"b": 1, "a": 1, "a": 2}')
+
+
+@pytest.mark.parametrize(
+    ("payload", "kind"),
+    [("x", "a string"), (("x",), "an array"), (None, "null"), (3, "a number"), ({"x"}, "set")],
+)
+def test_a_payload_that_is_not_an_object_names_its_type(payload: object, kind: str) -> None:
+    assert refusal(payload).message == f"input 'payload': must be a JSON object, not {kind}"
+
+
+def test_an_unknown_source_key_lists_the_source_keys() -> None:
+    error = refusal(with_source(branch="main"))
+    assert (error.field, error.message) == (
+        "payload.source",
+        "input 'payload.source': has unknown key 'branch'",
+    )
+    assert error.fix == "use only the keys repository, sha, ref, runUrl"
