@@ -176,12 +176,13 @@ T0 = "2026-01-28T10:30:00Z"
         valid(),
         valid(updatedAt=T0),
         valid(source={"repository": "org/my-app", "sha": SHA}),
+        {k: v for k, v in valid().items() if k != "digest"},
         valid(
             image="ghcr.io/" + "a" * 247,
             source={"repository": "org/my-app", "sha": SHA, "ref": "refs/heads/" + "a" * 244},
         ),
     ],
-    ids=["full", "stored", "minimal-source", "at-length-limits"],
+    ids=["full", "stored", "minimal-source", "only-required-keys", "at-length-limits"],
 )
 def test_a_valid_release_is_checked_in_one_pass(
     data: dict[str, Any], monkeypatch: pytest.MonkeyPatch
@@ -220,6 +221,13 @@ def test_field_by_field_a_value_at_its_limit_passes_and_one_more_is_named(key: s
     longer = valid(image=value + "a") if key == "image" else valid(source={**source, key: value + "a"})
     error = refusal(parse_release, OrderedDict(longer))
     assert error.message.endswith(f"is {limit + 1} characters long (at most {limit}): {show(value + 'a')}")
+
+
+def test_a_bad_value_of_exactly_the_maximum_length_is_refused_for_its_pattern_not_its_length() -> None:
+    error = refusal(parse_release, OrderedDict(valid(image="ghcr.io/" + "A" * 247)))
+    assert (
+        error.message == f"input 'payload.image': {show('ghcr.io/' + 'A' * 247)} is not an image repository"
+    )
 
 
 def test_same_content_ignores_only_updated_at() -> None:
