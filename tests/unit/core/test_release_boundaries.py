@@ -268,3 +268,13 @@ def test_looks_like_prerelease() -> None:
     assert looks_like_prerelease("v2.0.0-beta")
     assert not looks_like_prerelease("1.4.0")
     assert not looks_like_prerelease("sha-1a2b3c4d")
+
+
+@pytest.mark.parametrize("where", ["release", "source"])
+def test_an_empty_key_is_an_unknown_key_on_both_paths(where: str) -> None:
+    # Found by mutation testing: the one-pass path skipped a source key "" and accepted it.
+    data = valid(**{"": "x"}) if where == "release" else valid(source={**valid()["source"], "": "x"})
+    field = "payload" if where == "release" else "payload.source"
+    for obj in (data, OrderedDict(data)):
+        error = refusal(parse_release, obj)
+        assert (error.field, error.message) == (field, f"input '{field}': has unknown key ''")
