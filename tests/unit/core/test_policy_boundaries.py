@@ -219,3 +219,42 @@ def test_a_downgrade_names_both_versions_and_the_input_that_allows_it() -> None:
     )
     assert "allow-downgrade: true" in (info.value.fix or "")
     assert "tags.allowDowngrade" in (info.value.fix or "")
+
+
+def test_the_default_path_is_the_policy_file_name() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_policy("channel: [dev]\n")
+    assert info.value.message.startswith(".gitops-release.yml: /channel ")
+
+
+def test_text_yaml_cannot_read_at_all_is_invalid_yaml() -> None:
+    # A NUL is a reader error: PyYAML gives it neither a problem nor a mark.
+    error = config_error("a: \x00")
+    assert error.message == "p.yml: is not valid YAML (invalid YAML)"
+    assert error.fix == "fix the YAML syntax"
+
+
+def test_a_mapping_of_the_wrong_type_is_not_read_as_unknown_keys() -> None:
+    error = config_error("channels: {a: 1}")
+    assert error.message == "p.yml: /channels: {'a': 1} is not of type 'array'"
+
+
+@pytest.mark.parametrize("depth", [900, 30000])  # deep for the schema check, deep for the YAML parser
+def test_nesting_too_deep_names_the_file_and_says_how_deep_a_policy_is(depth: int) -> None:
+    error = config_error("channels: " + "[" * depth + "]" * depth)
+    assert error.message == "p.yml: is nested too deeply (lists or mappings hundreds of levels deep)"
+    assert error.fix == "the policy is a few levels deep: see docs/release-db.md"
+
+
+def test_the_downgrade_refusal_word_for_word() -> None:
+    # Issue 7 rewords this (promote-overlay does not exist yet): update it with that change.
+    with pytest.raises(PolicyError) as info:
+        check_release(DEFAULT_POLICY, rel(tag="1.2.2"), rel())
+    assert info.value.message == (
+        "payload.tag '1.2.2' is lower than '1.2.3' on my-app/dev: downgrades are refused; "
+        "rollbacks go through promote-overlay"
+    )
+    assert info.value.fix == (
+        "ship a higher version, roll back with promote-overlay, or allow it once with "
+        "the input allow-downgrade: true (always: tags.allowDowngrade in the policy)"
+    )
