@@ -127,3 +127,64 @@ def test_get_images_leaves_out_null_values_and_gives_strings() -> None:
     text = "images:\n- name: x\n  newTag: 12\n  newName: null\n- name: y\n"
     assert get_images(text) == [{"name": "x", "newTag": "12"}, {"name": "y"}]
     assert get_images("kind: Kustomization\n") == []
+
+
+def test_the_default_path_is_kustomization_yaml() -> None:
+    for call in (
+        lambda: set_image("- a\n", image="x", tag="v1", digest=None),
+        lambda: get_images("- a\n"),
+    ):
+        with pytest.raises(ConfigError) as info:
+            call()
+        assert info.value.message.startswith("kustomization.yaml: ")
+
+
+def test_text_yaml_cannot_read_at_all_names_no_line() -> None:
+    with pytest.raises(ConfigError) as info:
+        edit("a: \x00\n")
+    assert info.value.message == "k.yaml: is not valid YAML"
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["kind: Kustomization\nresources:\n  - a\n", "spec:\n  items:\n    - a\n"],
+    ids=["list-at-the-end", "nested-list"],
+)
+def test_a_new_images_list_follows_the_files_first_list(text: str) -> None:
+    assert edit(text).endswith("images:\n  - name: ghcr.io/org/app\n    newTag: v2\n")
+
+
+def test_a_single_quoted_tag_stays_single_quoted() -> None:
+    assert edit("images:\n- name: ghcr.io/org/app\n  newTag: 'v1'\n") == (
+        "images:\n- name: ghcr.io/org/app\n  newTag: 'v2'\n"
+    )
+
+
+def test_a_new_name_alone_is_a_change() -> None:
+    text = "images:\n- name: app\n  newName: old.io/app\n  newTag: v2\n"
+    assert edit(text, container="app") == "images:\n- name: app\n  newName: ghcr.io/org/app\n  newTag: v2\n"
+
+
+def test_a_new_tag_with_the_same_digest_is_a_change() -> None:
+    text = f"images:\n- name: ghcr.io/org/app\n  newTag: v1\n  digest: {OLD}\n"
+    assert edit(text, digest=OLD) == f"images:\n- name: ghcr.io/org/app\n  newTag: v2\n  digest: {OLD}\n"
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        (
+            f"  newTag: v1\n  digest: {OLD}  # old\n  # keep me\n- name: y\n",
+            "  newTag: v2\n  # keep me\n- name: y\n",
+        ),
+        (
+            f"  newTag: v1  # tag note\n  digest: {OLD}\n  # keep me\n- name: y\n",
+            "  newTag: v2  # tag note\n  # keep me\n- name: y\n",
+        ),
+        (f"  newTag: v1\n  digest: {OLD}  # inline\n- name: y\n", "  newTag: v2\n- name: y\n"),
+    ],
+    ids=["comment-below-an-inline-one", "previous-key-has-a-comment", "inline-comment-only"],
+)
+def test_a_removed_digest_hands_the_comment_lines_below_it_to_the_key_above(before: str, after: str) -> None:
+    head = "images:\n- name: ghcr.io/org/app\n"
+    assert edit(head + before) == head + after
