@@ -182,8 +182,16 @@ def test_a_new_tag_with_the_same_digest_is_a_change() -> None:
             "  newTag: v2  # tag note\n  # keep me\n- name: y\n",
         ),
         (f"  newTag: v1\n  digest: {OLD}  # inline\n- name: y\n", "  newTag: v2\n- name: y\n"),
+        (f"  digest: {OLD}\n  newTag: v1\n- name: y\n", "  newTag: v2\n- name: y\n"),
+        (f"  newTag: v1\n  digest: {OLD}\n", "  newTag: v2\n"),
     ],
-    ids=["comment-below-an-inline-one", "previous-key-has-a-comment", "inline-comment-only"],
+    ids=[
+        "comment-below-an-inline-one",
+        "previous-key-has-a-comment",
+        "inline-comment-only",
+        "no-comment-not-last",
+        "no-comment-last",
+    ],
 )
 def test_a_removed_digest_hands_the_comment_lines_below_it_to_the_key_above(before: str, after: str) -> None:
     head = "images:\n- name: ghcr.io/org/app\n"
