@@ -184,6 +184,7 @@ def test_a_new_tag_with_the_same_digest_is_a_change() -> None:
         (f"  newTag: v1\n  digest: {OLD}  # inline\n- name: y\n", "  newTag: v2\n- name: y\n"),
         (f"  digest: {OLD}\n  newTag: v1\n- name: y\n", "  newTag: v2\n- name: y\n"),
         (f"  newTag: v1\n  digest: {OLD}\n", "  newTag: v2\n"),
+        (f"  digest: {OLD}\n  # keep me\n  newTag: v1\n", "  # keep me\n  newTag: v2\n"),
     ],
     ids=[
         "comment-below-an-inline-one",
@@ -191,6 +192,7 @@ def test_a_new_tag_with_the_same_digest_is_a_change() -> None:
         "inline-comment-only",
         "no-comment-not-last",
         "no-comment-last",
+        "right-after-the-name",
     ],
 )
 def test_a_removed_digest_hands_the_comment_lines_below_it_to_the_key_above(before: str, after: str) -> None:
