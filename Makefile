@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help venv lint typecheck workflows unit integration e2e test demo bench clean
+.PHONY: help venv lint typecheck workflows unit integration e2e test demo bench mutation clean
 
 help:
 	@echo "make demo   run the whole flow locally on the sandbox (no account, no network)"
@@ -47,5 +47,13 @@ demo: venv
 bench: venv
 	$(BIN)/python benchmarks/run_all.py
 
+# Mutation testing of core/, each module against its own unit tests (docs/testing.md); not part
+# of `make test`. MODULES=db runs one module; MUTATION_JOBS bounds mutmut's parallel workers.
+MUTATION_JOBS ?= 2
+MUTATION_FAIL_UNDER ?= 95
+mutation: venv
+	nice -n 10 $(BIN)/python scripts/mutation.py --jobs $(MUTATION_JOBS) \
+	  --fail-under $(MUTATION_FAIL_UNDER) $(MODULES)
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build dist
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build dist mutants

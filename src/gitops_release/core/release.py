@@ -445,8 +445,9 @@ SOURCE_FIELD_CHECKS = {k: (_MAX.get(k, 1 << 30), _RE[k].search) for k in SOURCE_
 _FAST_RELEASE, _FAST_SOURCE = RELEASE_FIELD_CHECKS, SOURCE_FIELD_CHECKS
 
 
-def _all_valid(obj: dict[str, Any], checks: Mapping[str, Any], skip: str = "") -> bool:
-    """True when every key is known and every value is a valid string (``skip`` excepted)."""
+def _all_valid(obj: dict[str, Any], checks: Mapping[str, Any], skip: str | None = None) -> bool:
+    """True when every key is known and every value is a valid string (``skip`` excepted; no
+    default key is skipped: a JSON object may well have the key "")."""
     for key, value in obj.items():
         if key == skip:
             continue
