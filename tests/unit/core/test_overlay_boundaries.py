@@ -4,6 +4,8 @@ which tags must be quoted, and each refusal's exact text and fix."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from gitops_release.core.overlay import get_images, set_image
@@ -15,7 +17,7 @@ FIX = "give the path of a kustomization.yaml whose images: is a list of {name, n
 
 
 def edit(
-    text: str, image: str = "ghcr.io/org/app", tag: str = "v2", digest: str | None = None, **kw: str
+    text: str, image: str = "ghcr.io/org/app", tag: str = "v2", digest: str | None = None, **kw: Any
 ) -> str:
     return set_image(text, image=image, tag=tag, digest=digest, path="k.yaml", **kw)
 
@@ -80,7 +82,8 @@ def test_an_entry_whose_new_name_is_the_image_wins_over_a_container_match() -> N
         "images:\n- name: registry/app\n  newTag: v0\n"
         "- name: other\n  newName: ghcr.io/org/web\n  newTag: v0\n"
     )
-    out = get_images(edit(text, image="ghcr.io/org/web", container="app"))
+    # The newName entry is the container's own only because its image is owned (policy or db.json).
+    out = get_images(edit(text, image="ghcr.io/org/web", container="app", owned=("ghcr.io/org/web",)))
     assert out == [
         {"name": "registry/app", "newTag": "v0"},
         {"name": "other", "newName": "ghcr.io/org/web", "newTag": "v2"},

@@ -169,7 +169,7 @@ def test_an_object_where_an_object_belongs_and_nothing_else() -> None:
     assert refusal(valid(extra=1)).message == "input 'payload': has unknown key 'extra'"
     source = refusal(valid(source=[]))
     assert source.message == "input 'payload.source': must be a JSON object, not an array"
-    assert source.fix == "send an object with the keys repository, sha, ref, runUrl"
+    assert source.fix == "send an object with the keys repository, sha, ref, runUrl, builtAt"
     missing = valid()
     del missing["tag"]
     error = refusal(missing)
@@ -296,4 +296,4 @@ def test_an_unknown_source_key_lists_the_source_keys() -> None:
         "payload.source",
         "input 'payload.source': has unknown key 'branch'",
     )
-    assert error.fix == "use only the keys repository, sha, ref, runUrl"
+    assert error.fix == "use only the keys repository, sha, ref, runUrl, builtAt"
