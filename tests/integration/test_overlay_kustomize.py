@@ -10,28 +10,12 @@ from pathlib import Path
 import yaml
 
 from gitops_release.core.overlay import set_image
+from tests.fixtures.kustomize_base import deployment
 
 KUBECTL = shutil.which("kubectl", path=str(Path(sys.executable).parent)) or shutil.which("kubectl")
 DIGEST = "sha256:" + "d" * 64
 
-DEPLOYMENT = """\
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: my-app
-spec:
-  selector:
-    matchLabels: {app: my-app}
-  template:
-    metadata:
-      labels: {app: my-app}
-    spec:
-      containers:
-        - name: my-app
-          image: ghcr.io/org/my-app:0.0.1
-        - name: worker
-          image: worker
-"""
+DEPLOYMENT = deployment("my-app", {"my-app": "ghcr.io/org/my-app:0.0.1", "worker": "worker"})
 
 OVERLAY = """\
 # prod overlay

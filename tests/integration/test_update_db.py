@@ -17,6 +17,7 @@ from gitops_release.commands.base import Context
 from gitops_release.errors import ConfigError, GitError, PolicyError
 from gitops_release.runtime import InputReader
 from tests.fixtures.git_remotes import BareRemotes, git
+from tests.fixtures.kustomize_base import base_files
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EMPTY_DB = '{\n  "schemaVersion": 1,\n  "releases": []\n}\n'
@@ -46,25 +47,7 @@ images:
     newTag: sha-old   # bumped by update-db
 """
 # The base the overlay renders (write-through renders it with kubectl kustomize: render-check).
-BASE = {
-    "infra/argocd/base/kustomization.yaml": "resources:\n  - deployment.yaml\n",
-    "infra/argocd/base/deployment.yaml": """\
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: my-app
-spec:
-  selector:
-    matchLabels: {app: my-app}
-  template:
-    metadata:
-      labels: {app: my-app}
-    spec:
-      containers:
-        - name: my-app
-          image: ghcr.io/org/my-app:sha-old
-""",
-}
+BASE = base_files("infra/argocd/base", "my-app", {"my-app": "ghcr.io/org/my-app:sha-old"})
 
 
 def release(

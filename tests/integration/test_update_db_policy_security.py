@@ -14,6 +14,7 @@ from gitops_release.commands.base import Context
 from gitops_release.errors import ConfigError, PolicyError
 from gitops_release.runtime import InputReader
 from tests.fixtures.git_remotes import BareRemotes, git
+from tests.fixtures.kustomize_base import base_files
 from tests.unit.core.test_policy_security import bomb
 
 EMPTY_DB = '{\n  "schemaVersion": 1,\n  "releases": []\n}\n'
@@ -54,25 +55,15 @@ def release(container: str = "app-b", image: str | None = None, tag: str = "1.1.
 
 
 # A real base, so update-db's render check (on by default) renders what the overlays point at.
-BASE = {
-    "infra/argocd/base/kustomization.yaml": "resources:\n  - deployment.yaml\n",
-    "infra/argocd/base/deployment.yaml": """\
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: apps
-spec:
-  template:
-    spec:
-      containers:
-        - name: app-a
-          image: ghcr.io/org/app-a:0.1.0
-        - name: app-b
-          image: ghcr.io/org/app-b:0.1.0
-        - name: web
-          image: ghcr.io/org/frontend:0.1.0
-""",
-}
+BASE = base_files(
+    "infra/argocd/base",
+    "apps",
+    {
+        "app-a": "ghcr.io/org/app-a:0.1.0",
+        "app-b": "ghcr.io/org/app-b:0.1.0",
+        "web": "ghcr.io/org/frontend:0.1.0",
+    },
+)
 
 
 def make_repo(bare_remote: BareRemotes, policy_text: str, overlay: str = KUSTOMIZATION) -> tuple[str, Path]:

@@ -10,6 +10,7 @@ from gitops_release.commands import update_db
 from gitops_release.commands.base import Context
 from gitops_release.runtime import InputReader
 from tests.fixtures.git_remotes import BareRemotes, git
+from tests.fixtures.kustomize_base import deployment
 
 SHA = "b" * 40
 DIGEST = "sha256:" + "f" * 64
@@ -21,24 +22,9 @@ overlays:
   dir: apps/*/overlays
   apps: {my-app-ui: my-app, my-app-worker: my-app}
 """
-BASE = """\
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: my-app
-spec:
-  selector:
-    matchLabels: {app: my-app}
-  template:
-    metadata:
-      labels: {app: my-app}
-    spec:
-      containers:
-        - name: ui
-          image: ghcr.io/org/my-app-ui:1.0.0
-        - name: worker
-          image: ghcr.io/org/my-app-worker:1.0.0
-"""
+BASE = deployment(
+    "my-app", {"ui": "ghcr.io/org/my-app-ui:1.0.0", "worker": "ghcr.io/org/my-app-worker:1.0.0"}
+)
 OVERLAY = """\
 resources:
 - ../../base
