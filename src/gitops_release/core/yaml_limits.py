@@ -63,8 +63,8 @@ def check_expansion(root: Any) -> None:
             continue
         if key in expanded:
             continue
-        if key in on_path:
-            raise AliasLimitError("has a YAML alias inside the node its anchor names", _line(node.start_mark))
+        # Never on the path here: a node listed by its own descendant is refused below, when that
+        # descendant is expanded.
         distinct += 1
         on_path.add(key)
         stack.append((node, True))

@@ -430,3 +430,43 @@ def test_values_at_their_length_limits_and_every_source_shape_take_the_fast_path
     assert db_file.canonical
     db_file.check()
     assert [db_file.get(f"c{i}", "dev") for i in range(4)] == list(releases)
+
+
+def test_every_source_shape_at_once_takes_the_fast_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """All eight canonical source shapes (ref, runUrl, builtAt each present or not) in one db:
+    the union of the source keys is every known key, and every key order is a canonical one."""
+    import itertools
+
+    import gitops_release.core.db as db_module
+
+    def no_second_parse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("load_db ran on a canonical db.json")
+
+    ref, run_url, built_at = "refs/heads/main", "https://github.com/org/web/actions/runs/1", T0
+    sources = [
+        Source(
+            "org/web",
+            SHA,
+            ref if has_ref else None,
+            run_url if has_url else None,
+            built_at if has_time else None,
+        )
+        for has_ref, has_url, has_time in itertools.product((False, True), repeat=3)
+    ]
+    releases = tuple(
+        Release(f"c{i}", "dev", "ghcr.io/org/web", "v1", None, s, T0) for i, s in enumerate(sources)
+    )
+    assert len({tuple(s.to_json()) for s in sources}) == 8
+    text = dump_db(ReleaseDB(releases))
+    monkeypatch.setattr(db_module, "load_db", no_second_parse)
+    db_file = DBFile(text)
+    assert db_file.canonical
+    assert [db_file.get(f"c{i}", "dev") for i in range(8)] == list(releases)
+
+
+def test_a_stored_release_without_updated_at_is_refused_though_spelled_canonically() -> None:
+    doc = json.loads(dump_db(ReleaseDB((rel("api"), rel("web")))))
+    del doc["releases"][1]["updatedAt"]
+    with pytest.raises(ConfigError) as info:
+        DBFile(json.dumps(doc, indent=2) + "\n", path="cfg/db.json", defer_checks=True)
+    assert info.value.message == "cfg/db.json: releases[1].updatedAt is missing"

@@ -11,8 +11,17 @@ from typing import Any
 
 import pytest
 
-from gitops_release.core.release import loads_json, mutable_tag_reason, parse_payload
-from gitops_release.errors import InputError
+from gitops_release.core.release import (
+    Release,
+    Source,
+    check_build_order,
+    check_not_future,
+    loads_json,
+    mutable_tag_reason,
+    parse_payload,
+    time_key,
+)
+from gitops_release.errors import InputError, PolicyError
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
 TAG_FIX = "use 1-128 characters: letters, digits, '.', '_', '-', not starting with '.' or '-'"
@@ -297,3 +306,53 @@ def test_an_unknown_source_key_lists_the_source_keys() -> None:
         "input 'payload.source': has unknown key 'branch'",
     )
     assert error.fix == "use only the keys repository, sha, ref, runUrl, builtAt"
+
+
+# -- build times: the key, the stale-build and future-build refusals word for word ---------------
+
+
+def _built(stamp: str | None, tag: str, sha: str = SHA) -> Release:
+    return Release(
+        "my-app", "dev", "ghcr.io/org/my-app", tag, None, Source("org/my-app", sha, built_at=stamp)
+    )
+
+
+@pytest.mark.parametrize(
+    ("stamp", "key"),
+    [
+        ("2026-01-28T10:30:00Z", ("2026-01-28T10:30:00", "000000000")),
+        ("2026-01-28T10:30:00.5Z", ("2026-01-28T10:30:00", "500000000")),
+        ("2026-01-28T10:30:00.123456789Z", ("2026-01-28T10:30:00", "123456789")),
+    ],
+)
+def test_time_key_is_the_seconds_and_the_fraction_padded_to_nine_digits(
+    stamp: str, key: tuple[str, str]
+) -> None:
+    assert time_key(stamp) == key
+
+
+def test_the_stale_build_refusal_names_the_payload_and_both_tags_by_default() -> None:
+    current = _built("2026-01-28T10:30:00Z", "sha-bbbbbbbb", sha="b" * 40)
+    with pytest.raises(PolicyError) as info:
+        check_build_order(_built("2026-01-28T10:29:59Z", "sha-aaaaaaaa"), current)
+    assert info.value.message == (
+        "payload.source.builtAt 2026-01-28T10:29:59Z is older than the build on my-app/dev "
+        "('sha-bbbbbbbb', built 2026-01-28T10:30:00Z): a newer release already holds the channel, "
+        "so this stale one ('sha-aaaaaaaa') is refused and nothing was changed"
+    )
+
+
+def test_the_future_build_refusal_word_for_word() -> None:
+    with pytest.raises(PolicyError) as info:
+        check_not_future(
+            _built("2026-01-28T10:40:01Z", "sha-aaaaaaaa"),
+            "2026-01-28T10:40:00Z",
+            field="payload.releases[2]",
+        )
+    assert info.value.message == (
+        "payload.releases[2].source.builtAt 2026-01-28T10:40:01Z is in the future "
+        "(update-db's clock allows up to 2026-01-28T10:40:00Z)"
+    )
+    assert (
+        info.value.fix == "correct the clock of the machine that ran dispatch-update, or its built-at input"
+    )
