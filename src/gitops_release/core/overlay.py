@@ -51,7 +51,7 @@ class _BoundedComposer(Composer):
 
 
 def _yaml() -> YAML:
-    yaml = YAML(typ="rt")
+    yaml = YAML()  # round-trip, ruamel's default
     yaml.Composer = _BoundedComposer
     yaml.preserve_quotes = True
     yaml.width = 4096  # never fold long lines
@@ -143,7 +143,7 @@ _FIX = "give the path of a kustomization.yaml whose images: is a list of {name, 
 
 
 def _last(name: str) -> str:
-    return name.rsplit("/", 1)[-1]
+    return name.rpartition("/")[2]
 
 
 def _find(images: CommentedSeq, image: str, container: str | None) -> CommentedMap | None:
@@ -309,7 +309,7 @@ def set_image(
 def _dump(kustomization_text: str, data: CommentedMap) -> str:
     yaml = _yaml()
     sequence, offset = _sequence_indent(kustomization_text)
-    yaml.indent(mapping=2, sequence=sequence, offset=offset)
+    yaml.indent(sequence=sequence, offset=offset)  # mappings: ruamel's 2
     if kustomization_text.startswith("---"):
         yaml.explicit_start = True
     out = io.StringIO()
@@ -361,7 +361,7 @@ def _scalar_end(line: str, start: int) -> int | None:
         return None
     if not first or first in "|>&*!{}[]#%@`\n":
         return None
-    body = line[start:].rstrip("\n")
+    body = line[start:]  # a final "\n" goes with the trailing spaces below
     cut = len(body)
     for mark in (" #", "\t#"):
         found = body.find(mark)
@@ -456,7 +456,7 @@ def _splice_new_entry(text: str, data: CommentedMap, had_images: bool) -> str | 
     if not isinstance(last, CommentedMap) or last.fa.flow_style():
         return None
     item_line, key_col = images.lc.item(len(images) - 2)
-    dash_col = lines[item_line].rfind("-", 0, key_col)
+    dash_col = lines[item_line][:key_col].rfind("-")
     if dash_col < 0 or lines[item_line][dash_col + 1 : key_col].strip():
         return None
     end_line = max(max(last.lc.key(k)[0], last.lc.value(k)[0]) for k in last)
