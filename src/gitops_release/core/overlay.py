@@ -112,9 +112,8 @@ _SHARED_FIX = (
 
 
 def _anchor(node: object) -> str | None:
-    anchor = getattr(node, "anchor", None)
-    value = getattr(anchor, "value", None)
-    return value if isinstance(value, str) else None
+    value: str | None = getattr(getattr(node, "anchor", None), "value", None)  # ruamel: str or None
+    return value
 
 
 def _check_not_shared(entry: object, where: str) -> None:
@@ -122,10 +121,9 @@ def _check_not_shared(entry: object, where: str) -> None:
     its keys from another (``- <<: *b``) would get app-b's new tag under app-a's name, and an
     anchored value edited in one place changes wherever it is aliased."""
     if isinstance(entry, CommentedMap) and entry.merge:
-        line = entry.lc.line + 1 if entry.lc.line is not None else None
-        shown = f" (line {line})" if line is not None else ""
-        raise ConfigError(
-            f"{where} uses a YAML merge key (<<){shown}: its keys come from another mapping",
+        raise ConfigError(  # a loaded mapping always knows its line
+            f"{where} uses a YAML merge key (<<) (line {entry.lc.line + 1}): its keys come from "
+            "another mapping",
             fix=_SHARED_FIX,
         )
     if _anchor(entry):
@@ -190,8 +188,9 @@ def _set(entry: CommentedMap, key: str, value: str) -> bool:
     else:  # keep kustomize's order: name, newName, newTag, digest
         earlier = _IMAGE_KEYS[: _IMAGE_KEYS.index(key)]
         keys = list(entry.keys())
-        position = max((keys.index(k) + 1 for k in earlier if k in entry), default=len(keys))
-        entry.insert(position, key, _string(value, old))
+        # name, always there (_load), is among the earlier keys of every key set here
+        position = max(keys.index(k) + 1 for k in earlier if k in entry)
+        entry.insert(position, key, _string(value, None))
     return True
 
 
@@ -300,7 +299,7 @@ def set_image(
         else:
             spliced = _splice_entry(kustomization_text, entry, before, ops)
     except (IndexError, KeyError, TypeError, ValueError, AttributeError):
-        spliced = None
+        return _dump(kustomization_text, data)
     if spliced is not None and _same_document(spliced, data):
         return spliced
     return _dump(kustomization_text, data)
@@ -482,7 +481,7 @@ def _plain(value: Any, budget: list[int]) -> Any:
     if isinstance(value, list):
         return [_plain(v, budget) for v in value]
     if isinstance(value, str):
-        return ("str", str(value))
+        return str(value)  # never equal to another type's tuple below
     return (type(value).__name__, repr(value))
 
 

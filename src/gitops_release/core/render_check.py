@@ -92,7 +92,7 @@ def check_rendered(
     if len(distinct) > 6:
         shown += f" and {len(distinct) - 6} more"
     # A base image with the release's short name (or the container's) is what the entry must match.
-    names = {_last(ref.image), *((ref.container,) if ref.container else ())}
+    names = {_last(ref.image), ref.container}  # None matches no image
     candidates = sorted(
         {repository(image) for image in distinct if _last(repository(image)) in names} - {ref.image}
     )

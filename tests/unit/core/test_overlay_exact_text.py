@@ -10,8 +10,10 @@ from typing import Any
 
 import pytest
 
+from gitops_release.core import overlay
 from gitops_release.core.overlay import _scalar_end, get_images, set_image
-from gitops_release.errors import PolicyError
+from gitops_release.core.yaml_limits import ANCHORS_FIX
+from gitops_release.errors import ConfigError, PolicyError
 
 OLD = "sha256:" + "a" * 64
 NEW = "sha256:" + "b" * 64
@@ -254,3 +256,102 @@ def test_an_entry_appended_after_a_deeply_indented_first_entry_near_the_top() ->
         "images:\n      -   name: a\n          newTag: v1\n"
         "      -   name: ghcr.io/org/app\n          newTag: v2\nresources:\n- ../base\n"
     )
+
+
+# -- written against the second mutation run -----------------------------------------------------
+
+INDENTED = "resources:\n    - ../base\n"  # the dump would indent images: by four as well
+
+
+def test_a_crlf_file_is_dumped_with_lf_line_ends() -> None:
+    text = "images:\r\n- name: ghcr.io/org/app\r\n  newTag: v1\r\n"
+    assert edit(text) == "images:\n- name: ghcr.io/org/app\n  newTag: v2\n"
+
+
+def test_one_hundred_aliases_load_and_the_next_one_is_refused_naming_its_line() -> None:
+    aliases = "x: &a 1\n" + "".join(f"y{i}: *a\n" for i in range(100))
+    assert get_images(edit(aliases + "images: []\n")) == [{"name": "ghcr.io/org/app", "newTag": "v2"}]
+    with pytest.raises(ConfigError) as info:
+        edit(aliases + "y100: *a\nimages: []\n")
+    assert info.value.message == "k.yaml: uses more than 100 YAML aliases (line 102)"
+    assert info.value.fix == ANCHORS_FIX
+
+
+def test_an_alias_bomb_is_refused_with_the_anchors_fix() -> None:
+    levels = ["l0: &l0 [x, x, x, x, x, x, x, x, x, x]"]
+    levels += [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 10)}]" for i in range(1, 5)]
+    with pytest.raises(ConfigError) as info:
+        edit("\n".join(levels) + "\n")
+    assert info.value.message.startswith("k.yaml: ")
+    assert info.value.fix == ANCHORS_FIX
+
+
+def test_an_anchored_value_is_refused_naming_the_key_and_the_anchor() -> None:
+    with pytest.raises(ConfigError) as info:
+        edit(INDENTED + "images:\n- name: ghcr.io/org/app\n  newTag: &t v1\n")
+    assert info.value.message == "k.yaml: images[0].'newTag' is a YAML anchor or alias (&t/*t)"
+
+
+def test_a_plain_tag_continued_on_the_next_line_is_replaced_whole_by_the_dump() -> None:
+    text = INDENTED + "images:\n- name: ghcr.io/org/app\n  newTag: v1\n    continued\n"
+    assert edit(text) == INDENTED + "images:\n    - name: ghcr.io/org/app\n      newTag: v2\n"
+
+
+@pytest.mark.parametrize(
+    ("old", "tag", "written"),
+    [("'v1'", "it's", "'it''s'"), ("v1", "a:", '"a:"'), ("v1", "-x", '"-x"'), ("v1", "v1:", '"v1:"')],
+)
+def test_a_tag_plain_yaml_would_misread_is_quoted_in_place(old: str, tag: str, written: str) -> None:
+    text = INDENTED + f"images:\n- name: ghcr.io/org/app\n  newTag: {old}\n"
+    assert edit(text, tag=tag) == INDENTED + f"images:\n- name: ghcr.io/org/app\n  newTag: {written}\n"
+
+
+def test_an_entry_named_like_the_image_with_another_new_name_gets_the_image_as_new_name() -> None:
+    text = INDENTED + "images:\n- name: ghcr.io/org/app\n  newName: ghcr.io/org/old\n  newTag: v1\n"
+    assert edit(text) == INDENTED + (
+        "images:\n- name: ghcr.io/org/app\n  newName: ghcr.io/org/app\n  newTag: v2\n"
+    )
+
+
+def test_a_digest_first_in_its_item_hands_the_dash_to_the_edited_tag_below_it() -> None:
+    text = INDENTED + "images:\n- digest: sha256:aa\n  newTag: v1\n  name: ghcr.io/org/app\n"
+    assert edit(text) == INDENTED + "images:\n- newTag: v2\n  name: ghcr.io/org/app\n"
+    text = INDENTED + "images:\n- digest: sha256:aa\n  # a note\n  newTag: v1\n  name: ghcr.io/org/app\n"
+    assert edit(text) == INDENTED + "images:\n    - newTag: v2\n      name: ghcr.io/org/app\n"
+
+
+def test_a_removed_digest_line_goes_with_its_comment_wherever_it_stands() -> None:
+    text = INDENTED + "images:\n- name: ghcr.io/org/app\n  newTag: v1\n  digest: sha256:aa  # note\n"
+    assert edit(text) == INDENTED + "images:\n- name: ghcr.io/org/app\n  newTag: v2\n"
+    text = INDENTED + "images:\n- name: ghcr.io/org/app\n  digest: sha256:aa\n  newTag: v1\n"
+    assert edit(text) == INDENTED + "images:\n- name: ghcr.io/org/app\n  newTag: v2\n"
+
+
+def test_a_key_inserted_after_a_last_line_without_a_newline() -> None:
+    text = INDENTED + "images:\n- name: ghcr.io/org/app\n  newTag: v1"
+    assert edit(text, digest=NEW) == INDENTED + (
+        f"images:\n- name: ghcr.io/org/app\n  newTag: v2\n  digest: {NEW}\n"
+    )
+
+
+def test_a_key_inserted_right_after_the_first_line_of_the_file() -> None:
+    text = "images:\n- name: app\n  newTag: v1\nresources:\n    - ../base\n"
+    assert edit(text, container="app") == (
+        "images:\n- name: app\n  newName: ghcr.io/org/app\n  newTag: v2\nresources:\n    - ../base\n"
+    )
+
+
+def test_the_dump_never_folds_a_long_line() -> None:
+    text = "images: [{name: ghcr.io/org/app, newTag: v1}]\ndescription: " + " ".join(["word"] * 30) + "\n"
+    assert edit(text) == text.replace("v1", "v2")
+
+
+def test_a_document_past_the_comparison_budget_is_dumped(monkeypatch: pytest.MonkeyPatch) -> None:
+    text = INDENTED + "images:\n- name: ghcr.io/org/app\n  newTag: v1\n"
+    budget = [10**6]
+    overlay._plain(overlay._yaml().load(text), budget)
+    nodes = 10**6 - budget[0]
+    monkeypatch.setattr(overlay, "_PLAIN_BUDGET", nodes)
+    assert edit(text) == text.replace("v1", "v2")  # the line edit
+    monkeypatch.setattr(overlay, "_PLAIN_BUDGET", nodes - 1)
+    assert edit(text) == INDENTED + "images:\n    - name: ghcr.io/org/app\n      newTag: v2\n"
