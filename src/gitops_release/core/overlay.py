@@ -299,7 +299,7 @@ def set_image(
         else:
             spliced = _splice_entry(kustomization_text, entry, before, ops)
     except (IndexError, KeyError, TypeError, ValueError, AttributeError):
-        return _dump(kustomization_text, data)
+        spliced = None
     if spliced is not None and _same_document(spliced, data):
         return spliced
     return _dump(kustomization_text, data)
@@ -386,9 +386,10 @@ def _splice_entry(
         return None
     done = {key: op for op, key in ops}
     replaced: dict[int, str] = {}
-    # Sets first: a deleted first key hands its "- " to the (possibly edited) line after it.
-    for key, op in sorted(done.items(), key=lambda item: item[1] == "delete"):
-        if op == "insert":
+    # Sets first (set_image records the delete of digest last): a deleted first key hands its
+    # "- " to the (possibly edited) line after it.
+    for key, op in done.items():
+        if op not in ("set", "delete"):
             continue
         (key_line, key_col), (value_line, value_col) = before[key]
         line = lines[key_line]
@@ -411,19 +412,17 @@ def _splice_entry(
             replaced[key_line] = ""
     key_col = min(col for (_, col), _ in before.values())
     inserted: dict[int, list[str]] = {}
-    anchor = -1
+    anchor = -1  # set at name, which comes before any inserted key
     for key in entry:
         if key in before:
             anchor = before[key][1][0]
         elif done.get(key) == "insert":
-            if anchor < 0:
-                return None
             inserted.setdefault(anchor, []).append(" " * key_col + f"{key}: {_scalar_text(entry[key])}\n")
     out: list[str] = []
     for index, line in enumerate(lines):
         out.append(replaced.get(index, line))
         if index in inserted:
-            if not out[-1].endswith("\n") and out[-1]:
+            if not out[-1].endswith("\n"):  # the anchor line is a kept key's: never emptied
                 out[-1] += "\n"
             out.extend(inserted[index])
     return "".join(out)
@@ -455,9 +454,10 @@ def _splice_new_entry(text: str, data: CommentedMap, had_images: bool) -> str | 
     if not isinstance(last, CommentedMap) or last.fa.flow_style():
         return None
     item_line, key_col = images.lc.item(len(images) - 2)
-    dash_col = lines[item_line][:key_col].rfind("-")
-    if dash_col < 0 or lines[item_line][dash_col + 1 : key_col].strip():
+    prefix = lines[item_line][:key_col]
+    if prefix.strip() != "-":  # the item's own "- ", then its first key
         return None
+    dash_col = prefix.index("-")
     end_line = max(max(last.lc.key(k)[0], last.lc.value(k)[0]) for k in last)
     out = lines[: end_line + 1]
     if out and not out[-1].endswith("\n"):

@@ -282,7 +282,10 @@ def test_an_alias_bomb_is_refused_with_the_anchors_fix() -> None:
     levels += [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 10)}]" for i in range(1, 5)]
     with pytest.raises(ConfigError) as info:
         edit("\n".join(levels) + "\n")
-    assert info.value.message.startswith("k.yaml: ")
+    # Found on the composed nodes, with no line to name.
+    assert info.value.message == (
+        "k.yaml: has YAML aliases standing for 123,440 values (at most 10,000 are accepted)"
+    )
     assert info.value.fix == ANCHORS_FIX
 
 
@@ -348,10 +351,24 @@ def test_the_dump_never_folds_a_long_line() -> None:
 
 def test_a_document_past_the_comparison_budget_is_dumped(monkeypatch: pytest.MonkeyPatch) -> None:
     text = INDENTED + "images:\n- name: ghcr.io/org/app\n  newTag: v1\n"
-    budget = [10**6]
-    overlay._plain(overlay._yaml().load(text), budget)
-    nodes = 10**6 - budget[0]
+    nodes = 11  # the top mapping, its 2 keys, 2 lists, 1 item, 1 entry, its 2 keys and 2 values
     monkeypatch.setattr(overlay, "_PLAIN_BUDGET", nodes)
     assert edit(text) == text.replace("v1", "v2")  # the line edit
     monkeypatch.setattr(overlay, "_PLAIN_BUDGET", nodes - 1)
     assert edit(text) == INDENTED + "images:\n    - name: ghcr.io/org/app\n      newTag: v2\n"
+
+
+MIXED = "resources:\n- ../base\npatches:\n    - path: x.yaml\n"  # the dump indents patches: flush
+
+
+def test_a_flow_style_entry_is_left_to_the_dump() -> None:
+    text = MIXED + "images:\n- {name: ghcr.io/org/app, newTag: v1}\n"
+    dumped = "resources:\n- ../base\npatches:\n- path: x.yaml\nimages:\n"
+    assert edit(text) == dumped + "- {name: ghcr.io/org/app, newTag: v2}\n"
+    text = MIXED + "images:\n- {name: a, newTag: v1}\n"
+    assert edit(text) == dumped + "- {name: a, newTag: v1}\n- name: ghcr.io/org/app\n  newTag: v2\n"
+
+
+def test_a_digest_first_hands_its_dash_to_the_key_below_it_unedited() -> None:
+    text = INDENTED + "images:\n- digest: sha256:aa\n  name: ghcr.io/org/app\n  newTag: v1\n"
+    assert edit(text) == INDENTED + "images:\n- name: ghcr.io/org/app\n  newTag: v2\n"
