@@ -51,7 +51,7 @@ class _BoundedComposer(Composer):
 
 
 def _yaml() -> YAML:
-    yaml = YAML(typ="rt")
+    yaml = YAML()  # round-trip, ruamel's default
     yaml.Composer = _BoundedComposer
     yaml.preserve_quotes = True
     yaml.width = 4096  # never fold long lines
@@ -112,9 +112,8 @@ _SHARED_FIX = (
 
 
 def _anchor(node: object) -> str | None:
-    anchor = getattr(node, "anchor", None)
-    value = getattr(anchor, "value", None)
-    return value if isinstance(value, str) else None
+    value: str | None = getattr(getattr(node, "anchor", None), "value", None)  # ruamel: str or None
+    return value
 
 
 def _check_not_shared(entry: object, where: str) -> None:
@@ -122,10 +121,9 @@ def _check_not_shared(entry: object, where: str) -> None:
     its keys from another (``- <<: *b``) would get app-b's new tag under app-a's name, and an
     anchored value edited in one place changes wherever it is aliased."""
     if isinstance(entry, CommentedMap) and entry.merge:
-        line = entry.lc.line + 1 if entry.lc.line is not None else None
-        shown = f" (line {line})" if line is not None else ""
-        raise ConfigError(
-            f"{where} uses a YAML merge key (<<){shown}: its keys come from another mapping",
+        raise ConfigError(  # a loaded mapping always knows its line
+            f"{where} uses a YAML merge key (<<) (line {entry.lc.line + 1}): its keys come from "
+            "another mapping",
             fix=_SHARED_FIX,
         )
     if _anchor(entry):
@@ -143,7 +141,7 @@ _FIX = "give the path of a kustomization.yaml whose images: is a list of {name, 
 
 
 def _last(name: str) -> str:
-    return name.rsplit("/", 1)[-1]
+    return name.rpartition("/")[2]
 
 
 def _find(images: CommentedSeq, image: str, container: str | None) -> CommentedMap | None:
@@ -190,8 +188,9 @@ def _set(entry: CommentedMap, key: str, value: str) -> bool:
     else:  # keep kustomize's order: name, newName, newTag, digest
         earlier = _IMAGE_KEYS[: _IMAGE_KEYS.index(key)]
         keys = list(entry.keys())
-        position = max((keys.index(k) + 1 for k in earlier if k in entry), default=len(keys))
-        entry.insert(position, key, _string(value, old))
+        # name, always there (_load), is among the earlier keys of every key set here
+        position = max(keys.index(k) + 1 for k in earlier if k in entry)
+        entry.insert(position, key, _string(value, None))
     return True
 
 
@@ -309,7 +308,7 @@ def set_image(
 def _dump(kustomization_text: str, data: CommentedMap) -> str:
     yaml = _yaml()
     sequence, offset = _sequence_indent(kustomization_text)
-    yaml.indent(mapping=2, sequence=sequence, offset=offset)
+    yaml.indent(sequence=sequence, offset=offset)  # mappings: ruamel's 2
     if kustomization_text.startswith("---"):
         yaml.explicit_start = True
     out = io.StringIO()
@@ -361,7 +360,7 @@ def _scalar_end(line: str, start: int) -> int | None:
         return None
     if not first or first in "|>&*!{}[]#%@`\n":
         return None
-    body = line[start:].rstrip("\n")
+    body = line[start:]  # a final "\n" goes with the trailing spaces below
     cut = len(body)
     for mark in (" #", "\t#"):
         found = body.find(mark)
@@ -387,9 +386,10 @@ def _splice_entry(
         return None
     done = {key: op for op, key in ops}
     replaced: dict[int, str] = {}
-    # Sets first: a deleted first key hands its "- " to the (possibly edited) line after it.
-    for key, op in sorted(done.items(), key=lambda item: item[1] == "delete"):
-        if op == "insert":
+    # Sets first (set_image records the delete of digest last): a deleted first key hands its
+    # "- " to the (possibly edited) line after it.
+    for key, op in done.items():
+        if op not in ("set", "delete"):
             continue
         (key_line, key_col), (value_line, value_col) = before[key]
         line = lines[key_line]
@@ -412,19 +412,17 @@ def _splice_entry(
             replaced[key_line] = ""
     key_col = min(col for (_, col), _ in before.values())
     inserted: dict[int, list[str]] = {}
-    anchor = -1
+    anchor = -1  # set at name, which comes before any inserted key
     for key in entry:
         if key in before:
             anchor = before[key][1][0]
         elif done.get(key) == "insert":
-            if anchor < 0:
-                return None
             inserted.setdefault(anchor, []).append(" " * key_col + f"{key}: {_scalar_text(entry[key])}\n")
     out: list[str] = []
     for index, line in enumerate(lines):
         out.append(replaced.get(index, line))
         if index in inserted:
-            if not out[-1].endswith("\n") and out[-1]:
+            if not out[-1].endswith("\n"):  # the anchor line is a kept key's: never emptied
                 out[-1] += "\n"
             out.extend(inserted[index])
     return "".join(out)
@@ -456,9 +454,10 @@ def _splice_new_entry(text: str, data: CommentedMap, had_images: bool) -> str | 
     if not isinstance(last, CommentedMap) or last.fa.flow_style():
         return None
     item_line, key_col = images.lc.item(len(images) - 2)
-    dash_col = lines[item_line].rfind("-", 0, key_col)
-    if dash_col < 0 or lines[item_line][dash_col + 1 : key_col].strip():
+    prefix = lines[item_line][:key_col]
+    if prefix.strip() != "-":  # the item's own "- ", then its first key
         return None
+    dash_col = prefix.index("-")
     end_line = max(max(last.lc.key(k)[0], last.lc.value(k)[0]) for k in last)
     out = lines[: end_line + 1]
     if out and not out[-1].endswith("\n"):
@@ -482,7 +481,7 @@ def _plain(value: Any, budget: list[int]) -> Any:
     if isinstance(value, list):
         return [_plain(v, budget) for v in value]
     if isinstance(value, str):
-        return ("str", str(value))
+        return str(value)  # never equal to another type's tuple below
     return (type(value).__name__, repr(value))
 
 

@@ -60,13 +60,12 @@ class ImageRef:
 
 def repository(reference: str) -> str:
     """``registry:5000/org/app:tag@sha256:…`` -> ``registry:5000/org/app``."""
-    name = reference.split("@", 1)[0]
-    head, slash, last = name.rpartition("/")
-    return head + slash + last.split(":", 1)[0]
+    head, slash, last = reference.partition("@")[0].rpartition("/")
+    return head + slash + last.partition(":")[0]
 
 
 def _last(name: str) -> str:
-    return name.rsplit("/", 1)[-1]
+    return name.rpartition("/")[2]
 
 
 def missing(rendered: Sequence[str], wanted: Sequence[ImageRef]) -> list[ImageRef]:
@@ -93,7 +92,7 @@ def check_rendered(
     if len(distinct) > 6:
         shown += f" and {len(distinct) - 6} more"
     # A base image with the release's short name (or the container's) is what the entry must match.
-    names = {_last(ref.image), *((ref.container,) if ref.container else ())}
+    names = {_last(ref.image), ref.container}  # None matches no image
     candidates = sorted(
         {repository(image) for image in distinct if _last(repository(image)) in names} - {ref.image}
     )
