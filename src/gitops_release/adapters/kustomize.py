@@ -345,17 +345,3 @@ def render_resources(
     return rendered_resources(
         render(directory, binary=binary, shown=shown, env=env, timeout=timeout), shown=shown
     )
-
-
-def render_images(
-    directory: Path,
-    *,
-    binary: Path,
-    shown: str,
-    env: Mapping[str, str] | None = None,
-    timeout: float = DEFAULT_TIMEOUT,
-) -> list[RenderedContainer]:
-    """render() then rendered_containers(): the containers the overlay at ``directory`` deploys."""
-    return rendered_containers(
-        render(directory, binary=binary, shown=shown, env=env, timeout=timeout), shown=shown
-    )

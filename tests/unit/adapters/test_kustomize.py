@@ -19,7 +19,7 @@ from gitops_release.adapters.kustomize import (
     find_kubectl,
     memory_limit,
     render,
-    render_images,
+    render_resources,
     rendered_containers,
     rendered_resources,
     require_kubectl,
@@ -155,10 +155,11 @@ def test_an_output_larger_than_the_bound_is_refused_unread(tmp_path: Path) -> No
         render(tmp_path, binary=binary, shown="envs/prod", max_bytes=4096)
 
 
-def test_render_images_reads_what_the_binary_printed(tmp_path: Path) -> None:
+def test_render_resources_reads_what_the_binary_printed(tmp_path: Path) -> None:
     (tmp_path / "out.yaml").write_text(RENDERED)
     binary = script(tmp_path, f'cat "{tmp_path / "out.yaml"}"')
-    images = [c.image for c in render_images(tmp_path, binary=binary, shown="o")]
+    resources = render_resources(tmp_path, binary=binary, shown="o")
+    images = [c.image for resource in resources for c in resource.containers]
     assert images[2] == "guestbook:v0.1.0" and len(images) == 4
 
 
