@@ -16,6 +16,7 @@ from gitops_release.commands.base import Context
 from gitops_release.errors import ConfigError, InputError
 from gitops_release.runtime import InputReader
 from tests.fixtures.git_remotes import BareRemotes, git
+from tests.fixtures.kustomize_base import deployment
 
 SHA = "a" * 40
 DIGEST = "sha256:" + "e" * 64
@@ -26,22 +27,7 @@ overlays:
   dir: envs
 """
 # Argo CD's guestbook example: the base names its image without a registry.
-BASE = """\
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: guestbook-ui
-spec:
-  selector:
-    matchLabels: {app: guestbook-ui}
-  template:
-    metadata:
-      labels: {app: guestbook-ui}
-    spec:
-      containers:
-        - name: guestbook-ui
-          image: guestbook:v0.1.0
-"""
+BASE = deployment("guestbook-ui", {"guestbook-ui": "guestbook:v0.1.0"})
 OVERLAY = """\
 apiVersion: kustomize.config.k8s.io/v1beta1
 kind: Kustomization
