@@ -42,7 +42,9 @@ import github
 import jwt
 import requests
 from github import GithubException
+from github.CommitStatus import CommitStatus
 from github.GithubObject import NotSet
+from github.PaginatedList import PaginatedList
 from github.PullRequest import PullRequest
 from github.Repository import Repository
 from urllib3.exceptions import (
@@ -834,6 +836,9 @@ def list_open_pulls(gh: github.Github, repository: str, *, base: str, head_prefi
     someone else's PR that merely reuses the branch name.
     """
     base = _branch_input(base, "base-branch")
+    if not head_prefix.strip():
+        # An empty prefix would take every open PR into base (superseding would close them all).
+        raise InputError("head-prefix", "is empty", fix="pass the branch prefix, e.g. promote/stage/")
     pulls = _open_pulls(
         gh.get_repo(repository), repository, head=None, base=base, operation=f"list open PRs into {base}"
     )
@@ -1248,11 +1253,12 @@ def commit_status(gh: github.Github, repository: str, ref: str, context: str) ->
     wanted = context.strip().lower()
 
     def latest() -> StatusInfo | None:
-        commit = repo.get_commit(ref)
-        combined = commit.get_combined_status()
-        statuses = list(combined.statuses)
+        combined = repo.get_commit(ref).get_combined_status()
+        statuses: list[CommitStatus] = list(combined.statuses)
         if combined.total_count > len(statuses):
-            statuses = list(commit.get_statuses())
+            # Commit.get_statuses() would first GET the commit (lazy client); list by ref instead.
+            url = f"{repo.url}/commits/{urllib.parse.quote(ref, safe='')}/statuses"
+            statuses = list(PaginatedList(CommitStatus, gh.requester, url, None))
         for status in statuses:  # combined: one per context; list: newest first
             if str(status.context).lower() == wanted:
                 updated = _aware(status.updated_at) or _aware(status.created_at)
