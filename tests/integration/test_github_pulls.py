@@ -355,3 +355,22 @@ def test_commit_status_beyond_the_combined_page(gh: GitHubSandbox, client: Any) 
     found = commit_status(client, REPO, sha, "check-34")
     assert found is not None and found.state == "success"
     assert any(r.path.endswith("/statuses") for r in gh.requests if r.method == "GET")
+
+
+def test_labels_and_review_requests_answered_502_after_applying_are_found(
+    gh: GitHubSandbox, client: Any
+) -> None:
+    gh.inject(502, method="POST", path=r"/labels$", after_processing=True)
+    gh.inject(502, method="POST", path=r"/requested_reviewers$", after_processing=True)
+    pr, state = promote(client, labels=["promotion"], reviewers=["alice"])
+    assert (state, pr.labels, pr.requested_reviewers) == ("created", ("promotion",), ("alice",))
+    posts = [r.path.rsplit("/", 1)[-1] for r in gh.requests if r.method == "POST"]
+    assert posts == ["pulls", "labels", "requested_reviewers"]
+
+
+def test_labels_lost_before_github_saw_them_say_re_run(gh: GitHubSandbox, client: Any) -> None:
+    gh.inject(502, method="POST", path=r"/labels$")
+    with pytest.raises(GitHubError, match="add labels promotion to PR #1: was sent once and not re-sent"):
+        promote(client, labels=["promotion"])
+    pr, state = promote(client, labels=["promotion"])
+    assert (pr.number, state, pr.labels) == (1, "updated", ("promotion",))
