@@ -25,7 +25,13 @@ from gitops_release.adapters.github import (
     list_open_pulls,
     open_or_update_pull,
 )
-from gitops_release.errors import GitHubError, GitHubValidationError, InputError, RetryExhaustedError
+from gitops_release.errors import (
+    GitHubAuthError,
+    GitHubError,
+    GitHubValidationError,
+    InputError,
+    RetryExhaustedError,
+)
 from gitops_release.sandbox.github_api import GitHubSandbox
 from tests.integration.test_sandbox_pulls import REPO, push_branch
 
@@ -374,3 +380,25 @@ def test_labels_lost_before_github_saw_them_say_re_run(gh: GitHubSandbox, client
         promote(client, labels=["promotion"])
     pr, state = promote(client, labels=["promotion"])
     assert (pr.number, state, pr.labels) == (1, "updated", ("promotion",))
+
+
+def test_team_reviewers_the_token_cannot_resolve_name_the_token_needed(
+    gh: GitHubSandbox, client: Any
+) -> None:
+    message = "Validation Failed: \"Could not resolve to a node with the global id of 'T_kwDOA'.\""
+    gh.inject(
+        422, method="POST", path=r"/requested_reviewers$", body={"message": message, "documentation_url": "x"}
+    )
+    with pytest.raises(GitHubValidationError) as caught:
+        promote(client, team_reviewers=["ops"])
+    assert caught.value.message.startswith("input 'team-reviewers'")
+    assert "read:org" in (caught.value.fix or "")
+
+
+def test_a_token_without_pull_request_write_names_the_permission(gh: GitHubSandbox) -> None:
+    gh.add_token("read-only", permissions={"pull_requests": "read", "contents": "read"})
+    reader = github_client(GitHubAuth(token="read-only"), base_url=gh.url, env={}, sleep=lambda _: None)
+    with pytest.raises(GitHubAuthError, match="pull_requests: write") as caught:
+        promote(reader)
+    assert "read-only" not in str(caught.value) and "read-only" not in (caught.value.fix or "")
+    assert gh.pulls(REPO) == []

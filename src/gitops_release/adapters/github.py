@@ -22,6 +22,9 @@
   and a marker in the payload).
 * Every retry wait of one client (PyGithub requests and the App token requests alike) is drawn
   from one ``RetryBudget`` (``github_client(..., budget=)`` shares one between clients).
+* Pull requests (``find_open_pull``, ``list_open_pulls``, ``open_or_update_pull``,
+  ``close_pull``), deployments (``latest_deployment``) and commit statuses (``commit_status``)
+  return small frozen dataclasses; every write among them goes through ``create_once``.
 """
 
 from __future__ import annotations
