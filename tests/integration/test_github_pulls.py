@@ -107,7 +107,7 @@ def test_body_that_differs_is_patched_alone(gh: GitHubSandbox, client: Any) -> N
     # The web editor stores CRLF: the same text with other line endings is not a change.
     requests.patch(f"{gh.url}/repos/{REPO}/pulls/1", headers=AUTH, json={"body": "new table\r\n"}, timeout=10)
     before = len(gh.requests)
-    assert promote(client, body="new table\n")[1] == "not-updated"
+    assert promote(client, body="new table\n", title=" promote app:1.2 to stage ")[1] == "not-updated"
     assert writes(gh, before) == []
 
 
@@ -115,6 +115,13 @@ def test_labels_and_reviewers_are_set_once(gh: GitHubSandbox, client: Any) -> No
     wanted = {"labels": ["promotion"], "reviewers": ["alice", "bob"], "team_reviewers": ["org/ops"]}
     pr, state = promote(client, **wanted)
     assert state == "created"
+    assert [(r.method, r.path.removeprefix(f"/repos/{REPO}")) for r in gh.requests] == [
+        ("GET", "/pulls"),
+        ("POST", "/pulls"),
+        ("POST", "/issues/1/labels"),
+        ("POST", "/pulls/1/requested_reviewers"),
+        ("GET", "/pulls/1"),
+    ]
     assert (pr.labels, pr.requested_reviewers, pr.requested_teams) == (
         ("promotion",),
         ("alice", "bob"),

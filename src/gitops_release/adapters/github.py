@@ -889,7 +889,7 @@ def _sync_text(
 ) -> tuple[PullRequest, bool]:
     """PATCH title/body when they differ; a PATCH answered 5xx is checked, not re-sent."""
     changes: dict[str, str] = {}
-    if not _same_text(title, pr.title):
+    if title.strip() != (pr.title or "").strip():
         changes["title"] = title
     if not _same_text(body, pr.body):
         changes["body"] = body
@@ -903,7 +903,7 @@ def _sync_text(
 
     def applied() -> PullRequest | None:
         now = repo.get_pull(number)
-        same = _same_text(title, now.title) and _same_text(body, now.body)
+        same = title.strip() == (now.title or "").strip() and _same_text(body, now.body)
         return now if same else None
 
     updated = create_once(
@@ -982,8 +982,13 @@ def _sync_reviewers(
     reviewers: Sequence[str],
     team_reviewers: Sequence[str],
     log: Callable[[str], None] | None,
+    *,
+    new: bool = False,
 ) -> bool:
-    """Request reviews only from those not requested yet and (users) not having reviewed already."""
+    """Request reviews only from those not requested yet and (users) not having reviewed already.
+
+    ``new``: the PR was just opened by this call, so nobody can have reviewed it yet.
+    """
     number = int(pr.number)
     author = (pr.user.login if pr.user is not None else "").lower()
     wanted_users = _unique(reviewers)
@@ -997,7 +1002,7 @@ def _sync_reviewers(
     requested_teams = {t.slug.lower() for t in pr.requested_teams or ()}
     users = [u for u in wanted_users if u.lower() not in requested_users]
     teams = [t for t in wanted_teams if t.lower() not in requested_teams]
-    if users:
+    if users and not new:
         # A review someone already gave removes their request; asking again would re-request it.
         reviewed = call(
             f"list the reviews of PR #{number}",
@@ -1116,7 +1121,8 @@ def open_or_update_pull(
             pr, state = created, "created"
     pr, changed = _sync_text(repo, pr, repository, title=title, body=body, log=log)
     changed = _sync_labels(repo, pr, repository, labels, log) or changed
-    changed = _sync_reviewers(repo, pr, repository, reviewers, team_reviewers, log) or changed
+    new = state == "created"
+    changed = _sync_reviewers(repo, pr, repository, reviewers, team_reviewers, log, new=new) or changed
     if changed:
         pr = _refetch(repo, int(pr.number), repository)
         if state == "not-updated":
