@@ -713,6 +713,9 @@ PullState = Literal["created", "updated", "not-updated"]
 PULL_TITLE_LIMIT = 256
 PULL_BODY_LIMIT = 65536
 _PR_EXISTS = "a pull request already exists"
+# Lenient where GitHub once was: some old logins have double or trailing hyphens.
+_LOGIN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}$")
+_TEAM = re.compile(r"^@?(?:[A-Za-z0-9][A-Za-z0-9-]*/)?[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _NOT_COLLABORATOR = "reviews may only be requested from collaborators"
 _TEAM_SCOPE = "could not resolve to a node with the global id"
 
@@ -846,6 +849,24 @@ def list_open_pulls(gh: github.Github, repository: str, *, base: str, head_prefi
         gh.get_repo(repository), repository, head=None, base=base, operation=f"list open PRs into {base}"
     )
     return [_pull_info(pr) for pr in pulls if pr.head.ref.startswith(head_prefix)]
+
+
+def _check_reviewers(reviewers: Sequence[str], team_reviewers: Sequence[str]) -> None:
+    """Refuse what cannot be a login or team before anything is sent (GitHub's 422 comes after the PR)."""
+    for login in reviewers:
+        if login.strip() and not _LOGIN.match(login.strip()):
+            raise InputError(
+                "reviewers",
+                f"'{login}' is not a GitHub login",
+                fix="list user logins, e.g. alice, bob (teams go in team-reviewers)",
+            )
+    for team in team_reviewers:
+        if team.strip() and not _TEAM.match(team.strip()):
+            raise InputError(
+                "team-reviewers",
+                f"'{team}' is not a team",
+                fix="list team slugs, e.g. platform-ops or org/platform-ops",
+            )
 
 
 def _check_pull_text(title: str, body: str) -> None:
@@ -1074,6 +1095,7 @@ def open_or_update_pull(
     if head == base:
         raise InputError("base-branch", f"is the head branch {head} itself", fix="use another base branch")
     _check_pull_text(title, body)
+    _check_reviewers(reviewers, team_reviewers)
     repo = gh.get_repo(repository)  # lazy: no GET
     where = f"{head} -> {base}"
     existing = _open_pulls(repo, repository, head=head, base=base, operation=f"find the open PR {where}")

@@ -124,3 +124,16 @@ def test_aware_treats_naive_as_utc() -> None:
     aware = datetime(2025, 1, 2, 3, 4, 5, tzinfo=timezone(timedelta(hours=2)))
     assert adapter._aware(aware) is aware
     assert adapter._aware(None) is None
+
+
+def test_reviewers_must_look_like_logins_and_teams() -> None:
+    adapter._check_reviewers(
+        ["alice", "bob-2", "A1", "x" * 39, " "], ["ops", "org/ops", "@org/platform.ops_x"]
+    )
+    adapter._check_reviewers(["old--login", "legacy-"], [])  # GitHub once allowed these
+    for bad in ("al ice", "-alice", "x" * 40, "org/ops", "bot[bot]", "@alice", "a,b"):
+        with pytest.raises(InputError, match="input 'reviewers'"):
+            adapter._check_reviewers([bad], [])
+    for bad in ("a/b/c", "ops team", "org/", "/ops"):
+        with pytest.raises(InputError, match="input 'team-reviewers'"):
+            adapter._check_reviewers([], [bad])
