@@ -10,7 +10,10 @@ argocd-image-updater: every attempt fetches the branch, hard-resets a checkout t
 an *edit function*, commits with the bot identity and pushes ``HEAD:refs/heads/<branch>``
 (never forced). A non-fast-forward rejection means another writer won the race: fetch,
 reset, re-apply the edit on top of their commit and push again after a jittered exponential
-backoff. See docs/git.md.
+backoff. ``push_branch`` is its sibling for pull requests: the same edit on a fresh ``base``,
+published as branch ``head`` with ``--force-with-lease`` (and not at all when the branch already
+holds the same tree). ``log_paths``, ``show_file``, ``fetch_branch`` and ``revert_into_tree`` read
+history and other branches, and undo a commit in the working tree. See docs/git.md.
 """
 
 from __future__ import annotations
