@@ -1227,7 +1227,7 @@ def show_file(checkout: Path | Git, ref: str, path: str) -> str | None:
     # where a directory would be (then the path does not exist as such).
     for prefix in prefixes:
         if prefix in entries and entries[prefix][0] == "120000":
-            target = git.blob(entries[prefix][2]).decode("utf-8", "replace")
+            target = git.blob(entries[prefix][2])[:200].decode("utf-8", "replace")  # hostile: keep it short
             raise ConfigError(
                 f"'{name}' at {ref}: '{prefix}' is a symbolic link (to '{target}'); gitops-release reads "
                 "only real files of the repository",
@@ -1364,7 +1364,8 @@ def revert_into_tree(
         elif merged != current:
             writes.append((change.path, merged, change.old_mode))
     if conflicts:
-        raise _revert_conflict(git, info, shown, conflicts[0])
+        path = conflicts[0]
+        raise _revert_conflict(git, info, shown, path, gone=not (root / path).exists())
     for path, data, mode in writes:
         target = root / path
         if data is None:
@@ -1378,15 +1379,16 @@ def revert_into_tree(
     return [path for path, _, _ in writes]
 
 
-def _revert_conflict(git: Git, info: CommitInfo, shown: str, path: str) -> RevertConflictError:
+def _revert_conflict(git: Git, info: CommitInfo, shown: str, path: str, gone: bool) -> RevertConflictError:
     later = [commit for commit in _log(git, [], f"{info.sha}..HEAD", [path]) if commit.sha != info.sha]
+    what = "deleted" if gone else "changed the same lines of"
     if later:
         names = ", ".join(f"{commit.sha[:12]} ({commit.subject})" for commit in later[:3])
         more = f" and {len(later) - 3} more" if len(later) > 3 else ""
-        by = f"later commit(s) {names}{more} changed the same lines"
+        by = f"later commit(s) {names}{more} {what}"
     else:
-        by = "uncommitted changes in the checkout touch the same lines"
+        by = f"uncommitted changes in the checkout {what}"
     return RevertConflictError(
-        f"cannot revert {shown}: {by} of '{path}'; nothing was changed",
+        f"cannot revert {shown}: {by} '{path}'; nothing was changed",
         fix="promote the wanted tag explicitly (tag: …) instead",
     )
