@@ -75,6 +75,16 @@ def _sequence_indent(text: str) -> tuple[int, int]:
     return 2, 0
 
 
+# "---<TAB># comment": YAML 1.2 separates with spaces or tabs, and Go's YAML (kustomize) reads it;
+# ruamel.yaml stops at the tab. Read as a space: same length, so every position stays the same.
+_MARKER_TABS = re.compile(r"^(?:---|\.\.\.)[ \t]+", re.MULTILINE)
+
+
+def _parse_view(text: str) -> str:
+    """``text`` as ruamel.yaml reads it: tabs after a document marker as spaces."""
+    return _MARKER_TABS.sub(lambda match: match.group(0).replace("\t", " "), text)
+
+
 def _load(text: str, path: str) -> CommentedMap:
     return _load_with_node(text, path)[0]
 
@@ -84,7 +94,7 @@ def _load_with_node(text: str, path: str) -> tuple[CommentedMap, Any]:
     empty document)."""
     yaml = _yaml()
     try:
-        data = yaml.load(text)
+        data = yaml.load(_parse_view(text))
     except AliasLimitError as exc:
         where = f" (line {exc.line})" if exc.line is not None else ""
         raise ConfigError(f"{path}: {exc.problem}{where}", fix=ANCHORS_FIX) from None
@@ -498,7 +508,7 @@ def _same_document(text: str, data: CommentedMap) -> bool:
     """Whether ``text`` loads to ``data``: same keys in the same order, same values and types.
     A document that expands (aliases) or nests past the budget is not compared: False."""
     try:
-        loaded = _yaml().load(text)
+        loaded = _yaml().load(_parse_view(text))
         return _plain(loaded, [_PLAIN_BUDGET]) == _plain(data, [_PLAIN_BUDGET])
     except (YAMLError, _TooLarge, RecursionError):
         return False
