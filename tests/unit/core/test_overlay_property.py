@@ -20,7 +20,7 @@ from tests.fixtures.overlay_gen import (
 )
 
 
-@settings(max_examples=250, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(st.data())
 def test_only_the_edited_values_change(data: st.DataObject) -> None:
     generated: Generated = data.draw(kustomizations())
