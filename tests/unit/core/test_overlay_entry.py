@@ -216,6 +216,31 @@ def test_a_tag_suffix_goes_when_it_would_apply() -> None:
 def test_shared_entries_are_refused() -> None:
     with pytest.raises(ConfigError, match="anchor"):
         edit("images:\n- &e {name: ghcr.io/org/app}\n")
+    with pytest.raises(ConfigError, match="merge key"):
+        edit("base: &b {newTag: v1}\nimages:\n- <<: *b\n  name: ghcr.io/org/app\n")
+
+
+def test_an_alias_bomb_is_refused_before_any_edit() -> None:
+    levels = ["l0: &l0 [x, x, x, x, x, x, x, x, x, x]"]
+    levels += [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 10)}]" for i in range(1, 5)]
+    with pytest.raises(ConfigError, match="YAML aliases standing for"):
+        edit("\n".join(levels) + "\nimages: []\n", add_missing=True)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "- a\n",  # not a mapping
+        "kind: Deployment\nimages: []\n",
+        "images: {name: x}\n",
+        "images:\n- newTag: v1\n",  # no name
+        "a: 1\n---\nb: 2\n",  # two documents
+        "images: [\n",
+    ],
+)
+def test_what_is_no_kustomization_is_refused(text: str) -> None:
+    with pytest.raises(ConfigError):
+        edit(text, add_missing=True)
 
 
 # -- what kustomize renders -------------------------------------------------------------------
