@@ -62,10 +62,13 @@ def path_in_checkout(root: Path, relative: str, name: str) -> Path:
 
 
 def read_text_if_exists(path: Path, name: str, shown: str | None = None) -> str | None:
-    """The UTF-8 text of ``path``, or None when it does not exist; ConfigError naming the input
-    ``name`` (e.g. ``db-path``) when it exists but cannot be read."""
+    """The UTF-8 text of ``path`` exactly as stored, or None when it does not exist; ConfigError
+    naming the input ``name`` (e.g. ``db-path``) when it exists but cannot be read.
+
+    Decoded from bytes, not read in text mode: universal newlines would turn a CRLF overlay into
+    LF, and the edit written back would then rewrite every line of the file."""
     try:
-        return path.read_text(encoding="utf-8")
+        return path.read_bytes().decode("utf-8")
     except FileNotFoundError:
         return None
     except (OSError, UnicodeDecodeError) as exc:
