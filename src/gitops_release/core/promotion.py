@@ -99,15 +99,20 @@ class PromotionPlan:
     def key(self) -> str:
         """10 hex of the SHA-256 of the target environment and every item's result: the same
         outcome gives the same key (and branch) whatever the order or the source."""
+        # Each item as its own canonical JSON text: sorting those needs no order between None and str.
         after = sorted(
-            [
-                item.app,
-                item.image,
-                item.target.file,
-                item.target.kind,
-                item.after.name,
-                *item.after.fields().values(),
-            ]
+            json.dumps(
+                [
+                    item.app,
+                    item.image,
+                    item.target.file,
+                    item.target.kind,
+                    item.after.name,
+                    item.after.fields(),
+                ],
+                sort_keys=True,
+                separators=(",", ":"),
+            )
             for item in self.items
         )
         canonical = json.dumps({"to": self.to_env, "items": after}, sort_keys=True, separators=(",", ":"))
