@@ -186,8 +186,10 @@ def test_a_wrapped_base64_key_is_found_wherever_the_lines_break(
     encoded = base64.b64encode(prefix + f"{header}\nMIIEvQIBADANBg\n".encode()).decode()
     wrapped = f"\n{indent}".join(encoded[i : i + width] for i in range(0, len(encoded), width))
     findings = private_key_findings(f"data:\n  key: |\n{indent}{wrapped}\n", shown="s")
-    assert len(findings) == 1
-    assert f"holds a base64-encoded private key ({header})" in findings[0]
+    # The encoded header is found where its first whole 3-byte group starts.
+    group = -(-len(prefix) // 3)
+    line = 3 + (group * 4) // width
+    assert findings == [f"s: line {line} holds a base64-encoded private key ({header}){KEY_TAIL}"]
 
 
 def test_a_key_both_written_out_and_encoded_gives_two_findings() -> None:
@@ -204,3 +206,37 @@ def test_non_utf8_text_does_not_break_the_search() -> None:
     assert private_key_findings(text, shown="s") == [
         f"s: line 1 holds a private key (-----BEGIN EC PRIVATE KEY-----){KEY_TAIL}"
     ]
+
+
+def test_the_line_counts_from_one_also_after_a_leading_blank_line() -> None:
+    encoded = base64.b64encode(PEM.encode()).decode()
+    assert private_key_findings(f"\n{PEM}", shown="s")[0].startswith("s: line 2 holds a private key")
+    assert private_key_findings(f"\n{encoded}", shown="s")[0].startswith("s: line 2 holds a base64-encoded")
+    assert private_key_findings(PEM, shown="s")[0].startswith("s: line 1 holds a private key")
+
+
+def test_several_encoded_keys_each_found_at_its_place() -> None:
+    first = base64.b64encode(PEM.encode()).decode()
+    second = base64.b64encode(b"-----BEGIN RSA PRIVATE KEY-----\nMIIE\n").decode()
+    text = f"a: x y {first}\nb: 1\nc: z {first} {second}\n"
+    assert private_key_findings(text, shown="s") == [
+        f"s: line 1 holds a base64-encoded private key (-----BEGIN OPENSSH PRIVATE KEY-----){KEY_TAIL}",
+        f"s: line 3 holds a base64-encoded private key (-----BEGIN OPENSSH PRIVATE KEY-----){KEY_TAIL}",
+        f"s: line 3 holds a base64-encoded private key (-----BEGIN RSA PRIVATE KEY-----){KEY_TAIL}",
+    ]
+
+
+def test_a_nested_secret_names_the_overlay_and_long_names_are_cut() -> None:
+    nested = {
+        "kind": "List",
+        "items": [{"kind": "Secret", "metadata": {"name": "n" * 100}, "data": {"k" * 50: "v"}}],
+    }
+    (finding,) = secret_findings([nested], shown="apps/x/overlays/dev")
+    name = "'" + "n" * 76 + "..."
+    key = "'data." + "k" * 31 + "..."
+    assert finding == f"apps/x/overlays/dev: renders Secret {name} with values ({key}){TAIL}"
+
+
+def test_exactly_five_keys_are_all_named() -> None:
+    (finding,) = secret_findings([secret(data={f"k{i}": "v" for i in range(5)})], shown="o")
+    assert "('data.k0', 'data.k1', 'data.k2', 'data.k3', 'data.k4')" in finding
