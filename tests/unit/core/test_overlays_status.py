@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from gitops_release.core.overlays_status import (
     StatusRow,
     cell_text,
@@ -235,3 +237,18 @@ def test_status_text_escapes_control_characters() -> None:
     text = status_text(("dev",), status_rows(("dev",), states))
     assert "\x1b" not in text and "\x07" not in text
     assert "a\\x1b[2J  x\\x1b]0;pwned\\x07  v\\x1b1" in text
+
+
+def test_rows_of_other_environments_are_refused() -> None:
+    rows = status_rows(ENVS, STATES)
+    for render in (status_markdown, status_data, status_text):
+        with pytest.raises(ValueError, match="zip"):
+            render(("dev", "stage"), rows)
+
+
+def test_an_image_without_app_shows_a_dash_in_every_format() -> None:
+    states = {"dev": env_state("dev", ("", "x", ImageState("x", None, "v1")))}
+    rows = status_rows(("dev",), states)
+    assert status_text(("dev",), rows).splitlines()[1] == "-    x      v1   same"
+    assert status_markdown(("dev",), rows).splitlines()[2] == "| `-` | `x` | `v1` | same |"
+    assert status_data(("dev",), rows)["images"][0]["app"] == ""
