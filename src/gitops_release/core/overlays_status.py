@@ -183,10 +183,10 @@ def status_text(env_order: Sequence[str], rows: Sequence[StatusRow], *, color: b
     out = []
     for row_index, line in enumerate(table):
         parts = []
-        for column, (cell, width) in enumerate(zip(line, widths, strict=True)):
-            padded = cell.ljust(width)
+        for column, cell in enumerate(line):
+            padded = cell.ljust(widths[column])
             if color and (row_index, column) in ahead_cells:
-                padded = f"{_YELLOW}{cell}{_RESET}" + " " * (width - len(cell))
+                padded = f"{_YELLOW}{cell}{_RESET}" + " " * (widths[column] - len(cell))
             parts.append(padded)
         out.append("  ".join(parts).rstrip())
     return "\n".join(out)

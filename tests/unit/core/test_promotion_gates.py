@@ -335,3 +335,15 @@ def test_naive_datetimes_are_utc_whatever_the_machines_zone(monkeypatch: pytest.
     finally:
         monkeypatch.undo()
         time.tzset()
+
+
+def test_a_naive_time_compares_with_an_aware_one() -> None:
+    error = soak_error(since=datetime(2026, 12, 7, 17, 30, 0), now=NOW, soak=3600)
+    assert error.message.startswith(f"{WHAT} succeeded 30m ago (2026-12-07T17:30:00Z)")
+    check_soak(
+        state="success",
+        since=NOW - timedelta(hours=2),
+        now=datetime(2026, 12, 7, 18, 0, 0),
+        soak=3600,
+        what=WHAT,
+    )

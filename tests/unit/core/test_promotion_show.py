@@ -421,6 +421,7 @@ def test_an_ascii_hard_cut_keeps_exactly_the_first_bytes() -> None:
     tail = "\n\n… (cut: too long for a pull request body)\n"
     assert len(body.encode()) == MAX_BODY_BYTES - 64 + len(tail.encode())
     assert "notes left out" not in body
+    assert "| `app-" not in body and "… and 1 more images" in body  # the cut body has no rows
 
 
 def test_plan_json() -> None:
