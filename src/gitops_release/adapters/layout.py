@@ -41,6 +41,7 @@ class EnvFiles:
     state: dict[tuple[str, str], tuple[Target, ImageState]] = field(default_factory=dict)
     texts: dict[str, str] = field(default_factory=dict)  # repo-relative posix path -> text
     overlay_dirs: dict[str, str] = field(default_factory=dict)  # app -> env overlay dir (posix)
+    overlay_file_of: dict[str, str] = field(default_factory=dict)  # app -> its overlay file
 
     def files(self) -> list[str]:
         """Every file this env's images live in (overlay and values files), sorted."""
@@ -142,6 +143,7 @@ def read_env(
         text = read_file(root, rel) or ""
         result.texts[rel] = text
         result.overlay_dirs[app] = env_rel
+        result.overlay_file_of[app] = rel
         for entry in get_images(text, path=rel):
             name = str(entry.get("name", ""))
             key = (app, name)
@@ -160,15 +162,17 @@ def read_env(
                 ),
             )
     for rule in policy.values:
-        rel = rule.files.get(env)
-        if rel is None:
+        values_rel = rule.files.get(env)
+        if values_rel is None:
             continue
-        text = read_file(root, rel, "overlays.values")
-        if text is None:
+        rel = values_rel
+        values_text = read_file(root, rel, "overlays.values")
+        if values_text is None:
             raise ConfigError(
                 f"values file {rel} for image {rule.image} in env {env!r} does not exist",
                 fix=f"create {rel}, or fix overlays.values[].files.{env} in the policy",
             )
+        text = values_text
         result.texts[rel] = text
         key = ("", rule.image)
         if key in result.state:

@@ -47,11 +47,17 @@ import yaml
 
 from gitops_release.adapters import layout
 from gitops_release.adapters.files import atomic_write, path_in_checkout
-from gitops_release.adapters.git import Git, commit_and_push, has_credentials
+from gitops_release.adapters.git import (
+    Git,
+    commit_and_push,
+    fetch_branch,
+    has_credentials,
+    push_branch,
+    show_file,
+)
 from gitops_release.adapters.kustomize import render, rendered_resources, require_kubectl
 from gitops_release.commands.base import Context
 from gitops_release.commands.update_db import DEFAULT_MAX_WAIT, MAX_BACKOFF, default_branch, resolve_remote
-from gitops_release.core import manifest as manifests
 from gitops_release.core import promotion
 from gitops_release.core.overlay import get_images, set_image_entry
 from gitops_release.core.policy import Policy, load_policy
@@ -64,7 +70,6 @@ from gitops_release.core.render_check import (
     check_rendered,
     repository,
 )
-from gitops_release.core.secrets import private_key_findings, secret_findings
 from gitops_release.core.values import get_value, set_values
 from gitops_release.errors import ConfigError, GitError, InputError, PolicyError, ReleaseError
 from gitops_release.runtime import Console, InputReader, InputSpec
@@ -82,7 +87,9 @@ _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 _PREFIX = re.compile(r"^r(\d+)-")
 
 INPUTS: tuple[InputSpec, ...] = (
-    InputSpec("from-env", "the env to promote from (its images go to to-env); not with tag, digest or revert"),
+    InputSpec(
+        "from-env", "the env to promote from (its images go to to-env); not with tag, digest or revert"
+    ),
     InputSpec("to-env", "the env to promote to (required unless mode is verify)"),
     InputSpec(
         "images",
@@ -115,7 +122,9 @@ INPUTS: tuple[InputSpec, ...] = (
     ),
     InputSpec("base-branch", "the branch promotions go to (default: the remote's default branch)"),
     InputSpec("policy-path", "policy file inside the checkout", default=".gitops-release.yml"),
-    InputSpec("overlays-dir", "overlays directory (overrides the policy's overlays.dir; * = one app per match)"),
+    InputSpec(
+        "overlays-dir", "overlays directory (overrides the policy's overlays.dir; * = one app per match)"
+    ),
     InputSpec("repository-path", "the config repo checkout", default="."),
     InputSpec("remote", "remote to fetch from and push to: name, URL or path (default origin)"),
     InputSpec("repository", "owner/name of the config repo on GitHub (default GITHUB_REPOSITORY)"),
@@ -156,6 +165,20 @@ INPUTS: tuple[InputSpec, ...] = (
         default="close",
         choices=SUPERSEDE,
     ),
+    InputSpec(
+        "if-not-ready",
+        "fail, or skip (exit 0, state no-change, a notice) when require-status / soak-time do not "
+        "hold yet (scheduled auto-promotion)",
+        default="fail",
+        choices=("fail", "skip"),
+    ),
+    InputSpec(
+        "hold-after-rollback",
+        "skip a promotion (state no-change, a notice) while to-env's last change is a rollback, "
+        "until a person promotes it again (auto-promotion)",
+        kind="bool",
+        default=False,
+    ),
     InputSpec("verify-base", "mode verify: the ref the PR is compared with (default origin/<base-branch>)"),
     InputSpec(
         "max-attempts",
@@ -183,7 +206,9 @@ def _branch_name(name: str, raw: str | None) -> str | None:
 
 def _env_name(name: str, raw: str | None) -> str | None:
     if raw is not None and not _ENV.match(raw):
-        raise InputError(name, f"'{raw}' is not an environment name", fix="give an env of the policy, e.g. stage")
+        raise InputError(
+            name, f"'{raw}' is not an environment name", fix="give an env of the policy, e.g. stage"
+        )
     return raw
 
 
@@ -223,6 +248,8 @@ class Inputs:
     require_status: str | None = None
     soak_time: float | None = None
     supersede: str = "close"
+    if_not_ready: str = "fail"
+    hold_after_rollback: bool = False
     verify_base: str | None = None
     max_attempts: int | None = None
     max_wait: float = DEFAULT_MAX_WAIT
@@ -241,7 +268,9 @@ class Inputs:
         if mode != "verify" and to_env is None:
             raise InputError("to-env", "is required", fix="name the env to promote to, e.g. to-env: stage")
         if tag is not None and not _TAG.match(tag):
-            raise InputError("tag", f"'{tag}' is not an image tag", fix="give a tag like sha-abc1234 or v1.2.3")
+            raise InputError(
+                "tag", f"'{tag}' is not an image tag", fix="give a tag like sha-abc1234 or v1.2.3"
+            )
         if digest is not None and not _DIGEST.match(digest):
             raise InputError("digest", f"'{digest}' is not a digest", fix="give sha256: and 64 hex digits")
         pinned = tag is not None or digest is not None
@@ -251,40 +280,34 @@ class Inputs:
                 "is true together with " + ("tag/digest" if pinned else "from-env"),
                 fix="revert undoes the last promotion into to-env: give only to-env (or pin with tag/digest)",
             )
-        if mode != "verify" and not pinned and not revert and from_env is None:
-            raise InputError(
-                "from-env",
-                "is required to promote (or pin with tag/digest, or revert: true)",
-                fix="name the env to promote from, e.g. from-env: dev",
-            )
         if from_env is not None and from_env == to_env:
-            raise InputError("to-env", f"is the same env as from-env ({to_env})", fix="promote to another env")
+            raise InputError(
+                "to-env", f"is the same env as from-env ({to_env})", fix="promote to another env"
+            )
         if pinned and from_env is not None:
             raise InputError(
                 "from-env",
                 "is given together with tag/digest: a pin takes the version from tag/digest, not from an env",
                 fix="drop from-env to pin, or drop tag/digest to promote from from-env",
             )
-        if strategy == "branch" and (pinned or revert):
-            raise InputError(
-                "strategy",
-                "branch promotes a whole env branch by PR; it cannot pin a tag or revert",
-                fix="use strategy: overlay for tag/digest pins and revert",
-            )
-        if strategy == "branch" and mode in ("commit", "dry-run"):
+        if strategy == "branch" and mode == "dry-run":
             raise InputError(
                 "mode",
-                f"{mode} with strategy branch: a branch promotion is a pull request between env branches",
-                fix="use mode: pr with strategy: branch (its plan is in the PR body)",
+                "dry-run with strategy branch: the dry run reads the checkout, not the env branches",
+                fix="use mode: pr with strategy: branch (its plan is in the PR body), or strategy: overlay",
             )
         repository = v["repository"] or reader.env.get("GITHUB_REPOSITORY") or None
         if repository is not None and not _REPOSITORY.match(repository):
-            raise InputError("repository", f"'{repository}' is not owner/name", fix="give owner/name, e.g. org/config")
+            raise InputError(
+                "repository", f"'{repository}' is not owner/name", fix="give owner/name, e.g. org/config"
+            )
         require_status = v["require-status"]
         if require_status is not None and (require_status == "none" or not require_status.strip()):
             require_status = None
         if require_status is not None and any(ord(ch) < 32 for ch in require_status):
-            raise InputError("require-status", "contains control characters", fix="give none, deployment or a context")
+            raise InputError(
+                "require-status", "contains control characters", fix="give none, deployment or a context"
+            )
         remote = v["remote"]
         if remote is not None and remote.startswith("-"):
             raise InputError("remote", f"'{remote}' is not a remote", fix="give a remote name, URL or path")
@@ -324,6 +347,8 @@ class Inputs:
             require_status=require_status,
             soak_time=v["soak-time"],
             supersede=v["supersede"],
+            if_not_ready=v["if-not-ready"],
+            hold_after_rollback=v["hold-after-rollback"],
             verify_base=_branch_name("verify-base", v["verify-base"]),
             max_attempts=v["max-attempts"],
             max_wait=v["max-wait"],
@@ -356,7 +381,7 @@ class Outputs:
             "pr-url": self.pr_url,
             "commit-sha": self.commit_sha,
             "promoted": self.promoted,
-            "release-manifest": "\n".join(self.release_manifest),
+            "release-manifest": self.release_manifest[0] if self.release_manifest else "",
         }
 
     def summary(self) -> str:
@@ -458,6 +483,7 @@ def make_plan(tree: _Tree, inputs: Inputs) -> PromotionPlan:
             rollback=rollback,
         )
     assert inputs.from_env is not None
+    env_files = tree.envs[inputs.to_env]
     return promotion.plan_promotion(
         tree.envs[inputs.from_env].state,
         target,
@@ -465,6 +491,10 @@ def make_plan(tree: _Tree, inputs: Inputs) -> PromotionPlan:
         to_env=inputs.to_env,
         images=inputs.images,
         add_missing=inputs.add_missing,
+        target_files={
+            app: Target(app=app, file=file, kind="kustomize")
+            for app, file in env_files.overlay_file_of.items()
+        },
     )
 
 
@@ -508,7 +538,9 @@ def diff_plan(
         if was is not None and was[1] == state:
             continue
         items.append(
-            PlanItem(app=key[0], image=key[1], target=target, before=None if was is None else was[1], after=state)
+            PlanItem(
+                app=key[0], image=key[1], target=target, before=None if was is None else was[1], after=state
+            )
         )
     items.sort(key=lambda item: (item.app, item.image, item.target.file))
     return PromotionPlan(from_env=from_env, to_env=to_env, kind=kind, items=tuple(items))  # type: ignore[arg-type]
@@ -596,7 +628,7 @@ def _render_one(root: Path, rel: str, *, kubectl: Path, env: Mapping[str, str]) 
 
 def _strip(resource: RenderedResource, prefix: str) -> RenderedResource:
     kind, _, name = resource.resource.partition("/")
-    shown = f"{kind}/{name[len(prefix):]}"
+    shown = f"{kind}/{name[len(prefix) :]}"
     containers = tuple(RenderedContainer(shown, c.container, c.image) for c in resource.containers)
     return RenderedResource(shown, containers, resource.digest)
 
@@ -689,7 +721,9 @@ def _wanted(item: PlanItem, rendered: Sequence[str]) -> ImageRef:
     accepted = frozenset(
         image for image in rendered if repository(image) == name and _same_version(image, after)
     )
-    return _PlannedRef(name, after.new_tag or "", after.digest, container=None, forms=accepted, shown=after.shown())
+    return _PlannedRef(
+        name, after.new_tag or "", after.digest, container=None, forms=accepted, shown=after.shown()
+    )
 
 
 def _same_version(image: str, after: ImageState) -> bool:
@@ -740,6 +774,8 @@ def check_renders(
             check_render_diff(rel, before[rel].resources, after[rel].resources, wanted)
         else:
             check_rendered(rel, images, wanted)
+        from gitops_release.core.secrets import secret_findings
+
         findings = secret_findings(after[rel].secrets, shown=rel)
         if findings:
             raise PolicyError(
@@ -860,6 +896,8 @@ def manifest_texts(
     existing: Callable[[str], str | None],
 ) -> dict[str, str]:
     """release-manifest.json of each app the plan touches (beside its env overlay)."""
+    from gitops_release.core import manifest as manifests
+
     result: dict[str, str] = {}
     planned = {(item.app, item.image): item for item in plan.items}
     for app in sorted({item.app for item in plan.items}):
@@ -888,6 +926,8 @@ def manifest_texts(
 
 
 def check_written(texts: Mapping[str, str]) -> None:
+    from gitops_release.core.secrets import private_key_findings
+
     for path in sorted(texts):
         findings = private_key_findings(texts[path], shown=path)
         if findings:
@@ -935,15 +975,9 @@ def _ensure_clone(git: Git, checkout: Path, remote: str, branch: str) -> None:
         git.run("clone", "--quiet", "--no-tags", "--branch", branch, "--", remote, ".")
 
 
-def fetch_ref(git: Git, remote: str, branch: str) -> str | None:
-    """Fetch ``branch`` of ``remote`` into a private ref; its sha, or None when it does not exist."""
-    ref = f"refs/gitops-release/fetched/{branch}"
-    result = git.run("fetch", "--quiet", "--no-tags", "--", remote, f"+refs/heads/{branch}:{ref}", check=False)
-    if result.rc != 0:
-        if re.search(r"couldn't find remote ref|not our ref", result.err, re.I):
-            return None
-        raise git.error(("fetch",), result)
-    return git.rev_parse(ref)
+def fetch_ref(git: Git, remote: str, branch: str, inputs: Inputs, env: Mapping[str, str]) -> str | None:
+    """``branch`` of ``remote`` fetched into the checkout; its sha, None when it does not exist."""
+    return fetch_branch(git.cwd, remote, branch, token=inputs.token, env=env)
 
 
 @contextlib.contextmanager
@@ -1013,7 +1047,8 @@ def revert_into(git: Git, sha: str, paths: Sequence[str]) -> None:
     if result.rc != 0:
         git.run("reset", "--quiet", "--hard", check=False)
         raise PolicyError(
-            f"revert of {sha[:12]} does not apply: later commits changed the same lines ({result.err.strip()[:200]})",
+            f"revert of {sha[:12]} does not apply: later commits changed the same lines "
+            f"({result.err.strip()[:200]})",
             fix="pin the version to roll back to with tag or digest instead",
         )
 
@@ -1074,7 +1109,9 @@ class _GitHub:
                     )
                     state = None if status is None else status.state
                     since = None if status is None else _as_datetime(status.updated_at)
-                    shown = f"status {what!r} of {plan.from_env}'s overlay commit {(source_commit or '?')[:12]}"
+                    shown = (
+                        f"status {what!r} of {plan.from_env}'s overlay commit {(source_commit or '?')[:12]}"
+                    )
                 promotion.check_soak(state=state, since=since, now=now, soak=soak, what=shown)
             except PolicyError as exc:
                 reasons.append(exc.message)
@@ -1092,7 +1129,9 @@ def _iso(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _env_tags(tree: _Tree, keys: set[tuple[str, str]], plan: PromotionPlan | None) -> tuple[dict[str, str], dict[str, str]]:
+def _env_tags(
+    tree: _Tree, keys: set[tuple[str, str]], plan: PromotionPlan | None
+) -> tuple[dict[str, str], dict[str, str]]:
     """Each env's tag of the promoted images, before and after (for the Mermaid flowchart)."""
 
     def label(states: list[ImageState]) -> str:
@@ -1122,7 +1161,9 @@ def _mermaid(tree: _Tree, plan: PromotionPlan) -> str:
     return promotion.plan_mermaid(tree.policy.channels, before, after)
 
 
-def _labels(policy: Policy, inputs: Inputs, plan: PromotionPlan) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+def _labels(
+    policy: Policy, inputs: Inputs, plan: PromotionPlan
+) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
     rules = policy.promotion.get(plan.to_env)
     labels = [*(rules.labels if rules else ()), *inputs.labels]
     if plan.kind == "rollback":
@@ -1139,63 +1180,157 @@ def run(inputs: Inputs, ctx: Context) -> Outputs:
     if inputs.mode == "dry-run":
         return run_dry(inputs, ctx, checkout)
     if inputs.mode == "pr" and not inputs.token:
-        raise InputError("token", "is required for mode pr (the pull request is opened with it)", fix="pass token: ${{ github.token }}")
-    remote = resolve_remote(checkout, inputs.remote) if (checkout / ".git").exists() else (inputs.remote or "")
+        raise InputError(
+            "token",
+            "is required for mode pr (the pull request is opened with it)",
+            fix="pass token: ${{ github.token }}",
+        )
+    remote = (
+        resolve_remote(checkout, inputs.remote) if (checkout / ".git").exists() else (inputs.remote or "")
+    )
     if not remote:
         raise ConfigError(
             f"repository-path '{checkout}' is not a clone and no remote was given",
             fix="check out the config repo first (actions/checkout), or give the remote input",
         )
     git = _git(checkout, inputs, remote, ctx)
-    base = inputs.base_branch or default_branch(checkout, remote, token=inputs.token, env=ctx.env)
+    source_branch = None
+    if inputs.strategy == "branch":
+        # The env branches come from the checkout's policy; the plan then reads the target
+        # branch's policy (the one the merge lands in).
+        base, source_branch = _env_branches(_policy(checkout, inputs), inputs)
+    else:
+        base = inputs.base_branch or default_branch(checkout, remote, token=inputs.token, env=ctx.env)
     _ensure_clone(git, checkout, remote, base)
     kubectl = require_kubectl(ctx.env) if inputs.render_check else None
-    if inputs.strategy == "branch":
-        return run_branch(inputs, ctx, git, remote, kubectl)
-    return run_write(inputs, ctx, git, remote, base, kubectl)
+    return run_write(inputs, ctx, git, remote, base, kubectl, source_branch=source_branch)
 
 
-@dataclass
-class _Planned:
-    plan: PromotionPlan
-    tree: _Tree
-    source_commit: str | None
-    base_sha: str
+def _env_branches(policy: Policy, inputs: Inputs) -> tuple[str, str | None]:
+    """strategy branch: (the target env's branch, the source env's branch or None for pins)."""
+    to_env = inputs.to_env or ""
+    from_env = None if inputs.pinned or inputs.revert else (inputs.from_env or previous_env(policy, to_env))
+    for env in (to_env, from_env):
+        if env is not None and env not in policy.branches:
+            raise ConfigError(
+                f"strategy branch: the policy has no branch for env {env!r} (promotion.branches)",
+                fix=f"add promotion: {{branches: {{{env}: <branch>}}}} to the policy, or use "
+                "strategy: overlay",
+            )
+    return policy.branches[to_env], None if from_env is None else policy.branches[from_env]
 
 
-def plan_on(inputs: Inputs, git: Git, root: Path, commit: str) -> tuple[PromotionPlan, _Tree, str | None]:
+def previous_env(policy: Policy, to_env: str) -> str:
+    """from-env's default: the env before ``to_env`` in the policy's order."""
+    order = list(policy.env_order)
+    if to_env not in order:
+        _check_env(policy, "to-env", to_env)
+    index = order.index(to_env)
+    if index == 0:
+        raise InputError(
+            "from-env",
+            f"is not set and {to_env} is the first env ({' → '.join(order)}): nothing comes before it",
+            fix="name from-env, or pin a version with tag/digest",
+        )
+    return order[index - 1]
+
+
+def with_defaults(inputs: Inputs, policy: Policy) -> Inputs:
+    """``inputs`` with from-env defaulted to the env before to-env (promotions only)."""
+    if inputs.from_env is not None or inputs.pinned or inputs.revert or inputs.to_env is None:
+        return inputs
+    return dataclasses.replace(inputs, from_env=previous_env(policy, inputs.to_env))
+
+
+def plan_on(
+    inputs: Inputs,
+    git: Git,
+    root: Path,
+    commit: str,
+    *,
+    source_root: Path | None = None,
+    source_commit_ref: str | None = None,
+) -> tuple[PromotionPlan, _Tree, str | None]:
     """Read ``root`` (a checkout of ``commit``) and make the plan there; revert applies the
-    inverse of the last promotion commit to ``root`` to learn what it restores."""
+    inverse of the last promotion commit to ``root`` to learn what it restores. ``source_root``
+    (strategy branch): the source env is read there (a checkout of ``source_commit_ref``)."""
+    policy = _policy(root, inputs)
+    inputs = with_defaults(inputs, policy)
     assert inputs.to_env is not None
-    required = [inputs.to_env] + ([inputs.from_env] if inputs.from_env else [])
+    required = [inputs.to_env] + ([inputs.from_env] if inputs.from_env and source_root is None else [])
     tree = read_tree(root, inputs, required=required)
     source_commit = None
     if inputs.from_env is not None:
-        source_commit = last_commit(git, commit, tree.envs[inputs.from_env].files()) or commit
+        if source_root is not None:
+            source = read_tree(source_root, inputs, required=[inputs.from_env])
+            tree.envs[inputs.from_env] = source.envs[inputs.from_env]
+        files = tree.envs[inputs.from_env].files()
+        ref = source_commit_ref or commit
+        source_commit = last_commit(git, ref, files) or ref
     if not inputs.revert:
         return make_plan(tree, inputs), tree, source_commit
-    target = tree.envs[inputs.to_env]
-    sha = find_promotion_commit(git, commit, target.files(), inputs.to_env)
+    to_env = inputs.to_env
+    assert to_env is not None
+    target = tree.envs[to_env]
+    sha = find_promotion_commit(git, commit, target.files(), to_env)
     tree_git = Git(root, env=git.env)
     revert_into(tree_git, sha, target.files())
-    reverted = layout.read_env(root, tree.policy, inputs.to_env, pattern=tree.pattern)
+    reverted = layout.read_env(root, tree.policy, to_env, pattern=tree.pattern)
     plan = diff_plan(
-        target.state, reverted.state, from_env=None, to_env=inputs.to_env, kind="rollback", what=f"revert of {sha[:12]}"
+        target.state,
+        reverted.state,
+        from_env=None,
+        to_env=to_env,
+        kind="rollback",
+        what=f"revert of {sha[:12]}",
     )
     return plan, tree, sha
 
 
+def last_change_is_rollback(git: Git, ref: str, paths: Sequence[str]) -> str | None:
+    """The subject of the last commit on ``ref`` touching ``paths`` when it is a rollback (a pin
+    or revert by promote-overlay, or a ``git revert``); None otherwise."""
+    if not paths:
+        return None
+    out = git.run("log", "-1", "-z", "--format=%s%x00%b", ref, "--", *paths).out
+    subject, _, body = out.partition("\0")
+    if re.search(rf"^{TRAILER}: kind=(rollback|pin)\b", body, re.M) or re.match(
+        r"^(rollback\b|pin\b|Revert \")", subject
+    ):
+        return subject.strip()
+    return None
+
+
 def run_write(
-    inputs: Inputs, ctx: Context, git: Git, remote: str, base: str, kubectl: Path | None
+    inputs: Inputs,
+    ctx: Context,
+    git: Git,
+    remote: str,
+    base: str,
+    kubectl: Path | None,
+    *,
+    source_branch: str | None = None,
 ) -> Outputs:
     console = ctx.console
     now = _now()
-    base_sha = fetch_ref(git, remote, base)
+    base_sha = fetch_ref(git, remote, base, inputs, ctx.env)
     if base_sha is None:
         raise GitError(f"branch '{base}' was not found on the remote", fix="create it or fix base-branch")
+    source_sha = None
+    if source_branch is not None:
+        source_sha = fetch_ref(git, remote, source_branch, inputs, ctx.env)
+        if source_sha is None:
+            raise GitError(
+                f"branch '{source_branch}' was not found on the remote",
+                fix="create it or fix promotion.branches",
+            )
     github = _GitHub(inputs, ctx)
-    with worktree(git, base_sha) as scratch:
-        plan, tree, source_commit = plan_on(inputs, git, scratch, base_sha)
+    with contextlib.ExitStack() as stack:
+        scratch = stack.enter_context(worktree(git, base_sha))
+        source_root = None if source_sha is None else stack.enter_context(worktree(git, source_sha))
+        plan, tree, source_commit = plan_on(
+            inputs, git, scratch, base_sha, source_root=source_root, source_commit_ref=source_sha
+        )
     outputs = Outputs(plans=[plan], promoted=promotion.plan_json(plan))
     outputs.mermaid = _mermaid(tree, plan)
     console.info(promotion.plan_text(plan))
@@ -1203,12 +1338,29 @@ def run_write(
         outputs.state = "no-change"
         outputs.commit_sha = base_sha
         return outputs
-    check_all_gates(
-        plan,
-        tree.policy,
-        inputs,
-        status=lambda: github.status_reasons(plan, tree.policy, source_commit=source_commit, now=now),
-    )
+    if inputs.hold_after_rollback and plan.kind == "promote":
+        held = last_change_is_rollback(git, base_sha, tree.envs[plan.to_env].files())
+        if held is not None:
+            outputs.state = "no-change"
+            outputs.commit_sha = base_sha
+            outputs.notes.append(
+                f"held: {plan.to_env}'s last change is a rollback ({held}); promote it by hand to resume"
+            )
+            console.annotation("notice", outputs.notes[-1], title="promote-overlay: held after a rollback")
+            return outputs
+    try:
+        check_all_gates(plan, tree.policy, inputs)
+    except PolicyError:
+        raise
+    reasons = github.status_reasons(plan, tree.policy, source_commit=source_commit, now=now)
+    if reasons and inputs.if_not_ready == "skip":
+        outputs.state = "no-change"
+        outputs.commit_sha = base_sha
+        outputs.notes.append("not ready: " + "; ".join(reasons))
+        console.annotation("notice", outputs.notes[-1], title="promote-overlay: source env not ready")
+        return outputs
+    if reasons:
+        raise PolicyError("; ".join(reasons), fix="wait until the source env is ready, or fix its deployment")
     message = commit_message(plan)
     pull_number: list[int | None] = [None]
     head_texts: dict[str, str | None] = {}
@@ -1232,10 +1384,16 @@ def run_write(
         texts.update(manifest)
         check_written(texts)
         touched_dirs = sorted(
-            {env_files.overlay_dirs[item.target.app] for item in todo.items if item.target.kind == "kustomize"}
+            {
+                env_files.overlay_dirs[item.target.app]
+                for item in todo.items
+                if item.target.kind == "kustomize"
+            }
         )
         renderer = (
-            Renderer(root, touched_dirs, kubectl=kubectl, env=ctx.env) if kubectl is not None and touched_dirs else None
+            Renderer(root, touched_dirs, kubectl=kubectl, env=ctx.env)
+            if kubectl is not None and touched_dirs
+            else None
         )
         before = renderer.render() if renderer is not None else None
         for path, text in texts.items():
@@ -1265,9 +1423,11 @@ def run_write(
         outputs.changed = pushed.changed
         outputs.state = "committed" if pushed.changed else "no-change"
         outputs.commit_sha = pushed.commit_sha or pushed.base_sha or ""
-        outputs.release_manifest = written["manifests"] if pushed.changed else []
+        outputs.release_manifest = written["manifests"][:1] if pushed.changed else []
         return outputs
-    return _open_pull(inputs, ctx, git, remote, base, plan, edit, touched, written, pull_number, head_texts, outputs, github)
+    return _open_pull(
+        inputs, ctx, git, remote, base, plan, edit, touched, written, pull_number, head_texts, outputs, github
+    )
 
 
 def _open_pull(
@@ -1286,21 +1446,16 @@ def _open_pull(
     github: _GitHub,
 ) -> Outputs:
     from gitops_release.adapters import github as gh
-    from gitops_release.adapters.git import push_branch  # type: ignore[attr-defined]
 
     console = ctx.console
     branch = plan.branch()
     existing = gh.find_open_pull(github.client, github.repository, head=branch, base=base)
     pull_number[0] = existing.number if existing is not None else None
-    head_sha = fetch_ref(git, remote, branch)
+    head_sha = fetch_ref(git, remote, branch, inputs, ctx.env)
     if head_sha is not None:
         # The branch's own manifests: unchanged plan, unchanged bytes (promotedAt kept).
-        def show(path: str) -> str | None:
-            result = git.run("show", f"{head_sha}:{path}", check=False)
-            return result.out if result.rc == 0 else None
-
         for path in _manifest_paths(plan):
-            head_texts[path] = show(path)
+            head_texts[path] = show_file(git, head_sha, path)
 
     def push() -> Any:
         return push_branch(
@@ -1354,10 +1509,12 @@ def _open_pull(
     outputs.changed = outputs.state != "not-updated"
     outputs.pr_number, outputs.pr_url = pull.number, pull.url
     outputs.commit_sha = pushed.commit_sha or ""
-    outputs.release_manifest = written["manifests"]
+    outputs.release_manifest = written["manifests"][:1]
     others = [
         other
-        for other in gh.list_open_pulls(github.client, github.repository, base=base, head_prefix=f"promote/{plan.to_env}/")
+        for other in gh.list_open_pulls(
+            github.client, github.repository, base=base, head_prefix=f"promote/{plan.to_env}/"
+        )
         if other.number != pull.number
     ]
     for other in others:
@@ -1371,7 +1528,9 @@ def _open_pull(
             )
             outputs.notes.append(f"closed #{other.number} (superseded by #{pull.number})")
         else:
-            outputs.notes.append(f"#{other.number} also promotes to {plan.to_env} and stays open (supersede: keep)")
+            outputs.notes.append(
+                f"#{other.number} also promotes to {plan.to_env} and stays open (supersede: keep)"
+            )
     return outputs
 
 
@@ -1434,11 +1593,15 @@ def run_verify(inputs: Inputs, ctx: Context, checkout: Path) -> Outputs:
         base = inputs.base_branch or default_branch(checkout, remote, token=inputs.token, env=ctx.env)
         ref = f"origin/{base}"
         if git.rev_parse(ref) is None:
-            fetched = fetch_ref(git, remote, base)
+            fetched = fetch_ref(git, remote, base, inputs, ctx.env)
             ref = fetched or ref
     base_sha = git.rev_parse(ref)
     if base_sha is None:
-        raise InputError("verify-base", f"'{ref}' is not a commit in the checkout", fix="fetch it first or give a ref that exists")
+        raise InputError(
+            "verify-base",
+            f"'{ref}' is not a commit in the checkout",
+            fix="fetch it first or give a ref that exists",
+        )
     head = read_tree(checkout, inputs, required=())
     with worktree(git, base_sha) as scratch:
         before = read_tree(scratch, inputs, required=())
@@ -1466,10 +1629,17 @@ def run_verify(inputs: Inputs, ctx: Context, checkout: Path) -> Outputs:
             check_written(texts)
         except PolicyError as exc:
             reasons.append(exc.message)
-        dirs = sorted({head.envs[env].overlay_dirs[i.target.app] for i in plan.items if i.target.kind == "kustomize"})
+        dirs = sorted(
+            {head.envs[env].overlay_dirs[i.target.app] for i in plan.items if i.target.kind == "kustomize"}
+        )
         if kubectl is not None and dirs:
             try:
-                check_renders(plan, head.envs[env], None, Renderer(checkout, dirs, kubectl=kubectl, env=ctx.env).render())
+                check_renders(
+                    plan,
+                    head.envs[env],
+                    None,
+                    Renderer(checkout, dirs, kubectl=kubectl, env=ctx.env).render(),
+                )
             except ReleaseError as exc:
                 reasons.append(exc.message)
     outputs = Outputs(plans=plans, promoted=[row for plan in plans for row in promotion.plan_json(plan)])
@@ -1487,21 +1657,35 @@ def _implied(before: _Tree, head: _Tree, env: str, inputs: Inputs) -> PromotionP
     """What the PR does to ``env``: each changed entry, promoted from the earliest env that held
     that very state at the base (the env before it, unless the PR skips one)."""
     plan = diff_plan(
-        before.envs[env].state, head.envs[env].state, from_env=None, to_env=env, kind="promote", what=f"the change to {env}"
+        before.envs[env].state,
+        head.envs[env].state,
+        from_env=None,
+        to_env=env,
+        kind="promote",
+        what=f"the change to {env}",
     )
     order = list(head.policy.channels)
     index = order.index(env)
     sources: set[str] = set()
     for item in plan.items:
-        holders = [e for e in order[:index] if before.envs[e].state.get((item.app, item.image), (None, None))[1] == item.after]
+        holders = [
+            e
+            for e in order[:index]
+            if before.envs[e].state.get((item.app, item.image), (None, None))[1] == item.after
+        ]
         if holders:
             sources.add(holders[-1])
         elif index > 0:
             sources.add("")  # in no earlier env: refused below unless allow-skip
     if "" in sources and not inputs.allow_skip:
-        missing = [item for item in plan.items if not any(
-            before.envs[e].state.get((item.app, item.image), (None, None))[1] == item.after for e in order[:index]
-        )]
+        missing = [
+            item
+            for item in plan.items
+            if not any(
+                before.envs[e].state.get((item.app, item.image), (None, None))[1] == item.after
+                for e in order[:index]
+            )
+        ]
         raise PolicyError(
             f"{env}: {missing[0].after.shown()} ({missing[0].target.file}) is in no earlier env "
             f"({', '.join(order[:index])}): promote it through them first"
@@ -1510,75 +1694,3 @@ def _implied(before: _Tree, head: _Tree, env: str, inputs: Inputs) -> PromotionP
     if len(sources - {""}) == 1:
         from_env = next(iter(sources - {""}))
     return dataclasses.replace(plan, from_env=from_env, kind="promote" if from_env else "pin")
-
-
-def run_branch(inputs: Inputs, ctx: Context, git: Git, remote: str, kubectl: Path | None) -> Outputs:
-    """strategy branch: a PR from from-env's branch to to-env's (policy promotion.branches);
-    the gates run on what the merge brings into to-env's overlays."""
-    from gitops_release.adapters import github as gh
-
-    assert inputs.to_env is not None and inputs.from_env is not None
-    policy = _policy(git.cwd, inputs)
-    branches = policy.branches
-    for env, name in ((inputs.from_env, "from-env"), (inputs.to_env, "to-env")):
-        if env not in branches:
-            raise ConfigError(
-                f"strategy branch: the policy has no branch for env {env!r} (promotion.branches)",
-                fix=f"add promotion: {{branches: {{{env}: <branch>}}}} to the policy, or use strategy: overlay",
-            )
-    head_branch, base_branch = branches[inputs.from_env], branches[inputs.to_env]
-    head_sha, base_sha = fetch_ref(git, remote, head_branch), fetch_ref(git, remote, base_branch)
-    if head_sha is None or base_sha is None:
-        missing = head_branch if head_sha is None else base_branch
-        raise GitError(f"branch '{missing}' was not found on the remote", fix="create it or fix promotion.branches")
-    with worktree(git, base_sha) as base_root, worktree(git, head_sha) as head_root:
-        base_tree = read_tree(base_root, inputs, required=[inputs.to_env])
-        head_tree = read_tree(head_root, inputs, required=[inputs.to_env])
-        plan = diff_plan(
-            base_tree.envs[inputs.to_env].state,
-            head_tree.envs[inputs.to_env].state,
-            from_env=inputs.from_env,
-            to_env=inputs.to_env,
-            kind="promote",
-            what=f"merging {head_branch} into {base_branch}",
-        )
-        if inputs.images:
-            keys = promotion.select_images(head_tree.envs[inputs.to_env].state, inputs.images)
-            plan = dataclasses.replace(plan, items=tuple(i for i in plan.items if (i.app, i.image) in keys))
-        github = _GitHub(inputs, ctx)
-        source_commit = last_commit(git, head_sha, head_tree.envs[inputs.to_env].files()) or head_sha
-        check_all_gates(
-            plan,
-            base_tree.policy,
-            inputs,
-            status=lambda: github.status_reasons(plan, base_tree.policy, source_commit=source_commit, now=_now()),
-        )
-        env_files = head_tree.envs[inputs.to_env]
-        dirs = sorted({env_files.overlay_dirs[i.target.app] for i in plan.items if i.target.kind == "kustomize"})
-        check_written({path: env_files.texts[path] for path in {i.target.file for i in plan.items}})
-        if kubectl is not None and dirs:
-            check_renders(plan, env_files, None, Renderer(head_root, dirs, kubectl=kubectl, env=ctx.env).render())
-        outputs = Outputs(plans=[plan], promoted=promotion.plan_json(plan))
-        outputs.mermaid = _mermaid(base_tree, plan)
-    if not plan.items:
-        outputs.state = "no-change"
-        return outputs
-    labels, reviewers, teams = _labels(policy, inputs, plan)
-    body = promotion.pr_body(plan, promotion.checklist(policy, plan.to_env), source_commit=source_commit)
-    pull, pull_state = gh.open_or_update_pull(
-        github.client,
-        github.repository,
-        head=head_branch,
-        base=base_branch,
-        title=plan.title(),
-        body=body,
-        draft=inputs.draft,
-        labels=labels,
-        reviewers=reviewers,
-        team_reviewers=teams,
-    )
-    outputs.state = pull_state
-    outputs.changed = pull_state != "not-updated"
-    outputs.pr_number, outputs.pr_url = pull.number, pull.url
-    outputs.commit_sha = head_sha
-    return outputs
