@@ -1091,6 +1091,8 @@ class _GitHub:
         if plan.kind != "promote" or plan.from_env is None:
             return []
         required, soak = status_rules(policy, self.inputs, plan.to_env)
+        if not required:
+            return []
         from gitops_release.adapters import github as gh
 
         reasons: list[str] = []
@@ -1426,7 +1428,21 @@ def run_write(
         outputs.release_manifest = written["manifests"][:1] if pushed.changed else []
         return outputs
     return _open_pull(
-        inputs, ctx, git, remote, base, plan, edit, touched, written, pull_number, head_texts, outputs, github
+        inputs,
+        ctx,
+        git,
+        remote,
+        base,
+        plan,
+        edit,
+        touched,
+        written,
+        pull_number,
+        head_texts,
+        outputs,
+        github,
+        policy=tree.policy,
+        source_commit=source_commit,
     )
 
 
@@ -1444,6 +1460,9 @@ def _open_pull(
     head_texts: dict[str, str | None],
     outputs: Outputs,
     github: _GitHub,
+    *,
+    policy: Policy,
+    source_commit: str | None,
 ) -> Outputs:
     from gitops_release.adapters import github as gh
 
@@ -1479,12 +1498,20 @@ def _open_pull(
             outputs.state = "no-change"
             outputs.commit_sha = pushed.base_sha or ""
             return outputs
-        policy = _policy(git.cwd, inputs)
+        try:
+            # The base moved while the branch was made (another promotion landed): make it again
+            # on the new base, so a conflicting promotion is refused before any PR is opened.
+            if fetch_ref(git, remote, base, inputs, ctx.env) != pushed.base_sha:
+                pushed = dataclasses.replace(push(), state=pushed.state)
+        except BaseException:
+            if pushed.state == "created" and pushed.commit_sha:
+                _delete_branch(git, branch, pushed.commit_sha)
+            raise
         labels, reviewers, teams = _labels(policy, inputs, plan)
         body = promotion.pr_body(
             plan,
             promotion.checklist(policy, plan.to_env),
-            source_commit=None,
+            source_commit=source_commit,
             notes=outputs.notes,
         )
         pull, pull_state = gh.open_or_update_pull(
@@ -1532,6 +1559,18 @@ def _open_pull(
                 f"#{other.number} also promotes to {plan.to_env} and stays open (supersede: keep)"
             )
     return outputs
+
+
+def _delete_branch(git: Git, branch: str, sha: str) -> None:
+    """Best effort: remove the branch this run created (only while it is still at ``sha``)."""
+    git.run(
+        "push",
+        "--porcelain",
+        f"--force-with-lease=refs/heads/{branch}:{sha}",
+        "origin",
+        f":refs/heads/{branch}",
+        check=False,
+    )
 
 
 def _manifest_paths(plan: PromotionPlan) -> list[str]:
