@@ -10,7 +10,10 @@ argocd-image-updater: every attempt fetches the branch, hard-resets a checkout t
 an *edit function*, commits with the bot identity and pushes ``HEAD:refs/heads/<branch>``
 (never forced). A non-fast-forward rejection means another writer won the race: fetch,
 reset, re-apply the edit on top of their commit and push again after a jittered exponential
-backoff. See docs/git.md.
+backoff. ``push_branch`` is its sibling for pull requests: the same edit on a fresh ``base``,
+published as branch ``head`` with ``--force-with-lease`` (and not at all when the branch already
+holds the same tree). ``log_paths``, ``show_file``, ``fetch_branch`` and ``revert_into_tree`` read
+history and other branches, and undo a commit in the working tree. See docs/git.md.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import random
 import re
 import secrets
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -29,7 +33,14 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from gitops_release.errors import ConfigError, GitError, InputError, PushConflictError
+from gitops_release.adapters.files import path_in_checkout
+from gitops_release.errors import (
+    ConfigError,
+    GitError,
+    InputError,
+    PushConflictError,
+    RevertConflictError,
+)
 from gitops_release.runtime import redact, register_secret
 
 __all__ = [
@@ -47,6 +58,7 @@ __all__ = [
     "is_push_rejection",
     "log_paths",
     "push_branch",
+    "revert_into_tree",
     "show_file",
 ]
 
@@ -1217,3 +1229,147 @@ def show_file(checkout: Path | Git, ref: str, path: str) -> str | None:
         return git.blob(sha).decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ConfigError(f"'{name}' at {ref} is not UTF-8 text ({exc})", fix="store it as UTF-8") from None
+
+
+# -- reverting a commit into the working tree -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _RevertChange:
+    path: str
+    old_mode: str  # the parent's side (what the revert restores); "000000" when absent there
+    new_mode: str  # the commit's side (what the revert undoes); "000000" when it deleted the file
+    old_blob: str
+    new_blob: str
+
+
+_ABSENT_MODE = "000000"
+
+
+def _revert_changes(git: Git, sha: str, parent: str | None, paths: Sequence[str]) -> list[_RevertChange]:
+    args = ["--literal-pathspecs", "diff-tree", "-r", "-z", "--no-renames", "--no-commit-id", "--raw"]
+    args += ["--root", sha] if parent is None else [parent, sha]
+    fields = git.run(*args, "--", *paths).out.split("\0")
+    changes = []
+    for meta, path in zip(fields[0::2], fields[1::2], strict=False):  # ":modes shas status", path
+        if not meta.startswith(":"):
+            continue
+        old_mode, new_mode, old_blob, new_blob, _status = meta[1:].split()
+        changes.append(_RevertChange(path, old_mode, new_mode, old_blob, new_blob))
+    return changes
+
+
+def _merge_file(git: Git, ours: bytes, base: bytes, theirs: bytes) -> bytes | None:
+    """Three-way merge of one file's bytes (``git merge-file``); None on any conflict (or a
+    binary file git will not merge). Runs on temporary copies: the checkout is not touched."""
+    with tempfile.TemporaryDirectory(prefix="gitops-release-revert-") as tmp:
+        names = []
+        for label, data in (("ours", ours), ("base", base), ("theirs", theirs)):
+            path = Path(tmp) / label
+            path.write_bytes(data)
+            names.append(str(path))
+        result = git.run("merge-file", "--quiet", *names, check=False)
+        return Path(names[0]).read_bytes() if result.rc == 0 else None
+
+
+def revert_into_tree(
+    checkout: Path | Git, sha: str, *, paths: Sequence[str], mainline: int | None = None
+) -> list[str]:
+    """Apply the inverse of commit ``sha``, limited to ``paths``, to the working tree of
+    ``checkout`` (a clone, or its Git wrapper) without committing and without touching the
+    index: what ``git revert --no-commit`` does to those files, so it composes with other edits
+    inside commit_and_push's or push_branch's edit function (the working tree may already hold
+    changes; they are merged with, not overwritten). Returns the files it changed (empty when
+    ``sha`` did not touch ``paths`` or its change is already undone).
+
+    Every file is merged three ways (the commit's version as the base, the parent's version as
+    theirs, the working tree as ours, like git revert) in memory first: when any file does not
+    merge cleanly, nothing is written and RevertConflictError names the commit, the later
+    commits on HEAD that touched that file and the file. A merge commit is refused unless
+    ``mainline`` (1-based, as ``git revert -m``) names the parent whose side is restored. ``sha``
+    must be in the history of HEAD. Paths are literal (as in commit_and_push); changes of symbolic
+    links or submodules are refused, and so is writing through a symbolic link in the checkout
+    (path_in_checkout's rules). Content is reverted, not a change of only the executable bit.
+    """
+    git = _checkout_git(checkout)
+    literal = [_literal_path(path)[0] for path in paths]
+    _check_ref(sha, "commit")
+    infos = _log(git, ["-1", "--no-walk"], sha, [])
+    if not infos:
+        raise GitError(f"commit '{sha}' was not found", fix="fetch it, or give a commit of the branch")
+    info = infos[0]
+    shown = f"{info.sha[:12]} ({info.subject})"
+    if len(info.parents) > 1 and mainline is None:
+        raise GitError(
+            f"commit {shown} is a merge of {len(info.parents)} parents; reverting it needs a mainline",
+            fix="give mainline=1 to restore the first parent's side (the branch it was merged into)",
+        )
+    if mainline is not None and not 1 <= mainline <= max(1, len(info.parents)):
+        raise GitError(
+            f"mainline {mainline} does not name a parent of {shown} ({len(info.parents)} parent(s))",
+            fix="give a parent number from 1 (the first parent)",
+        )
+    parent = info.parents[(mainline or 1) - 1] if info.parents else None
+    if not literal:
+        return []
+    if git.run("merge-base", "--is-ancestor", info.sha, "HEAD", check=False).rc != 0:
+        raise GitError(
+            f"commit {shown} is not in the history of the checkout's HEAD",
+            fix="revert a commit of the branch being changed",
+        )
+    root = git.cwd
+    writes: list[tuple[str, bytes | None, str]] = []  # (path, new bytes or None to delete, mode)
+    conflicts: list[str] = []
+    for change in _revert_changes(git, info.sha, parent, literal):
+        if {change.old_mode, change.new_mode} & {"120000", "160000"}:
+            raise GitError(
+                f"commit {shown} changes '{change.path}', a symbolic link or submodule; gitops-release "
+                "reverts only changes of regular files",
+                fix="revert it by hand, or promote the wanted tag explicitly",
+            )
+        target = path_in_checkout(root, change.path, "path")
+        if target.exists() and not target.is_file():
+            conflicts.append(change.path)
+            continue
+        current = target.read_bytes() if target.exists() else None
+        before = git.blob(change.old_blob) if change.old_mode != _ABSENT_MODE else None
+        after = git.blob(change.new_blob) if change.new_mode != _ABSENT_MODE else None
+        if current == before:
+            continue  # already as it was before the commit
+        if current == after:
+            writes.append((change.path, before, change.old_mode))  # untouched since: restore
+            continue
+        merged: bytes | None = None  # changed since, or added/deleted by the commit and changed since
+        if current is not None and before is not None and after is not None:
+            merged = _merge_file(git, current, after, before)
+        if merged is None:
+            conflicts.append(change.path)
+        elif merged != current:
+            writes.append((change.path, merged, change.old_mode))
+    if conflicts:
+        raise _revert_conflict(git, info, shown, conflicts[0])
+    for path, data, mode in writes:
+        target = root / path
+        if data is None:
+            target.unlink()
+            continue
+        created = not target.exists()
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+        if created and mode == "100755":  # a restored file gets its mode back; others keep theirs
+            target.chmod(target.stat().st_mode | 0o111)
+    return [path for path, _, _ in writes]
+
+
+def _revert_conflict(git: Git, info: CommitInfo, shown: str, path: str) -> RevertConflictError:
+    later = [commit for commit in _log(git, [], f"{info.sha}..HEAD", [path]) if commit.sha != info.sha]
+    if later:
+        names = ", ".join(f"{commit.sha[:12]} ({commit.subject})" for commit in later[:3])
+        more = f" and {len(later) - 3} more" if len(later) > 3 else ""
+        by = f"later commit(s) {names}{more} changed the same lines"
+    else:
+        by = "uncommitted changes in the checkout touch the same lines"
+    return RevertConflictError(
+        f"cannot revert {shown}: {by} of '{path}'; nothing was changed",
+        fix="promote the wanted tag explicitly (tag: …) instead",
+    )
