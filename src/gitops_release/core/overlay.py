@@ -7,7 +7,6 @@ text is returned unchanged, byte for byte.
 from __future__ import annotations
 
 import io
-import itertools
 import json
 import re
 from collections.abc import Collection
@@ -49,6 +48,7 @@ class _BoundedComposer(Composer):
     def compose_document(self) -> Any:
         node = super().compose_document()
         check_expansion(node)
+        self.document = node  # its marks: where each value is in the text (set_image_entry)
         return node
 
 
@@ -75,9 +75,26 @@ def _sequence_indent(text: str) -> tuple[int, int]:
     return 2, 0
 
 
+# "---<TAB># comment": YAML 1.2 separates with spaces or tabs, and Go's YAML (kustomize) reads it;
+# ruamel.yaml stops at the tab. Read as a space: same length, so every position stays the same.
+_MARKER_TABS = re.compile(r"^(?:---|\.\.\.)[ \t]+", re.MULTILINE)
+
+
+def _parse_view(text: str) -> str:
+    """``text`` as ruamel.yaml reads it: tabs after a document marker as spaces."""
+    return _MARKER_TABS.sub(lambda match: match.group(0).replace("\t", " "), text)
+
+
 def _load(text: str, path: str) -> CommentedMap:
+    return _load_with_node(text, path)[0]
+
+
+def _load_with_node(text: str, path: str) -> tuple[CommentedMap, Any]:
+    """The kustomization loaded and checked (_load), and its composed root node (None for an
+    empty document)."""
+    yaml = _yaml()
     try:
-        data = _yaml().load(text)
+        data = yaml.load(_parse_view(text))
     except AliasLimitError as exc:
         where = f" (line {exc.line})" if exc.line is not None else ""
         raise ConfigError(f"{path}: {exc.problem}{where}", fix=ANCHORS_FIX) from None
@@ -104,7 +121,7 @@ def _load(text: str, path: str) -> CommentedMap:
         _check_not_shared(entry, f"{path}: images[{index}]")
         if not isinstance(entry, CommentedMap) or not isinstance(entry.get("name"), str):
             raise ConfigError(f"{path}: images[{index}] must be a mapping with a name", fix=_FIX)
-    return data
+    return data, getattr(yaml.composer, "document", None)
 
 
 _SHARED_FIX = (
@@ -491,7 +508,7 @@ def _same_document(text: str, data: CommentedMap) -> bool:
     """Whether ``text`` loads to ``data``: same keys in the same order, same values and types.
     A document that expands (aliases) or nests past the budget is not compared: False."""
     try:
-        loaded = _yaml().load(text)
+        loaded = _yaml().load(_parse_view(text))
         return _plain(loaded, [_PLAIN_BUDGET]) == _plain(data, [_PLAIN_BUDGET])
     except (YAMLError, _TooLarge, RecursionError):
         return False
@@ -603,7 +620,7 @@ def set_image_entry(
     lists what survives).
     """
     wanted = {"newName": new_name or None, "newTag": new_tag or None, "digest": digest or None}
-    data = _load(text, path)
+    data, root = _load_with_node(text, path)
     images = data.get("images")
     found = [index for index, entry in enumerate(images or ()) if _matches(name, entry["name"])]
     if len(found) > 1:
@@ -627,7 +644,7 @@ def set_image_entry(
             images = CommentedSeq()
             data["images"] = images
         images.append(new)
-        spliced = _guarded(lambda: _splice_append(text, new))
+        spliced = _guarded(lambda: _splice_append(text, root, new))
     else:
         entry = images[found[0]]
         ops: dict[str, str] = {}
@@ -647,7 +664,7 @@ def set_image_entry(
         if not ops:
             return text
         index = found[0]
-        spliced = _guarded(lambda: _splice_entry_nodes(text, index, entry, ops))
+        spliced = _guarded(lambda: _splice_entry_nodes(text, root, index, entry, ops))
     if spliced is not None and _same_document(spliced, data):
         return spliced
     return _dump_keeping(text, data)
@@ -725,19 +742,20 @@ def _scalar_span(text: str, key: Any, value: Any) -> tuple[int, int, str]:
     return start, end, ""
 
 
-def _root_and_images(text: str) -> tuple[Any, Any, Any]:
-    """The composed root node, the ``images`` key node and its value node (None when absent)."""
-    root = _yaml().compose(text)
+def _images_node(root: Any) -> tuple[Any, Any]:
+    """The ``images`` key node and its value node of the composed ``root`` (None, None when absent)."""
     if root is None:
-        return None, None, None
+        return None, None
     for key, value in root.value:
         if key.value == "images":
-            return root, key, value
-    return root, None, None
+            return key, value
+    return None, None
 
 
-def _splice_entry_nodes(text: str, index: int, entry: CommentedMap, ops: dict[str, str]) -> str | None:
-    _, _, images = _root_and_images(text)
+def _splice_entry_nodes(
+    text: str, root: Any, index: int, entry: CommentedMap, ops: dict[str, str]
+) -> str | None:
+    _, images = _images_node(root)
     item = images.value[index]
     pairs = list(item.value)
     position = {key.value: i for i, (key, _) in enumerate(pairs)}
@@ -789,9 +807,6 @@ def _block_delete(text: str, pairs: list[Any], index: int) -> tuple[int, int, st
     prefix = text[start : key.start_mark.index]
     after = line_end + len(_break_at(text, line_end))
     if not prefix.strip(" "):
-        if after == line_end and start > 0:  # the last line, without a final line break
-            before = start - 1
-            start = before - 1 if text[before - 1 : before + 1] == "\r\n" else before
         return start, after, ""
     if prefix.strip(" ") != "-" or index + 1 >= len(pairs):
         raise ValueError("not a key of its own line")
@@ -819,9 +834,22 @@ def _flow_delete(text: str, pairs: list[Any], index: int) -> tuple[int, int, str
 
 def _apply(text: str, edits: list[tuple[int, int, str]]) -> str | None:
     edits.sort(key=lambda edit: (edit[0], edit[1]))
-    for (_, end, _), (start, _, _) in itertools.pairwise(edits):
-        if end > start:
+    merged: list[tuple[int, int, str]] = []
+    for edit in edits:
+        if merged and not merged[-1][2] and not edit[2] and merged[-1][1] >= edit[0]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], edit[1]), "")  # removals in a row
+        elif merged and merged[-1][1] > edit[0]:
             return None
+        else:
+            merged.append(edit)
+    last = merged[-1] if merged else None
+    if last and not last[2] and last[1] == len(text) and text[-1:] not in _BREAKS and last[0] > 0:
+        # The removed lines end the text, which has no final line break: the break before them
+        # goes too (the line above becomes the last, as the last line was, without one).
+        start = last[0] - (2 if text[last[0] - 2 : last[0]] == "\r\n" else 1)
+        if text[start : last[0]] and text[last[0] - 1] in _BREAKS:
+            merged[-1] = (start, last[1], "")
+    edits = merged
     for start, end, replacement in reversed(edits):
         text = text[:start] + replacement + text[end:]
     return text
@@ -841,9 +869,9 @@ def _block_entry(entry: CommentedMap, dash: int, column: int, eol: str) -> str:
     return eol.join(lines)
 
 
-def _splice_append(text: str, new: CommentedMap) -> str | None:
+def _splice_append(text: str, root: Any, new: CommentedMap) -> str | None:
     """``text`` with ``new`` appended to ``images:`` (the key added when absent)."""
-    root, key, images = _root_and_images(text)
+    key, images = _images_node(root)
     eol = _eol(text)
     if root is not None and root.flow_style:
         return None
