@@ -25,7 +25,13 @@ from gitops_release.adapters.github import (
     list_open_pulls,
     open_or_update_pull,
 )
-from gitops_release.errors import GitHubError, GitHubValidationError, InputError, RetryExhaustedError
+from gitops_release.errors import (
+    GitHubAuthError,
+    GitHubError,
+    GitHubValidationError,
+    InputError,
+    RetryExhaustedError,
+)
 from gitops_release.sandbox.github_api import GitHubSandbox
 from tests.integration.test_sandbox_pulls import REPO, push_branch
 
@@ -101,7 +107,7 @@ def test_body_that_differs_is_patched_alone(gh: GitHubSandbox, client: Any) -> N
     # The web editor stores CRLF: the same text with other line endings is not a change.
     requests.patch(f"{gh.url}/repos/{REPO}/pulls/1", headers=AUTH, json={"body": "new table\r\n"}, timeout=10)
     before = len(gh.requests)
-    assert promote(client, body="new table\n")[1] == "not-updated"
+    assert promote(client, body="new table\n", title=" promote app:1.2 to stage ")[1] == "not-updated"
     assert writes(gh, before) == []
 
 
@@ -109,6 +115,13 @@ def test_labels_and_reviewers_are_set_once(gh: GitHubSandbox, client: Any) -> No
     wanted = {"labels": ["promotion"], "reviewers": ["alice", "bob"], "team_reviewers": ["org/ops"]}
     pr, state = promote(client, **wanted)
     assert state == "created"
+    assert [(r.method, r.path.removeprefix(f"/repos/{REPO}")) for r in gh.requests] == [
+        ("GET", "/pulls"),
+        ("POST", "/pulls"),
+        ("POST", "/issues/1/labels"),
+        ("POST", "/pulls/1/requested_reviewers"),
+        ("GET", "/pulls/1"),
+    ]
     assert (pr.labels, pr.requested_reviewers, pr.requested_teams) == (
         ("promotion",),
         ("alice", "bob"),
@@ -355,3 +368,44 @@ def test_commit_status_beyond_the_combined_page(gh: GitHubSandbox, client: Any) 
     found = commit_status(client, REPO, sha, "check-34")
     assert found is not None and found.state == "success"
     assert any(r.path.endswith("/statuses") for r in gh.requests if r.method == "GET")
+
+
+def test_labels_and_review_requests_answered_502_after_applying_are_found(
+    gh: GitHubSandbox, client: Any
+) -> None:
+    gh.inject(502, method="POST", path=r"/labels$", after_processing=True)
+    gh.inject(502, method="POST", path=r"/requested_reviewers$", after_processing=True)
+    pr, state = promote(client, labels=["promotion"], reviewers=["alice"])
+    assert (state, pr.labels, pr.requested_reviewers) == ("created", ("promotion",), ("alice",))
+    posts = [r.path.rsplit("/", 1)[-1] for r in gh.requests if r.method == "POST"]
+    assert posts == ["pulls", "labels", "requested_reviewers"]
+
+
+def test_labels_lost_before_github_saw_them_say_re_run(gh: GitHubSandbox, client: Any) -> None:
+    gh.inject(502, method="POST", path=r"/labels$")
+    with pytest.raises(GitHubError, match="add labels promotion to PR #1: was sent once and not re-sent"):
+        promote(client, labels=["promotion"])
+    pr, state = promote(client, labels=["promotion"])
+    assert (pr.number, state, pr.labels) == (1, "updated", ("promotion",))
+
+
+def test_team_reviewers_the_token_cannot_resolve_name_the_token_needed(
+    gh: GitHubSandbox, client: Any
+) -> None:
+    message = "Validation Failed: \"Could not resolve to a node with the global id of 'T_kwDOA'.\""
+    gh.inject(
+        422, method="POST", path=r"/requested_reviewers$", body={"message": message, "documentation_url": "x"}
+    )
+    with pytest.raises(GitHubValidationError) as caught:
+        promote(client, team_reviewers=["ops"])
+    assert caught.value.message.startswith("input 'team-reviewers'")
+    assert "read:org" in (caught.value.fix or "")
+
+
+def test_a_token_without_pull_request_write_names_the_permission(gh: GitHubSandbox) -> None:
+    gh.add_token("read-only", permissions={"pull_requests": "read", "contents": "read"})
+    reader = github_client(GitHubAuth(token="read-only"), base_url=gh.url, env={}, sleep=lambda _: None)
+    with pytest.raises(GitHubAuthError, match="pull_requests: write") as caught:
+        promote(reader)
+    assert "read-only" not in str(caught.value) and "read-only" not in (caught.value.fix or "")
+    assert gh.pulls(REPO) == []

@@ -22,6 +22,9 @@
   and a marker in the payload).
 * Every retry wait of one client (PyGithub requests and the App token requests alike) is drawn
   from one ``RetryBudget`` (``github_client(..., budget=)`` shares one between clients).
+* Pull requests (``find_open_pull``, ``list_open_pulls``, ``open_or_update_pull``,
+  ``close_pull``), deployments (``latest_deployment``) and commit statuses (``commit_status``)
+  return small frozen dataclasses; every write among them goes through ``create_once``.
 """
 
 from __future__ import annotations
@@ -710,6 +713,9 @@ PullState = Literal["created", "updated", "not-updated"]
 PULL_TITLE_LIMIT = 256
 PULL_BODY_LIMIT = 65536
 _PR_EXISTS = "a pull request already exists"
+# Lenient where GitHub once was: some old logins have double or trailing hyphens.
+_LOGIN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}$")
+_TEAM = re.compile(r"^@?(?:[A-Za-z0-9][A-Za-z0-9-]*/)?[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _NOT_COLLABORATOR = "reviews may only be requested from collaborators"
 _TEAM_SCOPE = "could not resolve to a node with the global id"
 
@@ -845,6 +851,24 @@ def list_open_pulls(gh: github.Github, repository: str, *, base: str, head_prefi
     return [_pull_info(pr) for pr in pulls if pr.head.ref.startswith(head_prefix)]
 
 
+def _check_reviewers(reviewers: Sequence[str], team_reviewers: Sequence[str]) -> None:
+    """Refuse what cannot be a login or team before anything is sent (GitHub's 422 comes after the PR)."""
+    for login in reviewers:
+        if login.strip() and not _LOGIN.match(login.strip()):
+            raise InputError(
+                "reviewers",
+                f"'{login}' is not a GitHub login",
+                fix="list user logins, e.g. alice, bob (teams go in team-reviewers)",
+            )
+    for team in team_reviewers:
+        if team.strip() and not _TEAM.match(team.strip()):
+            raise InputError(
+                "team-reviewers",
+                f"'{team}' is not a team",
+                fix="list team slugs, e.g. platform-ops or org/platform-ops",
+            )
+
+
 def _check_pull_text(title: str, body: str) -> None:
     if not title.strip():
         raise InputError("title", "is empty", fix="give the pull request a title")
@@ -886,7 +910,7 @@ def _sync_text(
 ) -> tuple[PullRequest, bool]:
     """PATCH title/body when they differ; a PATCH answered 5xx is checked, not re-sent."""
     changes: dict[str, str] = {}
-    if not _same_text(title, pr.title):
+    if title.strip() != (pr.title or "").strip():
         changes["title"] = title
     if not _same_text(body, pr.body):
         changes["body"] = body
@@ -900,7 +924,7 @@ def _sync_text(
 
     def applied() -> PullRequest | None:
         now = repo.get_pull(number)
-        same = _same_text(title, now.title) and _same_text(body, now.body)
+        same = title.strip() == (now.title or "").strip() and _same_text(body, now.body)
         return now if same else None
 
     updated = create_once(
@@ -979,8 +1003,13 @@ def _sync_reviewers(
     reviewers: Sequence[str],
     team_reviewers: Sequence[str],
     log: Callable[[str], None] | None,
+    *,
+    new: bool = False,
 ) -> bool:
-    """Request reviews only from those not requested yet and (users) not having reviewed already."""
+    """Request reviews only from those not requested yet and (users) not having reviewed already.
+
+    ``new``: the PR was just opened by this call, so nobody can have reviewed it yet.
+    """
     number = int(pr.number)
     author = (pr.user.login if pr.user is not None else "").lower()
     wanted_users = _unique(reviewers)
@@ -994,7 +1023,7 @@ def _sync_reviewers(
     requested_teams = {t.slug.lower() for t in pr.requested_teams or ()}
     users = [u for u in wanted_users if u.lower() not in requested_users]
     teams = [t for t in wanted_teams if t.lower() not in requested_teams]
-    if users:
+    if users and not new:
         # A review someone already gave removes their request; asking again would re-request it.
         reviewed = call(
             f"list the reviews of PR #{number}",
@@ -1066,6 +1095,7 @@ def open_or_update_pull(
     if head == base:
         raise InputError("base-branch", f"is the head branch {head} itself", fix="use another base branch")
     _check_pull_text(title, body)
+    _check_reviewers(reviewers, team_reviewers)
     repo = gh.get_repo(repository)  # lazy: no GET
     where = f"{head} -> {base}"
     existing = _open_pulls(repo, repository, head=head, base=base, operation=f"find the open PR {where}")
@@ -1113,7 +1143,8 @@ def open_or_update_pull(
             pr, state = created, "created"
     pr, changed = _sync_text(repo, pr, repository, title=title, body=body, log=log)
     changed = _sync_labels(repo, pr, repository, labels, log) or changed
-    changed = _sync_reviewers(repo, pr, repository, reviewers, team_reviewers, log) or changed
+    new = state == "created"
+    changed = _sync_reviewers(repo, pr, repository, reviewers, team_reviewers, log, new=new) or changed
     if changed:
         pr = _refetch(repo, int(pr.number), repository)
         if state == "not-updated":

@@ -365,7 +365,7 @@ def _git(
 
 def _resolve(git_dir: Path, ref: str) -> str | None:
     """The commit sha a ref/sha names, or None."""
-    if not ref or ref.startswith("-") or ".." in ref:
+    if not ref or ref.startswith("-") or ".." in ref or "\x00" in ref:  # NUL: another owner's branch
         return None
     proc = _git(
         git_dir, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}", check=False
