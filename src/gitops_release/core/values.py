@@ -83,13 +83,14 @@ def _compose(text: str, path: str) -> Node | None:
         raise ConfigError(f"{path}: is not valid YAML{where}", fix="fix the YAML syntax") from None
     except RecursionError:
         raise ConfigError(f"{path}: nests too deeply", fix="flatten the values file") from None
-    documents = [d for d in documents if d is not None]
-    if len(documents) > 1:
+    if len(documents) > 1:  # Helm reads the first only; an edit of "the" value is ambiguous
         raise ConfigError(
             f"{path}: has {len(documents)} YAML documents (a values file has one)",
-            fix="keep one document (one --- at most) in the values file",
+            fix="keep one document in the values file (a --- before it at most, none after it)",
         )
     root = documents[0] if documents else None
+    if root is not None and _is_null(root):  # "---" alone: an empty document
+        root = None
     if root is not None and not isinstance(root, MappingNode):
         raise ConfigError(
             f"{path}: is not a values file (the top level is not a mapping)",
@@ -279,7 +280,6 @@ _NOT_A_STRING = re.compile(
     r"|[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}(?:[Tt ].*)?"
 )
 _PLAIN = re.compile(r"[A-Za-z0-9_./][A-Za-z0-9_./:@+=-]*")
-_RESOLVERS = (VersionedResolver(version=(1, 1)), VersionedResolver(version=(1, 2)))
 
 
 def _plain_ok(value: str, *, flow: bool) -> bool:
@@ -288,7 +288,10 @@ def _plain_ok(value: str, *, flow: bool) -> bool:
         return False
     if flow and ":" in value:  # libyaml-derived readers refuse "a:b" inside {...}
         return False
-    return all(str(r.resolve(ScalarNode, value, (True, False))) == _STR for r in _RESOLVERS)
+    # Fresh resolvers: ruamel's resolve() extends its own tables in place, so a long-lived one
+    # grows, and reads later values differently, with every call.
+    resolvers = (VersionedResolver(version=(1, 1)), VersionedResolver(version=(1, 2)))
+    return all(str(r.resolve(ScalarNode, value, (True, False))) == _STR for r in resolvers)
 
 
 def _double(value: str) -> str:
@@ -340,7 +343,9 @@ def _eol(text: str, at: int) -> str:
 
 
 def _line_start(text: str, at: int) -> int:
-    return max(text.rfind("\n", 0, at), text.rfind("\r", 0, at)) + 1
+    """Index of the first character of the line of ``at`` (after a BOM, which stays)."""
+    start = max(text.rfind("\n", 0, at), text.rfind("\r", 0, at)) + 1
+    return 1 if start == 0 and text.startswith("\ufeff") else start
 
 
 def _line_end(text: str, at: int) -> int:
@@ -563,8 +568,9 @@ def _unsafe(path: str, key_path: str, why: str) -> ConfigError:
 def _verify(out: str, expected: Any, path: str, key_paths: str) -> None:
     try:
         root = _compose(out, path)
-    except ConfigError:
-        raise _unsafe(path, key_paths, "the edited file would not be valid YAML") from None
+    except ConfigError as exc:
+        problem = exc.message.removeprefix(f"{path}: ")
+        raise _unsafe(path, key_paths, f"the edited file would not read back: it {problem}") from None
     got = _canon(root) if root is not None else ["m", _MAP, []]
     if got != expected:
         raise _unsafe(path, key_paths, "the edited file would not read back as intended")
