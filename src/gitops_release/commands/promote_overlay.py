@@ -52,7 +52,9 @@ from gitops_release.adapters.git import (
     commit_and_push,
     fetch_branch,
     has_credentials,
+    log_paths,
     push_branch,
+    revert_into_tree,
     show_file,
 )
 from gitops_release.adapters.kustomize import render, rendered_resources, require_kubectl
@@ -1021,12 +1023,9 @@ def _is_promotion(subject: str, body: str) -> bool:
 
 def find_promotion_commit(git: Git, ref: str, paths: Sequence[str], to_env: str) -> str:
     """The last promotion commit on ``ref`` that touched ``paths`` (to-env's overlays)."""
-    out = git.run("log", "-z", "--max-count=200", "--format=%H%x00%s%x00%b", ref, "--", *paths).out
-    fields = out.split("\0")
-    for i in range(0, len(fields) - 2, 3):
-        sha, subject, body = fields[i].strip(), fields[i + 1], fields[i + 2]
-        if sha and _is_promotion(subject, body):
-            return sha
+    for info in log_paths(git, paths, ref=ref, max_count=200):
+        if len(info.parents) <= 1 and _is_promotion(info.subject, info.body):
+            return info.sha
     raise PolicyError(
         f"revert: no promotion commit touched the overlays of {to_env} in the last 200 commits",
         fix="pin the version to roll back to with tag or digest instead",
@@ -1034,23 +1033,9 @@ def find_promotion_commit(git: Git, ref: str, paths: Sequence[str], to_env: str)
 
 
 def revert_into(git: Git, sha: str, paths: Sequence[str]) -> None:
-    """The inverse of ``sha`` limited to ``paths`` applied to the work tree; refused with the file
-    and the later commit when it does not apply cleanly."""
-    from gitops_release.adapters import git as git_adapter
-
-    revert = getattr(git_adapter, "revert_into_tree", None)
-    if revert is not None:
-        revert(git, sha, paths=list(paths))
-        return
-    diff = git.run("diff", "--binary", f"{sha}^", sha, "--", *paths).out  # pragma: no cover - p8-git
-    result = git.run("apply", "--reverse", "--3way", "--index", input=diff, check=False)
-    if result.rc != 0:
-        git.run("reset", "--quiet", "--hard", check=False)
-        raise PolicyError(
-            f"revert of {sha[:12]} does not apply: later commits changed the same lines "
-            f"({result.err.strip()[:200]})",
-            fix="pin the version to roll back to with tag or digest instead",
-        )
+    """The inverse of ``sha`` limited to ``paths`` applied to the work tree; RevertConflictError
+    (naming the later commit and the file) when it does not apply cleanly."""
+    revert_into_tree(git, sha, paths=list(paths))
 
 
 # -- the GitHub side ---------------------------------------------------------------------------
@@ -1294,8 +1279,10 @@ def last_change_is_rollback(git: Git, ref: str, paths: Sequence[str]) -> str | N
     or revert by promote-overlay, or a ``git revert``); None otherwise."""
     if not paths:
         return None
-    out = git.run("log", "-1", "-z", "--format=%s%x00%b", ref, "--", *paths).out
-    subject, _, body = out.partition("\0")
+    found = log_paths(git, paths, ref=ref, max_count=1)
+    if not found:
+        return None
+    subject, body = found[0].subject, found[0].body
     if re.search(rf"^{TRAILER}: kind=(rollback|pin)\b", body, re.M) or re.match(
         r"^(rollback\b|pin\b|Revert \")", subject
     ):
