@@ -450,9 +450,10 @@ def _check_env(policy: Policy, name: str, env: str | None) -> None:
         )
 
 
-def read_tree(root: Path, inputs: Inputs, *, required: Sequence[str]) -> _Tree:
-    """The policy and every env's images under ``root``; the ``required`` envs must exist."""
-    policy = _policy(root, inputs)
+def read_tree(root: Path, inputs: Inputs, *, required: Sequence[str], policy: Policy | None = None) -> _Tree:
+    """The policy (unless given) and every env's images under ``root``; the ``required`` envs
+    must exist."""
+    policy = policy or _policy(root, inputs)
     _check_env(policy, "to-env", inputs.to_env)
     _check_env(policy, "from-env", inputs.from_env)
     pattern = layout.overlays_dir(policy, inputs.overlays_dir)
@@ -1628,61 +1629,65 @@ def run_verify(inputs: Inputs, ctx: Context, checkout: Path) -> Outputs:
             f"'{ref}' is not a commit in the checkout",
             fix="fetch it first or give a ref that exists",
         )
-    head = read_tree(checkout, inputs, required=())
     with worktree(git, base_sha) as scratch:
         before = read_tree(scratch, inputs, required=())
+    # The base's policy: a pull request cannot loosen the check of its own change.
+    head = read_tree(checkout, inputs, required=(), policy=before.policy)
     kubectl = require_kubectl(ctx.env) if inputs.render_check else None
     reasons: list[str] = []
     plans: list[PromotionPlan] = []
-    order = list(head.policy.channels)
-    for env in order:
+    for env in before.policy.channels:
         if inputs.to_env is not None and env != inputs.to_env:
             continue
         try:
-            plan = _implied(before, head, env, inputs)
+            env_plans, refusals = _implied(before, head, env, inputs, git=git, base_sha=base_sha)
         except ReleaseError as exc:
             reasons.append(exc.message)
             continue
-        if not plan.items:
+        reasons += refusals
+        items = [item for plan in env_plans for item in plan.items]
+        plans += env_plans
+        for plan in env_plans:
+            try:
+                check_all_gates(plan, before.policy, inputs)
+            except PolicyError as exc:
+                reasons.append(f"{env}: {exc.message}")
+        if not items:
             continue
-        plans.append(plan)
+        env_files = head.envs[env]
         try:
-            check_all_gates(plan, head.policy, inputs)
-        except PolicyError as exc:
-            reasons.append(f"{env}: {exc.message}")
-        texts = {item.target.file: head.envs[env].texts.get(item.target.file, "") for item in plan.items}
-        try:
-            check_written(texts)
+            check_written({item.target.file: env_files.texts.get(item.target.file, "") for item in items})
         except PolicyError as exc:
             reasons.append(exc.message)
-        dirs = sorted(
-            {head.envs[env].overlay_dirs[i.target.app] for i in plan.items if i.target.kind == "kustomize"}
-        )
+        dirs = sorted({env_files.overlay_dirs[i.target.app] for i in items if i.target.kind == "kustomize"})
         if kubectl is not None and dirs:
+            whole = dataclasses.replace(env_plans[0], items=tuple(items))
+            renderer = Renderer(checkout, dirs, kubectl=kubectl, env=ctx.env)
             try:
-                check_renders(
-                    plan,
-                    head.envs[env],
-                    None,
-                    Renderer(checkout, dirs, kubectl=kubectl, env=ctx.env).render(),
-                )
+                check_renders(whole, env_files, None, renderer.render())
             except ReleaseError as exc:
                 reasons.append(exc.message)
     outputs = Outputs(plans=plans, promoted=[row for plan in plans for row in promotion.plan_json(plan)])
     if reasons:
         raise PolicyError(
             "verify: " + "; ".join(reasons),
-            fix="promote through the envs in order with immutable tags (gitops-release promote-overlay), "
-            "or set allow-skip for a deliberate skip",
+            fix="fix each reason: promote through the envs in order (gitops-release promote-overlay), "
+            "immutable tags, digests where required, overlays that render without Secret values; "
+            "allow-skip only for a deliberate skip",
         )
     outputs.state = "verified"
     return outputs
 
 
-def _implied(before: _Tree, head: _Tree, env: str, inputs: Inputs) -> PromotionPlan:
-    """What the PR does to ``env``: each changed entry, promoted from the earliest env that held
-    that very state at the base (the env before it, unless the PR skips one)."""
-    plan = diff_plan(
+def _implied(
+    before: _Tree, head: _Tree, env: str, inputs: Inputs, *, git: Git, base_sha: str
+) -> tuple[list[PromotionPlan], list[str]]:
+    """What the PR does to ``env``, as plans the gates can check, and the reasons it is refused
+    outright. Each changed entry is a promotion from the latest earlier env that holds that very
+    state at the base (check_gates refuses a skip), a rollback when ``env`` itself held it in
+    its last 20 commits, a pin in the first env (a new build); else it is refused (unless
+    allow-skip): it comes from nowhere."""
+    changed = diff_plan(
         before.envs[env].state,
         head.envs[env].state,
         from_env=None,
@@ -1692,31 +1697,52 @@ def _implied(before: _Tree, head: _Tree, env: str, inputs: Inputs) -> PromotionP
     )
     order = list(head.policy.channels)
     index = order.index(env)
-    sources: set[str] = set()
-    for item in plan.items:
+    groups: dict[tuple[str, str | None], list[PlanItem]] = {}
+    reasons: list[str] = []
+    for item in changed.items:
+        key = (item.app, item.image)
         holders = [
             e
             for e in order[:index]
-            if before.envs[e].state.get((item.app, item.image), (None, None))[1] == item.after
+            if key in before.envs[e].state and before.envs[e].state[key][1] == item.after
         ]
         if holders:
-            sources.add(holders[-1])
-        elif index > 0:
-            sources.add("")  # in no earlier env: refused below unless allow-skip
-    if "" in sources and not inputs.allow_skip:
-        missing = [
-            item
-            for item in plan.items
-            if not any(
-                before.envs[e].state.get((item.app, item.image), (None, None))[1] == item.after
-                for e in order[:index]
+            groups.setdefault(("promote", holders[-1]), []).append(item)
+        elif index == 0:
+            groups.setdefault(("pin", None), []).append(item)
+        elif _held_before(git, base_sha, item):
+            groups.setdefault(("rollback", None), []).append(item)
+        elif inputs.allow_skip:
+            groups.setdefault(("pin", None), []).append(item)
+        else:
+            reasons.append(
+                f"{env}: {item.after.shown()} ({item.target.file}) is in no earlier env "
+                f"({', '.join(order[:index])}) and was not in {env} before: promote it through them first"
             )
-        ]
-        raise PolicyError(
-            f"{env}: {missing[0].after.shown()} ({missing[0].target.file}) is in no earlier env "
-            f"({', '.join(order[:index])}): promote it through them first"
-        )
-    from_env = order[index - 1] if index > 0 else None
-    if len(sources - {""}) == 1:
-        from_env = next(iter(sources - {""}))
-    return dataclasses.replace(plan, from_env=from_env, kind="promote" if from_env else "pin")
+    plans = [
+        PromotionPlan(from_env=source, to_env=env, kind=kind, items=tuple(items))  # type: ignore[arg-type]
+        for (kind, source), items in sorted(groups.items(), key=lambda pair: (pair[0][0], pair[0][1] or ""))
+    ]
+    return plans, reasons
+
+
+def _held_before(git: Git, base_sha: str, item: PlanItem) -> bool:
+    """Whether ``item``'s new state was in its file in one of the last 20 commits touching it
+    (a hand-made rollback)."""
+    if item.target.kind != "kustomize":
+        return False
+    for info in log_paths(git, [item.target.file], ref=base_sha, max_count=20):
+        text = show_file(git, info.sha, item.target.file)
+        if text is None:
+            continue
+        with contextlib.suppress(ReleaseError):
+            for entry in get_images(text, path=item.target.file):
+                state = ImageState(
+                    name=str(entry.get("name")),
+                    new_name=entry.get("newName"),
+                    new_tag=entry.get("newTag"),
+                    digest=entry.get("digest"),
+                )
+                if state.name == item.image and state == item.after:
+                    return True
+    return False
