@@ -66,7 +66,6 @@ from gitops_release.core.policy import Policy, load_policy
 from gitops_release.core.promotion import ImageState, PlanItem, PromotionPlan, Target
 from gitops_release.core.render_check import (
     ImageRef,
-    RenderedContainer,
     RenderedResource,
     check_render_diff,
     check_rendered,
@@ -85,8 +84,9 @@ _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 _ENV = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 _REPOSITORY = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
-# A rendered resource name prefixed by the combined render: r<index>-<name>.
-_PREFIX = re.compile(r"^r(\d+)-")
+# The annotation the combined render gives each overlay's documents: which overlay it came from.
+_ANNOTATION = "gitops-release.internal/render-overlay"
+_OWNER = re.compile(r"^\s+" + re.escape(_ANNOTATION) + r": \"?r(\d+)\"?\s*$", re.M)
 
 INPUTS: tuple[InputSpec, ...] = (
     InputSpec(
@@ -629,21 +629,15 @@ def _render_one(root: Path, rel: str, *, kubectl: Path, env: Mapping[str, str]) 
     return _Render(rendered_resources(text, shown=rel), _secret_docs(text))
 
 
-def _strip(resource: RenderedResource, prefix: str) -> RenderedResource:
-    kind, _, name = resource.resource.partition("/")
-    shown = f"{kind}/{name[len(prefix) :]}"
-    containers = tuple(RenderedContainer(shown, c.container, c.image) for c in resource.containers)
-    return RenderedResource(shown, containers, resource.digest)
-
-
 def _render_combined(
     root: Path, rels: Sequence[str], *, kubectl: Path, env: Mapping[str, str]
 ) -> dict[str, _Render] | None:
     """Every overlay of ``rels`` in ONE kustomize run (kubectl's start-up is most of a small
-    render): a temporary kustomization wraps each overlay with ``namePrefix: r<i>-`` so each
-    rendered resource tells which overlay it came from. None when that does not work (a render
-    error, an unattributable resource): the caller renders them one by one for a precise error.
-    Renders made this way are compared only with renders made this way (the prefix is in them)."""
+    render): a temporary kustomization wraps each overlay with a ``commonAnnotations`` entry
+    naming it, so each rendered document tells which overlay it came from. None when that does
+    not work (a render error, a document without the annotation): the caller renders them one
+    by one for a precise error. Renders made this way are compared only with renders made this
+    way (the annotation is in them)."""
     with tempfile.TemporaryDirectory(prefix="gitops-release-render-") as tmp:
         top = Path(tmp)
         lines = ["resources:"]
@@ -652,28 +646,30 @@ def _render_combined(
             wrapper.mkdir()
             target = os.path.relpath(root / rel, wrapper)
             (wrapper / "kustomization.yaml").write_text(
-                f"resources:\n  - {_yaml_str(target)}\nnamePrefix: r{index}-\n", encoding="utf-8"
+                f"resources:\n  - {_yaml_str(target)}\ncommonAnnotations:\n  {_ANNOTATION}: r{index}\n",
+                encoding="utf-8",
             )
             lines.append(f"  - w{index}")
         (top / "kustomization.yaml").write_text("\n".join(lines) + "\n", encoding="utf-8")
         try:
             text = render(top, binary=kubectl, shown="the touched overlays", env=env)
-            resources = rendered_resources(text, shown="the touched overlays")
         except ConfigError:
             return None
-    result = {rel: _Render([], []) for rel in rels}
-    for resource in resources:
-        match = _PREFIX.match(resource.resource.partition("/")[2])
+    docs: dict[int, list[str]] = {index: [] for index in range(len(rels))}
+    for doc in re.split(r"(?m)^---[ \t]*\n", text):
+        if not doc.strip():
+            continue
+        match = _OWNER.search(doc)
         if match is None or int(match.group(1)) >= len(rels):
             return None
-        rel = rels[int(match.group(1))]
-        result[rel].resources.append(_strip(resource, match.group(0)))
-    for doc in _secret_docs(text):
-        name = str((doc.get("metadata") or {}).get("name", ""))
-        match = _PREFIX.match(name)
-        if match is None or int(match.group(1)) >= len(rels):
+        docs[int(match.group(1))].append(doc)
+    result: dict[str, _Render] = {}
+    for index, rel in enumerate(rels):
+        own = "---\n".join(docs[index])
+        try:
+            result[rel] = _Render(rendered_resources(own, shown=rel), _secret_docs(own))
+        except ConfigError:
             return None
-        result[rels[int(match.group(1))]].secrets.append(doc)
     return result
 
 

@@ -1,4 +1,4 @@
-"""``gitops-release overlays status``: env × image from a checkout as it is (no git)."""
+"""``gitops-release overlays status``: env x image from a checkout as it is (no git)."""
 
 from __future__ import annotations
 
@@ -106,5 +106,5 @@ def test_a_symlinked_app_directory_is_refused(
 
 def test_malformed_overlay_names_the_file(checkout: Path) -> None:
     (checkout / "apps/api/overlays/prod/kustomization.yaml").write_text("images: [\n")
-    with pytest.raises(ConfigError, match="apps/api/overlays/prod/kustomization.yaml"):
+    with pytest.raises(ConfigError, match=r"apps/api/overlays/prod/kustomization\.yaml"):
         run(checkout)

@@ -128,7 +128,7 @@ def test_a_symlink_matched_by_a_star_is_refused(tmp_path: Path) -> None:
 
 def test_an_env_directory_without_an_overlay_file_is_an_error(tmp_path: Path) -> None:
     write(tmp_path, {"apps/api/stage/README.md": ""})
-    with pytest.raises(ConfigError, match="apps/api/stage has no kustomization.yaml"):
+    with pytest.raises(ConfigError, match=r"apps/api/stage has no kustomization\.yaml"):
         layout.read_env(tmp_path, load_policy(None), "stage", pattern="apps/*")
 
 
@@ -198,7 +198,7 @@ def test_apply_skips_what_is_already_done_and_refuses_what_moved() -> None:
 
     moved = plan_of(ImageState("a", None, "v0"), ImageState("a", None, "v2"))
     with pytest.raises(
-        PolicyError, match="conflicting concurrent promotion: a in o/stage/kustomization.yaml is now a:v1"
+        PolicyError, match=r"conflicting concurrent promotion: a in o/stage/kustomization\.yaml is now a:v1"
     ):
         po.apply_plan(moved, load_policy(None), env_files(TEXT))
 
