@@ -634,7 +634,8 @@ def _render_combined(
 ) -> dict[str, _Render] | None:
     """Every overlay of ``rels`` in ONE kustomize run (kubectl's start-up is most of a small
     render): a temporary kustomization wraps each overlay with a ``commonAnnotations`` entry
-    naming it, so each rendered document tells which overlay it came from. None when that does
+    naming it, so each rendered document tells which overlay it came from, and a ``namePrefix``
+    (taken off again) so two apps' equal resource names (a generated ConfigMap) do not collide. None when that does
     not work (a render error, a document without the annotation): the caller renders them one
     by one for a precise error. Renders made this way are compared only with renders made this
     way (the annotation is in them)."""
@@ -646,7 +647,8 @@ def _render_combined(
             wrapper.mkdir()
             target = os.path.relpath(root / rel, wrapper)
             (wrapper / "kustomization.yaml").write_text(
-                f"resources:\n  - {_yaml_str(target)}\ncommonAnnotations:\n  {_ANNOTATION}: r{index}\n",
+                f"resources:\n  - {_yaml_str(target)}\nnamePrefix: r{index}-\n"
+                f"commonAnnotations:\n  {_ANNOTATION}: r{index}\n",
                 encoding="utf-8",
             )
             lines.append(f"  - w{index}")
@@ -667,10 +669,21 @@ def _render_combined(
     for index, rel in enumerate(rels):
         own = "---\n".join(docs[index])
         try:
-            result[rel] = _Render(rendered_resources(own, shown=rel), _secret_docs(own))
+            resources = [_unprefixed(r, f"r{index}-") for r in rendered_resources(own, shown=rel)]
+            result[rel] = _Render(resources, _secret_docs(own))
         except ConfigError:
             return None
     return result
+
+
+def _unprefixed(resource: RenderedResource, prefix: str) -> RenderedResource:
+    """``Kind/r3-name`` -> ``Kind/name`` (kustomize does not prefix every kind: Namespaces stay)."""
+    kind, _, name = resource.resource.partition("/")
+    if not name.startswith(prefix):
+        return resource
+    shown = f"{kind}/{name[len(prefix) :]}"
+    containers = tuple(dataclasses.replace(c, resource=shown) for c in resource.containers)
+    return RenderedResource(shown, containers, resource.digest)
 
 
 def _yaml_str(text: str) -> str:
