@@ -450,18 +450,26 @@ def _check_env(policy: Policy, name: str, env: str | None) -> None:
         )
 
 
-def read_tree(root: Path, inputs: Inputs, *, required: Sequence[str], policy: Policy | None = None) -> _Tree:
-    """The policy (unless given) and every env's images under ``root``; the ``required`` envs
-    must exist."""
+def read_tree(
+    root: Path,
+    inputs: Inputs,
+    *,
+    required: Sequence[str],
+    policy: Policy | None = None,
+    envs: Sequence[str] | None = None,
+) -> _Tree:
+    """The policy (unless given) and the images of every env (or of ``envs``) under ``root``;
+    the ``required`` envs must exist."""
     policy = policy or _policy(root, inputs)
     _check_env(policy, "to-env", inputs.to_env)
     _check_env(policy, "from-env", inputs.from_env)
     pattern = layout.overlays_dir(policy, inputs.overlays_dir)
-    envs = {
+    found = {
         env: layout.read_env(root, policy, env, pattern=pattern, required=env in required)
         for env in policy.channels
+        if envs is None or env in envs
     }
-    return _Tree(root, policy, pattern, envs)
+    return _Tree(root, policy, pattern, found)
 
 
 def _state(env_files: layout.EnvFiles) -> dict[tuple[str, str], tuple[Target, ImageState]]:
@@ -635,10 +643,10 @@ def _render_combined(
     """Every overlay of ``rels`` in ONE kustomize run (kubectl's start-up is most of a small
     render): a temporary kustomization wraps each overlay with a ``commonAnnotations`` entry
     naming it, so each rendered document tells which overlay it came from, and a ``namePrefix``
-    (taken off again) so two apps' equal resource names (a generated ConfigMap) do not collide. None when that does
-    not work (a render error, a document without the annotation): the caller renders them one
-    by one for a precise error. Renders made this way are compared only with renders made this
-    way (the annotation is in them)."""
+    (taken off again) so two apps' equal resource names (a generated ConfigMap) do not collide.
+    None when that does not work (a render error, a document without the annotation): the
+    caller renders them one by one for a precise error. Renders made this way are compared
+    only with renders made this way (the annotation and prefix are in them)."""
     with tempfile.TemporaryDirectory(prefix="gitops-release-render-") as tmp:
         top = Path(tmp)
         lines = ["resources:"]
@@ -812,7 +820,11 @@ def _conflict(item: PlanItem, now: ImageState | None) -> PolicyError:
 
 
 def apply_plan(
-    plan: PromotionPlan, policy: Policy, env_files: layout.EnvFiles
+    plan: PromotionPlan,
+    policy: Policy,
+    env_files: layout.EnvFiles,
+    *,
+    cache: dict[tuple[Any, ...], str] | None = None,
 ) -> tuple[dict[str, str], PromotionPlan]:
     """The new text of every file the plan edits, read from ``env_files`` (the target env as it
     is now), and the part of the plan still to do there. An entry that moved since the plan was
@@ -832,6 +844,12 @@ def apply_plan(
         if text is None:
             raise ConfigError(f"{file} is not part of env {plan.to_env}", fix="check the overlays layout")
         after = item.after
+        # ``cache``: one run applies the same plan to the same text on every attempt (and pr mode
+        # twice): each edit is made once.
+        key = (file, text, item.image, after, item.before is None)
+        if cache is not None and key in cache:
+            texts[file] = cache[key]
+            continue
         if item.target.kind == "kustomize":
             texts[file] = set_image_entry(
                 text,
@@ -849,6 +867,8 @@ def apply_plan(
                 path=file,
                 add_missing=item.before is None,
             )
+        if cache is not None:
+            cache[key] = texts[file]
     done = dataclasses.replace(plan, items=tuple(todo))
     check_yaml(done, policy, env_files, texts)
     return texts, done
@@ -871,7 +891,7 @@ def check_yaml(
                     new_tag=e.get("newTag"),
                     digest=e.get("digest"),
                 )
-                for e in get_images(text, path=file)
+                for e in layout.parse_images(text, file)
             }
         else:
             new = {}
@@ -1366,10 +1386,13 @@ def run_write(
     touched: list[str] = []
     written: dict[str, list[str]] = {"manifests": []}
 
+    edits: dict[tuple[Any, ...], str] = {}
+    rendered: list[tuple[str, tuple[tuple[str, str], ...]]] = []
+
     def edit(root: Path) -> str | None:
-        fresh = read_tree(root, inputs, required=[plan.to_env])
+        fresh = read_tree(root, inputs, required=[plan.to_env], envs=[plan.to_env])
         env_files = fresh.envs[plan.to_env]
-        texts, todo = apply_plan(plan, fresh.policy, env_files)
+        texts, todo = apply_plan(plan, fresh.policy, env_files, cache=edits)
         if not todo.items:
             return None
         manifest = manifest_texts(
@@ -1389,9 +1412,12 @@ def run_write(
                 if item.target.kind == "kustomize"
             }
         )
+        # The same base commit and the same edited files were rendered and checked already (pr
+        # mode's second push only adds the PR number to the manifests): not again.
+        render_key = (Git(root, env=git.env).head(), tuple(sorted(texts.items())))
         renderer = (
             Renderer(root, touched_dirs, kubectl=kubectl, env=ctx.env)
-            if kubectl is not None and touched_dirs
+            if kubectl is not None and touched_dirs and render_key not in rendered
             else None
         )
         before = renderer.render() if renderer is not None else None
@@ -1399,6 +1425,7 @@ def run_write(
             atomic_write(path_in_checkout(root, path, "overlay"), text)
         if renderer is not None:
             check_renders(todo, env_files, before, renderer.render())
+            rendered.append(render_key)
         touched[:] = sorted(texts)
         written["manifests"] = sorted(manifest)
         return message
