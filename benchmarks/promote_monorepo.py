@@ -203,6 +203,10 @@ def breakdown(spent: dict[str, float]) -> str:
     gits = sorted(((v, k[4:]) for k, v in spent.items() if k.startswith("git ")), reverse=True)[:5]
     text = ", ".join(f"{k} {v * 1000:.0f} ms" for v, k in parts)
     text += f", git {git_total * 1000:.0f} ms (" + ", ".join(f"{k} {v * 1000:.0f}" for v, k in gits) + ")"
+    other = total - git_total - sum(v for v, _ in parts)
+    text += (
+        f"; other {other * 1000:.0f} ms (the plan's scratch tree written and removed, policy, plan, tables)"
+    )
     return f"{total * 1000:.0f} ms in process: {text}"
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from gitops_release import cli
 from gitops_release.commands import promote_overlay
@@ -263,3 +264,26 @@ def test_dry_run_prints_the_plan_and_the_diff_and_writes_nothing(repo: Repo) -> 
     assert "state: planned" in out
     assert repo.log() == before and pulls(repo) == []
     assert git("status", "--porcelain", cwd=repo.checkout) == status
+
+
+def test_a_person_s_pull_request_on_a_promote_branch_is_never_closed(repo: Repo) -> None:
+    work = repo.clone()
+    git("checkout", "-qb", "promote/stage/by-hand", cwd=work)
+    (work / "NOTES.md").write_text("by hand\n", encoding="utf-8")
+    git("add", "NOTES.md", cwd=work)
+    git("commit", "-qm", "notes", cwd=work)
+    git("push", "-q", "origin", "promote/stage/by-hand", cwd=work)
+    answer = requests.post(
+        f"{repo.sandbox.url}/repos/{REPO}/pulls",
+        headers={"Authorization": f"token {TOKEN}"},
+        json={"title": "by hand", "head": "promote/stage/by-hand", "base": "main", "body": "mine"},
+        timeout=10,
+    )
+    assert answer.status_code == 201, answer.text
+
+    out = repo.run(from_env="dev", to_env="stage")
+
+    assert {p["number"]: p["state"] for p in pulls(repo)} == {
+        answer.json()["number"]: "open",
+        out.pr_number: "open",
+    }

@@ -1597,7 +1597,10 @@ def _open_pull(
         for other in gh.list_open_pulls(
             github.client, github.repository, base=base, head_prefix=f"promote/{plan.to_env}/"
         )
+        # Only promotion PRs gitops-release opened (its hidden marker), never a person's PR that
+        # happens to use the branch prefix.
         if other.number != pull.number
+        and f"<!-- gitops-release:promote to={plan.to_env} " in (other.body or "")
     ]
     for other in others:
         if inputs.supersede == "close":
