@@ -331,6 +331,7 @@ class _Edit:
     end: int
     text: str
     what: str  # the key path, for a message about overlapping edits
+    rank: int = 0  # among insertions at one place: lower first (deeper keys before shallower)
 
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
@@ -424,15 +425,16 @@ def _block_lines(tree: _Tree, column: int, step: int) -> Iterator[str]:
             yield from _block_lines(value, column + step, step)
 
 
-def _insert_lines(text: str, at: int, lines: list[str]) -> _Edit | None:
-    """An edit putting ``lines`` on their own lines after the line holding ``at``."""
+def _insert_lines(text: str, at: int, lines: list[str], what: str, column: int) -> _Edit:
+    """An edit putting ``lines`` (indented by ``column``) on their own lines after the line
+    holding ``at``."""
     end = _line_end(text, at)
     eol = _eol(text, at)
     if end == len(text):  # last line without a line break: keep the file without one
-        return _Edit(end, end, "".join(eol + line for line in lines), "")
+        return _Edit(end, end, "".join(eol + line for line in lines), what, -column)
     match = _LINE_BREAK.match(text, end)
     assert match is not None
-    return _Edit(match.end(), match.end(), "".join(line + eol for line in lines), "")
+    return _Edit(match.end(), match.end(), "".join(line + eol for line in lines), what, -column)
 
 
 # -- the intended document, for checking a splice ------------------------------------------------
@@ -492,6 +494,8 @@ def set_values(text: str, changes: Mapping[str, str | None], *, path: str, add_m
     edits: list[_Edit] = []
     # Missing keys, grouped by where they go: id(anchor node) -> (found, tree of new keys)
     additions: dict[int, tuple[_Found, _Tree]] = {}
+    # Keys to delete, grouped by mapping: id(mapping) -> (mapping, [(pair index, key path)])
+    deletions: dict[int, tuple[MappingNode, list[tuple[int, str]]]] = {}
     for key_path, new in changes.items():
         segments = split_key_path(key_path, path=path)
         found = _walk(root, segments, key_path, path, writing=True)
@@ -499,7 +503,9 @@ def set_values(text: str, changes: Mapping[str, str | None], *, path: str, add_m
         if new is None:
             if existing is None:
                 continue
-            edits.append(_delete(text, found, key_path, path))
+            parent = found.chain[-1]
+            index = next(i for i, (k, _) in enumerate(parent.value) if k is found.key)
+            deletions.setdefault(id(parent), (parent, []))[1].append((index, key_path))
             pairs = _canon_pairs(expected, segments[:-1])
             pairs[:] = [p for p in pairs if not _is_key(p, segments[-1])]
             continue
@@ -538,12 +544,27 @@ def set_values(text: str, changes: Mapping[str, str | None], *, path: str, add_m
                 fix="set either the value or keys below it",
             )
         tree[found.missing[-1]] = new  # encoded when the place (block or flow) is known
+    emptied: set[int] = set()  # flow mappings whose every pair is deleted
+    for parent, items in deletions.values():
+        if parent.flow_style:
+            edits.extend(_delete_flow(text, parent, items, path))
+            if len(items) == len(parent.value):
+                emptied.add(id(parent))
+        elif len(items) == len(parent.value) and id(parent) not in additions:
+            raise ConfigError(
+                f"{path}: {', '.join(k for _, k in items)}: "
+                f"{'is the only key' if len(items) == 1 else 'are all the keys'} of its mapping: "
+                "deleting would leave the mapping null",
+                fix="delete the mapping by hand, or set the key to a value instead",
+            )
+        else:
+            edits.extend(_delete_block(text, parent, items, path))
     step = _indent_step(root if isinstance(root, MappingNode) else None)
     for found, tree in additions.values():
-        edits.extend(_add(text, found, tree, step, expected, path))
+        edits.extend(_add(text, found, tree, step, expected, path, emptied))
     if not edits:
         return text
-    edits.sort(key=lambda e: (e.start, e.end))
+    edits.sort(key=lambda e: (e.start, e.end, e.rank))
     for first, second in itertools.pairwise(edits):
         if second.start < first.end:
             raise ConfigError(
@@ -600,51 +621,72 @@ def _replace(text: str, found: _Found, new: str, key_path: str, path: str) -> _E
     return _Edit(start, end, prefix + _scalar(new, value.style, flow=flow), key_path)
 
 
-def _delete(text: str, found: _Found, key_path: str, path: str) -> _Edit:
-    key, value, parent = found.key, found.value, found.chain[-1]
-    assert key is not None and value is not None
-    if parent.flow_style:
-        return _delete_flow(text, parent, key, value, key_path, path)
-    if len(parent.value) == 1:
-        raise ConfigError(
-            f"{path}: {key_path}: is the only key of its mapping: deleting it would leave the mapping null",
-            fix="delete the mapping by hand, or set the key to a value instead",
-        )
-    start = _line_start(text, key.start_mark.index)
-    if text[start : key.start_mark.index].strip(" "):
-        raise _unsafe(path, key_path, "the key does not start its line")
-    end = _value_end(text, key, value)
-    line_end = _line_end(text, end)
-    if not re.fullmatch(r"[ \t]*(?:#.*)?", text[end:line_end]):
-        raise _unsafe(path, key_path, "more follows the value on its line")
-    match = _LINE_BREAK.match(text, line_end)
-    if match is not None:
-        return _Edit(start, match.end(), "", key_path)
-    # the last line, without a line break: take the break before it so none is added
-    before = max(start - 1, 0)
-    if start >= 2 and text[start - 2 : start] == "\r\n":
-        before = start - 2
-    return _Edit(before, line_end, "", key_path)
+def _delete_block(text: str, parent: MappingNode, items: list[tuple[int, str]], path: str) -> list[_Edit]:
+    """Edits removing the lines of the keys at ``items`` (pair index, key path) of a block
+    mapping; keys on consecutive lines go as one run. The comment lines around are kept; a
+    file without a final line break keeps having none."""
+    spans: list[tuple[int, int, str]] = []
+    for index, key_path in items:
+        key, value = parent.value[index]
+        start = _line_start(text, key.start_mark.index)
+        if text[start : key.start_mark.index].strip(" "):
+            raise _unsafe(path, key_path, "the key does not start its line")
+        end = _value_end(text, key, value)
+        line_end = _line_end(text, end)
+        if not re.fullmatch(r"[ \t]*(?:#.*)?", text[end:line_end]):
+            raise _unsafe(path, key_path, "more follows the value on its line")
+        match = _LINE_BREAK.match(text, line_end)
+        spans.append((start, match.end() if match else line_end, key_path))
+    spans.sort()
+    runs: list[tuple[int, int, str]] = []
+    for start, stop, key_path in spans:
+        if runs and runs[-1][1] == start:
+            runs[-1] = (runs[-1][0], stop, f"{runs[-1][2]}, {key_path}")
+        else:
+            runs.append((start, stop, key_path))
+    edits = []
+    for start, stop, key_path in runs:
+        if stop == len(text) and not text.endswith(("\n", "\r")) and start > 0:
+            # the last line, without a line break: take the break before it so none is added
+            start -= 2 if text[start - 2 : start] == "\r\n" else 1
+        edits.append(_Edit(start, stop, "", key_path))
+    return edits
 
 
-def _delete_flow(
-    text: str, parent: MappingNode, key: ScalarNode, value: Node, key_path: str, path: str
-) -> _Edit:
+def _delete_flow(text: str, parent: MappingNode, items: list[tuple[int, str]], path: str) -> list[_Edit]:
+    """Edits removing the pairs at ``items`` from a flow mapping with the commas between them:
+    a run of deleted pairs goes up to the next kept key, or (at the end) from the value before."""
     pairs = parent.value
-    index = next(i for i, (k, _) in enumerate(pairs) if k is key)
-    end = _value_end(text, key, value)
-    if len(pairs) == 1:
-        return _Edit(key.start_mark.index, end, "", key_path)
-    if index > 0:  # ", key: value" after the previous value
-        previous_key, previous = pairs[index - 1]
-        start = _value_end(text, previous_key, previous)
-        if not re.fullmatch(r"\s*,\s*", text[start : key.start_mark.index]):
+    starts = [k.start_mark.index for k, _ in pairs]
+    ends = [_value_end(text, k, v) for k, v in pairs]
+    names = dict(items)
+
+    def gap(after: int, key_path: str) -> None:  # between pair ``after`` and the next one
+        if not re.fullmatch(r"\s*,\s*", text[ends[after] : starts[after + 1]]):
             raise _unsafe(path, key_path, "a comment or more stands between the keys")
-        return _Edit(start, end, "", key_path)
-    following = pairs[1][0].start_mark.index  # "key: value, " before the next key
-    if not re.fullmatch(r"\s*,\s*", text[end:following]):
-        raise _unsafe(path, key_path, "a comment or more stands between the keys")
-    return _Edit(key.start_mark.index, following, "", key_path)
+
+    edits = []
+    deleted = sorted(names)
+    runs: list[list[int]] = []
+    for index in deleted:
+        if runs and runs[-1][-1] == index - 1:
+            runs[-1].append(index)
+        else:
+            runs.append([index])
+    for run in runs:
+        first, last = run[0], run[-1]
+        what = ", ".join(names[i] for i in run)
+        for index in run[:-1]:
+            gap(index, what)
+        if last + 1 < len(pairs):  # "key: value, " up to the next kept key
+            gap(last, what)
+            edits.append(_Edit(starts[first], starts[last + 1], "", what))
+        elif first > 0:  # ", key: value" after the kept value before
+            gap(first - 1, what)
+            edits.append(_Edit(ends[first - 1], ends[last], "", what))
+        else:  # every pair: {}
+            edits.append(_Edit(starts[first], ends[last], "", what))
+    return edits
 
 
 def _encoded(tree: _Tree, *, flow: bool) -> _Tree:
@@ -654,9 +696,11 @@ def _encoded(tree: _Tree, *, flow: bool) -> _Tree:
     }
 
 
-def _add(text: str, found: _Found, tree: _Tree, step: int, expected: Any, path: str) -> list[_Edit]:
+def _add(
+    text: str, found: _Found, tree: _Tree, step: int, expected: Any, path: str, emptied: set[int]
+) -> list[_Edit]:
     """Edits adding the keys of ``tree`` where ``found`` says the path ends; ``expected`` (the
-    intended document) gets them too."""
+    intended document) gets them too. ``emptied``: flow mappings whose pairs are all deleted."""
     where = ".".join(_escape(s) for s in found.missing)
     depth = len(found.chain)
     walked = tuple(found.walked)
@@ -689,9 +733,7 @@ def _add(text: str, found: _Found, tree: _Tree, step: int, expected: Any, path: 
             if text[start : null.start_mark.index].strip(" \t"):
                 raise _unsafe(path, where, "the null value is not right after the key")
             edits.append(_Edit(start, null.end_mark.index, "", where))
-        insert = _insert_lines(text, colon, lines)
-        assert insert is not None
-        edits.append(_Edit(insert.start, insert.end, insert.text, where))
+        edits.append(_insert_lines(text, colon, lines, where, column))
         return edits
     _canon_pairs(expected, walked).extend(_canon_tree(tree)[2])
     if depth == 0:  # empty document: keys at column 0 at the end
@@ -710,13 +752,11 @@ def _add(text: str, found: _Found, tree: _Tree, step: int, expected: Any, path: 
             return [_Edit(inside, inside, flow_text, where)]
         last_key, last_value = mapping.value[-1]
         end = _value_end(text, last_key, last_value)
-        return [_Edit(end, end, ", " + flow_text, where)]
+        return [_Edit(end, end, ("" if id(mapping) in emptied else ", ") + flow_text, where)]
     column = mapping.value[0][0].start_mark.column
     lines = list(_block_lines(_encoded(tree, flow=False), column, step))
     end = _content_end(text, mapping)
     if end > 0 and text[end - 1] in "\r\n":  # a block scalar ends at the start of a line
         eol = _eol(text, end - 1)
-        return [_Edit(end, end, "".join(line + eol for line in lines), where)]
-    insert = _insert_lines(text, end, lines)
-    assert insert is not None
-    return [_Edit(insert.start, insert.end, insert.text, where)]
+        return [_Edit(end, end, "".join(line + eol for line in lines), where, -column)]
+    return [_insert_lines(text, end, lines, where, column)]
