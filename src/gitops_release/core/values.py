@@ -32,8 +32,8 @@ from gitops_release.core.yaml_limits import ANCHORS_FIX, AliasLimitError, check_
 from gitops_release.errors import ConfigError
 
 #: Files longer than this many characters are refused before parsing (values files have a few
-#: hundred lines; ruamel.yaml takes seconds per megabyte).
-MAX_VALUES_CHARS = 4 * 1024 * 1024
+#: hundred lines; ruamel.yaml takes seconds per megabyte, and every edit reads the file twice).
+MAX_VALUES_CHARS = 2 * 1024 * 1024
 
 _STR = "tag:yaml.org,2002:str"
 _NULL = "tag:yaml.org,2002:null"
@@ -102,8 +102,8 @@ def _compose(text: str, path: str) -> Node | None:
 
 
 def _check_duplicates(root: MappingNode, path: str) -> None:
-    """Refuse a key written twice in one mapping anywhere (Helm refuses such a file too; which
-    of the two an edit should change is not knowable). Keys compare as Helm's JSON sees them."""
+    """Refuse a key written twice in one mapping anywhere: readers disagree on which of the two
+    counts, so which one an edit should change is not knowable. Keys compare as written."""
     seen: set[int] = set()
     stack: list[tuple[Node, str]] = [(root, "")]
     while stack:
@@ -282,14 +282,18 @@ _NOT_A_STRING = re.compile(
 _PLAIN = re.compile(r"[A-Za-z0-9_./][A-Za-z0-9_./:@+=-]*")
 
 
-def _plain_ok(value: str, *, flow: bool) -> bool:
-    """Whether ``value`` written plain is read back as this string by every YAML reader."""
-    if not _PLAIN.fullmatch(value) or value.endswith(":") or _NOT_A_STRING.fullmatch(value):
+def _plain_ok(value: str, *, flow: bool, tagged: bool = False) -> bool:
+    """Whether ``value`` written plain is read back as this string by every YAML reader
+    (``tagged``: after ``!!str``, which makes any plain scalar a string)."""
+    if not _PLAIN.fullmatch(value) or value.endswith(":"):
         return False
     if flow and ":" in value:  # libyaml-derived readers refuse "a:b" inside {...}
         return False
-    # Fresh resolvers: ruamel's resolve() extends its own tables in place, so a long-lived one
-    # grows, and reads later values differently, with every call.
+    if tagged:
+        return True
+    if _NOT_A_STRING.fullmatch(value):
+        return False
+    # Fresh resolvers (cheap): one fills its tables on first use, so none is shared by threads.
     resolvers = (VersionedResolver(version=(1, 1)), VersionedResolver(version=(1, 2)))
     return all(str(r.resolve(ScalarNode, value, (True, False))) == _STR for r in resolvers)
 
@@ -311,12 +315,12 @@ def _double(value: str) -> str:
     return "".join(out)
 
 
-def _scalar(value: str, style: str | None, *, flow: bool) -> str:
+def _scalar(value: str, style: str | None, *, flow: bool, tagged: bool = False) -> str:
     """``value`` as YAML text in the quote style ``style`` ('"', "'" or None for plain), plain
     and single quotes giving way to double quotes where they cannot hold the value as a string."""
     if style == "'" and all(c == " " or (c.isprintable() and c != "\ufeff") for c in value):
         return "'" + value.replace("'", "''") + "'"
-    if style is None and _plain_ok(value, flow=flow):
+    if style is None and _plain_ok(value, flow=flow, tagged=tagged):
         return value
     return _double(value)
 
@@ -361,12 +365,16 @@ def _after_colon(text: str, key: ScalarNode) -> int | None:
     return match.end() if match else None
 
 
+class _CannotSplice(Exception):
+    """The text around a node is not in a shape the line edits handle; ``args[0]`` says why."""
+
+
 def _value_end(text: str, key: ScalarNode, value: Node) -> int:
     """Where the text of ``key``'s value ends (an empty null value ends at the colon)."""
     if isinstance(value, ScalarNode) and value.value == "" and value.style is None:
         colon = _after_colon(text, key)
-        if colon is None:
-            raise ValueError("no colon after key")
+        if colon is None:  # "? key" without a value: the node's marks point past it
+            raise _CannotSplice(f"key {_escape(key.value)} is not followed by a colon")
         return colon
     return int(value.end_mark.index)
 
@@ -442,7 +450,7 @@ def _insert_lines(text: str, at: int, lines: list[str], what: str, column: int) 
 # a sequence ["s", tag, [...]]. Aliases expand (bounded by yaml_limits before this runs).
 
 
-def _canon(node: Node | None, memo: dict[int, Any] | None = None) -> Any:
+def _canon(node: Node | None) -> Any:
     if node is None:
         return None
     if isinstance(node, ScalarNode):
@@ -544,6 +552,35 @@ def set_values(text: str, changes: Mapping[str, str | None], *, path: str, add_m
                 fix="set either the value or keys below it",
             )
         tree[found.missing[-1]] = new  # encoded when the place (block or flow) is known
+    try:
+        edits += _deletions_and_additions(text, root, deletions, additions, expected, path)
+    except _CannotSplice as exc:
+        raise _unsafe(path, ", ".join(changes), str(exc)) from None
+    if not edits:
+        return text
+    edits.sort(key=lambda e: (e.start, e.end, e.rank))
+    for first, second in itertools.pairwise(edits):
+        if second.start < first.end:
+            raise ConfigError(
+                f"{path}: {first.what or second.what}: edits of the same change overlap in the file",
+                fix="change these keys one at a time",
+            )
+    out = text
+    for edit in reversed(edits):
+        out = out[: edit.start] + edit.text + out[edit.end :]
+    _verify(out, expected, path, ", ".join(changes))
+    return out
+
+
+def _deletions_and_additions(
+    text: str,
+    root: Node | None,
+    deletions: dict[int, tuple[MappingNode, list[tuple[int, str]]]],
+    additions: dict[int, tuple[_Found, _Tree]],
+    expected: Any,
+    path: str,
+) -> list[_Edit]:
+    edits: list[_Edit] = []
     emptied: set[int] = set()  # flow mappings whose every pair is deleted
     for parent, items in deletions.values():
         if parent.flow_style:
@@ -562,20 +599,7 @@ def set_values(text: str, changes: Mapping[str, str | None], *, path: str, add_m
     step = _indent_step(root if isinstance(root, MappingNode) else None)
     for found, tree in additions.values():
         edits.extend(_add(text, found, tree, step, expected, path, emptied))
-    if not edits:
-        return text
-    edits.sort(key=lambda e: (e.start, e.end, e.rank))
-    for first, second in itertools.pairwise(edits):
-        if second.start < first.end:
-            raise ConfigError(
-                f"{path}: {first.what or second.what}: edits of the same change overlap in the file",
-                fix="change these keys one at a time",
-            )
-    out = text
-    for edit in reversed(edits):
-        out = out[: edit.start] + edit.text + out[edit.end :]
-    _verify(out, expected, path, ", ".join(changes))
-    return out
+    return edits
 
 
 def _unsafe(path: str, key_path: str, why: str) -> ConfigError:
@@ -611,14 +635,15 @@ def _replace(text: str, found: _Found, new: str, key_path: str, path: str) -> _E
     written = text[start:end]
     prefix = ""
     if written.startswith("!"):
-        tag, _, rest = written.partition(" ")
-        if tag != "!!str" or not rest.strip():
+        tagged = re.match(r"(\S+)\s+", written)
+        tag = tagged.group(1) if tagged else written
+        if tagged is None or tag != "!!str":
             raise ConfigError(
                 f"{path}: {key_path}: has the explicit YAML tag {tag} (line {value.start_mark.line + 1})",
                 fix="remove the tag (or write !!str): the value is an image reference, a string",
             )
-        prefix = written[: len(written) - len(rest.lstrip())]
-    return _Edit(start, end, prefix + _scalar(new, value.style, flow=flow), key_path)
+        prefix = tagged.group()
+    return _Edit(start, end, prefix + _scalar(new, value.style, flow=flow, tagged=bool(prefix)), key_path)
 
 
 def _delete_block(text: str, parent: MappingNode, items: list[tuple[int, str]], path: str) -> list[_Edit]:

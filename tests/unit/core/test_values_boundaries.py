@@ -94,7 +94,8 @@ def test_deleting_every_key_is_refused_unless_one_is_added() -> None:
     with pytest.raises(ConfigError) as caught:
         set_values(text, {"image.tag": None, "image.digest": None}, path=PATH)
     assert caught.value.message == (
-        f"{PATH}: image.tag, image.digest: are all the keys of its mapping: deleting would leave the mapping null"
+        f"{PATH}: image.tag, image.digest: are all the keys of its mapping: deleting would leave the "
+        "mapping null"
     )
     out = set_values(
         text, {"image.tag": None, "image.digest": None, "image.ref": "r"}, path=PATH, add_missing=True
@@ -156,6 +157,14 @@ def test_a_key_not_starting_its_line_is_not_deleted() -> None:
         set_values("? a\n: 1\nb: 2\n", {"a": None}, path=PATH)
 
 
+def test_a_key_without_a_colon_is_not_spliced_after() -> None:
+    with pytest.raises(ConfigError) as caught:
+        set_values("b: 1\n? a\n", {"c": "v1"}, path=PATH, add_missing=True)
+    assert caught.value.message == (
+        f"{PATH}: c: cannot be edited in place safely (key a is not followed by a colon)"
+    )
+
+
 def test_an_edit_that_would_not_read_back_is_refused() -> None:
     # "..." ends the empty document: keys appended after it would start a second one
     with pytest.raises(ConfigError) as caught:
@@ -171,6 +180,8 @@ def test_explicit_tags_other_than_str_are_refused(tag: str) -> None:
     with pytest.raises(ConfigError) as caught:
         set_values(f"image:\n  tag: {tag} 12\n", {"image.tag": "13"}, path=PATH)
     assert caught.value.message == f"{PATH}: image.tag: has the explicit YAML tag {tag} (line 2)"
+    text = "image:\n  tag: !!str   12  # c\n"
+    assert set_values(text, {"image.tag": "13"}, path=PATH) == "image:\n  tag: !!str   13  # c\n"
 
 
 def test_reading_through_anchors_is_allowed_writing_is_not() -> None:
