@@ -47,15 +47,38 @@ _SHARED_FIX = (
 _ADD_FIX = "create the key in the file, or set add-missing: true to have it added"
 
 
+#: Mappings and lists nest at most this deep (a values file nests a dozen levels; the composer
+#: recurses, and a Python recursion error takes seconds to unwind).
+MAX_DEPTH = 100
+
+
+class _TooDeep(Exception):
+    """The document nests deeper than MAX_DEPTH; ``args[0]`` is the 1-based line."""
+
+
 class _BoundedComposer(Composer):
-    """Aliases bounded (yaml_limits) on the composed nodes, before anything else reads them."""
+    """Aliases bounded (yaml_limits) on the composed nodes, before anything else reads them;
+    nesting bounded by MAX_DEPTH. A redefined anchor is YAML (the later one counts), not worth a
+    warning on stderr."""
 
     _aliases = 0
+    _depth = 0
+
+    def __init__(self, loader: Any = None) -> None:
+        super().__init__(loader)
+        self.warn_double_anchors = False
 
     def compose_node(self, parent: Any, index: Any) -> Any:
         if self.parser.check_event(AliasEvent):
             self._aliases = count_alias(self._aliases, self.parser.peek_event().start_mark)
-        return super().compose_node(parent, index)
+            return super().compose_node(parent, index)
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise _TooDeep(self.parser.peek_event().start_mark.line + 1)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
     def compose_document(self) -> Any:
         node = super().compose_document()
@@ -81,6 +104,11 @@ def _compose(text: str, path: str) -> Node | None:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
         raise ConfigError(f"{path}: is not valid YAML{where}", fix="fix the YAML syntax") from None
+    except _TooDeep as exc:
+        raise ConfigError(
+            f"{path}: nests more than {MAX_DEPTH} levels deep (line {exc.args[0]})",
+            fix="flatten the values file",
+        ) from None
     except RecursionError:
         raise ConfigError(f"{path}: nests too deeply", fix="flatten the values file") from None
     if len(documents) > 1:  # Helm reads the first only; an edit of "the" value is ambiguous
@@ -782,6 +810,6 @@ def _add(
     lines = list(_block_lines(_encoded(tree, flow=False), column, step))
     end = _content_end(text, mapping)
     if end > 0 and text[end - 1] in "\r\n":  # a block scalar ends at the start of a line
-        eol = _eol(text, end - 1)
+        eol = "\r\n" if text[end - 2 : end] == "\r\n" else text[end - 1]
         return [_Edit(end, end, "".join(line + eol for line in lines), where, -column)]
     return [_insert_lines(text, end, lines, where, column)]

@@ -316,6 +316,9 @@ def test_huge_input_is_refused_before_parsing() -> None:
 
 
 def test_deep_nesting_is_refused() -> None:
-    text = "a: " + "[" * 600 + "]" * 600 + "\n"
-    with pytest.raises(ConfigError):
+    text = "a: " + "[" * 150 + "]" * 150 + "\n"
+    with pytest.raises(ConfigError) as caught:
         set_one(text, "image.tag", "v1", add_missing=True)
+    assert caught.value.message == f"{PATH}: nests more than 100 levels deep (line 1)"
+    deep = "".join(" " * i + f"k{i}:\n" for i in range(98)) + " " * 98 + "tag: v1\n"  # 100 nodes deep
+    assert get_value(deep, ".".join(f"k{i}" for i in range(98)) + ".tag", path=PATH) == "v1"

@@ -3,6 +3,8 @@ conflicting key paths, and splices refused rather than guessed."""
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 
 from gitops_release.core.values import get_value, set_values
@@ -18,6 +20,19 @@ def test_yaml_directive_and_document_markers_are_kept() -> None:
     assert added == "%YAML 1.1\n---\nimage:\n  tag: v1\n  digest: d\n...\n"
     # YAML 1.1 reads yes/on/0123 as bool/int: quoted
     assert set_values(text, {"image.tag": "on"}, path=PATH) == text.replace("v1", '"on"')
+
+
+def test_keys_added_after_a_block_scalar_take_the_files_crlf() -> None:
+    text = "notes: |\r\n  x\r\n"
+    out = set_values(text, {"image.tag": "v2"}, path=PATH, add_missing=True)
+    assert out == "notes: |\r\n  x\r\nimage:\r\n  tag: v2\r\n"
+
+
+def test_a_redefined_anchor_is_read_without_a_warning() -> None:
+    text = "a: &x 1\nb: &x 2\nc: *x\nimage:\n  tag: v1\n"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert set_values(text, {"image.tag": "v2"}, path=PATH) == text.replace("v1", "v2")
 
 
 def test_a_second_document_is_refused() -> None:
