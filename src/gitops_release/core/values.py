@@ -227,8 +227,14 @@ def _walk(root: Node | None, segments: tuple[str, ...], key_path: str, path: str
         if node is None:  # empty file
             found.missing = segments
             return found
-        if depth and _is_null(node):
-            found.null_key, found.null_value = found.key, node  # type: ignore[assignment]
+        if writing and depth and node.anchor:
+            raise ConfigError(
+                f"{path}: {key_path}: {above} is a YAML anchor or alias (&{node.anchor}): "
+                "other places share it",
+                fix=_SHARED_FIX,
+            )
+        if depth and isinstance(node, ScalarNode) and _is_null(node):
+            found.null_key, found.null_value = found.key, node
             found.key = None
             found.missing = segments[depth:]
             return found
@@ -236,12 +242,6 @@ def _walk(root: Node | None, segments: tuple[str, ...], key_path: str, path: str
             raise ConfigError(
                 f"{path}: {key_path}: {above} is not a mapping (line {node.start_mark.line + 1})",
                 fix=f"point the key path at a value inside mappings, or make {above} a mapping",
-            )
-        if writing and depth and node.anchor:
-            raise ConfigError(
-                f"{path}: {key_path}: {above} is a YAML anchor or alias (&{node.anchor}): "
-                "other places share it",
-                fix=_SHARED_FIX,
             )
         for key, _ in node.value:
             if isinstance(key, ScalarNode) and str(key.tag) == _MERGE:
@@ -478,9 +478,7 @@ def _insert_lines(text: str, at: int, lines: list[str], what: str, column: int) 
 # a sequence ["s", tag, [...]]. Aliases expand (bounded by yaml_limits before this runs).
 
 
-def _canon(node: Node | None) -> Any:
-    if node is None:
-        return None
+def _canon(node: Node) -> Any:
     if isinstance(node, ScalarNode):
         return (str(node.tag), node.value)
     if isinstance(node, MappingNode):

@@ -59,7 +59,10 @@ def test_multi_line_flow_scalars_become_one_line() -> None:
     assert set_values(text, {"image.tag": "v2"}, path=PATH) == 'image:\n  tag: "v2"  # c\n'
 
 
-@pytest.mark.parametrize("value", ["naïve-tag", "line\nbreak", "bell\x07", "nbsp\u00a0x", "emoji\U0001f680"])
+@pytest.mark.parametrize(
+    "value",
+    ["naïve-tag", "line\nbreak", "bell\x07", "nbsp\u00a0x", "emoji\U0001f680", "ls\u2028x", "tag\U000e0001x"],
+)
 def test_any_string_reads_back(value: str) -> None:
     for text in ("image:\n  tag: v1\n", "image:\n  tag: 'v1'\n", "image: {tag: v1}\n"):
         out = set_values(text, {"image.tag": value}, path=PATH)
@@ -178,6 +181,33 @@ def test_a_key_without_a_colon_is_not_spliced_after() -> None:
     assert caught.value.message == (
         f"{PATH}: c: cannot be edited in place safely (key a is not followed by a colon)"
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "changes", "needle"),
+    [
+        ("? tag\nb: 1\n", {"tag": "v1"}, "(the key is not followed by a colon)"),
+        ("? image\nb: 1\n", {"image.tag": "v1"}, "(the key is not followed by a colon)"),
+        ("m: {image}\n", {"m.image.tag": "v1"}, "(the key is not followed by a colon)"),
+        ("image: ~\nb: 1\n", {"image": None, "image.tag": "v1"}, "edits of the same change overlap"),
+    ],
+)
+def test_shapes_the_splice_does_not_handle_are_refused(
+    text: str, changes: dict[str, str | None], needle: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        set_values(text, changes, path=PATH, add_missing=True)
+    assert needle in caught.value.message and caught.value.message.startswith(f"{PATH}: ")
+
+
+def test_a_null_in_a_flow_mapping_gets_a_flow_mapping() -> None:
+    out = set_values("m: {image: , b: 1}\n", {"m.image.tag": "v1"}, path=PATH, add_missing=True)
+    assert out == "m: {image: {tag: v1} , b: 1}\n"  # the space before the comma stays
+
+
+def test_an_anchored_null_is_not_replaced() -> None:
+    with pytest.raises(ConfigError, match=r"image is a YAML anchor or alias \(&a\)"):
+        set_values("image: &a ~\nother: *a\n", {"image.tag": "v1"}, path=PATH, add_missing=True)
 
 
 def test_an_edit_that_would_not_read_back_is_refused() -> None:
