@@ -210,6 +210,18 @@ def test_an_anchored_null_is_not_replaced() -> None:
         set_values("image: &a ~\nother: *a\n", {"image.tag": "v1"}, path=PATH, add_missing=True)
 
 
+@pytest.mark.parametrize("text", ["image:\n  tag: !!null\n", "image:\n  tag: !!str\n", "image: !!null\n"])
+def test_a_splice_reading_back_as_another_document_is_refused(text: str) -> None:
+    # an empty value with an explicit tag: the marks put the value after the tag, the splice
+    # lands before it; the check of the result catches that
+    with pytest.raises(ConfigError) as caught:
+        set_values(text, {"image.tag": "v1"}, path=PATH, add_missing=True)
+    assert caught.value.message == (
+        f"{PATH}: image.tag: cannot be edited in place safely (the edited file would not read back "
+        "as intended)"
+    )
+
+
 def test_an_edit_that_would_not_read_back_is_refused() -> None:
     # "..." ends the empty document: keys appended after it would start a second one
     with pytest.raises(ConfigError) as caught:
