@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Union
 
@@ -203,8 +203,8 @@ def split_key_path(key_path: str, *, path: str = "values.yaml") -> tuple[str, ..
 @dataclass
 class _Found:
     """Where a key path leads: the mappings walked (root first), and either the key and its
-    value node, or the segments missing below the deepest existing mapping (``parent``), or below
-    a key whose value is null (``null_key``/``null_value``)."""
+    value node, or the segments missing below the deepest existing mapping (``chain[-1]``), or
+    below a key whose value is null (``null_key``/``null_value``)."""
 
     chain: list[MappingNode] = field(default_factory=list)
     key: ScalarNode | None = None
@@ -286,12 +286,17 @@ def get_value(text: str, key_path: str, *, path: str) -> str | None:
     ConfigError when the file is not a values file, a mapping above the key is something else,
     the value is a list, mapping or block scalar, or a merge key (<<) is on the path.
     """
-    segments = split_key_path(key_path, path=path)
-    found = _walk(_compose(text, path), segments, key_path, path, writing=False)
-    if found.value is None or _is_null(found.value):
-        return None
-    value: str = found.value.value
-    return value
+    return get_values(text, (key_path,), path=path)[key_path]
+
+
+def get_values(text: str, key_paths: Iterable[str], *, path: str) -> dict[str, str | None]:
+    """``get_value`` of each key path, reading the file once (a tag, digest and repository)."""
+    root = _compose(text, path)
+    values: dict[str, str | None] = {}
+    for key_path in key_paths:
+        found = _walk(root, split_key_path(key_path, path=path), key_path, path, writing=False)
+        values[key_path] = None if found.value is None or _is_null(found.value) else found.value.value
+    return values
 
 
 # -- writing values ------------------------------------------------------------------------------
