@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from gitops_release.core.promotion import EnvState, ImageState, code_span, plain_text
@@ -80,7 +80,7 @@ def cell_text(state: ImageState | None) -> str:
         if state.new_tag is None or len(state.new_tag) <= MAX_TAG_CHARS
         else state.new_tag[: MAX_TAG_CHARS - 1] + "…"
     )
-    return ImageState(state.name, state.new_name, tag, state.digest).version()
+    return replace(state, new_tag=tag).version()
 
 
 def _status_words(row: StatusRow, env_order: Sequence[str]) -> str:
@@ -183,10 +183,10 @@ def status_text(env_order: Sequence[str], rows: Sequence[StatusRow], *, color: b
     out = []
     for row_index, line in enumerate(table):
         parts = []
-        for column, (cell, width) in enumerate(zip(line, widths, strict=True)):
-            padded = cell.ljust(width)
+        for column, cell in enumerate(line):
+            padded = cell.ljust(widths[column])
             if color and (row_index, column) in ahead_cells:
-                padded = f"{_YELLOW}{cell}{_RESET}" + " " * (width - len(cell))
+                padded = f"{_YELLOW}{cell}{_RESET}" + " " * (widths[column] - len(cell))
             parts.append(padded)
         out.append("  ".join(parts).rstrip())
     return "\n".join(out)
