@@ -54,11 +54,20 @@ def template_files() -> dict[str, str]:
 
 def released(overlay: str) -> str:
     """The overlay with dev's release in both image entries (tag and digest), comments kept."""
-    app, worker = f"    newTag: {DEV_TAG}\n    digest: {APP_DIGEST}\n", f"    newTag: {DEV_TAG}\n    digest: {WORKER_DIGEST}\n"
+    app, worker = (
+        f"    newTag: {DEV_TAG}\n    digest: {APP_DIGEST}\n",
+        f"    newTag: {DEV_TAG}\n    digest: {WORKER_DIGEST}\n",
+    )
     assert overlay.count(PLACEHOLDER) == 2, "the premise changed: the template's overlays hold two entries"
     first = overlay.index(PLACEHOLDER)
     second = overlay.index(PLACEHOLDER, first + 1)
-    return overlay[:first] + app + overlay[first + len(PLACEHOLDER) : second] + worker + overlay[second + len(PLACEHOLDER) :]
+    return (
+        overlay[:first]
+        + app
+        + overlay[first + len(PLACEHOLDER) : second]
+        + worker
+        + overlay[second + len(PLACEHOLDER) :]
+    )
 
 
 def commit_all(checkout: Path, message: str) -> str:
@@ -146,7 +155,10 @@ def test_promote_dispatch_opens_the_pull_request_and_a_rerun_reuses_it(
     changed = git(
         "diff", "--name-only", "main", branch, cwd=url_to_path(github_sandbox.git_url(CONFIG))
     ).split()
-    assert sorted(changed) == [f"{OVERLAYS}/stage/kustomization.yaml", f"{OVERLAYS}/stage/release-manifest.json"]
+    assert sorted(changed) == [
+        f"{OVERLAYS}/stage/kustomization.yaml",
+        f"{OVERLAYS}/stage/release-manifest.json",
+    ]
     assert git("rev-parse", "main", cwd=url_to_path(github_sandbox.git_url(CONFIG))).strip() == main_before
     assert "promote" in result.summary and DEV_TAG in result.summary  # the plan in the step summary
 
