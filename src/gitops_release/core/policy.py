@@ -86,6 +86,32 @@ class SourceRule:
 
 
 @dataclass(frozen=True)
+class ValuesRule:
+    """A Helm-style values file per environment holding ``image`` (policy overlays.values)."""
+
+    image: str  # the name plans, the images input and the release manifest use
+    files: Mapping[str, str]  # environment -> values file (relative to the repository root)
+    tag: str  # key paths, dot-separated (image.tag)
+    digest: str | None = None
+    repository: str | None = None
+
+
+@dataclass(frozen=True)
+class EnvRules:
+    """Rules for promotions INTO one environment (policy promotion.environments.<env>)."""
+
+    require_status: str | None = None  # "deployment" or a commit status context; None: none
+    soak_time: float | None = None  # seconds the source's status must have been success
+    labels: tuple[str, ...] = ()
+    reviewers: tuple[str, ...] = ()
+    team_reviewers: tuple[str, ...] = ()
+    checklist: tuple[str, ...] | None = None  # None: the default checklist (promotion.checklist)
+
+
+NO_ENV_RULES = EnvRules()
+
+
+@dataclass(frozen=True)
 class Policy:
     channels: tuple[str, ...] = DEFAULT_CHANNELS
     sources: tuple[SourceRule, ...] | None = None  # None = any source (the documented default)
@@ -97,6 +123,24 @@ class Policy:
     overlay_environments: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     # container -> the name that replaces every * of overlays_dir (several containers, one overlay)
     overlay_apps: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    # tags.mutable: extra globs refused as mutable tags (with immutable_tags)
+    mutable_tags: tuple[str, ...] = ()
+    values: tuple[ValuesRule, ...] = ()  # overlays.values
+    branches: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))  # env -> branch
+    promotion: Mapping[str, EnvRules] = field(default_factory=lambda: MappingProxyType({}))  # target env
+
+    @property
+    def env_order(self) -> tuple[str, ...]:
+        """The environments in promotion order (the channels)."""
+        return self.channels
+
+    def env_rules(self, env: str) -> EnvRules:
+        """The rules for promotions into ``env`` (none set: EnvRules())."""
+        return self.promotion.get(env, NO_ENV_RULES)
+
+    def mutable_tag_glob(self, tag: str) -> str | None:
+        """The first tags.mutable glob ``tag`` matches, or None."""
+        return next((glob for glob in self.mutable_tags if fnmatchcase(tag, glob)), None)
 
     def overlay_for(self, channel: str) -> str:
         """The overlay directory name of ``channel`` (the channel itself unless mapped)."""
@@ -372,6 +416,52 @@ def _build(data: dict[str, Any], path: str) -> Policy:
         prerelease = check_channels(tags["prereleaseChannels"], "/tags/prereleaseChannels")
     else:
         prerelease = tuple(c for c in DEFAULT_PRERELEASE_CHANNELS if c in known)
+    promotion = data.get("promotion", {})
+
+    def check_envs(mapping: Mapping[str, Any], pointer: str) -> None:
+        for env in mapping:
+            if env not in known:
+                raise ConfigError(
+                    f"{path}: {pointer}/{env} is not a channel in /channels",
+                    fix=f"name only {', '.join(channels)} (or add {env} to channels)",
+                )
+
+    values = []
+    first_rule: dict[str, int] = {}
+    for index, raw in enumerate(overlays.get("values", ())):
+        check_envs(raw["files"], f"/overlays/values/{index}/files")
+        if raw["image"] in first_rule:
+            raise ConfigError(
+                f"{path}: /overlays/values/{index}/image {show(raw['image'])} is already the image of "
+                f"/overlays/values/{first_rule[raw['image']]}",
+                fix="give each image one rule: list all its environments' files under that rule's files",
+            )
+        first_rule[raw["image"]] = index
+        values.append(
+            ValuesRule(
+                image=raw["image"],
+                files=MappingProxyType(dict(raw["files"])),
+                tag=raw["tag"],
+                digest=raw.get("digest"),
+                repository=raw.get("repository"),
+            )
+        )
+    branches = dict(promotion.get("branches", {}))
+    check_envs(branches, "/promotion/branches")
+    first_env: dict[str, str] = {}
+    for env, branch in branches.items():
+        if branch in first_env:
+            raise ConfigError(
+                f"{path}: /promotion/branches/{env} names branch {show(branch)}, as does "
+                f"/promotion/branches/{first_env[branch]}",
+                fix="give every environment its own branch (develop, staging, main)",
+            )
+        first_env[branch] = env
+    raw_rules = promotion.get("environments", {})
+    check_envs(raw_rules, "/promotion/environments")
+    env_rules = {
+        env: _env_rules(raw, f"{path}: /promotion/environments/{env}") for env, raw in raw_rules.items()
+    }
     return Policy(
         channels=channels,
         sources=sources,
@@ -382,6 +472,49 @@ def _build(data: dict[str, Any], path: str) -> Policy:
         overlays_dir=overlays.get("dir"),
         overlay_environments=MappingProxyType(environments),
         overlay_apps=MappingProxyType(apps),
+        mutable_tags=tuple(tags.get("mutable", ())),
+        values=tuple(values),
+        branches=MappingProxyType(branches),
+        promotion=MappingProxyType(env_rules),
+    )
+
+
+_DURATION_PART = re.compile(r"([0-9]+)([smhdw])")
+_DURATION = re.compile(r"(?:[0-9]+[smhdw])+")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+#: How to write a duration, for the fix of a bad one.
+DURATION_FIX = "write a number with a unit s, m, h, d or w, or several: 24h, 90m, 1d, 1h30m"
+
+
+def parse_duration(text: str) -> float | None:
+    """Seconds in a duration such as ``24h``, ``90m``, ``1d`` or ``1h30m`` (units s, m, h, d, w);
+    None when ``text`` is not one (the caller names the field: policy soakTime, input soak-time)."""
+    text = text.strip()
+    if not _DURATION.fullmatch(text):
+        return None
+    return float(sum(int(n) * _UNIT_SECONDS[unit] for n, unit in _DURATION_PART.findall(text)))
+
+
+def _env_rules(raw: Mapping[str, Any], where: str) -> EnvRules:
+    require_status = raw.get("requireStatus")
+    soak_text = raw.get("soakTime")
+    soak = None if soak_text is None else parse_duration(soak_text)
+    if soak_text is not None and soak is None:  # the schema's pattern admits only durations
+        raise ConfigError(f"{where}/soakTime: {show(soak_text)} is not a duration", fix=DURATION_FIX)
+    if soak is not None and require_status in (None, "none"):
+        raise ConfigError(
+            f"{where}/soakTime {show(soak_text)} needs requireStatus: a soak time counts from the "
+            "moment the source environment's status became success",
+            fix="add requireStatus: deployment (or a commit status context), or remove soakTime",
+        )
+    checklist = raw.get("checklist")
+    return EnvRules(
+        require_status=None if require_status == "none" else require_status,
+        soak_time=soak,
+        labels=tuple(raw.get("labels", ())),
+        reviewers=tuple(raw.get("reviewers", ())),
+        team_reviewers=tuple(raw.get("teamReviewers", ())),
+        checklist=None if checklist is None else tuple(checklist),
     )
 
 
@@ -409,6 +542,13 @@ def check_release(
     if policy.sources is not None:
         _check_source(policy.sources, release, field, sender)
     check_tag(release.tag, immutable=policy.immutable_tags, field=f"{field}.tag", ref=release.source.ref)
+    glob = policy.mutable_tag_glob(release.tag) if policy.immutable_tags else None
+    if glob is not None:
+        raise PolicyError(
+            f"{field}.tag {show(release.tag)} matches {show(glob)} of tags.mutable, which this "
+            "repository treats as mutable (tags.immutable is true)",
+            fix="tag each build immutably: sha-<first 8 hex of the commit> or a full semver like 1.4.2",
+        )
     if (
         policy.immutable_tags
         and current is not None
