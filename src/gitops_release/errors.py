@@ -51,6 +51,13 @@ class PolicyError(ReleaseError):
     title = "Refused by policy"
 
 
+class RevertConflictError(PolicyError):
+    """Reverting a commit does not apply cleanly: later commits (or uncommitted edits) changed the
+    same lines of a file since. The message names the commit, the later commit(s) and the file."""
+
+    title = "Cannot revert"
+
+
 class ConfigError(ReleaseError):
     """A configuration file (policy, db.json, kustomization) is missing, unreadable or invalid."""
 

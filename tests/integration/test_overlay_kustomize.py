@@ -9,7 +9,8 @@ from pathlib import Path
 
 import yaml
 
-from gitops_release.core.overlay import set_image
+from gitops_release.adapters.kustomize import find_kubectl, render_resources
+from gitops_release.core.overlay import kustomize_reference, set_image, set_image_entry, split_reference
 from tests.fixtures.kustomize_base import deployment
 
 KUBECTL = shutil.which("kubectl", path=str(Path(sys.executable).parent)) or shutil.which("kubectl")
@@ -87,3 +88,55 @@ def test_a_mixed_indentation_overlay_changes_only_the_edited_lines_and_renders(t
     assert [line for line in before if line not in after] == ['      newTag: "1.4.1"']
     overlay.write_text(text)
     assert render(tmp_path)["my-app"] == f"ghcr.io/org/my-app:1.4.2@{DIGEST}"
+
+
+# -- kustomize_reference against kustomize's own render --------------------------------------------
+
+REF_DIGEST = "sha256:" + "e" * 64
+ORIGINALS = (
+    "nginx{i}",
+    "nginx{i}:1.2",
+    f"nginx{{i}}:1.2@{DIGEST}",
+    f"nginx{{i}}@{DIGEST}",
+    "localhost:5000/app{i}:1",
+    "10.42.0.1:30000/test-image{i}:1.0.0",
+    f"quay.io:443/o/app{{i}}@{DIGEST}",
+    "docker.io/library/redis{i}:8.10.1-alpine",
+)
+FIELDS = (  # newName, newTag, digest
+    (None, "v2", None),
+    (None, None, REF_DIGEST),
+    (None, "v2", REF_DIGEST),
+    ("reg.example:5000/x/new", None, None),
+    ("new", "v2", None),
+    ("localhost:5000/new", None, REF_DIGEST),
+    ("ghcr.io/o/new", "v2", REF_DIGEST),
+)
+
+
+def test_kustomize_reference_is_what_kustomize_renders(tmp_path: Path) -> None:
+    cases = [
+        (f"c{i}", template.format(i=i), fields)
+        for i, (template, fields) in enumerate((t, f) for t in ORIGINALS for f in FIELDS)
+    ]
+    (tmp_path / "base").mkdir()
+    (tmp_path / "base" / "deployment.yaml").write_text(deployment("refs", {c: o for c, o, _ in cases}))
+    (tmp_path / "base" / "kustomization.yaml").write_text("resources:\n  - deployment.yaml\n")
+    text = "resources:\n  - ../../base\n"
+    for _, original, (new_name, new_tag, digest) in cases:
+        name = split_reference(original)[0]
+        text = set_image_entry(
+            text, name=name, new_name=new_name, new_tag=new_tag, digest=digest, add_missing=True
+        )
+    overlay = tmp_path / "overlays" / "prod" / "kustomization.yaml"
+    overlay.parent.mkdir(parents=True)
+    overlay.write_text(text)
+    binary = find_kubectl({})
+    assert binary is not None
+    (resource,) = render_resources(overlay.parent, binary=binary, shown="prod")
+    rendered = {c.container: c.image for c in resource.containers}
+    expected = {
+        container: kustomize_reference(original, new_name=new_name, new_tag=new_tag, digest=digest)
+        for container, original, (new_name, new_tag, digest) in cases
+    }
+    assert rendered == expected

@@ -22,25 +22,34 @@
   and a marker in the payload).
 * Every retry wait of one client (PyGithub requests and the App token requests alike) is drawn
   from one ``RetryBudget`` (``github_client(..., budget=)`` shares one between clients).
+* Pull requests (``find_open_pull``, ``list_open_pulls``, ``open_or_update_pull``,
+  ``close_pull``), deployments (``latest_deployment``) and commit statuses (``commit_status``)
+  return small frozen dataclasses; every write among them goes through ``create_once``.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import re
 import threading
 import time
 import urllib.parse
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, TypeVar
+from datetime import datetime, timezone
+from typing import Any, Literal, TypeVar
 
 import github
 import jwt
 import requests
 from github import GithubException
+from github.CommitStatus import CommitStatus
+from github.GithubObject import NotSet
+from github.PaginatedList import PaginatedList
+from github.PullRequest import PullRequest
+from github.Repository import Repository
 from urllib3.exceptions import (
     ConnectTimeoutError,
     MaxRetryError,
@@ -59,7 +68,14 @@ from gitops_release.core.retry import (
     header,
     is_idempotent,
 )
-from gitops_release.errors import APIError, GitHubError, GitHubNotFoundError, InputError, RetryExhaustedError
+from gitops_release.errors import (
+    APIError,
+    GitHubError,
+    GitHubNotFoundError,
+    GitHubValidationError,
+    InputError,
+    RetryExhaustedError,
+)
 from gitops_release.runtime import redact, register_secret
 
 T = TypeVar("T")
@@ -683,16 +699,631 @@ def create_deployment_once(
     )
 
 
+# -- pull requests ------------------------------------------------------------------------------
+#
+# Mirrors peter-evans/create-pull-request (create, else update the open PR of head -> base; add
+# labels; request reviewers) with three differences: the open PR is looked up BEFORE the create
+# (a re-run sends no POST at all), the create goes through create_once (a 502 or a lost answer
+# never makes a second PR), and only what differs is sent (title/body, missing labels, missing
+# review requests), so a re-run of the same promotion reports "not-updated" and writes nothing.
+
+PullState = Literal["created", "updated", "not-updated"]
+
+#: GitHub's limits on a pull request: longer values are refused with a 422 after nothing was done.
+PULL_TITLE_LIMIT = 256
+PULL_BODY_LIMIT = 65536
+_PR_EXISTS = "a pull request already exists"
+# Lenient where GitHub once was: some old logins have double or trailing hyphens.
+_LOGIN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}$")
+_TEAM = re.compile(r"^@?(?:[A-Za-z0-9][A-Za-z0-9-]*/)?[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_NOT_COLLABORATOR = "reviews may only be requested from collaborators"
+_TEAM_SCOPE = "could not resolve to a node with the global id"
+
+
+@dataclass(frozen=True)
+class PullInfo:
+    """An open (or just closed) pull request as the commands need it."""
+
+    number: int
+    url: str  # html_url, for people and the pr-url output
+    head: str  # branch name, without owner
+    base: str
+    title: str
+    body: str
+    draft: bool
+    state: str  # "open" or "closed"
+    labels: tuple[str, ...]
+    user: str | None  # login of the author
+    head_sha: str | None = None
+    head_repository: str | None = None  # owner/name the head branch lives in (differs for forks)
+    requested_reviewers: tuple[str, ...] = ()
+    requested_teams: tuple[str, ...] = ()
+
+
+def _pull_info(pr: PullRequest) -> PullInfo:
+    head_repo = pr.head.repo
+    return PullInfo(
+        number=int(pr.number),
+        url=str(pr.html_url),
+        head=str(pr.head.ref),
+        base=str(pr.base.ref),
+        title=str(pr.title or ""),
+        body=str(pr.body or ""),
+        draft=bool(pr.draft),
+        state=str(pr.state),
+        labels=tuple(str(label.name) for label in pr.labels or ()),
+        user=pr.user.login if pr.user is not None else None,
+        head_sha=str(pr.head.sha) if pr.head.sha else None,
+        head_repository=head_repo.full_name if head_repo is not None else None,
+        requested_reviewers=tuple(str(u.login) for u in pr.requested_reviewers or ()),
+        requested_teams=tuple(str(t.slug) for t in pr.requested_teams or ()),
+    )
+
+
+def _owner(repository: str) -> str:
+    if not _REPOSITORY.match(repository or ""):
+        raise InputError("repository", f"'{repository}' is not owner/name", fix="use e.g. org/config-repo")
+    return repository.split("/", 1)[0]
+
+
+def _branch_input(value: str, field: str) -> str:
+    branch = (value or "").strip()
+    if not branch or branch.startswith("-") or any(ch.isspace() or ch in "~^:?*[\\" for ch in branch):
+        raise InputError(field, f"'{value}' is not a branch name", fix="pass a branch name, e.g. main")
+    return branch.removeprefix("refs/heads/")
+
+
+def _same_text(ours: str | None, theirs: str | None) -> bool:
+    """Equal as GitHub shows them: line endings (the web editor saves CRLF) and trailing space aside."""
+    return (ours or "").replace("\r\n", "\n").rstrip() == (theirs or "").replace("\r\n", "\n").rstrip()
+
+
+def _unique(values: Sequence[str]) -> list[str]:
+    """``values`` stripped, without blanks and case-insensitive repeats (logins, labels, slugs)."""
+    seen: set[str] = set()
+    out: list[str] = []
+    for value in values:
+        item = value.strip()
+        if item and item.lower() not in seen:
+            seen.add(item.lower())
+            out.append(item)
+    return out
+
+
+def _team_slug(team: str) -> str:
+    """``org/team`` or ``@org/team`` -> ``team``: GitHub wants the slug (as create-pull-request strips it)."""
+    return team.strip().lstrip("@").rsplit("/", 1)[-1]
+
+
+def _open_pulls(
+    repo: Repository, repository: str, *, head: str | None, base: str, operation: str
+) -> list[PullRequest]:
+    """Open PRs into ``base`` (of ``owner:head`` when given) whose head branch is in ``repository``.
+
+    PRs from forks are never returned: their branch names are chosen by whoever opened them.
+    """
+
+    def fetch() -> list[PullRequest]:
+        if head is not None:
+            pulls = repo.get_pulls(state="open", head=f"{_owner(repository)}:{head}", base=base)
+        else:
+            pulls = repo.get_pulls(state="open", base=base)
+        return list(pulls)
+
+    found = call(operation, fetch, repository=repository, permission="pull_requests: read")
+    own = repository.lower()
+    return [
+        pr
+        for pr in found
+        if pr.base.ref == base
+        and (head is None or pr.head.ref == head)
+        and pr.head.repo is not None
+        and pr.head.repo.full_name.lower() == own
+    ]
+
+
+def find_open_pull(gh: github.Github, repository: str, *, head: str, base: str) -> PullInfo | None:
+    """The open pull request from ``head`` into ``base`` (both branch names) of ``repository``, or None."""
+    head, base = _branch_input(head, "head"), _branch_input(base, "base-branch")
+    pulls = _open_pulls(
+        gh.get_repo(repository),
+        repository,
+        head=head,
+        base=base,
+        operation=f"find the open PR {head} -> {base}",
+    )
+    return _pull_info(pulls[0]) if pulls else None
+
+
+def list_open_pulls(gh: github.Github, repository: str, *, base: str, head_prefix: str) -> list[PullInfo]:
+    """Open pull requests into ``base`` whose head branch starts with ``head_prefix``, newest first.
+
+    Only branches of ``repository`` itself count (never a fork's), so superseding cannot close
+    someone else's PR that merely reuses the branch name.
+    """
+    base = _branch_input(base, "base-branch")
+    if not head_prefix.strip():
+        # An empty prefix would take every open PR into base (superseding would close them all).
+        raise InputError("head-prefix", "is empty", fix="pass the branch prefix, e.g. promote/stage/")
+    pulls = _open_pulls(
+        gh.get_repo(repository), repository, head=None, base=base, operation=f"list open PRs into {base}"
+    )
+    return [_pull_info(pr) for pr in pulls if pr.head.ref.startswith(head_prefix)]
+
+
+def _check_reviewers(reviewers: Sequence[str], team_reviewers: Sequence[str]) -> None:
+    """Refuse what cannot be a login or team before anything is sent (GitHub's 422 comes after the PR)."""
+    for login in reviewers:
+        if login.strip() and not _LOGIN.match(login.strip()):
+            raise InputError(
+                "reviewers",
+                f"'{login}' is not a GitHub login",
+                fix="list user logins, e.g. alice, bob (teams go in team-reviewers)",
+            )
+    for team in team_reviewers:
+        if team.strip() and not _TEAM.match(team.strip()):
+            raise InputError(
+                "team-reviewers",
+                f"'{team}' is not a team",
+                fix="list team slugs, e.g. platform-ops or org/platform-ops",
+            )
+
+
+def _check_pull_text(title: str, body: str) -> None:
+    if not title.strip():
+        raise InputError("title", "is empty", fix="give the pull request a title")
+    if len(title) > PULL_TITLE_LIMIT:
+        raise InputError(
+            "title",
+            f"is {len(title)} characters; GitHub allows {PULL_TITLE_LIMIT}",
+            fix="shorten it (name fewer images in the title; the body lists them all)",
+        )
+    if len(body) > PULL_BODY_LIMIT:
+        raise InputError(
+            "body",
+            f"is {len(body)} characters; GitHub allows {PULL_BODY_LIMIT} in a pull request body",
+            fix="promote fewer images per pull request, or shorten the body (e.g. summarise the table)",
+        )
+
+
+def _is_already_exists(exc: GithubException) -> bool:
+    return exc.status == 422 and _PR_EXISTS in json.dumps(exc.data).lower()
+
+
+def _refetch(repo: Repository, number: int, repository: str) -> PullRequest:
+    return call(
+        f"read PR #{number}",
+        lambda: repo.get_pull(number),
+        repository=repository,
+        permission="pull_requests: read",
+    )
+
+
+def _sync_text(
+    repo: Repository,
+    pr: PullRequest,
+    repository: str,
+    *,
+    title: str,
+    body: str,
+    log: Callable[[str], None] | None,
+) -> tuple[PullRequest, bool]:
+    """PATCH title/body when they differ; a PATCH answered 5xx is checked, not re-sent."""
+    changes: dict[str, str] = {}
+    if title.strip() != (pr.title or "").strip():
+        changes["title"] = title
+    if not _same_text(body, pr.body):
+        changes["body"] = body
+    if not changes:
+        return pr, False
+    number = int(pr.number)
+
+    def patch() -> PullRequest:
+        pr.edit(title=changes.get("title", NotSet), body=changes.get("body", NotSet))
+        return pr
+
+    def applied() -> PullRequest | None:
+        now = repo.get_pull(number)
+        same = title.strip() == (now.title or "").strip() and _same_text(body, now.body)
+        return now if same else None
+
+    updated = create_once(
+        applied,
+        patch,
+        operation=f"update the title and body of PR #{number}",
+        repository=repository,
+        permission="pull_requests: write",
+        log=log,
+    )
+    return updated, True
+
+
+def _sync_labels(
+    repo: Repository,
+    pr: PullRequest,
+    repository: str,
+    labels: Sequence[str],
+    log: Callable[[str], None] | None,
+) -> bool:
+    have = {label.name.lower() for label in pr.labels or ()}
+    missing = [label for label in _unique(labels) if label.lower() not in have]
+    if not missing:
+        return False
+    number = int(pr.number)
+
+    def add() -> bool:
+        pr.add_to_labels(*missing)
+        return True
+
+    def applied() -> bool | None:
+        now = {label.name.lower() for label in repo.get_issue(number).get_labels()}
+        return True if all(label.lower() in now for label in missing) else None
+
+    create_once(
+        applied,
+        add,
+        operation=f"add labels {', '.join(missing)} to PR #{number}",
+        repository=repository,
+        permission="pull_requests: write",
+        log=log,
+    )
+    return True
+
+
+def _reviewer_error(exc: APIError, number: int, reviewers: list[str], teams: list[str]) -> APIError:
+    """GitHub's 422 on review requests, turned into what to change in the reviewers inputs."""
+    text = exc.message.lower()
+    asked = ", ".join([*reviewers, *(f"team {t}" for t in teams)])
+    if _NOT_COLLABORATOR in text:
+        field = "reviewers" if reviewers else "team-reviewers"
+        if reviewers and teams:
+            field = "reviewers / team-reviewers"
+        return GitHubValidationError(
+            f"input '{field}': GitHub refused to request reviews from {asked} on PR #{number}: reviews may "
+            "only be requested from collaborators of the repository (and teams with access to it); the pull "
+            "request itself is open",
+            status=exc.status,
+            fix=f"remove them from '{field}' (or the policy's reviewers / teamReviewers), or give them "
+            "access to the repository, then re-run (the PR is reused)",
+        )
+    if _TEAM_SCOPE in text:
+        return GitHubValidationError(
+            f"input 'team-reviewers': GitHub could not resolve the teams {', '.join(teams)} for PR #{number}",
+            status=exc.status,
+            fix="requesting team reviews needs a token that can read the organization's teams (a GitHub App "
+            "with 'members: read', or a PAT with repo and read:org scopes); or leave team-reviewers empty",
+        )
+    return exc
+
+
+def _sync_reviewers(
+    repo: Repository,
+    pr: PullRequest,
+    repository: str,
+    reviewers: Sequence[str],
+    team_reviewers: Sequence[str],
+    log: Callable[[str], None] | None,
+    *,
+    new: bool = False,
+) -> bool:
+    """Request reviews only from those not requested yet and (users) not having reviewed already.
+
+    ``new``: the PR was just opened by this call, so nobody can have reviewed it yet.
+    """
+    number = int(pr.number)
+    author = (pr.user.login if pr.user is not None else "").lower()
+    wanted_users = _unique(reviewers)
+    if author and any(u.lower() == author for u in wanted_users):
+        # GitHub refuses the whole request ("Review cannot be requested from pull request author").
+        if log is not None:
+            log(f"PR #{number}: not requesting a review from its author {pr.user.login}")
+        wanted_users = [u for u in wanted_users if u.lower() != author]
+    wanted_teams = _unique([_team_slug(t) for t in team_reviewers])
+    requested_users = {u.login.lower() for u in pr.requested_reviewers or ()}
+    requested_teams = {t.slug.lower() for t in pr.requested_teams or ()}
+    users = [u for u in wanted_users if u.lower() not in requested_users]
+    teams = [t for t in wanted_teams if t.lower() not in requested_teams]
+    if users and not new:
+        # A review someone already gave removes their request; asking again would re-request it.
+        reviewed = call(
+            f"list the reviews of PR #{number}",
+            lambda: {r.user.login.lower() for r in pr.get_reviews() if r.user is not None},
+            repository=repository,
+            permission="pull_requests: read",
+        )
+        users = [u for u in users if u.lower() not in reviewed]
+    if not users and not teams:
+        return False
+    options: dict[str, list[str]] = {}
+    if users:
+        options["reviewers"] = users
+    if teams:
+        options["team_reviewers"] = teams
+
+    def request() -> bool:
+        pr.create_review_request(**options)
+        return True
+
+    def applied() -> bool | None:
+        now_users, now_teams = repo.get_pull(number).get_review_requests()
+        have_users = {u.login.lower() for u in now_users}
+        have_teams = {t.slug.lower() for t in now_teams}
+        done = all(u.lower() in have_users for u in users) and all(t.lower() in have_teams for t in teams)
+        return True if done else None
+
+    try:
+        create_once(
+            applied,
+            request,
+            operation=f"request reviews on PR #{number}",
+            repository=repository,
+            permission="pull_requests: write",
+            log=log,
+        )
+    except GitHubValidationError as exc:
+        raise _reviewer_error(exc, number, users, teams) from None
+    return True
+
+
+def open_or_update_pull(
+    gh: github.Github,
+    repository: str,
+    *,
+    head: str,
+    base: str,
+    title: str,
+    body: str,
+    draft: bool = False,
+    labels: Sequence[str] = (),
+    reviewers: Sequence[str] = (),
+    team_reviewers: Sequence[str] = (),
+    log: Callable[[str], None] | None = None,
+) -> tuple[PullInfo, PullState]:
+    """The one open PR from ``head`` into ``base``, created or brought up to date.
+
+    * No open PR: create it (``draft`` applies here only: GitHub's REST API cannot change it later)
+      through ``create_once``: after a 5xx or a lost answer it looks for the PR of head -> base
+      instead of sending the create again; GitHub's 422 "A pull request already exists" (another
+      run won the race) resolves to that PR. State "created" (also when a 5xx hid our own create).
+    * An open PR: PATCH title and body only when they differ (CRLF and trailing blanks aside).
+    * Either way: add the labels it lacks (never removes any), request reviews from the users and
+      teams not requested yet (users who already reviewed and the PR's author are skipped).
+    State "updated" when anything was sent to an existing PR, "not-updated" when nothing was.
+    """
+    head, base = _branch_input(head, "head"), _branch_input(base, "base-branch")
+    _owner(repository)
+    if head == base:
+        raise InputError("base-branch", f"is the head branch {head} itself", fix="use another base branch")
+    _check_pull_text(title, body)
+    _check_reviewers(reviewers, team_reviewers)
+    repo = gh.get_repo(repository)  # lazy: no GET
+    where = f"{head} -> {base}"
+    existing = _open_pulls(repo, repository, head=head, base=base, operation=f"find the open PR {where}")
+    state: PullState
+    if existing:
+        pr, state = existing[0], "not-updated"
+    else:
+
+        def find() -> PullRequest | None:
+            found = _open_pulls(repo, repository, head=head, base=base, operation=f"find the open PR {where}")
+            return found[0] if found else None
+
+        def create() -> PullRequest | None:
+            try:
+                return repo.create_pull(
+                    base=base, head=f"{_owner(repository)}:{head}", title=title, body=body, draft=draft
+                )
+            except GithubException as exc:
+                if _is_already_exists(exc):
+                    return None  # opened meanwhile by a concurrent run: use it
+                raise
+
+        created = create_once(
+            find,
+            create,
+            operation=f"open a pull request {where}",
+            repository=repository,
+            permission="pull_requests: write",
+            log=log,
+        )
+        if created is None:
+            found = find()
+            if found is None:
+                raise GitHubError(
+                    f"open a pull request {where}: GitHub says one already exists, but no open PR "
+                    f"{where} is visible",
+                    status=422,
+                    fix="it may be a PR from another owner's branch of the same name; close it or use "
+                    "another head branch, then re-run",
+                )
+            pr, state = found, "not-updated"
+            if log is not None:
+                log(f"PR #{pr.number} for {where} was opened meanwhile by another run; using it")
+        else:
+            pr, state = created, "created"
+    pr, changed = _sync_text(repo, pr, repository, title=title, body=body, log=log)
+    changed = _sync_labels(repo, pr, repository, labels, log) or changed
+    new = state == "created"
+    changed = _sync_reviewers(repo, pr, repository, reviewers, team_reviewers, log, new=new) or changed
+    if changed:
+        pr = _refetch(repo, int(pr.number), repository)
+        if state == "not-updated":
+            state = "updated"
+    return _pull_info(pr), state
+
+
+def close_pull(
+    gh: github.Github,
+    repository: str,
+    number: int,
+    *,
+    comment: str,
+    log: Callable[[str], None] | None = None,
+) -> None:
+    """Comment on the PR (once: a re-run finds its comment) and close it. A closed PR is left alone."""
+    if not comment.strip():
+        raise InputError("comment", "is empty", fix="say why the pull request is closed")
+    repo = gh.get_repo(repository)
+    pr = _refetch(repo, number, repository)
+    if pr.state != "open":
+        return
+    issue = repo.get_issue(number)  # lazy
+
+    def commented() -> bool | None:
+        # Newest comments are last; a re-run after a failed close finds the comment it left.
+        return True if any(_same_text(comment, c.body) for c in issue.get_comments()) else None
+
+    if not call(
+        f"read the comments of PR #{number}",
+        commented,
+        repository=repository,
+        permission="pull_requests: read",
+    ):
+        create_once(
+            commented,
+            lambda: bool(issue.create_comment(comment)),
+            operation=f"comment on PR #{number}",
+            repository=repository,
+            permission="pull_requests: write",
+            log=log,
+        )
+
+    def close() -> bool:
+        pr.edit(state="closed")
+        return True
+
+    def closed() -> bool | None:
+        return True if repo.get_pull(number).state == "closed" else None
+
+    create_once(
+        closed,
+        close,
+        operation=f"close PR #{number}",
+        repository=repository,
+        permission="pull_requests: write",
+        log=log,
+    )
+
+
+# -- deployments --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DeploymentInfo:
+    """The latest deployment of an environment and its latest status (None: no status yet)."""
+
+    id: int
+    sha: str
+    environment: str
+    created_at: datetime
+    state: str | None
+    state_at: datetime | None
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    """PyGithub's datetimes carry UTC; older ones were naive UTC."""
+    if value is None:
+        return None
+    return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+
+
+def latest_deployment(gh: github.Github, repository: str, environment: str) -> DeploymentInfo | None:
+    """The newest deployment to ``environment`` (GitHub lists newest first) and its newest status."""
+    if not environment.strip():
+        raise InputError("environment", "is empty", fix="name the environment, e.g. stage")
+    repo = gh.get_repo(repository)
+
+    def newest() -> DeploymentInfo | None:
+        deployments = repo.get_deployments(environment=environment)
+        first = next(iter(deployments), None)
+        if first is None:
+            return None
+        status = next(iter(first.get_statuses()), None)
+        created = _aware(first.created_at)
+        assert created is not None
+        return DeploymentInfo(
+            id=int(first.id),
+            sha=str(first.sha),
+            environment=str(first.environment),
+            created_at=created,
+            state=str(status.state) if status is not None else None,
+            state_at=_aware(status.created_at) if status is not None else None,
+        )
+
+    return call(
+        f"read the latest deployment to {environment}",
+        newest,
+        repository=repository,
+        permission="deployments: read",
+    )
+
+
+# -- commit statuses ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StatusInfo:
+    """The latest commit status of one context."""
+
+    context: str
+    state: str
+    updated_at: datetime
+
+
+def commit_status(gh: github.Github, repository: str, ref: str, context: str) -> StatusInfo | None:
+    """The latest status of ``context`` (case-insensitive, as GitHub combines them) on ``ref``, or None.
+
+    Read from the combined status (one entry per context); when the commit has more contexts than
+    that page holds, from the statuses list (newest first) instead.
+    """
+    if not context.strip():
+        raise InputError(
+            "require-status", "names no status context", fix="pass a context, e.g. ci/argocd-sync"
+        )
+    repo = gh.get_repo(repository)
+    wanted = context.strip().lower()
+
+    def latest() -> StatusInfo | None:
+        combined = repo.get_commit(ref).get_combined_status()
+        statuses: list[CommitStatus] = list(combined.statuses)
+        if combined.total_count > len(statuses):
+            # Commit.get_statuses() would first GET the commit (lazy client); list by ref instead.
+            url = f"{repo.url}/commits/{urllib.parse.quote(ref, safe='')}/statuses"
+            statuses = list(PaginatedList(CommitStatus, gh.requester, url, None))
+        for status in statuses:  # combined: one per context; list: newest first
+            if str(status.context).lower() == wanted:
+                updated = _aware(status.updated_at) or _aware(status.created_at)
+                assert updated is not None
+                return StatusInfo(context=str(status.context), state=str(status.state), updated_at=updated)
+        return None
+
+    return call(
+        f"read commit status '{context}' of {ref}", latest, repository=repository, permission="statuses: read"
+    )
+
+
 __all__ = [
     "DEPLOYMENT_MARKER",
+    "PULL_BODY_LIMIT",
+    "PULL_TITLE_LIMIT",
     "AppTokenProvider",
+    "DeploymentInfo",
     "GitHubAuth",
     "PolicyRetry",
+    "PullInfo",
+    "PullState",
     "RetryBudget",
     "SentOnceException",
+    "StatusInfo",
     "call",
+    "close_pull",
+    "commit_status",
     "create_deployment_once",
     "create_once",
+    "find_open_pull",
     "forget_app_tokens",
     "github_client",
+    "latest_deployment",
+    "list_open_pulls",
+    "open_or_update_pull",
 ]

@@ -17,6 +17,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.composer import Composer
 from ruamel.yaml.error import YAMLError
 from ruamel.yaml.events import AliasEvent
+from ruamel.yaml.nodes import MappingNode, ScalarNode
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString, SingleQuotedScalarString
 from ruamel.yaml.tokens import CommentToken
 
@@ -47,6 +48,7 @@ class _BoundedComposer(Composer):
     def compose_document(self) -> Any:
         node = super().compose_document()
         check_expansion(node)
+        self.document = node  # its marks: where each value is in the text (set_image_entry)
         return node
 
 
@@ -73,9 +75,26 @@ def _sequence_indent(text: str) -> tuple[int, int]:
     return 2, 0
 
 
+# "---<TAB># comment": YAML 1.2 separates with spaces or tabs, and Go's YAML (kustomize) reads it;
+# ruamel.yaml stops at the tab. Read as a space: same length, so every position stays the same.
+_MARKER_TABS = re.compile(r"^(?:---|\.\.\.)[ \t]+", re.MULTILINE)
+
+
+def _parse_view(text: str) -> str:
+    """``text`` as ruamel.yaml reads it: tabs after a document marker as spaces."""
+    return _MARKER_TABS.sub(lambda match: match.group(0).replace("\t", " "), text)
+
+
 def _load(text: str, path: str) -> CommentedMap:
+    return _load_with_node(text, path)[0]
+
+
+def _load_with_node(text: str, path: str) -> tuple[CommentedMap, Any]:
+    """The kustomization loaded and checked (_load), and its composed root node (None for an
+    empty document)."""
+    yaml = _yaml()
     try:
-        data = _yaml().load(text)
+        data = yaml.load(_parse_view(text))
     except AliasLimitError as exc:
         where = f" (line {exc.line})" if exc.line is not None else ""
         raise ConfigError(f"{path}: {exc.problem}{where}", fix=ANCHORS_FIX) from None
@@ -102,7 +121,7 @@ def _load(text: str, path: str) -> CommentedMap:
         _check_not_shared(entry, f"{path}: images[{index}]")
         if not isinstance(entry, CommentedMap) or not isinstance(entry.get("name"), str):
             raise ConfigError(f"{path}: images[{index}] must be a mapping with a name", fix=_FIX)
-    return data
+    return data, getattr(yaml.composer, "document", None)
 
 
 _SHARED_FIX = (
@@ -489,7 +508,7 @@ def _same_document(text: str, data: CommentedMap) -> bool:
     """Whether ``text`` loads to ``data``: same keys in the same order, same values and types.
     A document that expands (aliases) or nests past the budget is not compared: False."""
     try:
-        loaded = _yaml().load(text)
+        loaded = _yaml().load(_parse_view(text))
         return _plain(loaded, [_PLAIN_BUDGET]) == _plain(data, [_PLAIN_BUDGET])
     except (YAMLError, _TooLarge, RecursionError):
         return False
@@ -502,3 +521,431 @@ def get_images(kustomization_text: str, *, path: str = "kustomization.yaml") -> 
     for entry in data.get("images") or ():
         result.append({key: str(entry[key]) for key in _IMAGE_KEYS if entry.get(key) is not None})
     return result
+
+
+# -- set_image_entry: edits at the composed nodes' character positions ---------------------------
+# ruamel.yaml's composed nodes carry the exact character span of every scalar, mapping and list,
+# in any style (block or flow, quoted or plain, CRLF, a BOM, %YAML / --- headers). An edit
+# replaces the spans of the values that change, removes the line (or ", key: value" in flow
+# style) of a removed key and inserts a key or an entry beside its neighbours, in their style;
+# every other character of the input is kept. The result must load to the document the ruamel
+# edit produced (_same_document), else the whole file is dumped (_dump_keeping).
+
+_ENTRY_KEYS = ("newName", "newTag", "digest")  # what set_image_entry sets; name is never changed
+_BREAKS = "\r\n\x85\u2028\u2029"  # what ruamel.yaml counts as a line break
+# An images name kustomize's regexp reads literally, but for "." (any character). A name with
+# other regexp syntax is compared only as a string (_matches).
+_LITERAL_NAME = re.compile(r"^[A-Za-z0-9_/:@.-]+$")
+_TAG_OR_DIGEST = r"(?::[a-zA-Z0-9_.{}-]*)?(?:@[a-zA-Z0-9]+(?:[.+_-][a-zA-Z0-9]+)*:[a-zA-Z0-9_.{}-]*)?"
+ADD_MISSING_FIX = "add-missing: true"
+_SEPARATOR = re.compile(r"[ \t\r\n]*,[ \t\r\n]*")
+
+
+def _matches(image: str, entry_name: str) -> bool:
+    """Whether kustomize applies an ``images:`` entry named ``entry_name`` to ``image``.
+
+    kustomize's image transformer (api/internal/image IsImageMatched) matches the resource's
+    image against ``^<name>(:<tag>)?(@<digest>)?$`` with the name unescaped: ``nginx`` applies
+    to ``nginx``, ``nginx:1.2`` and ``nginx@sha256:…``, not to ``nginx-x``; a ``.`` (registry
+    hosts) matches any character. ``kustomize edit set image`` finds an entry by its name as an
+    equal string. Both count here. A name with other regexp syntax (``*``, ``(``, ``[``: no image
+    name has one) is compared only as a string, so a hostile pattern never reaches Python's
+    backtracking regexp engine."""
+    if image == entry_name:
+        return True
+    if not _LITERAL_NAME.match(entry_name):
+        return False
+    pattern = "[^\n]".join(re.escape(part) for part in entry_name.split("."))
+    return re.fullmatch(pattern + _TAG_OR_DIGEST, image) is not None
+
+
+def split_reference(reference: str) -> tuple[str, str, str]:
+    """``(name, tag, digest)`` of an image reference the way kustomize splits it (image.Split):
+    a ``:`` before the first ``/`` is a registry port (``localhost:5000/app:1`` is
+    ``localhost:5000/app`` tagged ``1``); an ``@`` before the tag's ``:`` ends the name."""
+    slash = reference.find("/")
+    offset = slash if slash > 0 else 0
+    search = reference[offset:]
+    at, colon = search.find("@"), search.find(":")
+    if colon < 0 and at < 0:
+        return reference, "", ""
+    if at >= 0 and (at < colon or colon < 0):
+        return reference[: offset + at], "", reference[offset + at + 1 :]
+    if at >= 0:
+        return (
+            reference[: offset + colon],
+            reference[offset + colon + 1 : offset + at],
+            reference[offset + at + 1 :],
+        )
+    return reference[: offset + colon], reference[offset + colon + 1 :], ""
+
+
+def kustomize_reference(
+    original: str, *, new_name: str | None, new_tag: str | None, digest: str | None
+) -> str:
+    """The image reference kustomize renders for a resource's image ``original`` (``nginx:1.2``)
+    under an ``images:`` entry ``{newName, newTag, digest}`` that matches it (the image
+    transformer's SetImageValue): newName replaces the name; a newTag and/or a digest replaces
+    both the original tag and digest (a newTag alone drops the original digest, a digest alone
+    drops the original tag); neither keeps both. An empty value counts as absent, as in
+    kustomize."""
+    name, tag, old_digest = split_reference(original)
+    if new_name:
+        name = new_name
+    if new_tag or digest:
+        tag, old_digest = new_tag or "", digest or ""
+    return name + (":" + tag if tag else "") + ("@" + old_digest if old_digest else "")
+
+
+def set_image_entry(
+    text: str,
+    *,
+    name: str,
+    new_name: str | None,
+    new_tag: str | None,
+    digest: str | None,
+    add_missing: bool = False,
+    path: str = "kustomization.yaml",
+) -> str:
+    """Set the ``images:`` entry kustomize applies to image ``name`` to exactly ``newName``
+    ``new_name``, ``newTag`` ``new_tag`` and ``digest`` ``digest`` (None or "" removes the key;
+    the entry's ``name`` is never changed; a ``tagSuffix`` is removed when neither a tag nor a
+    digest is set, where kustomize would apply it).
+
+    The entry is the one whose name equals ``name`` or, as kustomize's image transformer reads
+    it, matches it (_matches). Two such entries: ConfigError. None: ConfigError naming the file
+    and the image, unless ``add_missing``: then ``{name, newName, newTag, digest}`` is appended
+    (creating ``images:``) in the style of the entries before it. Returns ``text`` itself when
+    nothing changes; otherwise only the changed values' characters differ (docs/overlay-edits.md
+    lists what survives).
+    """
+    wanted = {"newName": new_name or None, "newTag": new_tag or None, "digest": digest or None}
+    data, root = _load_with_node(text, path)
+    images = data.get("images")
+    found = [index for index, entry in enumerate(images or ()) if _matches(name, entry["name"])]
+    if len(found) > 1:
+        shown = ", ".join(f"images[{i}] (name {show(images[i]['name'])})" for i in found)
+        raise ConfigError(
+            f"{path}: {shown} all apply to image {show(name)}: kustomize would apply each in turn",
+            fix="keep one images: entry per image in the kustomization (delete the others)",
+        )
+    if not found:
+        if not add_missing:
+            raise ConfigError(
+                f"{path}: has no images: entry for image {show(name)}",
+                fix=f"add the entry to {path} by hand, or set {ADD_MISSING_FIX} to have it added",
+            )
+        new = CommentedMap()
+        new["name"] = _string(name, None)
+        for key in _ENTRY_KEYS:
+            if wanted[key] is not None:
+                new[key] = _string(str(wanted[key]), None)
+        if images is None:
+            images = CommentedSeq()
+            data["images"] = images
+        images.append(new)
+        spliced = _guarded(lambda: _splice_append(text, root, new))
+    else:
+        entry = images[found[0]]
+        ops: dict[str, str] = {}
+        removed = [key for key in _ENTRY_KEYS if wanted[key] is None]
+        if wanted["newTag"] is None and wanted["digest"] is None:
+            removed.append("tagSuffix")
+        for key in removed:  # first: a key is inserted after a kept one
+            if key in entry:
+                _delete(entry, key)
+                ops[key] = "delete"
+        for key in _ENTRY_KEYS:
+            value = wanted[key]
+            if value is not None:
+                existed = key in entry
+                if _set(entry, key, value):
+                    ops[key] = "set" if existed else "insert"
+        if not ops:
+            return text
+        index = found[0]
+        spliced = _guarded(lambda: _splice_entry_nodes(text, root, index, entry, ops))
+    if spliced is not None and _same_document(spliced, data):
+        return spliced
+    return _dump_keeping(text, data)
+
+
+def _guarded(splice: Any) -> str | None:
+    """``splice()``, or None when the input has a shape it does not expect."""
+    try:
+        result: str | None = splice()
+    except (IndexError, KeyError, TypeError, ValueError, AttributeError, YAMLError):
+        return None
+    return result
+
+
+def _line_start(text: str, index: int) -> int:
+    while index > 0 and text[index - 1] not in _BREAKS:
+        index -= 1
+    return index
+
+
+def _line_end(text: str, index: int) -> int:
+    """Where the line holding ``index`` ends: its line break, or the end of the text."""
+    while index < len(text) and text[index] not in _BREAKS:
+        index += 1
+    return index
+
+
+def _break_at(text: str, index: int) -> str:
+    """The line break starting at ``index`` ("" at the end of the text)."""
+    if text.startswith("\r\n", index):
+        return "\r\n"
+    return text[index : index + 1]
+
+
+def _eol(text: str, near: int | None = None) -> str:
+    """The line break to write: the one ending the line at ``near``, else the file's first,
+    else "\\n"."""
+    if near is not None:
+        found = _break_at(text, _line_end(text, near))
+        if found:
+            return found
+    for index, char in enumerate(text):
+        if char in _BREAKS:
+            return _break_at(text, index)
+    return "\n"
+
+
+def _only_comment(rest: str) -> bool:
+    stripped = rest.strip(" \t")
+    return not stripped or stripped.startswith("#")
+
+
+def _value_end(text: str, key: Any, value: Any) -> int:
+    """Where ``key``'s value ends; for an empty value (``key:`` alone) right after the colon."""
+    if value.end_mark.index > value.start_mark.index:
+        if getattr(value, "style", None) in ("|", ">"):
+            raise ValueError("a block scalar")  # its span ends on a later line's start
+        return int(value.end_mark.index)
+    colon = text.index(":", key.end_mark.index)
+    if text[key.end_mark.index : colon].strip(" \t"):
+        raise ValueError("no colon after the key")
+    return colon + 1
+
+
+def _scalar_span(text: str, key: Any, value: Any) -> tuple[int, int, str]:
+    """``(start, end, prefix)``: the span a new value replaces and what goes before it."""
+    if not isinstance(value, ScalarNode) or getattr(value, "style", None) in ("|", ">"):
+        raise ValueError("not a one-line scalar")
+    start, end = value.start_mark.index, value.end_mark.index
+    if end == start:  # "key:" with no value: the span is empty, somewhere past the colon
+        colon = _value_end(text, key, value)
+        return colon, colon, " "
+    if text[start] in "!&*":  # a tag (anchors are refused by _load)
+        raise ValueError("a tagged scalar")
+    return start, end, ""
+
+
+def _images_node(root: Any) -> tuple[Any, Any]:
+    """The ``images`` key node and its value node of the composed ``root`` (None, None when absent)."""
+    if root is None:
+        return None, None
+    for key, value in root.value:
+        if key.value == "images":
+            return key, value
+    return None, None
+
+
+def _splice_entry_nodes(
+    text: str, root: Any, index: int, entry: CommentedMap, ops: dict[str, str]
+) -> str | None:
+    _, images = _images_node(root)
+    item = images.value[index]
+    pairs = list(item.value)
+    position = {key.value: i for i, (key, _) in enumerate(pairs)}
+    flow = bool(item.flow_style)
+    edits: list[tuple[int, int, str]] = []
+    for key_name, op in ops.items():
+        if op == "insert":
+            continue
+        key, value = pairs[position[key_name]]
+        if op == "set":
+            start, end, prefix = _scalar_span(text, key, value)
+            edits.append((start, end, prefix + _scalar_text(entry[key_name])))
+        elif flow:
+            edits.append(_flow_delete(text, pairs, position[key_name]))
+        else:
+            edits.append(_block_delete(text, pairs, position[key_name]))
+    # Inserted keys go after the kept key before them in the entry's new order (_set's rule).
+    keys = list(entry.keys())
+    groups: dict[str, list[str]] = {}
+    for i, key_name in enumerate(keys):
+        if ops.get(key_name) == "insert":
+            anchor = next(k for k in reversed(keys[:i]) if ops.get(k) != "insert")
+            groups.setdefault(anchor, []).append(key_name)
+    first_key = pairs[0][0]
+    column = first_key.start_mark.index - _line_start(text, first_key.start_mark.index)
+    for anchor, inserted in groups.items():
+        key, value = pairs[position[anchor]]
+        end = _value_end(text, key, value)
+        if flow:
+            edits.append((end, end, "".join(f", {k}: {_scalar_text(entry[k])}" for k in inserted)))
+            continue
+        line_end = _line_end(text, end)
+        if not _only_comment(text[end:line_end]):
+            return None
+        eol = _eol(text, end)
+        lines = "".join(f"{eol}{' ' * column}{k}: {_scalar_text(entry[k])}" for k in inserted)
+        edits.append((line_end, line_end, lines))
+    return _apply(text, edits)
+
+
+def _block_delete(text: str, pairs: list[Any], index: int) -> tuple[int, int, str]:
+    """The edit removing the lines of the block-style key ``pairs[index]`` (with its comment)."""
+    key, value = pairs[index]
+    end = _value_end(text, key, value)
+    line_end = _line_end(text, end)
+    if not _only_comment(text[end:line_end]):
+        raise ValueError("more after the value")
+    start = _line_start(text, key.start_mark.index)
+    prefix = text[start : key.start_mark.index]
+    after = line_end + len(_break_at(text, line_end))
+    if not prefix.strip(" "):
+        return start, after, ""
+    if prefix.strip(" ") != "-" or index + 1 >= len(pairs):
+        raise ValueError("not a key of its own line")
+    following = pairs[index + 1][0].start_mark.index  # "- digest: …" hands its "- " to the next key
+    if text[after:following].strip(" ") or _line_start(text, following) != after:
+        raise ValueError("the next key is not on the next line")
+    return start, following, prefix
+
+
+def _flow_delete(text: str, pairs: list[Any], index: int) -> tuple[int, int, str]:
+    """The edit removing ``key: value`` and one separating comma of a flow mapping."""
+    key, value = pairs[index]
+    if value.end_mark.index == value.start_mark.index:
+        raise ValueError("an empty flow value")
+    if index > 0:
+        previous_end = pairs[index - 1][1].end_mark.index
+        if not _SEPARATOR.fullmatch(text[previous_end : key.start_mark.index]):
+            raise ValueError("no plain comma before the key")
+        return previous_end, value.end_mark.index, ""
+    following = pairs[index + 1][0].start_mark.index
+    if not _SEPARATOR.fullmatch(text[value.end_mark.index : following]):
+        raise ValueError("no plain comma after the value")
+    return key.start_mark.index, following, ""
+
+
+def _apply(text: str, edits: list[tuple[int, int, str]]) -> str | None:
+    edits.sort(key=lambda edit: (edit[0], edit[1]))
+    merged: list[tuple[int, int, str]] = []
+    for edit in edits:
+        if merged and not merged[-1][2] and not edit[2] and merged[-1][1] >= edit[0]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], edit[1]), "")  # removals in a row
+        elif merged and merged[-1][1] > edit[0]:
+            return None
+        else:
+            merged.append(edit)
+    last = merged[-1] if merged else None
+    if last and not last[2] and last[1] == len(text) and text[-1:] not in _BREAKS and last[0] > 0:
+        # The removed lines end the text, which has no final line break: the break before them
+        # goes too (the line above becomes the last, as the last line was, without one).
+        start = last[0] - (2 if text[last[0] - 2 : last[0]] == "\r\n" else 1)
+        if text[start : last[0]] and text[last[0] - 1] in _BREAKS:
+            merged[-1] = (start, last[1], "")
+    edits = merged
+    for start, end, replacement in reversed(edits):
+        text = text[:start] + replacement + text[end:]
+    return text
+
+
+def _flow_entry(entry: CommentedMap, inner: str = "") -> str:
+    fields = ", ".join(f"{key}: {_scalar_text(entry[key])}" for key in entry)
+    return "{" + inner + fields + inner + "}"
+
+
+def _block_entry(entry: CommentedMap, dash: int, column: int, eol: str) -> str:
+    lines = [
+        (" " * dash + "-" + " " * (column - dash - 1) if i == 0 else " " * column)
+        + f"{key}: {_scalar_text(entry[key])}"
+        for i, key in enumerate(entry)
+    ]
+    return eol.join(lines)
+
+
+def _splice_append(text: str, root: Any, new: CommentedMap) -> str | None:
+    """``text`` with ``new`` appended to ``images:`` (the key added when absent)."""
+    key, images = _images_node(root)
+    eol = _eol(text)
+    if root is not None and root.flow_style:
+        return None
+    if key is None:  # no images: key: the file ends with one, in its list style
+        if root is not None:
+            last_key, last_value = root.value[-1]
+            tail = _line_end(text, _value_end(text, last_key, last_value))
+            if any(not _only_comment(line) for line in re.split("[\r\n\x85\u2028\u2029]", text[tail:])):
+                return None  # a "..." or another document after the mapping
+        _, offset = _sequence_indent(text)
+        body = text.lstrip("\ufeff")
+        ends = not body or body[-1] in _BREAKS  # a final line break, or an empty file: one after
+        lead = "" if ends else eol
+        block = "images:" + eol + _block_entry(new, offset, offset + 2, eol)
+        return text + lead + block + (eol if ends else "")
+    column = key.start_mark.index - _line_start(text, key.start_mark.index)
+    if isinstance(images, ScalarNode) or (images.flow_style and not images.value):
+        # images: / images: null / images: []: a block list below the key
+        colon = text.index(":", key.end_mark.index)
+        if text[key.end_mark.index : colon].strip(" \t"):
+            return None
+        start = colon + 1
+        end = max(images.end_mark.index, start)
+        line_end = _line_end(text, start)
+        if end > line_end or not _only_comment(text[end:line_end]):
+            return None
+        removed = (start, line_end if not text[end:line_end].strip(" \t") else end, "")
+        _, offset = _sequence_indent(text)
+        dash = column + offset
+        eol = _eol(text, start)
+        added = (line_end, line_end, eol + _block_entry(new, dash, dash + 2, eol))
+        return _apply(text, [removed, added])
+    last = images.value[-1]
+    if not isinstance(last, MappingNode):
+        return None
+    if images.flow_style:  # images: [{...}, {...}]
+        inner = " " if text[last.start_mark.index + 1] == " " else ""
+        return _apply(text, [(last.end_mark.index, last.end_mark.index, ", " + _flow_entry(new, inner))])
+    if last.flow_style:  # - {name: a, newTag: b}: another such line
+        line = _line_start(text, last.start_mark.index)
+        dash_prefix = text[line : last.start_mark.index]
+        if dash_prefix.strip(" ") != "-":
+            return None
+        end = last.end_mark.index
+        inner = " " if text[last.start_mark.index + 1] == " " else ""
+        entry_text = dash_prefix + _flow_entry(new, inner)
+    else:
+        first_key = last.value[0][0]
+        prefix = text[_line_start(text, first_key.start_mark.index) : first_key.start_mark.index]
+        if prefix.strip(" ") != "-":  # the item's own "- ", then its first key
+            return None
+        last_key, last_value = last.value[-1]
+        end = _value_end(text, last_key, last_value)
+        entry_text = _block_entry(new, prefix.index("-"), len(prefix), _eol(text, end))
+    line_end = _line_end(text, end)
+    if not _only_comment(text[end:line_end]):
+        return None
+    return _apply(text, [(line_end, line_end, _eol(text, end) + entry_text)])
+
+
+def _dump_keeping(text: str, data: CommentedMap) -> str:
+    """_dump, keeping the input's BOM, its ``%`` directives and ``---`` before the document, and
+    its line break (ruamel.yaml writes "\\n" between lines but keeps a "\\r" in a comment's
+    text: one line break style throughout, never mixed)."""
+    bom = "\ufeff" if text.startswith("\ufeff") else ""
+    body = text[len(bom) :]
+    header = ""
+    if body.startswith("%"):
+        match = re.search(r"^---[ \t]*(?:\r\n|[\r\n]|$)", body, re.MULTILINE)
+        if match:
+            header, body = body[: match.end()], body[match.end() :]
+    out = _dump(body, data)
+    if header and out.startswith("---"):
+        out = out[out.find("\n") + 1 :]
+    out = re.sub("\r\n|[\r\n\x85\u2028\u2029]", "\n", header + out)
+    eol = _eol(text)
+    return bom + (out.replace("\n", eol) if eol != "\n" else out)

@@ -438,7 +438,7 @@ def _iso(moment: datetime) -> str:
 # -- showing ----------------------------------------------------------------------------------------
 
 
-def _code(value: str) -> str:
+def code_span(value: str) -> str:
     """``value`` as a Markdown code span safe in a table cell: one line, pipes escaped, enough
     backticks around it, no HTML comment opener (the body's marker must stay the only one)."""
     text = _cut(" ".join(value.split()), MAX_CELL_CHARS).replace("|", "\\|").replace("<!--", "<!- -")
@@ -486,10 +486,10 @@ def plan_table(plan: PromotionPlan) -> str:
     """The plan as a Markdown table (step summary, pull request body): one row per item."""
     if not plan.items:
         return f"Nothing to change: {plan.to_env} already holds these images."
-    return _markdown_table(_headers(plan), _rows(plan, _code))
+    return _markdown_table(_headers(plan), _rows(plan, code_span))
 
 
-def _plain(value: str) -> str:
+def plain_text(value: str) -> str:
     """``value`` for a terminal: control characters (escape sequences) shown escaped."""
     if value.isprintable():
         return value
@@ -514,7 +514,7 @@ def plan_text(plan: PromotionPlan) -> str:
     if not plan.items:
         return f"{what}: nothing to change"
     count = "1 image" if len(plan.items) == 1 else f"{len(plan.items)} images"
-    rows = _rows(plan, lambda value: _plain(_cut(value, MAX_CELL_CHARS)))
+    rows = _rows(plan, lambda value: plain_text(_cut(value, MAX_CELL_CHARS)))
     return "\n".join([f"{what}: {count}", *_aligned([h.upper() for h in _headers(plan)], rows)])
 
 
@@ -626,12 +626,12 @@ def pr_body(
     source = []
     if source_commit is not None:
         origin = f"{plan.from_env}'s overlays at" if plan.from_env else "config repository at"
-        source = [f"Source: {origin} commit {_code(source_commit)}."]
+        source = [f"Source: {origin} commit {code_span(source_commit)}."]
     checks = (
         ["### Checklist", "", *(f"- [ ] {' '.join(item.split())}" for item in checklist)] if checklist else []
     )
     cut_notes = [_cut(note, MAX_BODY_BYTES // 4) for note in notes]
-    rows = _rows(plan, _code)
+    rows = _rows(plan, code_span)
 
     def build(row_count: int, note_lines: Sequence[str]) -> str:
         if plan.items:

@@ -70,6 +70,12 @@ _GIT_ENV = {
     "GIT_CONFIG_GLOBAL": os.devnull,
     "GIT_TERMINAL_PROMPT": "0",
 }
+#: GitHub's limit on an issue or pull request body (longer: 422 naming the field).
+PULL_BODY_LIMIT = 65536
+NOT_COLLABORATOR_MESSAGE = (
+    "Reviews may only be requested from collaborators. One or more of the users or teams you specified "
+    "is not a collaborator of the {full_name} repository."
+)
 DEPLOYMENT_STATES = ("error", "failure", "inactive", "in_progress", "queued", "pending", "success")
 SECONDARY_RATE_LIMIT_MESSAGE = (
     "You have exceeded a secondary rate limit. Please wait a few minutes before you try again. "
@@ -153,6 +159,10 @@ class _Repo:
     labels: dict[int, list[str]] = field(default_factory=dict)
     label_ids: dict[str, int] = field(default_factory=dict)
     next_number: int = 1
+    # review requests: who may be asked (lower-case logins; team slug -> team id) and given reviews
+    collaborators: set[str] = field(default_factory=set)
+    teams: dict[str, int] = field(default_factory=dict)
+    reviews: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
 
     @property
     def full_name(self) -> str:
@@ -255,6 +265,20 @@ ROUTES: tuple[_Route, ...] = (
     _route("GET", f"{_R}/pulls", "list_pulls", [("pull_requests", "read")]),
     _route("POST", f"{_R}/pulls", "create_pull", [("pull_requests", "write")]),
     _route("GET", f"{_R}/pulls/{{pull_number}}", "get_pull", [("pull_requests", "read")]),
+    _route("PATCH", f"{_R}/pulls/{{pull_number}}", "update_pull", [("pull_requests", "write")]),
+    _route(
+        "GET",
+        f"{_R}/pulls/{{pull_number}}/requested_reviewers",
+        "list_review_requests",
+        [("pull_requests", "read")],
+    ),
+    _route(
+        "POST",
+        f"{_R}/pulls/{{pull_number}}/requested_reviewers",
+        "request_reviewers",
+        [("pull_requests", "write")],
+    ),
+    _route("GET", f"{_R}/pulls/{{pull_number}}/reviews", "list_reviews", [("pull_requests", "read")]),
     _route("PUT", f"{_R}/pulls/{{pull_number}}/merge", "merge_pull", [("contents", "write")]),
     _route("GET", f"{_R}/branches", "list_branches", [("contents", "read")]),
     _route("GET", f"{_R}/branches/{{branch}}", "get_branch", [("contents", "read")]),
@@ -341,7 +365,7 @@ def _git(
 
 def _resolve(git_dir: Path, ref: str) -> str | None:
     """The commit sha a ref/sha names, or None."""
-    if not ref or ref.startswith("-") or ".." in ref:
+    if not ref or ref.startswith("-") or ".." in ref or "\x00" in ref:  # NUL: another owner's branch
         return None
     proc = _git(
         git_dir, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}", check=False
@@ -732,9 +756,58 @@ class GitHubSandbox:
             return copy.deepcopy(self._repo(full_name).deployment_statuses.get(int(deployment_id), []))
 
     def pulls(self, full_name: str) -> list[dict[str, Any]]:
+        """Every pull request as GitHub shows it (``labels``, ``requested_reviewers``,
+        ``requested_teams`` included), oldest first."""
         with self._lock:
             repo = self._repo(full_name)
             return [self._pull_json(repo, pr) for pr in repo.pulls.values()]
+
+    def comments(self, full_name: str, number: int) -> list[dict[str, Any]]:
+        """The comments on issue / pull request ``number``, oldest first."""
+        with self._lock:
+            return copy.deepcopy(self._repo(full_name).comments.get(int(number), []))
+
+    def add_collaborators(self, full_name: str, *logins: str, teams: Iterable[str] = ()) -> None:
+        """Accounts and team slugs reviews may be requested from (besides the tokens' own logins);
+        anyone else gets GitHub's 422 "Reviews may only be requested from collaborators"."""
+        with self._lock:
+            repo = self._repo(full_name)
+            repo.collaborators.update(login.lower() for login in logins)
+            for slug in teams:
+                repo.teams.setdefault(slug.lower(), self._next_id("team"))
+
+    def add_review(
+        self, full_name: str, number: int, login: str, *, state: str = "APPROVED", body: str = ""
+    ) -> None:
+        """``login`` reviews pull request ``number``; as on GitHub, their pending request is removed."""
+        with self._lock:
+            repo = self._repo(full_name)
+            pr = repo.pulls.get(int(number))
+            if pr is None:
+                raise InputError("number", f"no pull request #{number} in {full_name}", fix="open it first")
+            pr["requested_reviewers"] = [u for u in pr["requested_reviewers"] if u.lower() != login.lower()]
+            review_id = self._next_id("review")
+            api = f"{self.url}/repos/{repo.full_name}/pulls/{number}"
+            html = f"{self.url}/{repo.full_name}/pull/{number}"
+            head_sha = _resolve(repo.git_dir, f"refs/heads/{pr['head']}") or pr["head_sha"]
+            repo.reviews.setdefault(int(number), []).append(
+                {
+                    "id": review_id,
+                    "node_id": _node_id("PullRequestReview", review_id),
+                    "user": self._user(login),
+                    "body": body,
+                    "state": state,
+                    "html_url": f"{html}#pullrequestreview-{review_id}",
+                    "pull_request_url": api,
+                    "_links": {
+                        "html": {"href": f"{html}#pullrequestreview-{review_id}"},
+                        "pull_request": {"href": api},
+                    },
+                    "submitted_at": _iso(time.time()),
+                    "commit_id": head_sha,
+                    "author_association": "COLLABORATOR",
+                }
+            )
 
     # -- JSON objects -----------------------------------------------------------------------------
 
@@ -878,7 +951,28 @@ class GitHubSandbox:
             "name": name,
             "color": "ededed",
             "default": False,
+            # "" rather than null: the pull request list's label schema does not allow null.
+            "description": "",
+        }
+
+    def _team_json(self, repo: _Repo, slug: str) -> dict[str, Any]:
+        """GitHub's ``team`` object (also valid as ``team-simple``) for a team of the repo's organization."""
+        team_id = repo.teams.get(slug.lower()) or self._next_id("team")
+        api = f"{self.url}/organizations/{sum(repo.owner.encode()) + 1000}/team/{team_id}"
+        return {
+            "id": team_id,
+            "node_id": _node_id("Team", team_id),
+            "url": api,
+            "html_url": f"{self.url}/orgs/{repo.owner}/teams/{slug}",
+            "name": slug,
+            "slug": slug,
             "description": None,
+            "privacy": "closed",
+            "notification_setting": "notifications_enabled",
+            "permission": "push",
+            "members_url": f"{api}/members{{/member}}",
+            "repositories_url": f"{api}/repos",
+            "parent": None,
         }
 
     def _branch_json(self, repo: _Repo, branch: str, sha: str) -> dict[str, Any]:
@@ -943,8 +1037,8 @@ class GitHubSandbox:
             "merge_commit_sha": pr["merge_commit_sha"],
             "assignee": None,
             "assignees": [],
-            "requested_reviewers": [],
-            "requested_teams": [],
+            "requested_reviewers": [self._user(login) for login in pr["requested_reviewers"]],
+            "requested_teams": [self._team_json(repo, slug) for slug in pr["requested_teams"]],
             "head": self._branch_json(repo, pr["head"], head_sha),
             "base": self._branch_json(repo, pr["base"], base_sha),
             "_links": links,
@@ -1656,6 +1750,7 @@ class GitHubSandbox:
         base_sha = _resolve(repo.git_dir, f"refs/heads/{base}")
         if not body.get("title") and not body.get("issue"):
             raise _validation_failed("PullRequest", "title", "missing_field")
+        self._check_pull_body(body)
         if head_sha is None:
             raise _validation_failed("PullRequest", "head", "invalid")
         if base_sha is None:
@@ -1676,9 +1771,7 @@ class GitHubSandbox:
                         "documentation_url": DOCS,
                     },
                 )
-        commits = int(
-            _git(repo.git_dir, "rev-list", "--count", f"{base_sha}..{head_sha}").stdout.strip() or 0
-        )
+        commits = self._count_commits(repo, base_sha, head_sha)
         if commits == 0:
             raise _Reply(
                 422,
@@ -1728,6 +1821,8 @@ class GitHubSandbox:
             "additions": additions,
             "deletions": deletions,
             "changed_files": changed,
+            "requested_reviewers": [],
+            "requested_teams": [],
         }
         pr_json = self._pull_json(repo, repo.pulls[number])
         return 201, pr_json, {"Location": pr_json["url"]}
@@ -1777,6 +1872,136 @@ class GitHubSandbox:
             updated_at=time.time(),
         )
         return 200, {"sha": commit, "merged": True, "message": "Pull Request successfully merged"}, {}
+
+    @staticmethod
+    def _count_commits(repo: _Repo, base_sha: str, head_sha: str) -> int:
+        return int(_git(repo.git_dir, "rev-list", "--count", f"{base_sha}..{head_sha}").stdout.strip() or 0)
+
+    @staticmethod
+    def _check_pull_body(body: Mapping[str, Any]) -> None:
+        text = body.get("body")
+        if isinstance(text, str) and len(text) > PULL_BODY_LIMIT:
+            raise _validation_failed(
+                "Issue", "body", "custom", f"body is too long (maximum is {PULL_BODY_LIMIT} characters)"
+            )
+
+    def _duplicate_open_pull(
+        self, repo: _Repo, head: str, base: str, number: int | None = None
+    ) -> _Reply | None:
+        for pr in repo.pulls.values():
+            if pr["state"] == "open" and pr["head"] == head and pr["base"] == base and pr["number"] != number:
+                return _Reply(
+                    422,
+                    {
+                        "message": "Validation Failed",
+                        "errors": [
+                            {
+                                "resource": "PullRequest",
+                                "code": "custom",
+                                "message": f"A pull request already exists for {repo.owner}:{head}.",
+                            }
+                        ],
+                        "documentation_url": DOCS,
+                    },
+                )
+        return None
+
+    def _update_pull(self, request: _Request, params: Mapping[str, str]) -> _Result:
+        """PATCH a pull request: title, body, state (close / reopen), base; GitHub's REST API cannot
+        change ``draft`` (GraphQL only) and ignores it, as it ignores ``maintainer_can_modify`` for a
+        same-repository PR."""
+        repo = request.repo
+        assert repo is not None
+        body = self._body(request)
+        pr = self._find_pull(repo, params["pull_number"])
+        if "title" in body and not body["title"]:
+            raise _validation_failed("PullRequest", "title", "missing_field")
+        self._check_pull_body(body)
+        changes: dict[str, Any] = {}
+        if "title" in body:
+            changes["title"] = body["title"]
+        if "body" in body:
+            changes["body"] = body["body"]
+        base = body.get("base")
+        if base is not None and base != pr["base"]:
+            if pr["state"] != "open":
+                raise _error(422, "Cannot change the base branch of a closed pull request.")
+            base_sha = _resolve(repo.git_dir, f"refs/heads/{base}")
+            if base_sha is None:
+                raise _validation_failed("PullRequest", "base", "invalid")
+            duplicate = self._duplicate_open_pull(repo, pr["head"], base, pr["number"])
+            if duplicate is not None:
+                raise duplicate
+            head_sha = _resolve(repo.git_dir, f"refs/heads/{pr['head']}") or pr["head_sha"]
+            changes.update(
+                base=base, base_sha=base_sha, commits=self._count_commits(repo, base_sha, head_sha)
+            )
+        state = body.get("state")
+        now = time.time()
+        if state == "closed" and pr["state"] == "open":
+            # The shas are frozen where they were: a closed PR no longer follows its branches.
+            changes.update(
+                state="closed",
+                closed_at=now,
+                head_sha=_resolve(repo.git_dir, f"refs/heads/{pr['head']}") or pr["head_sha"],
+                base_sha=_resolve(repo.git_dir, f"refs/heads/{pr['base']}") or pr["base_sha"],
+            )
+        elif state == "open" and pr["state"] == "closed":
+            if pr["merged"]:
+                raise _validation_failed("PullRequest", "state", "invalid", "state cannot be changed.")
+            if _resolve(repo.git_dir, f"refs/heads/{pr['head']}") is None:
+                raise _validation_failed(
+                    "PullRequest", "state", "invalid", "state cannot be changed. The head branch was deleted."
+                )
+            duplicate = self._duplicate_open_pull(repo, pr["head"], pr["base"], pr["number"])
+            if duplicate is not None:
+                raise duplicate
+            changes.update(state="open", closed_at=None)
+        if changes:
+            pr.update(changes, updated_at=now)
+        return 200, self._pull_json(repo, pr), {}
+
+    def _is_collaborator(self, repo: _Repo, login: str) -> bool:
+        """Explicit collaborators, and every account a sandbox token acts as (it can push)."""
+        wanted = login.lower()
+        return wanted in repo.collaborators or any(t.login.lower() == wanted for t in self._tokens.values())
+
+    def _list_review_requests(self, request: _Request, params: Mapping[str, str]) -> _Result:
+        repo = request.repo
+        assert repo is not None
+        pr = self._find_pull(repo, params["pull_number"])
+        users = [self._user(login) for login in pr["requested_reviewers"]]
+        teams = [self._team_json(repo, slug) for slug in pr["requested_teams"]]
+        return 200, {"users": users, "teams": teams}, {}
+
+    def _request_reviewers(self, request: _Request, params: Mapping[str, str]) -> _Result:
+        repo = request.repo
+        assert repo is not None
+        body = self._body(request)
+        pr = self._find_pull(repo, params["pull_number"])
+        users = [str(u) for u in body.get("reviewers") or []]
+        teams = [str(t) for t in body.get("team_reviewers") or []]
+        if any(u.lower() == pr["user"].lower() for u in users):
+            raise _error(422, "Review cannot be requested from pull request author.")
+        strangers = [u for u in users if not self._is_collaborator(repo, u)]
+        strangers += [t for t in teams if t.lower() not in repo.teams]
+        if strangers:
+            raise _error(422, NOT_COLLABORATOR_MESSAGE.format(full_name=repo.full_name))
+        for login in users:
+            if login.lower() not in {x.lower() for x in pr["requested_reviewers"]}:
+                pr["requested_reviewers"].append(login)
+        for slug in teams:
+            if slug.lower() not in {x.lower() for x in pr["requested_teams"]}:
+                pr["requested_teams"].append(slug.lower())
+        pr["updated_at"] = time.time()
+        return 201, self._pull_json(repo, pr), {}
+
+    def _list_reviews(self, request: _Request, params: Mapping[str, str]) -> _Result:
+        repo = request.repo
+        assert repo is not None
+        pr = self._find_pull(repo, params["pull_number"])
+        page, headers = self._paginate(request, repo.reviews.get(pr["number"], []))
+        return 200, copy.deepcopy(page), headers
 
     # branches
 

@@ -30,6 +30,10 @@ SPEC_SERVER = "https://api.github.com"
 EXTRA_OPERATIONS: tuple[tuple[str, str], ...] = (
     ("/repos/{owner}/{repo}/pulls/{pull_number}", "get"),
     ("/repos/{owner}/{repo}/pulls/{pull_number}/merge", "put"),
+    ("/repos/{owner}/{repo}/pulls/{pull_number}", "patch"),
+    ("/repos/{owner}/{repo}/pulls/{pull_number}/requested_reviewers", "get"),
+    ("/repos/{owner}/{repo}/pulls/{pull_number}/requested_reviewers", "post"),
+    ("/repos/{owner}/{repo}/pulls/{pull_number}/reviews", "get"),
     ("/repos/{owner}/{repo}/git/refs", "post"),
     ("/repos/{owner}/{repo}/git/refs/{ref}", "patch"),
     ("/repos/{owner}/{repo}/git/refs/{ref}", "delete"),

@@ -1,0 +1,191 @@
+"""core/manifest.py: the release manifest beside each promoted overlay."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from jsonschema import Draft202012Validator
+
+from gitops_release.core.manifest import MANIFEST_NAME, build_manifest, manifest_schema, render_manifest
+from gitops_release.core.promotion import EnvState, ImageState, PromotionPlan, Target
+from gitops_release.errors import ConfigError
+
+D1 = "sha256:" + "a" * 64
+SHA = "0123456789abcdef0123456789abcdef01234567"
+K = "apps/my-app/overlays/stage/kustomization.yaml"
+STATE: EnvState = {
+    ("my-app", "worker"): (Target("my-app", K, "kustomize"), ImageState("worker", None, "sha-2", None)),
+    ("my-app", "ghcr.io/org/my-app"): (
+        Target("my-app", K, "kustomize"),
+        ImageState("ghcr.io/org/my-app", "mirror.io/my-app", "sha-2", D1),
+    ),
+}
+PLAN = PromotionPlan("dev", "stage", "promote", ())
+AT = "2026-12-07T18:45:00Z"
+
+
+def build(**kwargs) -> dict:  # type: ignore[no-untyped-def, type-arg]
+    args = {
+        "env": "stage",
+        "source_env": "dev",
+        "source_commit": SHA,
+        "pull_request": 12,
+        "promoted_at": AT,
+    }
+    args.update(kwargs)
+    plan = args.pop("plan", PLAN)
+    state = args.pop("state", STATE)
+    return build_manifest(plan, state, **args)  # type: ignore[arg-type]
+
+
+EXPECTED = {
+    "schemaVersion": 1,
+    "environment": "stage",
+    "sourceEnvironment": "dev",
+    "kind": "promote",
+    "images": [
+        {
+            "app": "my-app",
+            "image": "ghcr.io/org/my-app",
+            "newName": "mirror.io/my-app",
+            "tag": "sha-2",
+            "digest": D1,
+            "reference": f"mirror.io/my-app:sha-2@{D1}",
+            "file": K,
+        },
+        {
+            "app": "my-app",
+            "image": "worker",
+            "newName": None,
+            "tag": "sha-2",
+            "digest": None,
+            "reference": "worker:sha-2",
+            "file": K,
+        },
+    ],
+    "sourceCommit": SHA,
+    "pullRequest": 12,
+    "promotedAt": AT,
+}
+
+
+def test_build_manifest() -> None:
+    assert build() == EXPECTED
+
+
+def test_a_pin_without_source_commit_or_pull_request() -> None:
+    manifest = build(
+        plan=PromotionPlan(None, "prod", "rollback", ()),
+        env="prod",
+        source_env=None,
+        source_commit=None,
+        pull_request=None,
+        promoted_at="2026-12-07T18:45:00.123Z",
+    )
+    assert manifest["kind"] == "rollback" and manifest["sourceEnvironment"] is None
+    assert manifest["sourceCommit"] is None and manifest["pullRequest"] is None
+    assert build(state={})["images"] == []
+
+
+def test_images_are_sorted_by_app_image_and_file() -> None:
+    state: EnvState = {
+        ("b", "x"): (Target("b", "b.yaml", "kustomize"), ImageState("x", None, "1")),
+        ("a", "y"): (Target("a", "a2.yaml", "values"), ImageState("y", None, "1")),
+        ("a", "x"): (Target("a", "a.yaml", "kustomize"), ImageState("x", None, "1")),
+    }
+    assert [(i["app"], i["image"]) for i in build(state=state)["images"]] == [
+        ("a", "x"),
+        ("a", "y"),
+        ("b", "x"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (
+            {"promoted_at": "2026-12-07T18:45:00+02:00"},
+            "/promotedAt: '2026-12-07T18:45:00+02:00' does not match",
+        ),
+        ({"promoted_at": "2026-12-07 18:45:00Z"}, "/promotedAt: '2026-12-07 18:45:00Z' does not match"),
+        ({"source_commit": "abc"}, "/sourceCommit: 'abc' does not match"),
+        ({"source_commit": SHA.upper()}, "/sourceCommit: "),
+        ({"pull_request": 0}, "/pullRequest: 0 is less than the minimum of 1"),
+        ({"env": "Stage"}, "/environment: 'Stage' does not match"),
+        ({"source_env": ""}, "/sourceEnvironment: '' does not match"),
+        (
+            {"state": {("a", "x"): (Target("a", "f", "kustomize"), ImageState("x", None, "1", "md5"))}},
+            "/images/0/digest: 'md5' does not match",
+        ),
+    ],
+)
+def test_a_value_the_schema_refuses_is_a_config_error(kwargs: dict, message: str) -> None:  # type: ignore[type-arg]
+    with pytest.raises(ConfigError) as info:
+        build(**kwargs)
+    env = kwargs.get("env", "stage")
+    assert info.value.message.startswith(f"release manifest of {env}: {message}")
+    assert info.value.fix == "see schemas/release-manifest.schema.json (docs/promote-overlay.md)"
+
+
+def test_render_is_sorted_two_space_json_with_a_final_newline() -> None:
+    text = render_manifest(build(), None)
+    assert text == json.dumps(EXPECTED, indent=2, sort_keys=True) + "\n"
+    assert text.startswith('{\n  "environment": "stage",\n  "images": [\n    {\n      "app": "my-app",')
+    assert text.endswith('  "sourceEnvironment": "dev"\n}\n')
+
+
+def test_render_keeps_the_existing_text_when_only_the_time_differs() -> None:
+    existing = render_manifest(build(promoted_at="2026-01-01T00:00:00Z"), None)
+    assert render_manifest(build(), existing) is existing
+    # the same manifest written by another tool (other key order and spacing) is kept too
+    other = json.dumps({**EXPECTED, "promotedAt": "2025-01-01T00:00:00Z"}, separators=(",", ":"))
+    assert render_manifest(build(), other) is other
+
+
+@pytest.mark.parametrize(
+    "existing",
+    [
+        "",
+        "not json",
+        "[]",
+        '"x"',
+        "<<<<<<< HEAD\n{}\n",
+        "[" * 100_000,
+        " " * 10_000_001,
+    ],
+)
+def test_render_rewrites_what_is_not_a_manifest(existing: str) -> None:
+    assert render_manifest(build(), existing) == render_manifest(build(), None)
+
+
+def test_render_rewrites_when_anything_but_the_time_differs() -> None:
+    fresh = render_manifest(build(), None)
+    for change in (
+        {"pullRequest": 13},
+        {"sourceCommit": "f" * 40},
+        {"kind": "pin"},
+        {"images": []},
+        {"schemaVersion": True},  # == 1 in Python, not in the file
+        {"pullRequest": 12.0},
+        {"extra": 1},
+    ):
+        existing = json.dumps({**EXPECTED, **change})
+        assert render_manifest(build(), existing) == fresh
+    without_time = {k: v for k, v in EXPECTED.items() if k != "promotedAt"}
+    assert render_manifest(build(), json.dumps(without_time)) == fresh
+    bad_time = json.dumps({**EXPECTED, "promotedAt": "yesterday"})
+    assert render_manifest(build(), bad_time) == fresh
+
+
+def test_the_schema_describes_every_field_and_is_valid() -> None:
+    schema = manifest_schema()
+    Draft202012Validator.check_schema(schema)
+    assert schema["required"] == list(schema["properties"])
+    item = schema["properties"]["images"]["items"]
+    assert item["required"] == list(item["properties"])
+    for properties in (schema["properties"], item["properties"]):
+        for name, field in properties.items():
+            assert field.get("description"), name
+    assert Draft202012Validator(schema).is_valid(EXPECTED)
+    assert MANIFEST_NAME == "release-manifest.json"
