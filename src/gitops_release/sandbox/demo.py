@@ -11,8 +11,8 @@
 6. ``gitops-release db query`` shows the channel table.
 7. ``gitops-release overlays status``: which image each environment's overlay runs.
 8. ``gitops-release promote-overlay`` dev -> stage opens a pull request in the sandbox (branch
-   ``promote/stage/<plan key>``, labels from the policy); run again, it reuses it; a reviewer
-   merges it (a real merge commit in the sandbox's bare repository).
+   ``promote/stage/<plan key>``, labels from the policy); a reviewer merges it (a real merge
+   commit in the sandbox's bare repository). (A re-run reusing the pull request: tests/e2e.)
 9. Skipping stage (dev -> prod) is refused by policy, before anything is pushed.
 10. A rollback of stage (``revert: true``, mode commit: the emergency path), and the table again.
 
@@ -127,11 +127,21 @@ def _api(sandbox: GitHubSandbox, method: str, path: str, body: Mapping[str, obje
         f"{sandbox.url}{path}",
         data=json.dumps(body).encode(),
         method=method,
-        headers={"Authorization": f"Bearer {TOKEN}", "Accept": "application/vnd.github+json"},
+        headers={
+            "Authorization": f"Bearer {TOKEN}",
+            "Accept": "application/vnd.github+json",
+            "Content-Type": "application/json",
+        },
     )
     with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - 127.0.0.1 sandbox
         result: dict[str, Any] = json.loads(response.read())
     return result
+
+
+def _sync(checkout: Path) -> None:
+    """The checkout at the remote's main (promote-overlay leaves it on the branch it pushed)."""
+    _git("fetch", "-q", "origin", cwd=checkout)
+    _git("checkout", "-q", "-B", "main", "origin/main", cwd=checkout)
 
 
 def _git(*args: str, cwd: Path) -> str:
@@ -219,14 +229,10 @@ def main() -> int:
             print(f"  sandbox pull request #{pull['number']}: {pull['title']!r}")
             print(f"    {pull['head']['ref']} -> {pull['base']['ref']}, labels: {labels}")
 
-            _step("The same promotion again: the open pull request is reused")
-            _run(["promote-overlay", "--from-env", "dev", "--to-env", "stage"], promote_env, checkout)
-            print(f"  {len(sandbox.pulls(CONFIG_REPO))} pull request(s) in the sandbox")
-
             _step("A reviewer merges the pull request (in the sandbox)")
             merged = _api(sandbox, "PUT", f"/repos/{CONFIG_REPO}/pulls/{pull['number']}/merge", {})
             print(f"  merged: {merged['merged']}, merge commit {merged['sha'][:12]} on main")
-            _git("pull", "-q", "--ff-only", cwd=checkout)
+            _sync(checkout)
             _run(["overlays", "status"], {}, checkout)
 
             _step("Skipping stage is refused by policy; nothing is pushed")
@@ -236,7 +242,7 @@ def main() -> int:
             _step("Rollback: revert stage's last promotion (mode commit, the emergency path)")
             rollback = ["promote-overlay", "--to-env", "stage", "--revert", "true", "--mode", "commit"]
             _run(rollback, promote_env, checkout)
-            _git("pull", "-q", "--ff-only", cwd=checkout)
+            _sync(checkout)
             _run(["overlays", "status"], {}, checkout)
 
             # Every request and response above was checked against GitHub's OpenAPI description.
