@@ -49,7 +49,9 @@ def files_with(**texts: str) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("mode", ["pr", "commit"])
-def test_malformed_yaml_in_the_target_overlay(github_sandbox: GitHubSandbox, tmp_path: Path, mode: str) -> None:
+def test_malformed_yaml_in_the_target_overlay(
+    github_sandbox: GitHubSandbox, tmp_path: Path, mode: str
+) -> None:
     repo = make(github_sandbox, tmp_path, **files_with(**{STAGE: "images: [\n  - name: x\n"}))
     line = refused(repo, "--from-env", "dev", "--to-env", "stage", mode=mode)
     assert STAGE in line and "YAML" in line
@@ -71,7 +73,9 @@ def test_missing_image_pattern(repo: Repo) -> None:
 
 
 def test_image_missing_in_the_target_needs_add_missing(github_sandbox: GitHubSandbox, tmp_path: Path) -> None:
-    only_app = "# api overlay\nresources:\n  - ../../base\nimages:\n  - name: ghcr.io/org/api\n    newTag: sha-1\n"
+    only_app = (
+        "# api overlay\nresources:\n  - ../../base\nimages:\n  - name: ghcr.io/org/api\n    newTag: sha-1\n"
+    )
     repo = make(github_sandbox, tmp_path, **files_with(**{STAGE: only_app}))
     line = refused(repo, "--from-env", "dev", "--to-env", "stage")
     assert "ghcr.io/org/api-worker" in line and "add-missing: true" in line
@@ -99,13 +103,19 @@ def test_overlay_rendering_a_secret_with_data(github_sandbox: GitHubSandbox, tmp
 
 
 def test_private_key_block_in_a_written_file(github_sandbox: GitHubSandbox, tmp_path: Path) -> None:
-    key = "# -----BEGIN RSA PRIVATE KEY-----\n# MIIBOgIBAAJBAKj34GkxFhD90vcNLYLInFEX6Ppy1tPf9Cnzj4p4WGeKLs1Pt8Qu\n# -----END RSA PRIVATE KEY-----\n"
+    key = (
+        "# -----BEGIN RSA PRIVATE KEY-----\n"
+        "# MIIBOgIBAAJBAKj34GkxFhD90vcNLYLInFEX6Ppy1tPf9Cnzj4p4WGeKLs1Pt8Qu\n"
+        "# -----END RSA PRIVATE KEY-----\n"
+    )
     repo = make(github_sandbox, tmp_path, **files_with(**{STAGE: key + overlay("api", "sha-1", DIGEST_1)}))
     line = refused(repo, "--from-env", "dev", "--to-env", "stage", mode="commit")
     assert STAGE in line and "PRIVATE KEY" in line
 
 
-def test_order_and_mutable_tags_refused_with_every_reason(github_sandbox: GitHubSandbox, tmp_path: Path) -> None:
+def test_order_and_mutable_tags_refused_with_every_reason(
+    github_sandbox: GitHubSandbox, tmp_path: Path
+) -> None:
     dev = overlay("api", "latest")
     repo = make(github_sandbox, tmp_path, **files_with(**{"apps/api/overlays/dev/kustomization.yaml": dev}))
     line = refused(repo, "--from-env", "dev", "--to-env", "prod")
@@ -140,7 +150,9 @@ def _interleave(monkeypatch: pytest.MonkeyPatch, other: Any) -> list[int]:
     return calls
 
 
-def test_racing_promotions_to_different_envs_are_both_kept(repo: Repo, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_racing_promotions_to_different_envs_are_both_kept(
+    repo: Repo, monkeypatch: pytest.MonkeyPatch
+) -> None:
     other_clone = repo.clone()
     results: dict[str, Any] = {}
 
@@ -166,7 +178,7 @@ def test_racing_promotions_of_the_same_entry_conflict(repo: Repo, monkeypatch: p
         results["stage"] = repo.run(other_clone, from_env="dev", to_env="stage", mode="commit")
 
     _interleave(monkeypatch, promote_stage)
-    with pytest.raises(PolicyError, match="conflicting concurrent promotion: ghcr.io/org/api in apps/api"):
+    with pytest.raises(PolicyError, match=r"conflicting concurrent promotion: ghcr\.io/org/api in apps/api"):
         repo.run(to_env="stage", images="api", tag="sha-0", mode="commit")
 
     assert repo.log()[0] == results["stage"].plans[0].title()  # only the first promotion landed
@@ -178,7 +190,8 @@ def test_conflicting_promotion_in_pr_mode_pushes_no_branch_and_opens_no_pr(
 ) -> None:
     other_clone = repo.clone()
     _interleave(
-        monkeypatch, lambda: repo.run(other_clone, from_env="dev", to_env="stage", images="api", mode="commit")
+        monkeypatch,
+        lambda: repo.run(other_clone, from_env="dev", to_env="stage", images="api", mode="commit"),
     )
     with pytest.raises(PolicyError, match="conflicting concurrent promotion"):
         repo.run(to_env="stage", images="api", tag="sha-0")

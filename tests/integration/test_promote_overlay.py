@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from gitops_release.commands.base import Context
 from gitops_release.errors import ReleaseError
 from gitops_release.runtime import Console, InputReader
 from gitops_release.sandbox.github_api import GitHubSandbox
-from tests.fixtures.git_remotes import clone_of, git, read_remote_file, remote_log
+from tests.fixtures.git_remotes import clone_of, git, git_env, read_remote_file, remote_log, url_to_path
 from tests.fixtures.kustomize_base import base_files
 
 REPO = "org/config"
@@ -124,8 +125,20 @@ class Repo:
     def read(self, path: str, branch: str = "main") -> str:
         return read_remote_file(self.url, path, branch)
 
+    def read_exact(self, path: str, branch: str = "main") -> str:
+        """The file's text with its line endings (``read`` goes through universal newlines)."""
+        done = subprocess.run(
+            ["git", "--git-dir", str(url_to_path(self.url)), "show", f"refs/heads/{branch}:{path}"],
+            capture_output=True,
+            check=True,
+            env=git_env(),
+        )
+        return done.stdout.decode("utf-8")
+
     def branches(self) -> list[str]:
-        out = git("--git-dir", str(Path(self.sandbox.root) / "git" / "org" / "config.git"), "branch", "--list")
+        out = git(
+            "--git-dir", str(Path(self.sandbox.root) / "git" / "org" / "config.git"), "branch", "--list"
+        )
         return sorted(line.strip(" *") for line in out.splitlines())
 
     def log(self, branch: str = "main") -> list[str]:

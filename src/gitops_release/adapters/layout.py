@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from gitops_release.adapters.files import path_in_checkout, read_text_if_exists
+from gitops_release.adapters.files import path_in_checkout
 from gitops_release.core.overlay import get_images
 from gitops_release.core.policy import Policy
 from gitops_release.core.promotion import ImageState, Target
@@ -108,7 +108,24 @@ def overlay_file(root: Path, env_rel: str) -> str | None:
 
 
 def read_file(root: Path, rel: str, name: str = FIELD) -> str | None:
-    return read_text_if_exists(path_in_checkout(root, rel, name), name, shown=rel)
+    """The exact text of ``rel`` (CRLF and a BOM kept: read_text would turn CRLF into LF, and the
+    edit would rewrite every line), None when absent; ConfigError naming ``name`` when it cannot
+    be read or is not UTF-8."""
+    path = path_in_checkout(root, rel, name)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read {name} {rel} ({exc})", fix=f"make {name} a readable UTF-8 file"
+        ) from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{name} {rel} is not UTF-8 ({exc.reason} at byte {exc.start})", fix="save the file as UTF-8"
+        ) from None
 
 
 def read_env(

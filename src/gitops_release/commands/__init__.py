@@ -30,11 +30,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "promote-overlay": (
         "gitops_release.commands.promote_overlay",
-        "Promote the same image dev → stage → prod (overlays or values files) by PR or commit; pin or revert.",
+        "Promote the same image dev → stage → prod (overlays, values files) by PR or commit; pin, revert.",
     ),
     "overlays status": (
         "gitops_release.commands.overlays_status",
-        "Show which image every environment's overlays run: env × image, as a table, Markdown or JSON.",
+        "Show which image every environment's overlays run: env x image, as a table, Markdown or JSON.",
     ),
     "sandbox": (
         "gitops_release.commands.sandbox",

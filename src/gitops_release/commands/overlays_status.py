@@ -23,10 +23,14 @@ FORMATS = ("table", "markdown", "json")
 
 INPUTS: tuple[InputSpec, ...] = (
     InputSpec("policy-path", "policy file inside the checkout", default=".gitops-release.yml"),
-    InputSpec("overlays-dir", "overlays directory (overrides the policy's overlays.dir; * = one app per match)"),
+    InputSpec(
+        "overlays-dir", "overlays directory (overrides the policy's overlays.dir; * = one app per match)"
+    ),
     InputSpec("repository-path", "the config repo checkout (read as it is: no git calls)", default="."),
     InputSpec("format", "table (terminal), markdown or json", default="table", choices=FORMATS),
-    InputSpec("envs", "which envs, shown in the policy's order (default: every channel)", kind="list", default=()),
+    InputSpec(
+        "envs", "which envs, shown in the policy's order (default: every channel)", kind="list", default=()
+    ),
 )
 
 
@@ -84,7 +88,8 @@ def run(inputs: Inputs, ctx: Context) -> Outputs:
     root = (ctx.workdir / inputs.repository_path).absolute()
     if not root.is_dir():
         raise ConfigError(
-            f"repository-path '{root}' is not a directory", fix="point repository-path at the config repo checkout"
+            f"repository-path '{root}' is not a directory",
+            fix="point repository-path at the config repo checkout",
         )
     policy = load_policy(layout.read_file(root, inputs.policy_path, "policy-path"), path=inputs.policy_path)
     unknown = [env for env in inputs.envs if env not in policy.channels]

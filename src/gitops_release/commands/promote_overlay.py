@@ -52,7 +52,9 @@ from gitops_release.adapters.git import (
     commit_and_push,
     fetch_branch,
     has_credentials,
+    log_paths,
     push_branch,
+    revert_into_tree,
     show_file,
 )
 from gitops_release.adapters.kustomize import render, rendered_resources, require_kubectl
@@ -64,7 +66,6 @@ from gitops_release.core.policy import Policy, load_policy
 from gitops_release.core.promotion import ImageState, PlanItem, PromotionPlan, Target
 from gitops_release.core.render_check import (
     ImageRef,
-    RenderedContainer,
     RenderedResource,
     check_render_diff,
     check_rendered,
@@ -83,8 +84,9 @@ _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 _ENV = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 _REPOSITORY = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
-# A rendered resource name prefixed by the combined render: r<index>-<name>.
-_PREFIX = re.compile(r"^r(\d+)-")
+# The annotation the combined render gives each overlay's documents: which overlay it came from.
+_ANNOTATION = "gitops-release.internal/render-overlay"
+_OWNER = re.compile(r"^\s+" + re.escape(_ANNOTATION) + r": \"?r(\d+)\"?\s*$", re.M)
 
 INPUTS: tuple[InputSpec, ...] = (
     InputSpec(
@@ -448,9 +450,10 @@ def _check_env(policy: Policy, name: str, env: str | None) -> None:
         )
 
 
-def read_tree(root: Path, inputs: Inputs, *, required: Sequence[str]) -> _Tree:
-    """The policy and every env's images under ``root``; the ``required`` envs must exist."""
-    policy = _policy(root, inputs)
+def read_tree(root: Path, inputs: Inputs, *, required: Sequence[str], policy: Policy | None = None) -> _Tree:
+    """The policy (unless given) and every env's images under ``root``; the ``required`` envs
+    must exist."""
+    policy = policy or _policy(root, inputs)
     _check_env(policy, "to-env", inputs.to_env)
     _check_env(policy, "from-env", inputs.from_env)
     pattern = layout.overlays_dir(policy, inputs.overlays_dir)
@@ -626,21 +629,15 @@ def _render_one(root: Path, rel: str, *, kubectl: Path, env: Mapping[str, str]) 
     return _Render(rendered_resources(text, shown=rel), _secret_docs(text))
 
 
-def _strip(resource: RenderedResource, prefix: str) -> RenderedResource:
-    kind, _, name = resource.resource.partition("/")
-    shown = f"{kind}/{name[len(prefix) :]}"
-    containers = tuple(RenderedContainer(shown, c.container, c.image) for c in resource.containers)
-    return RenderedResource(shown, containers, resource.digest)
-
-
 def _render_combined(
     root: Path, rels: Sequence[str], *, kubectl: Path, env: Mapping[str, str]
 ) -> dict[str, _Render] | None:
     """Every overlay of ``rels`` in ONE kustomize run (kubectl's start-up is most of a small
-    render): a temporary kustomization wraps each overlay with ``namePrefix: r<i>-`` so each
-    rendered resource tells which overlay it came from. None when that does not work (a render
-    error, an unattributable resource): the caller renders them one by one for a precise error.
-    Renders made this way are compared only with renders made this way (the prefix is in them)."""
+    render): a temporary kustomization wraps each overlay with a ``commonAnnotations`` entry
+    naming it, so each rendered document tells which overlay it came from. None when that does
+    not work (a render error, a document without the annotation): the caller renders them one
+    by one for a precise error. Renders made this way are compared only with renders made this
+    way (the annotation is in them)."""
     with tempfile.TemporaryDirectory(prefix="gitops-release-render-") as tmp:
         top = Path(tmp)
         lines = ["resources:"]
@@ -649,28 +646,30 @@ def _render_combined(
             wrapper.mkdir()
             target = os.path.relpath(root / rel, wrapper)
             (wrapper / "kustomization.yaml").write_text(
-                f"resources:\n  - {_yaml_str(target)}\nnamePrefix: r{index}-\n", encoding="utf-8"
+                f"resources:\n  - {_yaml_str(target)}\ncommonAnnotations:\n  {_ANNOTATION}: r{index}\n",
+                encoding="utf-8",
             )
             lines.append(f"  - w{index}")
         (top / "kustomization.yaml").write_text("\n".join(lines) + "\n", encoding="utf-8")
         try:
             text = render(top, binary=kubectl, shown="the touched overlays", env=env)
-            resources = rendered_resources(text, shown="the touched overlays")
         except ConfigError:
             return None
-    result = {rel: _Render([], []) for rel in rels}
-    for resource in resources:
-        match = _PREFIX.match(resource.resource.partition("/")[2])
+    docs: dict[int, list[str]] = {index: [] for index in range(len(rels))}
+    for doc in re.split(r"(?m)^---[ \t]*\n", text):
+        if not doc.strip():
+            continue
+        match = _OWNER.search(doc)
         if match is None or int(match.group(1)) >= len(rels):
             return None
-        rel = rels[int(match.group(1))]
-        result[rel].resources.append(_strip(resource, match.group(0)))
-    for doc in _secret_docs(text):
-        name = str((doc.get("metadata") or {}).get("name", ""))
-        match = _PREFIX.match(name)
-        if match is None or int(match.group(1)) >= len(rels):
+        docs[int(match.group(1))].append(doc)
+    result: dict[str, _Render] = {}
+    for index, rel in enumerate(rels):
+        own = "---\n".join(docs[index])
+        try:
+            result[rel] = _Render(rendered_resources(own, shown=rel), _secret_docs(own))
+        except ConfigError:
             return None
-        result[rels[int(match.group(1))]].secrets.append(doc)
     return result
 
 
@@ -1021,12 +1020,9 @@ def _is_promotion(subject: str, body: str) -> bool:
 
 def find_promotion_commit(git: Git, ref: str, paths: Sequence[str], to_env: str) -> str:
     """The last promotion commit on ``ref`` that touched ``paths`` (to-env's overlays)."""
-    out = git.run("log", "-z", "--max-count=200", "--format=%H%x00%s%x00%b", ref, "--", *paths).out
-    fields = out.split("\0")
-    for i in range(0, len(fields) - 2, 3):
-        sha, subject, body = fields[i].strip(), fields[i + 1], fields[i + 2]
-        if sha and _is_promotion(subject, body):
-            return sha
+    for info in log_paths(git, paths, ref=ref, max_count=200):
+        if len(info.parents) <= 1 and _is_promotion(info.subject, info.body):
+            return info.sha
     raise PolicyError(
         f"revert: no promotion commit touched the overlays of {to_env} in the last 200 commits",
         fix="pin the version to roll back to with tag or digest instead",
@@ -1034,23 +1030,9 @@ def find_promotion_commit(git: Git, ref: str, paths: Sequence[str], to_env: str)
 
 
 def revert_into(git: Git, sha: str, paths: Sequence[str]) -> None:
-    """The inverse of ``sha`` limited to ``paths`` applied to the work tree; refused with the file
-    and the later commit when it does not apply cleanly."""
-    from gitops_release.adapters import git as git_adapter
-
-    revert = getattr(git_adapter, "revert_into_tree", None)
-    if revert is not None:
-        revert(git, sha, paths=list(paths))
-        return
-    diff = git.run("diff", "--binary", f"{sha}^", sha, "--", *paths).out  # pragma: no cover - p8-git
-    result = git.run("apply", "--reverse", "--3way", "--index", input=diff, check=False)
-    if result.rc != 0:
-        git.run("reset", "--quiet", "--hard", check=False)
-        raise PolicyError(
-            f"revert of {sha[:12]} does not apply: later commits changed the same lines "
-            f"({result.err.strip()[:200]})",
-            fix="pin the version to roll back to with tag or digest instead",
-        )
+    """The inverse of ``sha`` limited to ``paths`` applied to the work tree; RevertConflictError
+    (naming the later commit and the file) when it does not apply cleanly."""
+    revert_into_tree(git, sha, paths=list(paths))
 
 
 # -- the GitHub side ---------------------------------------------------------------------------
@@ -1294,8 +1276,10 @@ def last_change_is_rollback(git: Git, ref: str, paths: Sequence[str]) -> str | N
     or revert by promote-overlay, or a ``git revert``); None otherwise."""
     if not paths:
         return None
-    out = git.run("log", "-1", "-z", "--format=%s%x00%b", ref, "--", *paths).out
-    subject, _, body = out.partition("\0")
+    found = log_paths(git, paths, ref=ref, max_count=1)
+    if not found:
+        return None
+    subject, body = found[0].subject, found[0].body
     if re.search(rf"^{TRAILER}: kind=(rollback|pin)\b", body, re.M) or re.match(
         r"^(rollback\b|pin\b|Revert \")", subject
     ):
@@ -1641,61 +1625,65 @@ def run_verify(inputs: Inputs, ctx: Context, checkout: Path) -> Outputs:
             f"'{ref}' is not a commit in the checkout",
             fix="fetch it first or give a ref that exists",
         )
-    head = read_tree(checkout, inputs, required=())
     with worktree(git, base_sha) as scratch:
         before = read_tree(scratch, inputs, required=())
+    # The base's policy: a pull request cannot loosen the check of its own change.
+    head = read_tree(checkout, inputs, required=(), policy=before.policy)
     kubectl = require_kubectl(ctx.env) if inputs.render_check else None
     reasons: list[str] = []
     plans: list[PromotionPlan] = []
-    order = list(head.policy.channels)
-    for env in order:
+    for env in before.policy.channels:
         if inputs.to_env is not None and env != inputs.to_env:
             continue
         try:
-            plan = _implied(before, head, env, inputs)
+            env_plans, refusals = _implied(before, head, env, inputs, git=git, base_sha=base_sha)
         except ReleaseError as exc:
             reasons.append(exc.message)
             continue
-        if not plan.items:
+        reasons += refusals
+        items = [item for plan in env_plans for item in plan.items]
+        plans += env_plans
+        for plan in env_plans:
+            try:
+                check_all_gates(plan, before.policy, inputs)
+            except PolicyError as exc:
+                reasons.append(f"{env}: {exc.message}")
+        if not items:
             continue
-        plans.append(plan)
+        env_files = head.envs[env]
         try:
-            check_all_gates(plan, head.policy, inputs)
-        except PolicyError as exc:
-            reasons.append(f"{env}: {exc.message}")
-        texts = {item.target.file: head.envs[env].texts.get(item.target.file, "") for item in plan.items}
-        try:
-            check_written(texts)
+            check_written({item.target.file: env_files.texts.get(item.target.file, "") for item in items})
         except PolicyError as exc:
             reasons.append(exc.message)
-        dirs = sorted(
-            {head.envs[env].overlay_dirs[i.target.app] for i in plan.items if i.target.kind == "kustomize"}
-        )
+        dirs = sorted({env_files.overlay_dirs[i.target.app] for i in items if i.target.kind == "kustomize"})
         if kubectl is not None and dirs:
+            whole = dataclasses.replace(env_plans[0], items=tuple(items))
+            renderer = Renderer(checkout, dirs, kubectl=kubectl, env=ctx.env)
             try:
-                check_renders(
-                    plan,
-                    head.envs[env],
-                    None,
-                    Renderer(checkout, dirs, kubectl=kubectl, env=ctx.env).render(),
-                )
+                check_renders(whole, env_files, None, renderer.render())
             except ReleaseError as exc:
                 reasons.append(exc.message)
     outputs = Outputs(plans=plans, promoted=[row for plan in plans for row in promotion.plan_json(plan)])
     if reasons:
         raise PolicyError(
             "verify: " + "; ".join(reasons),
-            fix="promote through the envs in order with immutable tags (gitops-release promote-overlay), "
-            "or set allow-skip for a deliberate skip",
+            fix="fix each reason: promote through the envs in order (gitops-release promote-overlay), "
+            "immutable tags, digests where required, overlays that render without Secret values; "
+            "allow-skip only for a deliberate skip",
         )
     outputs.state = "verified"
     return outputs
 
 
-def _implied(before: _Tree, head: _Tree, env: str, inputs: Inputs) -> PromotionPlan:
-    """What the PR does to ``env``: each changed entry, promoted from the earliest env that held
-    that very state at the base (the env before it, unless the PR skips one)."""
-    plan = diff_plan(
+def _implied(
+    before: _Tree, head: _Tree, env: str, inputs: Inputs, *, git: Git, base_sha: str
+) -> tuple[list[PromotionPlan], list[str]]:
+    """What the PR does to ``env``, as plans the gates can check, and the reasons it is refused
+    outright. Each changed entry is a promotion from the latest earlier env that holds that very
+    state at the base (check_gates refuses a skip), a rollback when ``env`` itself held it in
+    its last 20 commits, a pin in the first env (a new build); else it is refused (unless
+    allow-skip): it comes from nowhere."""
+    changed = diff_plan(
         before.envs[env].state,
         head.envs[env].state,
         from_env=None,
@@ -1705,31 +1693,52 @@ def _implied(before: _Tree, head: _Tree, env: str, inputs: Inputs) -> PromotionP
     )
     order = list(head.policy.channels)
     index = order.index(env)
-    sources: set[str] = set()
-    for item in plan.items:
+    groups: dict[tuple[str, str | None], list[PlanItem]] = {}
+    reasons: list[str] = []
+    for item in changed.items:
+        key = (item.app, item.image)
         holders = [
             e
             for e in order[:index]
-            if before.envs[e].state.get((item.app, item.image), (None, None))[1] == item.after
+            if key in before.envs[e].state and before.envs[e].state[key][1] == item.after
         ]
         if holders:
-            sources.add(holders[-1])
-        elif index > 0:
-            sources.add("")  # in no earlier env: refused below unless allow-skip
-    if "" in sources and not inputs.allow_skip:
-        missing = [
-            item
-            for item in plan.items
-            if not any(
-                before.envs[e].state.get((item.app, item.image), (None, None))[1] == item.after
-                for e in order[:index]
+            groups.setdefault(("promote", holders[-1]), []).append(item)
+        elif index == 0:
+            groups.setdefault(("pin", None), []).append(item)
+        elif _held_before(git, base_sha, item):
+            groups.setdefault(("rollback", None), []).append(item)
+        elif inputs.allow_skip:
+            groups.setdefault(("pin", None), []).append(item)
+        else:
+            reasons.append(
+                f"{env}: {item.after.shown()} ({item.target.file}) is in no earlier env "
+                f"({', '.join(order[:index])}) and was not in {env} before: promote it through them first"
             )
-        ]
-        raise PolicyError(
-            f"{env}: {missing[0].after.shown()} ({missing[0].target.file}) is in no earlier env "
-            f"({', '.join(order[:index])}): promote it through them first"
-        )
-    from_env = order[index - 1] if index > 0 else None
-    if len(sources - {""}) == 1:
-        from_env = next(iter(sources - {""}))
-    return dataclasses.replace(plan, from_env=from_env, kind="promote" if from_env else "pin")
+    plans = [
+        PromotionPlan(from_env=source, to_env=env, kind=kind, items=tuple(items))  # type: ignore[arg-type]
+        for (kind, source), items in sorted(groups.items(), key=lambda pair: (pair[0][0], pair[0][1] or ""))
+    ]
+    return plans, reasons
+
+
+def _held_before(git: Git, base_sha: str, item: PlanItem) -> bool:
+    """Whether ``item``'s new state was in its file in one of the last 20 commits touching it
+    (a hand-made rollback)."""
+    if item.target.kind != "kustomize":
+        return False
+    for info in log_paths(git, [item.target.file], ref=base_sha, max_count=20):
+        text = show_file(git, info.sha, item.target.file)
+        if text is None:
+            continue
+        with contextlib.suppress(ReleaseError):
+            for entry in get_images(text, path=item.target.file):
+                state = ImageState(
+                    name=str(entry.get("name")),
+                    new_name=entry.get("newName"),
+                    new_tag=entry.get("newTag"),
+                    digest=entry.get("digest"),
+                )
+                if state.name == item.image and state == item.after:
+                    return True
+    return False
