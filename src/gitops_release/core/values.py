@@ -32,8 +32,8 @@ from gitops_release.core.yaml_limits import ANCHORS_FIX, AliasLimitError, check_
 from gitops_release.errors import ConfigError
 
 #: Files longer than this many characters are refused before parsing (values files have a few
-#: hundred lines; ruamel.yaml takes seconds per megabyte).
-MAX_VALUES_CHARS = 4 * 1024 * 1024
+#: hundred lines; ruamel.yaml takes seconds per megabyte, and every edit reads the file twice).
+MAX_VALUES_CHARS = 2 * 1024 * 1024
 
 _STR = "tag:yaml.org,2002:str"
 _NULL = "tag:yaml.org,2002:null"
@@ -102,8 +102,8 @@ def _compose(text: str, path: str) -> Node | None:
 
 
 def _check_duplicates(root: MappingNode, path: str) -> None:
-    """Refuse a key written twice in one mapping anywhere (Helm refuses such a file too; which
-    of the two an edit should change is not knowable). Keys compare as Helm's JSON sees them."""
+    """Refuse a key written twice in one mapping anywhere: readers disagree on which of the two
+    counts, so which one an edit should change is not knowable. Keys compare as written."""
     seen: set[int] = set()
     stack: list[tuple[Node, str]] = [(root, "")]
     while stack:
@@ -282,14 +282,18 @@ _NOT_A_STRING = re.compile(
 _PLAIN = re.compile(r"[A-Za-z0-9_./][A-Za-z0-9_./:@+=-]*")
 
 
-def _plain_ok(value: str, *, flow: bool) -> bool:
-    """Whether ``value`` written plain is read back as this string by every YAML reader."""
-    if not _PLAIN.fullmatch(value) or value.endswith(":") or _NOT_A_STRING.fullmatch(value):
+def _plain_ok(value: str, *, flow: bool, tagged: bool = False) -> bool:
+    """Whether ``value`` written plain is read back as this string by every YAML reader
+    (``tagged``: after ``!!str``, which makes any plain scalar a string)."""
+    if not _PLAIN.fullmatch(value) or value.endswith(":"):
         return False
     if flow and ":" in value:  # libyaml-derived readers refuse "a:b" inside {...}
         return False
-    # Fresh resolvers: ruamel's resolve() extends its own tables in place, so a long-lived one
-    # grows, and reads later values differently, with every call.
+    if tagged:
+        return True
+    if _NOT_A_STRING.fullmatch(value):
+        return False
+    # Fresh resolvers (cheap): one fills its tables on first use, so none is shared by threads.
     resolvers = (VersionedResolver(version=(1, 1)), VersionedResolver(version=(1, 2)))
     return all(str(r.resolve(ScalarNode, value, (True, False))) == _STR for r in resolvers)
 
@@ -311,12 +315,12 @@ def _double(value: str) -> str:
     return "".join(out)
 
 
-def _scalar(value: str, style: str | None, *, flow: bool) -> str:
+def _scalar(value: str, style: str | None, *, flow: bool, tagged: bool = False) -> str:
     """``value`` as YAML text in the quote style ``style`` ('"', "'" or None for plain), plain
     and single quotes giving way to double quotes where they cannot hold the value as a string."""
     if style == "'" and all(c == " " or (c.isprintable() and c != "\ufeff") for c in value):
         return "'" + value.replace("'", "''") + "'"
-    if style is None and _plain_ok(value, flow=flow):
+    if style is None and _plain_ok(value, flow=flow, tagged=tagged):
         return value
     return _double(value)
 
@@ -331,6 +335,7 @@ class _Edit:
     end: int
     text: str
     what: str  # the key path, for a message about overlapping edits
+    rank: int = 0  # among insertions at one place: lower first (deeper keys before shallower)
 
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
@@ -360,12 +365,16 @@ def _after_colon(text: str, key: ScalarNode) -> int | None:
     return match.end() if match else None
 
 
+class _CannotSplice(Exception):
+    """The text around a node is not in a shape the line edits handle; ``args[0]`` says why."""
+
+
 def _value_end(text: str, key: ScalarNode, value: Node) -> int:
     """Where the text of ``key``'s value ends (an empty null value ends at the colon)."""
     if isinstance(value, ScalarNode) and value.value == "" and value.style is None:
         colon = _after_colon(text, key)
-        if colon is None:
-            raise ValueError("no colon after key")
+        if colon is None:  # "? key" without a value: the node's marks point past it
+            raise _CannotSplice(f"key {_escape(key.value)} is not followed by a colon")
         return colon
     return int(value.end_mark.index)
 
@@ -424,15 +433,16 @@ def _block_lines(tree: _Tree, column: int, step: int) -> Iterator[str]:
             yield from _block_lines(value, column + step, step)
 
 
-def _insert_lines(text: str, at: int, lines: list[str]) -> _Edit | None:
-    """An edit putting ``lines`` on their own lines after the line holding ``at``."""
+def _insert_lines(text: str, at: int, lines: list[str], what: str, column: int) -> _Edit:
+    """An edit putting ``lines`` (indented by ``column``) on their own lines after the line
+    holding ``at``."""
     end = _line_end(text, at)
     eol = _eol(text, at)
     if end == len(text):  # last line without a line break: keep the file without one
-        return _Edit(end, end, "".join(eol + line for line in lines), "")
+        return _Edit(end, end, "".join(eol + line for line in lines), what, -column)
     match = _LINE_BREAK.match(text, end)
     assert match is not None
-    return _Edit(match.end(), match.end(), "".join(line + eol for line in lines), "")
+    return _Edit(match.end(), match.end(), "".join(line + eol for line in lines), what, -column)
 
 
 # -- the intended document, for checking a splice ------------------------------------------------
@@ -440,7 +450,7 @@ def _insert_lines(text: str, at: int, lines: list[str]) -> _Edit | None:
 # a sequence ["s", tag, [...]]. Aliases expand (bounded by yaml_limits before this runs).
 
 
-def _canon(node: Node | None, memo: dict[int, Any] | None = None) -> Any:
+def _canon(node: Node | None) -> Any:
     if node is None:
         return None
     if isinstance(node, ScalarNode):
@@ -492,6 +502,8 @@ def set_values(text: str, changes: Mapping[str, str | None], *, path: str, add_m
     edits: list[_Edit] = []
     # Missing keys, grouped by where they go: id(anchor node) -> (found, tree of new keys)
     additions: dict[int, tuple[_Found, _Tree]] = {}
+    # Keys to delete, grouped by mapping: id(mapping) -> (mapping, [(pair index, key path)])
+    deletions: dict[int, tuple[MappingNode, list[tuple[int, str]]]] = {}
     for key_path, new in changes.items():
         segments = split_key_path(key_path, path=path)
         found = _walk(root, segments, key_path, path, writing=True)
@@ -499,7 +511,9 @@ def set_values(text: str, changes: Mapping[str, str | None], *, path: str, add_m
         if new is None:
             if existing is None:
                 continue
-            edits.append(_delete(text, found, key_path, path))
+            parent = found.chain[-1]
+            index = next(i for i, (k, _) in enumerate(parent.value) if k is found.key)
+            deletions.setdefault(id(parent), (parent, []))[1].append((index, key_path))
             pairs = _canon_pairs(expected, segments[:-1])
             pairs[:] = [p for p in pairs if not _is_key(p, segments[-1])]
             continue
@@ -538,12 +552,13 @@ def set_values(text: str, changes: Mapping[str, str | None], *, path: str, add_m
                 fix="set either the value or keys below it",
             )
         tree[found.missing[-1]] = new  # encoded when the place (block or flow) is known
-    step = _indent_step(root if isinstance(root, MappingNode) else None)
-    for found, tree in additions.values():
-        edits.extend(_add(text, found, tree, step, expected, path))
+    try:
+        edits += _deletions_and_additions(text, root, deletions, additions, expected, path)
+    except _CannotSplice as exc:
+        raise _unsafe(path, ", ".join(changes), str(exc)) from None
     if not edits:
         return text
-    edits.sort(key=lambda e: (e.start, e.end))
+    edits.sort(key=lambda e: (e.start, e.end, e.rank))
     for first, second in itertools.pairwise(edits):
         if second.start < first.end:
             raise ConfigError(
@@ -555,6 +570,36 @@ def set_values(text: str, changes: Mapping[str, str | None], *, path: str, add_m
         out = out[: edit.start] + edit.text + out[edit.end :]
     _verify(out, expected, path, ", ".join(changes))
     return out
+
+
+def _deletions_and_additions(
+    text: str,
+    root: Node | None,
+    deletions: dict[int, tuple[MappingNode, list[tuple[int, str]]]],
+    additions: dict[int, tuple[_Found, _Tree]],
+    expected: Any,
+    path: str,
+) -> list[_Edit]:
+    edits: list[_Edit] = []
+    emptied: set[int] = set()  # flow mappings whose every pair is deleted
+    for parent, items in deletions.values():
+        if parent.flow_style:
+            edits.extend(_delete_flow(text, parent, items, path))
+            if len(items) == len(parent.value):
+                emptied.add(id(parent))
+        elif len(items) == len(parent.value) and id(parent) not in additions:
+            raise ConfigError(
+                f"{path}: {', '.join(k for _, k in items)}: "
+                f"{'is the only key' if len(items) == 1 else 'are all the keys'} of its mapping: "
+                "deleting would leave the mapping null",
+                fix="delete the mapping by hand, or set the key to a value instead",
+            )
+        else:
+            edits.extend(_delete_block(text, parent, items, path))
+    step = _indent_step(root if isinstance(root, MappingNode) else None)
+    for found, tree in additions.values():
+        edits.extend(_add(text, found, tree, step, expected, path, emptied))
+    return edits
 
 
 def _unsafe(path: str, key_path: str, why: str) -> ConfigError:
@@ -590,61 +635,83 @@ def _replace(text: str, found: _Found, new: str, key_path: str, path: str) -> _E
     written = text[start:end]
     prefix = ""
     if written.startswith("!"):
-        tag, _, rest = written.partition(" ")
-        if tag != "!!str" or not rest.strip():
+        tagged = re.match(r"(\S+)\s+", written)
+        tag = tagged.group(1) if tagged else written
+        if tagged is None or tag != "!!str":
             raise ConfigError(
                 f"{path}: {key_path}: has the explicit YAML tag {tag} (line {value.start_mark.line + 1})",
                 fix="remove the tag (or write !!str): the value is an image reference, a string",
             )
-        prefix = written[: len(written) - len(rest.lstrip())]
-    return _Edit(start, end, prefix + _scalar(new, value.style, flow=flow), key_path)
+        prefix = tagged.group()
+    return _Edit(start, end, prefix + _scalar(new, value.style, flow=flow, tagged=bool(prefix)), key_path)
 
 
-def _delete(text: str, found: _Found, key_path: str, path: str) -> _Edit:
-    key, value, parent = found.key, found.value, found.chain[-1]
-    assert key is not None and value is not None
-    if parent.flow_style:
-        return _delete_flow(text, parent, key, value, key_path, path)
-    if len(parent.value) == 1:
-        raise ConfigError(
-            f"{path}: {key_path}: is the only key of its mapping: deleting it would leave the mapping null",
-            fix="delete the mapping by hand, or set the key to a value instead",
-        )
-    start = _line_start(text, key.start_mark.index)
-    if text[start : key.start_mark.index].strip(" "):
-        raise _unsafe(path, key_path, "the key does not start its line")
-    end = _value_end(text, key, value)
-    line_end = _line_end(text, end)
-    if not re.fullmatch(r"[ \t]*(?:#.*)?", text[end:line_end]):
-        raise _unsafe(path, key_path, "more follows the value on its line")
-    match = _LINE_BREAK.match(text, line_end)
-    if match is not None:
-        return _Edit(start, match.end(), "", key_path)
-    # the last line, without a line break: take the break before it so none is added
-    before = max(start - 1, 0)
-    if start >= 2 and text[start - 2 : start] == "\r\n":
-        before = start - 2
-    return _Edit(before, line_end, "", key_path)
+def _delete_block(text: str, parent: MappingNode, items: list[tuple[int, str]], path: str) -> list[_Edit]:
+    """Edits removing the lines of the keys at ``items`` (pair index, key path) of a block
+    mapping; keys on consecutive lines go as one run. The comment lines around are kept; a
+    file without a final line break keeps having none."""
+    spans: list[tuple[int, int, str]] = []
+    for index, key_path in items:
+        key, value = parent.value[index]
+        start = _line_start(text, key.start_mark.index)
+        if text[start : key.start_mark.index].strip(" "):
+            raise _unsafe(path, key_path, "the key does not start its line")
+        end = _value_end(text, key, value)
+        line_end = _line_end(text, end)
+        if not re.fullmatch(r"[ \t]*(?:#.*)?", text[end:line_end]):
+            raise _unsafe(path, key_path, "more follows the value on its line")
+        match = _LINE_BREAK.match(text, line_end)
+        spans.append((start, match.end() if match else line_end, key_path))
+    spans.sort()
+    runs: list[tuple[int, int, str]] = []
+    for start, stop, key_path in spans:
+        if runs and runs[-1][1] == start:
+            runs[-1] = (runs[-1][0], stop, f"{runs[-1][2]}, {key_path}")
+        else:
+            runs.append((start, stop, key_path))
+    edits = []
+    for start, stop, key_path in runs:
+        if stop == len(text) and not text.endswith(("\n", "\r")) and start > 0:
+            # the last line, without a line break: take the break before it so none is added
+            start -= 2 if text[start - 2 : start] == "\r\n" else 1
+        edits.append(_Edit(start, stop, "", key_path))
+    return edits
 
 
-def _delete_flow(
-    text: str, parent: MappingNode, key: ScalarNode, value: Node, key_path: str, path: str
-) -> _Edit:
+def _delete_flow(text: str, parent: MappingNode, items: list[tuple[int, str]], path: str) -> list[_Edit]:
+    """Edits removing the pairs at ``items`` from a flow mapping with the commas between them:
+    a run of deleted pairs goes up to the next kept key, or (at the end) from the value before."""
     pairs = parent.value
-    index = next(i for i, (k, _) in enumerate(pairs) if k is key)
-    end = _value_end(text, key, value)
-    if len(pairs) == 1:
-        return _Edit(key.start_mark.index, end, "", key_path)
-    if index > 0:  # ", key: value" after the previous value
-        previous_key, previous = pairs[index - 1]
-        start = _value_end(text, previous_key, previous)
-        if not re.fullmatch(r"\s*,\s*", text[start : key.start_mark.index]):
+    starts = [k.start_mark.index for k, _ in pairs]
+    ends = [_value_end(text, k, v) for k, v in pairs]
+    names = dict(items)
+
+    def gap(after: int, key_path: str) -> None:  # between pair ``after`` and the next one
+        if not re.fullmatch(r"\s*,\s*", text[ends[after] : starts[after + 1]]):
             raise _unsafe(path, key_path, "a comment or more stands between the keys")
-        return _Edit(start, end, "", key_path)
-    following = pairs[1][0].start_mark.index  # "key: value, " before the next key
-    if not re.fullmatch(r"\s*,\s*", text[end:following]):
-        raise _unsafe(path, key_path, "a comment or more stands between the keys")
-    return _Edit(key.start_mark.index, following, "", key_path)
+
+    edits = []
+    deleted = sorted(names)
+    runs: list[list[int]] = []
+    for index in deleted:
+        if runs and runs[-1][-1] == index - 1:
+            runs[-1].append(index)
+        else:
+            runs.append([index])
+    for run in runs:
+        first, last = run[0], run[-1]
+        what = ", ".join(names[i] for i in run)
+        for index in run[:-1]:
+            gap(index, what)
+        if last + 1 < len(pairs):  # "key: value, " up to the next kept key
+            gap(last, what)
+            edits.append(_Edit(starts[first], starts[last + 1], "", what))
+        elif first > 0:  # ", key: value" after the kept value before
+            gap(first - 1, what)
+            edits.append(_Edit(ends[first - 1], ends[last], "", what))
+        else:  # every pair: {}
+            edits.append(_Edit(starts[first], ends[last], "", what))
+    return edits
 
 
 def _encoded(tree: _Tree, *, flow: bool) -> _Tree:
@@ -654,9 +721,11 @@ def _encoded(tree: _Tree, *, flow: bool) -> _Tree:
     }
 
 
-def _add(text: str, found: _Found, tree: _Tree, step: int, expected: Any, path: str) -> list[_Edit]:
+def _add(
+    text: str, found: _Found, tree: _Tree, step: int, expected: Any, path: str, emptied: set[int]
+) -> list[_Edit]:
     """Edits adding the keys of ``tree`` where ``found`` says the path ends; ``expected`` (the
-    intended document) gets them too."""
+    intended document) gets them too. ``emptied``: flow mappings whose pairs are all deleted."""
     where = ".".join(_escape(s) for s in found.missing)
     depth = len(found.chain)
     walked = tuple(found.walked)
@@ -689,9 +758,7 @@ def _add(text: str, found: _Found, tree: _Tree, step: int, expected: Any, path: 
             if text[start : null.start_mark.index].strip(" \t"):
                 raise _unsafe(path, where, "the null value is not right after the key")
             edits.append(_Edit(start, null.end_mark.index, "", where))
-        insert = _insert_lines(text, colon, lines)
-        assert insert is not None
-        edits.append(_Edit(insert.start, insert.end, insert.text, where))
+        edits.append(_insert_lines(text, colon, lines, where, column))
         return edits
     _canon_pairs(expected, walked).extend(_canon_tree(tree)[2])
     if depth == 0:  # empty document: keys at column 0 at the end
@@ -710,13 +777,11 @@ def _add(text: str, found: _Found, tree: _Tree, step: int, expected: Any, path: 
             return [_Edit(inside, inside, flow_text, where)]
         last_key, last_value = mapping.value[-1]
         end = _value_end(text, last_key, last_value)
-        return [_Edit(end, end, ", " + flow_text, where)]
+        return [_Edit(end, end, ("" if id(mapping) in emptied else ", ") + flow_text, where)]
     column = mapping.value[0][0].start_mark.column
     lines = list(_block_lines(_encoded(tree, flow=False), column, step))
     end = _content_end(text, mapping)
     if end > 0 and text[end - 1] in "\r\n":  # a block scalar ends at the start of a line
         eol = _eol(text, end - 1)
-        return [_Edit(end, end, "".join(line + eol for line in lines), where)]
-    insert = _insert_lines(text, end, lines)
-    assert insert is not None
-    return [_Edit(insert.start, insert.end, insert.text, where)]
+        return [_Edit(end, end, "".join(line + eol for line in lines), where, -column)]
+    return [_insert_lines(text, end, lines, where, column)]

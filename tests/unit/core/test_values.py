@@ -154,6 +154,7 @@ def test_a_number_written_plain_becomes_a_string_when_set() -> None:
         ('"1.2.3"', 'a"b\\c', '"a\\"b\\\\c"'),
         ("'1.2.3'", "tab\there", '"tab\\x09here"'),
         ("!!str 1.2.3", "1.2.4", "!!str 1.2.4"),
+        ("!!str 1.2.3", "1.10", "!!str 1.10"),  # a string already: stays plain
         ("!!str '1.2.3'", "1.2.4", "!!str '1.2.4'"),
     ],
 )

@@ -250,7 +250,7 @@ def scenarios(draw: st.DrawFn) -> tuple[Doc, dict[tuple[str, ...], str | None]]:
     changes: dict[tuple[str, ...], str | None] = {}
     deleted: dict[tuple[str, ...], int] = {}
     for _ in range(draw(st.integers(1, 3))):
-        kind = draw(st.sampled_from(["set", "set", "flow", "delete", "add", "add-deep"]))
+        kind = draw(st.sampled_from(["set", "set", "flow", "flow-delete", "delete", "add", "add-deep"]))
         if kind == "set" and leaves_:
             path, _ = draw(st.sampled_from(leaves_))
             changes[path] = draw(st.sampled_from(sorted(NEW_VALUES)))
@@ -259,6 +259,10 @@ def scenarios(draw: st.DrawFn) -> tuple[Doc, dict[tuple[str, ...], str | None]]:
             assert isinstance(flow, Flow)
             key = draw(st.sampled_from([k for k, _, _ in flow.pairs] + ["newkey"]))
             changes[(*path, key)] = draw(st.sampled_from(sorted(NEW_VALUES)))
+        elif kind == "flow-delete" and flows:  # any number of pairs, all of them too: {}
+            path, flow = draw(st.sampled_from(flows))
+            assert isinstance(flow, Flow)
+            changes[(*path, draw(st.sampled_from([k for k, _, _ in flow.pairs])))] = None
         elif kind == "delete" and leaves_:
             path, _ = draw(st.sampled_from(leaves_))
             parent = path[:-1]

@@ -1,0 +1,203 @@
+"""core/values at the edges: headers and markers, odd scalars, several edits of one mapping,
+conflicting key paths, and splices refused rather than guessed."""
+
+from __future__ import annotations
+
+import pytest
+
+from gitops_release.core.values import get_value, set_values
+from gitops_release.errors import ConfigError
+
+PATH = "values-dev.yaml"
+
+
+def test_yaml_directive_and_document_markers_are_kept() -> None:
+    text = "%YAML 1.1\n---\nimage:\n  tag: v1\n...\n"
+    assert set_values(text, {"image.tag": "v2"}, path=PATH) == text.replace("v1", "v2")
+    added = set_values(text, {"image.digest": "d"}, path=PATH, add_missing=True)
+    assert added == "%YAML 1.1\n---\nimage:\n  tag: v1\n  digest: d\n...\n"
+    # YAML 1.1 reads yes/on/0123 as bool/int: quoted
+    assert set_values(text, {"image.tag": "on"}, path=PATH) == text.replace("v1", '"on"')
+
+
+def test_a_second_document_is_refused() -> None:
+    for text in ("image:\n  tag: v1\n---\n", "a: 1\n---\nimage:\n  tag: v1\n"):
+        with pytest.raises(ConfigError, match="has 2 YAML documents"):
+            set_values(text, {"image.tag": "v2"}, path=PATH)
+
+
+def test_tabs_in_comments_are_kept_tabs_as_separators_are_refused() -> None:
+    text = "image:\n  tag: v1 #\ttab\tcomment\n"
+    assert set_values(text, {"image.tag": "v2"}, path=PATH) == "image:\n  tag: v2 #\ttab\tcomment\n"
+    # ruamel.yaml (and so this editor) reads no tab between a key and its value, nor as indentation
+    for text in ("image:\n  tag:\tv1\n", "image:\n\ttag: v1\n"):
+        with pytest.raises(ConfigError) as caught:
+            set_values(text, {"image.tag": "v2"}, path=PATH)
+        assert caught.value.message == f"{PATH}: is not valid YAML at line 2"
+
+
+def test_multi_line_flow_scalars_become_one_line() -> None:
+    text = "image:\n  tag: a\n    b\n  repository: r\n"
+    assert get_value(text, "image.tag", path=PATH) == "a b"
+    assert set_values(text, {"image.tag": "v2"}, path=PATH) == "image:\n  tag: v2\n  repository: r\n"
+    text = 'image:\n  tag: "a\n    b"  # c\n'
+    assert set_values(text, {"image.tag": "v2"}, path=PATH) == 'image:\n  tag: "v2"  # c\n'
+
+
+@pytest.mark.parametrize("value", ["naïve-tag", "line\nbreak", "bell\x07", "nbsp\u00a0x", "emoji\U0001f680"])
+def test_any_string_reads_back(value: str) -> None:
+    for text in ("image:\n  tag: v1\n", "image:\n  tag: 'v1'\n", "image: {tag: v1}\n"):
+        out = set_values(text, {"image.tag": value}, path=PATH)
+        assert get_value(out, "image.tag", path=PATH) == value
+        assert out.count("\n") == text.count("\n")  # still one line
+
+
+def test_keys_that_yaml_would_not_read_as_strings_are_quoted_when_added() -> None:
+    out = set_values(
+        "a: 1\n", {"labels.on": "x", "labels.123": "y", "labels.a b": "z"}, path=PATH, add_missing=True
+    )
+    assert out == 'a: 1\nlabels:\n  "on": x\n  "123": "y"\n  "a b": z\n'
+    assert get_value(out, "labels.on", path=PATH) == "x"
+    assert get_value(out, "labels.123", path=PATH) == "y"
+
+
+def test_a_key_with_a_dot_is_added_whole() -> None:
+    out = set_values(
+        "nodeSelector: {}\n", {"nodeSelector.kubernetes\\.io/os": "linux"}, path=PATH, add_missing=True
+    )
+    assert out == "nodeSelector: {kubernetes.io/os: linux}\n"
+
+
+def test_the_top_level_may_be_a_flow_mapping() -> None:
+    text = "{image: {tag: v1}, replicas: 2}\n"
+    out = set_values(
+        text, {"image.tag": "v2", "image.digest": "d", "replicas": None}, path=PATH, add_missing=True
+    )
+    assert out == "{image: {tag: v2, digest: d}}\n"
+
+
+# -- several edits in one mapping ----------------------------------------------------------------
+
+
+def test_consecutive_deleted_lines_go_together_and_no_final_newline_appears() -> None:
+    text = "image:\n  repository: r\n  tag: v1\n  digest: d"
+    out = set_values(text, {"image.tag": None, "image.digest": None}, path=PATH)
+    assert out == "image:\n  repository: r"
+    crlf = text.replace("\n", "\r\n")
+    assert (
+        set_values(crlf, {"image.tag": None, "image.digest": None}, path=PATH) == "image:\r\n  repository: r"
+    )
+
+
+def test_deleting_every_key_is_refused_unless_one_is_added() -> None:
+    text = "image:\n  tag: v1\n  digest: d\nother: 1\n"
+    with pytest.raises(ConfigError) as caught:
+        set_values(text, {"image.tag": None, "image.digest": None}, path=PATH)
+    assert caught.value.message == (
+        f"{PATH}: image.tag, image.digest: are all the keys of its mapping: deleting would leave the "
+        "mapping null"
+    )
+    out = set_values(
+        text, {"image.tag": None, "image.digest": None, "image.ref": "r"}, path=PATH, add_missing=True
+    )
+    assert out == "image:\n  ref: r\nother: 1\n"
+
+
+@pytest.mark.parametrize(
+    ("deleted", "expected"),
+    [
+        (("a",), "{b: 2, c: 3}"),
+        (("b",), "{a: 1, c: 3}"),
+        (("c",), "{a: 1, b: 2}"),
+        (("a", "b"), "{c: 3}"),
+        (("b", "c"), "{a: 1}"),
+        (("a", "c"), "{b: 2}"),
+        (("a", "b", "c"), "{}"),
+    ],
+)
+def test_flow_deletions_take_their_commas(deleted: tuple[str, ...], expected: str) -> None:
+    text = "m: {a: 1, b: 2, c: 3}  # flow\n"
+    out = set_values(text, dict.fromkeys((f"m.{k}" for k in deleted), None), path=PATH)
+    assert out == f"m: {expected}  # flow\n"
+
+
+def test_an_emptied_flow_mapping_takes_an_added_key() -> None:
+    out = set_values("m: {a: 1}\n", {"m.a": None, "m.b": "2.0"}, path=PATH, add_missing=True)
+    assert out == 'm: {b: "2.0"}\n'
+
+
+def test_keys_added_at_one_place_nest_before_the_shallower_ones() -> None:
+    text = "a:\n  b:\n    c: 1"
+    out = set_values(text, {"x": "1", "a.w": "2", "a.b.z": "3"}, path=PATH, add_missing=True)
+    assert out == 'a:\n  b:\n    c: 1\n    z: "3"\n  w: "2"\nx: "1"'
+
+
+def test_conflicting_key_paths_in_one_change_are_refused() -> None:
+    with pytest.raises(ConfigError, match="conflicts with another key path"):
+        set_values("a: 1\n", {"new.x": "1", "new.x.y": "2"}, path=PATH, add_missing=True)
+    with pytest.raises(ConfigError, match="conflicts with another key path"):
+        set_values("a: 1\n", {"new.x.y": "2", "new.x": "1"}, path=PATH, add_missing=True)
+
+
+# -- refused rather than guessed -----------------------------------------------------------------
+
+
+def test_a_comment_inside_a_flow_mapping_is_never_deleted() -> None:
+    text = "m: {a: 1,  # keep\n  b: 2}\n"
+    with pytest.raises(ConfigError) as caught:
+        set_values(text, {"m.b": None}, path=PATH)
+    assert (
+        "cannot be edited in place safely (a comment or more stands between the keys)" in caught.value.message
+    )
+    assert set_values(text, {"m.b": "b3"}, path=PATH) == text.replace("b: 2", "b: b3")
+
+
+def test_a_key_not_starting_its_line_is_not_deleted() -> None:
+    with pytest.raises(ConfigError, match="the key does not start its line"):
+        set_values("? a\n: 1\nb: 2\n", {"a": None}, path=PATH)
+
+
+def test_a_key_without_a_colon_is_not_spliced_after() -> None:
+    with pytest.raises(ConfigError) as caught:
+        set_values("b: 1\n? a\n", {"c": "v1"}, path=PATH, add_missing=True)
+    assert caught.value.message == (
+        f"{PATH}: c: cannot be edited in place safely (key a is not followed by a colon)"
+    )
+
+
+def test_an_edit_that_would_not_read_back_is_refused() -> None:
+    # "..." ends the empty document: keys appended after it would start a second one
+    with pytest.raises(ConfigError) as caught:
+        set_values("---\n...\n", {"image.tag": "v1"}, path=PATH, add_missing=True)
+    assert caught.value.message == (
+        f"{PATH}: image.tag: cannot be edited in place safely (the edited file would not read back: "
+        "it has 2 YAML documents (a values file has one))"
+    )
+
+
+@pytest.mark.parametrize("tag", ["!!int", "!custom", "!!binary"])
+def test_explicit_tags_other_than_str_are_refused(tag: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        set_values(f"image:\n  tag: {tag} 12\n", {"image.tag": "13"}, path=PATH)
+    assert caught.value.message == f"{PATH}: image.tag: has the explicit YAML tag {tag} (line 2)"
+    text = "image:\n  tag: !!str   12  # c\n"
+    assert set_values(text, {"image.tag": "13"}, path=PATH) == "image:\n  tag: !!str   13  # c\n"
+
+
+def test_reading_through_anchors_is_allowed_writing_is_not() -> None:
+    text = "base: &b\n  tag: v1\nimage: *b\n"
+    assert get_value(text, "image.tag", path=PATH) == "v1"
+    with pytest.raises(ConfigError, match="anchor or alias"):
+        set_values(text, {"image.tag": "v2"}, path=PATH)
+
+
+def test_messages_name_the_file_the_key_path_and_the_fix() -> None:
+    with pytest.raises(ConfigError) as caught:
+        set_values("image:\n  repository: r\n", {"image.tag": "v1"}, path=PATH)
+    assert caught.value.one_line() == (
+        f"{PATH}: image.tag: has no key tag under image. Fix: create the key in the file, or set "
+        "add-missing: true to have it added"
+    )
+    with pytest.raises(ConfigError) as caught:
+        set_values("a: 1\n", {"app.images.api.tag": "v1"}, path=PATH)
+    assert caught.value.message == f"{PATH}: app.images.api.tag: has no key app"
