@@ -57,9 +57,12 @@ def test_absent_branch_is_created_on_top_of_base_and_base_is_untouched(
     assert bare_remote.remote_log(url, HEAD) == ["promote", "initial commit"]
     assert bare_remote.remote_head(url) == main_before  # the base branch never moves
     assert git("rev-parse", f"{result.commit_sha}^", cwd=tmp_path / "co").strip() == main_before
-    # the checkout is on the local head branch at what was pushed, clean
+    # the checkout is back on base, clean; the pushed commit is known as origin/<head> only
     co = Git(tmp_path / "co")
-    assert co.current_branch() == HEAD and co.head() == result.commit_sha and co.is_clean()
+    assert co.current_branch() == "main" and co.head() == main_before and co.is_clean()
+    assert (tmp_path / "co" / "tag.txt").read_text() == "v1\n"
+    assert co.rev_parse(f"refs/remotes/origin/{HEAD}") == result.commit_sha
+    assert co.rev_parse(f"refs/heads/{HEAD}") is None
 
 
 def test_rerun_with_the_same_change_pushes_nothing(bare_remote: BareRemotes, tmp_path: Path) -> None:
@@ -79,7 +82,7 @@ def test_rerun_with_the_same_change_pushes_nothing(bare_remote: BareRemotes, tmp
     assert again.commit_sha == first.commit_sha == bare_remote.remote_head(url, HEAD)
     assert bare_remote.remote_log(url, HEAD) == ["promote", "initial commit"]
     co = Git(tmp_path / "b")
-    assert co.head() == first.commit_sha and co.is_clean() and co.current_branch() == HEAD
+    assert co.head() == bare_remote.remote_head(url) and co.is_clean() and co.current_branch() == "main"
     # the same in the checkout that created it
     third = push_branch(tmp_path / "a", url, base="main", head=HEAD, edit=writer("tag.txt", "v2\n"))
     assert (third.state, third.commit_sha) == ("not-updated", first.commit_sha)
@@ -385,3 +388,35 @@ def test_a_pr_branch_rebuilt_while_main_moves_is_based_on_the_newest_main(
     assert result.state == "updated" and result.attempts == 2
     assert result.base_sha == bare_remote.remote_head(url)
     assert bare_remote.remote_log(url, HEAD) == ["promote s3", "dev d2", "initial commit"]
+
+
+def test_after_the_pr_is_merged_and_its_branch_pruned_the_checkout_is_still_usable(
+    bare_remote: BareRemotes, tmp_path: Path
+) -> None:
+    """A laptop flow: promote by PR, the PR is squash-merged and its branch deleted, the user runs
+    ``git fetch --prune``; the next run in the same checkout must not see "local work"."""
+    url = bare_remote.make_bare_remote({"tag.txt": "v1\n"})
+    co = tmp_path / "co"
+    pushed = push_branch(co, url, base="main", head=HEAD, edit=writer("tag.txt", "v2\n"))
+    squash = commit_and_push(tmp_path / "merge", url, "main", writer("tag.txt", "v2\n", "squash-merge #1"))
+    git("--git-dir", str(url_to_path(url)), "branch", "-D", HEAD)
+    git("fetch", "-q", "--prune", "origin", "+refs/heads/*:refs/remotes/origin/*", cwd=co)
+    assert Git(co).rev_parse(f"refs/remotes/origin/{HEAD}") is None and pushed.commit_sha
+    again = push_branch(co, url, base="main", head=HEAD, edit=writer("tag.txt", "v3\n", "v3"), sleep=no_sleep)
+    assert again.state == "created" and again.base_sha == squash.commit_sha
+    landed = commit_and_push(co, url, "main", writer("tag.txt", "v4\n", "v4"), sleep=no_sleep)
+    assert landed.changed
+
+
+def test_a_failure_leaves_the_checkout_on_base_not_detached(bare_remote: BareRemotes, tmp_path: Path) -> None:
+    url = bare_remote.make_bare_remote({"tag.txt": "v1\n"})
+
+    def refuse() -> None:
+        raise InputError("images", "refused by verify")
+
+    with pytest.raises(InputError):
+        push_branch(
+            tmp_path / "a", url, base="main", head=HEAD, edit=writer("tag.txt", "v2\n"), verify=refuse
+        )
+    co = Git(tmp_path / "a")
+    assert co.current_branch() == "main" and co.head() == bare_remote.remote_head(url) and co.is_clean()

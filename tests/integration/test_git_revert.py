@@ -245,3 +245,12 @@ def test_inside_commit_and_push_and_push_branch(bare_remote: BareRemotes, tmp_pa
         commit_and_push(tmp_path / "a", url, "main", rollback)
     assert bare_remote.remote_head(url) == head
     assert state(tmp_path / "a")[0] == head and state(tmp_path / "a")[2] == ""
+
+
+def test_a_file_deleted_since_conflicts_and_says_so(repo: Path) -> None:
+    promote = commit(repo, {OVERLAY: kustomization("sha-2")}, "promote")
+    removed = commit(repo, {OVERLAY: None}, "drop prod")
+    with pytest.raises(RevertConflictError) as info:
+        revert_into_tree(repo, promote, paths=["infra"])
+    assert f"later commit(s) {removed[:12]} (drop prod) deleted '{OVERLAY}'" in info.value.message
+    assert not (repo / OVERLAY).exists()

@@ -921,6 +921,21 @@ def _tree(git: Git, commit: str) -> str:
     return git.run("rev-parse", "--verify", f"{commit}^{{tree}}").out.strip()
 
 
+def _back_to_base(git: Git, base: str, base_sha: str, pending_path: Path) -> None:
+    """After the head branch holds our tree: the checkout back on ``base`` at the fetched head."""
+    git.run("checkout", "--quiet", "--force", "-B", base, base_sha)
+    pending_path.unlink(missing_ok=True)
+
+
+def _reattach(git: Git, base: str) -> None:
+    """After _restore reset the detached HEAD to the fetched base: put it back on ``base`` (at the
+    same commit, so nothing in the tree changes). Best effort, like _restore."""
+    try:
+        git.run("checkout", "--quiet", base)
+    except GitError as exc:
+        git.log(f"could not switch the checkout back to {base}: {exc}")
+
+
 def push_branch(
     checkout: Path,
     remote: str,
@@ -958,9 +973,9 @@ def push_branch(
     nothing within ``paths``: "no-change", nothing pushed, the head branch left as it is.
 
     ``head`` must be a valid branch name (``git check-ref-format --branch``), not ``base``, not
-    starting with '-' or 'refs/' (InputError 'head-branch'). The checkout is left on a local
-    branch ``head`` at what the remote branch holds (``base`` for "no-change"); on any failure
-    at the fetched ``base`` with nothing of the edit left.
+    starting with '-' or 'refs/' (InputError 'head-branch'). The checkout always ends on ``base``
+    at the fetched head with nothing of the edit left (the commit is on the remote and in
+    ``refs/remotes/origin/<head>``; no local branch holds it), whatever the outcome.
     """
     _check_bounds(max_attempts, max_wait)
     _check_branch(base, "base-branch")
@@ -1005,13 +1020,13 @@ def push_branch(
             )
             return BranchResult("no-change", None, base_sha, attempt)
         try:
-            # The commit goes on a local branch named like the remote one (the edit's changes
-            # are carried over: HEAD does not move).
-            git.run("checkout", "--quiet", "-B", head)
+            # The commit is made on a detached HEAD (the edit's changes are carried over: HEAD
+            # does not move): no local branch is left holding a commit that a later pruned
+            # fetch would turn into "local work" refused by the next run in this checkout.
+            git.run("checkout", "--quiet", "--detach")
             sha = _commit(git, edited, pending_path, verify)
             if observed is not None and _tree(git, sha) == _tree(git, observed):
-                git.run("reset", "--quiet", "--hard", observed)  # same tree: the worktree stays
-                pending_path.unlink(missing_ok=True)
+                _back_to_base(git, base, base_sha, pending_path)
                 git.log(f"{head} already holds this change at {observed[:12]}; nothing pushed")
                 return BranchResult("not-updated", observed, base_sha, attempt)
             lease = f"--force-with-lease=refs/heads/{head}:{observed or ''}"
@@ -1019,7 +1034,7 @@ def push_branch(
             result = git.run(*args, check=False)
             if result.rc == 0:
                 git.run("update-ref", f"refs/remotes/origin/{head}", sha)
-                pending_path.unlink(missing_ok=True)
+                _back_to_base(git, base, base_sha, pending_path)
                 state: Literal["created", "updated", "not-updated"] = "updated" if observed else "created"
                 if any(line.startswith("=\t") for line in result.out.splitlines()):
                     # "up to date": a writer of the very same commit (same parent, content,
@@ -1031,10 +1046,12 @@ def push_branch(
                 raise git.error(args, result)
         except BaseException:
             _restore(git, base_sha, edited.untracked_before, pending_path)
+            _reattach(git, base)
             raise
         if not retries.again(git, f"push to {head} rejected: another writer moved it since it was fetched"):
             break
     _restore(git, base_sha, edited.untracked_before, pending_path)
+    _reattach(git, base)
     raise retries.exhausted()
 
 
@@ -1210,7 +1227,7 @@ def show_file(checkout: Path | Git, ref: str, path: str) -> str | None:
     # where a directory would be (then the path does not exist as such).
     for prefix in prefixes:
         if prefix in entries and entries[prefix][0] == "120000":
-            target = git.blob(entries[prefix][2]).decode("utf-8", "replace")
+            target = git.blob(entries[prefix][2])[:200].decode("utf-8", "replace")  # hostile: keep it short
             raise ConfigError(
                 f"'{name}' at {ref}: '{prefix}' is a symbolic link (to '{target}'); gitops-release reads "
                 "only real files of the repository",
@@ -1347,7 +1364,8 @@ def revert_into_tree(
         elif merged != current:
             writes.append((change.path, merged, change.old_mode))
     if conflicts:
-        raise _revert_conflict(git, info, shown, conflicts[0])
+        path = conflicts[0]
+        raise _revert_conflict(git, info, shown, path, gone=not (root / path).exists())
     for path, data, mode in writes:
         target = root / path
         if data is None:
@@ -1361,15 +1379,16 @@ def revert_into_tree(
     return [path for path, _, _ in writes]
 
 
-def _revert_conflict(git: Git, info: CommitInfo, shown: str, path: str) -> RevertConflictError:
+def _revert_conflict(git: Git, info: CommitInfo, shown: str, path: str, gone: bool) -> RevertConflictError:
     later = [commit for commit in _log(git, [], f"{info.sha}..HEAD", [path]) if commit.sha != info.sha]
+    what = "deleted" if gone else "changed the same lines of"
     if later:
         names = ", ".join(f"{commit.sha[:12]} ({commit.subject})" for commit in later[:3])
         more = f" and {len(later) - 3} more" if len(later) > 3 else ""
-        by = f"later commit(s) {names}{more} changed the same lines"
+        by = f"later commit(s) {names}{more} {what}"
     else:
-        by = "uncommitted changes in the checkout touch the same lines"
+        by = f"uncommitted changes in the checkout {what}"
     return RevertConflictError(
-        f"cannot revert {shown}: {by} of '{path}'; nothing was changed",
+        f"cannot revert {shown}: {by} '{path}'; nothing was changed",
         fix="promote the wanted tag explicitly (tag: …) instead",
     )
