@@ -769,9 +769,12 @@ def _splice_entry_nodes(
             start, end, prefix = _scalar_span(text, key, value)
             edits.append((start, end, prefix + _scalar_text(entry[key_name])))
         elif flow:
-            edits.append(_flow_delete(text, pairs, position[key_name]))
+            continue  # below: runs of removed keys share their commas
         else:
-            edits.append(_block_delete(text, pairs, position[key_name]))
+            removed = {position[k] for k, o in ops.items() if o == "delete"}
+            edits += _block_delete(text, pairs, position[key_name], removed)
+    if flow:
+        edits += _flow_deletes(text, pairs, sorted(position[k] for k, op in ops.items() if op == "delete"))
     # Inserted keys go after the kept key before them in the entry's new order (_set's rule).
     keys = list(entry.keys())
     groups: dict[str, list[str]] = {}
@@ -796,8 +799,9 @@ def _splice_entry_nodes(
     return _apply(text, edits)
 
 
-def _block_delete(text: str, pairs: list[Any], index: int) -> tuple[int, int, str]:
-    """The edit removing the lines of the block-style key ``pairs[index]`` (with its comment)."""
+def _block_delete(text: str, pairs: list[Any], index: int, removed: set[int]) -> list[tuple[int, int, str]]:
+    """The edits removing the lines of the block-style key ``pairs[index]`` (with its comment);
+    when its line holds the item's ``- ``, the next kept key's indentation becomes it."""
     key, value = pairs[index]
     end = _value_end(text, key, value)
     line_end = _line_end(text, end)
@@ -805,31 +809,43 @@ def _block_delete(text: str, pairs: list[Any], index: int) -> tuple[int, int, st
         raise ValueError("more after the value")
     start = _line_start(text, key.start_mark.index)
     prefix = text[start : key.start_mark.index]
-    after = line_end + len(_break_at(text, line_end))
-    if not prefix.strip(" "):
-        return start, after, ""
-    if prefix.strip(" ") != "-" or index + 1 >= len(pairs):
-        raise ValueError("not a key of its own line")
-    following = pairs[index + 1][0].start_mark.index  # "- digest: …" hands its "- " to the next key
-    if text[after:following].strip(" ") or _line_start(text, following) != after:
-        raise ValueError("the next key is not on the next line")
-    return start, following, prefix
+    edits = [(start, line_end + len(_break_at(text, line_end)), "")]
+    if prefix.strip(" "):
+        if prefix.strip(" ") != "-":
+            raise ValueError("not a key of its own line")
+        kept = next(i for i in range(index + 1, len(pairs)) if i not in removed)  # name is kept
+        following = pairs[kept][0].start_mark.index
+        indentation = _line_start(text, following)
+        if text[indentation:following] != " " * len(prefix):
+            raise ValueError("the next kept key is not at the column of this one")
+        edits.append((indentation, following, prefix))
+    return edits
 
 
-def _flow_delete(text: str, pairs: list[Any], index: int) -> tuple[int, int, str]:
-    """The edit removing ``key: value`` and one separating comma of a flow mapping."""
-    key, value = pairs[index]
-    if value.end_mark.index == value.start_mark.index:
-        raise ValueError("an empty flow value")
-    if index > 0:
-        previous_end = pairs[index - 1][1].end_mark.index
-        if not _SEPARATOR.fullmatch(text[previous_end : key.start_mark.index]):
-            raise ValueError("no plain comma before the key")
-        return previous_end, value.end_mark.index, ""
-    following = pairs[index + 1][0].start_mark.index
-    if not _SEPARATOR.fullmatch(text[value.end_mark.index : following]):
-        raise ValueError("no plain comma after the value")
-    return key.start_mark.index, following, ""
+def _flow_deletes(text: str, pairs: list[Any], removed: list[int]) -> list[tuple[int, int, str]]:
+    """The edits removing the flow mapping's pairs at the ``removed`` indexes: each run of removed
+    pairs goes with the comma before it, or, at the start, with the comma after it."""
+    for index in removed:
+        if pairs[index][1].end_mark.index == pairs[index][1].start_mark.index:
+            raise ValueError("an empty flow value")
+    edits = []
+    run: list[int] = []
+    for index in [*removed, -2]:  # -2: after the last run
+        if run and index != run[-1] + 1:
+            first, last = run[0], run[-1]
+            if first > 0:
+                start = pairs[first - 1][1].end_mark.index
+                if not _SEPARATOR.fullmatch(text[start : pairs[first][0].start_mark.index]):
+                    raise ValueError("no plain comma before the key")
+                edits.append((start, pairs[last][1].end_mark.index, ""))
+            else:
+                end = pairs[last + 1][0].start_mark.index  # name is never removed: a pair follows
+                if not _SEPARATOR.fullmatch(text[pairs[last][1].end_mark.index : end]):
+                    raise ValueError("no plain comma after the value")
+                edits.append((pairs[first][0].start_mark.index, end, ""))
+            run = []
+        run.append(index)
+    return edits
 
 
 def _apply(text: str, edits: list[tuple[int, int, str]]) -> str | None:
