@@ -91,7 +91,7 @@ def render_manifest(manifest: dict[str, Any], existing_text: str | None) -> str:
     """``manifest`` as 2-space JSON with sorted keys and a final newline; ``existing_text``
     itself, unchanged, when it holds the same manifest but for ``promotedAt`` (nothing was
     promoted, so the file and its commit stay as they were)."""
-    text = json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=True) + "\n"
+    text = json.dumps(manifest, indent=2, sort_keys=True) + "\n"  # ASCII: \u escapes
     if existing_text is None or len(existing_text) > MAX_EXISTING_CHARS:
         return text
     try:
@@ -108,4 +108,4 @@ def render_manifest(manifest: dict[str, Any], existing_text: str | None) -> str:
 
 def _canonical_without_time(document: dict[str, Any]) -> str:
     rest = {key: value for key, value in document.items() if key != "promotedAt"}
-    return json.dumps(rest, sort_keys=True, separators=(",", ":"))
+    return json.dumps(rest, sort_keys=True)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from gitops_release.core.promotion import EnvState, ImageState, code_span, plain_text
@@ -80,7 +80,7 @@ def cell_text(state: ImageState | None) -> str:
         if state.new_tag is None or len(state.new_tag) <= MAX_TAG_CHARS
         else state.new_tag[: MAX_TAG_CHARS - 1] + "…"
     )
-    return ImageState(state.name, state.new_name, tag, state.digest).version()
+    return replace(state, new_tag=tag).version()
 
 
 def _status_words(row: StatusRow, env_order: Sequence[str]) -> str:

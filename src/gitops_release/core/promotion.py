@@ -153,6 +153,10 @@ def short_digest(digest: str) -> str:
 
 
 def _image_label(image: str, state: ImageState) -> str:
+    return " ".join(_label_text(image, state).split())  # a title is one line
+
+
+def _label_text(image: str, state: ImageState) -> str:
     name = (state.new_name or image).rsplit("/", 1)[-1]
     if state.new_tag is not None:
         return f"{name}:{state.new_tag}"
@@ -166,8 +170,9 @@ def _cut(text: str, limit: int) -> str:
 
 
 def _key_name(key: tuple[str, str]) -> str:
+    """``app/image`` (``image`` without an app) for messages; control characters escaped."""
     app, image = key
-    return f"{app}/{image}" if app else image
+    return plain_text(f"{app}/{image}" if app else image)
 
 
 # -- selecting and planning ---------------------------------------------------------------------
@@ -356,8 +361,8 @@ def check_gates(plan: PromotionPlan, policy: Policy, *, allow_skip: bool) -> Non
             missing_digest += 1
     if mutable:
         fixes.append(
-            "promote an immutably tagged build (sha-<commit> or a full semver like 1.4.2), "
-            "or pin it by digest"
+            "use an immutably tagged build (sha-<commit> or a full semver like 1.4.2); a digest does "
+            "not make a mutable tag acceptable"
         )
     if missing_digest:
         source = f"set the digest in {plan.from_env} first" if plan.from_env else "give digest"

@@ -23,12 +23,14 @@ MAX_LIST_DEPTH = 8
 MAX_KEYS_SHOWN = 5
 
 # -----BEGIN RSA PRIVATE KEY-----, EC, DSA, OPENSSH, ENCRYPTED, PGP PRIVATE KEY BLOCK, plain PKCS#8.
-_PEM = re.compile(rb"-----BEGIN ((?:[A-Z0-9]+ )*)PRIVATE KEY( BLOCK)?-----")
+_PEM_PATTERN = r"-----BEGIN ((?:[A-Z0-9]+ )*)PRIVATE KEY( BLOCK)?-----"
+_PEM = re.compile(_PEM_PATTERN)
+_PEM_BYTES = re.compile(_PEM_PATTERN.encode())
 _HEADER = b"-----BEGIN "
 # "-----BEGIN " base64-encoded at each of the three byte offsets a block can start at in the
 # encoded data: 12 characters that depend only on the header (a full 3-byte group each).
 _ENCODED_HEADERS = tuple(base64.b64encode(_HEADER[offset : offset + 9]).decode() for offset in range(3))
-_BASE64_RUN = re.compile(r"[A-Za-z0-9+/]*")
+_NOT_BASE64 = re.compile(r"[^A-Za-z0-9+/]")
 
 
 def secret_findings(resources: Sequence[Mapping[str, Any]], *, shown: str) -> list[str]:
@@ -78,15 +80,14 @@ def private_key_findings(text: str, *, shown: str) -> list[str]:
     written out or base64-encoded (a Secret's ``data``, also wrapped over several lines).
     ``shown`` names the file; each finding gives the line, never the key."""
     findings = []
-    raw = text.encode("utf-8", errors="replace")
-    for match in _PEM.finditer(raw):
-        line = raw.count(b"\n", 0, match.start()) + 1
+    for match in _PEM.finditer(text):
+        line = text[: match.start()].count("\n") + 1
         findings.append(
-            f"{shown}: line {line} holds a private key ({match.group(0).decode()}): keys must not be "
+            f"{shown}: line {line} holds a private key ({match.group(0)}): keys must not be "
             "in desired state; keep them in a secret store and reference them"
         )
     for position, header in _encoded_headers(text):
-        line = text.count("\n", 0, position) + 1
+        line = text[:position].count("\n") + 1
         findings.append(
             f"{shown}: line {line} holds a base64-encoded private key ({header}): keys must not be "
             "in desired state; keep them in a secret store and reference them"
@@ -105,7 +106,7 @@ def _encoded_headers(text: str) -> list[tuple[int, str]]:
         start = compact.find(encoded)
         while start != -1:
             # The encoded run starts `offset` bytes into the header: put those bytes back.
-            match = _PEM.match(_HEADER[:offset] + _decode_from(compact, start))
+            match = _PEM_BYTES.match(_HEADER[:offset] + _decode_from(compact, start))
             if match is not None:
                 index = bisect.bisect_right(starts, start) - 1
                 found.append((runs[index][0] + start - starts[index], match.group(0).decode()))
@@ -116,7 +117,6 @@ def _encoded_headers(text: str) -> list[tuple[int, str]]:
 def _decode_from(compact: str, start: int) -> bytes:
     """What the base64 characters from ``start`` decode to (up to 120 characters: enough for
     the longest header), cut to whole 4-character groups."""
-    run = _BASE64_RUN.match(compact, start, start + 120)
-    chars = run.group(0) if run else ""
+    chars = _NOT_BASE64.split(compact[start : start + 120], maxsplit=1)[0]
     chars = chars[: len(chars) - len(chars) % 4]
     return base64.b64decode(chars)  # only base64 characters, whole groups: always decodes

@@ -189,3 +189,27 @@ def test_the_schema_describes_every_field_and_is_valid() -> None:
             assert field.get("description"), name
     assert Draft202012Validator(schema).is_valid(EXPECTED)
     assert MANIFEST_NAME == "release-manifest.json"
+
+
+def test_render_escapes_non_ascii() -> None:
+    state: EnvState = {("é", "x"): (Target("é", "apps/é/k.yaml", "kustomize"), ImageState("x", None, "1"))}
+    text = render_manifest(build(state=state), None)
+    assert '"app": "\\u00e9"' in text and '"file": "apps/\\u00e9/k.yaml"' in text and "é" not in text
+
+
+def test_a_long_schema_message_is_cut_to_200_characters() -> None:
+    state: EnvState = {("a", "x"): (Target("a", "f", "kustomize"), ImageState("x", None, "1", "d" * 300))}
+    with pytest.raises(ConfigError) as info:
+        build(state=state)
+    head = "release manifest of stage: /images/0/digest: "
+    assert info.value.message.startswith(head + "'ddd")
+    assert len(info.value.message) == len(head) + 200
+
+
+def test_an_existing_manifest_of_exactly_the_size_bound_is_still_compared() -> None:
+    from gitops_release.core.manifest import MAX_EXISTING_CHARS
+
+    text = render_manifest(build(promoted_at="2026-01-01T00:00:00Z"), None)
+    padded = text + " " * (MAX_EXISTING_CHARS - len(text))
+    assert render_manifest(build(), padded) is padded
+    assert render_manifest(build(), padded + " ") == render_manifest(build(), None)

@@ -503,3 +503,8 @@ def test_a_title_that_fits_exactly() -> None:
     tag = "t" * (256 - len("promote x: to stage"))
     title = PromotionPlan("dev", "stage", "promote", (item("a", "x", tag),)).title()
     assert title == f"promote x:{tag} to stage" and len(title) == 256
+
+
+def test_a_title_has_no_line_breaks() -> None:
+    plan = PromotionPlan("dev", "stage", "promote", (item("a", "x", "v1\n\r\tx"),))
+    assert plan.title() == "promote x:v1 x to stage"

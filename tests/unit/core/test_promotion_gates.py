@@ -113,7 +113,8 @@ def test_mutable_tags_are_refused_with_core_tags_reason(tag: str) -> None:
         "(tags.immutable is true)"
     )
     assert error.fix == (
-        "promote an immutably tagged build (sha-<commit> or a full semver like 1.4.2), or pin it by digest"
+        "use an immutably tagged build (sha-<commit> or a full semver like 1.4.2); a digest does not make "
+        "a mutable tag acceptable"
     )
 
 
@@ -171,7 +172,8 @@ def test_every_reason_in_one_error() -> None:
     )
     assert error.fix == (
         "promote dev → stage first, or set allow-skip: true; "
-        "promote an immutably tagged build (sha-<commit> or a full semver like 1.4.2), or pin it by digest; "
+        "use an immutably tagged build (sha-<commit> or a full semver like 1.4.2); a digest does not make "
+        "a mutable tag acceptable; "
         "set the digest in dev first (sha256:… from the build's push step)"
     )
 
@@ -299,3 +301,8 @@ def test_naive_and_other_zone_datetimes_are_read_as_utc() -> None:
 )
 def test_format_duration(seconds: float, text: str) -> None:
     assert format_duration(seconds) == text
+
+
+def test_names_in_reasons_have_control_characters_escaped() -> None:
+    error = refusal(PromotionPlan("dev", "stage", "promote", (item("a\nb", "x\x1b[2J", "latest"),)))
+    assert error.message.startswith("dev → stage refused (1 reason): a\\nb/x\\x1b[2J: 'latest' is")
