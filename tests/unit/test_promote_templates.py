@@ -6,13 +6,17 @@ promote-overlay action declares. (tests/e2e/test_promote_templates.py runs them 
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from gitops_release.core.policy import load_policy
 from tests.fixtures.act import read_workflow
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -133,3 +137,26 @@ def test_auto_promote_runs_on_a_schedule_and_never_targets_prod() -> None:
     assert not [v for v in values(data["jobs"]) if re.search(rf"\b{last}\b", v)], (
         f"{last} in auto-promote.yml"
     )
+
+
+def test_template_policy_and_overlays_fit_together() -> None:
+    """The policy the templates ship loads, its prod gate is what promote.yml's deployments: read
+    is for, and overlays status reads the three overlays (two images each) it points at."""
+    policy = load_policy(POLICY.read_text(encoding="utf-8"), path=".gitops-release.yml")
+    assert policy.env_order == ("dev", "stage", "prod")
+    assert policy.env_rules("prod").require_status == "deployment"
+    assert policy.env_rules("stage").labels == ("promotion", "stage")
+    done = subprocess.run(
+        [sys.executable, "-m", "gitops_release", "overlays", "status", "--format", "json"],
+        cwd=POLICY.parent,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    status = json.loads(done.stdout)
+    assert status["environments"] == ["dev", "stage", "prod"]
+    assert [row["image"] for row in status["images"]] == ["ghcr.io/org/my-app", "ghcr.io/org/my-app-worker"]
+    for row in status["images"]:
+        assert set(row["environments"]) == {"dev", "stage", "prod"} and not row["differs"]
