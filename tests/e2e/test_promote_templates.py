@@ -138,8 +138,7 @@ def test_promote_dispatch_opens_the_pull_request_and_a_rerun_reuses_it(
     assert pull["base"]["ref"] == "main"
     branch = pull["head"]["ref"]
     assert re.fullmatch(r"promote/stage/[0-9a-f]{10}", branch), branch
-    assert pull["title"].startswith("promote ") and pull["title"].endswith(" to stage"), pull["title"]
-    assert DEV_TAG in pull["title"]
+    assert pull["title"] == f"promote my-app:{DEV_TAG}, my-app-worker:{DEV_TAG} to stage"
     assert {label["name"] for label in pull["labels"]} >= {"promotion", "stage"}  # the policy's
     assert f"key={branch.rsplit('/', 1)[1]}" in pull["body"]  # the hidden plan marker
     assert outputs.get("pr-number") == str(pull["number"])
