@@ -141,6 +141,8 @@ def test_promote_dispatch_opens_the_pull_request_and_a_rerun_reuses_it(
     assert pull["title"] == f"promote my-app:{DEV_TAG}, my-app-worker:{DEV_TAG} to stage"
     assert {label["name"] for label in pull["labels"]} >= {"promotion", "stage"}  # the policy's
     assert f"key={branch.rsplit('/', 1)[1]}" in pull["body"]  # the hidden plan marker
+    assert "- [ ] Verify image tag matches dev" in pull["body"]  # stage's checklist (seed 003)
+    assert pull["draft"] is False
     assert outputs.get("pr-number") == str(pull["number"])
     assert outputs.get("pr-url") == pull["html_url"]
 
