@@ -67,7 +67,9 @@ def test_an_overlay_that_breaks_is_named_after_the_combined_run_fails(tree: Path
         renderer.render()
 
 
-def test_an_edit_that_changes_more_than_the_image_is_refused(github_sandbox: GitHubSandbox, tmp_path: Path) -> None:
+def test_an_edit_that_changes_more_than_the_image_is_refused(
+    github_sandbox: GitHubSandbox, tmp_path: Path
+) -> None:
     # stage copies the api container's image into an annotation: the promotion would change it too
     copy = (
         "replacements:\n"
@@ -85,7 +87,8 @@ def test_an_edit_that_changes_more_than_the_image_is_refused(github_sandbox: Git
     code, _, err = repo.cli("--from-env", "dev", "--to-env", "stage", "--mode", "commit")
 
     assert code == 1
-    assert "apps/api/overlays/stage: the edit would change Deployment/api beyond its container images" in err
+    assert "apps/api/overlays/stage: the edit would change" in err, err
+    assert "beyond its container images" in err.replace("\n", " ")
     assert repo.log() == before
 
     # render-check false: only the YAML-level check runs, and the promotion goes through

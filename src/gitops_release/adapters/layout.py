@@ -17,7 +17,9 @@ import fnmatch
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from gitops_release.adapters.files import path_in_checkout
 from gitops_release.core.overlay import get_images
@@ -49,6 +51,17 @@ class EnvFiles:
 
     def overlay_files(self) -> list[str]:
         return sorted(path for path in self.texts if PurePosixPath(path).name in OVERLAY_FILES)
+
+
+def parse_images(text: str, path: str) -> list[dict[str, Any]]:
+    """core/overlay.get_images, remembered by (path, text): a run reads the same overlay in its
+    plan and in every attempt of its edit (a monorepo's hundreds of files), parse it once."""
+    return [dict(entry) for entry in _parsed_images(text, path)]
+
+
+@lru_cache(maxsize=8192)
+def _parsed_images(text: str, path: str) -> tuple[dict[str, Any], ...]:
+    return tuple(get_images(text, path=path))
 
 
 def overlays_dir(policy: Policy, override: str | None) -> str:
@@ -161,7 +174,7 @@ def read_env(
         result.texts[rel] = text
         result.overlay_dirs[app] = env_rel
         result.overlay_file_of[app] = rel
-        for entry in get_images(text, path=rel):
+        for entry in parse_images(text, rel):
             name = str(entry.get("name", ""))
             key = (app, name)
             if key in result.state:

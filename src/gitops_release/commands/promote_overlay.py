@@ -450,18 +450,26 @@ def _check_env(policy: Policy, name: str, env: str | None) -> None:
         )
 
 
-def read_tree(root: Path, inputs: Inputs, *, required: Sequence[str], policy: Policy | None = None) -> _Tree:
-    """The policy (unless given) and every env's images under ``root``; the ``required`` envs
-    must exist."""
+def read_tree(
+    root: Path,
+    inputs: Inputs,
+    *,
+    required: Sequence[str],
+    policy: Policy | None = None,
+    envs: Sequence[str] | None = None,
+) -> _Tree:
+    """The policy (unless given) and the images of every env (or of ``envs``) under ``root``;
+    the ``required`` envs must exist."""
     policy = policy or _policy(root, inputs)
     _check_env(policy, "to-env", inputs.to_env)
     _check_env(policy, "from-env", inputs.from_env)
     pattern = layout.overlays_dir(policy, inputs.overlays_dir)
-    envs = {
+    found = {
         env: layout.read_env(root, policy, env, pattern=pattern, required=env in required)
         for env in policy.channels
+        if envs is None or env in envs
     }
-    return _Tree(root, policy, pattern, envs)
+    return _Tree(root, policy, pattern, found)
 
 
 def _state(env_files: layout.EnvFiles) -> dict[tuple[str, str], tuple[Target, ImageState]]:
@@ -634,10 +642,11 @@ def _render_combined(
 ) -> dict[str, _Render] | None:
     """Every overlay of ``rels`` in ONE kustomize run (kubectl's start-up is most of a small
     render): a temporary kustomization wraps each overlay with a ``commonAnnotations`` entry
-    naming it, so each rendered document tells which overlay it came from. None when that does
-    not work (a render error, a document without the annotation): the caller renders them one
-    by one for a precise error. Renders made this way are compared only with renders made this
-    way (the annotation is in them)."""
+    naming it, so each rendered document tells which overlay it came from, and a ``namePrefix``
+    (taken off again) so two apps' equal resource names (a generated ConfigMap) do not collide.
+    None when that does not work (a render error, a document without the annotation): the
+    caller renders them one by one for a precise error. Renders made this way are compared
+    only with renders made this way (the annotation and prefix are in them)."""
     with tempfile.TemporaryDirectory(prefix="gitops-release-render-") as tmp:
         top = Path(tmp)
         lines = ["resources:"]
@@ -646,7 +655,8 @@ def _render_combined(
             wrapper.mkdir()
             target = os.path.relpath(root / rel, wrapper)
             (wrapper / "kustomization.yaml").write_text(
-                f"resources:\n  - {_yaml_str(target)}\ncommonAnnotations:\n  {_ANNOTATION}: r{index}\n",
+                f"resources:\n  - {_yaml_str(target)}\nnamePrefix: r{index}-\n"
+                f"commonAnnotations:\n  {_ANNOTATION}: r{index}\n",
                 encoding="utf-8",
             )
             lines.append(f"  - w{index}")
@@ -667,10 +677,21 @@ def _render_combined(
     for index, rel in enumerate(rels):
         own = "---\n".join(docs[index])
         try:
-            result[rel] = _Render(rendered_resources(own, shown=rel), _secret_docs(own))
+            resources = [_unprefixed(r, f"r{index}-") for r in rendered_resources(own, shown=rel)]
+            result[rel] = _Render(resources, _secret_docs(own))
         except ConfigError:
             return None
     return result
+
+
+def _unprefixed(resource: RenderedResource, prefix: str) -> RenderedResource:
+    """``Kind/r3-name`` -> ``Kind/name`` (kustomize does not prefix every kind: Namespaces stay)."""
+    kind, _, name = resource.resource.partition("/")
+    if not name.startswith(prefix):
+        return resource
+    shown = f"{kind}/{name[len(prefix) :]}"
+    containers = tuple(dataclasses.replace(c, resource=shown) for c in resource.containers)
+    return RenderedResource(shown, containers, resource.digest)
 
 
 def _yaml_str(text: str) -> str:
@@ -799,7 +820,11 @@ def _conflict(item: PlanItem, now: ImageState | None) -> PolicyError:
 
 
 def apply_plan(
-    plan: PromotionPlan, policy: Policy, env_files: layout.EnvFiles
+    plan: PromotionPlan,
+    policy: Policy,
+    env_files: layout.EnvFiles,
+    *,
+    cache: dict[tuple[Any, ...], str] | None = None,
 ) -> tuple[dict[str, str], PromotionPlan]:
     """The new text of every file the plan edits, read from ``env_files`` (the target env as it
     is now), and the part of the plan still to do there. An entry that moved since the plan was
@@ -819,6 +844,12 @@ def apply_plan(
         if text is None:
             raise ConfigError(f"{file} is not part of env {plan.to_env}", fix="check the overlays layout")
         after = item.after
+        # ``cache``: one run applies the same plan to the same text on every attempt (and pr mode
+        # twice): each edit is made once.
+        key = (file, text, item.image, after, item.before is None)
+        if cache is not None and key in cache:
+            texts[file] = cache[key]
+            continue
         if item.target.kind == "kustomize":
             texts[file] = set_image_entry(
                 text,
@@ -836,6 +867,8 @@ def apply_plan(
                 path=file,
                 add_missing=item.before is None,
             )
+        if cache is not None:
+            cache[key] = texts[file]
     done = dataclasses.replace(plan, items=tuple(todo))
     check_yaml(done, policy, env_files, texts)
     return texts, done
@@ -858,7 +891,7 @@ def check_yaml(
                     new_tag=e.get("newTag"),
                     digest=e.get("digest"),
                 )
-                for e in get_images(text, path=file)
+                for e in layout.parse_images(text, file)
             }
         else:
             new = {}
@@ -992,6 +1025,30 @@ def worktree(git: Git, commit: str) -> Iterator[Path]:
         git.run("worktree", "remove", "--force", "--", str(path), check=False)
         shutil.rmtree(tmp, ignore_errors=True)
         git.run("worktree", "prune", check=False)
+
+
+@contextlib.contextmanager
+def layout_tree(git: Git, commit: str, inputs: Inputs) -> Iterator[Path]:
+    """The files the plan reads at ``commit`` (the policy, everything under the overlays dir,
+    the values files) written out to a temporary directory through a temporary index: the job's
+    checkout and the repository's worktrees are left as they are, and a monorepo's bases and
+    other files are not written at all (a full worktree of 200 apps costs seconds)."""
+    policy = load_policy(show_file(git, commit, inputs.policy_path), path=inputs.policy_path)
+    pattern = layout.overlays_dir(policy, inputs.overlays_dir)
+    specs = [f":(literal){inputs.policy_path}", f":(glob){pattern}/**"]
+    specs += [f":(literal){path}" for rule in policy.values for path in rule.files.values()]
+    tmp = Path(tempfile.mkdtemp(prefix="gitops-release-plan-"))
+    tree = tmp / "tree"
+    tree.mkdir()
+    scratch = Git(git.cwd, env={**git.env, "GIT_INDEX_FILE": str(tmp / "index")})
+    try:
+        scratch.run("read-tree", commit)
+        files = scratch.run("ls-files", "-z", "--", *specs).out
+        if files:
+            scratch.run("checkout-index", "-z", "--stdin", f"--prefix={tree}/", input=files)
+        yield tree
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def last_commit(git: Git, ref: str, paths: Sequence[str]) -> str | None:
@@ -1312,8 +1369,13 @@ def run_write(
             )
     github = _GitHub(inputs, ctx)
     with contextlib.ExitStack() as stack:
-        scratch = stack.enter_context(worktree(git, base_sha))
-        source_root = None if source_sha is None else stack.enter_context(worktree(git, source_sha))
+        # A revert needs a real worktree (the inverse of a commit is merged into it).
+        scratch = stack.enter_context(
+            worktree(git, base_sha) if inputs.revert else layout_tree(git, base_sha, inputs)
+        )
+        source_root = (
+            None if source_sha is None else stack.enter_context(layout_tree(git, source_sha, inputs))
+        )
         plan, tree, source_commit = plan_on(
             inputs, git, scratch, base_sha, source_root=source_root, source_commit_ref=source_sha
         )
@@ -1353,10 +1415,13 @@ def run_write(
     touched: list[str] = []
     written: dict[str, list[str]] = {"manifests": []}
 
+    edits: dict[tuple[Any, ...], str] = {}
+    rendered: list[tuple[str, tuple[tuple[str, str], ...]]] = []
+
     def edit(root: Path) -> str | None:
-        fresh = read_tree(root, inputs, required=[plan.to_env])
+        fresh = read_tree(root, inputs, required=[plan.to_env], envs=[plan.to_env])
         env_files = fresh.envs[plan.to_env]
-        texts, todo = apply_plan(plan, fresh.policy, env_files)
+        texts, todo = apply_plan(plan, fresh.policy, env_files, cache=edits)
         if not todo.items:
             return None
         manifest = manifest_texts(
@@ -1376,9 +1441,12 @@ def run_write(
                 if item.target.kind == "kustomize"
             }
         )
+        # The same base commit and the same edited files were rendered and checked already (pr
+        # mode's second push only adds the PR number to the manifests): not again.
+        render_key = (Git(root, env=git.env).head(), tuple(sorted(texts.items())))
         renderer = (
             Renderer(root, touched_dirs, kubectl=kubectl, env=ctx.env)
-            if kubectl is not None and touched_dirs
+            if kubectl is not None and touched_dirs and render_key not in rendered
             else None
         )
         before = renderer.render() if renderer is not None else None
@@ -1386,6 +1454,7 @@ def run_write(
             atomic_write(path_in_checkout(root, path, "overlay"), text)
         if renderer is not None:
             check_renders(todo, env_files, before, renderer.render())
+            rendered.append(render_key)
         touched[:] = sorted(texts)
         written["manifests"] = sorted(manifest)
         return message
@@ -1625,7 +1694,7 @@ def run_verify(inputs: Inputs, ctx: Context, checkout: Path) -> Outputs:
             f"'{ref}' is not a commit in the checkout",
             fix="fetch it first or give a ref that exists",
         )
-    with worktree(git, base_sha) as scratch:
+    with layout_tree(git, base_sha, inputs) as scratch:
         before = read_tree(scratch, inputs, required=())
     # The base's policy: a pull request cannot loosen the check of its own change.
     head = read_tree(checkout, inputs, required=(), policy=before.policy)
