@@ -1,7 +1,10 @@
 """Edit the ``images:`` of a kustomization.yaml, keeping comments, key order, quotes and indentation.
 
-Pure: text in, text out (ruamel.yaml round-trip). When nothing changes semantically the input
-text is returned unchanged, byte for byte.
+Pure: text in, text out. When nothing changes semantically the input text is returned unchanged,
+byte for byte; otherwise only the characters of the changed values differ (docs/overlay-edits.md).
+``set_image`` serves update-db's write-through, ``set_image_entry`` promotion (an entry set to
+exactly the given fields, matched as kustomize matches it); ``kustomize_reference`` says what
+kustomize renders under an entry.
 """
 
 from __future__ import annotations
@@ -263,12 +266,11 @@ def set_image(
     other containers the policy or db.json know): another container's entry is never edited,
     the release is refused (PolicyError) instead.
 
-    Only the lines that change differ from the input (a file whose lists are indented two ways
-    keeps both); a shape the line edit does not handle (flow style, multi-line scalars) falls
-    back to a ruamel.yaml dump of the whole file.
+    Made in place like set_image_entry's edit (only the changed values' characters differ, in
+    any style, CRLF and a BOM kept); a shape the in-place edit does not handle (a block scalar or
+    tagged value) falls back to a ruamel.yaml dump of the whole file (_dump_keeping).
     """
-    data = _load(kustomization_text, path)
-    had_images = "images" in data
+    data, root = _load_with_node(kustomization_text, path)
     images = data.get("images")
     entry = _find(images, image, container) if images is not None else None
     if entry is not None and container and not _belongs(entry, container, owned, others):
@@ -282,8 +284,6 @@ def set_image(
             "policy source lists without globs (sources[].images) or db.json records for it there, "
             "and neither is named after another container",
         )
-    # Where each key and value of the entry is in the input, read before anything moves.
-    before = {key: (entry.lc.key(key), entry.lc.value(key)) for key in entry} if entry is not None else {}
     ops: list[tuple[str, str]] = []  # ("set" | "insert" | "delete", key) on ``entry``
     if entry is None:
         new = CommentedMap()
@@ -312,16 +312,15 @@ def set_image(
             ops.append(("delete", "digest"))
         if not ops:
             return kustomization_text
-    try:
-        if entry is None:
-            spliced = _splice_new_entry(kustomization_text, data, had_images)
-        else:
-            spliced = _splice_entry(kustomization_text, entry, before, ops)
-    except (IndexError, KeyError, TypeError, ValueError, AttributeError):
-        spliced = None
+    if entry is None:
+        spliced = _guarded(lambda: _splice_append(kustomization_text, root, new))
+    else:
+        index = next(i for i, e in enumerate(images) if e is entry)
+        edited = {key: op for op, key in ops}
+        spliced = _guarded(lambda: _splice_entry_nodes(kustomization_text, root, index, entry, edited))
     if spliced is not None and _same_document(spliced, data):
         return spliced
-    return _dump(kustomization_text, data)
+    return _dump_keeping(kustomization_text, data)
 
 
 def _dump(kustomization_text: str, data: CommentedMap) -> str:
@@ -335,11 +334,7 @@ def _dump(kustomization_text: str, data: CommentedMap) -> str:
     return out.getvalue()
 
 
-# -- line edits ----------------------------------------------------------------------------------
-# ruamel.yaml re-indents every list of a file the one way it is told; a kustomization written by
-# hand often indents resources: flush and images: by two. So the edit is made on the input's
-# lines at the positions ruamel reports, and accepted only when the result loads to exactly the
-# document the ruamel edit produced (_same_document); anything else falls back to _dump.
+# -- the text an edit writes ----------------------------------------------------------------------
 
 _PLAIN_SAFE = re.compile(r"^[A-Za-z0-9_./+][A-Za-z0-9_./:+@-]*$")  # never starts with an indicator
 
@@ -347,141 +342,11 @@ _PLAIN_SAFE = re.compile(r"^[A-Za-z0-9_./+][A-Za-z0-9_./:+@-]*$")  # never start
 def _scalar_text(value: object) -> str:
     """``value`` as it is written after ``key: `` (quote style of a ruamel scalar string kept)."""
     text = str(value)
-    if isinstance(value, SingleQuotedScalarString):
+    if isinstance(value, SingleQuotedScalarString) and text.isprintable():  # no line break in it
         return "'" + text.replace("'", "''") + "'"
     if isinstance(value, DoubleQuotedScalarString) or not _PLAIN_SAFE.match(text) or text.endswith(":"):
         return json.dumps(text)
     return text
-
-
-def _scalar_end(line: str, start: int) -> int | None:
-    """Where the one-line scalar starting at ``line[start]`` ends; None for any other shape."""
-    first = line[start : start + 1]
-    if first == "'":
-        i = start + 1
-        while i < len(line):
-            if line[i] == "'":
-                if line[i + 1 : i + 2] == "'":
-                    i += 2
-                    continue
-                return i + 1
-            i += 1
-        return None
-    if first == '"':
-        i = start + 1
-        while i < len(line):
-            if line[i] == "\\":
-                i += 2
-                continue
-            if line[i] == '"':
-                return i + 1
-            i += 1
-        return None
-    if not first or first in "|>&*!{}[]#%@`\n":
-        return None
-    body = line[start:]  # a final "\n" goes with the trailing spaces below
-    cut = len(body)
-    for mark in (" #", "\t#"):
-        found = body.find(mark)
-        if found != -1:
-            cut = min(cut, found)
-    return start + len(body[:cut].rstrip())
-
-
-def _lines(text: str) -> list[str] | None:
-    if "\r" in text:  # line edits keep \n only; let the dump normalise such a file
-        return None
-    return text.splitlines(keepends=True)
-
-
-def _splice_entry(
-    text: str,
-    entry: CommentedMap,
-    before: dict[str, tuple[tuple[int, int], tuple[int, int]]],
-    ops: list[tuple[str, str]],
-) -> str | None:
-    lines = _lines(text)
-    if lines is None or entry.fa.flow_style():
-        return None
-    done = {key: op for op, key in ops}
-    replaced: dict[int, str] = {}
-    # Sets first (set_image records the delete of digest last): a deleted first key hands its
-    # "- " to the (possibly edited) line after it.
-    for key, op in done.items():
-        if op not in ("set", "delete"):
-            continue
-        (key_line, key_col), (value_line, value_col) = before[key]
-        line = lines[key_line]
-        if value_line != key_line:
-            return None
-        end = _scalar_end(line, value_col)
-        if end is None:
-            return None
-        if op == "set":
-            replaced[key_line] = line[:value_col] + _scalar_text(entry[key]) + line[end:]
-        else:  # delete: a key alone on its line
-            prefix = line[:key_col]
-            if line[end:].strip()[:1] not in ("", "#") or prefix.strip() not in ("", "-"):
-                return None
-            if prefix.strip():  # "- digest: …" first in its item: the next key takes the dash
-                following = replaced.get(key_line + 1, lines[key_line + 1])
-                if following[:key_col].strip() or following[key_col : key_col + 1] in ("", " ", "#", "\n"):
-                    return None
-                replaced[key_line + 1] = prefix + following[key_col:]
-            replaced[key_line] = ""
-    key_col = min(col for (_, col), _ in before.values())
-    inserted: dict[int, list[str]] = {}
-    anchor = -1  # set at name, which comes before any inserted key
-    for key in entry:
-        if key in before:
-            anchor = before[key][1][0]
-        elif done.get(key) == "insert":
-            inserted.setdefault(anchor, []).append(" " * key_col + f"{key}: {_scalar_text(entry[key])}\n")
-    out: list[str] = []
-    for index, line in enumerate(lines):
-        out.append(replaced.get(index, line))
-        if index in inserted:
-            if not out[-1].endswith("\n"):  # the anchor line is a kept key's: never emptied
-                out[-1] += "\n"
-            out.extend(inserted[index])
-    return "".join(out)
-
-
-def _entry_lines(entry: CommentedMap, dash_col: int, key_col: int) -> list[str]:
-    keys = list(entry)
-    first = " " * dash_col + "-" + " " * (key_col - dash_col - 1)
-    return [
-        (first if i == 0 else " " * key_col) + f"{key}: {_scalar_text(entry[key])}\n"
-        for i, key in enumerate(keys)
-    ]
-
-
-def _splice_new_entry(text: str, data: CommentedMap, had_images: bool) -> str | None:
-    """The input with the appended images entry (data["images"][-1]) added as lines."""
-    lines = _lines(text)
-    if lines is None:
-        return None
-    images = data["images"]
-    new = images[-1]
-    if not had_images:  # no images: key: append one, in the file's list style
-        _, offset = _sequence_indent(text)
-        head = "" if not text or text.endswith("\n") else "\n"
-        return text + head + "images:\n" + "".join(_entry_lines(new, offset, offset + 2))
-    if len(images) < 2 or images.fa.flow_style():
-        return None  # images: was null or [] before: let the dump write it
-    last = images[-2]
-    if not isinstance(last, CommentedMap) or last.fa.flow_style():
-        return None
-    item_line, key_col = images.lc.item(len(images) - 2)
-    prefix = lines[item_line][:key_col]
-    if prefix.strip() != "-":  # the item's own "- ", then its first key
-        return None
-    dash_col = prefix.index("-")
-    end_line = max(max(last.lc.key(k)[0], last.lc.value(k)[0]) for k in last)
-    out = lines[: end_line + 1]
-    if out and not out[-1].endswith("\n"):
-        out[-1] += "\n"
-    return "".join(out + _entry_lines(new, dash_col, key_col) + lines[end_line + 1 :])
 
 
 class _TooLarge(Exception):

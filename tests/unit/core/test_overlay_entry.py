@@ -119,6 +119,14 @@ def test_the_quote_style_of_a_rewritten_value_is_kept() -> None:
     assert edit(text, new_tag="1.10") == text.replace("v1", '"1.10"')  # never a float
 
 
+def test_a_value_with_a_line_break_is_escaped_in_double_quotes() -> None:
+    # Single quotes cannot hold a line break (YAML folds it into a space).
+    text = "images:\n- name: ghcr.io/org/app\n  newTag: 'v1'\n"
+    out = edit(text, new_tag="v2\nx: y")
+    assert out == text.replace("'v1'", '"v2\\nx: y"')
+    assert get_images(out) == [{"name": "ghcr.io/org/app", "newTag": "v2\nx: y"}]
+
+
 def test_a_flow_style_list_is_edited_in_place() -> None:
     text = (
         "resources: [../base]\n"
@@ -180,6 +188,12 @@ def test_a_missing_entry_names_the_file_the_image_and_the_fix() -> None:
             "resources:\n  - x\nimages:\n  - name: ghcr.io/org/app\n    newTag: v2\n",
         ),
         ("", "images:\n- name: ghcr.io/org/app\n  newTag: v2\n"),
+        (
+            "images: # later\r\nk: 1\r\n",
+            "images: # later\r\n- name: ghcr.io/org/app\r\n  newTag: v2\r\nk: 1\r\n",
+        ),
+        ("images: null", "images:\n- name: ghcr.io/org/app\n  newTag: v2"),
+        ("---\t# header\nimages: []\n", "---\t# header\nimages:\n- name: ghcr.io/org/app\n  newTag: v2\n"),
     ],
 )
 def test_add_missing_appends_in_the_files_style(text: str, expected: str) -> None:
@@ -202,6 +216,31 @@ def test_a_tag_suffix_goes_when_it_would_apply() -> None:
 def test_shared_entries_are_refused() -> None:
     with pytest.raises(ConfigError, match="anchor"):
         edit("images:\n- &e {name: ghcr.io/org/app}\n")
+    with pytest.raises(ConfigError, match="merge key"):
+        edit("base: &b {newTag: v1}\nimages:\n- <<: *b\n  name: ghcr.io/org/app\n")
+
+
+def test_an_alias_bomb_is_refused_before_any_edit() -> None:
+    levels = ["l0: &l0 [x, x, x, x, x, x, x, x, x, x]"]
+    levels += [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 10)}]" for i in range(1, 5)]
+    with pytest.raises(ConfigError, match="YAML aliases standing for"):
+        edit("\n".join(levels) + "\nimages: []\n", add_missing=True)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "- a\n",  # not a mapping
+        "kind: Deployment\nimages: []\n",
+        "images: {name: x}\n",
+        "images:\n- newTag: v1\n",  # no name
+        "a: 1\n---\nb: 2\n",  # two documents
+        "images: [\n",
+    ],
+)
+def test_what_is_no_kustomization_is_refused(text: str) -> None:
+    with pytest.raises(ConfigError):
+        edit(text, add_missing=True)
 
 
 # -- what kustomize renders -------------------------------------------------------------------

@@ -1,8 +1,7 @@
 """core/overlay.py, the exact text written (written against mutation-testing survivors,
-docs/testing.md): a line edit that goes wrong falls back to a full ruamel.yaml dump with the same
-meaning, so only the exact output tells the line edit from the dump. Also: where a one-line
-scalar ends, the dump path's handling of comments below a removed digest, and which entry
-belongs to the container."""
+docs/testing.md): an in-place edit that goes wrong falls back to a full ruamel.yaml dump with the
+same meaning, so only the exact output tells the in-place edit from the dump. Also: the dump
+path's handling of comments below a removed digest, and which entry belongs to the container."""
 
 from __future__ import annotations
 
@@ -11,7 +10,7 @@ from typing import Any
 import pytest
 
 from gitops_release.core import overlay
-from gitops_release.core.overlay import _scalar_end, get_images, set_image
+from gitops_release.core.overlay import get_images, set_image
 from gitops_release.core.yaml_limits import ANCHORS_FIX
 from gitops_release.errors import ConfigError, PolicyError
 
@@ -23,61 +22,6 @@ def edit(
     text: str, image: str = "ghcr.io/org/app", tag: str = "v2", digest: str | None = None, **kw: Any
 ) -> str:
     return set_image(text, image=image, tag=tag, digest=digest, path="k.yaml", **kw)
-
-
-# -- _scalar_end -------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("line", "start", "end"),
-    [
-        ("k: 'it''s'  # c\n", 3, 10),  # '' is a quote inside
-        ("k: 'x'''\n", 3, 8),  # an escaped quote right before the closing one
-        ("k: '' # empty\n", 3, 5),
-        ("k: 'a #b' # c\n", 3, 9),  # " #" inside quotes is no comment
-        ('k: "a\\"b" # c\n', 3, 9),  # \" is a quote inside
-        ('k: "a\\\\" # c\n', 3, 8),  # an escaped backslash right before the closing quote
-        ('k: "" # empty\n', 3, 5),
-        ('k: "a #b" # c\n', 3, 9),
-        ("k: v1\n", 3, 5),
-        ("k: v1", 3, 5),
-        ("k: v1  \n", 3, 5),
-        ("k: Xyz\n", 3, 6),
-        ("k: v1 # a # b\n", 3, 5),  # the first comment mark ends it
-        ("k: v1\t# tab\n", 3, 5),
-        ("k: v1#not-a-comment\n", 3, 19),
-    ],
-)
-def test_where_a_one_line_scalar_ends(line: str, start: int, end: int) -> None:
-    assert _scalar_end(line, start) == end
-
-
-@pytest.mark.parametrize(
-    "line",
-    [
-        "k: 'open\n",
-        "k: 'open",
-        'k: "open\n',
-        'k: "open',
-        "k: |\n",
-        "k: >-\n",
-        "k: &a v\n",
-        "k: *a\n",
-        "k: !t v\n",
-        "k: [a]\n",
-        "k: {a: b}\n",
-        "k: # c\n",
-        "k: @x\n",
-        "k: `x\n",
-        "k: %x\n",
-        "k:",
-    ],
-)
-def test_any_other_shape_has_no_end(line: str) -> None:
-    assert _scalar_end(line, 3) is None
-
-
-# -- the line edit's exact output ----------------------------------------------------------------
 
 
 def test_quoted_values_with_escapes_are_replaced_in_place() -> None:
@@ -94,9 +38,10 @@ def test_a_new_images_key_leaves_a_file_indenting_lists_two_ways_alone() -> None
     # The dump would re-indent patches: flush like resources:.
     out = edit(MIXED_NO_IMAGES, digest=NEW)
     assert out == MIXED_NO_IMAGES + f"images:\n- name: ghcr.io/org/app\n  newTag: v2\n  digest: {NEW}\n"
+    # A file without a final line break stays without one.
     assert (
         edit(MIXED_NO_IMAGES.rstrip("\n"))
-        == MIXED_NO_IMAGES + "images:\n- name: ghcr.io/org/app\n  newTag: v2\n"
+        == MIXED_NO_IMAGES + "images:\n- name: ghcr.io/org/app\n  newTag: v2"
     )
 
 
@@ -113,7 +58,7 @@ def test_a_list_item_ending_in_a_colon_is_not_read_as_the_lists_key() -> None:
 def test_an_entry_appended_after_a_last_entry_without_a_final_newline() -> None:
     text = "resources:\n    - ../base\nimages:\n  - name: a\n    newTag: v1"
     assert edit(text) == "resources:\n    - ../base\nimages:\n  - name: a\n    newTag: v1\n" + (
-        "  - name: ghcr.io/org/app\n    newTag: v2\n"
+        "  - name: ghcr.io/org/app\n    newTag: v2"
     )
 
 
@@ -161,19 +106,19 @@ HEAD = "images:\n- name: ghcr.io/org/app\n"
     ("before", "after"),
     [
         (
-            f"  newTag:\n    v1\n  digest: {OLD}  # old\n  # keep me\n- name: y\n",
+            f"  newTag: !!str\n    v1\n  digest: {OLD}  # old\n  # keep me\n- name: y\n",
             "  newTag: v2\n  # keep me\n- name: y\n",
         ),
         (
-            f"  newTag:\n    v1  # tag note\n  digest: {OLD}\n  # keep me\n- name: y\n",
+            f"  newTag: !!str\n    v1  # tag note\n  digest: {OLD}\n  # keep me\n- name: y\n",
             "  newTag: v2 # tag note\n  # keep me\n- name: y\n",
         ),
-        (f"  newTag:\n    v1\n  digest: {OLD}  # inline\n- name: y\n", "  newTag: v2\n- name: y\n"),
-        (f"  digest: {OLD}\n  newTag:\n    v1\n- name: y\n", "  newTag: v2\n- name: y\n"),
-        (f"  newTag:\n    v1\n  digest: {OLD}\n  # keep me\n", "  newTag: v2\n  # keep me\n"),
-        (f"  digest: {OLD}\n  # keep me\n  newTag:\n    v1\n", "  # keep me\n  newTag: v2\n"),
+        (f"  newTag: !!str\n    v1\n  digest: {OLD}  # inline\n- name: y\n", "  newTag: v2\n- name: y\n"),
+        (f"  digest: {OLD}\n  newTag: !!str\n    v1\n- name: y\n", "  newTag: v2\n- name: y\n"),
+        (f"  newTag: !!str\n    v1\n  digest: {OLD}\n  # keep me\n", "  newTag: v2\n  # keep me\n"),
+        (f"  digest: {OLD}\n  # keep me\n  newTag: !!str\n    v1\n", "  # keep me\n  newTag: v2\n"),
         (
-            f"  newTag:\n    v1\n  digest: {OLD}\n\n  # keep me\n\n- name: y\n",
+            f"  newTag: !!str\n    v1\n  digest: {OLD}\n\n  # keep me\n\n- name: y\n",
             "  newTag: v2\n\n  # keep me\n\n- name: y\n",
         ),
     ],
@@ -190,7 +135,7 @@ HEAD = "images:\n- name: ghcr.io/org/app\n"
 def test_the_dump_hands_the_comment_lines_below_a_removed_digest_to_the_key_above(
     before: str, after: str
 ) -> None:
-    # A tag written on the line below its key is beyond the line edit: the whole file is dumped.
+    # A tagged value (!!str) is beyond the in-place edit: the whole file is dumped.
     assert edit(HEAD + before) == HEAD + after
 
 
@@ -263,9 +208,17 @@ def test_an_entry_appended_after_a_deeply_indented_first_entry_near_the_top() ->
 INDENTED = "resources:\n    - ../base\n"  # the dump would indent images: by four as well
 
 
-def test_a_crlf_file_is_dumped_with_lf_line_ends() -> None:
+def test_a_crlf_file_is_edited_in_place() -> None:
     text = "images:\r\n- name: ghcr.io/org/app\r\n  newTag: v1\r\n"
-    assert edit(text) == "images:\n- name: ghcr.io/org/app\n  newTag: v2\n"
+    assert (
+        edit(text, digest=NEW) == f"images:\r\n- name: ghcr.io/org/app\r\n  newTag: v2\r\n  digest: {NEW}\r\n"
+    )
+
+
+def test_a_crlf_file_with_comments_is_dumped_with_crlf_only() -> None:
+    # The dump used to write "\n" between lines but keep the "\r" of each comment: mixed endings.
+    text = "# top\r\nimages:\r\n- name: ghcr.io/org/app # main\r\n  newTag: !!str v1\r\n"
+    assert edit(text) == "# top\r\nimages:\r\n- name: ghcr.io/org/app # main\r\n  newTag: v2\r\n"
 
 
 def test_one_hundred_aliases_load_and_the_next_one_is_refused_naming_its_line() -> None:
@@ -295,9 +248,9 @@ def test_an_anchored_value_is_refused_naming_the_key_and_the_anchor() -> None:
     assert info.value.message == "k.yaml: images[0].'newTag' is a YAML anchor or alias (&t/*t)"
 
 
-def test_a_plain_tag_continued_on_the_next_line_is_replaced_whole_by_the_dump() -> None:
+def test_a_plain_tag_continued_on_the_next_line_is_replaced_whole_in_place() -> None:
     text = INDENTED + "images:\n- name: ghcr.io/org/app\n  newTag: v1\n    continued\n"
-    assert edit(text) == INDENTED + "images:\n    - name: ghcr.io/org/app\n      newTag: v2\n"
+    assert edit(text) == INDENTED + "images:\n- name: ghcr.io/org/app\n  newTag: v2\n"
 
 
 @pytest.mark.parametrize(
@@ -319,8 +272,9 @@ def test_an_entry_named_like_the_image_with_another_new_name_gets_the_image_as_n
 def test_a_digest_first_in_its_item_hands_the_dash_to_the_edited_tag_below_it() -> None:
     text = INDENTED + "images:\n- digest: sha256:aa\n  newTag: v1\n  name: ghcr.io/org/app\n"
     assert edit(text) == INDENTED + "images:\n- newTag: v2\n  name: ghcr.io/org/app\n"
+    # Past a comment line: the comment stays where it is, the dash goes to the key.
     text = INDENTED + "images:\n- digest: sha256:aa\n  # a note\n  newTag: v1\n  name: ghcr.io/org/app\n"
-    assert edit(text) == INDENTED + "images:\n    - newTag: v2\n      name: ghcr.io/org/app\n"
+    assert edit(text) == INDENTED + "images:\n  # a note\n- newTag: v2\n  name: ghcr.io/org/app\n"
 
 
 def test_a_removed_digest_line_goes_with_its_comment_wherever_it_stands() -> None:
@@ -333,7 +287,7 @@ def test_a_removed_digest_line_goes_with_its_comment_wherever_it_stands() -> Non
 def test_a_key_inserted_after_a_last_line_without_a_newline() -> None:
     text = INDENTED + "images:\n- name: ghcr.io/org/app\n  newTag: v1"
     assert edit(text, digest=NEW) == INDENTED + (
-        f"images:\n- name: ghcr.io/org/app\n  newTag: v2\n  digest: {NEW}\n"
+        f"images:\n- name: ghcr.io/org/app\n  newTag: v2\n  digest: {NEW}"
     )
 
 
@@ -361,12 +315,11 @@ def test_a_document_past_the_comparison_budget_is_dumped(monkeypatch: pytest.Mon
 MIXED = "resources:\n- ../base\npatches:\n    - path: x.yaml\n"  # the dump indents patches: flush
 
 
-def test_a_flow_style_entry_is_left_to_the_dump() -> None:
+def test_a_flow_style_entry_is_edited_in_place() -> None:
     text = MIXED + "images:\n- {name: ghcr.io/org/app, newTag: v1}\n"
-    dumped = "resources:\n- ../base\npatches:\n- path: x.yaml\nimages:\n"
-    assert edit(text) == dumped + "- {name: ghcr.io/org/app, newTag: v2}\n"
+    assert edit(text) == MIXED + "images:\n- {name: ghcr.io/org/app, newTag: v2}\n"
     text = MIXED + "images:\n- {name: a, newTag: v1}\n"
-    assert edit(text) == dumped + "- {name: a, newTag: v1}\n- name: ghcr.io/org/app\n  newTag: v2\n"
+    assert edit(text) == text + "- {name: ghcr.io/org/app, newTag: v2}\n"
 
 
 def test_a_digest_first_hands_its_dash_to_the_key_below_it_unedited() -> None:
