@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Union
 
@@ -47,15 +47,38 @@ _SHARED_FIX = (
 _ADD_FIX = "create the key in the file, or set add-missing: true to have it added"
 
 
+#: Mappings and lists nest at most this deep (a values file nests a dozen levels; the composer
+#: recurses, and a Python recursion error takes seconds to unwind).
+MAX_DEPTH = 100
+
+
+class _TooDeep(Exception):
+    """The document nests deeper than MAX_DEPTH; ``args[0]`` is the 1-based line."""
+
+
 class _BoundedComposer(Composer):
-    """Aliases bounded (yaml_limits) on the composed nodes, before anything else reads them."""
+    """Aliases bounded (yaml_limits) on the composed nodes, before anything else reads them;
+    nesting bounded by MAX_DEPTH. A redefined anchor is YAML (the later one counts), not worth a
+    warning on stderr."""
 
     _aliases = 0
+    _depth = 0
+
+    def __init__(self, loader: Any = None) -> None:
+        super().__init__(loader)
+        self.warn_double_anchors = False
 
     def compose_node(self, parent: Any, index: Any) -> Any:
         if self.parser.check_event(AliasEvent):
             self._aliases = count_alias(self._aliases, self.parser.peek_event().start_mark)
-        return super().compose_node(parent, index)
+            return super().compose_node(parent, index)
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise _TooDeep(self.parser.peek_event().start_mark.line + 1)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
     def compose_document(self) -> Any:
         node = super().compose_document()
@@ -81,6 +104,11 @@ def _compose(text: str, path: str) -> Node | None:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
         raise ConfigError(f"{path}: is not valid YAML{where}", fix="fix the YAML syntax") from None
+    except _TooDeep as exc:
+        raise ConfigError(
+            f"{path}: nests more than {MAX_DEPTH} levels deep (line {exc.args[0]})",
+            fix="flatten the values file",
+        ) from None
     except RecursionError:
         raise ConfigError(f"{path}: nests too deeply", fix="flatten the values file") from None
     if len(documents) > 1:  # Helm reads the first only; an edit of "the" value is ambiguous
@@ -175,8 +203,8 @@ def split_key_path(key_path: str, *, path: str = "values.yaml") -> tuple[str, ..
 @dataclass
 class _Found:
     """Where a key path leads: the mappings walked (root first), and either the key and its
-    value node, or the segments missing below the deepest existing mapping (``parent``), or below
-    a key whose value is null (``null_key``/``null_value``)."""
+    value node, or the segments missing below the deepest existing mapping (``chain[-1]``), or
+    below a key whose value is null (``null_key``/``null_value``)."""
 
     chain: list[MappingNode] = field(default_factory=list)
     key: ScalarNode | None = None
@@ -199,8 +227,14 @@ def _walk(root: Node | None, segments: tuple[str, ...], key_path: str, path: str
         if node is None:  # empty file
             found.missing = segments
             return found
-        if depth and _is_null(node):
-            found.null_key, found.null_value = found.key, node  # type: ignore[assignment]
+        if writing and depth and node.anchor:
+            raise ConfigError(
+                f"{path}: {key_path}: {above} is a YAML anchor or alias (&{node.anchor}): "
+                "other places share it",
+                fix=_SHARED_FIX,
+            )
+        if depth and isinstance(node, ScalarNode) and _is_null(node):
+            found.null_key, found.null_value = found.key, node
             found.key = None
             found.missing = segments[depth:]
             return found
@@ -208,12 +242,6 @@ def _walk(root: Node | None, segments: tuple[str, ...], key_path: str, path: str
             raise ConfigError(
                 f"{path}: {key_path}: {above} is not a mapping (line {node.start_mark.line + 1})",
                 fix=f"point the key path at a value inside mappings, or make {above} a mapping",
-            )
-        if writing and depth and node.anchor:
-            raise ConfigError(
-                f"{path}: {key_path}: {above} is a YAML anchor or alias (&{node.anchor}): "
-                "other places share it",
-                fix=_SHARED_FIX,
             )
         for key, _ in node.value:
             if isinstance(key, ScalarNode) and str(key.tag) == _MERGE:
@@ -258,12 +286,17 @@ def get_value(text: str, key_path: str, *, path: str) -> str | None:
     ConfigError when the file is not a values file, a mapping above the key is something else,
     the value is a list, mapping or block scalar, or a merge key (<<) is on the path.
     """
-    segments = split_key_path(key_path, path=path)
-    found = _walk(_compose(text, path), segments, key_path, path, writing=False)
-    if found.value is None or _is_null(found.value):
-        return None
-    value: str = found.value.value
-    return value
+    return get_values(text, (key_path,), path=path)[key_path]
+
+
+def get_values(text: str, key_paths: Iterable[str], *, path: str) -> dict[str, str | None]:
+    """``get_value`` of each key path, reading the file once (a tag, digest and repository)."""
+    root = _compose(text, path)
+    values: dict[str, str | None] = {}
+    for key_path in key_paths:
+        found = _walk(root, split_key_path(key_path, path=path), key_path, path, writing=False)
+        values[key_path] = None if found.value is None or _is_null(found.value) else found.value.value
+    return values
 
 
 # -- writing values ------------------------------------------------------------------------------
@@ -450,9 +483,7 @@ def _insert_lines(text: str, at: int, lines: list[str], what: str, column: int) 
 # a sequence ["s", tag, [...]]. Aliases expand (bounded by yaml_limits before this runs).
 
 
-def _canon(node: Node | None) -> Any:
-    if node is None:
-        return None
+def _canon(node: Node) -> Any:
     if isinstance(node, ScalarNode):
         return (str(node.tag), node.value)
     if isinstance(node, MappingNode):
@@ -782,6 +813,6 @@ def _add(
     lines = list(_block_lines(_encoded(tree, flow=False), column, step))
     end = _content_end(text, mapping)
     if end > 0 and text[end - 1] in "\r\n":  # a block scalar ends at the start of a line
-        eol = _eol(text, end - 1)
+        eol = "\r\n" if text[end - 2 : end] == "\r\n" else text[end - 1]
         return [_Edit(end, end, "".join(line + eol for line in lines), where, -column)]
     return [_insert_lines(text, end, lines, where, column)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from gitops_release.core.values import get_value, set_values, split_key_path
+from gitops_release.core.values import get_value, get_values, set_values, split_key_path
 from gitops_release.errors import ConfigError
 
 PATH = "charts/app/values-prod.yaml"
@@ -38,6 +38,15 @@ def test_get_value_reads_nested_keys_as_written() -> None:
     assert get_value(VALUES, "replicaCount", path=PATH) == "3"
     assert get_value("image: {tag: '1.10'}\n", "image.tag", path=PATH) == "1.10"
     assert get_value("image:\n  tag: 1.10\n", "image.tag", path=PATH) == "1.10"
+
+
+def test_get_values_reads_several_key_paths_at_once() -> None:
+    assert get_values(VALUES, ["image.tag", "image.digest", "image.repository"], path=PATH) == {
+        "image.tag": "sha-1a2b3c4",
+        "image.digest": None,
+        "image.repository": "ghcr.io/org/my-app",
+    }
+    assert get_values(VALUES, [], path=PATH) == {}
 
 
 @pytest.mark.parametrize(
@@ -316,6 +325,9 @@ def test_huge_input_is_refused_before_parsing() -> None:
 
 
 def test_deep_nesting_is_refused() -> None:
-    text = "a: " + "[" * 600 + "]" * 600 + "\n"
-    with pytest.raises(ConfigError):
+    text = "a: " + "[" * 150 + "]" * 150 + "\n"
+    with pytest.raises(ConfigError) as caught:
         set_one(text, "image.tag", "v1", add_missing=True)
+    assert caught.value.message == f"{PATH}: nests more than 100 levels deep (line 1)"
+    deep = "".join(" " * i + f"k{i}:\n" for i in range(98)) + " " * 98 + "tag: v1\n"  # 100 nodes deep
+    assert get_value(deep, ".".join(f"k{i}" for i in range(98)) + ".tag", path=PATH) == "v1"

@@ -3,6 +3,8 @@ conflicting key paths, and splices refused rather than guessed."""
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 
 from gitops_release.core.values import get_value, set_values
@@ -18,6 +20,19 @@ def test_yaml_directive_and_document_markers_are_kept() -> None:
     assert added == "%YAML 1.1\n---\nimage:\n  tag: v1\n  digest: d\n...\n"
     # YAML 1.1 reads yes/on/0123 as bool/int: quoted
     assert set_values(text, {"image.tag": "on"}, path=PATH) == text.replace("v1", '"on"')
+
+
+def test_keys_added_after_a_block_scalar_take_the_files_crlf() -> None:
+    text = "notes: |\r\n  x\r\n"
+    out = set_values(text, {"image.tag": "v2"}, path=PATH, add_missing=True)
+    assert out == "notes: |\r\n  x\r\nimage:\r\n  tag: v2\r\n"
+
+
+def test_a_redefined_anchor_is_read_without_a_warning() -> None:
+    text = "a: &x 1\nb: &x 2\nc: *x\nimage:\n  tag: v1\n"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert set_values(text, {"image.tag": "v2"}, path=PATH) == text.replace("v1", "v2")
 
 
 def test_a_second_document_is_refused() -> None:
@@ -44,7 +59,10 @@ def test_multi_line_flow_scalars_become_one_line() -> None:
     assert set_values(text, {"image.tag": "v2"}, path=PATH) == 'image:\n  tag: "v2"  # c\n'
 
 
-@pytest.mark.parametrize("value", ["naïve-tag", "line\nbreak", "bell\x07", "nbsp\u00a0x", "emoji\U0001f680"])
+@pytest.mark.parametrize(
+    "value",
+    ["naïve-tag", "line\nbreak", "bell\x07", "nbsp\u00a0x", "emoji\U0001f680", "ls\u2028x", "tag\U000e0001x"],
+)
 def test_any_string_reads_back(value: str) -> None:
     for text in ("image:\n  tag: v1\n", "image:\n  tag: 'v1'\n", "image: {tag: v1}\n"):
         out = set_values(text, {"image.tag": value}, path=PATH)
@@ -162,6 +180,45 @@ def test_a_key_without_a_colon_is_not_spliced_after() -> None:
         set_values("b: 1\n? a\n", {"c": "v1"}, path=PATH, add_missing=True)
     assert caught.value.message == (
         f"{PATH}: c: cannot be edited in place safely (key a is not followed by a colon)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "changes", "needle"),
+    [
+        ("? tag\nb: 1\n", {"tag": "v1"}, "(the key is not followed by a colon)"),
+        ("? image\nb: 1\n", {"image.tag": "v1"}, "(the key is not followed by a colon)"),
+        ("m: {image}\n", {"m.image.tag": "v1"}, "(the key is not followed by a colon)"),
+        ("image: ~\nb: 1\n", {"image": None, "image.tag": "v1"}, "edits of the same change overlap"),
+    ],
+)
+def test_shapes_the_splice_does_not_handle_are_refused(
+    text: str, changes: dict[str, str | None], needle: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        set_values(text, changes, path=PATH, add_missing=True)
+    assert needle in caught.value.message and caught.value.message.startswith(f"{PATH}: ")
+
+
+def test_a_null_in_a_flow_mapping_gets_a_flow_mapping() -> None:
+    out = set_values("m: {image: , b: 1}\n", {"m.image.tag": "v1"}, path=PATH, add_missing=True)
+    assert out == "m: {image: {tag: v1} , b: 1}\n"  # the space before the comma stays
+
+
+def test_an_anchored_null_is_not_replaced() -> None:
+    with pytest.raises(ConfigError, match=r"image is a YAML anchor or alias \(&a\)"):
+        set_values("image: &a ~\nother: *a\n", {"image.tag": "v1"}, path=PATH, add_missing=True)
+
+
+@pytest.mark.parametrize("text", ["image:\n  tag: !!null\n", "image:\n  tag: !!str\n", "image: !!null\n"])
+def test_a_splice_reading_back_as_another_document_is_refused(text: str) -> None:
+    # an empty value with an explicit tag: the marks put the value after the tag, the splice
+    # lands before it; the check of the result catches that
+    with pytest.raises(ConfigError) as caught:
+        set_values(text, {"image.tag": "v1"}, path=PATH, add_missing=True)
+    assert caught.value.message == (
+        f"{PATH}: image.tag: cannot be edited in place safely (the edited file would not read back "
+        "as intended)"
     )
 
 
