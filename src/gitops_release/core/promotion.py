@@ -29,6 +29,9 @@ MAX_BODY_BYTES = 65_536
 MAX_TITLE_CHARS = 256
 #: A refusal lists at most this many reasons (then how many more).
 MAX_REASONS = 20
+#: What a pull request body says in place of notes that do not fit, and at a hard cut.
+NOTES_LEFT_OUT = "(notes left out: the body would exceed GitHub's limit)"
+BODY_CUT = "\n\n… (cut: too long for a pull request body)\n"
 #: A table cell or Mermaid label shows at most this many characters of a value.
 MAX_CELL_CHARS = 120
 
@@ -116,7 +119,7 @@ class PromotionPlan:
             for item in self.items
         )
         canonical = json.dumps({"to": self.to_env, "items": after}, sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:10]
+        return hashlib.sha256(canonical.encode()).hexdigest()[:10]
 
     def branch(self) -> str:
         """The pull request branch: ``promote/<to_env>/<key>``."""
@@ -132,7 +135,7 @@ class PromotionPlan:
             head, tail = f"{self.kind} ", f" in {self.to_env}"
         if not labels:
             return _cut(f"{head}no images{tail}", MAX_TITLE_CHARS)
-        for count in range(len(labels), 0, -1):
+        for count in range(len(labels), 1, -1):  # one label alone: below, cut to fit if need be
             rest = len(labels) - count
             text = head + ", ".join(labels[:count]) + (f" and {rest} more" if rest else "") + tail
             if len(text) <= MAX_TITLE_CHARS:
@@ -157,7 +160,7 @@ def _image_label(image: str, state: ImageState) -> str:
 
 
 def _label_text(image: str, state: ImageState) -> str:
-    name = (state.new_name or image).rsplit("/", 1)[-1]
+    name = (state.new_name or image).rpartition("/")[2]
     if state.new_tag is not None:
         return f"{name}:{state.new_tag}"
     if state.digest is not None:
@@ -166,7 +169,7 @@ def _label_text(image: str, state: ImageState) -> str:
 
 
 def _cut(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: max(limit - 1, 0)] + "…"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _key_name(key: tuple[str, str]) -> str:
@@ -206,9 +209,9 @@ def select_images(
 
 
 def _matches(pattern: str, name: str, state: ImageState) -> bool:
-    candidates = {name, name.rsplit("/", 1)[-1]}
+    candidates = {name, name.rpartition("/")[2]}
     if state.new_name is not None:
-        candidates |= {state.new_name, state.new_name.rsplit("/", 1)[-1]}
+        candidates |= {state.new_name, state.new_name.rpartition("/")[2]}
     return any(fnmatchcase(candidate, pattern) for candidate in candidates)
 
 
@@ -301,7 +304,7 @@ def plan_pin(
             new_digest = None
         after = ImageState(before.name, before.new_name, new_tag, new_digest)
         if after != before:
-            items.append(PlanItem(key[0], key[1], where, before, after, None))
+            items.append(PlanItem(key[0], key[1], where, before, after))
     return PromotionPlan(None, to_env, "rollback" if rollback else "pin", _sorted_items(items))
 
 
@@ -337,8 +340,7 @@ def check_gates(plan: PromotionPlan, policy: Policy, *, allow_skip: bool) -> Non
                 fixes.append(f"to roll {plan.to_env} back, pin the earlier tag or digest (or revert)")
             else:
                 fixes.append(f"promote {plan.from_env} → {following} first, or set allow-skip: true")
-    mutable = 0
-    missing_digest = 0
+    mutable = missing_digest = False
     for item in plan.items:
         tag = item.after.new_tag
         if policy.immutable_tags and tag is not None:
@@ -346,19 +348,19 @@ def check_gates(plan: PromotionPlan, policy: Policy, *, allow_skip: bool) -> Non
             glob = policy.mutable_tag_glob(tag)
             if reason is not None:
                 reasons.append(f"{_key_name((item.app, item.image))}: {reason} (tags.immutable is true)")
-                mutable += 1
+                mutable = True
             elif glob is not None:
                 reasons.append(
                     f"{_key_name((item.app, item.image))}: {show(tag)} matches {show(glob)} of tags.mutable "
                     "(tags.immutable is true)"
                 )
-                mutable += 1
+                mutable = True
         if plan.to_env in policy.require_digest and item.after.digest is None:
             reasons.append(
                 f"{_key_name((item.app, item.image))}: no digest, and {plan.to_env} requires one "
                 "(tags.requireDigest)"
             )
-            missing_digest += 1
+            missing_digest = True
     if mutable:
         fixes.append(
             "use an immutably tagged build (sha-<commit> or a full semver like 1.4.2); a digest does "
@@ -376,24 +378,24 @@ def check_gates(plan: PromotionPlan, policy: Policy, *, allow_skip: bool) -> Non
     raise PolicyError(f"{what} refused ({count}): " + "; ".join(shown) + more, fix="; ".join(fixes))
 
 
+_UNITS = (("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
+
+
 def format_duration(seconds: float) -> str:
-    """``1d 2h``, ``3h 5m``, ``42s``: the two largest non-zero units, rounded up to the second."""
+    """``1d 2h``, ``3h 5m``, ``42s``: the largest unit and the next one, rounded up to that next
+    unit (``1d 2h 3m`` is ``1d 3h``; ``23h 59m 30s`` is ``1d``)."""
     total = max(math.ceil(seconds), 0)
+    if total == 0:
+        return "0s"
+    first = next(index for index, (_, size) in enumerate(_UNITS) if total >= size)
+    step = _UNITS[min(first + 1, len(_UNITS) - 1)][1]
+    total = -(-total // step) * step
     parts = []
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+    for unit, size in _UNITS:
         count, total = divmod(total, size)
         if count:
             parts.append(f"{count}{unit}")
-    if not parts:
-        return "0s"
-    if len(parts) > 2:  # a third unit is noise; the first two, the second rounded up
-        return format_duration(_round_up(seconds, parts[1]))
     return " ".join(parts)
-
-
-def _round_up(seconds: float, second_part: str) -> float:
-    size = {"d": 86400, "h": 3600, "m": 60, "s": 1}[second_part[-1]]
-    return math.ceil(seconds / size) * size
 
 
 def check_soak(
@@ -437,7 +439,7 @@ def _utc(moment: datetime) -> datetime:
 
 
 def _iso(moment: datetime) -> str:
-    return moment.replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 # -- showing ----------------------------------------------------------------------------------------
@@ -458,10 +460,6 @@ def code_span(value: str) -> str:
 
 def _version(state: ImageState | None) -> str:
     return "(absent)" if state is None else state.version()
-
-
-def _source_label(plan: PromotionPlan) -> str:
-    return plan.from_env if plan.from_env is not None else plan.kind
 
 
 def _rows(plan: PromotionPlan, cell: Callable[[str], str]) -> list[list[str]]:
@@ -504,8 +502,7 @@ def plain_text(value: str) -> str:
 def _aligned(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     widths = [max(len(row[i]) for row in [headers, *rows]) for i in range(len(headers))]
     return [
-        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        for row in [headers, *rows]
+        "  ".join(row[i].ljust(widths[i]) for i in range(len(widths))).rstrip() for row in [headers, *rows]
     ]
 
 
@@ -601,8 +598,8 @@ def checklist(policy: Policy, to_env: str) -> tuple[str, ...]:
     if own is not None:
         return own
     order = policy.env_order
-    position = order.index(to_env) if to_env in order else -1
-    source = order[position - 1] if position > 0 else "the source"
+    position = order.index(to_env) if to_env in order else None
+    source = order[position - 1] if position else "the source"  # none before the first
     production = to_env in PRODUCTION_ENVS or (len(order) > 1 and position == len(order) - 1)
     soak = policy.env_rules(to_env).soak_time
     values = {
@@ -650,27 +647,22 @@ def pr_body(
         return "\n\n".join(part for part in parts if part) + "\n"
 
     def fits(text: str) -> bool:
-        return len(text.encode("utf-8")) <= MAX_BODY_BYTES
+        return len(text.encode()) <= MAX_BODY_BYTES
 
-    body = build(len(rows), cut_notes)
-    if fits(body):
-        return body
-    low, high = 0, len(rows)  # the most rows that fit with the notes (binary search)
-    while low < high:
-        middle = (low + high + 1) // 2
-        if fits(build(middle, cut_notes)):
-            low = middle
-        else:
-            high = middle - 1
-    body = build(low, cut_notes)
-    if fits(body):
-        return body
-    body = build(0, ["(notes left out: the body would exceed GitHub's limit)"])
-    if fits(body):
-        return body
+    for note_lines in (cut_notes, [NOTES_LEFT_OUT] if notes else []):
+        if not fits(build(0, note_lines)):
+            continue
+        low, high = 0, len(rows)  # the most rows that fit (binary search)
+        while low < high:
+            middle = (low + high + 1) // 2
+            if fits(build(middle, note_lines)):
+                low = middle
+            else:
+                high = middle - 1
+        return build(low, note_lines)
     # Only an absurd checklist gets here: cut at a character boundary, keeping the marker.
-    data = body.encode("utf-8")[: MAX_BODY_BYTES - 64]
-    return data.decode("utf-8", errors="ignore") + "\n\n… (cut: too long for a pull request body)\n"
+    data = build(0, [NOTES_LEFT_OUT] if notes else []).encode()[: MAX_BODY_BYTES - 64]
+    return data.decode(errors="ignore") + BODY_CUT
 
 
 def plan_json(plan: PromotionPlan) -> list[dict[str, Any]]:

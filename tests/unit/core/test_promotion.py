@@ -508,3 +508,39 @@ def test_a_title_that_fits_exactly() -> None:
 def test_a_title_has_no_line_breaks() -> None:
     plan = PromotionPlan("dev", "stage", "promote", (item("a", "x", "v1\n\r\tx"),))
     assert plan.title() == "promote x:v1 x to stage"
+
+
+def test_the_title_count_found_at_an_odd_position() -> None:
+    items = tuple(item(f"app{i:03}", f"ghcr.io/org/app{i:03}", f"sha-{i:08}") for i in range(201))
+    shown = ", ".join(f"app{i:03}:sha-{i:08}" for i in range(10))
+    assert PromotionPlan("dev", "stage", "promote", items).title() == f"promote {shown} and 191 more to stage"
+
+
+def test_two_labels_that_fit_exactly_are_both_shown() -> None:
+    tag = "t" * (256 - len("promote x:, y:v1 to stage"))
+    plan = PromotionPlan("dev", "stage", "promote", (item("a", "x", tag), item("b", "y")))
+    assert plan.title() == f"promote x:{tag}, y:v1 to stage"
+    longer = PromotionPlan("dev", "stage", "promote", (item("a", "x", tag + "t"), item("b", "y")))
+    assert longer.title().endswith(" and 1 more to stage") and len(longer.title()) == 256
+
+
+def test_select_lists_ten_images_whole_and_marks_an_eleventh() -> None:
+    for count, tail in ((10, ")"), (11, " …)")):
+        images = state("dev", *((f"a{i}", f"img{i:02}", ImageState(f"img{i:02}")) for i in range(count)))
+        with pytest.raises(InputError) as info:
+            select_images(images, ["x"])
+        assert info.value.message.endswith("'img09'" + tail)
+
+
+def test_a_new_name_without_a_slash_is_matched_whole() -> None:
+    images = state("dev", ("a", "reg.io/x", ImageState("reg.io/x", "plain", "v1")))
+    assert select_images(images, ["plain"]) == {("a", "reg.io/x")}
+    assert select_images(images, ["x"]) == {("a", "reg.io/x")}
+    with pytest.raises(InputError):
+        select_images(images, ["reg.io"])
+
+
+def test_add_missing_copies_the_digest_too() -> None:
+    target = {key: value for key, value in STAGE.items() if key[1] != APP}
+    plan = plan_promotion(DEV, target, from_env="dev", to_env="stage", images=["my-app"], add_missing=True)
+    assert plan.items[0].after == ImageState(APP, None, "sha-2", D2) and plan.items[0].before is None

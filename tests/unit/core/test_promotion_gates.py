@@ -294,6 +294,11 @@ def test_naive_and_other_zone_datetimes_are_read_as_utc() -> None:
         (86400, "1d"),
         (90000, "1d 1h"),
         (86400 + 3600 + 1, "1d 2h"),
+        (86400 + 120 + 1, "1d 1h"),
+        (86400 + 2 * 3600 + 3 * 60 + 4, "1d 3h"),
+        (23 * 3600 + 59 * 60 + 30, "1d"),
+        (3600 + 59, "1h 1m"),
+        (119.5, "2m"),
         (2 * 86400 - 1, "2d"),
         (7 * 86400, "7d"),
         (5400, "1h 30m"),
@@ -306,3 +311,27 @@ def test_format_duration(seconds: float, text: str) -> None:
 def test_names_in_reasons_have_control_characters_escaped() -> None:
     error = refusal(PromotionPlan("dev", "stage", "promote", (item("a\nb", "x\x1b[2J", "latest"),)))
     assert error.message.startswith("dev → stage refused (1 reason): a\\nb/x\\x1b[2J: 'latest' is")
+
+
+def test_a_one_second_soak_still_needs_a_time() -> None:
+    error = soak_error(since=None, soak=1)
+    assert error.message == f"{WHAT} is success but has no time, so its soak time of 1s cannot be checked"
+
+
+def test_naive_datetimes_are_utc_whatever_the_machines_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        error = soak_error(
+            since=datetime(2026, 12, 7, 17, 0, 0), now=datetime(2026, 12, 7, 17, 30, 0), soak=3600
+        )
+        assert "succeeded 30m ago (2026-12-07T17:00:00Z)" in error.message
+        plus_two = timezone(timedelta(hours=2))
+        error = soak_error(since=datetime(2026, 12, 7, 19, 30, 0, tzinfo=plus_two), soak=3600)
+        assert "succeeded 30m ago (2026-12-07T17:30:00Z)" in error.message
+        assert error.fix == "run again after 2026-12-07T18:30:00Z, or lower soak-time where the policy allows"
+    finally:
+        monkeypatch.undo()
+        time.tzset()

@@ -111,6 +111,14 @@ def test_plan_text_escapes_control_characters() -> None:
     text = plan_text(plan)
     assert "\x1b" not in text and "\x07" not in text
     assert "app\\x1b[31mred\\x07" in text
+    accented = "é→\x00"
+    plan = PromotionPlan(
+        "dev",
+        "stage",
+        "promote",
+        (PlanItem("a", accented, Target("a", "f", "kustomize"), None, ImageState(accented)),),
+    )
+    assert "é→\\x00" in plan_text(plan)
 
 
 def test_plan_mermaid() -> None:
@@ -150,6 +158,10 @@ def test_plan_mermaid_escapes_what_mermaid_reads_as_syntax() -> None:
         "  classDef changed stroke-width:3px\n"
         "  class env0 changed"
     )
+
+
+def test_plan_mermaid_an_empty_tag_after_is_a_dash() -> None:
+    assert plan_mermaid(("dev",), {"dev": "v1"}, {"dev": ""}).splitlines()[1] == '  env0["dev<br/>v1 → -"]'
 
 
 def test_plan_mermaid_cuts_long_tags() -> None:
@@ -256,6 +268,21 @@ def test_the_only_environment_gets_the_stage_list() -> None:
     assert checklist(load_policy("channels: [prod]\n"), "prod")[0] == "Verify image tag matches the source"
 
 
+def test_two_environments_the_last_gets_the_production_list_and_unknown_ones_the_stage_list() -> None:
+    policy = load_policy("channels: [dev, live]\n")
+    assert checklist(policy, "live")[:2] == (
+        "Verify image tag matches dev",
+        "Dev environment stable for 24+ hours",
+    )
+    assert checklist(policy, "elsewhere") == (
+        "Verify image tag matches the source",
+        "Check the source environment is stable",
+        *STAGE_LIST[2:],
+    )
+    assert checklist(policy, "production")[0] == "Verify image tag matches the source"
+    assert len(checklist(policy, "production")) == 8
+
+
 def test_the_policy_checklist_replaces_the_default() -> None:
     policy = load_policy(
         "promotion:\n  environments:\n    prod: {checklist: [One, Two]}\n    stage: {checklist: []}\n"
@@ -350,23 +377,50 @@ def test_a_body_that_just_fits_is_whole_and_one_byte_more_is_cut() -> None:
     )
 
 
-def test_huge_notes_are_cut_then_left_out() -> None:
+def test_huge_notes_are_cut_then_left_out_and_the_rows_still_fit() -> None:
     plan = many(2)
     body = pr_body(plan, STAGE_LIST, source_commit=None, notes=("x" * 100_000,))
     assert len(body.encode()) <= MAX_BODY_BYTES
     assert "x" * (MAX_BODY_BYTES // 4 - 1) + "…" in body and "more images" not in body
     body = pr_body(plan, STAGE_LIST, source_commit=None, notes=("y" * 20_000,) * 4)
     assert len(body.encode()) <= MAX_BODY_BYTES
-    assert "(notes left out: the body would exceed GitHub's limit)" in body and "yyyy" not in body
-    assert body.startswith(marker(plan)) and body.endswith("- [ ] Confirm no unrelated changes\n")
+    assert body == (
+        f"{marker(plan)}\n\n## Promote dev → stage\n\n{plan_table(plan)}\n\n"
+        "(notes left out: the body would exceed GitHub's limit)\n\n### Checklist\n\n"
+        + "".join(f"- [ ] {line}\n" for line in STAGE_LIST)
+    )
 
 
-def test_an_absurd_checklist_is_cut_at_a_character_boundary() -> None:
+def test_no_row_fits_but_the_notes_do() -> None:
+    plan = many(3)
+    bare = pr_body(plan, ["x"], source_commit=None, notes=("note",))
+    row = plan_table(plan).splitlines()[2]
+    more = "\n\n… and 3 more images (the run's `promoted` output lists them all)."
+    without_rows = len(bare.encode()) - 1 - 3 * (len(row) + 1) + len(more.encode())
+    fill = "x" * (MAX_BODY_BYTES - without_rows - len(row) // 2)  # room for half a row
+    body = pr_body(plan, [fill], source_commit=None, notes=("note",))
+    assert "… and 3 more images" in body and "| `app-" not in body and "\n\nnote\n\n" in body
+    assert len(body.encode()) <= MAX_BODY_BYTES
+
+
+@pytest.mark.parametrize("shift", ["", "x", "xy"])
+def test_an_absurd_checklist_is_cut_at_a_character_boundary(shift: str) -> None:
     plan = many(1)
-    body = pr_body(plan, ["é" * 40_000, "z"], source_commit=None)
+    body = pr_body(plan, [shift + "é" * 40_000, "z"], source_commit=None, notes=("n",))
     assert len(body.encode()) <= MAX_BODY_BYTES
     assert body.startswith(marker(plan)) and body.endswith("\n\n… (cut: too long for a pull request body)\n")
-    assert "\ufffd" not in body  # no broken character
+    assert "\ufffd" not in body and "(notes left out: the body would exceed GitHub's limit)" in body
+    assert len(body.encode()) >= MAX_BODY_BYTES - 64 - 2 + len(
+        "\n\n… (cut: too long for a pull request body)\n".encode()
+    )
+
+
+def test_an_ascii_hard_cut_keeps_exactly_the_first_bytes() -> None:
+    plan = many(1)
+    body = pr_body(plan, ["z" * 70_000], source_commit=None)
+    tail = "\n\n… (cut: too long for a pull request body)\n"
+    assert len(body.encode()) == MAX_BODY_BYTES - 64 + len(tail.encode())
+    assert "notes left out" not in body
 
 
 def test_plan_json() -> None:
