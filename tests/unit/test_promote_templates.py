@@ -125,6 +125,8 @@ def test_auto_promote_runs_on_a_schedule_and_never_targets_prod() -> None:
         assert step["with"]["require-status"] == "deployment"
         assert step["with"]["soak-time"] == "2h"
     assert set(read_workflow(AUTO).jobs) == {"promote-stage"}
+    # promote.yml's group for to-env stage: a manual and an automatic promotion of stage take turns.
+    assert data["concurrency"] == {"group": "promote-stage", "cancel-in-progress": False}
     last = channels()[-1]
 
     def values(node: Any) -> list[str]:
