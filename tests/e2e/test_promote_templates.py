@@ -228,3 +228,24 @@ def test_verify_overlays_passes_a_hand_edit_that_copies_dev(
     assert result.rc == 0, result.log[-6000:]
     assert result.jobs.get("verify") == "success", result.jobs
     assert result.outputs.get("verify.verify", {}).get("state") == "verified", result.outputs
+
+
+def test_promote_dispatch_with_a_tag_opens_a_rollback_pull_request(
+    act_runner: Any, github_sandbox: GitHubSandbox, config_repo: Path
+) -> None:
+    """A pin from the Actions tab: promote.yml passes no from-env with a tag (the command refuses
+    both at once), and the pull request is a labelled rollback of prod's app image only."""
+    old_digest = "sha256:" + "0d" * 32  # prod requires a digest (tags.requireDigest)
+    event = dispatch_event(
+        **{"to-env": "prod", "images": "my-app", "tag": "sha-0ld0ld00", "digest": old_digest}
+    )
+    result = run_promote(act_runner, github_sandbox, config_repo, event)
+    assert result.rc == 0, result.log[-6000:]
+    assert result.outputs.get("promote.promote", {}).get("state") == "created", result.outputs
+    [pull] = github_sandbox.pulls(CONFIG)
+    assert pull["title"] == "rollback my-app:sha-0ld0ld00 in prod"
+    assert re.fullmatch(r"promote/prod/[0-9a-f]{10}", pull["head"]["ref"])
+    assert {label["name"] for label in pull["labels"]} >= {"rollback", "promotion", "prod"}
+    prod = show(github_sandbox, pull["head"]["ref"], f"{OVERLAYS}/prod/kustomization.yaml")
+    before = show(github_sandbox, "main", f"{OVERLAYS}/prod/kustomization.yaml")
+    assert prod == before.replace(PLACEHOLDER, f"    newTag: sha-0ld0ld00\n    digest: {old_digest}\n", 1)
