@@ -135,6 +135,9 @@ class Bench:
 
     def run_timed(self, one: bool) -> dict[str, float]:
         """One run in this process with its pieces timed (seconds per piece, plus 'total')."""
+        from gitops_release.adapters import layout
+
+        layout._parsed_images.cache_clear()  # as in a new process: nothing parsed yet
         name, clone = self.fresh()
         env = self.env(name, clone, one)
         with timed() as spent:
@@ -179,6 +182,9 @@ def timed() -> Iterator[dict[str, float]]:
     wrap(layout, "read_env", lambda *a, **k: "read overlays (parse images)")
     wrap(po, "apply_plan", lambda *a, **k: "edit overlays (set_image_entry + YAML check)")
     wrap(po, "manifest_texts", lambda *a, **k: "release manifests")
+    wrap(po, "check_renders", lambda *a, **k: "render check (read renders, compare)")
+    wrap(po, "check_written", lambda *a, **k: "private-key scan")
+    wrap(layout, "write_file", lambda *a, **k: "write files")
     for name in ("find_open_pull", "open_or_update_pull", "list_open_pulls", "close_pull"):
         wrap(gh, name, lambda *a, **k: "GitHub API")
     try:
@@ -191,7 +197,9 @@ def timed() -> Iterator[dict[str, float]]:
 def breakdown(spent: dict[str, float]) -> str:
     total = spent.get("total", 0.0)
     git_total = sum(v for k, v in spent.items() if k.startswith("git "))
-    parts = sorted(((v, k) for k, v in spent.items() if k != "total" and not k.startswith("git ")), reverse=True)
+    parts = sorted(
+        ((v, k) for k, v in spent.items() if k != "total" and not k.startswith("git ")), reverse=True
+    )
     gits = sorted(((v, k[4:]) for k, v in spent.items() if k.startswith("git ")), reverse=True)[:5]
     text = ", ".join(f"{k} {v * 1000:.0f} ms" for v, k in parts)
     text += f", git {git_total * 1000:.0f} ms (" + ", ".join(f"{k} {v * 1000:.0f}" for v, k in gits) + ")"

@@ -13,8 +13,10 @@ along it is refused (the checkout is hostile). Hidden directories never match a 
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import os
+import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -227,6 +229,29 @@ def read_env(
             "in the policy (or the overlays-dir input), or check the env name",
         )
     return result
+
+
+def write_file(root: Path, rel: str, text: str) -> None:
+    """Write ``text`` to ``rel`` in a scratch checkout the caller will commit from: a temporary
+    file renamed over it (a reader never sees half a file), without files.atomic_write's fsyncs:
+    a crash loses nothing here (the checkout is reset on the next run and nothing is committed
+    before the edit returns), and a monorepo promotion writes hundreds of files (an fsync each
+    was seconds)."""
+    path = path_in_checkout(root, rel, FIELD)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+        if path.exists():
+            os.chmod(tmp, path.stat().st_mode & 0o777)
+        else:
+            os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def manifest_path(env_files: EnvFiles, app: str) -> str | None:

@@ -46,7 +46,6 @@ from typing import Any
 import yaml
 
 from gitops_release.adapters import layout
-from gitops_release.adapters.files import atomic_write, path_in_checkout
 from gitops_release.adapters.git import (
     Git,
     commit_and_push,
@@ -1443,7 +1442,10 @@ def run_write(
         )
         # The same base commit and the same edited files were rendered and checked already (pr
         # mode's second push only adds the PR number to the manifests): not again.
-        render_key = (Git(root, env=git.env).head(), tuple(sorted(texts.items())))
+        render_key = (
+            Git(root, env=git.env).head(),
+            tuple(sorted((path, text) for path, text in texts.items() if path not in manifest)),
+        )
         renderer = (
             Renderer(root, touched_dirs, kubectl=kubectl, env=ctx.env)
             if kubectl is not None and touched_dirs and render_key not in rendered
@@ -1451,7 +1453,7 @@ def run_write(
         )
         before = renderer.render() if renderer is not None else None
         for path, text in texts.items():
-            atomic_write(path_in_checkout(root, path, "overlay"), text)
+            layout.write_file(root, path, text)
         if renderer is not None:
             check_renders(todo, env_files, before, renderer.render())
             rendered.append(render_key)
