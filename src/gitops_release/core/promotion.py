@@ -201,8 +201,8 @@ def select_images(
             raise InputError(
                 "images",
                 f"{show(pattern)} matches no image{where} (images there: {listed or 'none'})",
-                fix="name an image of the source environment: its name, newName or last path "
-                "component (my-app), or a glob (ghcr.io/org/*)",
+                fix="name one of those images: its name, newName or last path component (my-app), "
+                "or a glob (ghcr.io/org/*)",
             )
         selected |= found
     return selected
@@ -234,7 +234,8 @@ def plan_promotion(
 
     An image the target lacks is a ConfigError unless ``add_missing``; it is then added to the
     file ``target_files[app]`` names (the app's overlay in ``to_env``), else to the file of
-    another image of that app in the target."""
+    another image of that app in the target. An image of a values file the target lacks is a
+    ConfigError either way (its overlays.values rule names no file for ``to_env``)."""
     items = []
     for key in sorted(select_images(source, images, env=from_env)):
         app, image = key
@@ -245,6 +246,12 @@ def plan_promotion(
             if after != before:
                 items.append(PlanItem(app, image, where, before, after, source_target))
             continue
+        if source_target.kind == "values":
+            raise ConfigError(
+                f"image {show(image)} is in {from_env}'s values file ({source_target.file}) but its "
+                f"overlays.values rule names no file for {to_env}",
+                fix=f"add {to_env}: <its values file> to that rule's files in .gitops-release.yml",
+            )
         if not add_missing:
             raise ConfigError(
                 f"image {show(image)} of app {show(app)} is in {from_env} ({source_target.file}) but "

@@ -5,6 +5,8 @@ from __future__ import annotations
 from types import MappingProxyType
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from gitops_release.core.policy import (
     DEFAULT_POLICY,
@@ -328,3 +330,28 @@ def test_mutable_tag_glob_is_case_sensitive_and_returns_the_first_match() -> Non
     assert policy.mutable_tag_glob("x-rc") == "*-rc"
     assert policy.mutable_tag_glob("x-RC") == "x-*"
     assert policy.mutable_tag_glob("y-RC") is None
+
+
+@given(st.from_regex(r"\A(?:[0-9]{1,9}[smhdw]){1,4}\Z").filter(lambda text: len(text) <= 32))
+def test_every_soak_time_the_schema_admits_parses(text: str) -> None:
+    import re
+
+    pattern = policy_schema()["properties"]["promotion"]["properties"]["environments"][
+        "additionalProperties"
+    ]["properties"]["soakTime"]["pattern"]
+    assert re.search(pattern, text)
+    assert load_policy(
+        f"promotion:\n  environments:\n    prod: {{requireStatus: deployment, soakTime: '{text}'}}\n"
+    )
+    assert parse_duration(text) is not None
+
+
+@given(st.text(alphabet="0123456789smhdwx .-", max_size=12))
+def test_the_schema_pattern_and_parse_duration_agree(text: str) -> None:
+    import re
+
+    pattern = policy_schema()["properties"]["promotion"]["properties"]["environments"][
+        "additionalProperties"
+    ]["properties"]["soakTime"]["pattern"]
+    if re.search(pattern, text):
+        assert parse_duration(text) is not None

@@ -116,7 +116,7 @@ def test_a_pattern_matching_nothing_names_it_and_the_images_there() -> None:
         "'ghcr.io/org/worker', 'nginx')"
     )
     assert info.value.fix == (
-        "name an image of the source environment: its name, newName or last path component (my-app), "
+        "name one of those images: its name, newName or last path component (my-app), "
         "or a glob (ghcr.io/org/*)"
     )
 
@@ -544,3 +544,16 @@ def test_add_missing_copies_the_digest_too() -> None:
     target = {key: value for key, value in STAGE.items() if key[1] != APP}
     plan = plan_promotion(DEV, target, from_env="dev", to_env="stage", images=["my-app"], add_missing=True)
     assert plan.items[0].after == ImageState(APP, None, "sha-2", D2) and plan.items[0].before is None
+
+
+@pytest.mark.parametrize("add_missing", [False, True])
+def test_a_values_image_the_target_lacks_names_the_rule(add_missing: bool) -> None:
+    values = Target("", "charts/values-dev.yaml", "values")
+    source: EnvState = {("", "ghcr.io/org/w"): (values, ImageState("ghcr.io/org/w", None, "v2"))}
+    with pytest.raises(ConfigError) as info:
+        plan_promotion(source, STAGE, from_env="dev", to_env="stage", add_missing=add_missing)
+    assert info.value.message == (
+        "image 'ghcr.io/org/w' is in dev's values file (charts/values-dev.yaml) but its overlays.values "
+        "rule names no file for stage"
+    )
+    assert info.value.fix == "add stage: <its values file> to that rule's files in .gitops-release.yml"
