@@ -249,3 +249,21 @@ def test_promote_dispatch_with_a_tag_opens_a_rollback_pull_request(
     prod = show(github_sandbox, pull["head"]["ref"], f"{OVERLAYS}/prod/kustomization.yaml")
     before = show(github_sandbox, "main", f"{OVERLAYS}/prod/kustomization.yaml")
     assert prod == before.replace(PLACEHOLDER, f"    newTag: sha-0ld0ld00\n    digest: {old_digest}\n", 1)
+
+
+def test_verify_overlays_judges_a_pull_request_by_the_base_policy(
+    act_runner: Any, github_sandbox: GitHubSandbox, config_repo: Path
+) -> None:
+    """The same pull request turns tags.immutable off and puts latest into stage: still refused."""
+    policy = config_repo / ".gitops-release.yml"
+    text = policy.read_text(encoding="utf-8")
+    assert "  immutable: true" in text
+    policy.write_text(text.replace("  immutable: true", "  immutable: false", 1), encoding="utf-8")
+    stage = (config_repo / OVERLAYS / "stage" / "kustomization.yaml").read_text(encoding="utf-8")
+    base = hand_edit(config_repo, stage.replace(PLACEHOLDER, "    newTag: latest\n", 1))
+
+    result = run_verify(act_runner, github_sandbox, config_repo, base)
+    assert result.rc != 0, result.log[-6000:]
+    assert result.jobs.get("verify") == "failure", result.jobs
+    errors = [message for level, _, message in result.annotations if level == "error"]
+    assert any("latest" in message and "mutable" in message for message in errors), result.annotations
