@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from gitops_release.commands import promote_overlay
-from gitops_release.errors import PolicyError
+from gitops_release.errors import ConfigError, PolicyError
 from gitops_release.sandbox.github_api import GitHubSandbox
 from tests.fixtures.git_remotes import git
 from tests.integration.test_promote_overlay import DIGEST_1, DIGEST_2, REPO, Repo, config_files, overlay
@@ -197,3 +197,20 @@ def test_conflicting_promotion_in_pr_mode_pushes_no_branch_and_opens_no_pr(
         repo.run(to_env="stage", images="api", tag="sha-0")
 
     assert repo.branches() == ["main"] and repo.sandbox.pulls(REPO) == []
+
+
+def test_an_edit_reaching_another_entry_is_caught_by_the_yaml_check(
+    repo: Repo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = promote_overlay.set_image_entry
+
+    def too_far(text: str, **kwargs: Any) -> str:
+        return real(text, **kwargs).replace("newTag: sha-1\n", "newTag: sha-9\n")  # the worker entry too
+
+    monkeypatch.setattr(promote_overlay, "set_image_entry", too_far)
+    before = repo.log()
+    with pytest.raises(ConfigError, match=r"after the edit image ghcr\.io/org/api-worker is"):
+        repo.run(
+            from_env="dev", to_env="stage", images="ghcr.io/org/api", mode="commit", render_check="false"
+        )
+    assert repo.log() == before and repo.branches() == ["main"]

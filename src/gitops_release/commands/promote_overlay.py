@@ -46,6 +46,7 @@ from typing import Any
 import yaml
 
 from gitops_release.adapters import layout
+from gitops_release.adapters.background import Background
 from gitops_release.adapters.git import (
     Git,
     commit_and_push,
@@ -824,6 +825,7 @@ def apply_plan(
     env_files: layout.EnvFiles,
     *,
     cache: dict[tuple[Any, ...], str] | None = None,
+    check: bool = True,
 ) -> tuple[dict[str, str], PromotionPlan]:
     """The new text of every file the plan edits, read from ``env_files`` (the target env as it
     is now), and the part of the plan still to do there. An entry that moved since the plan was
@@ -869,7 +871,8 @@ def apply_plan(
         if cache is not None:
             cache[key] = texts[file]
     done = dataclasses.replace(plan, items=tuple(todo))
-    check_yaml(done, policy, env_files, texts)
+    if check:  # the caller may run check_yaml itself (alongside a render)
+        check_yaml(done, policy, env_files, texts)
     return texts, done
 
 
@@ -1420,43 +1423,72 @@ def run_write(
     def edit(root: Path) -> str | None:
         fresh = read_tree(root, inputs, required=[plan.to_env], envs=[plan.to_env])
         env_files = fresh.envs[plan.to_env]
-        texts, todo = apply_plan(plan, fresh.policy, env_files, cache=edits)
-        if not todo.items:
-            return None
-        manifest = manifest_texts(
-            todo,
-            env_files,
-            source_commit=source_commit,
-            pull_request=pull_number[0],
-            promoted_at=_iso(now),
-            existing=lambda path: head_texts[path] if path in head_texts else layout.read_file(root, path),
-        )
-        texts.update(manifest)
-        check_written(texts)
         touched_dirs = sorted(
             {
                 env_files.overlay_dirs[item.target.app]
-                for item in todo.items
-                if item.target.kind == "kustomize"
+                for item in plan.items
+                if item.target.kind == "kustomize" and item.target.app in env_files.overlay_dirs
             }
         )
-        # The same base commit and the same edited files were rendered and checked already (pr
-        # mode's second push only adds the PR number to the manifests): not again.
+        # The same base commit and the same plan were rendered and checked already (pr mode's
+        # second push only adds the PR number to the manifests): not again.
         render_key = (
             Git(root, env=git.env).head(),
-            tuple(sorted((path, text) for path, text in texts.items() if path not in manifest)),
+            tuple(
+                sorted((item.target.file, env_files.texts.get(item.target.file, "")) for item in plan.items)
+            ),
         )
         renderer = (
             Renderer(root, touched_dirs, kubectl=kubectl, env=ctx.env)
             if kubectl is not None and touched_dirs and render_key not in rendered
             else None
         )
-        before = renderer.render() if renderer is not None else None
-        for path, text in texts.items():
-            layout.write_file(root, path, text)
-        if renderer is not None:
-            check_renders(todo, env_files, before, renderer.render())
-            rendered.append(render_key)
+        # kustomize renders the overlays as they are (a subprocess, on the other core) while the
+        # edits are made in memory; nothing is written before that render is done.
+        before: dict[str, dict[str, _Render]] = {}
+        rendering = None if renderer is None else Background(lambda: before.update(done=renderer.render()))
+        try:
+            texts, todo = apply_plan(plan, fresh.policy, env_files, cache=edits, check=False)
+            edited = dict(texts)  # the overlay and values files (the manifests are added below)
+            manifest = (
+                manifest_texts(
+                    todo,
+                    env_files,
+                    source_commit=source_commit,
+                    pull_request=pull_number[0],
+                    promoted_at=_iso(now),
+                    existing=lambda path: (
+                        head_texts[path] if path in head_texts else layout.read_file(root, path)
+                    ),
+                )
+                if todo.items
+                else {}
+            )
+            texts.update(manifest)
+            check_written(texts)
+        except BaseException:
+            if rendering is not None:  # its error (if any) is not the one to report
+                with contextlib.suppress(ReleaseError):
+                    rendering.result()
+            raise
+        if rendering is not None:
+            if todo.items:
+                rendering.result()
+            else:
+                with contextlib.suppress(ReleaseError):  # nothing to write: nothing to check
+                    rendering.result()
+        if not todo.items:
+            return None
+        # The YAML-level check of the edit re-reads each edited file: while kustomize renders it.
+        checking = Background(lambda: check_yaml(todo, fresh.policy, env_files, edited))
+        try:
+            for path, text in texts.items():
+                layout.write_file(root, path, text)
+            if renderer is not None:
+                check_renders(todo, env_files, before.get("done"), renderer.render())
+                rendered.append(render_key)
+        finally:
+            checking.result()
         touched[:] = sorted(texts)
         written["manifests"] = sorted(manifest)
         return message
