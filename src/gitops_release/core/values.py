@@ -532,7 +532,7 @@ def set_values(text: str, changes: Mapping[str, str | None], *, path: str, add_m
     expected = _document(root)
     edits: list[_Edit] = []
     # Missing keys, grouped by where they go: id(anchor node) -> (found, tree of new keys)
-    additions: dict[int, tuple[_Found, _Tree]] = {}
+    additions: dict[int, tuple[_Found, _Tree, list[str]]] = {}
     # Keys to delete, grouped by mapping: id(mapping) -> (mapping, [(pair index, key path)])
     deletions: dict[int, tuple[MappingNode, list[tuple[int, str]]]] = {}
     for key_path, new in changes.items():
@@ -565,7 +565,8 @@ def set_values(text: str, changes: Mapping[str, str | None], *, path: str, add_m
         anchor: Node | None = found.null_value
         if anchor is None and found.chain:
             anchor = found.chain[-1]
-        entry = additions.setdefault(id(anchor), (found, {}))
+        entry = additions.setdefault(id(anchor), (found, {}, []))
+        entry[2].append(key_path)
         tree = entry[1]
         for segment in found.missing[:-1]:
             child = tree.setdefault(segment, {})
@@ -607,7 +608,7 @@ def _deletions_and_additions(
     text: str,
     root: Node | None,
     deletions: dict[int, tuple[MappingNode, list[tuple[int, str]]]],
-    additions: dict[int, tuple[_Found, _Tree]],
+    additions: dict[int, tuple[_Found, _Tree, list[str]]],
     expected: Any,
     path: str,
 ) -> list[_Edit]:
@@ -628,8 +629,8 @@ def _deletions_and_additions(
         else:
             edits.extend(_delete_block(text, parent, items, path))
     step = _indent_step(root if isinstance(root, MappingNode) else None)
-    for found, tree in additions.values():
-        edits.extend(_add(text, found, tree, step, expected, path, emptied))
+    for found, tree, key_paths in additions.values():
+        edits.extend(_add(text, found, tree, step, expected, path, emptied, ", ".join(key_paths)))
     return edits
 
 
@@ -752,11 +753,18 @@ def _encoded(tree: _Tree, *, flow: bool) -> _Tree:
 
 
 def _add(
-    text: str, found: _Found, tree: _Tree, step: int, expected: Any, path: str, emptied: set[int]
+    text: str,
+    found: _Found,
+    tree: _Tree,
+    step: int,
+    expected: Any,
+    path: str,
+    emptied: set[int],
+    where: str,
 ) -> list[_Edit]:
     """Edits adding the keys of ``tree`` where ``found`` says the path ends; ``expected`` (the
-    intended document) gets them too. ``emptied``: flow mappings whose pairs are all deleted."""
-    where = ".".join(_escape(s) for s in found.missing)
+    intended document) gets them too. ``emptied``: flow mappings whose pairs are all deleted;
+    ``where``: the key paths added, for messages."""
     depth = len(found.chain)
     walked = tuple(found.walked)
     if found.null_value is not None:

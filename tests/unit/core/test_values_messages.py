@@ -174,6 +174,17 @@ WRITES = [
         {"b": None, "c": "1"},
         f"{P}: b, c: cannot be edited in place safely (key a is not followed by a colon). " + UNSAFE,
     ),
+    (  # the whole key path is named, not the part that is missing
+        "? image\nb: 1\n",
+        {"image.tag": "v1", "image.digest": "d"},
+        f"{P}: image.tag, image.digest: cannot be edited in place safely (the key is not followed by a "
+        "colon). " + UNSAFE,
+    ),
+    (
+        "m: {image}\n",
+        {"m.image.tag": "v1"},
+        f"{P}: m.image.tag: cannot be edited in place safely (the key is not followed by a colon). " + UNSAFE,
+    ),
     (
         "image: ~\nb: 1\n",
         {"image": None, "image.tag": "v1"},
