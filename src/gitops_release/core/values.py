@@ -26,7 +26,6 @@ from ruamel.yaml.composer import Composer
 from ruamel.yaml.error import YAMLError
 from ruamel.yaml.events import AliasEvent
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode
-from ruamel.yaml.resolver import VersionedResolver
 
 from gitops_release.core.yaml_limits import ANCHORS_FIX, AliasLimitError, check_expansion, count_alias
 from gitops_release.errors import ConfigError
@@ -322,13 +321,9 @@ def _plain_ok(value: str, *, flow: bool, tagged: bool = False) -> bool:
         return False
     if flow and ":" in value:  # libyaml-derived readers refuse "a:b" inside {...}
         return False
-    if tagged:
-        return True
-    if _NOT_A_STRING.fullmatch(value):
-        return False
-    # Fresh resolvers (cheap): one fills its tables on first use, so none is shared by threads.
-    resolvers = (VersionedResolver(version=(1, 1)), VersionedResolver(version=(1, 2)))
-    return all(str(r.resolve(ScalarNode, value, (True, False))) == _STR for r in resolvers)
+    # _NOT_A_STRING covers what ruamel.yaml's YAML 1.1 and 1.2 resolvers read as non-strings
+    # (a test checks that on generated values)
+    return tagged or not _NOT_A_STRING.fullmatch(value)
 
 
 def _double(value: str) -> str:
@@ -336,7 +331,7 @@ def _double(value: str) -> str:
     for char in value:
         if char in '"\\':
             out.append("\\" + char)
-        elif char == " " or (char.isprintable() and char not in "\x85\u2028\u2029\ufeff"):
+        elif char.isprintable():  # not: controls, line/paragraph separators, BOM, NBSP
             out.append(char)
         elif ord(char) < 0x100:
             out.append(f"\\x{ord(char):02x}")
@@ -351,7 +346,7 @@ def _double(value: str) -> str:
 def _scalar(value: str, style: str | None, *, flow: bool, tagged: bool = False) -> str:
     """``value`` as YAML text in the quote style ``style`` ('"', "'" or None for plain), plain
     and single quotes giving way to double quotes where they cannot hold the value as a string."""
-    if style == "'" and all(c == " " or (c.isprintable() and c != "\ufeff") for c in value):
+    if style == "'" and value.isprintable():
         return "'" + value.replace("'", "''") + "'"
     if style is None and _plain_ok(value, flow=flow, tagged=tagged):
         return value
@@ -491,6 +486,11 @@ def _canon(node: Node) -> Any:
     return ["s", str(node.tag), [_canon(item) for item in node.value]]
 
 
+def _document(root: Node | None) -> Any:
+    """The canonical form of a document; an empty one is an empty mapping (keys may be added)."""
+    return _canon(root) if root is not None else ["m", _MAP, []]
+
+
 def _canon_tree(tree: _Tree) -> Any:
     return [
         "m",
@@ -529,10 +529,10 @@ def set_values(text: str, changes: Mapping[str, str | None], *, path: str, add_m
     safely (the result would not read back as the intended document).
     """
     root = _compose(text, path)
-    expected = _canon(root) if root is not None else ["m", _MAP, []]
+    expected = _document(root)
     edits: list[_Edit] = []
     # Missing keys, grouped by where they go: id(anchor node) -> (found, tree of new keys)
-    additions: dict[int, tuple[_Found, _Tree]] = {}
+    additions: dict[int, tuple[_Found, _Tree, list[str]]] = {}
     # Keys to delete, grouped by mapping: id(mapping) -> (mapping, [(pair index, key path)])
     deletions: dict[int, tuple[MappingNode, list[tuple[int, str]]]] = {}
     for key_path, new in changes.items():
@@ -565,7 +565,8 @@ def set_values(text: str, changes: Mapping[str, str | None], *, path: str, add_m
         anchor: Node | None = found.null_value
         if anchor is None and found.chain:
             anchor = found.chain[-1]
-        entry = additions.setdefault(id(anchor), (found, {}))
+        entry = additions.setdefault(id(anchor), (found, {}, []))
+        entry[2].append(key_path)
         tree = entry[1]
         for segment in found.missing[:-1]:
             child = tree.setdefault(segment, {})
@@ -607,7 +608,7 @@ def _deletions_and_additions(
     text: str,
     root: Node | None,
     deletions: dict[int, tuple[MappingNode, list[tuple[int, str]]]],
-    additions: dict[int, tuple[_Found, _Tree]],
+    additions: dict[int, tuple[_Found, _Tree, list[str]]],
     expected: Any,
     path: str,
 ) -> list[_Edit]:
@@ -628,8 +629,8 @@ def _deletions_and_additions(
         else:
             edits.extend(_delete_block(text, parent, items, path))
     step = _indent_step(root if isinstance(root, MappingNode) else None)
-    for found, tree in additions.values():
-        edits.extend(_add(text, found, tree, step, expected, path, emptied))
+    for found, tree, key_paths in additions.values():
+        edits.extend(_add(text, found, tree, step, expected, path, emptied, ", ".join(key_paths)))
     return edits
 
 
@@ -647,8 +648,7 @@ def _verify(out: str, expected: Any, path: str, key_paths: str) -> None:
     except ConfigError as exc:
         problem = exc.message.removeprefix(f"{path}: ")
         raise _unsafe(path, key_paths, f"the edited file would not read back: it {problem}") from None
-    got = _canon(root) if root is not None else ["m", _MAP, []]
-    if got != expected:
+    if _document(root) != expected:
         raise _unsafe(path, key_paths, "the edited file would not read back as intended")
 
 
@@ -753,11 +753,18 @@ def _encoded(tree: _Tree, *, flow: bool) -> _Tree:
 
 
 def _add(
-    text: str, found: _Found, tree: _Tree, step: int, expected: Any, path: str, emptied: set[int]
+    text: str,
+    found: _Found,
+    tree: _Tree,
+    step: int,
+    expected: Any,
+    path: str,
+    emptied: set[int],
+    where: str,
 ) -> list[_Edit]:
     """Edits adding the keys of ``tree`` where ``found`` says the path ends; ``expected`` (the
-    intended document) gets them too. ``emptied``: flow mappings whose pairs are all deleted."""
-    where = ".".join(_escape(s) for s in found.missing)
+    intended document) gets them too. ``emptied``: flow mappings whose pairs are all deleted;
+    ``where``: the key paths added, for messages."""
     depth = len(found.chain)
     walked = tuple(found.walked)
     if found.null_value is not None:

@@ -3,11 +3,14 @@ conflicting key paths, and splices refused rather than guessed."""
 
 from __future__ import annotations
 
+import random
 import warnings
 
 import pytest
+from ruamel.yaml.nodes import ScalarNode
+from ruamel.yaml.resolver import VersionedResolver
 
-from gitops_release.core.values import get_value, set_values
+from gitops_release.core.values import _plain_ok, get_value, set_values
 from gitops_release.errors import ConfigError
 
 PATH = "values-dev.yaml"
@@ -258,3 +261,104 @@ def test_messages_name_the_file_the_key_path_and_the_fix() -> None:
     with pytest.raises(ConfigError) as caught:
         set_values("a: 1\n", {"app.images.api.tag": "v1"}, path=PATH)
     assert caught.value.message == f"{PATH}: app.images.api.tag: has no key app"
+
+
+# -- pinned from mutation testing ----------------------------------------------------------------
+
+
+def test_plain_values_are_only_those_every_yaml_resolver_reads_as_strings() -> None:
+    resolvers = (VersionedResolver(version=(1, 1)), VersionedResolver(version=(1, 2)))
+    alphabet = "0123456789._:-+eEoxbTtZzYyNnaAlsfru=/@"
+    rng = random.Random(8)
+    samples = {"".join(rng.choice(alphabet) for _ in range(rng.randint(1, 6))) for _ in range(20_000)}
+    samples |= {"yes", "No", "ON", "off", "True", "Null", "~", ".inf", "-.Inf", ".NaN", "2002-12-14", "1_000"}
+    samples |= {"0b1010", "0o17", "0x_1F", "190:20:30", "1.5e+3", "1.", "=", "2001-12-14t21:59:43.10-05:00"}
+    for value in samples:
+        if _plain_ok(value, flow=False):
+            assert [str(r.resolve(ScalarNode, value, (True, False))) for r in resolvers] == [
+                "tag:yaml.org,2002:str"
+            ] * 2, value
+
+
+def test_a_value_ending_in_a_colon_is_quoted() -> None:
+    assert set_values("tag: v1\n", {"tag": "v2:"}, path=PATH) == 'tag: "v2:"\n'
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("\nb: 1\nc: 2\n", "\nc: 2\n"),  # a line break first in the file
+        ("a: 1\rb: 2\rc: 3\r", "a: 1\rc: 3\r"),  # old Mac line ends
+        ("\ufeffb: 1\nc: 2\n", "\ufeffc: 2\n"),  # the BOM stays when the first line goes
+    ],
+)
+def test_deleted_lines_are_found_after_any_line_break(text: str, expected: str) -> None:
+    assert set_values(text, {"b": None}, path=PATH) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("a:\n  list:\n  - x\nb: 1\n", "a:\n  list:\n  - x\n  t: v\nb: 1\n"),
+        ("a:\n  list:\n  -\nb: 1\n", "a:\n  list:\n  -\n  t: v\nb: 1\n"),  # an empty last item
+    ],
+)
+def test_keys_are_added_after_a_list_ending_the_mapping(text: str, expected: str) -> None:
+    assert set_values(text, {"a.t": "v"}, path=PATH, add_missing=True) == expected
+
+
+def test_keys_with_colons_are_quoted_inside_braces_only() -> None:
+    out = set_values("m: {a: 1}\n", {"m.x.z": "v", "m.k:8": "w"}, path=PATH, add_missing=True)
+    assert out == 'm: {a: 1, x: {z: v}, "k:8": w}\n'
+    out = set_values("m:\n  a: 1\n", {"m.x.z": "v", "m.k:8": "w"}, path=PATH, add_missing=True)
+    assert out == "m:\n  a: 1\n  x:\n    z: v\n  k:8: w\n"
+
+
+def test_keys_added_at_one_place_nest_before_the_shallower_ones_with_a_final_newline() -> None:
+    text = "a:\n  b:\n    c: 1\n"
+    out = set_values(text, {"x": "1", "a.w": "2", "a.b.z": "3"}, path=PATH, add_missing=True)
+    assert out == 'a:\n  b:\n    c: 1\n    z: "3"\n  w: "2"\nx: "1"\n'
+
+
+def test_an_unchanged_key_does_not_stop_the_next_one() -> None:
+    text = "a: v1\nb: v1\n"
+    assert set_values(text, {"a": "v1", "b": "v2"}, path=PATH) == "a: v1\nb: v2\n"
+
+
+def test_two_null_keys_of_one_mapping_each_get_their_keys() -> None:
+    text = "image:\nworker:\n"
+    out = set_values(text, {"image.tag": "a", "worker.tag": "b"}, path=PATH, add_missing=True)
+    assert out == "image:\n  tag: a\nworker:\n  tag: b\n"
+
+
+def test_depth_counts_the_current_path_only() -> None:
+    siblings = "".join(f"k{i}: 1\n" for i in range(300))
+    deep = "d: " + "[" * 120 + "]" * 120 + "\n"
+    with pytest.raises(ConfigError, match="nests more than 100 levels deep"):
+        get_value(siblings + deep, "k0", path=PATH)
+    # 60 down, back up to 1, 60 down again: never deeper than 62
+    nested = "d: " + "[" * 60 + "x" + "]" * 59 + ", " + "[" * 59 + "]" * 60 + "\n"
+    assert get_value(nested, "k0", path=PATH) is None
+    with pytest.raises(ConfigError, match="nests more than 100 levels deep"):
+        # back in the first list (depth 2), 99 more lists: 101 deep
+        get_value("d: " + "[" * 60 + "x" + "]" * 59 + ", " + "[" * 99 + "]" * 100 + "\n", "k0", path=PATH)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("a:\n    b: 1\nc:\n    d: 1\ne:\n  f: 1\n", "    tag: v\n"),  # 4 twice, 2 once: 4
+        ("a:\n    b: 1\ne:\n  f: 1\n", "  tag: v\n"),  # a tie: the smaller
+        ("a: &x\n   b: 1\nc: *x\ne:\n  f: 1\ng:\n  h: 1\n", "  tag: v\n"),  # an alias is counted once
+    ],
+)
+def test_new_mappings_take_the_files_most_common_indentation(text: str, expected: str) -> None:
+    assert set_values(text, {"new.tag": "v"}, path=PATH, add_missing=True) == text + "new:\n" + expected
+
+
+@pytest.mark.parametrize("value", ["bom\ufeffx", "nel\x85x", "nbsp\xa0x", "del\x7fx", "nc\uffffx"])
+def test_characters_yaml_cannot_show_are_escaped(value: str) -> None:
+    for old in ("v1", "'v1'", '"v1"'):
+        out = set_values(f"tag: {old}\n", {"tag": value}, path=PATH)
+        assert out.isascii()  # escaped, never written raw
+        assert get_value(out, "tag", path=PATH) == value
