@@ -54,7 +54,7 @@ def test_one_kustomize_run_attributes_every_document_to_its_overlay(tree: Path, 
         assert [c for r in combined[rel].resources for c in r.containers] == [
             c for r in alone.resources for c in r.containers
         ]
-    assert [r.resource for r in combined["apps/db/stage"].resources][0].startswith("Namespace/team-db")
+    assert combined["apps/db/stage"].resources[0].resource.startswith("Namespace/team-db")
 
 
 def test_an_overlay_that_breaks_is_named_after_the_combined_run_fails(tree: Path, kubectl: Path) -> None:

@@ -472,10 +472,6 @@ def read_tree(
     return _Tree(root, policy, pattern, found)
 
 
-def _state(env_files: layout.EnvFiles) -> dict[tuple[str, str], tuple[Target, ImageState]]:
-    return env_files.state
-
-
 # -- the plan ----------------------------------------------------------------------------------
 
 
@@ -519,10 +515,6 @@ def _is_rollback(target: Mapping[tuple[str, str], tuple[Target, ImageState]], in
     keys = promotion.select_images(target, inputs.images) if inputs.images else set(target)
     tags = [target[key][1].new_tag for key in keys if target[key][1].new_tag]
     return not tags or not all(compare_versions(old, inputs.tag) == 1 for old in tags if old)
-
-
-def _item_change(before: ImageState | None, after: ImageState | None) -> bool:
-    return before != after
 
 
 def diff_plan(
@@ -1398,10 +1390,7 @@ def run_write(
             )
             console.annotation("notice", outputs.notes[-1], title="promote-overlay: held after a rollback")
             return outputs
-    try:
-        check_all_gates(plan, tree.policy, inputs)
-    except PolicyError:
-        raise
+    check_all_gates(plan, tree.policy, inputs)
     reasons = github.status_reasons(plan, tree.policy, source_commit=source_commit, now=now)
     if reasons and inputs.if_not_ready == "skip":
         outputs.state = "no-change"
