@@ -1,7 +1,10 @@
-"""`make demo` stays working: the demo runs end to end and shows each step's real result."""
+"""`make demo` stays working: the demo runs end to end and shows each step's real result
+(the release flow, then overlays status, a promotion by pull request and its merge, a refused
+skip and a rollback)."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -21,5 +24,15 @@ def test_demo_runs_the_whole_flow_on_the_sandbox():
     assert "+    newTag: sha-4f2c9d8e # replaced on every release" in out
     assert "payload.tag 'latest' is a mutable tag" in out
     assert "my-app     dev      ghcr.io/org/my-app  sha-4f2c9d8e" in out  # db query shows the image
+    # overlays status: dev ahead of stage, then stage ahead of prod after the merge, then back.
+    statuses = re.findall(r"^  -    ghcr\.io/org/my-app .*  (\w+ ahead of \w+)$", out, re.MULTILINE)
+    assert statuses == ["dev ahead of stage", "stage ahead of prod", "dev ahead of stage"], out[-4000:]
+    # The promotion by pull request, its merge, the refused skip and the rollback.
+    assert "state: created" in out and "pull request: #1 " in out
+    assert re.search(r"sandbox pull request #1: 'promote my-app:sha-4f2c9d8e to stage'", out)
+    assert re.search(r"promote/stage/[0-9a-f]{10} -> main, labels: promotion, stage", out)
+    assert "merged: True" in out
+    assert "dev → prod is not the next step in dev → stage → prod: it skips stage" in out
+    assert "rollback in stage: 1 image" in out and "state: committed" in out
     assert "OpenAPI validation on, 0 violations" in out
     assert "demo finished" in out

@@ -324,17 +324,31 @@ def test_source_template_sends_the_digest_its_build_step_pushed() -> None:
     )
 
 
+# Templates whose runs write one promotion branch per target environment: a group per target
+# keeps them tidy (one at a time), and promote-overlay is correct without it.
+PROMOTION_TEMPLATES = {"promote.yml", "auto-promote.yml"}
+
+
 @pytest.mark.parametrize("workflow", template_workflows(), ids=rel)
-def test_templates_have_no_concurrency_group(workflow: Path) -> None:
+def test_templates_have_no_concurrency_group_they_rely_on(workflow: Path) -> None:
     """GitHub keeps one pending run per group and cancels the others (docs/update-db.md): a group
-    would silently drop builds or releases, and nothing in either template needs serialising."""
+    would silently drop builds or releases. Release templates have none; the promotion templates
+    may queue per target environment, never cancelling a running promotion, and must say that
+    correctness does not depend on it (a replaced pending promotion is superseded anyway)."""
     data = load(workflow)
-    assert "concurrency" not in data, f"{rel(workflow)}: workflow-level concurrency group"
+    text = workflow.read_text(encoding="utf-8")
     for name, job in data["jobs"].items():
         assert "concurrency" not in job, f"{rel(workflow)}: job {name} has a concurrency group"
-    assert "No concurrency group, on purpose" in workflow.read_text(encoding="utf-8"), (
-        f"{rel(workflow)}: say why there is no group, so nobody adds one back"
-    )
+    if workflow.name not in PROMOTION_TEMPLATES:
+        assert "concurrency" not in data, f"{rel(workflow)}: workflow-level concurrency group"
+        assert "No concurrency group, on purpose" in text, (
+            f"{rel(workflow)}: say why there is no group, so nobody adds one back"
+        )
+        return
+    group = data["concurrency"]
+    assert group["cancel-in-progress"] is False, f"{rel(workflow)}: never cancel a running promotion"
+    assert str(group["group"]).startswith("promote-"), f"{rel(workflow)}: one group per target env"
+    assert "not correctness" in text, f"{rel(workflow)}: say that correctness does not rely on the group"
 
 
 ENV_RECORDING_PYTHON = """#!/usr/bin/env bash

@@ -18,6 +18,8 @@ PAGES = {
     "db query": "docs/update-db.md",
     "db validate": "docs/update-db.md",
     "sandbox": "docs/sandbox.md",
+    "promote-overlay": "docs/promote-overlay.md",
+    "overlays status": "docs/promote-overlay.md",
 }
 
 

@@ -28,6 +28,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "gitops_release.commands.db_validate",
         "Validate db/db.json and the policy file against the shipped JSON Schemas.",
     ),
+    "promote-overlay": (
+        "gitops_release.commands.promote_overlay",
+        "Promote the same image dev → stage → prod (overlays, values files) by PR or commit; pin, revert.",
+    ),
+    "overlays status": (
+        "gitops_release.commands.overlays_status",
+        "Show which image every environment's overlays run: env x image, as a table, Markdown or JSON.",
+    ),
     "sandbox": (
         "gitops_release.commands.sandbox",
         "Start the local GitHub API emulator (and bare git remotes) on 127.0.0.1.",

@@ -9,6 +9,12 @@
 4. The same dispatch again: nothing changes, no commit (idempotent).
 5. A refused release (mutable tag ``latest``): one clear error, nothing written.
 6. ``gitops-release db query`` shows the channel table.
+7. ``gitops-release overlays status``: which image each environment's overlay runs.
+8. ``gitops-release promote-overlay`` dev -> stage opens a pull request in the sandbox (branch
+   ``promote/stage/<plan key>``, labels from the policy); a reviewer merges it (a real merge
+   commit in the sandbox's bare repository). (A re-run reusing the pull request: tests/e2e.)
+9. Skipping stage (dev -> prod) is refused by policy, before anything is pushed.
+10. A rollback of stage (``revert: true``, mode commit: the emergency path), and the table again.
 
 Every command runs as a real subprocess of this interpreter, exactly as a workflow step would.
 """
@@ -20,8 +26,10 @@ import os
 import subprocess
 import sys
 import tempfile
+import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from gitops_release.sandbox.github_api import GitHubSandbox
 
@@ -43,19 +51,33 @@ tags:
   requireDigest: [prod]
 overlays:
   dir: infra/argocd/overlays
+promotion:
+  environments:
+    stage:
+      labels: [promotion, stage]
 """
 
 KUSTOMIZATION = """\
-# dev overlay: image tags are written by gitops-release update-db
+# {env} overlay: image tags are written by gitops-release {writer}
 apiVersion: kustomize.config.k8s.io/v1beta1
 kind: Kustomization
-namespace: my-app-dev
+namespace: my-app-{env}
 resources:
   - ../../base
 images:
   - name: ghcr.io/org/my-app
-    newTag: sha-00000000 # replaced on every release
+    newTag: sha-00000000 # replaced on every {event}
 """
+OVERLAYS = {
+    f"infra/argocd/overlays/{env}/kustomization.yaml": KUSTOMIZATION.format(
+        env=env, writer=writer, event=event
+    )
+    for env, writer, event in (
+        ("dev", "update-db", "release"),
+        ("stage", "promote-overlay", "promotion"),
+        ("prod", "promote-overlay", "promotion"),
+    )
+}
 
 # The base the overlays render: update-db renders the edited overlay with kubectl kustomize.
 BASE_DEPLOYMENT = """\
@@ -99,6 +121,29 @@ def _run(args: list[str], env: Mapping[str, str], cwd: Path, *, expect: int = 0)
     return result.stdout
 
 
+def _api(sandbox: GitHubSandbox, method: str, path: str, body: Mapping[str, object]) -> dict[str, Any]:
+    """One request to the sandbox's API, as a reviewer's browser would send it."""
+    request = urllib.request.Request(  # noqa: S310 - the sandbox's http://127.0.0.1 URL
+        f"{sandbox.url}{path}",
+        data=json.dumps(body).encode(),
+        method=method,
+        headers={
+            "Authorization": f"Bearer {TOKEN}",
+            "Accept": "application/vnd.github+json",
+            "Content-Type": "application/json",
+        },
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - 127.0.0.1 sandbox
+        result: dict[str, Any] = json.loads(response.read())
+    return result
+
+
+def _sync(checkout: Path) -> None:
+    """The checkout at the remote's main (promote-overlay leaves it on the branch it pushed)."""
+    _git("fetch", "-q", "origin", cwd=checkout)
+    _git("checkout", "-q", "-B", "main", "origin/main", cwd=checkout)
+
+
 def _git(*args: str, cwd: Path) -> str:
     return subprocess.run(
         ["git", *args], cwd=cwd, capture_output=True, text=True, check=True, timeout=60
@@ -116,7 +161,7 @@ def main() -> int:
                 files={
                     "db/db.json": '{\n  "schemaVersion": 1,\n  "releases": []\n}\n',
                     ".gitops-release.yml": POLICY,
-                    "infra/argocd/overlays/dev/kustomization.yaml": KUSTOMIZATION,
+                    **OVERLAYS,
                     "infra/argocd/base/kustomization.yaml": "resources:\n  - deployment.yaml\n",
                     "infra/argocd/base/deployment.yaml": BASE_DEPLOYMENT,
                 },
@@ -168,6 +213,37 @@ def main() -> int:
             _step("What is on which channel: db query")
             _git("pull", "-q", "--ff-only", cwd=checkout)
             _run(["db", "query"], {}, checkout)
+
+            _step("What runs where: overlays status (dev is ahead of stage)")
+            _run(["overlays", "status"], {}, checkout)
+
+            _step("Promote dev -> stage by pull request: promote-overlay")
+            promote_env = {
+                "GITHUB_API_URL": sandbox.url,
+                "GITHUB_REPOSITORY": CONFIG_REPO,
+                "INPUT_TOKEN": TOKEN,
+            }
+            _run(["promote-overlay", "--from-env", "dev", "--to-env", "stage"], promote_env, checkout)
+            [pull] = sandbox.pulls(CONFIG_REPO)
+            labels = ", ".join(label["name"] for label in pull["labels"])
+            print(f"  sandbox pull request #{pull['number']}: {pull['title']!r}")
+            print(f"    {pull['head']['ref']} -> {pull['base']['ref']}, labels: {labels}")
+
+            _step("A reviewer merges the pull request (in the sandbox)")
+            merged = _api(sandbox, "PUT", f"/repos/{CONFIG_REPO}/pulls/{pull['number']}/merge", {})
+            print(f"  merged: {merged['merged']}, merge commit {merged['sha'][:12]} on main")
+            _sync(checkout)
+            _run(["overlays", "status"], {}, checkout)
+
+            _step("Skipping stage is refused by policy; nothing is pushed")
+            skip = ["promote-overlay", "--from-env", "dev", "--to-env", "prod"]
+            _run(skip, promote_env, checkout, expect=1)
+
+            _step("Rollback: revert stage's last promotion (mode commit, the emergency path)")
+            rollback = ["promote-overlay", "--to-env", "stage", "--revert", "true", "--mode", "commit"]
+            _run(rollback, promote_env, checkout)
+            _sync(checkout)
+            _run(["overlays", "status"], {}, checkout)
 
             # Every request and response above was checked against GitHub's OpenAPI description.
             if sandbox.violations:

@@ -1,0 +1,118 @@
+"""promote-overlay's status gates against the sandbox: require-status (the source env's latest
+GitHub deployment, or a commit status context on its overlay commit), soak-time, the policy's
+floor (promotion.environments), if-not-ready: skip. All before anything is pushed."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import requests
+
+from gitops_release.commands import promote_overlay
+from gitops_release.errors import PolicyError
+from gitops_release.sandbox.github_api import GitHubSandbox
+from tests.fixtures.git_remotes import git
+from tests.integration.test_promote_overlay import POLICY, REPO, TOKEN, Repo, config_files
+
+AUTH = {"Authorization": f"token {TOKEN}"}
+FLOOR = POLICY.replace("    stage:\n", "    stage:\n      requireStatus: deployment\n      soakTime: 2h\n")
+
+
+def deploy(sandbox: GitHubSandbox, environment: str, state: str) -> None:
+    created = requests.post(
+        f"{sandbox.url}/repos/{REPO}/deployments",
+        headers=AUTH,
+        json={"ref": "main", "environment": environment, "required_contexts": [], "auto_merge": False},
+        timeout=10,
+    )
+    assert created.status_code == 201, created.text
+    answer = requests.post(
+        f"{sandbox.url}/repos/{REPO}/deployments/{created.json()['id']}/statuses",
+        headers=AUTH,
+        json={"state": state},
+        timeout=10,
+    )
+    assert answer.status_code == 201, answer.text
+
+
+def later(monkeypatch: pytest.MonkeyPatch, hours: float) -> None:
+    """The command's clock, ``hours`` after now (the sandbox stamps deployments with now)."""
+    real = promote_overlay._now
+    monkeypatch.setattr(promote_overlay, "_now", lambda: real() + timedelta(hours=hours))
+
+
+def assert_nothing_written(repo: Repo, log: list[str]) -> None:
+    assert repo.log() == log and repo.branches() == ["main"] and repo.sandbox.pulls(REPO) == []
+
+
+@pytest.fixture
+def repo(github_sandbox: GitHubSandbox, tmp_path: Path) -> Repo:
+    return Repo(github_sandbox, tmp_path, config_files(policy=FLOOR))
+
+
+def test_no_deployment_of_the_source_env_is_refused(repo: Repo) -> None:
+    log = repo.log()
+    with pytest.raises(PolicyError, match="deployment of dev"):
+        repo.run(from_env="dev", to_env="stage", require_status="none")  # the policy is the floor
+    assert_nothing_written(repo, log)
+
+
+def test_a_failed_deployment_is_refused(repo: Repo) -> None:
+    deploy(repo.sandbox, "dev", "failure")
+    log = repo.log()
+    with pytest.raises(PolicyError, match="failure"):
+        repo.run(from_env="dev", to_env="stage")
+    assert_nothing_written(repo, log)
+
+
+def test_a_success_younger_than_the_soak_time_is_refused_then_promoted_after_it(
+    repo: Repo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    deploy(repo.sandbox, "dev", "success")
+    log = repo.log()
+    with pytest.raises(PolicyError, match="dev"):
+        repo.run(from_env="dev", to_env="stage", soak_time="1h")  # the policy's 2h wins
+    assert_nothing_written(repo, log)
+
+    later(monkeypatch, 3)
+    out = repo.run(from_env="dev", to_env="stage")
+    assert out.state == "created"
+
+
+def test_if_not_ready_skip_ends_without_error_and_writes_nothing(repo: Repo) -> None:
+    deploy(repo.sandbox, "dev", "success")
+    log = repo.log()
+
+    out = repo.run(from_env="dev", to_env="stage", if_not_ready="skip")
+
+    assert out.state == "no-change" and not out.changed
+    assert any(note.startswith("not ready:") for note in out.notes)
+    assert_nothing_written(repo, log)
+
+
+def test_pins_and_rollbacks_never_wait_for_a_status(repo: Repo) -> None:
+    out = repo.run(to_env="stage", images="api", tag="sha-0", mode="commit")
+    assert out.state == "committed"
+
+
+def test_a_commit_status_context_on_the_source_overlay_commit(
+    github_sandbox: GitHubSandbox, tmp_path: Path
+) -> None:
+    repo = Repo(github_sandbox, tmp_path, config_files())
+    log = repo.log()
+    with pytest.raises(PolicyError, match="ci/smoke"):
+        repo.run(from_env="dev", to_env="stage", require_status="ci/smoke", mode="commit")
+    assert repo.log() == log
+
+    sha = git("rev-parse", "HEAD", cwd=repo.checkout).strip()  # the last commit touching dev
+    answer = requests.post(
+        f"{repo.sandbox.url}/repos/{REPO}/statuses/{sha}",
+        headers=AUTH,
+        json={"state": "success", "context": "ci/smoke"},
+        timeout=10,
+    )
+    assert answer.status_code == 201, answer.text
+    out = repo.run(from_env="dev", to_env="stage", require_status="ci/smoke", mode="commit")
+    assert out.state == "committed"
