@@ -431,9 +431,8 @@ def _indent_step(root: Node | None) -> int:
         seen.add(id(node))
         for key, value in node.value:
             if isinstance(value, MappingNode) and not value.flow_style and value.value:
-                step = value.value[0][0].start_mark.column - key.start_mark.column
-                if step > 0:
-                    steps[step] += 1
+                if value.start_mark.index > key.start_mark.index:  # written here, not an alias
+                    steps[value.value[0][0].start_mark.column - key.start_mark.column] += 1
                 stack.append(value)
     return max(steps, key=lambda s: (steps[s], -s)) if steps else 2
 
