@@ -419,3 +419,21 @@ def test_a_parser_recursion_error_is_a_config_error() -> None:
     finally:
         sys.setrecursionlimit(limit)
     assert caught.value.one_line() == f"{PATH}: nests too deeply. Fix: flatten the values file"
+
+
+def test_empty_values_next_to_edits() -> None:
+    assert set_values("a: 1\ntag:\n", {"tag": None}, path=PATH) == "a: 1\n"
+    # an empty value inside braces leaves nothing to splice against: refused, never guessed
+    for text, changes in (("m: {a: , b: 1}\n", {"m.b": None}), ("m: {b: 1, a: }\n", {"m.c": "v"})):
+        with pytest.raises(ConfigError, match="would not read back as intended"):
+            set_values(text, changes, path=PATH, add_missing=True)
+
+
+def test_a_comment_inside_a_run_of_deleted_flow_pairs_is_found() -> None:
+    with pytest.raises(ConfigError, match="a comment or more stands between the keys"):
+        set_values("m: {a: 1, b: 2,  # c\n  c: 3, d: 4}\n", dict.fromkeys(["m.a", "m.b", "m.c"]), path=PATH)
+
+
+def test_a_mapping_reached_twice_through_an_alias_votes_once() -> None:
+    text = "a: &x\n   b:\n      c: 1\nd: *x\ne:\n  f: 1\ng:\n  h: 1\n"  # 3 twice, 2 twice: 2
+    assert set_values(text, {"new.tag": "v"}, path=PATH, add_missing=True) == text + "new:\n  tag: v\n"
