@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Union
@@ -131,13 +132,11 @@ def _compose(text: str, path: str) -> Node | None:
 def _check_duplicates(root: MappingNode, path: str) -> None:
     """Refuse a key written twice in one mapping anywhere: readers disagree on which of the two
     counts, so which one an edit should change is not knowable. Keys compare as written."""
-    seen: set[int] = set()
-    stack: list[tuple[Node, str]] = [(root, "")]
+    stack: list[tuple[Node, str]] = [(root, "")]  # aliases are walked again: yaml_limits bounds them
     while stack:
         node, where = stack.pop()
-        if id(node) in seen or isinstance(node, ScalarNode):
+        if isinstance(node, ScalarNode):
             continue
-        seen.add(id(node))
         if isinstance(node, MappingNode):
             keys: set[str] = set()
             for key, value in node.value:
@@ -163,7 +162,7 @@ def _escape(segment: str) -> str:
     return segment.replace("\\", "\\\\").replace(".", "\\.")
 
 
-def split_key_path(key_path: str, *, path: str = "values.yaml") -> tuple[str, ...]:
+def split_key_path(key_path: str, *, path: str) -> tuple[str, ...]:
     """``image.tag`` -> ("image", "tag"); ``a\\.b.c`` -> ("a.b", "c"). ConfigError when a
     segment is empty or a backslash escapes anything but a dot or a backslash."""
     segments: list[str] = []
@@ -233,8 +232,7 @@ def _walk(root: Node | None, segments: tuple[str, ...], key_path: str, path: str
                 fix=_SHARED_FIX,
             )
         if depth and isinstance(node, ScalarNode) and _is_null(node):
-            found.null_key, found.null_value = found.key, node
-            found.key = None
+            found.null_key, found.null_value, found.key = found.key, node, None
             found.missing = segments[depth:]
             return found
         if not isinstance(node, MappingNode):
@@ -362,7 +360,6 @@ class _Edit:
     start: int
     end: int
     text: str
-    what: str  # the key path, for a message about overlapping edits
     rank: int = 0  # among insertions at one place: lower first (deeper keys before shallower)
 
 
@@ -422,10 +419,10 @@ def _content_end(text: str, mapping: MappingNode) -> int:
     return int(node.end_mark.index)
 
 
-def _indent_step(root: MappingNode | None) -> int:
+def _indent_step(root: Node | None) -> int:
     """How far the file indents a nested block mapping under its key (2 when it never does)."""
-    steps: dict[int, int] = {}
-    stack: list[Node] = [root] if root is not None else []
+    steps: Counter[int] = Counter()
+    stack: list[Node | None] = [root]
     seen: set[int] = set()
     while stack:
         node = stack.pop()
@@ -434,9 +431,8 @@ def _indent_step(root: MappingNode | None) -> int:
         seen.add(id(node))
         for key, value in node.value:
             if isinstance(value, MappingNode) and not value.flow_style and value.value:
-                step = value.value[0][0].start_mark.column - key.start_mark.column
-                if step > 0:
-                    steps[step] = steps.get(step, 0) + 1
+                if value.start_mark.index > key.start_mark.index:  # written here, not an alias
+                    steps[value.value[0][0].start_mark.column - key.start_mark.column] += 1
                 stack.append(value)
     return max(steps, key=lambda s: (steps[s], -s)) if steps else 2
 
@@ -461,16 +457,16 @@ def _block_lines(tree: _Tree, column: int, step: int) -> Iterator[str]:
             yield from _block_lines(value, column + step, step)
 
 
-def _insert_lines(text: str, at: int, lines: list[str], what: str, column: int) -> _Edit:
+def _insert_lines(text: str, at: int, lines: list[str], column: int) -> _Edit:
     """An edit putting ``lines`` (indented by ``column``) on their own lines after the line
     holding ``at``."""
     end = _line_end(text, at)
     eol = _eol(text, at)
     if end == len(text):  # last line without a line break: keep the file without one
-        return _Edit(end, end, "".join(eol + line for line in lines), what, -column)
+        return _Edit(end, end, "".join(eol + line for line in lines), -column)
     match = _LINE_BREAK.match(text, end)
     assert match is not None
-    return _Edit(match.end(), match.end(), "".join(line + eol for line in lines), what, -column)
+    return _Edit(match.end(), match.end(), "".join(line + eol for line in lines), -column)
 
 
 # -- the intended document, for checking a splice ------------------------------------------------
@@ -594,7 +590,7 @@ def set_values(text: str, changes: Mapping[str, str | None], *, path: str, add_m
     for first, second in itertools.pairwise(edits):
         if second.start < first.end:
             raise ConfigError(
-                f"{path}: {first.what or second.what}: edits of the same change overlap in the file",
+                f"{path}: {', '.join(changes)}: edits of the same change overlap in the file",
                 fix="change these keys one at a time",
             )
     out = text
@@ -628,7 +624,7 @@ def _deletions_and_additions(
             )
         else:
             edits.extend(_delete_block(text, parent, items, path))
-    step = _indent_step(root if isinstance(root, MappingNode) else None)
+    step = _indent_step(root)
     for found, tree, key_paths in additions.values():
         edits.extend(_add(text, found, tree, step, expected, path, emptied, ", ".join(key_paths)))
     return edits
@@ -661,7 +657,7 @@ def _replace(text: str, found: _Found, new: str, key_path: str, path: str) -> _E
         colon = _after_colon(text, key)
         if colon is None:
             raise _unsafe(path, key_path, "the key is not followed by a colon")
-        return _Edit(colon, colon, " " + _scalar(new, None, flow=flow), key_path)
+        return _Edit(colon, colon, " " + _scalar(new, None, flow=flow))
     start, end = value.start_mark.index, value.end_mark.index
     written = text[start:end]
     prefix = ""
@@ -674,38 +670,36 @@ def _replace(text: str, found: _Found, new: str, key_path: str, path: str) -> _E
                 fix="remove the tag (or write !!str): the value is an image reference, a string",
             )
         prefix = tagged.group()
-    return _Edit(start, end, prefix + _scalar(new, value.style, flow=flow, tagged=bool(prefix)), key_path)
+    return _Edit(start, end, prefix + _scalar(new, value.style, flow=flow, tagged=bool(prefix)))
 
 
 def _delete_block(text: str, parent: MappingNode, items: list[tuple[int, str]], path: str) -> list[_Edit]:
     """Edits removing the lines of the keys at ``items`` (pair index, key path) of a block
     mapping; keys on consecutive lines go as one run. The comment lines around are kept; a
     file without a final line break keeps having none."""
-    spans: list[tuple[int, int, str]] = []
+    spans: list[tuple[int, int]] = []
     for index, key_path in items:
         key, value = parent.value[index]
         start = _line_start(text, key.start_mark.index)
         if text[start : key.start_mark.index].strip(" "):
             raise _unsafe(path, key_path, "the key does not start its line")
-        end = _value_end(text, key, value)
-        line_end = _line_end(text, end)
-        if not re.fullmatch(r"[ \t]*(?:#.*)?", text[end:line_end]):
-            raise _unsafe(path, key_path, "more follows the value on its line")
+        # after a value in a block mapping only a comment can follow on its line: it goes too
+        line_end = _line_end(text, _value_end(text, key, value))
         match = _LINE_BREAK.match(text, line_end)
-        spans.append((start, match.end() if match else line_end, key_path))
+        spans.append((start, match.end() if match else line_end))
     spans.sort()
-    runs: list[tuple[int, int, str]] = []
-    for start, stop, key_path in spans:
+    runs: list[tuple[int, int]] = []
+    for start, stop in spans:
         if runs and runs[-1][1] == start:
-            runs[-1] = (runs[-1][0], stop, f"{runs[-1][2]}, {key_path}")
+            runs[-1] = (runs[-1][0], stop)
         else:
-            runs.append((start, stop, key_path))
+            runs.append((start, stop))
     edits = []
-    for start, stop, key_path in runs:
+    for start, stop in runs:
         if stop == len(text) and not text.endswith(("\n", "\r")) and start > 0:
             # the last line, without a line break: take the break before it so none is added
             start -= 2 if text[start - 2 : start] == "\r\n" else 1
-        edits.append(_Edit(start, stop, "", key_path))
+        edits.append(_Edit(start, stop, ""))
     return edits
 
 
@@ -736,12 +730,12 @@ def _delete_flow(text: str, parent: MappingNode, items: list[tuple[int, str]], p
             gap(index, what)
         if last + 1 < len(pairs):  # "key: value, " up to the next kept key
             gap(last, what)
-            edits.append(_Edit(starts[first], starts[last + 1], "", what))
+            edits.append(_Edit(starts[first], starts[last + 1], ""))
         elif first > 0:  # ", key: value" after the kept value before
             gap(first - 1, what)
-            edits.append(_Edit(ends[first - 1], ends[last], "", what))
+            edits.append(_Edit(ends[first - 1], ends[last], ""))
         else:  # every pair: {}
-            edits.append(_Edit(starts[first], ends[last], "", what))
+            edits.append(_Edit(starts[first], ends[last], ""))
     return edits
 
 
@@ -782,44 +776,38 @@ def _add(
                 colon = _after_colon(text, key)
                 if colon is None:
                     raise _unsafe(path, where, "the key is not followed by a colon")
-                return [_Edit(colon, colon, " " + flow_text, where)]
-            return [_Edit(null.start_mark.index, null.end_mark.index, flow_text, where)]
+                return [_Edit(colon, colon, " " + flow_text)]
+            return [_Edit(null.start_mark.index, null.end_mark.index, flow_text)]
         column = key.start_mark.column + step
         lines = list(_block_lines(_encoded(tree, flow=False), column, step))
         colon = _after_colon(text, key)
         if colon is None:
             raise _unsafe(path, where, "the key is not followed by a colon")
         edits: list[_Edit] = []
-        if not (null.value == "" and null.style is None):
-            # "image: ~" -> "image:" with the keys below
-            start = colon
-            if text[start : null.start_mark.index].strip(" \t"):
-                raise _unsafe(path, where, "the null value is not right after the key")
-            edits.append(_Edit(start, null.end_mark.index, "", where))
-        edits.append(_insert_lines(text, colon, lines, where, column))
+        if not (null.value == "" and null.style is None):  # "image: ~" -> "image:", keys below
+            edits.append(_Edit(colon, null.end_mark.index, ""))
+        edits.append(_insert_lines(text, colon, lines, column))
         return edits
     _canon_pairs(expected, walked).extend(_canon_tree(tree)[2])
     if depth == 0:  # empty document: keys at column 0 at the end
         lines = list(_block_lines(_encoded(tree, flow=False), 0, step))
         eol = _eol(text, 0)
         if not text.strip("\ufeff") or text.endswith(("\n", "\r")):
-            return [_Edit(len(text), len(text), "".join(line + eol for line in lines), where)]
-        return [_Edit(len(text), len(text), "".join(eol + line for line in lines), where)]
+            return [_Edit(len(text), len(text), "".join(line + eol for line in lines))]
+        return [_Edit(len(text), len(text), "".join(eol + line for line in lines))]
     mapping = found.chain[-1]
     if mapping.flow_style:
         flow_text = _flow_text(_encoded(tree, flow=True))
-        if not mapping.value:  # {} -> {key: value}
-            inside = mapping.start_mark.index + 1
-            if text[inside - 1 : inside] != "{":
-                raise _unsafe(path, where, "the flow mapping does not start with {")
-            return [_Edit(inside, inside, flow_text, where)]
+        if not mapping.value:  # {} -> {key: value}, before the "}" (a tag may precede the "{")
+            inside = mapping.end_mark.index - 1
+            return [_Edit(inside, inside, flow_text)]
         last_key, last_value = mapping.value[-1]
         end = _value_end(text, last_key, last_value)
-        return [_Edit(end, end, ("" if id(mapping) in emptied else ", ") + flow_text, where)]
+        return [_Edit(end, end, ("" if id(mapping) in emptied else ", ") + flow_text)]
     column = mapping.value[0][0].start_mark.column
     lines = list(_block_lines(_encoded(tree, flow=False), column, step))
     end = _content_end(text, mapping)
     if end > 0 and text[end - 1] in "\r\n":  # a block scalar ends at the start of a line
         eol = "\r\n" if text[end - 2 : end] == "\r\n" else text[end - 1]
-        return [_Edit(end, end, "".join(line + eol for line in lines), where, -column)]
-    return [_insert_lines(text, end, lines, where, column)]
+        return [_Edit(end, end, "".join(line + eol for line in lines), -column)]
+    return [_insert_lines(text, end, lines, column)]

@@ -81,9 +81,12 @@ def test_get_value_refuses(text: str, needle: str) -> None:
 
 
 def test_key_paths_escape_dots() -> None:
-    assert split_key_path("image.tag") == ("image", "tag")
-    assert split_key_path("nodeSelector.kubernetes\\.io/os") == ("nodeSelector", "kubernetes.io/os")
-    assert split_key_path("a\\\\.b") == ("a\\", "b")
+    assert split_key_path("image.tag", path=PATH) == ("image", "tag")
+    assert split_key_path("nodeSelector.kubernetes\\.io/os", path=PATH) == (
+        "nodeSelector",
+        "kubernetes.io/os",
+    )
+    assert split_key_path("a\\\\.b", path=PATH) == ("a\\", "b")
     text = "nodeSelector:\n  kubernetes.io/os: linux\n"
     assert get_value(text, "nodeSelector.kubernetes\\.io/os", path=PATH) == "linux"
     assert get_value(text, "nodeSelector.kubernetes.io/os", path=PATH) is None

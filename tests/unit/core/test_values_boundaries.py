@@ -3,7 +3,9 @@ conflicting key paths, and splices refused rather than guessed."""
 
 from __future__ import annotations
 
+import inspect
 import random
+import sys
 import warnings
 
 import pytest
@@ -362,3 +364,76 @@ def test_characters_yaml_cannot_show_are_escaped(value: str) -> None:
         out = set_values(f"tag: {old}\n", {"tag": value}, path=PATH)
         assert out.isascii()  # escaped, never written raw
         assert get_value(out, "tag", path=PATH) == value
+
+
+@pytest.mark.parametrize(
+    ("text", "changes", "expected"),
+    [
+        # the line ending of a last line without one comes from the rest of the file
+        ("a: 1\r\nb: 2", {"c": "v"}, "a: 1\r\nb: 2\r\nc: v"),
+        ("a: 1\rb: 2\rc: 3\r", {"c": None}, "a: 1\rb: 2\r"),
+        # a block scalar ending the mapping: the keys go right after it
+        ("a: |\n  x\n", {"b": "v"}, "a: |\n  x\nb: v\n"),
+        ("a: |\n  x\n\nz: 1\n", {"a2": "v"}, "a: |\n  x\n\nz: 1\na2: v\n"),
+        # nested new keys: block keys may hold a colon, flow keys and values may not
+        ("m:\n  a: 1\n", {"m.k:8.z": "sha256:ab"}, "m:\n  a: 1\n  k:8:\n    z: sha256:ab\n"),
+        ("m: {a: 1}\n", {"m.x.d": "sha256:ab"}, 'm: {a: 1, x: {d: "sha256:ab"}}\n'),
+        ("m: {image: ~}\n", {"m.image.d": "sha256:ab"}, 'm: {image: {d: "sha256:ab"}}\n'),
+        ("image:\nx: 1\n", {"image.a.d": "sha256:ab"}, "image:\n  a:\n    d: sha256:ab\nx: 1\n"),
+        ("", {"d": "sha256:ab"}, "d: sha256:ab\n"),
+        (" ", {"image.tag": "v1"}, " \nimage:\n  tag: v1"),
+        ("# c\r", {"image.tag": "v1"}, "# c\rimage:\r  tag: v1\r"),
+        ("image: !!map {}\n", {"image.tag": "v1"}, "image: !!map {tag: v1}\n"),
+        ('tag: "v1"\n', {"tag": "X-1"}, 'tag: "X-1"\n'),
+    ],
+)
+def test_more_places_and_styles(text: str, changes: dict[str, str | None], expected: str) -> None:
+    assert set_values(text, changes, path=PATH, add_missing=True) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("a:\n b: 1\n", " tag: v\n"),  # one space
+        ("a:\n  b:\n      c: 1\n      d:\n          e: 1\n", "    tag: v\n"),  # seen only below the top
+        ("a: &x\n   b: 1\nc: *x\ne:\n  f: 1\n", "  tag: v\n"),  # 3 (once, the alias is the same) ties 2
+    ],
+)
+def test_the_indentation_vote(text: str, expected: str) -> None:
+    assert set_values(text, {"new.tag": "v"}, path=PATH, add_missing=True) == text + "new:\n" + expected
+
+
+def test_complex_and_repeated_merge_keys_are_not_duplicates() -> None:
+    assert get_value("? [k]\n: 1\nc: 2\n", "c", path=PATH) == "2"
+    text = "x: &x {p: 1}\ny: &y {q: 1}\na:\n  <<: *x\n  <<: *y\nb: v\n"
+    assert get_value(text, "b", path=PATH) == "v"
+
+
+def test_a_parser_recursion_error_is_a_config_error() -> None:
+    text = "a: " + "[" * 90 + "]" * 90 + "\n"
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(len(inspect.stack()) + 150)
+    try:
+        with pytest.raises(ConfigError) as caught:
+            get_value(text, "a", path=PATH)
+    finally:
+        sys.setrecursionlimit(limit)
+    assert caught.value.one_line() == f"{PATH}: nests too deeply. Fix: flatten the values file"
+
+
+def test_empty_values_next_to_edits() -> None:
+    assert set_values("a: 1\ntag:\n", {"tag": None}, path=PATH) == "a: 1\n"
+    # an empty value inside braces leaves nothing to splice against: refused, never guessed
+    for text, changes in (("m: {a: , b: 1}\n", {"m.b": None}), ("m: {b: 1, a: }\n", {"m.c": "v"})):
+        with pytest.raises(ConfigError, match="would not read back as intended"):
+            set_values(text, changes, path=PATH, add_missing=True)
+
+
+def test_a_comment_inside_a_run_of_deleted_flow_pairs_is_found() -> None:
+    with pytest.raises(ConfigError, match="a comment or more stands between the keys"):
+        set_values("m: {a: 1, b: 2,  # c\n  c: 3, d: 4}\n", dict.fromkeys(["m.a", "m.b", "m.c"]), path=PATH)
+
+
+def test_a_mapping_reached_twice_through_an_alias_votes_once() -> None:
+    text = "a: &x\n   b:\n      c: 1\nd: *x\ne:\n  f: 1\ng:\n  h: 1\n"  # 3 twice, 2 twice: 2
+    assert set_values(text, {"new.tag": "v"}, path=PATH, add_missing=True) == text + "new:\n  tag: v\n"

@@ -20,6 +20,27 @@ KEY_PATH_FIX = "Fix: write a dot inside a key as \\. and a backslash as \\\\ (im
 ALIASES = "\n".join(["a0: &a0 x"] + [f"b{i}: *a0" for i in range(101)]) + "\n"
 
 READS = [
+    ("a: 1\na: 2\n", "a", f"{P}: key a appears twice (line 2). Fix: delete one of the two keys"),
+    (  # found below a scalar that is checked first
+        "a:\n  x: 1\n  x: 2\nb: 1\n",
+        "b",
+        f"{P}: key a.x appears twice (line 3). Fix: delete one of the two keys",
+    ),
+    ("? [k]\n: {x: 1, x: 2}\n", "a", f"{P}: key ?.x appears twice (line 2). Fix: delete one of the two keys"),
+    ("a: \x01\n", "a", f"{P}: is not valid YAML. Fix: fix the YAML syntax"),
+    (
+        "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n"
+        + "".join(f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]\n" for i in range(1, 5)),
+        "a",
+        f"{P}: has YAML aliases standing for 123,440 values (at most 10,000 are accepted). Fix: write the "
+        "values out instead of using YAML anchors and aliases (&name / *name)",
+    ),
+    (
+        "a:\n  b: [1]\n",
+        "a.b.c",
+        f"{P}: a.b.c: a.b is not a mapping (line 2). Fix: point the key path at a value inside mappings, or "
+        "make a.b a mapping",
+    ),
     ("image: {tag: 1\n", "image.tag", f"{P}: is not valid YAML at line 2. Fix: fix the YAML syntax"),
     (
         "a: 1\n---\nb: 2\n",
@@ -188,7 +209,8 @@ WRITES = [
     (
         "image: ~\nb: 1\n",
         {"image": None, "image.tag": "v1"},
-        f"{P}: image: edits of the same change overlap in the file. Fix: change these keys one at a time",
+        f"{P}: image, image.tag: edits of the same change overlap in the file. Fix: change these keys one "
+        "at a time",
     ),
     (
         "a: 1\n",
