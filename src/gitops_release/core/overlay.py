@@ -25,7 +25,12 @@ from ruamel.yaml.scalarstring import DoubleQuotedScalarString, SingleQuotedScala
 from ruamel.yaml.tokens import CommentToken
 
 from gitops_release.core.release import show
-from gitops_release.core.yaml_limits import ANCHORS_FIX, AliasLimitError, check_expansion, count_alias
+from gitops_release.core.yaml_limits import (
+    AliasLimitError,
+    check_expansion,
+    count_alias,
+    parse_error,
+)
 from gitops_release.errors import ConfigError, PolicyError
 
 _IMAGE_KEYS = ("name", "newName", "newTag", "digest")
@@ -98,13 +103,8 @@ def _load_with_node(text: str, path: str) -> tuple[CommentedMap, Any]:
     yaml = _yaml()
     try:
         data = yaml.load(_parse_view(text))
-    except AliasLimitError as exc:
-        where = f" (line {exc.line})" if exc.line is not None else ""
-        raise ConfigError(f"{path}: {exc.problem}{where}", fix=ANCHORS_FIX) from None
-    except YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{path}: is not valid YAML{where}", fix="fix the YAML syntax") from None
+    except (AliasLimitError, YAMLError) as exc:
+        raise parse_error(path, exc) from None
     if data is None:
         data = CommentedMap()
     if not isinstance(data, CommentedMap):

@@ -28,7 +28,12 @@ from ruamel.yaml.error import YAMLError
 from ruamel.yaml.events import AliasEvent
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode
 
-from gitops_release.core.yaml_limits import ANCHORS_FIX, AliasLimitError, check_expansion, count_alias
+from gitops_release.core.yaml_limits import (
+    AliasLimitError,
+    check_expansion,
+    count_alias,
+    parse_error,
+)
 from gitops_release.errors import ConfigError
 
 #: Files longer than this many characters are refused before parsing (values files have a few
@@ -97,13 +102,8 @@ def _compose(text: str, path: str) -> Node | None:
     yaml.Composer = _BoundedComposer
     try:
         documents = list(yaml.compose_all(text))
-    except AliasLimitError as exc:
-        where = f" (line {exc.line})" if exc.line is not None else ""
-        raise ConfigError(f"{path}: {exc.problem}{where}", fix=ANCHORS_FIX) from None
-    except YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{path}: is not valid YAML{where}", fix="fix the YAML syntax") from None
+    except (AliasLimitError, YAMLError) as exc:
+        raise parse_error(path, exc) from None
     except _TooDeep as exc:
         raise ConfigError(
             f"{path}: nests more than {MAX_DEPTH} levels deep (line {exc.args[0]})",

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from gitops_release.errors import ConfigError
+
 #: At most this many aliases (``*name``) in one file.
 MAX_ALIASES = 100
 #: All aliases together may stand for at most this many values (nodes, counted expanded).
@@ -29,6 +31,17 @@ class AliasLimitError(ValueError):
         super().__init__(problem)
         self.problem = problem
         self.line = line
+
+
+def parse_error(path: str, exc: Exception) -> ConfigError:
+    """The one-line error for a YAML file that did not load: an alias limit (AliasLimitError), or
+    a syntax error (a YAMLError, with the line of its ``problem_mark`` when it has one)."""
+    if isinstance(exc, AliasLimitError):
+        where = f" (line {exc.line})" if exc.line is not None else ""
+        return ConfigError(f"{path}: {exc.problem}{where}", fix=ANCHORS_FIX)
+    mark = getattr(exc, "problem_mark", None)
+    where = f" at line {mark.line + 1}" if mark is not None else ""
+    return ConfigError(f"{path}: is not valid YAML{where}", fix="fix the YAML syntax")
 
 
 def count_alias(count: int, mark: Any) -> int:

@@ -204,3 +204,21 @@ def test_a_node_graph_built_by_hand_with_no_marks_has_no_line() -> None:
     with pytest.raises(AliasLimitError) as info:
         check_expansion(node)
     assert info.value.line is None
+
+
+def test_parse_error_words_an_alias_limit_and_a_syntax_error_with_their_lines() -> None:
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
+
+    from gitops_release.core.yaml_limits import ANCHORS_FIX, AliasLimitError, parse_error
+
+    limit = parse_error("a.yaml", AliasLimitError("uses more than 100 YAML aliases", 7))
+    assert (limit.message, limit.fix) == ("a.yaml: uses more than 100 YAML aliases (line 7)", ANCHORS_FIX)
+    assert parse_error("a.yaml", AliasLimitError("too many")).message == "a.yaml: too many"
+    try:
+        YAML().load("a: [\nb: c\n")
+    except YAMLError as exc:
+        syntax = parse_error("b.yaml", exc)
+    assert syntax.message.startswith("b.yaml: is not valid YAML at line ")
+    assert syntax.fix == "fix the YAML syntax"
+    assert parse_error("c.yaml", YAMLError("no mark")).message == "c.yaml: is not valid YAML"
