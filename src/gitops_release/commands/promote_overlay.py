@@ -151,8 +151,9 @@ INPUTS: tuple[InputSpec, ...] = (
     ),
     InputSpec(
         "require-status",
-        "none, deployment (from-env's latest GitHub deployment) or a commit status context on "
-        "from-env's overlay commit: must be success (policy promotion.environments is the floor)",
+        "none, deployment (from-env's latest GitHub deployment, of a commit that contains from-env's "
+        "overlay commit) or a commit status context on from-env's overlay commit: must be success "
+        "(policy promotion.environments is the floor)",
         default="none",
     ),
     InputSpec(
@@ -1117,10 +1118,12 @@ class _GitHub:
         return self._client
 
     def status_reasons(
-        self, plan: PromotionPlan, policy: Policy, *, source_commit: str | None, now: datetime
-    ) -> list[str]:
+        self, plan: PromotionPlan, policy: Policy, *, source_commit: str | None, now: datetime, git: Git
+    ) -> list[PolicyError]:
         """require-status / soak-time: every reason the source env is not ready (pins, rollbacks
-        and reverts never wait: a rollback must be fast)."""
+        and reverts never wait: a rollback must be fast). A deployment counts only when it is of
+        a commit that contains ``source_commit`` (the source env's current overlay state): an
+        older deployment's success says nothing about the images about to be promoted."""
         if plan.kind != "promote" or plan.from_env is None:
             return []
         required, soak = status_rules(policy, self.inputs, plan.to_env)
@@ -1128,14 +1131,25 @@ class _GitHub:
             return []
         from gitops_release.adapters import github as gh
 
-        reasons: list[str] = []
+        reasons: list[PolicyError] = []
         for what in required:
             try:
                 if what == "deployment":
                     found = gh.latest_deployment(self.client, self.repository, plan.from_env)
+                    shown = f"the latest deployment of {plan.from_env}"
+                    if (
+                        found is not None
+                        and source_commit
+                        and not contains_commit(git, found.sha, source_commit)
+                    ):
+                        raise PolicyError(
+                            f"{shown} is of {found.sha[:12]}, which does not contain {plan.from_env}'s "
+                            f"current overlay commit {source_commit[:12]}: wait for it to be deployed",
+                            fix=f"let {plan.from_env} deploy {source_commit[:12]} (or a later commit) "
+                            "and report that deployment, then run again",
+                        )
                     state = None if found is None else found.state
                     since = None if found is None else _as_datetime(found.state_at or found.created_at)
-                    shown = f"the latest deployment of {plan.from_env}"
                 else:
                     status = (
                         gh.commit_status(self.client, self.repository, source_commit, what)
@@ -1149,8 +1163,28 @@ class _GitHub:
                     )
                 promotion.check_soak(state=state, since=since, now=now, soak=soak, what=shown)
             except PolicyError as exc:
-                reasons.append(exc.message)
+                reasons.append(exc)
         return reasons
+
+
+_SHA = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
+
+
+def contains_commit(git: Git, deployed: str, commit: str) -> bool:
+    """Whether ``deployed`` (a deployment's sha) is ``commit`` or a descendant of it. The sha is
+    fetched when the checkout lacks it; one that cannot be fetched (or is not a sha) contains
+    nothing. Needs the history between them (fetch-depth: 0)."""
+    if not _SHA.match(deployed) or not _SHA.match(commit):
+        return False
+
+    def present() -> bool:
+        return git.run("cat-file", "-e", f"{deployed}^{{commit}}", check=False).rc == 0
+
+    if not present():
+        git.run("fetch", "--quiet", "--no-tags", "origin", deployed, check=False)
+        if not present():
+            return False
+    return git.run("merge-base", "--is-ancestor", commit, deployed, check=False).rc == 0
 
 
 # -- run ---------------------------------------------------------------------------------------
@@ -1391,7 +1425,8 @@ def run_write(
             console.annotation("notice", outputs.notes[-1], title="promote-overlay: held after a rollback")
             return outputs
     check_all_gates(plan, tree.policy, inputs)
-    reasons = github.status_reasons(plan, tree.policy, source_commit=source_commit, now=now)
+    not_ready = github.status_reasons(plan, tree.policy, source_commit=source_commit, now=now, git=git)
+    reasons = [exc.message for exc in not_ready]
     if reasons and inputs.if_not_ready == "skip":
         outputs.state = "no-change"
         outputs.commit_sha = base_sha
@@ -1399,7 +1434,8 @@ def run_write(
         console.annotation("notice", outputs.notes[-1], title="promote-overlay: source env not ready")
         return outputs
     if reasons:
-        raise PolicyError("; ".join(reasons), fix="wait until the source env is ready, or fix its deployment")
+        fixes = dict.fromkeys(exc.fix for exc in not_ready if exc.fix)
+        raise PolicyError("; ".join(reasons), fix="; ".join(fixes) or "wait until the source env is ready")
     message = commit_message(plan)
     pull_number: list[int | None] = [None]
     head_texts: dict[str, str | None] = {}
