@@ -266,6 +266,18 @@ def test_dry_run_prints_the_plan_and_the_diff_and_writes_nothing(repo: Repo) -> 
     assert git("status", "--porcelain", cwd=repo.checkout) == status
 
 
+def test_a_run_prints_the_plan_once_in_its_log_before_pushing(repo: Repo) -> None:
+    """R6: the plan goes to the log (stderr) before anything is pushed; the report on stdout
+    says what happened (state, commit), not the plan again."""
+    code, out, err = repo.cli("--from-env", "dev", "--to-env", "stage", "--mode", "commit")
+
+    assert code == 0, err
+    heading = "promote dev → stage: 4 images"
+    assert (out + err).count(heading) == 1 and heading in err
+    assert err.index(heading) < err.index("pushed ")
+    assert "state: committed" in out and "commit: " in out
+
+
 def test_a_person_s_pull_request_on_a_promote_branch_is_never_closed(repo: Repo) -> None:
     work = repo.clone()
     git("checkout", "-qb", "promote/stage/by-hand", cwd=work)

@@ -375,6 +375,8 @@ class Outputs:
     mermaid: str = ""
     diff: str = ""
     notes: list[str] = field(default_factory=list)
+    # The plan went to the log already (before pushing): the report does not print it again.
+    plan_logged: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -408,7 +410,7 @@ class Outputs:
         return "\n".join(lines) + "\n"
 
     def report(self) -> str:
-        lines = [promotion.plan_text(plan).rstrip("\n") for plan in self.plans]
+        lines = [] if self.plan_logged else [promotion.plan_text(plan).rstrip("\n") for plan in self.plans]
         lines.append(f"state: {self.state}")
         if self.pr_url:
             lines.append(f"pull request: #{self.pr_number} {self.pr_url}")
@@ -1410,6 +1412,7 @@ def run_write(
     outputs = Outputs(plans=[plan], promoted=promotion.plan_json(plan))
     outputs.mermaid = _mermaid(tree, plan)
     console.info(promotion.plan_text(plan))
+    outputs.plan_logged = True
     if not plan.items:
         outputs.state = "no-change"
         outputs.commit_sha = base_sha
