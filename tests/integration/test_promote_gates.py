@@ -15,7 +15,16 @@ from gitops_release.commands import promote_overlay
 from gitops_release.errors import PolicyError
 from gitops_release.sandbox.github_api import GitHubSandbox
 from tests.fixtures.git_remotes import git
-from tests.integration.test_promote_overlay import DIGEST_2, POLICY, REPO, TOKEN, Repo, config_files, overlay
+from tests.integration.test_promote_overlay import (
+    DIGEST_2,
+    POLICY,
+    REPO,
+    TOKEN,
+    Repo,
+    config_files,
+    overlay,
+    push_commit,
+)
 
 AUTH = {"Authorization": f"token {TOKEN}"}
 FLOOR = POLICY.replace("    stage:\n", "    stage:\n      requireStatus: deployment\n      soakTime: 2h\n")
@@ -117,19 +126,6 @@ def test_a_commit_status_context_on_the_source_overlay_commit(
     assert answer.status_code == 201, answer.text
     out = repo.run(from_env="dev", to_env="stage", require_status="ci/smoke", mode="commit")
     assert out.state == "committed"
-
-
-def push_commit(repo: Repo, path: str, text: str, message: str, branch: str = "main") -> str:
-    """A commit on ``branch`` of the remote, made in another clone (update-db, a person)."""
-    work = repo.clone()
-    if branch != "main":
-        git("checkout", "-qb", branch, cwd=work)
-    (work / path).parent.mkdir(parents=True, exist_ok=True)
-    (work / path).write_text(text, encoding="utf-8")
-    git("add", "--", path, cwd=work)
-    git("commit", "-qm", message, cwd=work)
-    git("push", "-q", "origin", f"HEAD:refs/heads/{branch}", cwd=work)
-    return git("rev-parse", "HEAD", cwd=work).strip()
 
 
 def test_a_deployment_of_an_older_commit_does_not_count_for_a_newer_release(

@@ -1642,10 +1642,31 @@ def _open_pull(
             team_reviewers=teams,
         )
         if pull_number[0] != pull.number:
-            # A new PR: its number goes into the manifests (one more push of the same branch).
+            # A new PR: its number goes into the manifests (one more push of the same branch, made
+            # on the base as it is now: push_branch re-applies the plan there and retries a lost
+            # lease).
             pull_number[0] = pull.number
             head_texts.clear()
-            pushed = push()
+            try:
+                refreshed = push()
+            except ReleaseError as exc:
+                # The PR is open and its branch holds the planned promotion; only the manifests
+                # lack its number. Failing now would report no PR while one is open: warn, and
+                # the next run of the same plan reuses the PR and writes the number (a changed
+                # plan supersedes it).
+                note = (
+                    f"pull request #{pull.number} is open with the promotion, but writing its number "
+                    f"into release-manifest.json failed: {exc.one_line().rstrip('.')}. Run the "
+                    "promotion again: the next run refreshes the branch and writes the number (or "
+                    "supersedes the pull request when the plan changed)"
+                )
+                outputs.notes.append(note)
+                console.annotation(
+                    "warning", note, title="promote-overlay: pull request branch not refreshed"
+                )
+            else:
+                if refreshed.state != "no-change":  # no-change: the base holds the plan already
+                    pushed = refreshed
     states = {pushed.state, pull_state}
     outputs.state = "created" if "created" in states else "updated" if "updated" in states else "not-updated"
     outputs.changed = outputs.state != "not-updated"
