@@ -10,21 +10,31 @@ from pathlib import Path
 import pytest
 import requests
 
+from gitops_release.adapters.git import Git
 from gitops_release.commands import promote_overlay
 from gitops_release.errors import PolicyError
 from gitops_release.sandbox.github_api import GitHubSandbox
 from tests.fixtures.git_remotes import git
-from tests.integration.test_promote_overlay import POLICY, REPO, TOKEN, Repo, config_files
+from tests.integration.test_promote_overlay import (
+    DIGEST_2,
+    POLICY,
+    REPO,
+    TOKEN,
+    Repo,
+    config_files,
+    overlay,
+    push_commit,
+)
 
 AUTH = {"Authorization": f"token {TOKEN}"}
 FLOOR = POLICY.replace("    stage:\n", "    stage:\n      requireStatus: deployment\n      soakTime: 2h\n")
 
 
-def deploy(sandbox: GitHubSandbox, environment: str, state: str) -> None:
+def deploy(sandbox: GitHubSandbox, environment: str, state: str, ref: str = "main") -> None:
     created = requests.post(
         f"{sandbox.url}/repos/{REPO}/deployments",
         headers=AUTH,
-        json={"ref": "main", "environment": environment, "required_contexts": [], "auto_merge": False},
+        json={"ref": ref, "environment": environment, "required_contexts": [], "auto_merge": False},
         timeout=10,
     )
     assert created.status_code == 201, created.text
@@ -116,3 +126,65 @@ def test_a_commit_status_context_on_the_source_overlay_commit(
     assert answer.status_code == 201, answer.text
     out = repo.run(from_env="dev", to_env="stage", require_status="ci/smoke", mode="commit")
     assert out.state == "committed"
+
+
+def test_a_deployment_of_an_older_commit_does_not_count_for_a_newer_release(
+    repo: Repo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """R5: dev's last successful deployment (3h old, past the 2h soak) is of the commit before
+    dev's newest release: that release was never deployed, so it is not promoted."""
+    deploy(repo.sandbox, "dev", "success")  # of main as it is: dev at sha-2
+    older = git("ls-remote", repo.url, "refs/heads/main").split()[0]
+    release = push_commit(
+        repo,
+        "apps/api/overlays/dev/kustomization.yaml",
+        overlay("api", "sha-3", DIGEST_2),
+        "chore(release): api dev sha-3",
+    )
+    later(monkeypatch, 3)
+    log = repo.log()
+
+    with pytest.raises(PolicyError) as refused:
+        repo.run(from_env="dev", to_env="stage")
+    assert refused.value.message == (
+        f"the latest deployment of dev is of {older[:12]}, which does not contain dev's current overlay "
+        f"commit {release[:12]}: wait for it to be deployed"
+    )
+    assert refused.value.fix and release[:12] in refused.value.fix
+    assert_nothing_written(repo, log)
+
+    skipped = repo.run(from_env="dev", to_env="stage", if_not_ready="skip")
+    assert skipped.state == "no-change" and not skipped.changed
+    assert any("does not contain dev's current overlay commit" in note for note in skipped.notes)
+    assert_nothing_written(repo, log)
+
+
+def test_a_deployment_of_a_descendant_of_the_release_commit_counts(
+    repo: Repo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A deployment of a later commit (here on a branch the job's checkout never fetched: its
+    sha is fetched to be compared) contains dev's release: promoted."""
+    deploy(repo.sandbox, "dev", "success")
+    push_commit(
+        repo,
+        "apps/api/overlays/dev/kustomization.yaml",
+        overlay("api", "sha-3", DIGEST_2),
+        "chore(release): api dev sha-3",
+    )
+    deployed = push_commit(repo, "NOTES.md", "later\n", "notes", branch="deployed")
+    deploy(repo.sandbox, "dev", "success", ref="deployed")
+    later(monkeypatch, 3)
+    assert Git(repo.checkout).run("cat-file", "-e", f"{deployed}^{{commit}}", check=False).rc != 0
+
+    out = repo.run(from_env="dev", to_env="stage")
+
+    assert out.state == "created"
+    assert any(item.after.new_tag == "sha-3" for item in out.plans[0].items)
+
+
+def test_a_deployed_sha_the_remote_does_not_have_contains_nothing(repo: Repo) -> None:
+    head = git("rev-parse", "HEAD", cwd=repo.checkout).strip()
+    checkout = Git(repo.checkout)
+    assert promote_overlay.contains_commit(checkout, head, head)
+    assert not promote_overlay.contains_commit(checkout, "0" * 40, head)
+    assert not promote_overlay.contains_commit(checkout, "main", head)  # not a sha

@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import json
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -155,6 +155,19 @@ def pulls(repo: Repo) -> list[dict[str, Any]]:
     return repo.sandbox.pulls(REPO)
 
 
+def push_commit(repo: Repo, path: str, text: str, message: str, branch: str = "main") -> str:
+    """A commit on ``branch`` of the remote, made in another clone (update-db, a person)."""
+    work = repo.clone()
+    if branch != "main":
+        git("checkout", "-qb", branch, cwd=work)
+    (work / path).parent.mkdir(parents=True, exist_ok=True)
+    (work / path).write_text(text, encoding="utf-8")
+    git("add", "--", path, cwd=work)
+    git("commit", "-qm", message, cwd=work)
+    git("push", "-q", "origin", f"HEAD:refs/heads/{branch}", cwd=work)
+    return git("rev-parse", "HEAD", cwd=work).strip()
+
+
 # -- pr mode -----------------------------------------------------------------------------------
 
 
@@ -195,6 +208,77 @@ def test_pr_rerun_reuses_the_pull_request_and_pushes_nothing(repo: Repo) -> None
     assert again.pr_number == first.pr_number
     assert len(pulls(repo)) == 1
     assert repo.log(branch) == head  # not even a new commit with a new promotedAt
+
+
+def after_opening_the_pull(monkeypatch: pytest.MonkeyPatch, action: Callable[[], object]) -> None:
+    """``action`` runs once, right after the command opened its pull request (before the push
+    that writes the PR number into the manifests): another writer moving the base just then."""
+    from gitops_release.adapters import github as gh
+
+    real = gh.open_or_update_pull
+    done: list[object] = []
+
+    def opened(*args: Any, **kwargs: Any) -> Any:
+        result = real(*args, **kwargs)
+        if not done:
+            done.append(action())
+        return result
+
+    monkeypatch.setattr(gh, "open_or_update_pull", opened)
+
+
+STAGE_API = "apps/api/overlays/stage/kustomization.yaml"
+MANIFEST_API = "apps/api/overlays/stage/release-manifest.json"
+
+
+def test_the_pr_number_is_written_on_the_base_as_it_is_after_the_pull_request_opened(
+    repo: Repo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The base moves (prod changed by someone else) between opening the PR and the push that
+    writes its number: that push re-applies the plan on the new base."""
+    prod = overlay("api", "sha-0", DIGEST_1, comment=" (hotfix)")
+    after_opening_the_pull(
+        monkeypatch,
+        lambda: push_commit(repo, "apps/api/overlays/prod/kustomization.yaml", prod, "hotfix prod"),
+    )
+
+    out = repo.run(from_env="dev", to_env="stage")
+
+    assert out.state == "created" and out.notes == []
+    branch = pulls(repo)[0]["head"]["ref"]
+    assert json.loads(repo.read(MANIFEST_API, branch))["pullRequest"] == out.pr_number
+    assert repo.read("apps/api/overlays/prod/kustomization.yaml", branch) == prod  # the new base
+    assert repo.read(STAGE_API, branch) == overlay("api", "sha-2", DIGEST_2)
+
+
+def test_a_failed_pr_number_push_warns_and_the_next_run_writes_the_number(
+    repo: Repo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A conflicting change to stage lands right after the PR opened: the push writing its
+    number into the manifests is refused. The run still reports the open PR (with a warning),
+    and the next run of the same plan reuses that PR and writes the number."""
+    after_opening_the_pull(
+        monkeypatch,
+        lambda: push_commit(repo, STAGE_API, overlay("api", "sha-9"), "api sha-9 to stage by hand"),
+    )
+
+    out = repo.run(from_env="dev", to_env="stage")
+
+    assert out.state == "created" and out.changed and out.pr_number
+    [warning] = out.notes
+    assert f"pull request #{out.pr_number} is open with the promotion" in warning
+    assert "conflicting concurrent promotion" in warning and "Run the promotion again" in warning
+    [pull] = pulls(repo)
+    branch = pull["head"]["ref"]
+    assert json.loads(repo.read(MANIFEST_API, branch)).get("pullRequest") is None
+    assert out.commit_sha == git("ls-remote", repo.url, f"refs/heads/{branch}").split()[0]
+
+    again = repo.run(repo.clone(), from_env="dev", to_env="stage")
+
+    assert again.pr_number == out.pr_number and again.state == "updated" and again.notes == []
+    assert [p["number"] for p in pulls(repo)] == [out.pr_number]
+    assert json.loads(repo.read(MANIFEST_API, branch))["pullRequest"] == out.pr_number
+    assert repo.read(STAGE_API, branch) == overlay("api", "sha-2", DIGEST_2)
 
 
 def test_a_new_plan_supersedes_the_open_promotion_of_the_same_env(repo: Repo) -> None:
@@ -264,6 +348,18 @@ def test_dry_run_prints_the_plan_and_the_diff_and_writes_nothing(repo: Repo) -> 
     assert "state: planned" in out
     assert repo.log() == before and pulls(repo) == []
     assert git("status", "--porcelain", cwd=repo.checkout) == status
+
+
+def test_a_run_prints_the_plan_once_in_its_log_before_pushing(repo: Repo) -> None:
+    """R6: the plan goes to the log (stderr) before anything is pushed; the report on stdout
+    says what happened (state, commit), not the plan again."""
+    code, out, err = repo.cli("--from-env", "dev", "--to-env", "stage", "--mode", "commit")
+
+    assert code == 0, err
+    heading = "promote dev → stage: 4 images"
+    assert (out + err).count(heading) == 1 and heading in err
+    assert err.index(heading) < err.index("pushed ")
+    assert "state: committed" in out and "commit: " in out
 
 
 def test_a_person_s_pull_request_on_a_promote_branch_is_never_closed(repo: Repo) -> None:

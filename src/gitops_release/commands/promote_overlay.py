@@ -151,8 +151,9 @@ INPUTS: tuple[InputSpec, ...] = (
     ),
     InputSpec(
         "require-status",
-        "none, deployment (from-env's latest GitHub deployment) or a commit status context on "
-        "from-env's overlay commit: must be success (policy promotion.environments is the floor)",
+        "none, deployment (from-env's latest GitHub deployment, of a commit that contains from-env's "
+        "overlay commit) or a commit status context on from-env's overlay commit: must be success "
+        "(policy promotion.environments is the floor)",
         default="none",
     ),
     InputSpec(
@@ -374,6 +375,8 @@ class Outputs:
     mermaid: str = ""
     diff: str = ""
     notes: list[str] = field(default_factory=list)
+    # The plan went to the log already (before pushing): the report does not print it again.
+    plan_logged: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -407,7 +410,7 @@ class Outputs:
         return "\n".join(lines) + "\n"
 
     def report(self) -> str:
-        lines = [promotion.plan_text(plan).rstrip("\n") for plan in self.plans]
+        lines = [] if self.plan_logged else [promotion.plan_text(plan).rstrip("\n") for plan in self.plans]
         lines.append(f"state: {self.state}")
         if self.pr_url:
             lines.append(f"pull request: #{self.pr_number} {self.pr_url}")
@@ -1117,10 +1120,12 @@ class _GitHub:
         return self._client
 
     def status_reasons(
-        self, plan: PromotionPlan, policy: Policy, *, source_commit: str | None, now: datetime
-    ) -> list[str]:
+        self, plan: PromotionPlan, policy: Policy, *, source_commit: str | None, now: datetime, git: Git
+    ) -> list[PolicyError]:
         """require-status / soak-time: every reason the source env is not ready (pins, rollbacks
-        and reverts never wait: a rollback must be fast)."""
+        and reverts never wait: a rollback must be fast). A deployment counts only when it is of
+        a commit that contains ``source_commit`` (the source env's current overlay state): an
+        older deployment's success says nothing about the images about to be promoted."""
         if plan.kind != "promote" or plan.from_env is None:
             return []
         required, soak = status_rules(policy, self.inputs, plan.to_env)
@@ -1128,14 +1133,25 @@ class _GitHub:
             return []
         from gitops_release.adapters import github as gh
 
-        reasons: list[str] = []
+        reasons: list[PolicyError] = []
         for what in required:
             try:
                 if what == "deployment":
                     found = gh.latest_deployment(self.client, self.repository, plan.from_env)
+                    shown = f"the latest deployment of {plan.from_env}"
+                    if (
+                        found is not None
+                        and source_commit
+                        and not contains_commit(git, found.sha, source_commit)
+                    ):
+                        raise PolicyError(
+                            f"{shown} is of {found.sha[:12]}, which does not contain {plan.from_env}'s "
+                            f"current overlay commit {source_commit[:12]}: wait for it to be deployed",
+                            fix=f"let {plan.from_env} deploy {source_commit[:12]} (or a later commit) "
+                            "and report that deployment, then run again",
+                        )
                     state = None if found is None else found.state
                     since = None if found is None else _as_datetime(found.state_at or found.created_at)
-                    shown = f"the latest deployment of {plan.from_env}"
                 else:
                     status = (
                         gh.commit_status(self.client, self.repository, source_commit, what)
@@ -1149,8 +1165,28 @@ class _GitHub:
                     )
                 promotion.check_soak(state=state, since=since, now=now, soak=soak, what=shown)
             except PolicyError as exc:
-                reasons.append(exc.message)
+                reasons.append(exc)
         return reasons
+
+
+_SHA = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
+
+
+def contains_commit(git: Git, deployed: str, commit: str) -> bool:
+    """Whether ``deployed`` (a deployment's sha) is ``commit`` or a descendant of it. The sha is
+    fetched when the checkout lacks it; one that cannot be fetched (or is not a sha) contains
+    nothing. Needs the history between them (fetch-depth: 0)."""
+    if not _SHA.match(deployed) or not _SHA.match(commit):
+        return False
+
+    def present() -> bool:
+        return git.run("cat-file", "-e", f"{deployed}^{{commit}}", check=False).rc == 0
+
+    if not present():
+        git.run("fetch", "--quiet", "--no-tags", "origin", deployed, check=False)
+        if not present():
+            return False
+    return git.run("merge-base", "--is-ancestor", commit, deployed, check=False).rc == 0
 
 
 # -- run ---------------------------------------------------------------------------------------
@@ -1376,6 +1412,7 @@ def run_write(
     outputs = Outputs(plans=[plan], promoted=promotion.plan_json(plan))
     outputs.mermaid = _mermaid(tree, plan)
     console.info(promotion.plan_text(plan))
+    outputs.plan_logged = True
     if not plan.items:
         outputs.state = "no-change"
         outputs.commit_sha = base_sha
@@ -1391,7 +1428,8 @@ def run_write(
             console.annotation("notice", outputs.notes[-1], title="promote-overlay: held after a rollback")
             return outputs
     check_all_gates(plan, tree.policy, inputs)
-    reasons = github.status_reasons(plan, tree.policy, source_commit=source_commit, now=now)
+    not_ready = github.status_reasons(plan, tree.policy, source_commit=source_commit, now=now, git=git)
+    reasons = [exc.message for exc in not_ready]
     if reasons and inputs.if_not_ready == "skip":
         outputs.state = "no-change"
         outputs.commit_sha = base_sha
@@ -1399,7 +1437,8 @@ def run_write(
         console.annotation("notice", outputs.notes[-1], title="promote-overlay: source env not ready")
         return outputs
     if reasons:
-        raise PolicyError("; ".join(reasons), fix="wait until the source env is ready, or fix its deployment")
+        fixes = dict.fromkeys(exc.fix for exc in not_ready if exc.fix)
+        raise PolicyError("; ".join(reasons), fix="; ".join(fixes) or "wait until the source env is ready")
     message = commit_message(plan)
     pull_number: list[int | None] = [None]
     head_texts: dict[str, str | None] = {}
@@ -1603,10 +1642,31 @@ def _open_pull(
             team_reviewers=teams,
         )
         if pull_number[0] != pull.number:
-            # A new PR: its number goes into the manifests (one more push of the same branch).
+            # A new PR: its number goes into the manifests (one more push of the same branch, made
+            # on the base as it is now: push_branch re-applies the plan there and retries a lost
+            # lease).
             pull_number[0] = pull.number
             head_texts.clear()
-            pushed = push()
+            try:
+                refreshed = push()
+            except ReleaseError as exc:
+                # The PR is open and its branch holds the planned promotion; only the manifests
+                # lack its number. Failing now would report no PR while one is open: warn, and
+                # the next run of the same plan reuses the PR and writes the number (a changed
+                # plan supersedes it).
+                note = (
+                    f"pull request #{pull.number} is open with the promotion, but writing its number "
+                    f"into release-manifest.json failed: {exc.one_line().rstrip('.')}. Run the "
+                    "promotion again: the next run refreshes the branch and writes the number (or "
+                    "supersedes the pull request when the plan changed)"
+                )
+                outputs.notes.append(note)
+                console.annotation(
+                    "warning", note, title="promote-overlay: pull request branch not refreshed"
+                )
+            else:
+                if refreshed.state != "no-change":  # no-change: the base holds the plan already
+                    pushed = refreshed
     states = {pushed.state, pull_state}
     outputs.state = "created" if "created" in states else "updated" if "updated" in states else "not-updated"
     outputs.changed = outputs.state != "not-updated"

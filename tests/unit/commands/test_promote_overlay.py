@@ -259,3 +259,18 @@ def test_unified_diff_of_new_and_changed_files() -> None:
     diff = po.unified_diff({"a": "x\n", "b": None}, {"a": "y\n", "b": "{}\n"})
     assert "--- a/a\n+++ b/a\n" in diff and "-x\n+y\n" in diff
     assert "--- /dev/null\n+++ b/b\n" in diff
+
+
+def test_the_report_prints_the_plan_only_when_the_log_has_not() -> None:
+    item = PlanItem(
+        app="",
+        image="a",
+        target=Target(app="", file="k.yaml", kind="kustomize"),
+        before=ImageState(name="a", new_tag="v1"),
+        after=ImageState(name="a", new_tag="v2"),
+    )
+    plan = PromotionPlan(from_env="dev", to_env="stage", kind="promote", items=(item,))
+    dry = po.Outputs(plans=[plan], state="planned")
+    assert dry.report().startswith("promote dev → stage: 1 image\n")
+    pushed = po.Outputs(plans=[plan], state="committed", commit_sha="abc", plan_logged=True)
+    assert pushed.report() == "state: committed\ncommit: abc"

@@ -1,6 +1,6 @@
 """promote-overlay in a monorepo: 200 apps x 3 images, promote ALL dev -> stage in one PR vs ONE app.
 
-    .venv/bin/python benchmarks/promote_monorepo.py [--apps 200] [--repeat 3] [--write-docs]
+    .venv/bin/python benchmarks/bench_promote_monorepo.py [--apps 200] [--repeat 3] [--write-docs]
 
 A GitHub sandbox (OpenAPI validation on) serves one fresh repository per run: ``apps/*/overlays``
 with a base Deployment of three containers per app and dev / stage / prod overlays (dev one build
@@ -248,8 +248,9 @@ def main() -> int:
     print(text)
     if args.write_docs:
         section = (
-            f"{HEADING}\n\n`.venv/bin/python benchmarks/promote_monorepo.py --write-docs` (2-core machine "
-            f"shared with other jobs; wall times vary run to run, the ratio is what to watch). {args.apps} "
+            f"{HEADING}\n\n`.venv/bin/python benchmarks/bench_promote_monorepo.py --write-docs` "
+            "(2-core machine shared with other jobs; wall times vary run to run, the ratio is what to "
+            f"watch). {args.apps} "
             "apps x 3 images in `apps/*/overlays`, GitHub sandbox with OpenAPI validation.\n\n"
             f"{text}\n"
             "Every touched overlay is rendered twice (before and after the edit); promote-overlay renders "
