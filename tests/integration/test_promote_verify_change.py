@@ -195,3 +195,19 @@ def test_render_check_false_still_scans_for_keys_and_overlay_files(repo: Repo) -
 
     assert "notes/id_rsa: " in caught.value.message
     assert f"{PROD_DIR}: holds kustomization.yaml and Kustomization" in caught.value.message
+
+
+def test_a_change_no_render_reads_skips_the_renders(github_sandbox: GitHubSandbox, tmp_path: Path) -> None:
+    # main's web prod overlay is already broken: a render would fail at both commits, so only
+    # skipping the renders lets a docs / CI change through (verify-overlays.yml runs on every PR)
+    files = config_files()
+    files["apps/web/overlays/prod/kustomization.yaml"] = prod_with("", resource="gone.yaml")
+    repo = Repo(github_sandbox, tmp_path, files)
+    docs = pull_request(repo, {"docs/runbook.md": "# runbook\n", ".github/workflows/ci.yml": "on: push\n"})
+
+    assert repo.run(docs, mode="verify").state == "verified"
+
+    # a file below a kustomization's directory (even one no overlay names) is rendered for
+    overlay_dir = pull_request(repo, {"apps/api/base/notes.txt": "notes\n"})
+    with pytest.raises(PolicyError, match="kubectl kustomize apps/web/overlays/prod failed"):
+        repo.run(overlay_dir, mode="verify")

@@ -1757,6 +1757,7 @@ def run_verify(inputs: Inputs, ctx: Context, checkout: Path) -> Outputs:
         kubectl=kubectl,
         env=ctx.env,
         envs=[env for env in before.policy.channels if inputs.to_env in (None, env)],
+        policy_path=inputs.policy_path,
     )
     outputs = Outputs(plans=plans, promoted=[row for plan in plans for row in promotion.plan_json(plan)])
     if reasons:

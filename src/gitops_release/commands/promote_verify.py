@@ -8,7 +8,8 @@ Why every overlay: an overlay's render can depend on any file of the repository 
 component, a patch, a generator's file, another env's overlay used as a base), and finding out
 which ones statically means re-implementing kustomize's loader. Two combined kustomize runs
 (one per tree) are cheap next to a job's start-up, and a change that no overlay reads renders
-the same as before, so it passes.
+the same as before, so it passes. Only when no changed file can be read by a render at all (it
+is under no kustomization's directory: docs, CI files) are the renders skipped.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import os
 import stat
 from collections.abc import Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from gitops_release.adapters import layout
 from gitops_release.adapters.git import Git
@@ -44,6 +45,21 @@ def changed_files(git: Git, base_sha: str) -> list[str]:
     sides of a rename (renames are not detected, so each shows as a deletion and an addition)."""
     out = git.run("diff", "--name-only", "--no-renames", "-z", base_sha, "HEAD", "--").out
     return sorted({path for path in out.split("\0") if path})
+
+
+def can_change_a_render(checkout: Path, path: str, *, policy_path: str) -> bool:
+    """Whether kustomize could read ``path`` while rendering: it is the policy, an overlay file,
+    or it lies under a directory holding a kustomization. kustomize (as rendered here, with its
+    default load restrictor) reads local files only from below the kustomization that names
+    them; a deleted kustomization is itself a changed overlay file."""
+    parts = PurePosixPath(path).parts
+    if path == policy_path or (parts and parts[-1] in layout.OVERLAY_FILES):
+        return True
+    for depth in range(len(parts)):
+        directory = checkout.joinpath(*parts[:depth])
+        if any(os.path.lexists(directory / name) for name in layout.OVERLAY_FILES):
+            return True
+    return False
 
 
 def private_key_reasons(checkout: Path, paths: Sequence[str]) -> list[str]:
@@ -202,6 +218,7 @@ def verify_change(
     kubectl: Path | None,
     env: Mapping[str, str],
     envs: Collection[str],
+    policy_path: str,
 ) -> list[str]:
     """The reasons the pull request's whole change (verify-base..HEAD) is refused, beyond the
     image-entry gates; empty when nothing changed."""
@@ -210,7 +227,9 @@ def verify_change(
         return []
     reasons = private_key_reasons(checkout, paths)
     reasons += overlay_file_reasons(head, envs)
-    if kubectl is not None:
+    # A change no render can read (docs, CI files) renders the same: skip the two renders.
+    relevant = any(can_change_a_render(checkout, path, policy_path=policy_path) for path in paths)
+    if kubectl is not None and relevant:
         reasons += render_reasons(
             git=git,
             checkout=checkout,
