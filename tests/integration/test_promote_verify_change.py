@@ -67,7 +67,7 @@ ATTACKS = {
     "image set by a JSON patch": (
         {PROD: prod_with(IMAGE_PATCH)},
         f"{PROD_DIR}: container 'Deployment/api/api' from 'ghcr.io/org/api:sha-1@{DIGEST_1}' to "
-        "'ghcr.io/evil/api:latest', which no checked images: entry change",
+        "'ghcr.io/evil/api:latest', which no images: entry change",
     ),
     "image changed in the base": (
         {
@@ -153,6 +153,7 @@ def test_every_reason_of_the_whole_change_in_one_error(repo: Repo) -> None:
             PROD: prod_with("secretGenerator:\n  - name: db\n    literals: [password=hunter2]\n"),
             "apps/web/overlays/prod/key.pem": KEY,
             "apps/web/overlays/stage/kustomization.yaml": overlay("web", "sha-1", DIGEST_1) + IMAGE_PATCH,
+            STAGE: overlay("api", "latest"),  # an entry change: refused by the gates, once
         },
     )
 
@@ -163,6 +164,8 @@ def test_every_reason_of_the_whole_change_in_one_error(repo: Repo) -> None:
     assert "Secret" in message and PROD_DIR in message
     assert "apps/web/overlays/prod/key.pem: " in message
     assert "apps/web/overlays/stage: container 'Deployment/web/web' from" in message
+    assert "stage: ghcr.io/org/api:latest" in message and "is in no earlier env" in message
+    assert "apps/api/overlays/stage: container" not in message
 
 
 def test_non_image_edits_and_deletions_that_keep_the_images_pass(repo: Repo) -> None:

@@ -1753,7 +1753,6 @@ def run_verify(inputs: Inputs, ctx: Context, checkout: Path) -> Outputs:
         base_sha=base_sha,
         before=before,
         head=head,
-        plans=plans,
         kubectl=kubectl,
         env=ctx.env,
         envs=[env for env in before.policy.channels if inputs.to_env in (None, env)],

@@ -30,7 +30,7 @@ from gitops_release.commands.promote_overlay import (
     _wanted,
     worktree,
 )
-from gitops_release.core.promotion import PlanItem, PromotionPlan
+from gitops_release.core.promotion import PlanItem
 from gitops_release.core.release import show
 from gitops_release.core.render_check import check_rendered
 from gitops_release.core.secrets import private_key_findings, secret_findings
@@ -130,14 +130,20 @@ def render_all(
     return renders, failures
 
 
-def _planned_items(head: _Tree, plans: Sequence[PromotionPlan]) -> dict[str, list[PlanItem]]:
-    """The checked image-entry changes, by the overlay directory whose render they change."""
+def _entry_changes(before: _Tree, head: _Tree, envs: Collection[str]) -> dict[str, list[PlanItem]]:
+    """Every changed kustomize image entry, by the overlay directory whose render it changes.
+    run_verify checks each of them (a plan through the gates, or a reason of its own): a render
+    change one of them sets is explained here, and is not reported a second time."""
     by_dir: dict[str, list[PlanItem]] = {}
-    for plan in plans:
-        env_files = head.envs[plan.to_env]
-        for item in plan.items:
-            if item.target.kind == "kustomize" and item.target.app in env_files.overlay_dirs:
-                by_dir.setdefault(env_files.overlay_dirs[item.target.app], []).append(item)
+    for env in envs:
+        old, new = before.envs[env].state, head.envs[env].state
+        overlay_dirs = head.envs[env].overlay_dirs
+        for key, (target, after) in sorted(new.items()):
+            was = old.get(key)
+            if target.kind != "kustomize" or target.app not in overlay_dirs or (was and was[1] == after):
+                continue
+            item = PlanItem(app=target.app, image=key[1], target=target, before=was and was[1], after=after)
+            by_dir.setdefault(overlay_dirs[target.app], []).append(item)
     return by_dir
 
 
@@ -163,8 +169,8 @@ def image_reasons(rel: str, before: _Render | None, after: _Render, items: Seque
             change = f"from {show(old, 200)} to" if old is not None else "(new) with"
             reasons.append(
                 f"{rel}: container {show(container.resource + '/' + container.container, 200)} {change} "
-                f"{show(image, 200)}, which no checked images: entry change of this overlay sets "
-                f"(planned: {', '.join(show(str(ref), 200) for ref in wanted) or 'none'})"
+                f"{show(image, 200)}, which no images: entry change of this overlay sets "
+                f"(entries: {', '.join(show(str(ref), 200) for ref in wanted) or 'none'})"
             )
     try:
         check_rendered(rel, images, wanted)
@@ -180,7 +186,6 @@ def render_reasons(
     base_sha: str,
     before: _Tree,
     head: _Tree,
-    plans: Sequence[PromotionPlan],
     kubectl: Path,
     env: Mapping[str, str],
     envs: Collection[str],
@@ -191,7 +196,7 @@ def render_reasons(
         base_rels = [rel for rel in _overlay_dirs(before, envs) if (base_root / rel).is_dir()]
         base_renders, _ = render_all(base_root, base_rels, kubectl=kubectl, env=env)
     head_renders, failures = render_all(checkout, head_rels, kubectl=kubectl, env=env)
-    planned = _planned_items(head, plans)
+    planned = _entry_changes(before, head, envs)
     reasons = [failures[rel] for rel in sorted(failures)]
     for rel in sorted(head_renders):
         after = head_renders[rel]
@@ -214,7 +219,6 @@ def verify_change(
     base_sha: str,
     before: _Tree,
     head: _Tree,
-    plans: Sequence[PromotionPlan],
     kubectl: Path | None,
     env: Mapping[str, str],
     envs: Collection[str],
@@ -236,7 +240,6 @@ def verify_change(
             base_sha=base_sha,
             before=before,
             head=head,
-            plans=plans,
             kubectl=kubectl,
             env=env,
             envs=envs,
