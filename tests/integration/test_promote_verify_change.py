@@ -214,3 +214,13 @@ def test_a_change_no_render_reads_skips_the_renders(github_sandbox: GitHubSandbo
     overlay_dir = pull_request(repo, {"apps/api/base/notes.txt": "notes\n"})
     with pytest.raises(PolicyError, match="kubectl kustomize apps/web/overlays/prod failed"):
         repo.run(overlay_dir, mode="verify")
+
+
+def test_a_changed_file_too_large_to_scan_is_refused(repo: Repo, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gitops_release.commands import promote_verify
+
+    monkeypatch.setattr(promote_verify, "MAX_SCAN_BYTES", 1000)
+    work = pull_request(repo, {"assets/blob.txt": "x" * 1001})
+
+    with pytest.raises(PolicyError, match=r"assets/blob\.txt: 1001 bytes, too large to scan"):
+        repo.run(work, mode="verify")
