@@ -46,7 +46,7 @@ def prod_with(extra: str, *, resource: str | None = None) -> str:
 ATTACKS = {
     "secret generator": (
         {PROD: prod_with("secretGenerator:\n  - name: db\n    literals: [password=hunter2]\n")},
-        "Secret",
+        f"{PROD_DIR}: renders Secret 'db-",
     ),
     "secret manifest with stringData": (
         {
@@ -54,7 +54,7 @@ ATTACKS = {
             f"{PROD_DIR}/secret.yaml": "apiVersion: v1\nkind: Secret\nmetadata: {name: db}\n"
             "stringData: {password: hunter2}\n",
         },
-        "Secret",
+        f"{PROD_DIR}: renders Secret 'db' with values ('stringData.password')",
     ),
     "private key in a new file": (
         {

@@ -19,6 +19,7 @@ import stat
 from collections.abc import Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from gitops_release.adapters import layout
 from gitops_release.adapters.git import Git
@@ -84,8 +85,7 @@ def private_key_reasons(checkout: Path, paths: Sequence[str]) -> list[str]:
         text = path.read_bytes().decode("utf-8", errors="replace")
         findings = private_key_findings(text, shown=rel)
         if findings:
-            # The finding names the file and line already.
-            reasons.append(f"{findings[0]} (never commit a private key: keep it in a secret store)")
+            reasons.append(findings[0])  # it names the file, the line and the fix
     return reasons
 
 
@@ -116,6 +116,8 @@ def render_all(
     if len(rels) > 1:
         combined = _render_combined(root, rels, kubectl=kubectl, env=env)
         if combined is not None:
+            for index, rel in enumerate(rels):
+                combined[rel].secrets = [_unprefixed(doc, f"r{index}-") for doc in combined[rel].secrets]
             return combined, {}
     renders: dict[str, _Render] = {}
     failures: dict[str, str] = {}
@@ -128,6 +130,18 @@ def render_all(
             except ReleaseError as exc:
                 failures[rel] = exc.message
     return renders, failures
+
+
+def _unprefixed(doc: dict[str, Any], prefix: str) -> dict[str, Any]:
+    """A Secret of a combined render named as the overlay names it (_render_combined prefixes
+    each overlay's resources with ``r<index>-``)."""
+    metadata = doc.get("metadata")
+    if not isinstance(metadata, dict):
+        return doc
+    name = metadata.get("name")
+    if not isinstance(name, str) or not name.startswith(prefix):
+        return doc
+    return {**doc, "metadata": {**metadata, "name": name[len(prefix) :]}}
 
 
 def _entry_changes(before: _Tree, head: _Tree, envs: Collection[str]) -> dict[str, list[PlanItem]]:
@@ -200,10 +214,7 @@ def render_reasons(
     reasons = [failures[rel] for rel in sorted(failures)]
     for rel in sorted(head_renders):
         after = head_renders[rel]
-        reasons += [
-            f"{rel}: {finding} (keep secret values out of git: Sealed Secrets, External Secrets, SOPS)"
-            for finding in secret_findings(after.secrets, shown=rel)[:1]
-        ]
+        reasons += secret_findings(after.secrets, shown=rel)[:1]  # names the overlay and the fix
         # An overlay that did not render at verify-base has nothing to compare with: it is held
         # to the rest (renders, no Secret values, planned images rendered).
         if rel not in base_renders and rel in base_rels:
