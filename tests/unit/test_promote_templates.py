@@ -101,9 +101,11 @@ def test_verify_overlays_is_read_only_on_pull_requests_against_the_base_commit()
     assert set(data["on"]) == {"pull_request"}, (
         "never pull_request_target: a fork's content with a write token"
     )
-    paths = data["on"]["pull_request"]["paths"]
-    overlays = yaml.safe_load(POLICY.read_text(encoding="utf-8"))["overlays"]["dir"]
-    assert f"{overlays}/**" in paths and ".gitops-release.yml" in paths
+    # No paths filter: a base edit (apps/*/base with the glob layout) must be verified too, and a
+    # required check that a filter skips blocks the pull request; the command skips the renders
+    # itself when no changed file is below a kustomization.
+    assert not (data["on"]["pull_request"] or {}).get("paths")
+    assert not (data["on"]["pull_request"] or {}).get("paths-ignore")
     [job] = data["jobs"].values()
     assert job["permissions"] == {"contents": "read"}
     [checkout] = [s for s in job["steps"] if str(s.get("uses", "")).startswith("actions/checkout@")]

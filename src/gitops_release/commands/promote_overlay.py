@@ -1796,28 +1796,28 @@ def run_verify(inputs: Inputs, ctx: Context, checkout: Path) -> Outputs:
             reasons.append(exc.message)
             continue
         reasons += refusals
-        items = [item for plan in env_plans for item in plan.items]
         plans += env_plans
         for plan in env_plans:
             try:
                 check_all_gates(plan, before.policy, inputs)
             except PolicyError as exc:
                 reasons.append(f"{env}: {exc.message}")
-        if not items:
-            continue
-        env_files = head.envs[env]
-        try:
-            check_written({item.target.file: env_files.texts.get(item.target.file, "") for item in items})
-        except PolicyError as exc:
-            reasons.append(exc.message)
-        dirs = sorted({env_files.overlay_dirs[i.target.app] for i in items if i.target.kind == "kustomize"})
-        if kubectl is not None and dirs:
-            whole = dataclasses.replace(env_plans[0], items=tuple(items))
-            renderer = Renderer(checkout, dirs, kubectl=kubectl, env=ctx.env)
-            try:
-                check_renders(whole, env_files, None, renderer.render())
-            except ReleaseError as exc:
-                reasons.append(exc.message)
+    # The whole change, not only its image entries: private keys in any changed file, two
+    # overlay files in one env directory, and every overlay rendered before and after (a base,
+    # patch or generator edit changes a render without touching an images: entry).
+    from gitops_release.commands.promote_verify import verify_change
+
+    reasons += verify_change(
+        git=git,
+        checkout=checkout,
+        base_sha=base_sha,
+        before=before,
+        head=head,
+        kubectl=kubectl,
+        env=ctx.env,
+        envs=[env for env in before.policy.channels if inputs.to_env in (None, env)],
+        policy_path=inputs.policy_path,
+    )
     outputs = Outputs(plans=plans, promoted=[row for plan in plans for row in promotion.plan_json(plan)])
     if reasons:
         raise PolicyError(

@@ -1,0 +1,258 @@
+"""promote-overlay mode verify, the checks on the whole change of a pull request (beyond the image
+entries run_verify turns into plans): every file the pull request changed is scanned for private
+keys, no env directory holds two overlay files, and — when anything changed — every overlay of
+every env is rendered at verify-base and at the head: a render failure, a Secret with data, and
+a container image that changed without a checked image-entry change of that env are refused.
+
+Why every overlay: an overlay's render can depend on any file of the repository (its bases, a
+component, a patch, a generator's file, another env's overlay used as a base), and finding out
+which ones statically means re-implementing kustomize's loader. Two combined kustomize runs
+(one per tree) are cheap next to a job's start-up, and a change that no overlay reads renders
+the same as before, so it passes. Only when no changed file can be read by a render at all (it
+is under no kustomization's directory: docs, CI files) are the renders skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Collection, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from gitops_release.adapters import layout
+from gitops_release.adapters.git import Git
+from gitops_release.commands.promote_overlay import (
+    _Render,
+    _render_combined,
+    _render_one,
+    _Tree,
+    _wanted,
+    worktree,
+)
+from gitops_release.core.promotion import PlanItem
+from gitops_release.core.release import show
+from gitops_release.core.render_check import check_rendered
+from gitops_release.core.secrets import private_key_findings, secret_findings
+from gitops_release.errors import ReleaseError
+
+# A changed file larger than this is not read whole (memory); it is refused instead of passed.
+MAX_SCAN_BYTES = 32 * 1024 * 1024
+
+
+def changed_files(git: Git, base_sha: str) -> list[str]:
+    """Every path that differs between ``base_sha`` and HEAD: added, modified, deleted, and both
+    sides of a rename (renames are not detected, so each shows as a deletion and an addition)."""
+    out = git.run("diff", "--name-only", "--no-renames", "-z", base_sha, "HEAD", "--").out
+    return sorted({path for path in out.split("\0") if path})
+
+
+def can_change_a_render(checkout: Path, path: str, *, policy_path: str) -> bool:
+    """Whether kustomize could read ``path`` while rendering: it is the policy, an overlay file,
+    or it lies under a directory holding a kustomization. kustomize (as rendered here, with its
+    default load restrictor) reads local files only from below the kustomization that names
+    them; a deleted kustomization is itself a changed overlay file."""
+    parts = PurePosixPath(path).parts
+    if path == policy_path or (parts and parts[-1] in layout.OVERLAY_FILES):
+        return True
+    for depth in range(len(parts)):
+        directory = checkout.joinpath(*parts[:depth])
+        if any(os.path.lexists(directory / name) for name in layout.OVERLAY_FILES):
+            return True
+    return False
+
+
+def private_key_reasons(checkout: Path, paths: Sequence[str]) -> list[str]:
+    """A private-key block in any changed file that exists at the head (deleted ones are gone;
+    a symbolic link is a path, not content: what it points to is scanned when it changed)."""
+    reasons: list[str] = []
+    root = checkout.resolve()
+    for rel in paths:
+        path = checkout / rel
+        try:
+            info = os.lstat(path)
+        except OSError:
+            continue  # deleted by the pull request
+        if not stat.S_ISREG(info.st_mode) or not path.resolve().is_relative_to(root):
+            continue
+        if info.st_size > MAX_SCAN_BYTES:
+            reasons.append(
+                f"{rel}: {info.st_size} bytes, too large to scan for private keys "
+                f"(at most {MAX_SCAN_BYTES} bytes)"
+            )
+            continue
+        text = path.read_bytes().decode("utf-8", errors="replace")
+        findings = private_key_findings(text, shown=rel)
+        if findings:
+            reasons.append(findings[0])  # it names the file, the line and the fix
+    return reasons
+
+
+def overlay_file_reasons(tree: _Tree, envs: Collection[str]) -> list[str]:
+    """An env directory with two overlay file names: kustomize refuses to render it, and which
+    one a plan reads would be a guess."""
+    reasons: list[str] = []
+    for rel in _overlay_dirs(tree, envs):
+        names = [name for name in layout.OVERLAY_FILES if os.path.lexists(tree.root / rel / name)]
+        if len(names) > 1:
+            reasons.append(f"{rel}: holds {' and '.join(names)}: keep one overlay file per env directory")
+    return reasons
+
+
+def _overlay_dirs(tree: _Tree, envs: Collection[str]) -> list[str]:
+    return sorted(
+        {rel for env, files in tree.envs.items() if env in envs for rel in files.overlay_dirs.values()}
+    )
+
+
+def render_all(
+    root: Path, rels: Sequence[str], *, kubectl: Path, env: Mapping[str, str]
+) -> tuple[dict[str, _Render], dict[str, str]]:
+    """Every overlay of ``rels`` rendered (one combined kustomize run; one by one when that
+    fails, so each failing overlay is named): the renders, and the error of each that failed."""
+    if not rels:
+        return {}, {}
+    if len(rels) > 1:
+        combined = _render_combined(root, rels, kubectl=kubectl, env=env)
+        if combined is not None:
+            for index, rel in enumerate(rels):
+                combined[rel].secrets = [_unprefixed(doc, f"r{index}-") for doc in combined[rel].secrets]
+            return combined, {}
+    renders: dict[str, _Render] = {}
+    failures: dict[str, str] = {}
+    workers = max(1, min(4, os.cpu_count() or 1, len(rels)))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = {rel: pool.submit(_render_one, root, rel, kubectl=kubectl, env=env) for rel in rels}
+        for rel in rels:
+            try:
+                renders[rel] = futures[rel].result()
+            except ReleaseError as exc:
+                failures[rel] = exc.message
+    return renders, failures
+
+
+def _unprefixed(doc: dict[str, Any], prefix: str) -> dict[str, Any]:
+    """A Secret of a combined render named as the overlay names it (_render_combined prefixes
+    each overlay's resources with ``r<index>-``)."""
+    metadata = doc.get("metadata")
+    if not isinstance(metadata, dict):
+        return doc
+    name = metadata.get("name")
+    if not isinstance(name, str) or not name.startswith(prefix):
+        return doc
+    return {**doc, "metadata": {**metadata, "name": name[len(prefix) :]}}
+
+
+def _entry_changes(before: _Tree, head: _Tree, envs: Collection[str]) -> dict[str, list[PlanItem]]:
+    """Every changed kustomize image entry, by the overlay directory whose render it changes.
+    run_verify checks each of them (a plan through the gates, or a reason of its own): a render
+    change one of them sets is explained here, and is not reported a second time."""
+    by_dir: dict[str, list[PlanItem]] = {}
+    for env in envs:
+        old, new = before.envs[env].state, head.envs[env].state
+        overlay_dirs = head.envs[env].overlay_dirs
+        for key, (target, after) in sorted(new.items()):
+            was = old.get(key)
+            if target.kind != "kustomize" or target.app not in overlay_dirs or (was and was[1] == after):
+                continue
+            item = PlanItem(app=target.app, image=key[1], target=target, before=was and was[1], after=after)
+            by_dir.setdefault(overlay_dirs[target.app], []).append(item)
+    return by_dir
+
+
+def image_reasons(rel: str, before: _Render | None, after: _Render, items: Sequence[PlanItem]) -> list[str]:
+    """The render of ``rel`` at the head against its render at verify-base: a container whose
+    image changed must now run a planned reference of that overlay's image-entry changes; a new
+    container must run a planned reference or an image the overlay already rendered; and every
+    planned reference must be rendered. (Everything else — labels, replicas, new resources — is
+    a reviewer's call, not a policy one.)"""
+    images = [c.image for r in after.resources for c in r.containers]
+    wanted = [_wanted(item, images) for item in items]
+    accepted = frozenset().union(*(ref.accepted() for ref in wanted))
+    old_resources = before.resources if before is not None else []
+    was = {(c.resource, c.container): c.image for r in old_resources for c in r.containers}
+    known = set(was.values())
+    reasons: list[str] = []
+    for resource in after.resources:
+        for container in resource.containers:
+            old = was.get((container.resource, container.container))
+            image = container.image
+            if image == old or image in accepted or (old is None and image in known):
+                continue
+            change = f"from {show(old, 200)} to" if old is not None else "(new) with"
+            reasons.append(
+                f"{rel}: container {show(container.resource + '/' + container.container, 200)} {change} "
+                f"{show(image, 200)}, which no images: entry change of this overlay sets "
+                f"(entries: {', '.join(show(str(ref), 200) for ref in wanted) or 'none'})"
+            )
+    try:
+        check_rendered(rel, images, wanted)
+    except ReleaseError as exc:
+        reasons.append(exc.message)
+    return reasons
+
+
+def render_reasons(
+    *,
+    git: Git,
+    checkout: Path,
+    base_sha: str,
+    before: _Tree,
+    head: _Tree,
+    kubectl: Path,
+    env: Mapping[str, str],
+    envs: Collection[str],
+) -> list[str]:
+    """Every overlay of every env rendered at verify-base and at the head (see the module doc)."""
+    head_rels = _overlay_dirs(head, envs)
+    with worktree(git, base_sha) as base_root:
+        base_rels = [rel for rel in _overlay_dirs(before, envs) if (base_root / rel).is_dir()]
+        base_renders, _ = render_all(base_root, base_rels, kubectl=kubectl, env=env)
+    head_renders, failures = render_all(checkout, head_rels, kubectl=kubectl, env=env)
+    planned = _entry_changes(before, head, envs)
+    reasons = [failures[rel] for rel in sorted(failures)]
+    for rel in sorted(head_renders):
+        after = head_renders[rel]
+        reasons += secret_findings(after.secrets, shown=rel)[:1]  # names the overlay and the fix
+        # An overlay that did not render at verify-base has nothing to compare with: it is held
+        # to the rest (renders, no Secret values, planned images rendered).
+        if rel not in base_renders and rel in base_rels:
+            continue
+        reasons += image_reasons(rel, base_renders.get(rel), after, planned.get(rel, []))
+    return reasons
+
+
+def verify_change(
+    *,
+    git: Git,
+    checkout: Path,
+    base_sha: str,
+    before: _Tree,
+    head: _Tree,
+    kubectl: Path | None,
+    env: Mapping[str, str],
+    envs: Collection[str],
+    policy_path: str,
+) -> list[str]:
+    """The reasons the pull request's whole change (verify-base..HEAD) is refused, beyond the
+    image-entry gates; empty when nothing changed."""
+    paths = changed_files(git, base_sha)
+    if not paths:
+        return []
+    reasons = private_key_reasons(checkout, paths)
+    reasons += overlay_file_reasons(head, envs)
+    # A change no render can read (docs, CI files) renders the same: skip the two renders.
+    relevant = any(can_change_a_render(checkout, path, policy_path=policy_path) for path in paths)
+    if kubectl is not None and relevant:
+        reasons += render_reasons(
+            git=git,
+            checkout=checkout,
+            base_sha=base_sha,
+            before=before,
+            head=head,
+            kubectl=kubectl,
+            env=env,
+            envs=envs,
+        )
+    return reasons
