@@ -1574,34 +1574,38 @@ def _open_pull(
             outputs.state = "no-change"
             outputs.commit_sha = pushed.base_sha or ""
             return outputs
+        # Only a branch this run created is removed when the PR cannot be opened (never one an
+        # open PR uses): nothing is left behind by a refusal (e.g. a token without
+        # pull_requests: write).
+        created_here = pushed.state == "created" and existing is None
         try:
             # The base moved while the branch was made (another promotion landed): make it again
             # on the new base, so a conflicting promotion is refused before any PR is opened.
             if fetch_ref(git, remote, base, inputs, ctx.env) != pushed.base_sha:
                 pushed = dataclasses.replace(push(), state=pushed.state)
+            labels, reviewers, teams = _labels(policy, inputs, plan)
+            body = promotion.pr_body(
+                plan,
+                promotion.checklist(policy, plan.to_env),
+                source_commit=source_commit,
+                notes=outputs.notes,
+            )
+            pull, pull_state = gh.open_or_update_pull(
+                github.client,
+                github.repository,
+                head=branch,
+                base=base,
+                title=plan.title(),
+                body=body,
+                draft=inputs.draft,
+                labels=labels,
+                reviewers=reviewers,
+                team_reviewers=teams,
+            )
         except BaseException:
-            if pushed.state == "created" and pushed.commit_sha:
-                _delete_branch(git, branch, pushed.commit_sha)
+            if created_here and pushed.commit_sha:
+                _delete_branch(git, remote, branch, pushed.commit_sha)
             raise
-        labels, reviewers, teams = _labels(policy, inputs, plan)
-        body = promotion.pr_body(
-            plan,
-            promotion.checklist(policy, plan.to_env),
-            source_commit=source_commit,
-            notes=outputs.notes,
-        )
-        pull, pull_state = gh.open_or_update_pull(
-            github.client,
-            github.repository,
-            head=branch,
-            base=base,
-            title=plan.title(),
-            body=body,
-            draft=inputs.draft,
-            labels=labels,
-            reviewers=reviewers,
-            team_reviewers=teams,
-        )
         if pull_number[0] != pull.number:
             # A new PR: its number goes into the manifests (one more push of the same branch).
             pull_number[0] = pull.number
@@ -1640,13 +1644,15 @@ def _open_pull(
     return outputs
 
 
-def _delete_branch(git: Git, branch: str, sha: str) -> None:
-    """Best effort: remove the branch this run created (only while it is still at ``sha``)."""
+def _delete_branch(git: Git, remote: str, branch: str, sha: str) -> None:
+    """Best effort: remove the branch this run created from ``remote`` (only while it is still at
+    ``sha``). ``git`` carries the token as a header scoped to ``remote``, as push_branch sends it."""
     git.run(
         "push",
         "--porcelain",
         f"--force-with-lease=refs/heads/{branch}:{sha}",
-        "origin",
+        "--",
+        remote,
         f":refs/heads/{branch}",
         check=False,
     )
