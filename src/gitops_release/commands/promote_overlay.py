@@ -1322,19 +1322,58 @@ def plan_on(
     return plan, tree, sha
 
 
-def last_change_is_rollback(git: Git, ref: str, paths: Sequence[str]) -> str | None:
-    """The subject of the last commit on ``ref`` touching ``paths`` when it is a rollback (a pin
-    or revert by promote-overlay, or a ``git revert``); None otherwise."""
-    if not paths:
-        return None
-    found = log_paths(git, paths, ref=ref, max_count=1)
-    if not found:
-        return None
-    subject, body = found[0].subject, found[0].body
-    if re.search(rf"^{TRAILER}: kind=(rollback|pin)\b", body, re.M) or re.match(
-        r"^(rollback\b|pin\b|Revert \")", subject
-    ):
+_ROLLBACK_SUBJECT = re.compile(r"^(rollback\b|pin\b|Revert \")")
+
+
+def _rollback_subject(subject: str, body: str) -> str | None:
+    """``subject`` when the commit is a rollback (a pin or revert by promote-overlay, or a ``git
+    revert``); None for a promotion (kind promote trailer) or a person's edit."""
+    if re.search(rf"^{TRAILER}: kind=(rollback|pin)\b", body, re.M):
         return subject.strip()
+    if re.search(rf"^{TRAILER}: kind=promote\b", body, re.M):
+        return None
+    return subject.strip() if _ROLLBACK_SUBJECT.match(subject) else None
+
+
+def _state_at(git: Git, ref: str, item: PlanItem, policy: Policy) -> ImageState | None:
+    """``item``'s image as its file holds it at ``ref`` (None: absent or unreadable)."""
+    file = item.target.file
+    text = show_file(git, ref, file)
+    if text is None:
+        return None
+    with contextlib.suppress(ReleaseError):
+        if item.target.kind == "kustomize":
+            for entry in layout.parse_images(text, file):
+                if str(entry.get("name")) == item.image:
+                    return ImageState(
+                        name=item.image,
+                        new_name=entry.get("newName"),
+                        new_tag=entry.get("newTag"),
+                        digest=entry.get("digest"),
+                    )
+            return None
+        for rule in policy.values:
+            if rule.image == item.image:
+                return ImageState(
+                    name=rule.image,
+                    new_name=get_value(text, rule.repository, path=file) if rule.repository else None,
+                    new_tag=get_value(text, rule.tag, path=file),
+                    digest=get_value(text, rule.digest, path=file) if rule.digest else None,
+                )
+    return None
+
+
+def held_after_rollback(git: Git, ref: str, item: PlanItem, policy: Policy) -> str | None:
+    """The subject of the commit that last changed ``item``'s image in the target env when that
+    commit is a rollback (the image is held); None when a promotion or a person's edit of the
+    image came last. Commits that changed other lines of the file (a label, another image) do
+    not count: only a person's promotion of this very image releases it."""
+    for info in log_paths(git, [item.target.file], ref=ref, max_count=200):
+        now = _state_at(git, info.sha, item, policy)
+        was = _state_at(git, info.parents[0], item, policy) if info.parents else None
+        if now == was:
+            continue
+        return _rollback_subject(info.subject, info.body)
     return None
 
 
@@ -1381,14 +1420,27 @@ def run_write(
         outputs.commit_sha = base_sha
         return outputs
     if inputs.hold_after_rollback and plan.kind == "promote":
-        held = last_change_is_rollback(git, base_sha, tree.envs[plan.to_env].files())
-        if held is not None:
+        # Per image: one whose last image change in to-env is a rollback stays out of the plan
+        # (until a person promotes it); the others are promoted.
+        held = {item: held_after_rollback(git, base_sha, item, tree.policy) for item in plan.items}
+        for item, subject in held.items():
+            if subject is not None:
+                outputs.notes.append(
+                    f"held: {item.image} in {item.target.file}: its last change is a rollback "
+                    f"({subject}); promote it by hand to resume"
+                )
+                console.annotation(
+                    "notice", outputs.notes[-1], title="promote-overlay: held after a rollback"
+                )
+        if any(subject is not None for subject in held.values()):
+            plan = dataclasses.replace(
+                plan, items=tuple(item for item, subject in held.items() if subject is None)
+            )
+            outputs.plans, outputs.promoted = [plan], promotion.plan_json(plan)
+            outputs.mermaid = _mermaid(tree, plan)
+        if not plan.items:
             outputs.state = "no-change"
             outputs.commit_sha = base_sha
-            outputs.notes.append(
-                f"held: {plan.to_env}'s last change is a rollback ({held}); promote it by hand to resume"
-            )
-            console.annotation("notice", outputs.notes[-1], title="promote-overlay: held after a rollback")
             return outputs
     check_all_gates(plan, tree.policy, inputs)
     reasons = github.status_reasons(plan, tree.policy, source_commit=source_commit, now=now)
