@@ -1730,14 +1730,25 @@ def run_dry(inputs: Inputs, ctx: Context, checkout: Path) -> Outputs:
             fix="check out the config repo first or point repository-path at it",
         )
     git = _git(checkout, inputs, None, ctx)
-    head = git.head()
+    head = git.rev_parse("HEAD")
+    if head is None:
+        # An unknown env is named first (the policy is read from the work tree), then the fix.
+        policy = _policy(checkout, inputs)
+        _check_env(policy, "to-env", inputs.to_env)
+        _check_env(policy, "from-env", inputs.from_env)
+        raise InputError(
+            "repository-path",
+            f"'{checkout}' has no commit yet: the plan reads the env's history (source commit, "
+            "revert) from it",
+            fix="commit the config repo's files first (git add -A && git commit), then run the dry run",
+        )
     if inputs.revert:
         # The revert is worked out on a scratch worktree of HEAD; the diff is against the checkout.
         with worktree(git, head) as scratch:
-            plan, _, _ = plan_on(inputs, git, scratch, head)
+            plan, _, source_commit = plan_on(inputs, git, scratch, head)
         tree = read_tree(checkout, inputs, required=[plan.to_env])
     else:
-        plan, tree, _ = plan_on(inputs, git, checkout, head)
+        plan, tree, source_commit = plan_on(inputs, git, checkout, head)
     check_all_gates(plan, tree.policy, inputs)
     env_files = tree.envs[plan.to_env]
     texts, todo = apply_plan(plan, tree.policy, env_files)
@@ -1745,7 +1756,7 @@ def run_dry(inputs: Inputs, ctx: Context, checkout: Path) -> Outputs:
         manifest_texts(
             todo,
             env_files,
-            source_commit=None,
+            source_commit=source_commit,  # what mode commit writes (the bytes a dry run shows)
             pull_request=None,
             promoted_at=_iso(_now()),
             existing=lambda path: layout.read_file(checkout, path),
