@@ -938,6 +938,7 @@ def manifest_texts(
         for key, item in planned.items():
             if key[0] == app and key not in state_after:
                 state_after[key] = (item.target, item.after)
+        existing_text = existing(path)
         built = manifests.build_manifest(
             _app_plan(plan, app),
             state_after,
@@ -946,8 +947,10 @@ def manifest_texts(
             source_commit=source_commit,
             pull_request=pull_request,
             promoted_at=promoted_at,
+            # the images the plan leaves alone keep where they came from
+            previous=manifests.previous_provenance(existing_text),
         )
-        result[path] = manifests.render_manifest(built, existing(path))
+        result[path] = manifests.render_manifest(built, existing_text)
     return result
 
 

@@ -1,5 +1,6 @@
-"""promote-overlay mode dry-run: it shows the bytes mode commit would write, and a checkout
-without a commit gets a one-line error naming the field."""
+"""promote-overlay's release manifest and mode dry-run: per-image provenance after a partial pin,
+the dry run shows the bytes mode commit would write, and a checkout without a commit gets a
+one-line error naming the field."""
 
 from __future__ import annotations
 
@@ -61,3 +62,24 @@ def test_dry_run_without_a_commit_names_an_unknown_to_env(repo: Repo) -> None:
 
     assert code == 1
     assert "input 'to-env': 'qa' is not an env of the policy (dev, stage, prod)" in out + err
+
+
+def test_a_partial_pin_keeps_each_other_image_s_provenance_in_the_manifest(repo: Repo) -> None:
+    repo.run(from_env="dev", to_env="stage", mode="commit")
+    promoted = json.loads(repo.read(MANIFEST))
+    source = promoted["sourceCommit"]
+
+    repo.run(repo.clone(), to_env="stage", images="ghcr.io/org/api-worker", tag="sha-0", mode="commit")
+
+    manifest = json.loads(repo.read(MANIFEST))
+    by_image = {entry["image"]: entry for entry in manifest["images"]}
+    assert manifest["kind"] == "rollback"
+    api, worker = by_image["ghcr.io/org/api"], by_image["ghcr.io/org/api-worker"]
+    assert (api["kind"], api["sourceEnvironment"], api["sourceCommit"]) == ("promote", "dev", source)
+    assert (worker["kind"], worker["sourceEnvironment"], worker["tag"]) == ("rollback", None, "sha-0")
+    # a re-run changes nothing: the manifest stays byte-identical
+    before = repo.log()
+    again = repo.run(
+        repo.clone(), to_env="stage", images="ghcr.io/org/api-worker", tag="sha-0", mode="commit"
+    )
+    assert again.state == "no-change" and repo.log() == before
