@@ -1,5 +1,6 @@
 """promote-overlay mode pr against the GitHub sandbox: what reaches the pull request (draft,
-team reviewers) and what is left behind when it cannot be opened."""
+team reviewers), what is left behind when it cannot be opened, and a revert once it was merged
+(merge commit or squash)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,24 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from gitops_release.adapters.git import Git
 from gitops_release.commands.promote_overlay import _delete_branch
 from gitops_release.sandbox.github_api import GitHubSandbox
 from tests.fixtures.git_remotes import GitHTTPServer, clone_of, git, make_bare_remote, url_to_path
-from tests.integration.test_promote_overlay import REPO, Repo, config_files, pulls
+from tests.integration.test_promote_overlay import (
+    DIGEST_1,
+    DIGEST_2,
+    REPO,
+    TOKEN,
+    Repo,
+    config_files,
+    overlay,
+    pulls,
+)
+
+STAGE = "apps/api/overlays/stage/kustomization.yaml"
 
 
 @pytest.fixture
@@ -72,3 +85,22 @@ def test_the_branch_is_deleted_on_the_remote_input_with_the_token_as_a_header(
     assert git("--git-dir", str(url_to_path(file_url)), "branch", "--list").split() == ["*", "main"]
     assert git_http_server.requests and all(ok for _, _, ok in git_http_server.requests)
     assert argv and not any(token in part for args in argv for part in args)
+
+
+@pytest.mark.parametrize("method", ["merge", "squash"])
+def test_revert_after_the_promotion_pull_request_was_merged(repo: Repo, method: str) -> None:
+    opened = repo.run(from_env="dev", to_env="stage")
+    merged = requests.put(
+        f"{repo.sandbox.url}/repos/{REPO}/pulls/{opened.pr_number}/merge",
+        json={"merge_method": method},
+        headers={"Authorization": f"token {TOKEN}"},
+        timeout=30,
+    )
+    assert merged.status_code == 200 and merged.json()["merged"] is True
+    assert repo.read(STAGE) == overlay("api", "sha-2", DIGEST_2)
+
+    out = repo.run(repo.clone(), to_env="stage", revert="true", mode="commit")
+
+    assert out.state == "committed" and out.plans[0].kind == "rollback"
+    assert repo.read(STAGE) == overlay("api", "sha-1", DIGEST_1)
+    assert repo.read("apps/web/overlays/stage/kustomization.yaml") == overlay("web", "sha-1", DIGEST_1)
