@@ -176,8 +176,9 @@ INPUTS: tuple[InputSpec, ...] = (
     ),
     InputSpec(
         "hold-after-rollback",
-        "skip a promotion (state no-change, a notice) while to-env's last change is a rollback, "
-        "until a person promotes it again (auto-promotion)",
+        "leave out of the plan (a notice each) every image whose last change in to-env is a "
+        "rollback, until a person promotes that image again; all held: state no-change "
+        "(auto-promotion)",
         kind="bool",
         default=False,
     ),
