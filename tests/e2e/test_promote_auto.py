@@ -3,7 +3,7 @@
 dev has a release (the config repo as in test_promote_templates.py) and a GitHub deployment of
 it in the sandbox. The hourly run promotes dev -> stage by pull request only when that
 deployment is success and at least 2h old; before that it ends green without a pull request
-(if-not-ready: skip), and while stage's last change is a rollback it holds
+(if-not-ready: skip), and it holds each image whose last change in stage is a rollback
 (hold-after-rollback). The token has exactly the permissions the workflow declares.
 """
 
@@ -122,12 +122,13 @@ def test_auto_promote_holds_stage_after_a_rollback(
     github_sandbox: GitHubSandbox,
     config_repo: Path,  # noqa: F811
 ) -> None:
-    # A person rolled stage back with `git revert` of a promotion (seed 003's option 1).
+    # A person rolled stage back with `git revert` of a promotion (seed 003's option 1) of both
+    # images (the hold is per image: one the rollback did not touch would be promoted).
     stage = config_repo / OVERLAYS / "stage" / "kustomization.yaml"
     stage.write_text(
-        stage.read_text(encoding="utf-8").replace("sha-00000000", "sha-0badc0de", 1), encoding="utf-8"
+        stage.read_text(encoding="utf-8").replace("sha-00000000", "sha-0badc0de"), encoding="utf-8"
     )
-    promoted = commit_all(config_repo, "promote ghcr.io/org/my-app:sha-0badc0de to stage")
+    promoted = commit_all(config_repo, "promote my-app:sha-0badc0de, my-app-worker:sha-0badc0de to stage")
     git("revert", "--no-edit", promoted, cwd=config_repo)
     git("push", "-q", "origin", "HEAD:main", cwd=config_repo)
     deploy_dev(github_sandbox, hours_ago=3)

@@ -177,8 +177,9 @@ INPUTS: tuple[InputSpec, ...] = (
     ),
     InputSpec(
         "hold-after-rollback",
-        "skip a promotion (state no-change, a notice) while to-env's last change is a rollback, "
-        "until a person promotes it again (auto-promotion)",
+        "leave out of the plan (a notice each) every image whose last change in to-env is a "
+        "rollback, until a person promotes that image again; all held: state no-change "
+        "(auto-promotion)",
         kind="bool",
         default=False,
     ),
@@ -941,6 +942,7 @@ def manifest_texts(
         for key, item in planned.items():
             if key[0] == app and key not in state_after:
                 state_after[key] = (item.target, item.after)
+        existing_text = existing(path)
         built = manifests.build_manifest(
             _app_plan(plan, app),
             state_after,
@@ -949,8 +951,10 @@ def manifest_texts(
             source_commit=source_commit,
             pull_request=pull_request,
             promoted_at=promoted_at,
+            # the images the plan leaves alone keep where they came from
+            previous=manifests.previous_provenance(existing_text),
         )
-        result[path] = manifests.render_manifest(built, existing(path))
+        result[path] = manifests.render_manifest(built, existing_text)
     return result
 
 
@@ -1358,19 +1362,58 @@ def plan_on(
     return plan, tree, sha
 
 
-def last_change_is_rollback(git: Git, ref: str, paths: Sequence[str]) -> str | None:
-    """The subject of the last commit on ``ref`` touching ``paths`` when it is a rollback (a pin
-    or revert by promote-overlay, or a ``git revert``); None otherwise."""
-    if not paths:
-        return None
-    found = log_paths(git, paths, ref=ref, max_count=1)
-    if not found:
-        return None
-    subject, body = found[0].subject, found[0].body
-    if re.search(rf"^{TRAILER}: kind=(rollback|pin)\b", body, re.M) or re.match(
-        r"^(rollback\b|pin\b|Revert \")", subject
-    ):
+_ROLLBACK_SUBJECT = re.compile(r"^(rollback\b|pin\b|Revert \")")
+
+
+def _rollback_subject(subject: str, body: str) -> str | None:
+    """``subject`` when the commit is a rollback (a pin or revert by promote-overlay, or a ``git
+    revert``); None for a promotion (kind promote trailer) or a person's edit."""
+    if re.search(rf"^{TRAILER}: kind=(rollback|pin)\b", body, re.M):
         return subject.strip()
+    if re.search(rf"^{TRAILER}: kind=promote\b", body, re.M):
+        return None
+    return subject.strip() if _ROLLBACK_SUBJECT.match(subject) else None
+
+
+def _state_at(git: Git, ref: str, item: PlanItem, policy: Policy) -> ImageState | None:
+    """``item``'s image as its file holds it at ``ref`` (None: absent or unreadable)."""
+    file = item.target.file
+    text = show_file(git, ref, file)
+    if text is None:
+        return None
+    with contextlib.suppress(ReleaseError):
+        if item.target.kind == "kustomize":
+            for entry in layout.parse_images(text, file):
+                if str(entry.get("name")) == item.image:
+                    return ImageState(
+                        name=item.image,
+                        new_name=entry.get("newName"),
+                        new_tag=entry.get("newTag"),
+                        digest=entry.get("digest"),
+                    )
+            return None
+        for rule in policy.values:
+            if rule.image == item.image:
+                return ImageState(
+                    name=rule.image,
+                    new_name=get_value(text, rule.repository, path=file) if rule.repository else None,
+                    new_tag=get_value(text, rule.tag, path=file),
+                    digest=get_value(text, rule.digest, path=file) if rule.digest else None,
+                )
+    return None
+
+
+def held_after_rollback(git: Git, ref: str, item: PlanItem, policy: Policy) -> str | None:
+    """The subject of the commit that last changed ``item``'s image in the target env when that
+    commit is a rollback (the image is held); None when a promotion or a person's edit of the
+    image came last. Commits that changed other lines of the file (a label, another image) do
+    not count: only a person's promotion of this very image releases it."""
+    for info in log_paths(git, [item.target.file], ref=ref, max_count=200):
+        now = _state_at(git, info.sha, item, policy)
+        was = _state_at(git, info.parents[0], item, policy) if info.parents else None
+        if now == was:
+            continue
+        return _rollback_subject(info.subject, info.body)
     return None
 
 
@@ -1418,14 +1461,27 @@ def run_write(
         outputs.commit_sha = base_sha
         return outputs
     if inputs.hold_after_rollback and plan.kind == "promote":
-        held = last_change_is_rollback(git, base_sha, tree.envs[plan.to_env].files())
-        if held is not None:
+        # Per image: one whose last image change in to-env is a rollback stays out of the plan
+        # (until a person promotes it); the others are promoted.
+        held = {item: held_after_rollback(git, base_sha, item, tree.policy) for item in plan.items}
+        for item, subject in held.items():
+            if subject is not None:
+                outputs.notes.append(
+                    f"held: {item.image} in {item.target.file}: its last change is a rollback "
+                    f"({subject}); promote it by hand to resume"
+                )
+                console.annotation(
+                    "notice", outputs.notes[-1], title="promote-overlay: held after a rollback"
+                )
+        if any(subject is not None for subject in held.values()):
+            plan = dataclasses.replace(
+                plan, items=tuple(item for item, subject in held.items() if subject is None)
+            )
+            outputs.plans, outputs.promoted = [plan], promotion.plan_json(plan)
+            outputs.mermaid = _mermaid(tree, plan)
+        if not plan.items:
             outputs.state = "no-change"
             outputs.commit_sha = base_sha
-            outputs.notes.append(
-                f"held: {plan.to_env}'s last change is a rollback ({held}); promote it by hand to resume"
-            )
-            console.annotation("notice", outputs.notes[-1], title="promote-overlay: held after a rollback")
             return outputs
     check_all_gates(plan, tree.policy, inputs)
     not_ready = github.status_reasons(plan, tree.policy, source_commit=source_commit, now=now, git=git)
@@ -1613,34 +1669,38 @@ def _open_pull(
             outputs.state = "no-change"
             outputs.commit_sha = pushed.base_sha or ""
             return outputs
+        # Only a branch this run created is removed when the PR cannot be opened (never one an
+        # open PR uses): nothing is left behind by a refusal (e.g. a token without
+        # pull_requests: write).
+        created_here = pushed.state == "created" and existing is None
         try:
             # The base moved while the branch was made (another promotion landed): make it again
             # on the new base, so a conflicting promotion is refused before any PR is opened.
             if fetch_ref(git, remote, base, inputs, ctx.env) != pushed.base_sha:
                 pushed = dataclasses.replace(push(), state=pushed.state)
+            labels, reviewers, teams = _labels(policy, inputs, plan)
+            body = promotion.pr_body(
+                plan,
+                promotion.checklist(policy, plan.to_env),
+                source_commit=source_commit,
+                notes=outputs.notes,
+            )
+            pull, pull_state = gh.open_or_update_pull(
+                github.client,
+                github.repository,
+                head=branch,
+                base=base,
+                title=plan.title(),
+                body=body,
+                draft=inputs.draft,
+                labels=labels,
+                reviewers=reviewers,
+                team_reviewers=teams,
+            )
         except BaseException:
-            if pushed.state == "created" and pushed.commit_sha:
-                _delete_branch(git, branch, pushed.commit_sha)
+            if created_here and pushed.commit_sha:
+                _delete_branch(git, remote, branch, pushed.commit_sha)
             raise
-        labels, reviewers, teams = _labels(policy, inputs, plan)
-        body = promotion.pr_body(
-            plan,
-            promotion.checklist(policy, plan.to_env),
-            source_commit=source_commit,
-            notes=outputs.notes,
-        )
-        pull, pull_state = gh.open_or_update_pull(
-            github.client,
-            github.repository,
-            head=branch,
-            base=base,
-            title=plan.title(),
-            body=body,
-            draft=inputs.draft,
-            labels=labels,
-            reviewers=reviewers,
-            team_reviewers=teams,
-        )
         if pull_number[0] != pull.number:
             # A new PR: its number goes into the manifests (one more push of the same branch, made
             # on the base as it is now: push_branch re-applies the plan there and retries a lost
@@ -1700,13 +1760,15 @@ def _open_pull(
     return outputs
 
 
-def _delete_branch(git: Git, branch: str, sha: str) -> None:
-    """Best effort: remove the branch this run created (only while it is still at ``sha``)."""
+def _delete_branch(git: Git, remote: str, branch: str, sha: str) -> None:
+    """Best effort: remove the branch this run created from ``remote`` (only while it is still at
+    ``sha``). ``git`` carries the token as a header scoped to ``remote``, as push_branch sends it."""
     git.run(
         "push",
         "--porcelain",
         f"--force-with-lease=refs/heads/{branch}:{sha}",
-        "origin",
+        "--",
+        remote,
         f":refs/heads/{branch}",
         check=False,
     )
@@ -1732,14 +1794,25 @@ def run_dry(inputs: Inputs, ctx: Context, checkout: Path) -> Outputs:
             fix="check out the config repo first or point repository-path at it",
         )
     git = _git(checkout, inputs, None, ctx)
-    head = git.head()
+    head = git.rev_parse("HEAD")
+    if head is None:
+        # An unknown env is named first (the policy is read from the work tree), then the fix.
+        policy = _policy(checkout, inputs)
+        _check_env(policy, "to-env", inputs.to_env)
+        _check_env(policy, "from-env", inputs.from_env)
+        raise InputError(
+            "repository-path",
+            f"'{checkout}' has no commit yet: the plan reads the env's history (source commit, "
+            "revert) from it",
+            fix="commit the config repo's files first (git add -A && git commit), then run the dry run",
+        )
     if inputs.revert:
         # The revert is worked out on a scratch worktree of HEAD; the diff is against the checkout.
         with worktree(git, head) as scratch:
-            plan, _, _ = plan_on(inputs, git, scratch, head)
+            plan, _, source_commit = plan_on(inputs, git, scratch, head)
         tree = read_tree(checkout, inputs, required=[plan.to_env])
     else:
-        plan, tree, _ = plan_on(inputs, git, checkout, head)
+        plan, tree, source_commit = plan_on(inputs, git, checkout, head)
     check_all_gates(plan, tree.policy, inputs)
     env_files = tree.envs[plan.to_env]
     texts, todo = apply_plan(plan, tree.policy, env_files)
@@ -1747,7 +1820,7 @@ def run_dry(inputs: Inputs, ctx: Context, checkout: Path) -> Outputs:
         manifest_texts(
             todo,
             env_files,
-            source_commit=None,
+            source_commit=source_commit,  # what mode commit writes (the bytes a dry run shows)
             pull_request=None,
             promoted_at=_iso(_now()),
             existing=lambda path: layout.read_file(checkout, path),

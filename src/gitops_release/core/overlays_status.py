@@ -4,9 +4,11 @@ environment-by-image table marking where environments differ and which one is ah
 Pure: takes each environment's ``EnvState`` (read by the command from the overlays and values
 files) and returns rows and their renderings (Markdown, JSON, terminal text).
 
-An environment is **ahead** when it holds a different version of an image than the next
-environment in promotion order (a promotion is pending), unless its tag is a LOWER semantic
-version than the next one's (the next environment got a hotfix; then it is not ahead).
+An environment is **ahead** of the next one in promotion order only when that can be known from
+the overlays: both tags are semantic versions and its tag is the higher one, or the next
+environment does not hold the image yet. Any other difference (sha tags, digests, names) is only
+"differs": a sha tag says nothing about which build is newer (a pin can give the next
+environment a newer build), so the table does not claim an order it cannot know.
 """
 
 from __future__ import annotations
@@ -44,11 +46,15 @@ def _same(a: ImageState | None, b: ImageState | None) -> bool:
 
 
 def _is_ahead(this: ImageState | None, following: ImageState | None) -> bool:
+    """Known to be ahead: a higher semantic version (same name and no digest pinning something
+    else), or an image the next environment lacks."""
     if this is None or _same(this, following):
         return False
-    if following is None or this.new_tag is None or following.new_tag is None:
+    if following is None:
         return True
-    return compare_versions(following.new_tag, this.new_tag) != -1
+    if this.new_tag is None or following.new_tag is None or this.new_name != following.new_name:
+        return False
+    return compare_versions(following.new_tag, this.new_tag) == 1
 
 
 def status_rows(env_order: Sequence[str], states: Mapping[str, EnvState]) -> list[StatusRow]:

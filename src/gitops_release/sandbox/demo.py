@@ -214,7 +214,7 @@ def main() -> int:
             _git("pull", "-q", "--ff-only", cwd=checkout)
             _run(["db", "query"], {}, checkout)
 
-            _step("What runs where: overlays status (dev is ahead of stage)")
+            _step("What runs where: overlays status (dev differs from stage)")
             _run(["overlays", "status"], {}, checkout)
 
             _step("Promote dev -> stage by pull request: promote-overlay")

@@ -53,7 +53,8 @@ def test_json_has_every_env_and_marks_the_env_ahead(checkout: Path) -> None:
     api, web = data["images"]
     assert (api["app"], api["image"]) == ("api", "ghcr.io/org/api")
     assert [api["environments"][e]["tag"] for e in ("dev", "stage", "prod")] == ["sha-2", "sha-1", "sha-1"]
-    assert api["differs"] and api["ahead"] == ["dev"]
+    assert api["differs"] and api["ahead"] == []  # sha tags: not known which is newer
+    assert web["ahead"] == ["stage"]  # prod does not hold web yet
     assert api["environments"]["dev"]["file"] == "apps/api/overlays/dev/kustomization.yaml"
     assert web["environments"]["prod"] is None
     assert web["environments"]["stage"]["file"] == "apps/web/overlays/stage/Kustomization"

@@ -7,8 +7,14 @@ import json
 import pytest
 from jsonschema import Draft202012Validator
 
-from gitops_release.core.manifest import MANIFEST_NAME, build_manifest, manifest_schema, render_manifest
-from gitops_release.core.promotion import EnvState, ImageState, PromotionPlan, Target
+from gitops_release.core.manifest import (
+    MANIFEST_NAME,
+    build_manifest,
+    manifest_schema,
+    previous_provenance,
+    render_manifest,
+)
+from gitops_release.core.promotion import EnvState, ImageState, PlanItem, PromotionPlan, Target
 from gitops_release.errors import ConfigError
 
 D1 = "sha256:" + "a" * 64
@@ -21,7 +27,12 @@ STATE: EnvState = {
         ImageState("ghcr.io/org/my-app", "mirror.io/my-app", "sha-2", D1),
     ),
 }
-PLAN = PromotionPlan("dev", "stage", "promote", ())
+PLAN = PromotionPlan(
+    "dev",
+    "stage",
+    "promote",
+    tuple(PlanItem(app, image, target, None, state) for (app, image), (target, state) in STATE.items()),
+)
 AT = "2026-12-07T18:45:00Z"
 
 
@@ -53,6 +64,9 @@ EXPECTED = {
             "digest": D1,
             "reference": f"mirror.io/my-app:sha-2@{D1}",
             "file": K,
+            "kind": "promote",
+            "sourceEnvironment": "dev",
+            "sourceCommit": SHA,
         },
         {
             "app": "my-app",
@@ -62,6 +76,9 @@ EXPECTED = {
             "digest": None,
             "reference": "worker:sha-2",
             "file": K,
+            "kind": "promote",
+            "sourceEnvironment": "dev",
+            "sourceCommit": SHA,
         },
     ],
     "sourceCommit": SHA,
@@ -213,3 +230,62 @@ def test_an_existing_manifest_of_exactly_the_size_bound_is_still_compared() -> N
     padded = text + " " * (MAX_EXISTING_CHARS - len(text))
     assert render_manifest(build(), padded) is padded
     assert render_manifest(build(), padded + " ") == render_manifest(build(), None)
+
+
+def test_a_partial_pin_keeps_the_provenance_of_the_other_images() -> None:
+    promoted = render_manifest(build(), None)
+    worker = STATE[("my-app", "worker")]
+    pinned_worker = ImageState("worker", None, "sha-0", None)
+    pin = PromotionPlan(
+        None, "stage", "rollback", (PlanItem("my-app", "worker", worker[0], worker[1], pinned_worker),)
+    )
+    state = {**STATE, ("my-app", "worker"): (worker[0], pinned_worker)}
+
+    manifest = build(
+        plan=pin,
+        state=state,
+        source_env=None,
+        source_commit=None,
+        pull_request=None,
+        previous=previous_provenance(promoted),
+    )
+
+    app, pinned = manifest["images"]
+    assert manifest["kind"] == "rollback" and manifest["sourceEnvironment"] is None
+    # my-app still runs what was promoted from dev at SHA; only the worker was rolled back
+    assert (app["kind"], app["sourceEnvironment"], app["sourceCommit"]) == ("promote", "dev", SHA)
+    assert (pinned["kind"], pinned["sourceEnvironment"], pinned["sourceCommit"]) == ("rollback", None, None)
+    # byte-identical on a re-run with the same state
+    text = render_manifest(manifest, None)
+    again = build(
+        plan=PromotionPlan(None, "stage", "rollback", ()),
+        state=state,
+        source_env=None,
+        source_commit=None,
+        pull_request=None,
+        promoted_at="2027-01-01T00:00:00Z",
+        previous=previous_provenance(text),
+    )
+    assert render_manifest(again, text) is text
+
+
+def test_provenance_not_known_or_not_valid_is_null() -> None:
+    unknown = {"kind": None, "sourceEnvironment": None, "sourceCommit": None}
+    no_plan = PromotionPlan("dev", "stage", "promote", ())
+    images = build(plan=no_plan)["images"]
+    assert all({k: i[k] for k in unknown} == unknown for i in images)
+    # an older manifest (top-level provenance only) is read as that provenance for every image
+    old = {
+        **EXPECTED,
+        "images": [{k: v for k, v in i.items() if k not in unknown} for i in EXPECTED["images"]],
+    }
+    carried = build(plan=no_plan, previous=previous_provenance(json.dumps(old)))["images"]
+    assert [i["sourceCommit"] for i in carried] == [SHA, SHA]
+    # a hand-edited value the schema refuses, or an entry of another state, is not carried over
+    edited = json.loads(render_manifest(build(), None))
+    edited["images"][0]["kind"] = "evil"
+    edited["images"][1]["tag"] = "sha-1"
+    carried = build(plan=no_plan, previous=previous_provenance(json.dumps(edited)))["images"]
+    assert all({k: i[k] for k in unknown} == unknown for i in carried)
+    for text in (None, "", "[]", "not json", '{"images": [1, {"app": 1}]}'):
+        assert previous_provenance(text) == {}

@@ -69,7 +69,7 @@ def test_status_rows() -> None:
                 "my-app/prod/kustomization.yaml",
             ),
             True,
-            ("dev",),
+            (),  # sha tags: which build is newer is not known, only that they differ
         ),
         StatusRow(
             "my-app",
@@ -109,16 +109,19 @@ def test_ahead_rules() -> None:
     assert ahead(ImageState("i", None, "v1"), ImageState("i", None, "v1")) == ()
     assert ahead(ImageState("i", None, "1.0.0"), ImageState("i", None, "2.0.0")) == ()
     assert ahead(ImageState("i", None, "2.0.0"), ImageState("i", None, "1.0.0")) == ("x",)
-    assert ahead(ImageState("i", None, "1.0.0"), ImageState("i", None, "v1.0.0")) == (
-        "x",
-    )  # same version, other tag
-    assert ahead(ImageState("i", None, "sha-a"), ImageState("i", None, "sha-b")) == ("x",)
-    assert ahead(ImageState("i", None, "v1", D1), ImageState("i", None, "v1", D2)) == ("x",)
-    assert ahead(ImageState("i", "m/i", "v1"), ImageState("i", None, "v1")) == ("x",)
+    # only a higher semantic version (or an image y lacks) is known to be ahead; any other
+    # difference is "differs": a sha tag or a digest does not tell which build is newer
+    assert ahead(ImageState("i", None, "1.0.0"), ImageState("i", None, "v1.0.0")) == ()  # same version
+    assert ahead(ImageState("i", None, "sha-a"), ImageState("i", None, "sha-b")) == ()
+    assert ahead(ImageState("i", None, "sha-bbbb2222"), ImageState("i", None, "sha-aaaa1111")) == ()
+    assert ahead(ImageState("i", None, "v1", D1), ImageState("i", None, "v1", D2)) == ()
+    assert ahead(ImageState("i", None, "2.0.0", D1), ImageState("i", None, "1.0.0", D2)) == ("x",)
+    assert ahead(ImageState("i", "m/i", "v1"), ImageState("i", None, "v1")) == ()
+    assert ahead(ImageState("i", "m/i", "2.0.0"), ImageState("i", None, "1.0.0")) == ()  # another image
     assert ahead(ImageState("i", None, "v1"), None) == ("x",)  # not yet in y
     assert ahead(None, ImageState("i", None, "v1")) == ()
-    assert ahead(ImageState("i", None, None, D1), ImageState("i", None, "v1")) == ("x",)
-    assert ahead(ImageState("i", None, "v1"), ImageState("i", None, None, D1)) == ("x",)
+    assert ahead(ImageState("i", None, None, D1), ImageState("i", None, "v1")) == ()
+    assert ahead(ImageState("i", None, "v1"), ImageState("i", None, None, D1)) == ()
     # the entry name itself does not count (kustomize matched both)
     assert ahead(ImageState("i", None, "v1"), ImageState("other", None, "v1")) == ()
 
@@ -152,8 +155,8 @@ def test_status_markdown() -> None:
     assert status_markdown(ENVS, status_rows(ENVS, STATES)) == (
         "| app | image | dev | stage | prod | status |\n"
         "|---|---|---|---|---|---|\n"
-        f"| `my-app` | `{APP}` | `sha-3@sha256:222222222222` ▲ | `sha-2@sha256:111111111111` | "
-        "`sha-2@sha256:111111111111` | **dev ahead of stage** |\n"
+        f"| `my-app` | `{APP}` | `sha-3@sha256:222222222222` | `sha-2@sha256:111111111111` | "
+        "`sha-2@sha256:111111111111` | **differs** |\n"
         "| `my-app` | `nginx` | `1.27.1` | `1.27.1` | `1.27.1` | same |\n"
         "| `tool` | `tool` | `2.0.0` ▲ | `1.0.0` | `1.0.1` | **dev ahead of stage** |"
     )
@@ -162,17 +165,17 @@ def test_status_markdown() -> None:
 
 def test_status_words_for_several_and_no_envs_ahead() -> None:
     states = {
-        "dev": env_state("dev", ("", "x", ImageState("x", None, "sha-c"))),
-        "stage": env_state("stage", ("", "x", ImageState("x", None, "sha-b"))),
+        "dev": env_state("dev", ("", "x", ImageState("x", None, "3.0.0"))),
+        "stage": env_state("stage", ("", "x", ImageState("x", None, "2.0.0"))),
         "prod": env_state(
-            "prod", ("", "x", ImageState("x", None, "sha-a")), ("", "y", ImageState("y", None, "2.0.0"))
+            "prod", ("", "x", ImageState("x", None, "1.0.0")), ("", "y", ImageState("y", None, "2.0.0"))
         ),
     }
     states["stage"] = {**states["stage"], **env_state("stage", ("", "y", ImageState("y", None, "1.0.0")))}
     lines = status_markdown(ENVS, status_rows(ENVS, states)).splitlines()
     assert (
         lines[2]
-        == "| `-` | `x` | `sha-c` ▲ | `sha-b` ▲ | `sha-a` | **dev ahead of stage; stage ahead of prod** |"
+        == "| `-` | `x` | `3.0.0` ▲ | `2.0.0` ▲ | `1.0.0` | **dev ahead of stage; stage ahead of prod** |"
     )
     assert lines[3] == "| `-` | `y` | `-` | `1.0.0` | `2.0.0` | **differs** |"
 
@@ -195,7 +198,7 @@ def test_status_json_shape() -> None:
             "prod": {"newName": None, "tag": "sha-2", "digest": D1, "file": "my-app/prod/kustomization.yaml"},
         },
         "differs": True,
-        "ahead": ["dev"],
+        "ahead": [],
     }
     assert [image["differs"] for image in data["images"]] == [True, False, True]
     text = status_json(ENVS, rows)
@@ -207,13 +210,13 @@ def test_status_json_shape() -> None:
 
 def test_status_text_aligned_without_colour() -> None:
     assert status_text(ENVS, status_rows(ENVS, STATES)) == (
-        "APP     IMAGE               DEV                          STAGE                      "
+        "APP     IMAGE               DEV                        STAGE                      "
         "PROD                       STATUS\n"
-        f"my-app  {APP}  sha-3@sha256:222222222222 ^  sha-2@sha256:111111111111  "
-        "sha-2@sha256:111111111111  dev ahead of stage\n"
-        "my-app  nginx               1.27.1                       1.27.1                     "
+        f"my-app  {APP}  sha-3@sha256:222222222222  sha-2@sha256:111111111111  "
+        "sha-2@sha256:111111111111  differs\n"
+        "my-app  nginx               1.27.1                     1.27.1                     "
         "1.27.1                     same\n"
-        "tool    tool                2.0.0 ^                      1.0.0                      "
+        "tool    tool                2.0.0 ^                    1.0.0                      "
         "1.0.1                      dev ahead of stage"
     )
     assert "\x1b" not in status_text(ENVS, status_rows(ENVS, STATES))
@@ -224,10 +227,7 @@ def test_status_text_with_colour_colours_only_the_ahead_cells_and_keeps_alignmen
     rows = status_rows(ENVS, STATES)
     plain = status_text(ENVS, rows).splitlines()
     coloured = status_text(ENVS, rows, color=True).splitlines()
-    assert coloured[0] == plain[0] and coloured[2] == plain[2]
-    assert coloured[1] == plain[1].replace(
-        "sha-3@sha256:222222222222 ^", "\x1b[33msha-3@sha256:222222222222 ^\x1b[0m"
-    )
+    assert coloured[:3] == plain[:3]  # my-app's sha tags only differ: nothing is ahead
     assert coloured[3] == plain[3].replace("2.0.0 ^      ", "\x1b[33m2.0.0 ^\x1b[0m      ")
 
 
