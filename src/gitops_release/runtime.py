@@ -130,6 +130,28 @@ def parse_list(raw: str) -> list[str]:
     return [item for item in items if item]
 
 
+def parse_relative_path(name: str, raw: str, *, example: str, allow_root: bool = False) -> str:
+    """A path inside the checkout: relative, no ``..`` or ``~``, no control characters; ``.`` (the
+    checkout itself) only with ``allow_root``. ``example`` is shown in the fix."""
+    from pathlib import PurePosixPath  # here, not at the top: dispatch-update's start-up is measured
+
+    text = raw.strip()
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in text):
+        raise InputError(
+            name, "contains control characters", fix=f"give a plain relative path like {example}"
+        )
+    path = PurePosixPath(text)
+    if path.is_absolute() or ".." in path.parts or text.startswith("~"):
+        raise InputError(
+            name,
+            f"'{text}' must be a path inside the checkout",
+            fix=f"give a relative path without '..', e.g. {example}",
+        )
+    if not text or (not path.parts and not allow_root):  # PurePosixPath(".").parts is ()
+        raise InputError(name, "is empty", fix=f"give a relative path, e.g. {example}")
+    return str(path)
+
+
 def parse_json(name: str, raw: str) -> Any:
     """A JSON input; bad syntax, a key given twice in one object (json.loads would silently keep
     the last) and nesting deep enough to exhaust the parser's recursion are InputErrors."""

@@ -262,3 +262,44 @@ def test_an_error_annotation_never_shows_url_credentials():
         title="git failed",
     )
     assert "ghp_s3cret" not in out.getvalue() and "https://***@github.com/acme/config.git" in out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("raw", "problem", "fix"),
+    [
+        (
+            "../x",
+            "'../x' must be a path inside the checkout",
+            "give a relative path without '..', e.g. a/b.yaml",
+        ),
+        (
+            "/etc/x",
+            "'/etc/x' must be a path inside the checkout",
+            "give a relative path without '..', e.g. a/b.yaml",
+        ),
+        (
+            "~/x",
+            "'~/x' must be a path inside the checkout",
+            "give a relative path without '..', e.g. a/b.yaml",
+        ),
+        ("a\x7fb", "contains control characters", "give a plain relative path like a/b.yaml"),
+        ("a\nb", "contains control characters", "give a plain relative path like a/b.yaml"),
+        ("  ", "is empty", "give a relative path, e.g. a/b.yaml"),
+        (".", "is empty", "give a relative path, e.g. a/b.yaml"),
+    ],
+)
+def test_parse_relative_path_refuses_paths_outside_the_checkout(raw: str, problem: str, fix: str) -> None:
+    with pytest.raises(InputError) as info:
+        runtime.parse_relative_path("some-path", raw, example="a/b.yaml")
+    assert (info.value.field, info.value.message, info.value.fix) == (
+        "some-path",
+        f"input 'some-path': {problem}",
+        fix,
+    )
+
+
+def test_parse_relative_path_normalises_and_allows_the_root_only_when_asked() -> None:
+    assert runtime.parse_relative_path("p", " a//b/./c.yaml ", example="x") == "a/b/c.yaml"
+    assert runtime.parse_relative_path("p", ".", example="x", allow_root=True) == "."
+    with pytest.raises(InputError):
+        runtime.parse_relative_path("p", "", example="x", allow_root=True)

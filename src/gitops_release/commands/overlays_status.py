@@ -9,7 +9,6 @@ is ahead (core/overlays_status). Printed as a terminal table, Markdown or JSON.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import PurePosixPath
 from typing import Any
 
 from gitops_release.adapters import layout
@@ -17,7 +16,7 @@ from gitops_release.commands.base import Context
 from gitops_release.core import overlays_status
 from gitops_release.core.policy import load_policy
 from gitops_release.errors import ConfigError, InputError
-from gitops_release.runtime import InputReader, InputSpec
+from gitops_release.runtime import InputReader, InputSpec, parse_relative_path
 
 FORMATS = ("table", "markdown", "json")
 
@@ -34,13 +33,8 @@ INPUTS: tuple[InputSpec, ...] = (
 )
 
 
-def _relative(name: str, raw: str | None) -> str | None:
-    if raw is None:
-        return None
-    path = PurePosixPath(raw.strip())
-    if path.is_absolute() or ".." in path.parts or any(ord(ch) < 32 for ch in raw) or not path.parts:
-        raise InputError(name, f"'{raw}' must be a path inside the checkout", fix="give a relative path")
-    return path.as_posix()
+def _relative(name: str, raw: str | None, *, example: str) -> str | None:
+    return None if raw is None else parse_relative_path(name, raw, example=example, allow_root=True)
 
 
 @dataclass(frozen=True)
@@ -58,8 +52,9 @@ class Inputs:
             if any(ord(ch) <= 32 for ch in env) or len(env) > 63:
                 raise InputError("envs", f"'{env[:40]}' is not an env name", fix="give env names like stage")
         return cls(
-            policy_path=_relative("policy-path", v["policy-path"]) or ".gitops-release.yml",
-            overlays_dir=_relative("overlays-dir", v["overlays-dir"]),
+            policy_path=_relative("policy-path", v["policy-path"], example=".gitops-release.yml")
+            or ".gitops-release.yml",
+            overlays_dir=_relative("overlays-dir", v["overlays-dir"], example="infra/argocd/overlays"),
             repository_path=v["repository-path"],
             format=v["format"],
             envs=tuple(v["envs"]),

@@ -73,7 +73,7 @@ from gitops_release.core.render_check import (
 )
 from gitops_release.core.values import get_value, set_values
 from gitops_release.errors import ConfigError, GitError, InputError, PolicyError, ReleaseError
-from gitops_release.runtime import Console, InputReader, InputSpec
+from gitops_release.runtime import Console, InputReader, InputSpec, parse_relative_path
 
 MODES = ("pr", "commit", "dry-run", "verify")
 STRATEGIES = ("overlay", "branch")
@@ -216,13 +216,8 @@ def _env_name(name: str, raw: str | None) -> str | None:
     return raw
 
 
-def _relative(name: str, raw: str | None) -> str | None:
-    if raw is None:
-        return None
-    path = PurePosixPath(raw.strip())
-    if path.is_absolute() or ".." in path.parts or any(ord(ch) < 32 for ch in raw) or not path.parts:
-        raise InputError(name, f"'{raw}' must be a path inside the checkout", fix="give a relative path")
-    return path.as_posix()
+def _relative(name: str, raw: str | None, *, example: str) -> str | None:
+    return None if raw is None else parse_relative_path(name, raw, example=example, allow_root=True)
 
 
 @dataclass(frozen=True)
@@ -335,8 +330,9 @@ class Inputs:
             mode=mode,
             strategy=strategy,
             base_branch=_branch_name("base-branch", v["base-branch"]),
-            policy_path=_relative("policy-path", v["policy-path"]) or ".gitops-release.yml",
-            overlays_dir=_relative("overlays-dir", v["overlays-dir"]),
+            policy_path=_relative("policy-path", v["policy-path"], example=".gitops-release.yml")
+            or ".gitops-release.yml",
+            overlays_dir=_relative("overlays-dir", v["overlays-dir"], example="infra/argocd/overlays"),
             repository_path=v["repository-path"],
             remote=remote,
             repository=repository,

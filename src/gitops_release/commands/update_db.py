@@ -20,7 +20,7 @@ import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from gitops_release.adapters.background import Background
@@ -41,7 +41,7 @@ from gitops_release.core.policy import (
 from gitops_release.core.release import Release, check_not_future, loads_json, parse_payload
 from gitops_release.core.render_check import ImageRef, RenderedResource, check_render_diff
 from gitops_release.errors import ConfigError, InputError, ReleaseError
-from gitops_release.runtime import Console, InputReader, InputSpec, redact
+from gitops_release.runtime import Console, InputReader, InputSpec, parse_relative_path, redact
 
 # The retry loop is bounded by time: 200 writers racing for one branch all land well within it
 # (docs/benchmarks.md). max-attempts is an optional extra cap by count.
@@ -123,25 +123,6 @@ INPUTS: tuple[InputSpec, ...] = (
     ),
     InputSpec("dry-run", "validate and report what would change; write nothing", kind="bool", default=False),
 )
-
-
-def _relative_path(name: str, raw: str) -> str:
-    """A path inside the checkout: relative, no ``..``, no control characters."""
-    text = raw.strip()
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in text):
-        raise InputError(
-            name, "contains control characters", fix="give a plain relative path like db/db.json"
-        )
-    path = PurePosixPath(text)
-    if path.is_absolute() or ".." in path.parts or text.startswith("~"):
-        raise InputError(
-            name,
-            f"'{text}' must be a path inside the checkout",
-            fix="give a relative path without '..', e.g. db/db.json",
-        )
-    if not path.parts or path.parts == (".",):
-        raise InputError(name, "is empty", fix="give a relative file path, e.g. db/db.json")
-    return str(path)
 
 
 def _check_template(raw: str) -> str:
@@ -272,8 +253,10 @@ class Inputs:
         return cls(
             releases=tuple(releases),
             release_fields=fields,
-            db_path=_relative_path("db-path", values["db-path"]),
-            policy_path=_relative_path("policy-path", values["policy-path"]),
+            db_path=parse_relative_path("db-path", values["db-path"], example="db/db.json"),
+            policy_path=parse_relative_path(
+                "policy-path", values["policy-path"], example=".gitops-release.yml"
+            ),
             repository_path=values["repository-path"],
             remote=remote,
             branch=branch,
