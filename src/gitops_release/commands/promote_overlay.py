@@ -1120,12 +1120,23 @@ class _GitHub:
         return self._client
 
     def status_reasons(
-        self, plan: PromotionPlan, policy: Policy, *, source_commit: str | None, now: datetime, git: Git
+        self,
+        plan: PromotionPlan,
+        policy: Policy,
+        *,
+        source_commit: str | None,
+        now: datetime,
+        git: Git,
+        remote: str | None = None,
+        source_files: Sequence[str] = (),
     ) -> list[PolicyError]:
         """require-status / soak-time: every reason the source env is not ready (pins, rollbacks
         and reverts never wait: a rollback must be fast). A deployment counts only when it is of
-        a commit that contains ``source_commit`` (the source env's current overlay state): an
-        older deployment's success says nothing about the images about to be promoted."""
+        a commit that contains ``source_commit`` (the source env's current overlay state) and
+        whose ``source_files`` (the source env's overlay / values files and release manifests)
+        equal those at ``source_commit``: an older deployment's success says nothing about the
+        images about to be promoted, nor does one of another branch (or an ``-s ours`` merge) that
+        descends from ``source_commit`` but changed the source env's files."""
         if plan.kind != "promote" or plan.from_env is None:
             return []
         required, soak = status_rules(policy, self.inputs, plan.to_env)
@@ -1139,17 +1150,24 @@ class _GitHub:
                 if what == "deployment":
                     found = gh.latest_deployment(self.client, self.repository, plan.from_env)
                     shown = f"the latest deployment of {plan.from_env}"
-                    if (
-                        found is not None
-                        and source_commit
-                        and not contains_commit(git, found.sha, source_commit)
-                    ):
-                        raise PolicyError(
-                            f"{shown} is of {found.sha[:12]}, which does not contain {plan.from_env}'s "
-                            f"current overlay commit {source_commit[:12]}: wait for it to be deployed",
-                            fix=f"let {plan.from_env} deploy {source_commit[:12]} (or a later commit) "
-                            "and report that deployment, then run again",
-                        )
+                    if found is not None and source_commit:
+                        if not contains_commit(git, found.sha, source_commit, remote=remote):
+                            raise PolicyError(
+                                f"{shown} is of {found.sha[:12]}, which does not contain {plan.from_env}'s "
+                                f"current overlay commit {source_commit[:12]}: wait for it to be deployed",
+                                fix=f"let {plan.from_env} deploy {source_commit[:12]} (or a later commit) "
+                                "and report that deployment, then run again",
+                            )
+                        differs = differing_file(git, source_commit, found.sha, source_files)
+                        if differs is not None:
+                            raise PolicyError(
+                                f"{shown} is of {found.sha[:12]}, whose {differs} differs from the one "
+                                f"at {plan.from_env}'s current overlay commit {source_commit[:12]}: that "
+                                f"deployment did not run the state being promoted",
+                                fix=f"let {plan.from_env} deploy {source_commit[:12]} (or a later commit "
+                                f"with the same {plan.from_env} files) and report that deployment, "
+                                "then run again",
+                            )
                     state = None if found is None else found.state
                     since = None if found is None else _as_datetime(found.state_at or found.created_at)
                 else:
@@ -1172,10 +1190,11 @@ class _GitHub:
 _SHA = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
 
 
-def contains_commit(git: Git, deployed: str, commit: str) -> bool:
+def contains_commit(git: Git, deployed: str, commit: str, *, remote: str | None = None) -> bool:
     """Whether ``deployed`` (a deployment's sha) is ``commit`` or a descendant of it. The sha is
-    fetched when the checkout lacks it; one that cannot be fetched (or is not a sha) contains
-    nothing. Needs the history between them (fetch-depth: 0)."""
+    fetched from ``remote`` (default origin; ``git`` carries the token as a header) when the
+    checkout lacks it; one that cannot be fetched (or is not a sha) contains nothing. Needs the
+    history between them (fetch-depth: 0)."""
     if not _SHA.match(deployed) or not _SHA.match(commit):
         return False
 
@@ -1183,10 +1202,35 @@ def contains_commit(git: Git, deployed: str, commit: str) -> bool:
         return git.run("cat-file", "-e", f"{deployed}^{{commit}}", check=False).rc == 0
 
     if not present():
-        git.run("fetch", "--quiet", "--no-tags", "origin", deployed, check=False)
+        git.run("fetch", "--quiet", "--no-tags", "--", remote or "origin", deployed, check=False)
         if not present():
             return False
     return git.run("merge-base", "--is-ancestor", commit, deployed, check=False).rc == 0
+
+
+def differing_file(git: Git, commit: str, deployed: str, files: Sequence[str]) -> str | None:
+    """The first of ``files`` whose content at ``deployed`` is not the one at ``commit`` (added,
+    removed or changed); None when all are equal. Both are shas present in the checkout (see
+    contains_commit); a diff git cannot make counts as a difference."""
+    if not files:
+        return None
+    specs = [f":(literal){path}" for path in files]
+    result = git.run("diff", "--no-renames", "--name-only", "-z", commit, deployed, "--", *specs, check=False)
+    if result.rc != 0:
+        return files[0]
+    names = [name for name in result.out.split("\0") if name]
+    return names[0] if names else None
+
+
+def source_env_files(tree: _Tree, env: str) -> list[str]:
+    """``env``'s overlay / values files and the release manifest beside each of its overlays:
+    what a deployment of ``env`` must have run unchanged to vouch for the state being promoted."""
+    files = tree.envs[env].files()
+    manifests = {
+        f"{PurePosixPath(path).parent.as_posix()}/{layout.MANIFEST_NAME}"
+        for path in tree.envs[env].overlay_files()
+    }
+    return sorted(set(files) | manifests)
 
 
 # -- run ---------------------------------------------------------------------------------------
@@ -1480,7 +1524,15 @@ def run_write(
             outputs.commit_sha = base_sha
             return outputs
     check_all_gates(plan, tree.policy, inputs)
-    not_ready = github.status_reasons(plan, tree.policy, source_commit=source_commit, now=now, git=git)
+    not_ready = github.status_reasons(
+        plan,
+        tree.policy,
+        source_commit=source_commit,
+        now=now,
+        git=git,
+        remote=remote,
+        source_files=source_env_files(tree, plan.from_env) if plan.from_env in tree.envs else (),
+    )
     reasons = [exc.message for exc in not_ready]
     if reasons and inputs.if_not_ready == "skip":
         outputs.state = "no-change"
