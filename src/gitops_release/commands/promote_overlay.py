@@ -48,6 +48,7 @@ import yaml
 from gitops_release.adapters import layout
 from gitops_release.adapters.background import Background
 from gitops_release.adapters.git import (
+    CommitInfo,
     Git,
     commit_and_push,
     fetch_branch,
@@ -1443,18 +1444,53 @@ def _state_at(git: Git, ref: str, item: PlanItem, policy: Policy) -> ImageState 
     return None
 
 
+# How many earlier image changes of a file a change is compared with to tell a hand rollback (back
+# to a state the env held) from a forward change.
+HOLD_WINDOW = 50
+
+
 def held_after_rollback(git: Git, ref: str, item: PlanItem, policy: Policy) -> str | None:
-    """The subject of the commit that last changed ``item``'s image in the target env when that
-    commit is a rollback (the image is held); None when a promotion or a person's edit of the
-    image came last. Commits that changed other lines of the file (a label, another image) do
-    not count: only a person's promotion of this very image releases it."""
+    """Why ``item``'s image is held in the target env (the subject of the rollback commit); None
+    when it may be promoted. Decided on the last commit that changed this very image (a label or
+    another image's change does not count). That commit is a rollback, and holds the image, when
+    promote-overlay marked it one (kind rollback or pin), when it is a ``git revert``, or when it
+    set the image back to a state (newName / newTag / digest) the env held before it, within the
+    file's last HOLD_WINDOW image changes: a person's hand rollback. Only a change to a state
+    never held there, or to the state the source env held at that commit (a promotion), releases
+    it."""
+    states: dict[str, ImageState | None] = {}
+
+    def state(sha: str) -> ImageState | None:
+        if sha not in states:
+            states[sha] = _state_at(git, sha, item, policy)
+        return states[sha]
+
+    last: tuple[CommitInfo, ImageState] | None = None
+    earlier: list[ImageState | None] = []
     for info in log_paths(git, [item.target.file], ref=ref, max_count=200):
-        now = _state_at(git, info.sha, item, policy)
-        was = _state_at(git, info.parents[0], item, policy) if info.parents else None
+        now = state(info.sha)
+        was = state(info.parents[0]) if info.parents else None
         if now == was:
             continue
-        return _rollback_subject(info.subject, info.body)
-    return None
+        if last is None:
+            subject = _rollback_subject(info.subject, info.body)
+            if subject is not None or now is None:
+                return subject
+            last = (info, now)
+        else:
+            earlier.append(now)
+        earlier.append(was)
+        if len(earlier) >= 2 * HOLD_WINDOW:
+            break
+    if last is None:
+        return None
+    info, now = last
+    if now not in earlier:
+        return None  # a forward change
+    source = None if item.source is None else dataclasses.replace(item, target=item.source)
+    if source is not None and _state_at(git, info.sha, source, policy) == now:
+        return None  # the source env's state: a promotion
+    return f"{info.subject.strip()} (sets {item.image} back to {now.shown()}, which it held before)"
 
 
 def run_write(
