@@ -188,3 +188,64 @@ def test_a_deployed_sha_the_remote_does_not_have_contains_nothing(repo: Repo) ->
     assert promote_overlay.contains_commit(checkout, head, head)
     assert not promote_overlay.contains_commit(checkout, "0" * 40, head)
     assert not promote_overlay.contains_commit(checkout, "main", head)  # not a sha
+
+
+def test_a_deployment_of_another_branch_that_changed_the_source_overlay_is_refused(
+    repo: Repo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A preview branch cut from dev's release commit that sets dev to another version descends
+    from the release but never ran it: refused, naming both shas and the file."""
+    dev = "apps/api/overlays/dev/kustomization.yaml"
+    release = push_commit(repo, dev, overlay("api", "sha-3", DIGEST_2), "chore(release): api dev sha-3")
+    preview = push_commit(
+        repo, dev, overlay("api", "sha-9", DIGEST_2), "preview: dev sha-9", branch="preview"
+    )
+    deploy(repo.sandbox, "dev", "success", ref="preview")
+    later(monkeypatch, 3)
+    log = repo.log()
+
+    with pytest.raises(PolicyError) as refused:
+        repo.run(from_env="dev", to_env="stage")
+    assert refused.value.message == (
+        f"the latest deployment of dev is of {preview[:12]}, whose {dev} differs from the one at dev's "
+        f"current overlay commit {release[:12]}: that deployment did not run the state being promoted"
+    )
+    assert repo.log() == log and repo.branches() == ["main", "preview"] and repo.sandbox.pulls(REPO) == []
+
+
+def test_an_ours_merge_of_the_release_commit_is_refused(repo: Repo, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``git merge -s ours`` makes the release commit an ancestor but keeps the other side's dev
+    overlay: refused."""
+    dev = "apps/api/overlays/dev/kustomization.yaml"
+    work = repo.clone()
+    git("checkout", "-qb", "other", cwd=work)
+    (work / dev).write_text(overlay("api", "sha-9", DIGEST_2), encoding="utf-8")
+    git("commit", "-qam", "other: dev sha-9", cwd=work)
+    release = push_commit(repo, dev, overlay("api", "sha-3", DIGEST_2), "chore(release): api dev sha-3")
+    git("fetch", "-q", "origin", "main", cwd=work)
+    git("merge", "-q", "-s", "ours", "-m", "merge main", "FETCH_HEAD", cwd=work)
+    git("push", "-q", "origin", "HEAD:refs/heads/other", cwd=work)
+    merged = git("rev-parse", "HEAD", cwd=work).strip()
+    assert git("merge-base", "--is-ancestor", release, merged, cwd=work) == ""
+    deploy(repo.sandbox, "dev", "success", ref="other")
+    later(monkeypatch, 3)
+
+    with pytest.raises(PolicyError) as refused:
+        repo.run(from_env="dev", to_env="stage")
+    assert f"is of {merged[:12]}, whose {dev} differs" in refused.value.message
+
+
+def test_the_deployed_sha_is_fetched_from_the_remote_input(repo: Repo, tmp_path: Path) -> None:
+    """The deployed sha is fetched from the remote the run uses, not from a hard-coded origin."""
+    head = git("rev-parse", "HEAD", cwd=repo.checkout).strip()
+    other = tmp_path / "other.git"
+    git("clone", "-q", "--bare", "--", str(repo.checkout), str(other), cwd=tmp_path)
+    work = tmp_path / "work"
+    git("clone", "-q", "--", str(other), str(work), cwd=tmp_path)
+    git("commit", "-q", "--allow-empty", "-m", "later", cwd=work)
+    git("push", "-q", "origin", "HEAD:refs/heads/later", cwd=work)
+    later_sha = git("rev-parse", "HEAD", cwd=work).strip()
+    checkout = Git(repo.checkout)
+
+    assert not promote_overlay.contains_commit(checkout, later_sha, head)  # origin lacks it
+    assert promote_overlay.contains_commit(checkout, later_sha, head, remote=str(other))

@@ -91,3 +91,56 @@ def test_a_person_s_edit_of_the_image_releases_it(repo: Repo) -> None:
     assert f"name: ghcr.io/org/api\n    newTag: sha-2  # the build\n    digest: {DIGEST_2}" in repo.read(
         STAGE
     )
+
+
+def test_a_person_s_hand_rollback_is_held(repo: Repo) -> None:
+    """A person sets stage back by hand to the version it ran before (no trailer, no revert):
+    a rollback, not re-promoted over by automation."""
+    repo.run(from_env="dev", to_env="stage", mode="commit")  # stage api: sha-2
+    rolled_back = overlay("api", "sha-1", DIGEST_1)
+    push_by_hand(repo, {STAGE: rolled_back}, "stage: back to sha-1, sha-2 crashes")
+    head = repo.log()
+
+    held = auto(repo, images="ghcr.io/org/api")
+
+    assert held.state == "no-change" and repo.log() == head
+    assert repo.read(STAGE) == rolled_back
+    assert any(
+        "ghcr.io/org/api in" in note
+        and "stage: back to sha-1, sha-2 crashes" in note
+        and "held before" in note
+        for note in held.notes
+    )
+
+
+def test_a_person_s_forward_change_after_a_hand_rollback_releases_it(repo: Repo) -> None:
+    """After a hand rollback, a person's change to a state stage never held releases the image;
+    so does a promotion of the source env's state."""
+    repo.run(from_env="dev", to_env="stage", mode="commit")
+    push_by_hand(repo, {STAGE: overlay("api", "sha-1", DIGEST_1)}, "stage: back to sha-1")
+    assert auto(repo, images="ghcr.io/org/api").state == "no-change"
+    push_by_hand(repo, {STAGE: overlay("api", "sha-1", DIGEST_2)}, "stage: api digest by hand")
+
+    out = auto(repo, images="ghcr.io/org/api")
+
+    assert out.state == "committed"
+    assert f"name: ghcr.io/org/api\n    newTag: sha-2  # the build\n    digest: {DIGEST_2}" in repo.read(
+        STAGE
+    )
+
+
+def test_a_promotion_back_to_the_source_state_releases_it(repo: Repo) -> None:
+    """A person promotes by hand after a hand rollback (stage held that version before, but dev
+    holds it: a promotion): released; the next automated run has nothing held."""
+    repo.run(from_env="dev", to_env="stage", mode="commit")
+    push_by_hand(repo, {STAGE: overlay("api", "sha-1", DIGEST_1)}, "stage: back to sha-1")
+    repo.run(repo.clone(), from_env="dev", to_env="stage", images="ghcr.io/org/api", mode="commit")
+    digest_3 = "sha256:" + "3" * 64
+    push_by_hand(
+        repo, {"apps/api/overlays/dev/kustomization.yaml": overlay("api", "sha-3", digest_3)}, "dev: sha-3"
+    )
+
+    out = auto(repo, images="ghcr.io/org/api")
+
+    assert out.state == "committed" and not out.notes
+    assert "newTag: sha-3" in repo.read(STAGE)

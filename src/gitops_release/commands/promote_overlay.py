@@ -48,6 +48,7 @@ import yaml
 from gitops_release.adapters import layout
 from gitops_release.adapters.background import Background
 from gitops_release.adapters.git import (
+    CommitInfo,
     Git,
     commit_and_push,
     fetch_branch,
@@ -1120,12 +1121,23 @@ class _GitHub:
         return self._client
 
     def status_reasons(
-        self, plan: PromotionPlan, policy: Policy, *, source_commit: str | None, now: datetime, git: Git
+        self,
+        plan: PromotionPlan,
+        policy: Policy,
+        *,
+        source_commit: str | None,
+        now: datetime,
+        git: Git,
+        remote: str | None = None,
+        source_files: Sequence[str] = (),
     ) -> list[PolicyError]:
         """require-status / soak-time: every reason the source env is not ready (pins, rollbacks
         and reverts never wait: a rollback must be fast). A deployment counts only when it is of
-        a commit that contains ``source_commit`` (the source env's current overlay state): an
-        older deployment's success says nothing about the images about to be promoted."""
+        a commit that contains ``source_commit`` (the source env's current overlay state) and
+        whose ``source_files`` (the source env's overlay / values files and release manifests)
+        equal those at ``source_commit``: an older deployment's success says nothing about the
+        images about to be promoted, nor does one of another branch (or an ``-s ours`` merge) that
+        descends from ``source_commit`` but changed the source env's files."""
         if plan.kind != "promote" or plan.from_env is None:
             return []
         required, soak = status_rules(policy, self.inputs, plan.to_env)
@@ -1139,17 +1151,24 @@ class _GitHub:
                 if what == "deployment":
                     found = gh.latest_deployment(self.client, self.repository, plan.from_env)
                     shown = f"the latest deployment of {plan.from_env}"
-                    if (
-                        found is not None
-                        and source_commit
-                        and not contains_commit(git, found.sha, source_commit)
-                    ):
-                        raise PolicyError(
-                            f"{shown} is of {found.sha[:12]}, which does not contain {plan.from_env}'s "
-                            f"current overlay commit {source_commit[:12]}: wait for it to be deployed",
-                            fix=f"let {plan.from_env} deploy {source_commit[:12]} (or a later commit) "
-                            "and report that deployment, then run again",
-                        )
+                    if found is not None and source_commit:
+                        if not contains_commit(git, found.sha, source_commit, remote=remote):
+                            raise PolicyError(
+                                f"{shown} is of {found.sha[:12]}, which does not contain {plan.from_env}'s "
+                                f"current overlay commit {source_commit[:12]}: wait for it to be deployed",
+                                fix=f"let {plan.from_env} deploy {source_commit[:12]} (or a later commit) "
+                                "and report that deployment, then run again",
+                            )
+                        differs = differing_file(git, source_commit, found.sha, source_files)
+                        if differs is not None:
+                            raise PolicyError(
+                                f"{shown} is of {found.sha[:12]}, whose {differs} differs from the one "
+                                f"at {plan.from_env}'s current overlay commit {source_commit[:12]}: that "
+                                f"deployment did not run the state being promoted",
+                                fix=f"let {plan.from_env} deploy {source_commit[:12]} (or a later commit "
+                                f"with the same {plan.from_env} files) and report that deployment, "
+                                "then run again",
+                            )
                     state = None if found is None else found.state
                     since = None if found is None else _as_datetime(found.state_at or found.created_at)
                 else:
@@ -1172,10 +1191,11 @@ class _GitHub:
 _SHA = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
 
 
-def contains_commit(git: Git, deployed: str, commit: str) -> bool:
+def contains_commit(git: Git, deployed: str, commit: str, *, remote: str | None = None) -> bool:
     """Whether ``deployed`` (a deployment's sha) is ``commit`` or a descendant of it. The sha is
-    fetched when the checkout lacks it; one that cannot be fetched (or is not a sha) contains
-    nothing. Needs the history between them (fetch-depth: 0)."""
+    fetched from ``remote`` (default origin; ``git`` carries the token as a header) when the
+    checkout lacks it; one that cannot be fetched (or is not a sha) contains nothing. Needs the
+    history between them (fetch-depth: 0)."""
     if not _SHA.match(deployed) or not _SHA.match(commit):
         return False
 
@@ -1183,10 +1203,35 @@ def contains_commit(git: Git, deployed: str, commit: str) -> bool:
         return git.run("cat-file", "-e", f"{deployed}^{{commit}}", check=False).rc == 0
 
     if not present():
-        git.run("fetch", "--quiet", "--no-tags", "origin", deployed, check=False)
+        git.run("fetch", "--quiet", "--no-tags", "--", remote or "origin", deployed, check=False)
         if not present():
             return False
     return git.run("merge-base", "--is-ancestor", commit, deployed, check=False).rc == 0
+
+
+def differing_file(git: Git, commit: str, deployed: str, files: Sequence[str]) -> str | None:
+    """The first of ``files`` whose content at ``deployed`` is not the one at ``commit`` (added,
+    removed or changed); None when all are equal. Both are shas present in the checkout (see
+    contains_commit); a diff git cannot make counts as a difference."""
+    if not files:
+        return None
+    specs = [f":(literal){path}" for path in files]
+    result = git.run("diff", "--no-renames", "--name-only", "-z", commit, deployed, "--", *specs, check=False)
+    if result.rc != 0:
+        return files[0]
+    names = [name for name in result.out.split("\0") if name]
+    return names[0] if names else None
+
+
+def source_env_files(tree: _Tree, env: str) -> list[str]:
+    """``env``'s overlay / values files and the release manifest beside each of its overlays:
+    what a deployment of ``env`` must have run unchanged to vouch for the state being promoted."""
+    files = tree.envs[env].files()
+    manifests = {
+        f"{PurePosixPath(path).parent.as_posix()}/{layout.MANIFEST_NAME}"
+        for path in tree.envs[env].overlay_files()
+    }
+    return sorted(set(files) | manifests)
 
 
 # -- run ---------------------------------------------------------------------------------------
@@ -1399,18 +1444,53 @@ def _state_at(git: Git, ref: str, item: PlanItem, policy: Policy) -> ImageState 
     return None
 
 
+# How many earlier image changes of a file a change is compared with to tell a hand rollback (back
+# to a state the env held) from a forward change.
+HOLD_WINDOW = 50
+
+
 def held_after_rollback(git: Git, ref: str, item: PlanItem, policy: Policy) -> str | None:
-    """The subject of the commit that last changed ``item``'s image in the target env when that
-    commit is a rollback (the image is held); None when a promotion or a person's edit of the
-    image came last. Commits that changed other lines of the file (a label, another image) do
-    not count: only a person's promotion of this very image releases it."""
+    """Why ``item``'s image is held in the target env (the subject of the rollback commit); None
+    when it may be promoted. Decided on the last commit that changed this very image (a label or
+    another image's change does not count). That commit is a rollback, and holds the image, when
+    promote-overlay marked it one (kind rollback or pin), when it is a ``git revert``, or when it
+    set the image back to a state (newName / newTag / digest) the env held before it, within the
+    file's last HOLD_WINDOW image changes: a person's hand rollback. Only a change to a state
+    never held there, or to the state the source env held at that commit (a promotion), releases
+    it."""
+    states: dict[str, ImageState | None] = {}
+
+    def state(sha: str) -> ImageState | None:
+        if sha not in states:
+            states[sha] = _state_at(git, sha, item, policy)
+        return states[sha]
+
+    last: tuple[CommitInfo, ImageState] | None = None
+    earlier: list[ImageState | None] = []
     for info in log_paths(git, [item.target.file], ref=ref, max_count=200):
-        now = _state_at(git, info.sha, item, policy)
-        was = _state_at(git, info.parents[0], item, policy) if info.parents else None
+        now = state(info.sha)
+        was = state(info.parents[0]) if info.parents else None
         if now == was:
             continue
-        return _rollback_subject(info.subject, info.body)
-    return None
+        if last is None:
+            subject = _rollback_subject(info.subject, info.body)
+            if subject is not None or now is None:
+                return subject
+            last = (info, now)
+        else:
+            earlier.append(now)
+        earlier.append(was)
+        if len(earlier) >= 2 * HOLD_WINDOW:
+            break
+    if last is None:
+        return None
+    info, now = last
+    if now not in earlier:
+        return None  # a forward change
+    source = None if item.source is None else dataclasses.replace(item, target=item.source)
+    if source is not None and _state_at(git, info.sha, source, policy) == now:
+        return None  # the source env's state: a promotion
+    return f"{info.subject.strip()} (sets {item.image} back to {now.shown()}, which it held before)"
 
 
 def run_write(
@@ -1480,7 +1560,15 @@ def run_write(
             outputs.commit_sha = base_sha
             return outputs
     check_all_gates(plan, tree.policy, inputs)
-    not_ready = github.status_reasons(plan, tree.policy, source_commit=source_commit, now=now, git=git)
+    not_ready = github.status_reasons(
+        plan,
+        tree.policy,
+        source_commit=source_commit,
+        now=now,
+        git=git,
+        remote=remote,
+        source_files=source_env_files(tree, plan.from_env) if plan.from_env in tree.envs else (),
+    )
     reasons = [exc.message for exc in not_ready]
     if reasons and inputs.if_not_ready == "skip":
         outputs.state = "no-change"
