@@ -64,6 +64,23 @@ ATTACKS = {
         f"{PROD_DIR}/key.pem: ",
     ),
     "private key in a file no overlay reads": ({"docs/notes.txt": "ops key:\n" + KEY}, "docs/notes.txt: "),
+    # REVIEW8b A: written so no raw-text scan sees the header; kustomize renders it whole
+    "private key as a YAML escape": (
+        {
+            PROD: prod_with("", resource="cm.yaml"),
+            f"{PROD_DIR}/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: k}\ndata:\n"
+            '  key: "\\x2D----BEGIN RSA PRIVATE KEY-----\\nMIIEowIBAAKCAQEA\\n"\n',
+        },
+        f"{PROD_DIR}: holds a private key (-----BEGIN RSA PRIVATE KEY-----) in a string value",
+    ),
+    "private key as a folded scalar": (
+        {
+            PROD: prod_with("", resource="cm.yaml"),
+            f"{PROD_DIR}/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: k}\ndata:\n"
+            "  key: >-\n    -----BEGIN RSA PRIVATE\n    KEY-----\n    MIIEowIBAAKCAQEA\n",
+        },
+        f"{PROD_DIR}: holds a private key (-----BEGIN RSA PRIVATE KEY-----) in a string value",
+    ),
     "image set by a JSON patch": (
         {PROD: prod_with(IMAGE_PATCH)},
         f"{PROD_DIR}: container 'Deployment/api/api' from 'ghcr.io/org/api:sha-1@{DIGEST_1}' to "

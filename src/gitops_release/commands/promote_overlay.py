@@ -71,6 +71,7 @@ from gitops_release.core.render_check import (
     check_rendered,
     repository,
 )
+from gitops_release.core.secrets import string_key_findings
 from gitops_release.core.values import get_value, set_values
 from gitops_release.errors import ConfigError, GitError, InputError, PolicyError, ReleaseError
 from gitops_release.runtime import Console, InputReader, InputSpec, parse_relative_path
@@ -608,6 +609,7 @@ def _as_datetime(value: Any) -> datetime | None:
 class _Render:
     resources: list[RenderedResource]
     secrets: list[dict[str, Any]]
+    keys: list[str] = field(default_factory=list)  # private-key findings in the render's strings
 
 
 def _secret_docs(text: str) -> list[dict[str, Any]]:
@@ -624,9 +626,23 @@ def _secret_docs(text: str) -> list[dict[str, Any]]:
     return found
 
 
+def _rendered_keys(text: str, shown: str) -> list[str]:
+    """Private keys in any string of the render, as YAML decodes it: a key in a ConfigMap written
+    as a YAML escape (``"\\x2D----BEGIN …"``) or a folded scalar is not in the raw text of any
+    file, but kustomize renders it whole. Read as a stream of events, like rendered_resources
+    (which refuses an unreadable render: such a one is not searched here)."""
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    values: list[str] = []
+    with contextlib.suppress(yaml.YAMLError):
+        values = [
+            event.value for event in yaml.parse(text, Loader=loader) if isinstance(event, yaml.ScalarEvent)
+        ]
+    return string_key_findings(values, shown=shown)
+
+
 def _render_one(root: Path, rel: str, *, kubectl: Path, env: Mapping[str, str]) -> _Render:
     text = render(root / rel, binary=kubectl, shown=rel, env=env)
-    return _Render(rendered_resources(text, shown=rel), _secret_docs(text))
+    return _Render(rendered_resources(text, shown=rel), _secret_docs(text), _rendered_keys(text, rel))
 
 
 def _render_combined(
@@ -670,7 +686,7 @@ def _render_combined(
         own = "---\n".join(docs[index])
         try:
             resources = [_unprefixed(r, f"r{index}-") for r in rendered_resources(own, shown=rel)]
-            result[rel] = _Render(resources, _secret_docs(own))
+            result[rel] = _Render(resources, _secret_docs(own), _rendered_keys(own, rel))
         except ConfigError:
             return None
     return result
@@ -788,6 +804,11 @@ def check_renders(
             check_rendered(rel, images, wanted)
         from gitops_release.core.secrets import secret_findings
 
+        if after[rel].keys:
+            raise PolicyError(
+                after[rel].keys[0],
+                fix="never commit a private key: keep it in a secret store and reference it",
+            )
         findings = secret_findings(after[rel].secrets, shown=rel)
         if findings:
             raise PolicyError(

@@ -215,6 +215,7 @@ def render_reasons(
     for rel in sorted(head_renders):
         after = head_renders[rel]
         reasons += secret_findings(after.secrets, shown=rel)[:1]  # names the overlay and the fix
+        reasons += after.keys[:1]  # a key the raw scan of the changed files cannot see (escaped, folded)
         # An overlay that did not render at verify-base has nothing to compare with: it is held
         # to the rest (renders, no Secret values, planned images rendered).
         if rel not in base_renders and rel in base_rels:
