@@ -94,3 +94,21 @@ def test_verify_against_an_explicit_base_commit(repo: Repo) -> None:
     out = repo.run(work, mode="verify", verify_base=base, to_env="stage")
 
     assert out.state == "verified"
+
+
+def test_verify_narrowed_by_to_env_warns(repo: Repo) -> None:
+    # REVIEW8b G: to-env leaves the other envs unchecked; say so where the run is read
+    work = pull_request(repo, {STAGE: overlay("api", "sha-2", DIGEST_2)})
+
+    code, _, err = repo.cli("--mode", "verify", "--to-env", "stage", repository_path=str(work))
+    assert code == 0
+    assert "warning: verify narrowed to one env: verify checks env 'stage' only (to-env is set)" in err
+
+    code, _, err = repo.cli("--mode", "verify", repository_path=str(work))
+    assert code == 0 and "warning" not in err
+
+
+def test_the_verify_template_checks_every_env() -> None:
+    template = Path(__file__).parents[2] / "templates/config-repo/.github/workflows/verify-overlays.yml"
+    text = template.read_text(encoding="utf-8")
+    assert "mode: verify" in text and "to-env:" not in text  # a required check covers every env

@@ -1855,6 +1855,15 @@ def run_verify(inputs: Inputs, ctx: Context, checkout: Path) -> Outputs:
     """The hand edits of a pull request (the checkout) against verify-base: every env whose
     images changed gets its implied plan checked by the same gates; all reasons in one error."""
     git = _git(checkout, inputs, None, ctx)
+    if inputs.to_env is not None:
+        # The order, Secret, render and image checks then cover that env only: a pull request's
+        # edit of any other env passes unchecked. Fine for a look at one env, not for a required check.
+        ctx.console.annotation(
+            "warning",
+            f"verify checks env '{inputs.to_env}' only (to-env is set): the other envs' changes are not "
+            "checked; leave to-env empty in a required check (verify-overlays.yml does)",
+            title="verify narrowed to one env",
+        )
     ref = inputs.verify_base
     if ref is None:
         remote = resolve_remote(checkout, inputs.remote)
