@@ -15,6 +15,7 @@ is under no kustomization's directory: docs, CI files) are the renders skipped.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import stat
 from collections.abc import Collection, Mapping, Sequence
@@ -23,6 +24,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 import yaml
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import best_match
 
 from gitops_release.adapters import layout
 from gitops_release.adapters.git import Git
@@ -35,6 +38,7 @@ from gitops_release.commands.promote_overlay import (
     _wanted,
     worktree,
 )
+from gitops_release.core.manifest import MAX_EXISTING_CHARS, manifest_schema
 from gitops_release.core.policy import StrictSafeLoader
 from gitops_release.core.promotion import PlanItem
 from gitops_release.core.release import show
@@ -365,6 +369,56 @@ def yaml_level_reasons(
     return reasons
 
 
+def manifest_reasons(checkout: Path, paths: Collection[str], head: _Tree, envs: Collection[str]) -> list[str]:
+    """A changed release-manifest.json beside an env's overlay: it must be valid against the
+    schema, name its env, and list exactly the images the head's overlay and values files set
+    for that app in that env (newName, tag, digest, reference). Its provenance fields (kind,
+    source env and commit, PR, time) are attested by the promotion commit that wrote them, not
+    re-derived here. A deleted manifest is not a forgery: the next promotion writes it again."""
+    reasons: list[str] = []
+    validator = Draft202012Validator(manifest_schema())
+    for env in envs:
+        files = head.envs[env]
+        for app, env_rel in sorted(files.overlay_dirs.items()):
+            rel = f"{env_rel}/{layout.MANIFEST_NAME}"
+            path = checkout / rel
+            if rel not in paths or not path.is_file() or path.is_symlink():
+                continue
+            try:
+                if path.stat().st_size > MAX_EXISTING_CHARS:
+                    raise ValueError(f"larger than {MAX_EXISTING_CHARS} bytes")
+                document = json.loads(path.read_bytes().decode("utf-8"))
+            except (ValueError, RecursionError) as exc:
+                reasons.append(
+                    f"{rel}: not a release manifest ({show(str(exc), 200)}): only promote-overlay writes it"
+                )
+                continue
+            error = best_match(validator.iter_errors(document))
+            if error is not None:
+                pointer = "/" + "/".join(str(part) for part in error.absolute_path)
+                reasons.append(
+                    f"{rel}: {pointer}: {show(' '.join(error.message.split()), 200)} "
+                    "(schemas/release-manifest.schema.json): only promote-overlay writes it"
+                )
+                continue
+            expected = sorted(
+                (app, image, target.file, state.new_name, state.new_tag, state.digest, state.shown())
+                for (owner, image), (target, state) in files.state.items()
+                if owner == app
+            )
+            listed = sorted(
+                (e["app"], e["image"], e["file"], e["newName"], e["tag"], e["digest"], e["reference"])
+                for e in document["images"]
+            )
+            if document["environment"] != env or listed != expected:
+                reasons.append(
+                    f"{rel}: does not list the images the head's {env} overlay and values files set for "
+                    f"{show(app, 80)} (environment {show(document['environment'], 40)}): only "
+                    "promote-overlay writes it; revert the hand edit"
+                )
+    return reasons
+
+
 def verify_change(
     *,
     git: Git,
@@ -384,6 +438,7 @@ def verify_change(
         return []
     reasons = private_key_reasons(checkout, paths)
     reasons += overlay_file_reasons(head, envs)
+    reasons += manifest_reasons(checkout, paths, head, envs)
     # A change no render can read (docs, CI files) renders the same: skip the two renders.
     relevant = any(can_change_a_render(checkout, path, policy_path=policy_path) for path in paths)
     if kubectl is None:  # no renders: the YAML-level check of the changed files instead
