@@ -280,6 +280,8 @@ def test_render_check_false_passes_a_checked_promotion_and_unchanged_images(repo
         {
             STAGE: overlay("api", "sha-2", DIGEST_2),
             "apps/api/base/deployment.yaml": "# reviewed\n" + deployment("api", images),
+            # deploys nothing: not read (a workflow's job container)
+            ".github/workflows/ci.yml": "jobs: {t: {container: {image: 'node:latest'}}}\n",
         },
     )
 

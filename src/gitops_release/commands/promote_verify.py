@@ -443,8 +443,16 @@ def verify_change(
     relevant = any(can_change_a_render(checkout, path, policy_path=policy_path) for path in paths)
     if kubectl is None:  # no renders: the YAML-level check of the changed files instead
         planned = [item for items in _entry_changes(before, head, envs).values() for item in items]
+        # What a render could read, and the envs' values files: not CI files (a workflow's
+        # `container: image:`) or docs, which deploy nothing.
+        env_files = {path for files in head.envs.values() for path in files.files()}
+        readable = [
+            path
+            for path in paths
+            if path in env_files or can_change_a_render(checkout, path, policy_path=policy_path)
+        ]
         reasons += yaml_level_reasons(
-            git=git, checkout=checkout, base_sha=base_sha, paths=paths, planned=planned
+            git=git, checkout=checkout, base_sha=base_sha, paths=readable, planned=planned
         )
     elif relevant:
         reasons += render_reasons(
