@@ -257,6 +257,7 @@ def test_render_check_false_reads_the_changed_yaml_itself(repo: Repo) -> None:
             '  key: "\\x2D----BEGIN RSA PRIVATE KEY-----\\nMIIE"\n'
             "---\nspec: {template: {spec: {containers: [{name: x, image: 'ghcr.io/evil/x:1'}]}}}\n",
             f"{PROD_DIR}/broken.yaml": "a: [\n",
+            f"{PROD_DIR}/bomb.yaml": "a: &a [x, x]\n" + "".join(f"b{i}: *a\n" for i in range(150)),
         },
     )
 
@@ -270,6 +271,7 @@ def test_render_check_false_reads_the_changed_yaml_itself(repo: Repo) -> None:
     assert f"{PROD_DIR}/more.yaml: holds a private key (-----BEGIN RSA PRIVATE KEY-----)" in message
     assert f"{PROD_DIR}/more.yaml: sets image 'ghcr.io/evil/x:1'" in message
     assert f"{PROD_DIR}/broken.yaml: is not readable YAML" in message
+    assert f"{PROD_DIR}/bomb.yaml: is not readable YAML ('uses more than 100 YAML aliases" in message
 
 
 def test_render_check_false_passes_a_checked_promotion_and_unchanged_images(repo: Repo) -> None:

@@ -1,8 +1,11 @@
 """promote-overlay mode verify, the checks on the whole change of a pull request (beyond the image
 entries run_verify turns into plans): every file the pull request changed is scanned for private
 keys, no env directory holds two overlay files, and — when anything changed — every overlay of
-every env is rendered at verify-base and at the head: a render failure, a Secret with data, and
-a container image that changed without a checked image-entry change of that env are refused.
+every env is rendered at verify-base and at the head: a render failure, a Secret with data, a
+private key in any rendered string, and a container image that changed without a checked
+image-entry change of that env are refused. With render-check false, the changed YAML files are
+read without kustomize instead (yaml_level_reasons). A changed release-manifest.json must list
+the head's images (manifest_reasons).
 
 Why every overlay: an overlay's render can depend on any file of the repository (its bases, a
 component, a patch, a generator's file, another env's overlay used as a base), and finding out
