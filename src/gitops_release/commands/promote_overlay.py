@@ -17,7 +17,8 @@ Flow (docs/promote-overlay.md):
    planned images, nothing else of ``images:`` changed), no private-key block in a written file,
    and the render invariant: every touched overlay rendered with real kustomize before and after
    the edit (all of them in one kustomize run), only the planned containers' images changed,
-   each promoted image rendered as planned, no Secret with data. release-manifest.json is
+   each promoted image rendered as planned, no Secret with data, no private key in any rendered
+   string (as YAML decodes it). release-manifest.json is
    written beside each touched env overlay in the same commit.
 4. Mode pr: the PR is opened or updated (never a second one); an open promotion PR for the same
    env with another plan is closed with a comment pointing to the new one (``supersede: close``)
