@@ -113,6 +113,22 @@ def test_private_key_block_in_a_written_file(github_sandbox: GitHubSandbox, tmp_
     assert STAGE in line and "PRIVATE KEY" in line
 
 
+ESCAPED_KEY_CONFIGMAP = (
+    "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: k}\ndata:\n"
+    '  key: "\\x2D----BEGIN RSA PRIVATE KEY-----\\nMIIEowIBAAKCAQEA\\n-----END RSA PRIVATE KEY-----\\n"\n'
+)
+
+
+@pytest.mark.parametrize("mode", ["pr", "commit"])
+def test_private_key_only_the_render_shows(github_sandbox: GitHubSandbox, tmp_path: Path, mode: str) -> None:
+    # REVIEW8b A: the raw text holds "\x2D----BEGIN", kustomize renders "-----BEGIN"
+    target = overlay("api", "sha-1", DIGEST_1).replace("resources:", "resources:\n  - cm.yaml", 1)
+    files = files_with(**{STAGE: target, "apps/api/overlays/stage/cm.yaml": ESCAPED_KEY_CONFIGMAP})
+    repo = make(github_sandbox, tmp_path, **files)
+    line = refused(repo, "--from-env", "dev", "--to-env", "stage", mode=mode)
+    assert "apps/api/overlays/stage: holds a private key (-----BEGIN RSA PRIVATE KEY-----)" in line
+
+
 def test_order_and_mutable_tags_refused_with_every_reason(
     github_sandbox: GitHubSandbox, tmp_path: Path
 ) -> None:

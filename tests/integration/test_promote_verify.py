@@ -4,6 +4,7 @@ reason in one error. The checkout is a real clone with the PR's edits committed 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -94,3 +95,52 @@ def test_verify_against_an_explicit_base_commit(repo: Repo) -> None:
     out = repo.run(work, mode="verify", verify_base=base, to_env="stage")
 
     assert out.state == "verified"
+
+
+def test_verify_narrowed_by_to_env_warns(repo: Repo) -> None:
+    # REVIEW8b G: to-env leaves the other envs unchecked; say so where the run is read
+    work = pull_request(repo, {STAGE: overlay("api", "sha-2", DIGEST_2)})
+
+    code, _, err = repo.cli("--mode", "verify", "--to-env", "stage", repository_path=str(work))
+    assert code == 0
+    assert "warning: verify narrowed to one env: verify checks env 'stage' only (to-env is set)" in err
+
+    code, _, err = repo.cli("--mode", "verify", repository_path=str(work))
+    assert code == 0 and "warning" not in err
+
+
+def test_the_verify_template_checks_every_env() -> None:
+    template = Path(__file__).parents[2] / "templates/config-repo/.github/workflows/verify-overlays.yml"
+    text = template.read_text(encoding="utf-8")
+    assert "mode: verify" in text and "to-env:" not in text  # a required check covers every env
+
+
+def test_a_hand_edited_release_manifest_is_refused(repo: Repo) -> None:
+    # REVIEW8b F: a forged image list or a file the schema refuses
+    repo.run(from_env="dev", to_env="stage", mode="commit")
+    work = repo.clone()
+    git("checkout", "-qb", "hand-edit", cwd=work)
+    manifest = work / "apps/api/overlays/stage/release-manifest.json"
+    document = json.loads(manifest.read_text(encoding="utf-8"))
+    document["images"][0]["reference"] = "ghcr.io/evil/api:latest"
+    manifest.write_text(json.dumps(document), encoding="utf-8")
+    web = work / "apps/web/overlays/stage/release-manifest.json"
+    web.write_text('{"schemaVersion": 1}', encoding="utf-8")
+    git("commit", "-qam", "forge", cwd=work)
+
+    with pytest.raises(PolicyError) as caught:
+        repo.run(work, mode="verify")
+
+    message = caught.value.message
+    assert "overlays/stage/release-manifest.json: does not list the images the head's stage" in message
+    assert """apps/web/overlays/stage/release-manifest.json: /: "'environment' is a required""" in message
+
+
+def test_a_promote_overlay_pull_request_branch_verifies(repo: Repo) -> None:
+    assert repo.run(from_env="dev", to_env="stage").pr_number
+    work = repo.clone()
+    heads = git("ls-remote", "--heads", "origin", "promote/*", cwd=work).split()
+    git("checkout", "-q", "--detach", heads[0], cwd=work)
+    assert (work / "apps/api/overlays/stage/release-manifest.json").is_file()
+
+    assert repo.run(work, mode="verify").state == "verified"

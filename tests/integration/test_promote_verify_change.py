@@ -64,6 +64,23 @@ ATTACKS = {
         f"{PROD_DIR}/key.pem: ",
     ),
     "private key in a file no overlay reads": ({"docs/notes.txt": "ops key:\n" + KEY}, "docs/notes.txt: "),
+    # REVIEW8b A: written so no raw-text scan sees the header; kustomize renders it whole
+    "private key as a YAML escape": (
+        {
+            PROD: prod_with("", resource="cm.yaml"),
+            f"{PROD_DIR}/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: k}\ndata:\n"
+            '  key: "\\x2D----BEGIN RSA PRIVATE KEY-----\\nMIIEowIBAAKCAQEA\\n"\n',
+        },
+        f"{PROD_DIR}: holds a private key (-----BEGIN RSA PRIVATE KEY-----) in a string value",
+    ),
+    "private key as a folded scalar": (
+        {
+            PROD: prod_with("", resource="cm.yaml"),
+            f"{PROD_DIR}/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: k}\ndata:\n"
+            "  key: >-\n    -----BEGIN RSA PRIVATE\n    KEY-----\n    MIIEowIBAAKCAQEA\n",
+        },
+        f"{PROD_DIR}: holds a private key (-----BEGIN RSA PRIVATE KEY-----) in a string value",
+    ),
     "image set by a JSON patch": (
         {PROD: prod_with(IMAGE_PATCH)},
         f"{PROD_DIR}: container 'Deployment/api/api' from 'ghcr.io/org/api:sha-1@{DIGEST_1}' to "
@@ -224,3 +241,50 @@ def test_a_changed_file_too_large_to_scan_is_refused(repo: Repo, monkeypatch: py
 
     with pytest.raises(PolicyError, match=r"assets/blob\.txt: 1001 bytes, too large to scan"):
         repo.run(work, mode="verify")
+
+
+def test_render_check_false_reads_the_changed_yaml_itself(repo: Repo) -> None:
+    # REVIEW8b D: without renders, the Secret and image gates ran nowhere; every reason at once
+    work = pull_request(
+        repo,
+        {
+            PROD: prod_with(
+                "secretGenerator:\n  - name: db\n    literals: [password=hunter2]\n" + IMAGE_PATCH,
+                resource="more.yaml",
+            ),
+            f"{PROD_DIR}/more.yaml": "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\nstringData: {a: b}\n"
+            "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: k}\ndata:\n"
+            '  key: "\\x2D----BEGIN RSA PRIVATE KEY-----\\nMIIE"\n'
+            "---\nspec: {template: {spec: {containers: [{name: x, image: 'ghcr.io/evil/x:1'}]}}}\n",
+            f"{PROD_DIR}/broken.yaml": "a: [\n",
+            f"{PROD_DIR}/bomb.yaml": "a: &a [x, x]\n" + "".join(f"b{i}: *a\n" for i in range(150)),
+        },
+    )
+
+    with pytest.raises(PolicyError) as caught:
+        repo.run(work, mode="verify", render_check="false")
+
+    message = caught.value.message
+    assert f"{PROD}: secretGenerator 'db' has literals, files or envs" in message
+    assert f"{PROD}: sets image 'ghcr.io/evil/api:latest', which no images: entry change sets" in message
+    assert f"{PROD_DIR}/more.yaml: renders Secret 's' with values ('stringData.a')" in message
+    assert f"{PROD_DIR}/more.yaml: holds a private key (-----BEGIN RSA PRIVATE KEY-----)" in message
+    assert f"{PROD_DIR}/more.yaml: sets image 'ghcr.io/evil/x:1'" in message
+    assert f"{PROD_DIR}/broken.yaml: is not readable YAML" in message
+    assert f"{PROD_DIR}/bomb.yaml: is not readable YAML ('uses more than 100 YAML aliases" in message
+
+
+def test_render_check_false_passes_a_checked_promotion_and_unchanged_images(repo: Repo) -> None:
+    # a base edit that keeps its images and a checked image-entry promotion pass
+    images = {"api": "ghcr.io/org/api:sha-0", "worker": "ghcr.io/org/api-worker:sha-0"}
+    work = pull_request(
+        repo,
+        {
+            STAGE: overlay("api", "sha-2", DIGEST_2),
+            "apps/api/base/deployment.yaml": "# reviewed\n" + deployment("api", images),
+            # deploys nothing: not read (a workflow's job container)
+            ".github/workflows/ci.yml": "jobs: {t: {container: {image: 'node:latest'}}}\n",
+        },
+    )
+
+    assert repo.run(work, mode="verify", render_check="false").state == "verified"

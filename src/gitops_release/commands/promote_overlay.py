@@ -17,7 +17,8 @@ Flow (docs/promote-overlay.md):
    planned images, nothing else of ``images:`` changed), no private-key block in a written file,
    and the render invariant: every touched overlay rendered with real kustomize before and after
    the edit (all of them in one kustomize run), only the planned containers' images changed,
-   each promoted image rendered as planned, no Secret with data. release-manifest.json is
+   each promoted image rendered as planned, no Secret with data, no private key in any rendered
+   string (as YAML decodes it). release-manifest.json is
    written beside each touched env overlay in the same commit.
 4. Mode pr: the PR is opened or updated (never a second one); an open promotion PR for the same
    env with another plan is closed with a comment pointing to the new one (``supersede: close``)
@@ -72,6 +73,7 @@ from gitops_release.core.render_check import (
     check_rendered,
     repository,
 )
+from gitops_release.core.secrets import string_key_findings
 from gitops_release.core.values import get_value, set_values
 from gitops_release.errors import ConfigError, GitError, InputError, PolicyError, ReleaseError
 from gitops_release.runtime import Console, InputReader, InputSpec, parse_relative_path
@@ -609,6 +611,7 @@ def _as_datetime(value: Any) -> datetime | None:
 class _Render:
     resources: list[RenderedResource]
     secrets: list[dict[str, Any]]
+    keys: list[str] = field(default_factory=list)  # private-key findings in the render's strings
 
 
 def _secret_docs(text: str) -> list[dict[str, Any]]:
@@ -625,9 +628,23 @@ def _secret_docs(text: str) -> list[dict[str, Any]]:
     return found
 
 
+def _rendered_keys(text: str, shown: str) -> list[str]:
+    """Private keys in any string of the render, as YAML decodes it: a key in a ConfigMap written
+    as a YAML escape (``"\\x2D----BEGIN …"``) or a folded scalar is not in the raw text of any
+    file, but kustomize renders it whole. Read as a stream of events, like rendered_resources
+    (which refuses an unreadable render: such a one is not searched here)."""
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    values: list[str] = []
+    with contextlib.suppress(yaml.YAMLError):
+        values = [
+            event.value for event in yaml.parse(text, Loader=loader) if isinstance(event, yaml.ScalarEvent)
+        ]
+    return string_key_findings(values, shown=shown)
+
+
 def _render_one(root: Path, rel: str, *, kubectl: Path, env: Mapping[str, str]) -> _Render:
     text = render(root / rel, binary=kubectl, shown=rel, env=env)
-    return _Render(rendered_resources(text, shown=rel), _secret_docs(text))
+    return _Render(rendered_resources(text, shown=rel), _secret_docs(text), _rendered_keys(text, rel))
 
 
 def _render_combined(
@@ -671,7 +688,7 @@ def _render_combined(
         own = "---\n".join(docs[index])
         try:
             resources = [_unprefixed(r, f"r{index}-") for r in rendered_resources(own, shown=rel)]
-            result[rel] = _Render(resources, _secret_docs(own))
+            result[rel] = _Render(resources, _secret_docs(own), _rendered_keys(own, rel))
         except ConfigError:
             return None
     return result
@@ -789,6 +806,11 @@ def check_renders(
             check_rendered(rel, images, wanted)
         from gitops_release.core.secrets import secret_findings
 
+        if after[rel].keys:
+            raise PolicyError(
+                after[rel].keys[0],
+                fix="never commit a private key: keep it in a secret store and reference it",
+            )
         findings = secret_findings(after[rel].secrets, shown=rel)
         if findings:
             raise PolicyError(
@@ -1922,6 +1944,15 @@ def run_verify(inputs: Inputs, ctx: Context, checkout: Path) -> Outputs:
     """The hand edits of a pull request (the checkout) against verify-base: every env whose
     images changed gets its implied plan checked by the same gates; all reasons in one error."""
     git = _git(checkout, inputs, None, ctx)
+    if inputs.to_env is not None:
+        # The order, Secret, render and image checks then cover that env only: a pull request's
+        # edit of any other env passes unchecked. Fine for a look at one env, not for a required check.
+        ctx.console.annotation(
+            "warning",
+            f"verify checks env '{inputs.to_env}' only (to-env is set): the other envs' changes are not "
+            "checked; leave to-env empty in a required check (verify-overlays.yml does)",
+            title="verify narrowed to one env",
+        )
     ref = inputs.verify_base
     if ref is None:
         remote = resolve_remote(checkout, inputs.remote)

@@ -12,7 +12,7 @@ import base64
 import bisect
 import itertools
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from gitops_release.core.release import show
@@ -92,6 +92,28 @@ def private_key_findings(text: str, *, shown: str) -> list[str]:
             f"{shown}: line {line} holds a base64-encoded private key ({header}): keys must not be "
             "in desired state; keep them in a secret store and reference them"
         )
+    return findings
+
+
+def string_key_findings(values: Iterable[str], *, shown: str) -> list[str]:
+    """A finding per string value (as YAML decoded it: escapes resolved, folded lines joined)
+    that holds a private-key block, written out or base64-encoded. A raw-text scan misses a key
+    written as ``"\\x2D----BEGIN …"`` or folded over lines; the decoded value does not.
+    ``shown`` names where the values come from (a render, a file)."""
+    findings = []
+    for value in values:
+        if len(value) < len("-----BEGIN PRIVATE KEY-----"):
+            continue  # too short for a header in either form: most values of a manifest
+        match = _PEM.search(value)
+        header = match.group(0) if match is not None else None
+        if header is None:
+            encoded = _encoded_headers(value)
+            header = f"base64-encoded {encoded[0][1]}" if encoded else None
+        if header is not None:
+            findings.append(
+                f"{shown}: holds a private key ({header}) in a string value: keys must not be "
+                "in desired state; keep them in a secret store and reference them"
+            )
     return findings
 
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gitops_release.core.secrets import private_key_findings, secret_findings
+from gitops_release.core.secrets import private_key_findings, secret_findings, string_key_findings
 
 TAIL = (
     ": secret values must not be in desired state; reference them "
@@ -240,3 +240,15 @@ def test_a_nested_secret_names_the_overlay_and_long_names_are_cut() -> None:
 def test_exactly_five_keys_are_all_named() -> None:
     (finding,) = secret_findings([secret(data={f"k{i}": "v" for i in range(5)})], shown="o")
     assert "('data.k0', 'data.k1', 'data.k2', 'data.k3', 'data.k4')" in finding
+
+
+def test_string_key_findings_read_decoded_values() -> None:
+    # REVIEW8b A: values as YAML decoded them (an escape resolved, folded lines joined)
+    encoded = base64.b64encode(b"-----BEGIN OPENSSH PRIVATE KEY-----\nb3Blbn\n").decode()
+    values = ["short", "-----BEGIN RSA PRIVATE KEY----- MIIE", "a plain, long enough value", encoded]
+    assert string_key_findings(values, shown="o") == [
+        "o: holds a private key (-----BEGIN RSA PRIVATE KEY-----) in a string value: keys must not be "
+        "in desired state; keep them in a secret store and reference them",
+        "o: holds a private key (base64-encoded -----BEGIN OPENSSH PRIVATE KEY-----) in a string value: "
+        "keys must not be in desired state; keep them in a secret store and reference them",
+    ]
