@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import os
 import random
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from gitops_release.adapters.git import Git, commit_and_push, push_branch
 from gitops_release.errors import GitError, InputError, PushConflictError
-from tests.fixtures.git_remotes import BareRemotes, git, url_to_path
+from tests.fixtures.git_remotes import BareRemotes, git, no_sleep, url_to_path
+from tests.fixtures.git_remotes import writer as file_writer
 
 HEAD = "promote/stage/abc123"
 
@@ -23,18 +25,8 @@ def _no_user_git_config(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
 
 
-def writer(path: str, text: str, message: str = "promote"):
-    def edit(checkout: Path) -> str | None:
-        target = checkout / path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text)
-        return message
-
-    return edit
-
-
-def no_sleep(_: float) -> None:
-    raise AssertionError("no retry expected")
+def writer(path: str, text: str, message: str = "promote") -> Callable[[Path], str | None]:
+    return file_writer(path, text, message)
 
 
 def remote_branches(url: str) -> list[str]:

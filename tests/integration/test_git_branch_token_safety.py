@@ -6,22 +6,21 @@ from __future__ import annotations
 
 import base64
 import os
-import subprocess
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
-from gitops_release.adapters import git as gitmod
 from gitops_release.adapters.git import fetch_branch, push_branch
 from gitops_release.errors import GitError
 from tests.fixtures.git_remotes import (
     BareRemotes,
     GitHTTPServer,
+    GitSpy,
     clone_of,
     git,
     make_bare_remote,
     read_remote_file,
+    spy_on_git,
     url_to_path,
 )
 
@@ -37,26 +36,9 @@ def _isolated_git(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
 
 
-class Spy:
-    def __init__(self) -> None:
-        self.calls: list[tuple[list[str], dict[str, str], str]] = []
-        self.real = subprocess.run
-
-    def __call__(self, argv, **kwargs):
-        proc = self.real(argv, **kwargs)
-        stderr = (
-            proc.stderr if isinstance(proc.stderr, str) else (proc.stderr or b"").decode("utf-8", "replace")
-        )
-        self.calls.append((list(argv), dict(kwargs["env"]), stderr))
-        return proc
-
-
 @pytest.fixture
-def spy(monkeypatch: pytest.MonkeyPatch) -> Spy:
-    recorder = Spy()
-    fake = SimpleNamespace(run=recorder, TimeoutExpired=subprocess.TimeoutExpired)
-    monkeypatch.setattr(gitmod, "subprocess", fake)
-    return recorder
+def spy(monkeypatch: pytest.MonkeyPatch) -> GitSpy:
+    return spy_on_git(monkeypatch)
 
 
 def assert_nowhere(text: str) -> None:
@@ -75,7 +57,7 @@ def edit(checkout: Path) -> str:
 
 
 def test_push_branch_and_fetch_branch_keep_the_token_out_of_argv_config_and_logs(
-    bare_remote: BareRemotes, tmp_path: Path, spy: Spy
+    bare_remote: BareRemotes, tmp_path: Path, spy: GitSpy
 ) -> None:
     url = bare_remote.make_bare_remote({"a.txt": "1\n"})
     logs: list[str] = []
@@ -101,7 +83,7 @@ def test_push_branch_and_fetch_branch_keep_the_token_out_of_argv_config_and_logs
     assert_nowhere((other / ".git" / "config").read_text())
 
 
-def test_refused_branch_push_error_is_redacted(bare_remote: BareRemotes, tmp_path: Path, spy: Spy) -> None:
+def test_refused_branch_push_error_is_redacted(bare_remote: BareRemotes, tmp_path: Path, spy: GitSpy) -> None:
     url = bare_remote.make_bare_remote({"a.txt": "1\n"})
     hook = url_to_path(url) / "hooks" / "pre-receive"
     hook.write_text(f"#!/bin/sh\nenv >&2\necho 'leak {TOKEN}' >&2\nexit 1\n")

@@ -9,27 +9,13 @@ import pytest
 
 from gitops_release.adapters.git import CommitIdentity, Git, commit_and_push
 from gitops_release.errors import ConfigError, GitError, PolicyError
-from tests.fixtures.git_remotes import BareRemotes, git, remote_commit_identity
+from tests.fixtures.git_remotes import BareRemotes, git, no_sleep, remote_commit_identity, writer
 
 
 @pytest.fixture(autouse=True)
 def _no_user_git_config(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GIT_CONFIG_GLOBAL", os.devnull)
     monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-
-
-def writer(path: str, text: str, message: str = "update"):
-    def edit(checkout: Path) -> str | None:
-        target = checkout / path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text)
-        return message
-
-    return edit
-
-
-def no_sleep(_: float) -> None:
-    raise AssertionError("no retry expected")
 
 
 def test_unchanged_edit_makes_no_commit(bare_remote: BareRemotes, tmp_path: Path) -> None:

@@ -10,16 +10,13 @@ from __future__ import annotations
 
 import base64
 import os
-import subprocess
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
-from gitops_release.adapters import git as gitmod
 from gitops_release.adapters.git import commit_and_push
 from gitops_release.errors import GitError
-from tests.fixtures.git_remotes import BareRemotes, git, url_to_path
+from tests.fixtures.git_remotes import BareRemotes, GitSpy, git, spy_on_git, url_to_path
 
 TOKEN = "ghs_secrettoken123456"
 TRACE = {"GIT_TRACE": "1"}  # git prints every command it runs to stderr
@@ -32,24 +29,9 @@ def _isolated_git(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
 
 
-class Spy:
-    def __init__(self) -> None:
-        self.calls: list[tuple[list[str], dict[str, str], str]] = []
-        self.real = subprocess.run
-
-    def __call__(self, argv, **kwargs):
-        proc = self.real(argv, **kwargs)
-        self.calls.append((list(argv), dict(kwargs["env"]), proc.stderr or ""))
-        return proc
-
-
 @pytest.fixture
-def spy(monkeypatch: pytest.MonkeyPatch) -> Spy:
-    recorder = Spy()
-    # only the adapter's view of subprocess is replaced; the fixtures' own git calls are not recorded
-    fake = SimpleNamespace(run=recorder, TimeoutExpired=subprocess.TimeoutExpired)
-    monkeypatch.setattr(gitmod, "subprocess", fake)
-    return recorder
+def spy(monkeypatch: pytest.MonkeyPatch) -> GitSpy:
+    return spy_on_git(monkeypatch)
 
 
 def assert_header_env(env: dict[str, str]) -> None:
@@ -65,7 +47,7 @@ def assert_nowhere(text: str) -> None:
 
 
 def test_successful_push_with_token_keeps_it_out_of_argv_url_config_and_logs(
-    bare_remote: BareRemotes, tmp_path: Path, spy: Spy
+    bare_remote: BareRemotes, tmp_path: Path, spy: GitSpy
 ) -> None:
     url = bare_remote.make_bare_remote({"a.txt": "1\n"})
     logs: list[str] = []
@@ -89,7 +71,9 @@ def test_successful_push_with_token_keeps_it_out_of_argv_url_config_and_logs(
     assert git("remote", "get-url", "origin", cwd=tmp_path / "co").strip() == url
 
 
-def test_failed_push_error_and_logs_are_redacted(bare_remote: BareRemotes, tmp_path: Path, spy: Spy) -> None:
+def test_failed_push_error_and_logs_are_redacted(
+    bare_remote: BareRemotes, tmp_path: Path, spy: GitSpy
+) -> None:
     url = bare_remote.make_bare_remote({"a.txt": "1\n"})
     hook = url_to_path(url) / "hooks" / "pre-receive"
     hook.write_text(f"#!/bin/sh\nenv >&2\necho 'leak {TOKEN}' >&2\nexit 1\n")
