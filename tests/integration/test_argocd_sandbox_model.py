@@ -352,3 +352,24 @@ def test_deleted_app_sends_deleted_and_is_gone(store: ApplicationStore) -> None:
     with pytest.raises(StoreError) as info:
         store.get("web")
     assert info.value.message == 'applications.argoproj.io "web" not found'
+
+
+def test_an_empty_repository_is_a_comparison_error_and_the_controller_keeps_going(
+    store: ApplicationStore, tmp_path: Path
+) -> None:
+    # `gitops-release sandbox --repositories org/config` creates a repository whose commit has an
+    # empty tree; git archives it as zero blocks, which tarfile refuses. That once killed the thread.
+    empty = tmp_path / "empty.git"
+    git("init", "--quiet", "--bare", "--initial-branch=main", str(empty))
+    work = tmp_path / "empty-work"
+    git("clone", "--quiet", str(empty), str(work))
+    git("commit", "--quiet", "--allow-empty", "-m", "empty", cwd=work)
+    git("push", "--quiet", "origin", "HEAD:main", cwd=work)
+    store.register_repo("https://git.example.com/org/empty.git", empty)
+    store.add_application(
+        _app("hollow", source={"repoURL": "https://git.example.com/org/empty.git", "path": "apps/web"})
+    )
+    app = wait_for(store, "hollow", lambda a: a["status"].get("sync", {}).get("status") == "Unknown")
+    assert "apps/web" in app["status"]["conditions"][0]["message"]
+    store.add_application(_app("web"))  # the controller still reconciles other apps
+    wait_for(store, "web", converged)

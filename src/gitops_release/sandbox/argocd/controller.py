@@ -212,6 +212,8 @@ class Controller(Operations):
                     types.append("")  # a ref-only source: its revision counts, it renders nothing
             except render.RenderError as exc:
                 return prefix + str(exc)
+            except Exception as exc:  # noqa: BLE001 - one app's surprise must not stop the controller thread
+                return prefix + f"{type(exc).__name__}: {exc}"
         return Desired(tuple(revisions), tuple(types), tuple(resources.values()))
 
     def _render_cached(

@@ -146,7 +146,13 @@ def export_tree(git_dir: Path, sha: str, dest: Path, *, max_bytes: int = MAX_ARC
         if size > max_bytes:
             raise RenderError(f"repository at {sha} is {size} bytes, more than the {max_bytes} allowed")
         archive.seek(0)
-        with tarfile.open(fileobj=archive, mode="r:") as tar:
+        try:
+            tar = tarfile.open(fileobj=archive, mode="r:")
+        except tarfile.TarError as exc:
+            if _tree_is_empty(git_dir, sha):
+                return  # git archives an empty tree as a lone pax header, which tarfile refuses
+            raise RenderError(f"git archive of {sha} is not a readable tar: {exc}") from None
+        with tar:
             total = 0
             for member in tar:
                 total += max(member.size, 0)
@@ -168,6 +174,21 @@ def export_tree(git_dir: Path, sha: str, dest: Path, *, max_bytes: int = MAX_ARC
                     with source, open(target, "xb") as out:
                         while chunk := source.read(1 << 20):
                             out.write(chunk)
+
+
+def _tree_is_empty(git_dir: Path, sha: str) -> bool:
+    try:
+        proc = subprocess.run(
+            ["git", f"--git-dir={git_dir}", "ls-tree", "--name-only", sha],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            env={**{k: v for k, v in os.environ.items() if not k.startswith("GIT_")}, "LC_ALL": "C"},
+            timeout=GIT_TIMEOUT,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return False
+    return proc.returncode == 0 and not proc.stdout.strip()
 
 
 def _within(path: Path, root: Path) -> bool:
