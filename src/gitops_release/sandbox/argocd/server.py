@@ -322,8 +322,9 @@ class ArgoCDSandbox:
         self, *, after_events: int | None = None, after_seconds: float | None = None, count: int = 1
     ) -> None:
         """Cut the next ``count`` watch connections (open ones included) once they have sent
-        ``after_events`` messages and/or been open ``after_seconds``; neither = at once (after the
-        initial state). The socket closes without the terminating chunk."""
+        ``after_events`` messages and/or been open ``after_seconds``; neither = at the first
+        check (after the first message, or within a tick when none is due). The socket closes
+        without the terminating chunk."""
         with self._lock:
             self._drops.append(_Drop(after_events, after_seconds, count))
 

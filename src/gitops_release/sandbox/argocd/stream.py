@@ -232,6 +232,8 @@ def run_watch(
         for piece in message_chunks(message, sse=connection.sse):
             connection.write(piece)
         sent += 1
+        if connection.should_drop(sent, opened):
+            raise Dropped()
 
     ordered = sorted(initial, key=lambda a: "/".join(qualified_name(a)))
     for app in ordered:
