@@ -74,7 +74,7 @@ class Inputs:
 
     @classmethod
     def from_reader(cls, reader: InputReader) -> Inputs:
-        from gitops_release.sandbox.github_api import LOGIN
+        from gitops_release.sandbox.github import LOGIN
 
         values = reader.read_all(INPUTS)
         repositories = tuple(values["repositories"] or ())
@@ -147,7 +147,7 @@ class Outputs:
 
 def run(inputs: Inputs, ctx: Context, *, stop: threading.Event | None = None) -> Outputs:
     """Serve until ``duration`` passes, SIGINT/SIGTERM, or ``stop`` is set (tests)."""
-    from gitops_release.sandbox.github_api import GitHubSandbox
+    from gitops_release.sandbox.github import GitHubSandbox
 
     event = stop or threading.Event()
     # Installed before the set-up, so a signal during it also stops cleanly (and cleans up).

@@ -31,7 +31,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from gitops_release.sandbox.github_api import GitHubSandbox
+from gitops_release.sandbox.github import GitHubSandbox
 
 CONFIG_REPO = "org/config"
 SOURCE_REPO = "org/my-app"
