@@ -24,13 +24,12 @@ import threading
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from gitops_release.errors import InputError
 from gitops_release.sandbox import openapi
+from gitops_release.sandbox.httpbase import QuietHandler, RecordedRequest, ThreadedHTTPService, redact_headers
 from gitops_release.sandbox.argocd import contract, stream
 from gitops_release.sandbox.argocd.applications import ApplicationStore, StoreError, Timing
 from gitops_release.sandbox.argocd.session import (
@@ -48,32 +47,12 @@ from gitops_release.sandbox.argocd.session import (
 )
 
 DEFAULT_TOKEN = "argocd-sandbox-token"
-REDACTED = "[redacted]"
 #: Argo CD answers JSON with the gRPC server's header forwarded (grpc-gateway outgoing metadata).
 _JSON_HEADERS = {"Content-Type": "application/json", "Grpc-Metadata-Content-Type": "application/grpc"}
 #: How long GET ?refresh= waits for the controller before it answers (Argo CD: the request deadline).
 REFRESH_WAIT = 10.0
 #: gRPC code per injected HTTP status, for the default body of an injected fault.
 _CODE_FOR_STATUS = {500: INTERNAL, 502: UNAVAILABLE, 503: UNAVAILABLE, 504: 4, 400: INVALID_ARGUMENT}
-
-
-@dataclass
-class RecordedRequest:
-    """One request as received; ``headers`` with ``Authorization`` (and cookies) redacted,
-    ``query`` keeps the last value per name, ``body`` is parsed JSON."""
-
-    method: str
-    path: str
-    query: dict[str, str]
-    headers: dict[str, str]
-    body: Any
-    status: int = 0
-
-    def header(self, name: str) -> str | None:
-        for key, value in self.headers.items():
-            if key.lower() == name.lower():
-                return value
-        return None
 
 
 @dataclass
@@ -130,41 +109,10 @@ def _match(method: str, path: str) -> tuple[_Route | None, dict[str, str], bool]
     return None, {}, other
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server_version = "ArgoCDSandbox"
-    timeout = 30
-    sandbox: ArgoCDSandbox
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Silent: tests read ``requests``."""
-
-    def _serve(self) -> None:
-        try:
-            self.sandbox._serve(self)
-        except (BrokenPipeError, ConnectionResetError):
-            self.close_connection = True  # the client left before the answer; nothing to tell it
-
-    do_GET = _serve
-    do_POST = _serve
-    do_PUT = _serve
-    do_PATCH = _serve
-    do_DELETE = _serve
-
-
-def _redact(headers: Mapping[str, str]) -> dict[str, str]:
-    return {k: REDACTED if k.lower() in ("authorization", "cookie") else v for k, v in headers.items()}
-
-
 class _StreamConnection:
     """One open watch, as stream.run_watch sees it."""
 
-    def __init__(self, sandbox: ArgoCDSandbox, handler: _Handler, sse: bool) -> None:
+    def __init__(self, sandbox: ArgoCDSandbox, handler: QuietHandler, sse: bool) -> None:
         self.sandbox = sandbox
         self.handler = handler
         self.sse = sse
@@ -186,8 +134,10 @@ class _StreamConnection:
         self.sandbox._check_schema(contract.WATCH_EVENT_SCHEMA, sent, "GET", "/api/v1/stream/applications")
 
 
-class ArgoCDSandbox:
+class ArgoCDSandbox(ThreadedHTTPService):
     """The emulator. Thread-safe; watch connections each run on their own thread."""
+
+    server_version = "ArgoCDSandbox"
 
     def __init__(
         self,
@@ -227,8 +177,6 @@ class ArgoCDSandbox:
         self._drops: list[_Drop] = []
         self._open_streams: set[socket.socket] = set()
         self._stopping = threading.Event()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
         for token in tokens:
             self.add_token(token)
 
@@ -237,48 +185,23 @@ class ArgoCDSandbox:
     def start(self) -> ArgoCDSandbox:
         if self._server is not None:
             return self
-        handler = type("ArgoCDSandboxHandler", (_Handler,), {"sandbox": self})
-        try:
-            self._server = _Server((self.host, self.port), handler)
-        except OSError as exc:
-            raise InputError(
-                "argocd-port",
-                f"cannot listen on {self.host}:{self.port}: {exc.strerror or exc}",
-                fix="choose another port, or 0 to let the sandbox pick a free one",
-            ) from None
         self._stopping.clear()
+        try:
+            super().start()
+        except InputError as exc:
+            raise InputError("argocd-port", exc.message.split(": ", 1)[-1], fix=exc.fix) from None
         if self._own_store:
             self.store.start()
-        self.port = int(self._server.server_address[1])
-        self.url = f"http://{self.host}:{self.port}"
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
         return self
 
     def stop(self) -> None:
-        server, thread = self._server, self._thread
-        self._server = self._thread = None
         self._stopping.set()
         with self._lock:
             for sock in list(self._open_streams):
                 stream.drop_socket(sock)
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-        if thread is not None:
-            thread.join()
+        super().stop()
         if self._own_store:
             self.store.stop()
-
-    def __enter__(self) -> ArgoCDSandbox:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     # -- set-up and faults ------------------------------------------------------------------------
 
@@ -354,7 +277,13 @@ class ArgoCDSandbox:
 
     # -- serving ----------------------------------------------------------------------------------
 
-    def _serve(self, handler: _Handler) -> None:
+    def _serve(self, handler: QuietHandler) -> None:
+        try:
+            self._answer(handler)
+        except (BrokenPipeError, ConnectionResetError):
+            handler.close_connection = True  # the client left before the answer; nothing to tell it
+
+    def _answer(self, handler: QuietHandler) -> None:
         split = urlsplit(handler.path)
         path, method = split.path, handler.command
         length = int(handler.headers.get("Content-Length") or 0)
@@ -369,7 +298,7 @@ class ArgoCDSandbox:
                 parsed = json.loads(raw)
             except (ValueError, UnicodeDecodeError) as exc:
                 bad_json = str(exc)
-        record = RecordedRequest(method, path, dict(query), _redact(headers), parsed)
+        record = RecordedRequest(method, path, dict(query), redact_headers(headers), parsed)
         with self._lock:
             self.requests.append(record)
         stall = self._take_injection(method, path, stall=True)
@@ -482,7 +411,7 @@ class ArgoCDSandbox:
         return (error.status or api.status), api.body()
 
     @staticmethod
-    def _send(handler: _Handler, status: int, body: Any) -> None:
+    def _send(handler: QuietHandler, status: int, body: Any) -> None:
         raw_page = isinstance(body, (bytes, bytearray))
         payload = bytes(body) if raw_page else stream.go_json(body)
         handler.send_response(status)
@@ -496,7 +425,7 @@ class ArgoCDSandbox:
         handler.wfile.write(payload)
 
     @staticmethod
-    def _send_text(handler: _Handler, status: int, text: str) -> None:
+    def _send_text(handler: QuietHandler, status: int, text: str) -> None:
         payload = text.encode()
         handler.send_response(status)
         handler.send_header("Content-Type", "text/plain; charset=utf-8")
@@ -512,7 +441,7 @@ class ArgoCDSandbox:
         # argoproj/pkg compares the whole header: only exactly "text/event-stream" selects SSE.
         return next((v for k, v in headers.items() if k.lower() == "accept"), "") == stream.SSE
 
-    def _stream_headers(self, handler: _Handler, status: int, sse: bool) -> None:
+    def _stream_headers(self, handler: QuietHandler, status: int, sse: bool) -> None:
         handler.send_response(status)
         handler.send_header("Grpc-Metadata-Content-Type", "application/grpc")
         if sse:
@@ -523,7 +452,7 @@ class ArgoCDSandbox:
         handler.send_header("Transfer-Encoding", "chunked")
         handler.end_headers()
 
-    def _watch_error(self, handler: _Handler, status: int, error: ApiError, headers: Mapping[str, str]) -> None:
+    def _watch_error(self, handler: QuietHandler, status: int, error: ApiError, headers: Mapping[str, str]) -> None:
         """The error chunk as the stream's only message (handleForwardResponseStreamError), then
         the stream's normal end."""
         sse = self._wants_sse(headers)
@@ -534,7 +463,7 @@ class ArgoCDSandbox:
         handler.wfile.write(b"0\r\n\r\n")
 
     def _watch(
-        self, handler: _Handler, record: RecordedRequest, multi: Mapping[str, list[str]], identity: Identity
+        self, handler: QuietHandler, record: RecordedRequest, multi: Mapping[str, list[str]], identity: Identity
     ) -> None:
         one = {k: v[-1] for k, v in multi.items()}
         try:

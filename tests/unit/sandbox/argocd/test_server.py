@@ -160,7 +160,7 @@ def test_requests_are_recorded_with_the_token_redacted(sandbox: ArgoCDSandbox) -
     assert (record.method, record.path, record.query, record.status) == (
         "GET", "/api/v1/applications/guestbook", {"refresh": "normal"}, 200,
     )
-    assert record.header("authorization") == "[redacted]"
+    assert record.header("authorization") == "Bearer [redacted]"
     assert "argocd-sandbox-token" not in repr(sandbox.requests)
 
 
