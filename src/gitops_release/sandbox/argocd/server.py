@@ -29,7 +29,6 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from gitops_release.errors import InputError
 from gitops_release.sandbox import openapi
-from gitops_release.sandbox.httpbase import QuietHandler, RecordedRequest, ThreadedHTTPService, redact_headers
 from gitops_release.sandbox.argocd import contract, stream
 from gitops_release.sandbox.argocd.applications import ApplicationStore, StoreError, Timing
 from gitops_release.sandbox.argocd.session import (
@@ -45,8 +44,9 @@ from gitops_release.sandbox.argocd.session import (
     Identity,
     Sessions,
 )
+from gitops_release.sandbox.httpbase import QuietHandler, RecordedRequest, ThreadedHTTPService, redact_headers
 
-DEFAULT_TOKEN = "argocd-sandbox-token"
+DEFAULT_TOKEN = "argocd-sandbox-token"  # noqa: S105 - the sandbox's own local credential
 #: Argo CD answers JSON with the gRPC server's header forwarded (grpc-gateway outgoing metadata).
 _JSON_HEADERS = {"Content-Type": "application/json", "Grpc-Metadata-Content-Type": "application/grpc"}
 #: How long GET ?refresh= waits for the controller before it answers (Argo CD: the request deadline).
@@ -344,18 +344,31 @@ class ArgoCDSandbox(ThreadedHTTPService):
         except StoreError as error:
             status, body = self._store_error(error)
         except Exception as exc:  # noqa: BLE001 - a sandbox bug must reach the test as a 500, not a hang
-            status, body = 500, ApiError(INTERNAL, f"sandbox internal error: {type(exc).__name__}: {exc}").body()
+            status, body = (
+                500,
+                ApiError(INTERNAL, f"sandbox internal error: {type(exc).__name__}: {exc}").body(),
+            )
             self._add_violations(
-                [openapi.Problem("response", method, path, f"sandbox internal error: {type(exc).__name__}: {exc}")]
+                [
+                    openapi.Problem(
+                        "response", method, path, f"sandbox internal error: {type(exc).__name__}: {exc}"
+                    )
+                ]
             )
             record.status = status
             self._send(handler, status, body)
             return
         try:
             payload = stream.go_json(body)
-            problems = self._response_problems(route, method, path, query, headers, raw, params, status, payload)
+            problems = self._response_problems(
+                route, method, path, query, headers, raw, params, status, payload
+            )
         except Exception as exc:  # noqa: BLE001 - e.g. an object the store holds that JSON cannot carry
-            problems = [openapi.Problem("response", method, path, f"sandbox internal error: {type(exc).__name__}: {exc}")]
+            problems = [
+                openapi.Problem(
+                    "response", method, path, f"sandbox internal error: {type(exc).__name__}: {exc}"
+                )
+            ]
         if problems:
             self._add_violations(problems)
             status = 500
@@ -452,7 +465,9 @@ class ArgoCDSandbox(ThreadedHTTPService):
         handler.send_header("Transfer-Encoding", "chunked")
         handler.end_headers()
 
-    def _watch_error(self, handler: QuietHandler, status: int, error: ApiError, headers: Mapping[str, str]) -> None:
+    def _watch_error(
+        self, handler: QuietHandler, status: int, error: ApiError, headers: Mapping[str, str]
+    ) -> None:
         """The error chunk as the stream's only message (handleForwardResponseStreamError), then
         the stream's normal end."""
         sse = self._wants_sse(headers)
@@ -463,7 +478,11 @@ class ArgoCDSandbox(ThreadedHTTPService):
         handler.wfile.write(b"0\r\n\r\n")
 
     def _watch(
-        self, handler: QuietHandler, record: RecordedRequest, multi: Mapping[str, list[str]], identity: Identity
+        self,
+        handler: QuietHandler,
+        record: RecordedRequest,
+        multi: Mapping[str, list[str]],
+        identity: Identity,
     ) -> None:
         one = {k: v[-1] for k, v in multi.items()}
         try:
@@ -498,7 +517,11 @@ class ArgoCDSandbox(ThreadedHTTPService):
             pass  # the client went away
         except Exception as exc:  # noqa: BLE001 - a sandbox bug: recorded, and the stream cut
             self._add_violations(
-                [openapi.Problem("response", "GET", record.path, f"sandbox internal error: {type(exc).__name__}: {exc}")]
+                [
+                    openapi.Problem(
+                        "response", "GET", record.path, f"sandbox internal error: {type(exc).__name__}: {exc}"
+                    )
+                ]
             )
             stream.drop_socket(sock)
         finally:
@@ -514,13 +537,16 @@ class ArgoCDSandbox(ThreadedHTTPService):
     ) -> tuple[int, Any]:
         return 200, {"token": self.sessions.login(body)}
 
-    def _get_app(self, identity: Identity, action: str, name: str, multi: Mapping[str, list[str]]) -> dict[str, Any]:
+    def _get_app(
+        self, identity: Identity, action: str, name: str, multi: Mapping[str, list[str]]
+    ) -> dict[str, Any]:
         """getAppEnforceRBAC: 403 ``permission denied`` both for an app the token may not ``action``
         and for one that does not exist; with one ``project`` given, 404 when it does not hold it."""
         projects = multi.get("projects", []) + multi.get("project", [])
         if len(projects) > 1:
             raise ApiError(
-                INVALID_ARGUMENT, "multiple projects specified - the get endpoint accepts either zero or one project"
+                INVALID_ARGUMENT,
+                "multiple projects specified - the get endpoint accepts either zero or one project",
             )
         namespace = (multi.get("appNamespace") or [""])[-1] or None
         project = projects[0] if projects else ""
@@ -538,7 +564,9 @@ class ArgoCDSandbox(ThreadedHTTPService):
             app = self.store.get(name, namespace)
         except StoreError as error:
             if error.status == 404:
-                raise not_found if project else ApiError(PERMISSION_DENIED, PERMISSION_DENIED_MESSAGE) from None
+                raise (
+                    not_found if project else ApiError(PERMISSION_DENIED, PERMISSION_DENIED_MESSAGE)
+                ) from None
             raise
         if not identity.allows("applications", action, stream.rbac_name(app)):
             raise not_found if project else ApiError(PERMISSION_DENIED, PERMISSION_DENIED_MESSAGE)
@@ -610,7 +638,9 @@ class ArgoCDSandbox(ThreadedHTTPService):
         app = self._get_app(identity, "get", params["applicationName"], multi)
         nodes = []
         for resource in (app.get("status") or {}).get("resources") or []:
-            node = {k: resource[k] for k in ("group", "version", "kind", "namespace", "name") if resource.get(k)}
+            node = {
+                k: resource[k] for k in ("group", "version", "kind", "namespace", "name") if resource.get(k)
+            }
             if resource.get("health"):
                 node["health"] = resource["health"]
             nodes.append(node)

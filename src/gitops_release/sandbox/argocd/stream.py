@@ -59,7 +59,13 @@ def _go_default(value: Any) -> Any:
 def go_json(value: Any) -> bytes:
     """``json.Marshal`` bytes: compact, UTF-8, with Go's HTML-safe escapes."""
     text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=_go_default)
-    for char, escape in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
+    for char, escape in (
+        ("<", "\\u003c"),
+        (">", "\\u003e"),
+        ("&", "\\u0026"),
+        ("\u2028", "\\u2028"),
+        ("\u2029", "\\u2029"),
+    ):
         text = text.replace(char, escape)
     return text.encode("utf-8")
 
@@ -113,29 +119,35 @@ def _requirements(selector: str) -> list[str]:
     return parts
 
 
-def parse_selector(selector: str) -> Callable[[Mapping[str, str]], bool]:
+Labels = Mapping[str, str]
+
+
+def _in(key: str, options: frozenset[str], negate: bool) -> Callable[[Labels], bool]:
+    return lambda labels: (labels.get(key) in options) != negate
+
+
+def _equals(key: str, value: str, negate: bool) -> Callable[[Labels], bool]:
+    return lambda labels: (labels.get(key) == value) != negate
+
+
+def _exists(key: str, negate: bool) -> Callable[[Labels], bool]:
+    return lambda labels: (key in labels) != negate
+
+
+def parse_selector(selector: str) -> Callable[[Labels], bool]:
     """A predicate over labels: ``k=v``, ``k==v``, ``k!=v``, ``k``, ``!k``, ``k in (a,b)``,
     ``k notin (a,b)``; a comma is AND; empty matches everything. SelectorError otherwise."""
+    checks: list[Callable[[Labels], bool]] = []
     if not selector.strip():
         return lambda labels: True
-    checks: list[Callable[[Mapping[str, str]], bool]] = []
     for requirement in _requirements(selector):
         if match := _SET.match(requirement):
-            key, op, values = match.group(1), match.group(3), match.group(4)
-            options = {v.strip() for v in values.split(",")}
-            if op == "in":
-                checks.append(lambda labels, k=key, o=options: labels.get(k) in o)
-            else:
-                checks.append(lambda labels, k=key, o=options: labels.get(k) not in o)
+            options = frozenset(v.strip() for v in match.group(4).split(","))
+            checks.append(_in(match.group(1), options, negate=match.group(3) == "notin"))
         elif match := _EQ.match(requirement):
-            key, op, value = match.group(1), match.group(3), match.group(4)
-            if op == "!=":
-                checks.append(lambda labels, k=key, v=value: labels.get(k) != v)
-            else:
-                checks.append(lambda labels, k=key, v=value: labels.get(k) == v)
+            checks.append(_equals(match.group(1), match.group(4), negate=match.group(3) == "!="))
         elif match := _EXISTS.match(requirement):
-            negate, key = match.group(1) == "!", match.group(2)
-            checks.append(lambda labels, k=key, n=negate: (k in labels) != n)
+            checks.append(_exists(match.group(2), negate=match.group(1) == "!"))
         else:
             raise SelectorError(f"unable to parse requirement: {requirement.strip()!r}")
     return lambda labels: all(check(labels) for check in checks)

@@ -27,7 +27,9 @@ def application(name: str, **labels: str) -> dict[str, Any]:
 class RawWatch:
     """One watch connection read chunk by chunk, exactly as sent."""
 
-    def __init__(self, sandbox: ArgoCDSandbox, query: str = "", *, sse: bool = False, token: str | None = TOKEN) -> None:
+    def __init__(
+        self, sandbox: ArgoCDSandbox, query: str = "", *, sse: bool = False, token: str | None = TOKEN
+    ) -> None:
         self.sock = socket.create_connection((sandbox.host, sandbox.port), timeout=5)
         lines = [f"GET /api/v1/stream/applications{query} HTTP/1.1", f"Host: {sandbox.host}"]
         if token:
@@ -90,7 +92,9 @@ def ndjson_line(event_type: str, app: dict[str, Any]) -> bytes:
     return go_json({"result": {"type": event_type, "application": app}}) + b"\n"
 
 
-def test_ndjson_initial_state_then_changes_one_line_per_chunk(argocd_sandbox: ArgoCDSandbox, watch: Any) -> None:
+def test_ndjson_initial_state_then_changes_one_line_per_chunk(
+    argocd_sandbox: ArgoCDSandbox, watch: Any
+) -> None:
     argocd_sandbox.store.add_application(application("b"), static=True)
     argocd_sandbox.store.add_application(application("a"), static=True)
     connection = watch()
@@ -101,7 +105,10 @@ def test_ndjson_initial_state_then_changes_one_line_per_chunk(argocd_sandbox: Ar
     assert connection.chunks(2) == [ndjson_line("ADDED", a), ndjson_line("ADDED", b)]
     argocd_sandbox.store.add_application(application("c"), static=True)
     argocd_sandbox.store.delete("a")
-    assert connection.chunks(2) == [ndjson_line("ADDED", argocd_sandbox.store.get("c")), ndjson_line("DELETED", a)]
+    assert connection.chunks(2) == [
+        ndjson_line("ADDED", argocd_sandbox.store.get("c")),
+        ndjson_line("DELETED", a),
+    ]
     assert argocd_sandbox.stream_connections == 1
 
 
@@ -113,7 +120,9 @@ def test_ndjson_sends_no_keepalives(argocd_sandbox: ArgoCDSandbox, watch: Any) -
     assert connection.buffer == b""
 
 
-def test_sse_frames_have_the_space_the_blank_line_and_the_gateway_delimiter(argocd_sandbox: ArgoCDSandbox, watch: Any) -> None:
+def test_sse_frames_have_the_space_the_blank_line_and_the_gateway_delimiter(
+    argocd_sandbox: ArgoCDSandbox, watch: Any
+) -> None:
     argocd_sandbox.store.add_application(application("a"), static=True)
     connection = watch(sse=True)
     assert connection.headers["content-type"] == "text/event-stream"
@@ -132,7 +141,9 @@ def test_sse_keepalive_comment_lines_arrive_between_frames(argocd_sandbox: ArgoC
     assert data.endswith(b" \n\n\n")
 
 
-def test_a_large_message_and_its_delimiter_are_separate_chunks(argocd_sandbox: ArgoCDSandbox, watch: Any) -> None:
+def test_a_large_message_and_its_delimiter_are_separate_chunks(
+    argocd_sandbox: ArgoCDSandbox, watch: Any
+) -> None:
     big = application("big")
     big["metadata"]["annotations"] = {"note": "x" * 3000}
     argocd_sandbox.store.add_application(big, static=True)
@@ -170,14 +181,17 @@ def test_unauthenticated_watch_is_a_401_stream_error_chunk(argocd_sandbox: ArgoC
     connection = watch(token=None)
     assert (connection.status, connection.headers["content-type"]) == (401, "application/json")
     assert connection.chunk() == (
-        b'{"error":{"grpc_code":16,"http_code":401,"message":"no session information","http_status":"Unauthorized"}}'
+        b'{"error":{"grpc_code":16,"http_code":401,"message":"no session information",'
+        b'"http_status":"Unauthorized"}}'
     )
     assert connection.chunk() == b"" and connection.ended
     sse = watch(token=None, sse=True)
     assert sse.chunk().startswith(b'data: {"error":{"grpc_code":16,') and sse.status == 401
 
 
-def test_a_dropped_stream_ends_without_the_terminating_chunk(argocd_sandbox: ArgoCDSandbox, watch: Any) -> None:
+def test_a_dropped_stream_ends_without_the_terminating_chunk(
+    argocd_sandbox: ArgoCDSandbox, watch: Any
+) -> None:
     argocd_sandbox.store.add_application(application("a"), static=True)
     argocd_sandbox.store.add_application(application("b"), static=True)
     argocd_sandbox.drop_streams(after_events=1)
