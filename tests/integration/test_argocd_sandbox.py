@@ -18,7 +18,7 @@ import yaml
 from gitops_release.commands import sandbox as command
 from gitops_release.commands.base import Context
 from gitops_release.runtime import Console, InputReader
-from gitops_release.sandbox.argocd import ArgoCDSandbox, Fault
+from gitops_release.sandbox.argocd import ArgoCDSandbox, Timing
 from gitops_release.sandbox.argocd.stream import go_json
 from tests.fixtures.git_remotes import clone_of, git, make_bare_remote, url_to_path
 from tests.fixtures.kustomize_base import base_files
@@ -210,27 +210,26 @@ def test_a_stream_dropped_mid_wait_is_resumed_by_a_new_watch(
     )
 
 
-def test_sync_errors_from_the_store_keep_argocd_status_and_words(
-    argocd_sandbox: ArgoCDSandbox, config_repo: ConfigRepo
-) -> None:
-    argocd_sandbox.store.register_repo(REPO, config_repo.git_dir)
-    manual = web_application()
-    del manual["spec"]["syncPolicy"]
-    argocd_sandbox.store.add_application(manual)
-    argocd_sandbox.store.set_fault("web", Fault("never-healthy"))
-    first = requests.post(
-        f"{argocd_sandbox.url}/api/v1/applications/web/sync", json={}, headers=AUTH, timeout=30
-    )
-    assert first.status_code == 200, first.text
-    assert first.json()["operation"]["sync"]
-    second = requests.post(
-        f"{argocd_sandbox.url}/api/v1/applications/web/sync", json={}, headers=AUTH, timeout=30
-    )
-    if second.status_code != 200:  # the first operation may already have finished
+def test_sync_errors_from_the_store_keep_argocd_status_and_words(config_repo: ConfigRepo) -> None:
+    # A sync that takes a minute: the second request surely finds the first operation running.
+    with ArgoCDSandbox(timing=Timing(reconcile_interval=0.02, sync_duration=60.0)) as sandbox:
+        sandbox.store.register_repo(REPO, config_repo.git_dir)
+        manual = web_application()
+        del manual["spec"]["syncPolicy"]
+        sandbox.store.add_application(manual)
+        first = requests.post(
+            f"{sandbox.url}/api/v1/applications/web/sync", json={}, headers=AUTH, timeout=30
+        )
+        assert first.status_code == 200, first.text
+        assert first.json()["operation"]["sync"] is not None
+        second = requests.post(
+            f"{sandbox.url}/api/v1/applications/web/sync", json={}, headers=AUTH, timeout=30
+        )
         body = second.json()
         assert (second.status_code, body["code"]) == (400, 9)
         assert "another operation is already in progress" in body["message"]
         assert body["error"] == body["message"]
+        assert sandbox.violations == []
 
 
 def read(**flags: str) -> command.Inputs:

@@ -493,12 +493,14 @@ class ArgoCDSandbox(ThreadedHTTPService):
             self._watch_error(handler, error.status, error, dict(handler.headers.items()))
             return
         name = one.get("name") or None
+        version = one.get("resourceVersion") or ""
         query = stream.WatchQuery(
             name=name,
             app_namespace=one.get("appNamespace") or stream.CONTROL_PLANE_NAMESPACE,
             selector=selector,
             projects=frozenset(multi.get("projects", []) + multi.get("project", [])),
             may_get=lambda app: identity.allows("applications", "get", stream.rbac_name(app)),
+            min_version=int(version) if version.isdigit() else 0,
         )
         sse = self._wants_sse(dict(handler.headers.items()))
         subscription = self.store.subscribe()
@@ -508,7 +510,9 @@ class ArgoCDSandbox(ThreadedHTTPService):
             self.stream_connections += 1
             self._open_streams.add(sock)
         try:
-            initial = self.store.list()
+            # Like the Kubernetes watch API: no initial state after a resourceVersion, except for
+            # one named app (its watch drives a sync and must never miss a state).
+            initial = self.store.list() if not version or name else []
             self._stream_headers(handler, 200, sse)
             stream.run_watch(connection, query, subscription, initial)
         except stream.Dropped:

@@ -12,8 +12,8 @@ argoproj/pkg ``grpc/http.NewStreamForwarder`` (keyed by application name):
   the gateway's ``\\n`` delimiter (the SSE marshaler is not ``Delimited``), and a ``:\\n`` comment
   line is written every 15 s (``keepalive``) whatever else is sent;
 * a message byte-identical to the previous one for the same application name is not sent again;
-* first the current state of every matching application as ADDED (sorted by namespace/name),
-  then the changes; ``name`` (+ ``appNamespace``), ``selector``, ``projects`` filter, and apps
+* first the current state of every matching application as ADDED (sorted by namespace/name;
+  skipped when ``resourceVersion`` is given without ``name``), then the changes; ``name`` (+ ``appNamespace``), ``selector``, ``projects`` filter, and apps
   the token may not ``get`` are left out silently (no 403 on a watch);
 * chunking: Go's response writer buffers 2048 bytes before chunking, so a message of 2048 bytes
   or more goes out as its own chunk and the delimiter as the next one; smaller messages share one
@@ -176,10 +176,15 @@ class WatchQuery:
     selector: Callable[[Mapping[str, str]], bool]
     projects: frozenset[str]
     may_get: Callable[[Mapping[str, Any]], bool]
+    #: ``resourceVersion``: changes older than it are not sent.
+    min_version: int = 0
 
     def matches(self, app: Mapping[str, Any]) -> bool:
         """Application server isApplicationPermitted."""
         if self.projects and str((app.get("spec") or {}).get("project") or "") not in self.projects:
+            return False
+        version = str((app.get("metadata") or {}).get("resourceVersion") or "")
+        if version.isdigit() and int(version) < self.min_version:
             return False
         namespace, name = qualified_name(app)
         if self.name is not None and (name != self.name or namespace != self.app_namespace):

@@ -212,3 +212,16 @@ def test_stopping_the_sandbox_cuts_open_streams(argocd_sandbox: ArgoCDSandbox, w
         while True:
             connection.chunk()
     assert not connection.ended
+
+
+def test_resource_version_skips_the_initial_state_and_older_changes(
+    argocd_sandbox: ArgoCDSandbox, watch: Any
+) -> None:
+    argocd_sandbox.store.add_application(application("old"), static=True)
+    version = argocd_sandbox.store.resource_version
+    connection = watch(f"?resourceVersion={version}")
+    named = watch(f"?resourceVersion={version}&name=old")
+    assert json.loads(named.chunk())["result"]["type"] == "ADDED"  # a named watch always starts with it
+    argocd_sandbox.store.add_application(application("new"), static=True)
+    first = json.loads(connection.chunk())["result"]
+    assert (first["type"], first["application"]["metadata"]["name"]) == ("ADDED", "new")
