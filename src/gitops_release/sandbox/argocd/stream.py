@@ -13,8 +13,9 @@ argoproj/pkg ``grpc/http.NewStreamForwarder`` (keyed by application name):
   line is written every 15 s (``keepalive``) whatever else is sent;
 * a message byte-identical to the previous one for the same application name is not sent again;
 * first the current state of every matching application as ADDED (sorted by namespace/name;
-  skipped when ``resourceVersion`` is given without ``name``), then the changes; ``name`` (+ ``appNamespace``), ``selector``, ``projects`` filter, and apps
-  the token may not ``get`` are left out silently (no 403 on a watch);
+  skipped when ``resourceVersion`` is given without ``name``), then the changes; ``name``
+  (+ ``appNamespace``), ``selector``, ``projects`` filter, and apps the token may not ``get``
+  are left out silently (no 403 on a watch);
 * chunking: Go's response writer buffers 2048 bytes before chunking, so a message of 2048 bytes
   or more goes out as its own chunk and the delimiter as the next one; smaller messages share one
   chunk with their delimiter. Clients must not assume a frame is one chunk.
