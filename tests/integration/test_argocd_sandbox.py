@@ -305,3 +305,34 @@ def test_sandbox_command_serves_argocd_beside_github_from_its_repositories(
         threading.Event().wait(0.01)
     assert done_at(app, sha)
     assert "ghcr.io/acme/web:2.0.0" in app["status"]["summary"]["images"]
+
+
+@pytest.mark.parametrize("sse", [False, True], ids=["ndjson", "sse"])
+def test_the_projects_argocd_client_reads_the_emulator_watch_and_errors(
+    argocd_sandbox: ArgoCDSandbox, config_repo: ConfigRepo, sse: bool
+) -> None:
+    from gitops_release.adapters.argocd import ArgoCDClient, ArgoCDConnection
+    from gitops_release.errors import ArgoCDAuthError, ArgoCDStreamError
+
+    argocd_sandbox.store.register_repo(REPO, config_repo.git_dir)
+    argocd_sandbox.store.add_application(web_application())
+    argocd_sandbox.add_user("ci", "pw", allow=("applications, get, default/*",))
+    client = ArgoCDClient(ArgoCDConnection(server=argocd_sandbox.url, username="ci", password="pw"))
+    try:
+        client.login()
+        sha = config_repo.head()
+        types = []
+        for event in client.watch(name="web", sse=sse, read_timeout=10):
+            types.append(event.type)
+            if done_at(event.application, sha):
+                break
+        assert types[0] == "ADDED"
+        with pytest.raises(ArgoCDAuthError) as denied:
+            client.sync("web")
+        assert "applications, sync, default/web" in str(denied.value)
+        argocd_sandbox.drop_streams(after_events=1)
+        with pytest.raises(ArgoCDStreamError, match="ended"):
+            for _ in client.watch(name="web", sse=sse, read_timeout=10):
+                pass
+    finally:
+        client.close()
