@@ -16,13 +16,15 @@ response, and every watch message, is checked against Argo CD's Swagger descript
 from __future__ import annotations
 
 import copy
+import gzip
 import json
 import re
 import socket
 import sys
 import threading
 import time
-from collections.abc import Iterable, Mapping
+import zlib
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -97,6 +99,21 @@ ROUTES: tuple[_Route, ...] = (
 )
 
 
+def _encoding(headers: Mapping[str, str]) -> str | None:
+    """gorilla/handlers CompressHandler: the first of gzip / deflate the client lists, else None.
+    Argo CD serves everything but server-sent events through it (``--enable-gzip``, default on)."""
+    accept = next((v for k, v in headers.items() if k.lower() == "accept-encoding"), "")
+    for item in accept.split(","):
+        if item.strip() in ("gzip", "deflate"):
+            return item.strip()
+    return None
+
+
+def _compressor(encoding: str) -> Any:
+    # Go's compress/flate writes raw DEFLATE for "deflate" (no zlib header); gzip has its header.
+    return zlib.compressobj(6, zlib.DEFLATED, 31 if encoding == "gzip" else -15)
+
+
 def _match(method: str, path: str) -> tuple[_Route | None, dict[str, str], bool]:
     """(route, path params, whether the path exists for another method)."""
     other = False
@@ -112,15 +129,22 @@ def _match(method: str, path: str) -> tuple[_Route | None, dict[str, str], bool]
 class _StreamConnection:
     """One open watch, as stream.run_watch sees it."""
 
-    def __init__(self, sandbox: ArgoCDSandbox, handler: QuietHandler, sse: bool) -> None:
+    def __init__(
+        self, sandbox: ArgoCDSandbox, handler: QuietHandler, sse: bool, encoding: str | None
+    ) -> None:
         self.sandbox = sandbox
         self.handler = handler
         self.sse = sse
         self.keepalive = sandbox.keepalive
-        self.validate_path = handler.path
+        self._compressor = _compressor(encoding) if encoding else None
 
-    def write(self, data: bytes) -> None:
-        self.handler.wfile.write(data)
+    def send(self, pieces: Sequence[bytes]) -> None:
+        if self._compressor is None:
+            self.handler.wfile.write(b"".join(stream.chunk(piece) for piece in pieces))
+            return
+        # The gateway's Flush after each message flushes gzip too: one decodable chunk per message.
+        data = self._compressor.compress(b"".join(pieces)) + self._compressor.flush(zlib.Z_SYNC_FLUSH)
+        self.handler.wfile.write(stream.chunk(data))
 
     def should_drop(self, events_sent: int, opened_at: float) -> bool:
         return self.sandbox._take_drop(events_sent, time.monotonic() - opened_at)
@@ -150,12 +174,15 @@ class ArgoCDSandbox(ThreadedHTTPService):
         keepalive: float = 15.0,
         host: str = "127.0.0.1",
         port: int = 0,
+        gzip: bool = True,
     ) -> None:
         if keepalive <= 0:
             raise ValueError("keepalive must be positive (seconds between ':' comment lines)")
         self._own_store = store is None
         self.store = store if store is not None else ApplicationStore(timing=timing or Timing())
         self.keepalive = keepalive
+        #: Compress like argocd-server --enable-gzip (its default) for clients that accept it.
+        self.gzip = gzip
         self.host = host
         self.port = port
         self.url = ""
@@ -314,7 +341,7 @@ class ArgoCDSandbox(ThreadedHTTPService):
         injected = self._take_injection(method, path, stall=False)
         if injected is not None:
             record.status = injected.status
-            self._send(handler, injected.status, copy.deepcopy(injected.body))
+            self._send(handler, injected.status, copy.deepcopy(injected.body), injected=True)
             return
         if route is None:
             # grpc-gateway's mux answers unknown routes with net/http's plain-text error.
@@ -423,26 +450,40 @@ class ArgoCDSandbox(ThreadedHTTPService):
         api = ApiError(error.code, error.message)
         return (error.status or api.status), api.body()
 
-    @staticmethod
-    def _send(handler: QuietHandler, status: int, body: Any) -> None:
+    def _send(self, handler: QuietHandler, status: int, body: Any, *, injected: bool = False) -> None:
+        """One whole response; compressed as Argo CD's CompressHandler does unless ``injected``
+        (an injected answer stands for a proxy in front of Argo CD)."""
         raw_page = isinstance(body, (bytes, bytearray))
         payload = bytes(body) if raw_page else stream.go_json(body)
-        handler.send_response(status)
-        if raw_page:
-            handler.send_header("Content-Type", "text/html; charset=utf-8")
-        else:
-            for name, value in _JSON_HEADERS.items():
-                handler.send_header(name, value)
-        handler.send_header("Content-Length", str(len(payload)))
-        handler.end_headers()
-        handler.wfile.write(payload)
+        headers = {"Content-Type": "text/html; charset=utf-8"} if raw_page else dict(_JSON_HEADERS)
+        self._send_bytes(handler, status, payload, headers, compress=not injected)
 
-    @staticmethod
-    def _send_text(handler: QuietHandler, status: int, text: str) -> None:
-        payload = text.encode()
+    def _send_text(self, handler: QuietHandler, status: int, text: str) -> None:
+        headers = {"Content-Type": "text/plain; charset=utf-8", "X-Content-Type-Options": "nosniff"}
+        self._send_bytes(handler, status, text.encode(), headers, compress=True)
+
+    def _send_bytes(
+        self,
+        handler: QuietHandler,
+        status: int,
+        payload: bytes,
+        headers: Mapping[str, str],
+        *,
+        compress: bool,
+    ) -> None:
+        encoding = _encoding(dict(handler.headers.items())) if compress and self.gzip else None
+        if encoding == "gzip":
+            payload = gzip.compress(payload, mtime=0)
+        elif encoding == "deflate":
+            packer = _compressor("deflate")
+            payload = packer.compress(payload) + packer.flush()
         handler.send_response(status)
-        handler.send_header("Content-Type", "text/plain; charset=utf-8")
-        handler.send_header("X-Content-Type-Options", "nosniff")
+        if compress and self.gzip:
+            handler.send_header("Vary", "Accept-Encoding")
+        for name, value in headers.items():
+            handler.send_header(name, value)
+        if encoding:
+            handler.send_header("Content-Encoding", encoding)
         handler.send_header("Content-Length", str(len(payload)))
         handler.end_headers()
         handler.wfile.write(payload)
@@ -454,14 +495,23 @@ class ArgoCDSandbox(ThreadedHTTPService):
         # argoproj/pkg compares the whole header: only exactly "text/event-stream" selects SSE.
         return next((v for k, v in headers.items() if k.lower() == "accept"), "") == stream.SSE
 
+    def _stream_encoding(self, handler: QuietHandler, sse: bool) -> str | None:
+        # compressHandler lets only "Accept: text/event-stream" requests past uncompressed.
+        return None if sse or not self.gzip else _encoding(dict(handler.headers.items()))
+
     def _stream_headers(self, handler: QuietHandler, status: int, sse: bool) -> None:
         handler.send_response(status)
+        if not sse and self.gzip:
+            handler.send_header("Vary", "Accept-Encoding")
         handler.send_header("Grpc-Metadata-Content-Type", "application/grpc")
         if sse:
             handler.send_header("Content-Type", stream.SSE)
             handler.send_header("X-Content-Type-Options", "nosniff")
         else:
             handler.send_header("Content-Type", "application/json")
+        encoding = self._stream_encoding(handler, sse)
+        if encoding:
+            handler.send_header("Content-Encoding", encoding)
         handler.send_header("Transfer-Encoding", "chunked")
         handler.end_headers()
 
@@ -474,7 +524,9 @@ class ArgoCDSandbox(ThreadedHTTPService):
         body = error.stream_body()
         self._check_schema(contract.STREAM_ERROR_SCHEMA, body["error"], "GET", "/api/v1/stream/applications")
         self._stream_headers(handler, status, sse)
-        handler.wfile.write(stream.chunk(stream.message_bytes(body, sse=sse)))
+        _StreamConnection(self, handler, sse, self._stream_encoding(handler, sse)).send(
+            [stream.message_bytes(body, sse=sse)]
+        )
         handler.wfile.write(b"0\r\n\r\n")
 
     def _watch(
@@ -504,7 +556,7 @@ class ArgoCDSandbox(ThreadedHTTPService):
         )
         sse = self._wants_sse(dict(handler.headers.items()))
         subscription = self.store.subscribe()
-        connection = _StreamConnection(self, handler, sse)
+        connection = _StreamConnection(self, handler, sse, self._stream_encoding(handler, sse))
         sock = handler.connection
         with self._lock:
             self.stream_connections += 1

@@ -22,6 +22,10 @@ argoproj/pkg ``grpc/http.NewStreamForwarder`` (keyed by application name):
 * an error before the first message (401) is the stream's error chunk
   ``{"error": {"grpc_code", "http_code", "message", "http_status"}}`` with that HTTP status.
 
+Compression: Argo CD's server wraps everything but SSE in gorilla/handlers CompressHandler
+(``--enable-gzip``, on by default): a client that accepts gzip (or deflate) gets the NDJSON watch
+gzip-compressed, each message sync-flushed into its chunk (see ``server.py``).
+
 A dropped stream (fault injection, the sandbox stopping) closes the socket without the
 terminating ``0\\r\\n\\r\\n`` chunk, as a proxy or a restarting server does.
 """
@@ -81,12 +85,18 @@ def chunk(data: bytes) -> bytes:
     return b"%x\r\n%s\r\n" % (len(data), data)
 
 
-def message_chunks(message: Mapping[str, Any], *, sse: bool) -> list[bytes]:
-    """The HTTP chunks one message goes out as (see the module doc on Go's 2048-byte buffer)."""
+def message_pieces(message: Mapping[str, Any], *, sse: bool) -> list[bytes]:
+    """The HTTP chunks' data one message goes out as, uncompressed (see the module doc on Go's
+    2048-byte buffer)."""
     data = message_bytes(message, sse=sse)
     if len(data) >= GO_CHUNK_BUFFER:
-        return [chunk(data), chunk(DELIMITER)]
-    return [chunk(data + DELIMITER)]
+        return [data, DELIMITER]
+    return [data + DELIMITER]
+
+
+def message_chunks(message: Mapping[str, Any], *, sse: bool) -> list[bytes]:
+    """The HTTP chunks one message goes out as, uncompressed."""
+    return [chunk(piece) for piece in message_pieces(message, sse=sse)]
 
 
 # -- label selectors (k8s.io/apimachinery/pkg/labels) --------------------------------------------
@@ -210,7 +220,7 @@ class Connection(Protocol):
     sse: bool
     keepalive: float
 
-    def write(self, data: bytes) -> None: ...  # raises OSError when the client went away
+    def send(self, pieces: Sequence[bytes]) -> None: ...  # one flush; OSError when the client left
 
     def should_drop(self, events_sent: int, opened_at: float) -> bool: ...
 
@@ -247,8 +257,7 @@ def run_watch(
             return  # NewStreamForwarder: identical to the last message for this name
         last_by_name[key] = data
         connection.check(result)
-        for piece in message_chunks(message, sse=connection.sse):
-            connection.write(piece)
+        connection.send(message_pieces(message, sse=connection.sse))
         sent += 1
         if connection.should_drop(sent, opened):
             raise Dropped()
@@ -263,7 +272,7 @@ def run_watch(
             raise Dropped()
         now = clock()
         if connection.sse and now >= next_keepalive:
-            connection.write(chunk(KEEPALIVE))
+            connection.send([KEEPALIVE])
             # A ticker: the next one is due an interval after this one was, whatever was sent.
             while next_keepalive <= now:
                 next_keepalive += connection.keepalive

@@ -110,8 +110,8 @@ class FakeConnection:
         self.stop_after = stop_after
         self.drop_when_sent: int | None = None
 
-    def write(self, data: bytes) -> None:
-        self.written.append(data)
+    def send(self, pieces: list[bytes]) -> None:
+        self.written.extend(stream.chunk(piece) for piece in pieces)
 
     def should_drop(self, events_sent: int, opened_at: float) -> bool:
         return self.drop_when_sent is not None and events_sent >= self.drop_when_sent

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import socket
+import zlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -28,7 +29,13 @@ class RawWatch:
     """One watch connection read chunk by chunk, exactly as sent."""
 
     def __init__(
-        self, sandbox: ArgoCDSandbox, query: str = "", *, sse: bool = False, token: str | None = TOKEN
+        self,
+        sandbox: ArgoCDSandbox,
+        query: str = "",
+        *,
+        sse: bool = False,
+        token: str | None = TOKEN,
+        accept_encoding: str | None = None,
     ) -> None:
         self.sock = socket.create_connection((sandbox.host, sandbox.port), timeout=5)
         lines = [f"GET /api/v1/stream/applications{query} HTTP/1.1", f"Host: {sandbox.host}"]
@@ -36,6 +43,8 @@ class RawWatch:
             lines.append(f"Authorization: Bearer {token}")
         if sse:
             lines.append("Accept: text/event-stream")
+        if accept_encoding:
+            lines.append(f"Accept-Encoding: {accept_encoding}")
         self.sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
         self.buffer = b""
         head = self._until(b"\r\n\r\n")
@@ -225,3 +234,38 @@ def test_resource_version_skips_the_initial_state_and_older_changes(
     argocd_sandbox.store.add_application(application("new"), static=True)
     first = json.loads(connection.chunk())["result"]
     assert (first["type"], first["application"]["metadata"]["name"]) == ("ADDED", "new")
+
+
+def test_ndjson_is_gzip_compressed_one_flushed_message_per_chunk_when_accepted(
+    argocd_sandbox: ArgoCDSandbox, watch: Any
+) -> None:
+    argocd_sandbox.store.add_application(application("a"), static=True)
+    connection = watch(accept_encoding="gzip, deflate")
+    assert (connection.headers["content-encoding"], connection.headers["vary"]) == ("gzip", "Accept-Encoding")
+    inflate = zlib.decompressobj(31)
+    assert inflate.decompress(connection.chunk()) == ndjson_line("ADDED", argocd_sandbox.store.get("a"))
+    argocd_sandbox.store.delete("a")
+    assert json.loads(inflate.decompress(connection.chunk()))["result"]["type"] == "DELETED"
+    argocd_sandbox.store.add_application(application("b"), static=True)
+    deflated = watch(accept_encoding="deflate")
+    assert deflated.headers["content-encoding"] == "deflate"  # raw DEFLATE, as Go's compress/flate
+    assert zlib.decompressobj(-15).decompress(deflated.chunk()) == ndjson_line(
+        "ADDED", argocd_sandbox.store.get("b")
+    )
+    sse = watch(sse=True, accept_encoding="gzip")
+    assert "content-encoding" not in sse.headers and "vary" not in sse.headers
+    assert sse.chunk().startswith(b"data: {")  # plain text
+
+
+def test_unary_answers_are_compressed_unless_disabled(argocd_sandbox: ArgoCDSandbox) -> None:
+    import requests
+
+    argocd_sandbox.store.add_application(application("a"), static=True)
+    headers = {"Authorization": f"Bearer {TOKEN}", "Accept-Encoding": "gzip"}
+    response = requests.get(f"{argocd_sandbox.url}/api/v1/applications/a", headers=headers, timeout=10)
+    assert (response.status_code, response.headers["Content-Encoding"]) == (200, "gzip")
+    assert response.json()["metadata"]["name"] == "a"
+    with ArgoCDSandbox(gzip=False) as plain:
+        plain.store.add_application(application("a"), static=True)
+        response = requests.get(f"{plain.url}/api/v1/applications/a", headers=headers, timeout=10)
+        assert "Content-Encoding" not in response.headers and "Vary" not in response.headers
