@@ -325,7 +325,10 @@ class ArgoCDSandbox(ThreadedHTTPService):
                 parsed = json.loads(raw)
             except (ValueError, UnicodeDecodeError) as exc:
                 bad_json = str(exc)
-        record = RecordedRequest(method, path, dict(query), redact_headers(headers), parsed)
+        shown = parsed
+        if isinstance(parsed, dict) and "password" in parsed:  # a session request: never kept
+            shown = {**parsed, "password": "[redacted]"}
+        record = RecordedRequest(method, path, dict(query), redact_headers(headers), shown)
         with self._lock:
             self.requests.append(record)
         stall = self._take_injection(method, path, stall=True)

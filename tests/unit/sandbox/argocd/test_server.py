@@ -172,6 +172,8 @@ def test_session_login_gives_a_token_that_works(sandbox: ArgoCDSandbox) -> None:
         ).status_code
         == 403
     )
+    assert sandbox.requests[-3].body == {"username": "alice", "password": "[redacted]"}
+    assert "wonder" not in repr(sandbox.requests)
     wrong = requests.post(
         f"{sandbox.url}/api/v1/session", json={"username": "alice", "password": "x"}, timeout=10
     )
