@@ -239,7 +239,10 @@ def read(**flags: str) -> command.Inputs:
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[str, io.StringIO]]:
     app_file = tmp_path / "web.yaml"
-    app_file.write_text(yaml.safe_dump(web_application()), encoding="utf-8")
+    app = web_application()
+    # A branch the new (empty) sandbox repository does not have yet: the test pushes it.
+    app["spec"]["source"]["targetRevision"] = "release"
+    app_file.write_text(yaml.safe_dump(app), encoding="utf-8")
     err = io.StringIO()
     ctx = Context(console=Console(env={}, out=io.StringIO(), err=err), env={}, workdir=tmp_path)
     inputs = read(
@@ -291,7 +294,7 @@ def test_sandbox_command_serves_argocd_beside_github_from_its_repositories(
         (work / rel).write_text(text, encoding="utf-8")
     git("add", "--all", cwd=work)
     git("commit", "--quiet", "-m", "web 2.0.0", cwd=work)
-    git("push", "--quiet", "origin", "HEAD:main", cwd=work)
+    git("push", "--quiet", "origin", "HEAD:release", cwd=work)
     sha = git("rev-parse", "HEAD", cwd=work).strip()
     headers = {"Authorization": "Bearer local-argocd"}
     app = requests.get(
