@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -140,6 +141,8 @@ def done_at(app: dict[str, Any], sha: str) -> bool:
 def watch_until(sandbox: ArgoCDSandbox, sha: str, *, sse: bool) -> list[dict[str, Any]]:
     headers = {**AUTH, "Accept": "text/event-stream"} if sse else AUTH
     seen: list[dict[str, Any]] = []
+    # A guard against a hang (SSE keep-alives keep an idle stream alive), not a timing assertion.
+    give_up = time.monotonic() + 120
     with requests.get(
         f"{sandbox.url}/api/v1/stream/applications",
         params={"name": "web"},
@@ -149,6 +152,7 @@ def watch_until(sandbox: ArgoCDSandbox, sha: str, *, sse: bool) -> list[dict[str
     ) as response:
         assert response.headers["Content-Type"] == ("text/event-stream" if sse else "application/json")
         for line in response.iter_lines():
+            assert time.monotonic() < give_up, f"not done after {len(seen)} messages: {seen[-1:]}"
             if sse:
                 if not line.startswith(b"data: "):
                     assert line in (b"", b":")  # blank lines between frames, keep-alive comments
@@ -320,6 +324,8 @@ def test_the_projects_argocd_client_reads_the_emulator_watch_and_errors(
     argocd_sandbox.store.register_repo(REPO, config_repo.git_dir)
     argocd_sandbox.store.add_application(web_application())
     argocd_sandbox.add_user("ci", "pw", allow=("applications, get, default/*",))
+    # A guard against a hang (keep-alives keep an idle SSE watch open): cut it after two minutes.
+    argocd_sandbox.drop_streams(after_seconds=120)
     client = ArgoCDClient(ArgoCDConnection(server=argocd_sandbox.url, username="ci", password="pw"))
     try:
         client.login()
