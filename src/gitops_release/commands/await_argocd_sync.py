@@ -30,6 +30,7 @@ resources not Synced / not Healthy; exit 1 only with ``fail-on-drift: true``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import queue
@@ -45,9 +46,11 @@ from typing import Any
 from gitops_release.adapters.argocd import ArgoCDClient, ArgoCDConnection, normalize_server
 from gitops_release.adapters.files import atomic_write, path_in_checkout, read_text_if_exists
 from gitops_release.adapters.git import Git
+from gitops_release.adapters.http import RetryBudget
 from gitops_release.commands.base import Context
 from gitops_release.core import argocd as rules
 from gitops_release.core import evidence
+from gitops_release.core.retry import RetryPolicy
 from gitops_release.errors import (
     APIError,
     ArgoCDAuthError,
@@ -73,6 +76,8 @@ STREAM_FAILURES = 3
 # An idle watch connection is re-opened (with a GET first) after this long: it also tells a
 # silently dead connection from a quiet app.
 STREAM_READ_TIMEOUT = 30.0
+# The watch thread's requests: a few quick retries, then the thread decides (reconnect or poll).
+STREAM_POLICY = RetryPolicy(max_attempts=3, base_delay=0.2, max_delay=1.0, max_total_wait=2.0)
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
 _APP_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 _NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
@@ -463,9 +468,9 @@ class Outputs:
         lines = []
         for result in self.results:
             row = result.row()
-            lines.append(
-                f"{row['name']}: {row['sync']} · {row['health']} · rev {row['revision'] or '-'} · {row['verdict']}"
-            )
+            revision = row["revision"] or "-"
+            state = f"{row['sync']} · {row['health']} · rev {revision} · {row['verdict']}"
+            lines.append(f"{row['name']}: {state}")
             for drift in result.drift:
                 lines.append(
                     f"  drift {drift.image}: expected {drift.expected or '-'}, live {drift.live or '-'}"
@@ -557,19 +562,16 @@ def resolve_expected(inputs: Inputs, ctx: Context) -> Expected:
     return Expected(values, repo_url, root if root.is_dir() else None)
 
 
-def _normal_repo(url: str | None) -> str:
-    text = (url or "").strip().lower().rstrip("/")
-    text = re.sub(r"^[a-z+]+://", "", text)
-    text = re.sub(r"^[^@/]+@", "", text).replace(":", "/")
-    return text[:-4] if text.endswith(".git") else text
-
-
 def app_path(obs: rules.AppObservation, repo_url: str | None) -> str | None:
     """The directory of the app's source in the config repo: the source from the checkout's repo,
     else the first git source with a path."""
     candidates = [s for s in obs.sources if s.path and not s.chart]
     if repo_url:
-        matching = [s for s in candidates if _normal_repo(s.repo_url) == _normal_repo(repo_url)]
+        matching = [
+            s
+            for s in candidates
+            if rules.normalize_repo_url(s.repo_url) == rules.normalize_repo_url(repo_url)
+        ]
         candidates = matching or candidates
     if not candidates:
         return None
@@ -796,16 +798,6 @@ class Watcher(threading.Thread):
                 return
 
 
-def _parse_time(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
-
-
 def _state(obs: rules.AppObservation | None) -> str:
     if obs is None:
         return "never observed"
@@ -829,6 +821,7 @@ class Waiter:
         inputs: Inputs,
         ctx: Context,
         client: ArgoCDClient,
+        connection: ArgoCDConnection,
         expected: Expected,
         images: ImageResolver,
         *,
@@ -847,6 +840,8 @@ class Waiter:
         self.last_error: ReleaseError | None = None
         self.events: queue.Queue[Any] = queue.Queue()
         self.watcher: Watcher | None = None
+        self.stream_client: ArgoCDClient | None = None
+        self.connection = connection
         self.polling = not inputs.stream
 
     # -- observations --------------------------------------------------------------------------
@@ -886,10 +881,11 @@ class Waiter:
             )
             self.trackers[name] = tracker
             self.images.start(name, obs)
+        previous = tracker.last
         assessment = tracker.update(obs, now)
         requested = self.requested.get(name)
         if requested is not None:
-            started_at = _parse_time(obs.started_at)
+            started_at = rules.parse_timestamp(obs.started_at)
             if obs.operation_in_flight or (started_at is not None and started_at >= requested):
                 del self.requested[name]  # the operation we asked for: from here on it decides
             else:
@@ -898,7 +894,10 @@ class Waiter:
                 )
         self.assessments[name] = assessment
         if tracker.changed:
-            self.say(rules.progress_line(name, obs, now - self.started))
+            line = rules.progress_line(
+                name, obs, now - self.started, previous=previous, expected=self.expectations[name]
+            )
+            self.say(line)
 
     def apply(self, snapshot: Snapshot, now: float, *, first: bool = False) -> None:
         for name, app in snapshot.items():
@@ -915,18 +914,19 @@ class Waiter:
 
     # -- network -------------------------------------------------------------------------------
 
-    def snapshot(self, *, refresh: str | None = None) -> Snapshot:
+    def snapshot(self, *, refresh: str | None = None, client: ArgoCDClient | None = None) -> Snapshot:
+        client = client or self.client
         if self.inputs.selector is not None:
-            apps = self.client.list_applications(selector=self.inputs.selector)
+            apps = client.list_applications(selector=self.inputs.selector)
             found: Snapshot = {_name_of(app): app for app in apps if _name_of(app)}
             if refresh:
                 for name in found:
-                    found[name] = self.client.get_application(name, refresh=refresh)
+                    found[name] = client.get_application(name, refresh=refresh)
             return found
         result: Snapshot = {}
         for name in self.inputs.applications:
             try:
-                result[name] = self.client.get_application(name, refresh=refresh)
+                result[name] = client.get_application(name, refresh=refresh)
             except ArgoCDNotFoundError as exc:
                 result[name] = exc
         return result
@@ -1045,9 +1045,11 @@ class Waiter:
         next_poll = now + self.inputs.poll_interval
         if not self.polling:
             single = len(self.inputs.applications) == 1
+            self.stream_client = self.watch_client()
+            stream_client = self.stream_client
             self.watcher = Watcher(
-                self.client,
-                self.snapshot,
+                stream_client,
+                lambda: self.snapshot(client=stream_client),
                 self.events,
                 name=self.inputs.applications[0] if single else None,
                 selector=self.inputs.selector,
@@ -1115,9 +1117,27 @@ class Waiter:
         elif kind == "error":
             raise payload
 
+    def watch_client(self) -> ArgoCDClient:
+        """The watch thread's own client (requests sessions are not shared across threads): the
+        same server and token (the session token when we logged in), and few retries per request
+        so a failing stream endpoint is noticed (the thread itself retries until the deadline)."""
+        connection = self.connection
+        token = getattr(self.client, "_token", None) or connection.token
+        if connection.username is not None:
+            connection = dataclasses.replace(connection, token=token, username=None, password=None)
+        return ArgoCDClient(
+            connection,
+            deadline=self.deadline,
+            say=self.ctx.console.debug,
+            policy=STREAM_POLICY,
+            budget=RetryBudget(math.inf),
+        )
+
     def stop(self) -> None:
         if self.watcher is not None:
             self.watcher.stop()
+        if self.stream_client is not None:
+            self.stream_client.close()
 
     # -- results -------------------------------------------------------------------------------
 
@@ -1198,7 +1218,7 @@ def connection(inputs: Inputs) -> ArgoCDConnection:
 
 def _outcome(mode: str, error: BaseException | None, drift: bool) -> str:
     if error is None:
-        return ("drift" if drift else "no-drift") if mode == "drift-report" else "success"
+        return ("drift" if drift else "no-drift") if mode == "drift-report" else "done"
     return "timeout" if isinstance(error, WaitTimeoutError) else "failed"
 
 
@@ -1254,11 +1274,14 @@ def run(inputs: Inputs, ctx: Context, *, clock: Callable[[], float] = time.monot
     path = evidence_file(inputs, ctx)
     started, started_at = clock(), datetime.now(timezone.utc)
     deadline = started + inputs.timeout
-    client = ArgoCDClient(connection(inputs), deadline=deadline, say=ctx.console.info)
+    conn = connection(inputs)
+    client = ArgoCDClient(conn, deadline=deadline, say=ctx.console.info)
     images = ImageResolver(
         inputs, ctx, expected, deadline=deadline, clock=clock, strict=inputs.mode == "drift-report"
     )
-    waiter = Waiter(inputs, ctx, client, expected, images, started=started, deadline=deadline, clock=clock)
+    waiter = Waiter(
+        inputs, ctx, client, conn, expected, images, started=started, deadline=deadline, clock=clock
+    )
     if inputs.mode == "wait":
         wanted = ", ".join(v[:12] for v in expected.values)
         what = ", ".join(inputs.applications) or f"selector {inputs.selector}"
