@@ -802,6 +802,9 @@ def _state(obs: rules.AppObservation | None) -> str:
     if obs is None:
         return "never observed"
     revision = ",".join(r[:12] for r in obs.revisions) or "-"
+    message = " ".join(obs.phase_message.split())[:200]
+    if message and obs.phase not in (None, "Succeeded"):
+        revision += f", operation message: {message}"
     return (
         f"sync {obs.sync_status}, health {obs.health_status}, operation {obs.phase or '-'}"
         f"{' (running)' if obs.operation_in_flight else ''}, revision {revision}"
@@ -936,9 +939,12 @@ class Waiter:
         for name in self.order:
             obs = self.trackers[name].last if name in self.trackers else None
             single = obs is not None and not obs.multi_source
-            wanted = revision or (
-                self.expected.values[0] if single and len(self.expected.values) == 1 else None
-            )
+            wanted = revision
+            if wanted is None and single and len(self.expected.values) == 1:
+                value = self.expected.values[0]
+                # A short sha may not resolve on the repo server: sync the target revision then.
+                full = len(value) in (40, 64) or not rules.is_sha_prefix(value)
+                wanted = value if full and value != "*" else None
             requested = datetime.now(timezone.utc).replace(microsecond=0)
             self.say(
                 f"{name}: sync requested (revision {wanted or 'target'}"
