@@ -713,7 +713,8 @@ class ImageResolver:
 
 # -- watching ----------------------------------------------------------------------------------
 
-Snapshot = dict[str, "dict[str, Any] | ArgoCDNotFoundError"]
+# name -> the Application, or the 404 / 403 a GET of a named app got (gone, or never there)
+Snapshot = dict[str, "dict[str, Any] | ArgoCDNotFoundError | ArgoCDAuthError"]
 
 
 def transient(exc: BaseException) -> bool:
@@ -904,7 +905,7 @@ class Waiter:
 
     def apply(self, snapshot: Snapshot, now: float, *, first: bool = False) -> None:
         for name, app in snapshot.items():
-            if isinstance(app, ArgoCDNotFoundError):
+            if isinstance(app, (ArgoCDNotFoundError, ArgoCDAuthError)):
                 if name not in self.trackers:
                     raise app  # a named app that does not exist: said at once, with the app-namespace hint
                 self.observe(name, None, now)
@@ -931,6 +932,12 @@ class Waiter:
             try:
                 result[name] = client.get_application(name, refresh=refresh)
             except ArgoCDNotFoundError as exc:
+                result[name] = exc
+            except ArgoCDAuthError as exc:
+                # Argo CD answers 403 for an app that does not exist (so as not to tell who may not
+                # see it that it does): for an app seen earlier in this wait, it was deleted.
+                if exc.status != 403 or name not in self.trackers:
+                    raise
                 result[name] = exc
         return result
 
