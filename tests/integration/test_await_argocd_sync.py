@@ -464,3 +464,53 @@ def test_drift_report_reports_and_fails_only_when_asked(
     got = await_sync(applications=web, mode="drift-report", fail_on_drift="true")
     assert isinstance(got.error, WaitFailedError) and "web" in got.error.message
     assert got.evidence["outcome"] == "drift"
+
+
+# -- through the CLI -----------------------------------------------------------------------------
+
+
+def test_cli_writes_outputs_and_exits_1_naming_the_failure(
+    tmp_path: Path,
+    argocd_sandbox: ArgoCDSandbox,
+    config: Config,
+    web: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from gitops_release import cli
+
+    monkeypatch.chdir(tmp_path)
+    output = tmp_path / "output.txt"
+    env = {
+        "GITHUB_ACTIONS": "true",
+        "GITHUB_OUTPUT": str(output),
+        "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md"),
+        "INPUT_SERVER": argocd_sandbox.url,
+        "INPUT_TOKEN": ARGOCD_TOKEN,
+        "INPUT_APPLICATIONS": web,
+        "INPUT_REPO-PATH": str(config.checkout),
+        "INPUT_TIMEOUT": "20s",
+    }
+    assert cli.main(["await-argocd-sync"], env) == 0
+    text = output.read_text(encoding="utf-8")
+    for name in (
+        "sync-status",
+        "health-status",
+        "revision",
+        "evidence-path",
+        "duration-seconds",
+        "applications",
+    ):
+        assert f"{name}<<" in text
+    assert (tmp_path / "argocd-evidence.json").exists()
+    assert "mermaid" in (tmp_path / "summary.md").read_text(encoding="utf-8")
+    capsys.readouterr()
+    argocd_sandbox.store.set_fault(web, Fault("never-healthy"))
+    config.set_tag("2.0.0")
+    argocd_sandbox.store.notify_push(REPO)
+    assert cli.main(["await-argocd-sync", "--timeout", "1s"], env) == 1
+    out = capsys.readouterr().out
+    assert "::error title=Timed out::" in out and "web" in out
+    assert ARGOCD_TOKEN not in out
+    evidence = json.loads((tmp_path / "argocd-evidence.json").read_text(encoding="utf-8"))
+    assert evidence["outcome"] == "timeout"

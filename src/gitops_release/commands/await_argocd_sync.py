@@ -961,6 +961,10 @@ class Waiter:
                 name, revision=wanted, prune=self.inputs.prune, sync_options=self.inputs.sync_options
             )
             self.requested[name] = requested
+            # What was seen before (an older operation, failed or not) no longer decides.
+            self.assessments[name] = rules.Assessment(
+                rules.Verdict.WAITING, "waiting for the requested sync to start"
+            )
             if isinstance(app, Mapping) and app.get("metadata"):
                 self.observe(name, app, self.clock())
 
