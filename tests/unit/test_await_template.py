@@ -91,7 +91,8 @@ def test_prod_is_synced_only_from_a_manual_dispatch_in_its_environment() -> None
     assert "sync" not in await_step(push_job)["with"]
     sync_job = jobs()["sync"]
     assert sync_job["if"] == "github.event_name == 'workflow_dispatch'"
-    assert sync_job["environment"] == "${{ inputs.environment }}", "reviewers of the environment gate the sync"
+    # The environment's required reviewers gate the sync.
+    assert sync_job["environment"] == "${{ inputs.environment }}"
     assert await_step(sync_job)["with"]["sync"] == "${{ inputs.sync }}"
     dispatch = load(WORKFLOW)["on"]["workflow_dispatch"]["inputs"]
     assert dispatch["sync"]["type"] == "boolean" and dispatch["sync"]["default"] is False
