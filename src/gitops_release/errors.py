@@ -137,3 +137,39 @@ class WaitTimeoutError(ReleaseError):
     """A bounded wait (sync, health, revision) ran out of time; the message says what was seen last."""
 
     title = "Timed out"
+
+
+class ArgoCDError(APIError):
+    """Argo CD answered with an error that is not one of the more specific kinds below; the
+    message keeps Argo CD's own (redacted) message."""
+
+    title = "Argo CD API error"
+
+
+class ArgoCDAuthError(ArgoCDError):
+    """401/403: the token is missing, expired or wrong (401; the fix says how to create one), or
+    the account lacks an RBAC permission (403; the message names the application and the
+    permission, e.g. ``applications, get, <project>/<app>`` or ``applications, sync, ...``)."""
+
+    title = "Argo CD authentication or permission error"
+
+
+class ArgoCDNotFoundError(ArgoCDError):
+    """404: the application does not exist (the message names it and the app-namespace or
+    selector hint: apps outside the Argo CD namespace need ``app-namespace``)."""
+
+    title = "Argo CD: application not found"
+
+
+class ArgoCDStreamError(ArgoCDError):
+    """The watch stream ended (EOF, reset, read timeout) or sent an error message; the caller
+    reconnects (a GET re-reads the state so no transition is missed) or falls back to polling."""
+
+    title = "Argo CD watch stream ended"
+
+
+class WaitFailedError(ReleaseError):
+    """The wait saw a failure before the deadline: a sync operation Failed or Error for the expected
+    revision, Degraded past the grace period, or the application deleted during the wait."""
+
+    title = "Argo CD application not ready"

@@ -36,6 +36,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "gitops_release.commands.overlays_status",
         "Show which image every environment's overlays run: env x image, as a table, Markdown or JSON.",
     ),
+    "await-argocd-sync": (
+        "gitops_release.commands.await_argocd_sync",
+        "Wait until Argo CD runs the expected revision, Synced and Healthy; fail fast; write evidence.",
+    ),
     "sandbox": (
         "gitops_release.commands.sandbox",
         "Start the local GitHub API emulator (and bare git remotes) on 127.0.0.1.",

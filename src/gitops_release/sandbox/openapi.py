@@ -1,14 +1,29 @@
-"""OpenAPI validation for the GitHub sandbox: GitHub's own API description, cached once per process.
+"""One OpenAPI validator for every emulated API (GitHub's OpenAPI 3, Argo CD's Swagger 2), cached.
 
-Two description files ship in ``sandbox/contracts/``: ``openapi-subset.json`` (a copy of the
-project contract ``../shared/contracts/github/openapi-subset.json``, 16 operations) and
-``openapi-extra.json`` (the few further operations the emulator implements, cut from GitHub's
-complete description by :func:`cut_operations`). They are merged into one document.
+Each emulated API is a *document* registered under a short name (``"github"``, ``"argocd"``) with
+the conventions of its vendor: the server URL the document describes, the statuses the vendor
+really answers for operations whose description does not list them, and its standard error body.
+:func:`load_validator` builds one openapi-core object per document, once per process.
+
+GitHub (registered here): two description files ship in ``sandbox/contracts/``:
+``openapi-subset.json`` (a copy of the project contract ``../shared/contracts/github/openapi-subset.json``,
+16 operations) and ``openapi-extra.json`` (the few further operations the emulator implements, cut
+from GitHub's complete description by :func:`cut_operations`). They are merged into one document.
+
+Other APIs register their document with :func:`register_document`, e.g. the Argo CD sandbox
+(``sandbox/argocd/contract.py``)::
+
+    register_document("argocd", load_argocd_swagger, server_url="https://argocd.example.com",
+                      vendor="Argo CD", error_body=runtime_error_problem)
+
+The loader returns an OpenAPI 3 document or a Swagger 2.0 one; a Swagger 2.0 document is turned
+into OpenAPI 3.0 by :func:`swagger2_to_openapi3` before openapi-core sees it. Registering again
+under the same name replaces the loader and drops the cached validator.
 
 openapi-core is optional at runtime: the package ships without it. :func:`load_validator`
 returns None (and :data:`UNAVAILABLE_NOTE` explains why) when it cannot be imported.
 
-``python -m gitops_release.sandbox.openapi FULL.json OUT.json`` regenerates the extra file.
+``python -m gitops_release.sandbox.openapi FULL.json OUT.json`` regenerates GitHub's extra file.
 """
 
 from __future__ import annotations
@@ -16,8 +31,8 @@ from __future__ import annotations
 import json
 import sys
 import threading
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -52,22 +67,37 @@ UNAVAILABLE_NOTE = (
 
 _HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
 
+
+@dataclass(frozen=True)
+class Undeclared:
+    """A status a vendor really answers although an operation's description does not list it."""
+
+    reason: str
+    #: Only for operations that take one of these ("body", "query"); empty = every operation.
+    only_with: tuple[str, ...] = ()
+
+
 #: Statuses GitHub really answers for operations whose description does not list them. A response
 #: with an undeclared status is a violation unless its status is here, the condition holds, and (for
 #: 4xx) the body is GitHub's standard error body: an object with a string ``message`` and only
 #: ``documentation_url``, ``errors`` (a list), ``url``, ``status`` besides. 5xx bodies may be anything
 #: (GitHub's edge answers HTML or nothing during an incident).
-UNDECLARED_ALLOWED: dict[int, str] = {
-    400: "Problems parsing JSON: operations that take a request body",
-    401: "Bad credentials / Requires authentication: every operation",
-    403: "a missing permission or a rate limit: every operation",
-    404: "Not Found: a repository or object that is missing or hidden from the token: every operation",
-    422: "Invalid request / Validation Failed: operations that take a request body or query parameters",
-    429: "a rate limit: every operation",
-    500: "GitHub failing: every operation",
-    502: "GitHub failing: every operation",
-    503: "GitHub failing: every operation",
-    504: "GitHub failing: every operation",
+UNDECLARED_ALLOWED: dict[int, Undeclared] = {
+    400: Undeclared("Problems parsing JSON: operations that take a request body", ("body",)),
+    401: Undeclared("Bad credentials / Requires authentication: every operation"),
+    403: Undeclared("a missing permission or a rate limit: every operation"),
+    404: Undeclared(
+        "Not Found: a repository or object that is missing or hidden from the token: every operation"
+    ),
+    422: Undeclared(
+        "Invalid request / Validation Failed: operations that take a request body or query parameters",
+        ("body", "query"),
+    ),
+    429: Undeclared("a rate limit: every operation"),
+    500: Undeclared("GitHub failing: every operation"),
+    502: Undeclared("GitHub failing: every operation"),
+    503: Undeclared("GitHub failing: every operation"),
+    504: Undeclared("GitHub failing: every operation"),
 }
 _ERROR_BODY_KEYS = frozenset({"message", "documentation_url", "errors", "url", "status"})
 
@@ -140,6 +170,284 @@ def load_document() -> dict[str, Any]:
     return merge_documents(subset, extra)
 
 
+# -- Swagger 2.0 -> OpenAPI 3.0 ------------------------------------------------------------------
+
+_REF_PREFIXES = (
+    ("#/definitions/", "#/components/schemas/"),
+    ("#/parameters/", "#/components/parameters/"),
+    ("#/responses/", "#/components/responses/"),
+)
+#: Swagger 2 parameter keys that describe the value: they move into the OpenAPI 3 ``schema``.
+_VALUE_KEYS = (
+    "type",
+    "format",
+    "items",
+    "enum",
+    "default",
+    "maximum",
+    "exclusiveMaximum",
+    "minimum",
+    "exclusiveMinimum",
+    "maxLength",
+    "minLength",
+    "pattern",
+    "maxItems",
+    "minItems",
+    "uniqueItems",
+    "multipleOf",
+)
+#: Swagger 2 ``collectionFormat`` -> OpenAPI 3 (style, explode) for query parameters. ``tsv`` has
+#: no OpenAPI 3 equivalent: read like csv, the closest a client can mean.
+_COLLECTION_STYLES = {
+    "csv": ("form", False),
+    "multi": ("form", True),
+    "ssv": ("spaceDelimited", False),
+    "pipes": ("pipeDelimited", False),
+    "tsv": ("form", False),
+}
+_SCHEMA_CHILDREN = ("items", "additionalProperties", "not")
+_SCHEMA_LISTS = ("allOf", "anyOf", "oneOf")
+
+
+def _ref(ref: str) -> str:
+    for old, new in _REF_PREFIXES:
+        if ref.startswith(old):
+            return new + ref[len(old) :]
+    return ref
+
+
+def _schema(node: Any) -> Any:
+    """A Swagger 2 schema as an OpenAPI 3.0 schema: refs rewritten, ``x-nullable`` -> ``nullable``,
+    a string ``discriminator`` -> an object, ``type: file`` -> a binary string. Other ``x-`` keys stay
+    (OpenAPI 3 allows extensions on schemas)."""
+    if not isinstance(node, dict):
+        return node
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if key == "$ref" and isinstance(value, str):
+            out[key] = _ref(value)
+        elif key == "properties" and isinstance(value, dict):
+            out[key] = {name: _schema(child) for name, child in value.items()}
+        elif key in _SCHEMA_CHILDREN:
+            out[key] = _schema(value)
+        elif key in _SCHEMA_LISTS and isinstance(value, list):
+            out[key] = [_schema(child) for child in value]
+        elif key == "x-nullable":
+            out["nullable"] = bool(value)
+        elif key == "discriminator" and isinstance(value, str):
+            out[key] = {"propertyName": value}
+        elif key == "type" and value == "file":
+            out["type"], out["format"] = "string", "binary"
+        else:
+            out[key] = value
+    return out
+
+
+def _value_schema(parameter: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``schema`` of a non-body parameter (or of a header, or of an ``items``)."""
+    schema = {key: parameter[key] for key in _VALUE_KEYS if key in parameter}
+    if isinstance(schema.get("items"), Mapping):
+        schema["items"] = _value_schema(schema["items"])
+    if schema.get("type") == "file":
+        schema["type"], schema["format"] = "string", "binary"
+    return schema
+
+
+def _parameter(parameter: Mapping[str, Any]) -> dict[str, Any]:
+    if "$ref" in parameter:
+        return {"$ref": _ref(parameter["$ref"])}
+    out = {
+        key: value
+        for key, value in parameter.items()
+        if key in ("name", "in", "description", "required", "allowEmptyValue", "deprecated")
+        or key.startswith("x-")
+    }
+    out["schema"] = _value_schema(parameter)
+    if parameter.get("type") == "array" and parameter["in"] in ("query", "formData"):
+        style, explode = _COLLECTION_STYLES.get(parameter.get("collectionFormat", "csv"), ("form", False))
+        out["style"], out["explode"] = style, explode
+    elif parameter.get("type") == "array":  # path and header arrays: only csv exists in OpenAPI 3
+        out["style"], out["explode"] = "simple", False
+    return out
+
+
+def _request_body(
+    body: Mapping[str, Any] | None, form: list[Mapping[str, Any]], consumes: list[str]
+) -> dict[str, Any] | None:
+    if body is not None:
+        out: dict[str, Any] = {
+            "content": {media: {"schema": _schema(body.get("schema", {}))} for media in consumes}
+        }
+        if body.get("description"):
+            out["description"] = body["description"]
+        if body.get("required"):
+            out["required"] = True
+        return out
+    if form:
+        media = (
+            "multipart/form-data"
+            if "multipart/form-data" in consumes
+            else "application/x-www-form-urlencoded"
+        )
+        schema: dict[str, Any] = {
+            "type": "object",
+            "properties": {
+                p["name"]: {
+                    **_value_schema(p),
+                    **({"description": p["description"]} if "description" in p else {}),
+                }
+                for p in form
+            },
+        }
+        required = [p["name"] for p in form if p.get("required")]
+        if required:
+            schema["required"] = required
+        return {"content": {media: {"schema": schema}}, **({"required": True} if required else {})}
+    return None
+
+
+def _response(response: Mapping[str, Any], produces: list[str]) -> dict[str, Any]:
+    if "$ref" in response:
+        return {"$ref": _ref(response["$ref"])}
+    out: dict[str, Any] = {"description": response.get("description", "")}
+    if "schema" in response:
+        out["content"] = {media: {"schema": _schema(response["schema"])} for media in produces}
+    if response.get("headers"):
+        out["headers"] = {
+            name: {
+                **({"description": header["description"]} if "description" in header else {}),
+                "schema": _value_schema(header),
+            }
+            for name, header in response["headers"].items()
+        }
+    out.update({key: value for key, value in response.items() if key.startswith("x-")})
+    return out
+
+
+def _security_scheme(scheme: Mapping[str, Any]) -> dict[str, Any]:
+    kind = scheme.get("type")
+    extras = {key: value for key, value in scheme.items() if key == "description" or key.startswith("x-")}
+    if kind == "basic":
+        return {"type": "http", "scheme": "basic", **extras}
+    if kind == "apiKey":
+        return {"type": "apiKey", "name": scheme.get("name", ""), "in": scheme.get("in", "header"), **extras}
+    flow_names = {
+        "implicit": "implicit",
+        "password": "password",
+        "application": "clientCredentials",
+        "accessCode": "authorizationCode",
+    }
+    flow: dict[str, Any] = {"scopes": dict(scheme.get("scopes", {}))}
+    for key in ("authorizationUrl", "tokenUrl"):
+        if key in scheme:
+            flow[key] = scheme[key]
+    return {"type": "oauth2", "flows": {flow_names.get(scheme.get("flow", ""), "implicit"): flow}, **extras}
+
+
+def swagger2_to_openapi3(document: Mapping[str, Any], *, server_url: str | None = None) -> dict[str, Any]:
+    """An OpenAPI 3.0.3 document equivalent to a Swagger 2.0 one, for validation.
+
+    ``definitions`` become ``components/schemas`` (every ``$ref`` rewritten), body parameters a
+    ``requestBody`` (formData ones a form body), query/path/header parameters get their value
+    keys wrapped in a ``schema`` (``collectionFormat`` -> style/explode), response schemas become
+    ``content`` for each ``produces`` media type, ``default`` responses and ``x-`` extensions are
+    kept. ``servers`` comes from ``server_url``, else host/basePath/schemes.
+    """
+    if str(document.get("swagger", "")) != "2.0":
+        raise ValueError(f"not a Swagger 2.0 document (swagger: {document.get('swagger')!r})")
+    consumes = list(document.get("consumes") or ["application/json"])
+    produces = list(document.get("produces") or ["application/json"])
+    if server_url is None and document.get("host"):
+        schemes = document.get("schemes") or ["https"]
+        servers = [
+            {"url": f"{scheme}://{document['host']}{document.get('basePath', '')}"} for scheme in schemes
+        ]
+    elif server_url is None:
+        servers = [{"url": document.get("basePath") or "/"}]
+    else:
+        servers = [{"url": server_url.rstrip("/") + (document.get("basePath") or "").rstrip("/")}]
+
+    shared = document.get("parameters", {})
+    components: dict[str, Any] = {
+        "schemas": {name: _schema(schema) for name, schema in document.get("definitions", {}).items()},
+        "parameters": {
+            name: _parameter(p) for name, p in shared.items() if p.get("in") not in ("body", "formData")
+        },
+        "requestBodies": {
+            name: _request_body(p, [], consumes) for name, p in shared.items() if p.get("in") == "body"
+        },
+        "responses": {name: _response(r, produces) for name, r in document.get("responses", {}).items()},
+        "securitySchemes": {
+            name: _security_scheme(s) for name, s in document.get("securityDefinitions", {}).items()
+        },
+    }
+
+    def resolve(parameter: Mapping[str, Any]) -> Mapping[str, Any]:
+        ref = parameter.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/parameters/"):
+            return shared.get(ref[len("#/parameters/") :], parameter)
+        return parameter
+
+    paths: dict[str, Any] = {}
+    for path, item in document.get("paths", {}).items():
+        common = list(item.get("parameters", []))
+        out_item: dict[str, Any] = {
+            key: value
+            for key, value in item.items()
+            if key.startswith("x-") or key in ("summary", "description")
+        }
+        out_common = [_parameter(p) for p in common if resolve(p).get("in") not in ("body", "formData")]
+        if out_common:
+            out_item["parameters"] = out_common
+        for method, operation in item.items():
+            if method not in _HTTP_METHODS:
+                continue
+            op_consumes = list(operation.get("consumes") or consumes)
+            op_produces = list(operation.get("produces") or produces)
+            own = list(operation.get("parameters", []))
+            own_keys = {(resolve(p).get("in"), resolve(p).get("name")) for p in own}
+            merged = own + [
+                p for p in common if (resolve(p).get("in"), resolve(p).get("name")) not in own_keys
+            ]
+            body = next((p for p in merged if resolve(p).get("in") == "body"), None)
+            form = [resolve(p) for p in merged if resolve(p).get("in") == "formData"]
+            out_op: dict[str, Any] = {
+                key: value
+                for key, value in operation.items()
+                if key
+                in ("tags", "summary", "description", "externalDocs", "operationId", "deprecated", "security")
+                or key.startswith("x-")
+            }
+            parameters = [_parameter(p) for p in own if resolve(p).get("in") not in ("body", "formData")]
+            if parameters:
+                out_op["parameters"] = parameters
+            if body is not None and "$ref" in body:
+                out_op["requestBody"] = {"$ref": "#/components/requestBodies/" + body["$ref"].split("/")[-1]}
+            else:
+                request_body = _request_body(body, form, op_consumes)
+                if request_body is not None:
+                    out_op["requestBody"] = request_body
+            out_op["responses"] = {
+                str(code): _response(response, op_produces)
+                for code, response in operation.get("responses", {}).items()
+            }
+            out_item[method] = out_op
+        paths[path] = out_item
+
+    converted: dict[str, Any] = {
+        "openapi": "3.0.3",
+        "info": dict(document.get("info", {"title": "converted", "version": "0"})),
+        "servers": servers,
+        "paths": paths,
+        "components": {section: items for section, items in components.items() if items},
+    }
+    for key in ("tags", "externalDocs", "security"):
+        if key in document:
+            converted[key] = document[key]
+    converted.update({key: value for key, value in document.items() if key.startswith("x-")})
+    return converted
+
+
 # -- validation ----------------------------------------------------------------------------------
 
 
@@ -176,29 +484,83 @@ def _describe(exc: BaseException) -> str:
     return " | ".join(" ".join(p.split()) for p in parts)[:2000]
 
 
-class Validator:
-    """Validates requests and responses against the merged GitHub description (openapi-core)."""
+def github_error_body_problem(body: object) -> str:
+    """'' when ``body`` is GitHub's standard error body, else what is wrong with it."""
+    if not isinstance(body, Mapping):
+        return f"expected a JSON object, got {type(body).__name__}"
+    if not isinstance(body.get("message"), str):
+        return "no string 'message'"
+    unknown = sorted(set(body) - _ERROR_BODY_KEYS)
+    if unknown:
+        return f"unexpected keys {unknown}"
+    if "documentation_url" in body and not isinstance(body["documentation_url"], str):
+        return "'documentation_url' is not a string"
+    if "errors" in body and not isinstance(body["errors"], list):
+        return "'errors' is not a list"
+    return ""
 
-    def __init__(self, document: Mapping[str, Any]) -> None:
+
+_error_body_problem = github_error_body_problem  # the name earlier code imported
+
+
+@dataclass(frozen=True)
+class Conventions:
+    """What a vendor does beyond its description: the server URL the document describes (requests
+    are matched against it), the undeclared statuses it really answers, and its error body check
+    for those ('' = fine, else what is wrong; None = any body)."""
+
+    api: str
+    vendor: str
+    server_url: str
+    undeclared_allowed: Mapping[int, Undeclared] = field(default_factory=dict)
+    error_body: Callable[[object], str] | None = None
+    #: Where a reader finds the allow-list, named in violation messages.
+    allow_list_hint: str = "sandbox/openapi.py"
+
+
+GITHUB = Conventions(
+    api="github",
+    vendor="GitHub",
+    server_url=SPEC_SERVER,
+    undeclared_allowed=UNDECLARED_ALLOWED,
+    error_body=github_error_body_problem,
+    allow_list_hint="sandbox/openapi.py UNDECLARED_ALLOWED",
+)
+
+
+class Validator:
+    """Validates requests and responses against one API description (openapi-core).
+
+    ``document`` is OpenAPI 3 or Swagger 2.0 (converted first); ``conventions`` says which vendor
+    it describes (GitHub's by default)."""
+
+    def __init__(self, document: Mapping[str, Any], conventions: Conventions = GITHUB) -> None:
         from openapi_core import OpenAPI
 
+        if str(document.get("swagger", "")) == "2.0":
+            document = swagger2_to_openapi3(document, server_url=conventions.server_url)
+        else:
+            document = {**document, "servers": [{"url": conventions.server_url}]}
+        self.conventions = conventions
         self.document = document
         self._openapi = OpenAPI.from_dict(dict(document))
+        self._schema_validators: dict[str, Any] = {}
         self._responses: dict[tuple[str, str], set[str]] = {}
-        self._takes_body: set[tuple[str, str]] = set()
-        self._takes_query: set[tuple[str, str]] = set()
+        self._takes: dict[tuple[str, str], set[str]] = {}
         for path, item in document["paths"].items():
             shared = item.get("parameters", [])
             for method, operation in item.items():
                 if method in _HTTP_METHODS:
-                    self._responses[(path, method)] = set(operation.get("responses", {}))
+                    key = (path, method)
+                    self._responses[key] = set(operation.get("responses", {}))
+                    takes = self._takes.setdefault(key, set())
                     if "requestBody" in operation:
-                        self._takes_body.add((path, method))
+                        takes.add("body")
                     for parameter in [*shared, *operation.get("parameters", [])]:
                         if "$ref" in parameter:
                             parameter = _lookup(document, parameter["$ref"])
                         if parameter.get("in") == "query":
-                            self._takes_query.add((path, method))
+                            takes.add("query")
 
     def declares(self, template: str, method: str, status: int) -> bool:
         codes = self._responses.get((template, method.lower()), set())
@@ -207,13 +569,14 @@ class Validator:
     def undeclared_problems(
         self, template: str, method: str, path: str, status: int, body: object
     ) -> list[Problem]:
-        """Problems with a response whose status the operation does not declare (see UNDECLARED_ALLOWED)."""
+        """Problems with a response whose status the operation does not declare (see
+        :attr:`Conventions.undeclared_allowed`)."""
         key = (template, method.lower())
-        allowed = status in UNDECLARED_ALLOWED
-        if status == 400:
-            allowed = key in self._takes_body
-        elif status == 422:
-            allowed = key in self._takes_body or key in self._takes_query
+        vendor = self.conventions.vendor
+        rule = self.conventions.undeclared_allowed.get(status)
+        allowed = rule is not None and (
+            not rule.only_with or bool(self._takes.get(key, set()) & set(rule.only_with))
+        )
         if not allowed:
             declared = ", ".join(sorted(self._responses.get(key, set()))) or "none"
             return [
@@ -222,15 +585,17 @@ class Validator:
                     method,
                     path,
                     f"status {status} is not declared for {method.upper()} {template} (declared: {declared}) "
-                    "and is not one GitHub sends for every such operation (sandbox/openapi.py "
-                    "UNDECLARED_ALLOWED)",
+                    f"and is not one {vendor} sends for every such operation "
+                    f"({self.conventions.allow_list_hint})",
                 )
             ]
-        if status >= 500:
+        if status >= 500 or self.conventions.error_body is None:
             return []
-        problem = _error_body_problem(body)
+        problem = self.conventions.error_body(body)
         if problem:
-            return [Problem("response", method, path, f"{status} body is not GitHub's error body: {problem}")]
+            return [
+                Problem("response", method, path, f"{status} body is not {vendor}'s error body: {problem}")
+            ]
         return []
 
     def _request(
@@ -247,7 +612,7 @@ class Validator:
 
         content_type = headers.get("content-type") or headers.get("Content-Type") or "application/json"
         return MockRequest(
-            SPEC_SERVER,
+            self.conventions.server_url,
             method.lower(),
             path,
             path_pattern=template,
@@ -305,38 +670,81 @@ class Validator:
             for exc in self._openapi.iter_response_errors(request, response)
         ]
 
+    def schema_problems(self, schema: str, instance: object) -> list[str]:
+        """Problems with ``instance`` as the component schema named ``schema`` (e.g. one message of a
+        stream, which no single HTTP response holds): 'path: message' lines, [] when valid."""
+        validator = self._schema_validators.get(schema)
+        if validator is None:
+            from openapi_schema_validator import OAS30Validator, oas30_format_checker
 
-def _error_body_problem(body: object) -> str:
-    """'' when ``body`` is GitHub's standard error body, else what is wrong with it."""
-    if not isinstance(body, Mapping):
-        return f"expected a JSON object, got {type(body).__name__}"
-    if not isinstance(body.get("message"), str):
-        return "no string 'message'"
-    unknown = sorted(set(body) - _ERROR_BODY_KEYS)
-    if unknown:
-        return f"unexpected keys {unknown}"
-    if "documentation_url" in body and not isinstance(body["documentation_url"], str):
-        return "'documentation_url' is not a string"
-    if "errors" in body and not isinstance(body["errors"], list):
-        return "'errors' is not a list"
-    return ""
+            if schema not in self.document.get("components", {}).get("schemas", {}):
+                raise KeyError(f"no component schema {schema!r} in the {self.conventions.vendor} document")
+            root = {"$ref": f"#/components/schemas/{schema}", "components": self.document["components"]}
+            validator = OAS30Validator(root, format_checker=oas30_format_checker)
+            self._schema_validators[schema] = validator
+        return [
+            f"{'/'.join(str(p) for p in error.absolute_path) or '(root)'}: {error.message}"
+            for error in validator.iter_errors(instance)
+        ][:20]
+
+
+# -- the registry of documents -------------------------------------------------------------------
 
 
 _LOCK = threading.Lock()
 _CACHE: dict[str, Validator | None] = {}
+_REGISTRY: dict[str, tuple[Callable[[], Mapping[str, Any]], Conventions]] = {
+    "github": (load_document, GITHUB),
+}
 
 
-def load_validator() -> Validator | None:
-    """The process-wide validator (built once: building takes a while, validating is fast), or None."""
+def register_document(
+    api: str,
+    loader: Callable[[], Mapping[str, Any]],
+    *,
+    server_url: str,
+    vendor: str | None = None,
+    undeclared_allowed: Mapping[int, Undeclared] | None = None,
+    error_body: Callable[[object], str] | None = None,
+    allow_list_hint: str = "sandbox/openapi.py",
+) -> None:
+    """Make ``load_validator(api)`` validate against the document ``loader`` returns (OpenAPI 3 or
+    Swagger 2.0, called once, when the validator is first needed). Replaces an earlier registration
+    of ``api`` and drops its cached validator."""
+    conventions = Conventions(
+        api=api,
+        vendor=vendor or api,
+        server_url=server_url,
+        undeclared_allowed=dict(undeclared_allowed or {}),
+        error_body=error_body,
+        allow_list_hint=allow_list_hint,
+    )
     with _LOCK:
-        if "validator" not in _CACHE:
-            try:
-                import openapi_core  # noqa: F401
-            except ImportError:
-                _CACHE["validator"] = None
-            else:
-                _CACHE["validator"] = Validator(load_document())
-        return _CACHE["validator"]
+        _REGISTRY[api] = (loader, conventions)
+        _CACHE.pop(api, None)
+
+
+def registered_apis() -> tuple[str, ...]:
+    with _LOCK:
+        return tuple(sorted(_REGISTRY))
+
+
+def load_validator(api: str = "github") -> Validator | None:
+    """The process-wide validator for ``api`` (built once: building takes a while, validating is
+    fast), or None when openapi-core cannot be imported. KeyError for an API nobody registered."""
+    try:
+        import openapi_core  # noqa: F401  (checked every call: a test may hide it after a build)
+    except ImportError:
+        return None
+    with _LOCK:
+        if api not in _REGISTRY:
+            raise KeyError(
+                f"no OpenAPI document registered for {api!r} (registered: {', '.join(sorted(_REGISTRY))})"
+            )
+        if _CACHE.get(api) is None:
+            loader, conventions = _REGISTRY[api]
+            _CACHE[api] = Validator(loader(), conventions)
+        return _CACHE[api]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,257 @@
+"""``GET /api/v1/stream/applications``: the watch, framed byte for byte as Argo CD frames it.
+
+Argo CD v3.5 serves the watch through grpc-gateway v1.16 ``runtime.ForwardResponseStream`` with
+argoproj/pkg ``grpc/http.NewStreamForwarder`` (keyed by application name):
+
+* each message is ``{"result": {"type": "ADDED|MODIFIED|DELETED", "application": {...}}}``
+  (Go ``encoding/json``: compact, ``<``, ``>``, ``&`` escaped), followed by the delimiter ``\\n``;
+* without ``Accept: text/event-stream``: that is all (newline-delimited JSON,
+  ``Content-Type: application/json``, ``Transfer-Encoding: chunked``, no keep-alives);
+* with it: the message is marshalled as the SSE frame ``data: <json> \\n\\n`` (note the space; the
+  corpus file ``stream/argoproj-pkg-TestMarshalerSSE.expected-sse-frame.txt``), still followed by
+  the gateway's ``\\n`` delimiter (the SSE marshaler is not ``Delimited``), and a ``:\\n`` comment
+  line is written every 15 s (``keepalive``) whatever else is sent;
+* a message byte-identical to the previous one for the same application name is not sent again;
+* first the current state of every matching application as ADDED (sorted by namespace/name),
+  then the changes; ``name`` (+ ``appNamespace``), ``selector``, ``projects`` filter, and apps
+  the token may not ``get`` are left out silently (no 403 on a watch);
+* chunking: Go's response writer buffers 2048 bytes before chunking, so a message of 2048 bytes
+  or more goes out as its own chunk and the delimiter as the next one; smaller messages share one
+  chunk with their delimiter. Clients must not assume a frame is one chunk.
+* an error before the first message (401) is the stream's error chunk
+  ``{"error": {"grpc_code", "http_code", "message", "http_status"}}`` with that HTTP status.
+
+A dropped stream (fault injection, the sandbox stopping) closes the socket without the
+terminating ``0\\r\\n\\r\\n`` chunk, as a proxy or a restarting server does.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+#: net/http's bufferBeforeChunkingSize: a write this long on an empty buffer is its own chunk.
+GO_CHUNK_BUFFER = 2048
+DELIMITER = b"\n"
+KEEPALIVE = b":\n"
+SSE = "text/event-stream"
+#: The application namespace of the control plane (Argo CD's own namespace).
+CONTROL_PLANE_NAMESPACE = "argocd"
+
+
+def go_json(value: Any) -> bytes:
+    """``json.Marshal`` bytes: compact, UTF-8, with Go's HTML-safe escapes."""
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    for char, escape in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
+        text = text.replace(char, escape)
+    return text.encode("utf-8")
+
+
+def message_bytes(message: Mapping[str, Any], *, sse: bool) -> bytes:
+    """One marshalled message as the forwarder's marshaler returns it (without the delimiter)."""
+    data = go_json(message)
+    return b"data: " + data + b" \n\n" if sse else data
+
+
+def chunk(data: bytes) -> bytes:
+    return b"%x\r\n%s\r\n" % (len(data), data)
+
+
+def message_chunks(message: Mapping[str, Any], *, sse: bool) -> list[bytes]:
+    """The HTTP chunks one message goes out as (see the module doc on Go's 2048-byte buffer)."""
+    data = message_bytes(message, sse=sse)
+    if len(data) >= GO_CHUNK_BUFFER:
+        return [chunk(data), chunk(DELIMITER)]
+    return [chunk(data + DELIMITER)]
+
+
+# -- label selectors (k8s.io/apimachinery/pkg/labels) --------------------------------------------
+
+_KEY = r"[A-Za-z0-9]([-A-Za-z0-9_./]*[A-Za-z0-9])?"
+_VALUE = r"([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?"
+_SET = re.compile(rf"^\s*({_KEY})\s+(in|notin)\s+\(([^)]*)\)\s*$")
+_EQ = re.compile(rf"^\s*({_KEY})\s*(==|=|!=)\s*({_VALUE})\s*$")
+_EXISTS = re.compile(rf"^\s*(!?)\s*({_KEY})\s*$")
+
+
+class SelectorError(ValueError):
+    """A selector k8s cannot parse."""
+
+
+def _requirements(selector: str) -> list[str]:
+    parts: list[str] = []
+    depth = 0
+    current = ""
+    for char in selector:
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+        if char == "," and depth == 0:
+            parts.append(current)
+            current = ""
+        else:
+            current += char
+    parts.append(current)
+    return parts
+
+
+def parse_selector(selector: str) -> Callable[[Mapping[str, str]], bool]:
+    """A predicate over labels: ``k=v``, ``k==v``, ``k!=v``, ``k``, ``!k``, ``k in (a,b)``,
+    ``k notin (a,b)``; a comma is AND; empty matches everything. SelectorError otherwise."""
+    if not selector.strip():
+        return lambda labels: True
+    checks: list[Callable[[Mapping[str, str]], bool]] = []
+    for requirement in _requirements(selector):
+        if match := _SET.match(requirement):
+            key, op, values = match.group(1), match.group(3), match.group(4)
+            options = {v.strip() for v in values.split(",")}
+            if op == "in":
+                checks.append(lambda labels, k=key, o=options: labels.get(k) in o)
+            else:
+                checks.append(lambda labels, k=key, o=options: labels.get(k) not in o)
+        elif match := _EQ.match(requirement):
+            key, op, value = match.group(1), match.group(3), match.group(4)
+            if op == "!=":
+                checks.append(lambda labels, k=key, v=value: labels.get(k) != v)
+            else:
+                checks.append(lambda labels, k=key, v=value: labels.get(k) == v)
+        elif match := _EXISTS.match(requirement):
+            negate, key = match.group(1) == "!", match.group(2)
+            checks.append(lambda labels, k=key, n=negate: (k in labels) != n)
+        else:
+            raise SelectorError(f"unable to parse requirement: {requirement.strip()!r}")
+    return lambda labels: all(check(labels) for check in checks)
+
+
+# -- the watch -----------------------------------------------------------------------------------
+
+
+def qualified_name(app: Mapping[str, Any]) -> tuple[str, str]:
+    meta = app.get("metadata") or {}
+    return str(meta.get("namespace") or CONTROL_PLANE_NAMESPACE), str(meta.get("name") or "")
+
+
+def rbac_name(app: Mapping[str, Any]) -> str:
+    """Application.RBACName: ``project/name`` in the control plane's namespace, else
+    ``project/namespace/name``."""
+    namespace, name = qualified_name(app)
+    project = str((app.get("spec") or {}).get("project") or "default")
+    return f"{project}/{name}" if namespace == CONTROL_PLANE_NAMESPACE else f"{project}/{namespace}/{name}"
+
+
+@dataclass(frozen=True)
+class WatchQuery:
+    name: str | None
+    app_namespace: str
+    selector: Callable[[Mapping[str, str]], bool]
+    projects: frozenset[str]
+    may_get: Callable[[Mapping[str, Any]], bool]
+
+    def matches(self, app: Mapping[str, Any]) -> bool:
+        """Application server isApplicationPermitted."""
+        if self.projects and str((app.get("spec") or {}).get("project") or "") not in self.projects:
+            return False
+        namespace, name = qualified_name(app)
+        if self.name is not None and (name != self.name or namespace != self.app_namespace):
+            return False
+        labels = (app.get("metadata") or {}).get("labels") or {}
+        return bool(self.selector(labels)) and self.may_get(app)
+
+
+class Subscription(Protocol):
+    def next(self, timeout: float) -> tuple[str, dict[str, Any]] | None: ...
+
+    def close(self) -> None: ...
+
+
+class Dropped(Exception):
+    """The connection is to be cut without the terminating chunk."""
+
+
+class Connection(Protocol):
+    """What the server gives the watch loop for one open stream."""
+
+    sse: bool
+    keepalive: float
+
+    def write(self, data: bytes) -> None: ...  # raises OSError when the client went away
+
+    def should_drop(self, events_sent: int, opened_at: float) -> bool: ...
+
+    def stopping(self) -> bool: ...
+
+    def check(self, result: Mapping[str, Any]) -> None: ...  # contract check of one message
+
+
+def run_watch(
+    connection: Connection,
+    query: WatchQuery,
+    subscription: Subscription,
+    initial: Sequence[Mapping[str, Any]],
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    tick: float = 0.02,
+) -> None:
+    """Serve one watch until the client leaves, the sandbox stops, or a drop is due (Dropped).
+    ``subscription`` was opened before ``initial`` was read, so no change falls between them."""
+    opened = clock()
+    next_keepalive = opened + connection.keepalive
+    last_by_name: dict[str, bytes] = {}
+    sent = 0
+
+    def send(event_type: str, app: Mapping[str, Any]) -> None:
+        nonlocal sent
+        if not query.matches(app):
+            return
+        result = {"type": event_type, "application": app}
+        message = {"result": result}
+        data = message_bytes(message, sse=connection.sse)
+        key = qualified_name(app)[1]
+        if last_by_name.get(key) == data:
+            return  # NewStreamForwarder: identical to the last message for this name
+        last_by_name[key] = data
+        connection.check(result)
+        for piece in message_chunks(message, sse=connection.sse):
+            connection.write(piece)
+        sent += 1
+
+    ordered = sorted(initial, key=lambda a: "/".join(qualified_name(a)))
+    for app in ordered:
+        send("ADDED", app)
+    while True:
+        if connection.stopping():
+            raise Dropped()
+        if connection.should_drop(sent, opened):
+            raise Dropped()
+        now = clock()
+        if connection.sse and now >= next_keepalive:
+            connection.write(chunk(KEEPALIVE))
+            # A ticker: the next one is due an interval after this one was, whatever was sent.
+            while next_keepalive <= now:
+                next_keepalive += connection.keepalive
+        wait = tick
+        if connection.sse:
+            wait = max(0.0, min(wait, next_keepalive - now))
+        event = subscription.next(wait)
+        if event is not None:
+            event_type, app = event
+            send(event_type, app)
+
+
+def drop_socket(sock: socket.socket) -> None:
+    """Close at once, no terminating chunk: the client sees the body end mid-stream."""
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
+def selector_of(query: Mapping[str, Iterable[str]] | Mapping[str, str]) -> str:
+    value = query.get("selector") or ""
+    return value if isinstance(value, str) else ",".join(value)
