@@ -6,7 +6,10 @@ import pytest
 
 from gitops_release import runtime
 
-pytest_plugins = ["tests.fixtures.github_sandbox", "tests.fixtures.git_remotes", "tests.fixtures.act"]
+pytest_plugins = [
+    "tests.fixtures.github_sandbox",
+    "tests.fixtures.argocd_sandbox",
+    "tests.fixtures.git_remotes", "tests.fixtures.act"]
 
 
 @pytest.fixture(autouse=True)

@@ -33,6 +33,7 @@ import socket
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date, datetime, timezone
 from typing import Any, Protocol
 
 #: net/http's bufferBeforeChunkingSize: a write this long on an empty buffer is its own chunk.
@@ -44,9 +45,20 @@ SSE = "text/event-stream"
 CONTROL_PLANE_NAMESPACE = "argocd"
 
 
+def _go_default(value: Any) -> Any:
+    # metav1.Time marshals as RFC 3339 in UTC, second precision (YAML timestamps load as datetime).
+    if isinstance(value, datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(timezone.utc).replace(tzinfo=None)
+        return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+    if isinstance(value, date):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
 def go_json(value: Any) -> bytes:
     """``json.Marshal`` bytes: compact, UTF-8, with Go's HTML-safe escapes."""
-    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=_go_default)
     for char, escape in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
         text = text.replace(char, escape)
     return text.encode("utf-8")

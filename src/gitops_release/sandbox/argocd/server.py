@@ -1,0 +1,703 @@
+"""The Argo CD API emulator's HTTP side: routing, auth, fault injection, request recording.
+
+Standard-library HTTP server on 127.0.0.1. Application state lives in an
+:class:`~gitops_release.sandbox.argocd.applications.ApplicationStore`; this module answers HTTP
+as Argo CD v3.5's API server does (grpc-gateway v1.16 in front of gRPC services): the bodies,
+gRPC codes and HTTP statuses of ``session.py``, the watch framing of ``stream.py``. Every
+response, and every watch message, is checked against Argo CD's Swagger description
+(``contract.py``); what does not match lands in ``violations``.
+
+    with ArgoCDSandbox() as argocd:
+        argocd.store.add_application(yaml_text)
+        requests.get(f"{argocd.url}/api/v1/applications/guestbook",
+                     headers={"Authorization": "Bearer argocd-sandbox-token"})
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import socket
+import sys
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from gitops_release.errors import InputError
+from gitops_release.sandbox import openapi
+from gitops_release.sandbox.argocd import contract, stream
+from gitops_release.sandbox.argocd.applications import ApplicationStore, StoreError, Timing
+from gitops_release.sandbox.argocd.session import (
+    FAILED_PRECONDITION,
+    INTERNAL,
+    INVALID_ARGUMENT,
+    NOT_FOUND,
+    PERMISSION_DENIED,
+    PERMISSION_DENIED_MESSAGE,
+    UNAVAILABLE,
+    UNKNOWN,
+    ApiError,
+    Identity,
+    Sessions,
+)
+
+DEFAULT_TOKEN = "argocd-sandbox-token"
+REDACTED = "[redacted]"
+#: Argo CD answers JSON with the gRPC server's header forwarded (grpc-gateway outgoing metadata).
+_JSON_HEADERS = {"Content-Type": "application/json", "Grpc-Metadata-Content-Type": "application/grpc"}
+#: How long GET ?refresh= waits for the controller before it answers (Argo CD: the request deadline).
+REFRESH_WAIT = 10.0
+#: gRPC code per injected HTTP status, for the default body of an injected fault.
+_CODE_FOR_STATUS = {500: INTERNAL, 502: UNAVAILABLE, 503: UNAVAILABLE, 504: 4, 400: INVALID_ARGUMENT}
+
+
+@dataclass
+class RecordedRequest:
+    """One request as received; ``headers`` with ``Authorization`` (and cookies) redacted,
+    ``query`` keeps the last value per name, ``body`` is parsed JSON."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: Any
+    status: int = 0
+
+    def header(self, name: str) -> str | None:
+        for key, value in self.headers.items():
+            if key.lower() == name.lower():
+                return value
+        return None
+
+
+@dataclass
+class _Injection:
+    method: str
+    prefix: str
+    count: int
+    status: int = 0
+    body: Any = None
+    stall: float = 0.0
+
+
+@dataclass
+class _Drop:
+    after_events: int | None
+    after_seconds: float | None
+    count: int
+
+
+@dataclass(frozen=True)
+class _Route:
+    method: str
+    template: str
+    pattern: re.Pattern[str]
+    handler: str
+    authenticated: bool = True
+
+
+def _route(method: str, template: str, handler: str, *, authenticated: bool = True) -> _Route:
+    regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", template)
+    return _Route(method, template, re.compile(f"^{regex}$"), handler, authenticated)
+
+
+ROUTES: tuple[_Route, ...] = (
+    _route("POST", "/api/v1/session", "create_session", authenticated=False),
+    _route("GET", "/api/v1/applications", "list_applications"),
+    _route("GET", "/api/v1/stream/applications", "watch"),
+    _route("GET", "/api/v1/applications/{applicationName}/resource-tree", "resource_tree"),
+    _route("GET", "/api/v1/applications/{applicationName}/managed-resources", "managed_resources"),
+    _route("POST", "/api/v1/applications/{name}/sync", "sync"),
+    _route("GET", "/api/v1/applications/{name}", "get_application"),
+)
+
+
+def _match(method: str, path: str) -> tuple[_Route | None, dict[str, str], bool]:
+    """(route, path params, whether the path exists for another method)."""
+    other = False
+    for route in ROUTES:
+        found = route.pattern.match(path)
+        if found:
+            if route.method == method:
+                return route, {k: unquote(v) for k, v in found.groupdict().items()}, False
+            other = True
+    return None, {}, other
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "ArgoCDSandbox"
+    timeout = 30
+    sandbox: ArgoCDSandbox
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Silent: tests read ``requests``."""
+
+    def _serve(self) -> None:
+        try:
+            self.sandbox._serve(self)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True  # the client left before the answer; nothing to tell it
+
+    do_GET = _serve
+    do_POST = _serve
+    do_PUT = _serve
+    do_PATCH = _serve
+    do_DELETE = _serve
+
+
+def _redact(headers: Mapping[str, str]) -> dict[str, str]:
+    return {k: REDACTED if k.lower() in ("authorization", "cookie") else v for k, v in headers.items()}
+
+
+class _StreamConnection:
+    """One open watch, as stream.run_watch sees it."""
+
+    def __init__(self, sandbox: ArgoCDSandbox, handler: _Handler, sse: bool) -> None:
+        self.sandbox = sandbox
+        self.handler = handler
+        self.sse = sse
+        self.keepalive = sandbox.keepalive
+        self.validate_path = handler.path
+
+    def write(self, data: bytes) -> None:
+        self.handler.wfile.write(data)
+
+    def should_drop(self, events_sent: int, opened_at: float) -> bool:
+        return self.sandbox._take_drop(events_sent, time.monotonic() - opened_at)
+
+    def stopping(self) -> bool:
+        return self.sandbox._stopping.is_set()
+
+    def check(self, result: Mapping[str, Any]) -> None:
+        # Checked as the client reads it (YAML-loaded timestamps are datetimes until encoded).
+        sent = json.loads(stream.go_json(result))
+        self.sandbox._check_schema(contract.WATCH_EVENT_SCHEMA, sent, "GET", "/api/v1/stream/applications")
+
+
+class ArgoCDSandbox:
+    """The emulator. Thread-safe; watch connections each run on their own thread."""
+
+    def __init__(
+        self,
+        *,
+        store: ApplicationStore | None = None,
+        timing: Timing | None = None,
+        tokens: Iterable[str] = (DEFAULT_TOKEN,),
+        users: Mapping[str, str] | None = None,
+        validate: bool = True,
+        keepalive: float = 15.0,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        if keepalive <= 0:
+            raise ValueError("keepalive must be positive (seconds between ':' comment lines)")
+        self._own_store = store is None
+        self.store = store if store is not None else ApplicationStore(timing=timing or Timing())
+        self.keepalive = keepalive
+        self.host = host
+        self.port = port
+        self.url = ""
+        self.requests: list[RecordedRequest] = []
+        self.violations: list[openapi.Problem] = []
+        self.note: str | None = None
+        self.stream_connections = 0
+        self.sessions = Sessions(users)
+        self._validator: openapi.Validator | None = None
+        self.validate = validate
+        if validate:
+            self._validator = contract.load_validator()
+            if self._validator is None:
+                self.validate = False
+                self.note = openapi.UNAVAILABLE_NOTE
+                print(f"argocd sandbox: {self.note}", file=sys.stderr)
+        self._lock = threading.RLock()
+        self._injections: list[_Injection] = []
+        self._drops: list[_Drop] = []
+        self._open_streams: set[socket.socket] = set()
+        self._stopping = threading.Event()
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        for token in tokens:
+            self.add_token(token)
+
+    # -- lifecycle --------------------------------------------------------------------------------
+
+    def start(self) -> ArgoCDSandbox:
+        if self._server is not None:
+            return self
+        handler = type("ArgoCDSandboxHandler", (_Handler,), {"sandbox": self})
+        try:
+            self._server = _Server((self.host, self.port), handler)
+        except OSError as exc:
+            raise InputError(
+                "argocd-port",
+                f"cannot listen on {self.host}:{self.port}: {exc.strerror or exc}",
+                fix="choose another port, or 0 to let the sandbox pick a free one",
+            ) from None
+        self._stopping.clear()
+        if self._own_store:
+            self.store.start()
+        self.port = int(self._server.server_address[1])
+        self.url = f"http://{self.host}:{self.port}"
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        server, thread = self._server, self._thread
+        self._server = self._thread = None
+        self._stopping.set()
+        with self._lock:
+            for sock in list(self._open_streams):
+                stream.drop_socket(sock)
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        if thread is not None:
+            thread.join()
+        if self._own_store:
+            self.store.stop()
+
+    def __enter__(self) -> ArgoCDSandbox:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    # -- set-up and faults ------------------------------------------------------------------------
+
+    def add_token(
+        self,
+        token: str,
+        *,
+        subject: str = "admin",
+        allow: Iterable[str] = ("*",),
+        expires_at: float | None = None,
+    ) -> None:
+        """Accept ``token`` as ``subject`` with RBAC grants like Argo CD policy lines without
+        ``p, <subject>``: ``"applications, get, default/*"``, ``"applications, sync,
+        default/guestbook"``, ``"*"`` (everything, the default). ``expires_at`` (epoch seconds)
+        makes it answer 401 ``token is expired`` from then on."""
+        self.sessions.add_token(token, subject=subject, allow=allow, expires_at=expires_at)
+
+    def add_user(self, username: str, password: str, *, allow: Iterable[str] = ("*",)) -> None:
+        """A local account for ``POST /api/v1/session``; its session tokens get ``allow``."""
+        self.sessions.add_user(username, password, allow=allow)
+
+    def inject(self, method: str, path_prefix: str, status: int, *, count: int = 1, body: Any = None) -> None:
+        """The next ``count`` ``method`` requests whose path starts with ``path_prefix`` are answered
+        ``status`` before any processing (a failing server or proxy). ``body``: JSON, or bytes sent
+        as text/html (an ingress error page); default Argo CD's error body for that status."""
+        if not 100 <= status <= 599:
+            raise ValueError(f"status {status} is not an HTTP status")
+        if body is None:
+            code = _CODE_FOR_STATUS.get(status, UNKNOWN)
+            body = ApiError(code, f"sandbox: injected {status}").body()
+        with self._lock:
+            self._injections.append(_Injection(method.upper(), path_prefix, count, status=status, body=body))
+
+    def stall(self, method: str, path_prefix: str, seconds: float, *, count: int = 1) -> None:
+        """The next ``count`` matching requests wait ``seconds`` before they are handled (a slow or
+        hanging server; a client's read timeout fires first when it is shorter)."""
+        with self._lock:
+            self._injections.append(_Injection(method.upper(), path_prefix, count, stall=seconds))
+
+    def drop_streams(
+        self, *, after_events: int | None = None, after_seconds: float | None = None, count: int = 1
+    ) -> None:
+        """Cut the next ``count`` watch connections (open ones included) once they have sent
+        ``after_events`` messages and/or been open ``after_seconds``; neither = at once (after the
+        initial state). The socket closes without the terminating chunk."""
+        with self._lock:
+            self._drops.append(_Drop(after_events, after_seconds, count))
+
+    def _take_drop(self, events_sent: int, open_for: float) -> bool:
+        with self._lock:
+            for drop in self._drops:
+                if drop.count <= 0:
+                    continue
+                if drop.after_events is not None and events_sent < drop.after_events:
+                    continue
+                if drop.after_seconds is not None and open_for < drop.after_seconds:
+                    continue
+                drop.count -= 1
+                return True
+        return False
+
+    def _take_injection(self, method: str, path: str, *, stall: bool) -> _Injection | None:
+        with self._lock:
+            for injection in self._injections:
+                if injection.count <= 0 or (injection.stall > 0) != stall:
+                    continue
+                if injection.method != method or not path.startswith(injection.prefix):
+                    continue
+                injection.count -= 1
+                return injection
+        return None
+
+    # -- serving ----------------------------------------------------------------------------------
+
+    def _serve(self, handler: _Handler) -> None:
+        split = urlsplit(handler.path)
+        path, method = split.path, handler.command
+        length = int(handler.headers.get("Content-Length") or 0)
+        raw = handler.rfile.read(length) if length > 0 else b""
+        headers = dict(handler.headers.items())
+        multi = parse_qs(split.query, keep_blank_values=True)
+        query = {k: v[-1] for k, v in multi.items()}
+        parsed: Any = None
+        bad_json = ""
+        if raw.strip():
+            try:
+                parsed = json.loads(raw)
+            except (ValueError, UnicodeDecodeError) as exc:
+                bad_json = str(exc)
+        record = RecordedRequest(method, path, dict(query), _redact(headers), parsed)
+        with self._lock:
+            self.requests.append(record)
+        stall = self._take_injection(method, path, stall=True)
+        if stall is not None:
+            time.sleep(stall.stall)
+        route, params, other_method = _match(method, path)
+        request_problems: list[openapi.Problem] = []
+        if route is not None and self._validator is not None:
+            request_problems = self._validator.validate_request(
+                method, path, query, headers, raw or None, template=route.template, path_params=params
+            )
+            self._add_violations(request_problems)
+        injected = self._take_injection(method, path, stall=False)
+        if injected is not None:
+            record.status = injected.status
+            self._send(handler, injected.status, copy.deepcopy(injected.body))
+            return
+        if route is None:
+            # grpc-gateway's mux answers unknown routes with net/http's plain-text error.
+            status, text = (405, "Method Not Allowed") if other_method else (404, "Not Found")
+            record.status = status
+            self._send_text(handler, status, text + "\n")
+            return
+        try:
+            # grpc-gateway decodes the request before the gRPC call (and its auth): 400 first.
+            if bad_json:
+                raise ApiError(INVALID_ARGUMENT, bad_json)
+            if request_problems:
+                raise ApiError(INVALID_ARGUMENT, "; ".join(p.detail for p in request_problems))
+            identity = self.sessions.authenticate(headers) if route.authenticated else None
+            if route.handler == "watch":
+                assert identity is not None
+                record.status = 200
+                self._watch(handler, record, multi, identity)
+                return
+            status, body = getattr(self, f"_{route.handler}")(identity, params, multi, parsed)
+        except ApiError as error:
+            status, body = error.status, error.body()
+            if route.handler == "watch":
+                record.status = status
+                self._watch_error(handler, status, error, headers)
+                return
+        except StoreError as error:
+            status, body = self._store_error(error)
+        except Exception as exc:  # noqa: BLE001 - a sandbox bug must reach the test as a 500, not a hang
+            status, body = 500, ApiError(INTERNAL, f"sandbox internal error: {type(exc).__name__}: {exc}").body()
+            self._add_violations(
+                [openapi.Problem("response", method, path, f"sandbox internal error: {type(exc).__name__}: {exc}")]
+            )
+            record.status = status
+            self._send(handler, status, body)
+            return
+        try:
+            payload = stream.go_json(body)
+            problems = self._response_problems(route, method, path, query, headers, raw, params, status, payload)
+        except Exception as exc:  # noqa: BLE001 - e.g. an object the store holds that JSON cannot carry
+            problems = [openapi.Problem("response", method, path, f"sandbox internal error: {type(exc).__name__}: {exc}")]
+        if problems:
+            self._add_violations(problems)
+            status = 500
+            body = ApiError(
+                INTERNAL, "sandbox response violated the Argo CD API description: " + problems[0].detail
+            ).body()
+        record.status = status
+        self._send(handler, status, body)
+
+    def _response_problems(
+        self,
+        route: _Route,
+        method: str,
+        path: str,
+        query: Mapping[str, str],
+        headers: Mapping[str, str],
+        raw: bytes,
+        params: Mapping[str, str],
+        status: int,
+        payload: bytes,
+    ) -> list[openapi.Problem]:
+        if self._validator is None:
+            return []
+        return self._validator.validate_response(
+            method,
+            path,
+            query,
+            headers,
+            raw or None,
+            status,
+            payload,
+            _JSON_HEADERS,
+            template=route.template,
+            path_params=params,
+        )
+
+    def _add_violations(self, problems: Iterable[openapi.Problem]) -> None:
+        with self._lock:
+            self.violations.extend(problems)
+
+    def _check_schema(self, schema: str, instance: object, method: str, path: str) -> None:
+        if self._validator is None:
+            return
+        details = self._validator.schema_problems(schema, instance)
+        if details:
+            self._add_violations(
+                openapi.Problem("response", method, path, f"stream message ({schema}): {d}") for d in details
+            )
+
+    @staticmethod
+    def _store_error(error: StoreError) -> tuple[int, dict[str, Any]]:
+        api = ApiError(error.code, error.message)
+        return (error.status or api.status), api.body()
+
+    @staticmethod
+    def _send(handler: _Handler, status: int, body: Any) -> None:
+        raw_page = isinstance(body, (bytes, bytearray))
+        payload = bytes(body) if raw_page else stream.go_json(body)
+        handler.send_response(status)
+        if raw_page:
+            handler.send_header("Content-Type", "text/html; charset=utf-8")
+        else:
+            for name, value in _JSON_HEADERS.items():
+                handler.send_header(name, value)
+        handler.send_header("Content-Length", str(len(payload)))
+        handler.end_headers()
+        handler.wfile.write(payload)
+
+    @staticmethod
+    def _send_text(handler: _Handler, status: int, text: str) -> None:
+        payload = text.encode()
+        handler.send_response(status)
+        handler.send_header("Content-Type", "text/plain; charset=utf-8")
+        handler.send_header("X-Content-Type-Options", "nosniff")
+        handler.send_header("Content-Length", str(len(payload)))
+        handler.end_headers()
+        handler.wfile.write(payload)
+
+    # -- the watch --------------------------------------------------------------------------------
+
+    @staticmethod
+    def _wants_sse(headers: Mapping[str, str]) -> bool:
+        # argoproj/pkg compares the whole header: only exactly "text/event-stream" selects SSE.
+        return next((v for k, v in headers.items() if k.lower() == "accept"), "") == stream.SSE
+
+    def _stream_headers(self, handler: _Handler, status: int, sse: bool) -> None:
+        handler.send_response(status)
+        handler.send_header("Grpc-Metadata-Content-Type", "application/grpc")
+        if sse:
+            handler.send_header("Content-Type", stream.SSE)
+            handler.send_header("X-Content-Type-Options", "nosniff")
+        else:
+            handler.send_header("Content-Type", "application/json")
+        handler.send_header("Transfer-Encoding", "chunked")
+        handler.end_headers()
+
+    def _watch_error(self, handler: _Handler, status: int, error: ApiError, headers: Mapping[str, str]) -> None:
+        """The error chunk as the stream's only message (handleForwardResponseStreamError), then
+        the stream's normal end."""
+        sse = self._wants_sse(headers)
+        body = error.stream_body()
+        self._check_schema(contract.STREAM_ERROR_SCHEMA, body["error"], "GET", "/api/v1/stream/applications")
+        self._stream_headers(handler, status, sse)
+        handler.wfile.write(stream.chunk(stream.message_bytes(body, sse=sse)))
+        handler.wfile.write(b"0\r\n\r\n")
+
+    def _watch(
+        self, handler: _Handler, record: RecordedRequest, multi: Mapping[str, list[str]], identity: Identity
+    ) -> None:
+        one = {k: v[-1] for k, v in multi.items()}
+        try:
+            selector = stream.parse_selector(one.get("selector", ""))
+        except stream.SelectorError as exc:
+            error = ApiError(UNKNOWN, f"error parsing labels with selectors: {exc}")
+            record.status = error.status
+            self._watch_error(handler, error.status, error, dict(handler.headers.items()))
+            return
+        name = one.get("name") or None
+        query = stream.WatchQuery(
+            name=name,
+            app_namespace=one.get("appNamespace") or stream.CONTROL_PLANE_NAMESPACE,
+            selector=selector,
+            projects=frozenset(multi.get("projects", []) + multi.get("project", [])),
+            may_get=lambda app: identity.allows("applications", "get", stream.rbac_name(app)),
+        )
+        sse = self._wants_sse(dict(handler.headers.items()))
+        subscription = self.store.subscribe()
+        connection = _StreamConnection(self, handler, sse)
+        sock = handler.connection
+        with self._lock:
+            self.stream_connections += 1
+            self._open_streams.add(sock)
+        try:
+            initial = self.store.list()
+            self._stream_headers(handler, 200, sse)
+            stream.run_watch(connection, query, subscription, initial)
+        except stream.Dropped:
+            stream.drop_socket(sock)
+        except OSError:
+            pass  # the client went away
+        except Exception as exc:  # noqa: BLE001 - a sandbox bug: recorded, and the stream cut
+            self._add_violations(
+                [openapi.Problem("response", "GET", record.path, f"sandbox internal error: {type(exc).__name__}: {exc}")]
+            )
+            stream.drop_socket(sock)
+        finally:
+            subscription.close()
+            handler.close_connection = True
+            with self._lock:
+                self._open_streams.discard(sock)
+
+    # -- operations -------------------------------------------------------------------------------
+
+    def _create_session(
+        self, identity: Identity | None, params: Mapping[str, str], multi: Mapping[str, list[str]], body: Any
+    ) -> tuple[int, Any]:
+        return 200, {"token": self.sessions.login(body)}
+
+    def _get_app(self, identity: Identity, action: str, name: str, multi: Mapping[str, list[str]]) -> dict[str, Any]:
+        """getAppEnforceRBAC: 403 ``permission denied`` both for an app the token may not ``action``
+        and for one that does not exist; with one ``project`` given, 404 when it does not hold it."""
+        projects = multi.get("projects", []) + multi.get("project", [])
+        if len(projects) > 1:
+            raise ApiError(
+                INVALID_ARGUMENT, "multiple projects specified - the get endpoint accepts either zero or one project"
+            )
+        namespace = (multi.get("appNamespace") or [""])[-1] or None
+        project = projects[0] if projects else ""
+        not_found = ApiError(NOT_FOUND, f'applications.argoproj.io "{name}" not found')
+        if project:
+            shown_namespace = namespace or stream.CONTROL_PLANE_NAMESPACE
+            given = (
+                f"{project}/{name}"
+                if shown_namespace == stream.CONTROL_PLANE_NAMESPACE
+                else f"{project}/{shown_namespace}/{name}"
+            )
+            if not identity.allows("applications", action, given):
+                raise ApiError(PERMISSION_DENIED, PERMISSION_DENIED_MESSAGE)
+        try:
+            app = self.store.get(name, namespace)
+        except StoreError as error:
+            if error.status == 404:
+                raise not_found if project else ApiError(PERMISSION_DENIED, PERMISSION_DENIED_MESSAGE) from None
+            raise
+        if not identity.allows("applications", action, stream.rbac_name(app)):
+            raise not_found if project else ApiError(PERMISSION_DENIED, PERMISSION_DENIED_MESSAGE)
+        if project and str((app.get("spec") or {}).get("project") or "default") != project:
+            raise not_found
+        return app
+
+    def _get_application(
+        self, identity: Identity, params: Mapping[str, str], multi: Mapping[str, list[str]], body: Any
+    ) -> tuple[int, Any]:
+        name = params["name"]
+        app = self._get_app(identity, "get", name, multi)
+        if "refresh" not in multi:
+            return 200, app
+        hard = multi["refresh"][-1] == "hard"
+        namespace = (multi.get("appNamespace") or [""])[-1] or None
+        # Argo CD sets the refresh annotation and answers once the controller has reconciled.
+        return 200, self.store.refresh(name, namespace, hard=hard, wait=REFRESH_WAIT)
+
+    def _list_applications(
+        self, identity: Identity, params: Mapping[str, str], multi: Mapping[str, list[str]], body: Any
+    ) -> tuple[int, Any]:
+        one = {k: v[-1] for k, v in multi.items()}
+        try:
+            selector = stream.parse_selector(one.get("selector", ""))
+        except stream.SelectorError as exc:
+            raise ApiError(UNKNOWN, f"error parsing the selector: {exc}") from None
+        projects = set(multi.get("projects", []) + multi.get("project", []))
+        repo = one.get("repo") or ""
+        items = []
+        for app in self.store.list(app_namespace=one.get("appNamespace") or None):
+            labels = (app.get("metadata") or {}).get("labels") or {}
+            spec = app.get("spec") or {}
+            if not selector(labels):
+                continue
+            if one.get("name") and stream.qualified_name(app)[1] != one["name"]:
+                continue
+            if projects and str(spec.get("project") or "") not in projects:
+                continue
+            if repo and repo not in _repo_urls(spec):
+                continue
+            if identity.allows("applications", "get", stream.rbac_name(app)):
+                items.append(app)
+        items.sort(key=lambda a: stream.qualified_name(a)[1])
+        return 200, {"metadata": {"resourceVersion": str(self.store.resource_version)}, "items": items}
+
+    def _sync(
+        self, identity: Identity, params: Mapping[str, str], multi: Mapping[str, list[str]], body: Any
+    ) -> tuple[int, Any]:
+        request = body if isinstance(body, Mapping) else {}
+        name = params["name"]
+        if request.get("name") not in (None, "", name):
+            raise ApiError(INVALID_ARGUMENT, "body name does not match the path's application name")
+        scope = dict(multi)
+        if request.get("appNamespace"):
+            scope["appNamespace"] = [str(request["appNamespace"])]
+        if request.get("project"):
+            scope["project"] = [str(request["project"])]
+        app = self._get_app(identity, "get", name, scope)
+        self.sessions.enforce(identity, "sync", stream.rbac_name(app))
+        if (app.get("metadata") or {}).get("deletionTimestamp"):
+            raise ApiError(FAILED_PRECONDITION, "application is deleting")
+        namespace = (scope.get("appNamespace") or [""])[-1] or None
+        return 200, self.store.sync(name, namespace, request)
+
+    def _resource_tree(
+        self, identity: Identity, params: Mapping[str, str], multi: Mapping[str, list[str]], body: Any
+    ) -> tuple[int, Any]:
+        app = self._get_app(identity, "get", params["applicationName"], multi)
+        nodes = []
+        for resource in (app.get("status") or {}).get("resources") or []:
+            node = {k: resource[k] for k in ("group", "version", "kind", "namespace", "name") if resource.get(k)}
+            if resource.get("health"):
+                node["health"] = resource["health"]
+            nodes.append(node)
+        return 200, {"nodes": nodes}
+
+    def _managed_resources(
+        self, identity: Identity, params: Mapping[str, str], multi: Mapping[str, list[str]], body: Any
+    ) -> tuple[int, Any]:
+        app = self._get_app(identity, "get", params["applicationName"], multi)
+        items = []
+        for resource in (app.get("status") or {}).get("resources") or []:
+            item = {k: resource[k] for k in ("group", "kind", "namespace", "name") if resource.get(k)}
+            item["modified"] = resource.get("status") == "OutOfSync"
+            items.append(item)
+        return 200, {"items": items}
+
+
+def _repo_urls(spec: Mapping[str, Any]) -> list[str]:
+    sources = [spec.get("source") or {}, *(spec.get("sources") or [])]
+    return [str(s.get("repoURL")) for s in sources if isinstance(s, Mapping) and s.get("repoURL")]
