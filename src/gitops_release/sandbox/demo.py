@@ -319,8 +319,8 @@ def main() -> int:
             checked = "on" if sandbox.validate else f"off ({sandbox.note})"
             print(f"\n  {len(sandbox.requests)} API request(s), OpenAPI validation {checked}, 0 violations")
             if argocd.violations:
-                for violation in argocd.violations:
-                    print(f"  Argo CD contract violation: {violation}")
+                for problem in argocd.violations:
+                    print(f"  Argo CD contract violation: {problem}")
                 raise SystemExit("demo: the Argo CD sandbox recorded contract violations")
             print(f"  {len(argocd.requests)} Argo CD API request(s), Swagger validation on, 0 violations")
     print("\ndemo finished: every step ran against the local sandbox.")
