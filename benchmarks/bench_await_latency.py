@@ -2,14 +2,16 @@
 
     .venv/bin/python benchmarks/bench_await_latency.py [--runs 20] [--write-docs]
 
-One Argo CD sandbox (Swagger validation on) serves one auto-synced Application on a bare repo
-with a plain-YAML Deployment. Each run pushes a commit that changes the image, starts a waiter,
-waits until the waiter has made its first request (so its start-up is not measured), then sends
-the git webhook (``notify_push``): Argo CD refreshes, syncs (0.3 s), the Deployment progresses
-(0.5 s) and the app is done. A subscriber on the emulator's store stamps the first moment the app
-is done by the readiness rules (``core.argocd.assess``: Synced at the pushed sha, Healthy, no
-operation, fresh); latency = the waiter's exit - that moment, both ``time.monotonic()`` in this
-process (the waiter is a child process; its exit is seen by ``wait()``).
+One Argo CD sandbox (Swagger validation on) serves one auto-synced Application on a bare repo with
+a plain-YAML Deployment. Each run pushes a commit that changes the image, starts a waiter, waits
+until the waiter has made its first request (so its start-up is not measured) and then a random
+part of the waiter's poll interval (so a poller's phase against the change is random, as in real
+life, not the same in every run), then sends the git webhook (``notify_push``): Argo CD refreshes,
+syncs (0.3 s), the Deployment progresses (0.5 s) and the app is done. A subscriber on the
+emulator's store stamps the first moment the app is done by the readiness rules
+(``core.argocd.assess``: Synced at the pushed sha, Healthy, no operation, fresh); latency = the
+waiter's exit - that moment, both ``time.monotonic()`` in this process (the waiter is a child
+process; its exit is seen by ``wait()``).
 
 Waiters, measured round-robin in the same run (a noisy machine slows all alike):
 
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import statistics
 import subprocess
 import sys
@@ -49,6 +52,8 @@ HEADING = "## await-argocd-sync: detection latency"
 TOKEN = "bench-argocd-token"
 APP = "bench-app"
 REPO_URL = "https://git.example.invalid/org/config.git"
+# The poll interval of each waiter (the stream's "phase" does not matter; 1 s of it is drawn too).
+INTERVALS = {"stream": 1.0, "poll 1": 1.0, "poll 5": 5.0, "baseline": 5.0}
 TIMING = Timing(reconcile_interval=0.05, sync_duration=0.3, progressing_duration=0.5)
 
 DEPLOYMENT = """\
@@ -174,7 +179,9 @@ def waiter_argv(kind: str) -> tuple[list[str], dict[str, str]]:
     return argv, {}
 
 
-def one_run(sandbox: ArgoCDSandbox, repo: Repo, kind: str, tmp: Path) -> tuple[float, int]:
+def one_run(
+    sandbox: ArgoCDSandbox, repo: Repo, kind: str, tmp: Path, rng: random.Random
+) -> tuple[float, int]:
     """(latency seconds, requests the emulator recorded) of one waiter on one fresh commit."""
     sha = repo.bump()
     argv, _ = waiter_argv(kind)
@@ -197,6 +204,7 @@ def one_run(sandbox: ArgoCDSandbox, repo: Repo, kind: str, tmp: Path) -> tuple[f
         deadline = time.monotonic() + 30
         while len(sandbox.requests) == before and time.monotonic() < deadline:
             time.sleep(0.005)
+        time.sleep(rng.uniform(0, INTERVALS[kind]))
         sandbox.store.notify_push(REPO_URL)  # the git webhook
         _, stderr = process.communicate(timeout=90)
         exited = time.monotonic()
@@ -226,10 +234,16 @@ def main() -> int:
         with ArgoCDSandbox(timing=TIMING, tokens=(TOKEN,)) as sandbox:
             sandbox.store.register_repo(REPO_URL, repo.bare)
             sandbox.store.add_application(application())
+            settled = DoneClock(sandbox, git("rev-parse", "HEAD", cwd=repo.work))
             sandbox.store.notify_push(REPO_URL)
+            settle_until = time.monotonic() + 60
+            while settled.done_at is None and time.monotonic() < settle_until:
+                time.sleep(0.05)  # the first sync over before the runs start
+            settled.close()
+            rng = random.Random(20261207)
             for index in range(args.runs):
                 for kind in kinds:
-                    latency, count = one_run(sandbox, repo, kind, tmp)
+                    latency, count = one_run(sandbox, repo, kind, tmp, rng)
                     latencies[kind].append(latency)
                     requests[kind].append(count)
                 print(f"run {index + 1}/{args.runs}: " + ", ".join(
@@ -268,7 +282,8 @@ def main() -> int:
             "--write-docs` "
             "(2-core machine shared with other jobs). One auto-synced Application in the Argo CD "
             "sandbox (Swagger validation on); per run a new commit, the waiter started and connected, "
-            "then the git webhook: refresh, sync 0.3 s, Progressing 0.5 s, done. Latency = the "
+            "a random part of its poll interval later the git webhook: refresh, sync 0.3 s, "
+            "Progressing 0.5 s, done. Latency = the "
             "waiter's exit - the moment the emulator's state first satisfies the readiness rules "
             f"(Synced at the sha, Healthy, no operation, fresh). {args.runs} runs of each waiter, "
             "round-robin.\n\n" + table + "\n\n"

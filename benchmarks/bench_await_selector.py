@@ -186,7 +186,14 @@ def main() -> int:
             sandbox.store.register_repo(REPO_URL, fleet.bare)
             for app in fleet.apps:
                 sandbox.store.add_application(fleet.application(app))
+            # The first sync of every app over before the runs start: an app still syncing would
+            # refresh (as Argo CD does after an operation) and pick up the run's commit early.
+            settled = DoneClocks(sandbox, fleet.apps, git("rev-parse", "HEAD", cwd=fleet.work))
             sandbox.store.notify_push(REPO_URL)
+            settle_until = time.monotonic() + 120
+            while len(settled.done_at) < len(fleet.apps) and time.monotonic() < settle_until:
+                time.sleep(0.05)
+            settled.close()
             for index in range(args.repeat):
                 for stream in (True, False):
                     result = one_run(sandbox, fleet, selected, stream=stream, spread=args.spread, tmp=tmp)
