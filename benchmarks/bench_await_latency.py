@@ -288,9 +288,11 @@ def main() -> int:
             f"(Synced at the sha, Healthy, no operation, fresh). {args.runs} runs of each waiter, "
             "round-robin.\n\n" + table + "\n\n"
             "The stream reacts to the event that makes the app done; polling notices it at the next "
-            "GET (on average half an interval later, at worst a whole one), and the plain loop needs "
-            "as many requests as 5-second ticks pass. Requests counted by the emulator (the stream "
-            "connection is one; the command's GET before and after it included).\n"
+            "GET (the phase is random: anywhere from 0 to a whole interval later, so with 20 runs the "
+            "medians of the 5 s pollers scatter; the max is what the goal bounds), and the plain loop "
+            "needs as many requests as 5-second ticks pass. Requests as the emulator counted them: "
+            "the stream waiter's 3 are a GET at start, a GET when the stream is connected (so no "
+            "change between the two is missed) and the stream itself.\n"
         )
         replace_section(HEADING, section)
     return 0
