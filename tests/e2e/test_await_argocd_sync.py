@@ -12,6 +12,9 @@ repository and the environment's overlay; it renders the overlays with real kust
    outputs into the step summary (asserted: they drive the next step), and the evidence the
    action wrote is uploaded (a stand-in for actions/upload-artifact keeps it for the test).
 
+prod syncs by hand: the template's workflow_dispatch (environment prod, sync checked) makes the
+action trigger the sync of main's head on the manual-sync ``my-app-prod`` and wait for it.
+
 A failing case: stage's sync fails (the sandbox's sync-failed fault). The stage leg fails with
 exit 1 and one ``::error`` line carrying Argo CD's operation message, dev's leg still succeeds,
 and stage's evidence is uploaded anyway, verdict failed.
@@ -53,8 +56,9 @@ SCHEMA = ROOT / "src/gitops_release/schemas/evidence.schema.json"
 FAILED_SYNC = "admission webhook denied the request"
 
 
-def application(env: str, repo_url: str) -> dict[str, Any]:
-    """my-app-<env> as the config repo's Argo CD would hold it: auto-sync, one kustomize path."""
+def application(env: str, repo_url: str, *, auto_sync: bool = True) -> dict[str, Any]:
+    """my-app-<env> as the config repo's Argo CD would hold it: one kustomize path, auto-sync
+    unless it is prod's (seed 003: a person syncs prod)."""
     return {
         "apiVersion": "argoproj.io/v1alpha1",
         "kind": "Application",
@@ -67,7 +71,7 @@ def application(env: str, repo_url: str) -> dict[str, Any]:
             "project": "default",
             "source": {"repoURL": repo_url, "path": f"{OVERLAYS}/{env}", "targetRevision": "main"},
             "destination": {"server": "https://kubernetes.default.svc", "namespace": f"my-app-{env}"},
-            "syncPolicy": {"automated": {"prune": True}},
+            "syncPolicy": {"automated": {"prune": True}} if auto_sync else {},
         },
     }
 
@@ -81,6 +85,7 @@ def argocd(github_sandbox: GitHubSandbox, config_repo: Path) -> Iterator[ArgoCDS
         sandbox.store.register_repo(repo_url, url_to_path(repo_url))
         for env in ENVIRONMENTS:
             sandbox.store.add_application(application(env, repo_url))
+        sandbox.store.add_application(application("prod", repo_url, auto_sync=False))
         yield sandbox
         assert not sandbox.violations, sandbox.violations
 
@@ -212,3 +217,51 @@ def test_a_failed_sync_fails_the_wait_at_once_with_argo_cds_message_and_keeps_th
     # The evidence of the failed wait was uploaded: that is when it matters most.
     [app] = evidence(artifacts, "stage")["applications"]
     assert app["verdict"] == "failed" and FAILED_SYNC in app["reason"]
+
+
+def test_prod_is_synced_by_hand_from_a_dispatch_and_the_wait_is_for_that_operation(
+    act_runner: Any,
+    github_sandbox: GitHubSandbox,
+    config_repo: Path,  # noqa: F811
+    argocd: ArgoCDSandbox,
+    tmp_path: Path,
+) -> None:
+    # prod's overlay changes on main (a merged promotion); without a sync Argo CD only shows it
+    # OutOfSync: prod has no automated sync policy.
+    prod = config_repo / OVERLAYS / "prod" / "kustomization.yaml"
+    prod.write_text(released(prod.read_text(encoding="utf-8")), encoding="utf-8")
+    commit_all(config_repo, f"promote my-app:{DEV_TAG} to prod")
+    git("push", "-q", "origin", "HEAD:main", cwd=config_repo)
+    argocd.store.notify_push(github_sandbox.git_url(CONFIG))
+    head = main_head(github_sandbox)
+    assert "operation" not in argocd.store.get("my-app-prod")
+
+    artifacts = tmp_path / "artifacts"
+    result = act_runner.run(
+        config_repo / AWAIT,
+        "workflow_dispatch",
+        # As GitHub delivers it: github.event.inputs carries a boolean input as a string.
+        {"inputs": {"environment": "prod", "sync": "true"}, "ref": "refs/heads/main"},
+        workdir=config_repo,
+        env={
+            "GITHUB_REPOSITORY": CONFIG,
+            "GITOPS_RELEASE_PYTHON": sys.executable,
+            "UPLOAD_STANDIN_DIR": str(artifacts),
+        },
+        secrets={"ARGOCD_TOKEN": ARGOCD_TOKEN},
+        variables={"ARGOCD_SERVER": argocd.url},
+        local_actions={"gitops-release/gitops-release@v1": ROOT, **upload_stand_in()},
+        allow_skipped={"await"},  # the push job
+        timeout=300,
+    )
+    assert result.rc == 0, result.log[-8000:]
+    assert result.jobs.get("sync") == "success", result.jobs
+    assert f"### Argo CD: prod\nsync=Synced health=Healthy revision={head}" in result.summary
+    # The action asked for the sync (one POST), and prod now runs main's head.
+    [post] = [r for r in argocd.requests if r.method == "POST" and r.path.endswith("/my-app-prod/sync")]
+    assert post.status == 200 and post.body.get("revision") == head, post
+    app = argocd.store.get("my-app-prod")
+    assert app["status"]["operationState"]["syncResult"]["revision"] == head
+    assert app["status"]["operationState"]["phase"] == "Succeeded"
+    [entry] = evidence(artifacts, "prod")["applications"]
+    assert entry["verdict"] == "done" and entry["historyIds"], entry
