@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from gitops_release.core.argocd import Expectation, Verdict, assess, observe
 from gitops_release.sandbox.argocd.applications import ApplicationStore, Fault, StoreError, Timing
 from tests.fixtures.git_remotes import clone_of, git, make_bare_remote, url_to_path
 from tests.fixtures.kustomize_base import base_files
@@ -165,6 +166,9 @@ def test_push_refresh_out_of_sync_then_sync_progressing_healthy(store: Applicati
         "health": {"status": "Healthy"},
     }
     assert app["status"]["sourceType"] == "Kustomize"
+    # the project's own readiness rules agree: done at the pushed sha, not at the first one
+    assert assess(observe(app), Expectation(revisions=(sha,))).verdict is Verdict.DONE
+    assert assess(observe(app), Expectation(revisions=(first,))).verdict is not Verdict.DONE
 
 
 def test_commit_to_another_path_is_synced_at_the_new_sha_without_history(

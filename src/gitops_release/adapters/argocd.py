@@ -489,6 +489,7 @@ class ArgoCDClient:
         self._owns_session = session is None
         self.session = session if session is not None else requests.Session()
         self.requests_made = 0
+        self.max_stream_message = MAX_STREAM_MESSAGE
         self._token = connection.token or None
         self.verify: bool | str = True
         if connection.ca_file is not None and not connection.insecure:
@@ -819,7 +820,9 @@ class ArgoCDClient:
             selector=selector,
         )
         content_type = response.headers.get("content-type", "").lower()
-        decoder = StreamDecoder(sse=content_type.startswith("text/event-stream"))
+        decoder = StreamDecoder(
+            sse=content_type.startswith("text/event-stream"), max_message=self.max_stream_message
+        )
         try:
             for chunk in _chunks(response):
                 for payload in decoder.feed(chunk):

@@ -713,7 +713,8 @@ class ImageResolver:
 
 # -- watching ----------------------------------------------------------------------------------
 
-Snapshot = dict[str, "dict[str, Any] | ArgoCDNotFoundError"]
+# name -> the Application, or the 404 / 403 a GET of a named app got (gone, or never there)
+Snapshot = dict[str, "dict[str, Any] | ArgoCDNotFoundError | ArgoCDAuthError"]
 
 
 def transient(exc: BaseException) -> bool:
@@ -802,6 +803,9 @@ def _state(obs: rules.AppObservation | None) -> str:
     if obs is None:
         return "never observed"
     revision = ",".join(r[:12] for r in obs.revisions) or "-"
+    message = " ".join(obs.phase_message.split())[:200]
+    if message and obs.phase not in (None, "Succeeded"):
+        revision += f", operation message: {message}"
     return (
         f"sync {obs.sync_status}, health {obs.health_status}, operation {obs.phase or '-'}"
         f"{' (running)' if obs.operation_in_flight else ''}, revision {revision}"
@@ -901,7 +905,7 @@ class Waiter:
 
     def apply(self, snapshot: Snapshot, now: float, *, first: bool = False) -> None:
         for name, app in snapshot.items():
-            if isinstance(app, ArgoCDNotFoundError):
+            if isinstance(app, (ArgoCDNotFoundError, ArgoCDAuthError)):
                 if name not in self.trackers:
                     raise app  # a named app that does not exist: said at once, with the app-namespace hint
                 self.observe(name, None, now)
@@ -929,6 +933,12 @@ class Waiter:
                 result[name] = client.get_application(name, refresh=refresh)
             except ArgoCDNotFoundError as exc:
                 result[name] = exc
+            except ArgoCDAuthError as exc:
+                # Argo CD answers 403 for an app that does not exist (so as not to tell who may not
+                # see it that it does): for an app seen earlier in this wait, it was deleted.
+                if exc.status != 403 or name not in self.trackers:
+                    raise
+                result[name] = exc
         return result
 
     def request_syncs(self) -> None:
@@ -936,9 +946,12 @@ class Waiter:
         for name in self.order:
             obs = self.trackers[name].last if name in self.trackers else None
             single = obs is not None and not obs.multi_source
-            wanted = revision or (
-                self.expected.values[0] if single and len(self.expected.values) == 1 else None
-            )
+            wanted = revision
+            if wanted is None and single and len(self.expected.values) == 1:
+                value = self.expected.values[0]
+                # A short sha may not resolve on the repo server: sync the target revision then.
+                full = len(value) in (40, 64) or not rules.is_sha_prefix(value)
+                wanted = value if full and value != "*" else None
             requested = datetime.now(timezone.utc).replace(microsecond=0)
             self.say(
                 f"{name}: sync requested (revision {wanted or 'target'}"
@@ -948,6 +961,10 @@ class Waiter:
                 name, revision=wanted, prune=self.inputs.prune, sync_options=self.inputs.sync_options
             )
             self.requested[name] = requested
+            # What was seen before (an older operation, failed or not) no longer decides.
+            self.assessments[name] = rules.Assessment(
+                rules.Verdict.WAITING, "waiting for the requested sync to start"
+            )
             if isinstance(app, Mapping) and app.get("metadata"):
                 self.observe(name, app, self.clock())
 
