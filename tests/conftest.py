@@ -9,7 +9,9 @@ from gitops_release import runtime
 pytest_plugins = [
     "tests.fixtures.github_sandbox",
     "tests.fixtures.argocd_sandbox",
-    "tests.fixtures.git_remotes", "tests.fixtures.act"]
+    "tests.fixtures.git_remotes",
+    "tests.fixtures.act",
+]
 
 
 @pytest.fixture(autouse=True)

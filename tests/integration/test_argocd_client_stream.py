@@ -43,12 +43,13 @@ def ndjson(events: list[WatchEvent]) -> bytes:
 
 
 def sse(events: list[WatchEvent]) -> bytes:
-    # as argoproj/pkg grpc/http writes it: a ":" keep-alive, "data: <json> \n\n"
+    # as Argo CD's gateway writes it: a ":" keep-alive, the argoproj/pkg frame "data: <json> \n\n",
+    # then grpc-gateway's own "\n" delimiter (the SSE marshaler is not Delimited)
     return b"".join(
         b":\n"
         + b"data: "
         + json.dumps({"result": {"type": e.type, "application": e.application}}).encode()
-        + b" \n\n"
+        + b" \n\n\n"
         for e in events
     )
 
@@ -216,6 +217,18 @@ def test_an_error_line_is_a_stream_error_with_its_message() -> None:
         got, error = collect(client)
     assert got == EVENTS[:1]
     assert "transport is closing" in error.message
+
+
+def test_an_error_answer_before_the_stream_starts_is_mapped() -> None:
+    def handler(request: Handler) -> None:  # Argo CD: the stream's error chunk with the HTTP status
+        body = {"error": {"grpc_code": 16, "http_code": 401, "message": "no session information"}}
+        request.send_json(401, body)
+
+    with ScriptedServer(handler) as server, ArgoCDClient(ArgoCDConnection(server.url)) as client:
+        with pytest.raises(ArgoCDAuthError) as caught:
+            list(client.watch(name="guestbook"))
+    assert "no session information" in caught.value.message
+    assert "generate-token" in (caught.value.fix or "")
 
 
 def test_a_permission_error_line_is_not_a_reconnect() -> None:

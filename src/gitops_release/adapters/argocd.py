@@ -307,6 +307,8 @@ def server_message(body: object) -> str:
             data = json.loads(body)
         except ValueError:
             return _clip(" ".join(body.split()))
+    if isinstance(data, dict) and isinstance(data.get("error"), dict):
+        data = data["error"]  # a stream's error message: {"error": {"grpc_code", "http_code", "message"}}
     if isinstance(data, dict):
         for key in ("message", "error"):
             value = data.get(key)

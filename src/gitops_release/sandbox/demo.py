@@ -37,7 +37,7 @@ from typing import Any
 
 from gitops_release.sandbox.argocd import ArgoCDSandbox
 from gitops_release.sandbox.argocd.applications import Timing
-from gitops_release.sandbox.github_api import GitHubSandbox
+from gitops_release.sandbox.github import GitHubSandbox
 
 CONFIG_REPO = "org/config"
 SOURCE_REPO = "org/my-app"

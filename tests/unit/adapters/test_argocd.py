@@ -188,6 +188,10 @@ def test_the_servers_message_is_redacted_and_clipped() -> None:
         (b"", ""),
         (None, ""),
         ({"code": 2}, ""),
+        (
+            b'{"error":{"grpc_code":16,"http_code":401,"message":"no session information"}}',
+            "no session information",
+        ),
         (b"\xff\xfe", "\ufffd\ufffd"),
     ],
 )

@@ -62,6 +62,14 @@ def test_sse_multi_line_data_is_joined_with_newlines() -> None:
     assert stream_event(payload) == WatchEvent("ADDED", {})
 
 
+def test_sse_crlf_split_between_cr_and_lf_is_one_line_end() -> None:
+    # A CR at the end of a chunk may be half of a CRLF: taking it as a line end and the LF as a
+    # blank line would end the event early and split a multi-line data field in two.
+    body = b'data: {"a":\r\ndata: 1}\r\n\r\n'
+    for cut in range(len(body) + 1):
+        assert decode([body[:cut], body[cut:]], sse=True) == [b'{"a":\n1}'], cut
+
+
 def test_ndjson_crlf_blank_lines_and_a_last_line_without_newline() -> None:
     body = b'{"a":1}\r\n\n  \n{"b":2}\n{"c":3}'
     assert [json.loads(p) for p in decode([body], sse=False)] == [{"a": 1}, {"b": 2}, {"c": 3}]

@@ -124,7 +124,10 @@ def load_validator() -> openapi.Validator | None:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 2:
-        print("usage: python -m gitops_release.sandbox.argocd.contract FULL_SWAGGER.json OUT.json", file=sys.stderr)
+        print(
+            "usage: python -m gitops_release.sandbox.argocd.contract FULL_SWAGGER.json OUT.json",
+            file=sys.stderr,
+        )
         return 2
     full = json.loads(Path(args[0]).read_text(encoding="utf-8"))
     document = cut_operations(full, EXTRA_OPERATIONS)

@@ -16,16 +16,16 @@ response, and every watch message, is checked against Argo CD's Swagger descript
 from __future__ import annotations
 
 import copy
+import gzip
 import json
 import re
 import socket
 import sys
 import threading
 import time
-from collections.abc import Iterable, Mapping
+import zlib
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -33,47 +33,23 @@ from gitops_release.errors import InputError
 from gitops_release.sandbox import openapi
 from gitops_release.sandbox.argocd import contract, stream
 from gitops_release.sandbox.argocd.applications import ApplicationStore, StoreError, Timing
+from gitops_release.sandbox.argocd.operations import Operations
 from gitops_release.sandbox.argocd.session import (
-    FAILED_PRECONDITION,
     INTERNAL,
     INVALID_ARGUMENT,
-    NOT_FOUND,
-    PERMISSION_DENIED,
-    PERMISSION_DENIED_MESSAGE,
     UNAVAILABLE,
     UNKNOWN,
     ApiError,
     Identity,
     Sessions,
 )
+from gitops_release.sandbox.httpbase import QuietHandler, RecordedRequest, ThreadedHTTPService, redact_headers
 
-DEFAULT_TOKEN = "argocd-sandbox-token"
-REDACTED = "[redacted]"
+DEFAULT_TOKEN = "argocd-sandbox-token"  # noqa: S105 - the sandbox's own local credential
 #: Argo CD answers JSON with the gRPC server's header forwarded (grpc-gateway outgoing metadata).
 _JSON_HEADERS = {"Content-Type": "application/json", "Grpc-Metadata-Content-Type": "application/grpc"}
-#: How long GET ?refresh= waits for the controller before it answers (Argo CD: the request deadline).
-REFRESH_WAIT = 10.0
 #: gRPC code per injected HTTP status, for the default body of an injected fault.
 _CODE_FOR_STATUS = {500: INTERNAL, 502: UNAVAILABLE, 503: UNAVAILABLE, 504: 4, 400: INVALID_ARGUMENT}
-
-
-@dataclass
-class RecordedRequest:
-    """One request as received; ``headers`` with ``Authorization`` (and cookies) redacted,
-    ``query`` keeps the last value per name, ``body`` is parsed JSON."""
-
-    method: str
-    path: str
-    query: dict[str, str]
-    headers: dict[str, str]
-    body: Any
-    status: int = 0
-
-    def header(self, name: str) -> str | None:
-        for key, value in self.headers.items():
-            if key.lower() == name.lower():
-                return value
-        return None
 
 
 @dataclass
@@ -118,6 +94,21 @@ ROUTES: tuple[_Route, ...] = (
 )
 
 
+def _encoding(headers: Mapping[str, str]) -> str | None:
+    """gorilla/handlers CompressHandler: the first of gzip / deflate the client lists, else None.
+    Argo CD serves everything but server-sent events through it (``--enable-gzip``, default on)."""
+    accept = next((v for k, v in headers.items() if k.lower() == "accept-encoding"), "")
+    for item in accept.split(","):
+        if item.strip() in ("gzip", "deflate"):
+            return item.strip()
+    return None
+
+
+def _compressor(encoding: str) -> Any:
+    # Go's compress/flate writes raw DEFLATE for "deflate" (no zlib header); gzip has its header.
+    return zlib.compressobj(6, zlib.DEFLATED, 31 if encoding == "gzip" else -15)
+
+
 def _match(method: str, path: str) -> tuple[_Route | None, dict[str, str], bool]:
     """(route, path params, whether the path exists for another method)."""
     other = False
@@ -130,49 +121,25 @@ def _match(method: str, path: str) -> tuple[_Route | None, dict[str, str], bool]
     return None, {}, other
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server_version = "ArgoCDSandbox"
-    timeout = 30
-    sandbox: ArgoCDSandbox
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Silent: tests read ``requests``."""
-
-    def _serve(self) -> None:
-        try:
-            self.sandbox._serve(self)
-        except (BrokenPipeError, ConnectionResetError):
-            self.close_connection = True  # the client left before the answer; nothing to tell it
-
-    do_GET = _serve
-    do_POST = _serve
-    do_PUT = _serve
-    do_PATCH = _serve
-    do_DELETE = _serve
-
-
-def _redact(headers: Mapping[str, str]) -> dict[str, str]:
-    return {k: REDACTED if k.lower() in ("authorization", "cookie") else v for k, v in headers.items()}
-
-
 class _StreamConnection:
     """One open watch, as stream.run_watch sees it."""
 
-    def __init__(self, sandbox: ArgoCDSandbox, handler: _Handler, sse: bool) -> None:
+    def __init__(
+        self, sandbox: ArgoCDSandbox, handler: QuietHandler, sse: bool, encoding: str | None
+    ) -> None:
         self.sandbox = sandbox
         self.handler = handler
         self.sse = sse
         self.keepalive = sandbox.keepalive
-        self.validate_path = handler.path
+        self._compressor = _compressor(encoding) if encoding else None
 
-    def write(self, data: bytes) -> None:
-        self.handler.wfile.write(data)
+    def send(self, pieces: Sequence[bytes]) -> None:
+        if self._compressor is None:
+            self.handler.wfile.write(b"".join(stream.chunk(piece) for piece in pieces))
+            return
+        # The gateway's Flush after each message flushes gzip too: one decodable chunk per message.
+        data = self._compressor.compress(b"".join(pieces)) + self._compressor.flush(zlib.Z_SYNC_FLUSH)
+        self.handler.wfile.write(stream.chunk(data))
 
     def should_drop(self, events_sent: int, opened_at: float) -> bool:
         return self.sandbox._take_drop(events_sent, time.monotonic() - opened_at)
@@ -186,8 +153,10 @@ class _StreamConnection:
         self.sandbox._check_schema(contract.WATCH_EVENT_SCHEMA, sent, "GET", "/api/v1/stream/applications")
 
 
-class ArgoCDSandbox:
+class ArgoCDSandbox(Operations, ThreadedHTTPService):
     """The emulator. Thread-safe; watch connections each run on their own thread."""
+
+    server_version = "ArgoCDSandbox"
 
     def __init__(
         self,
@@ -200,12 +169,15 @@ class ArgoCDSandbox:
         keepalive: float = 15.0,
         host: str = "127.0.0.1",
         port: int = 0,
+        gzip: bool = True,
     ) -> None:
         if keepalive <= 0:
             raise ValueError("keepalive must be positive (seconds between ':' comment lines)")
         self._own_store = store is None
         self.store = store if store is not None else ApplicationStore(timing=timing or Timing())
         self.keepalive = keepalive
+        #: Compress like argocd-server --enable-gzip (its default) for clients that accept it.
+        self.gzip = gzip
         self.host = host
         self.port = port
         self.url = ""
@@ -227,8 +199,6 @@ class ArgoCDSandbox:
         self._drops: list[_Drop] = []
         self._open_streams: set[socket.socket] = set()
         self._stopping = threading.Event()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
         for token in tokens:
             self.add_token(token)
 
@@ -237,48 +207,23 @@ class ArgoCDSandbox:
     def start(self) -> ArgoCDSandbox:
         if self._server is not None:
             return self
-        handler = type("ArgoCDSandboxHandler", (_Handler,), {"sandbox": self})
-        try:
-            self._server = _Server((self.host, self.port), handler)
-        except OSError as exc:
-            raise InputError(
-                "argocd-port",
-                f"cannot listen on {self.host}:{self.port}: {exc.strerror or exc}",
-                fix="choose another port, or 0 to let the sandbox pick a free one",
-            ) from None
         self._stopping.clear()
+        try:
+            super().start()
+        except InputError as exc:
+            raise InputError("argocd-port", exc.message.split(": ", 1)[-1], fix=exc.fix) from None
         if self._own_store:
             self.store.start()
-        self.port = int(self._server.server_address[1])
-        self.url = f"http://{self.host}:{self.port}"
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
         return self
 
     def stop(self) -> None:
-        server, thread = self._server, self._thread
-        self._server = self._thread = None
         self._stopping.set()
         with self._lock:
             for sock in list(self._open_streams):
                 stream.drop_socket(sock)
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-        if thread is not None:
-            thread.join()
+        super().stop()
         if self._own_store:
             self.store.stop()
-
-    def __enter__(self) -> ArgoCDSandbox:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     # -- set-up and faults ------------------------------------------------------------------------
 
@@ -322,8 +267,9 @@ class ArgoCDSandbox:
         self, *, after_events: int | None = None, after_seconds: float | None = None, count: int = 1
     ) -> None:
         """Cut the next ``count`` watch connections (open ones included) once they have sent
-        ``after_events`` messages and/or been open ``after_seconds``; neither = at once (after the
-        initial state). The socket closes without the terminating chunk."""
+        ``after_events`` messages and/or been open ``after_seconds``; neither = at the first
+        check (after the first message, or within a tick when none is due). The socket closes
+        without the terminating chunk."""
         with self._lock:
             self._drops.append(_Drop(after_events, after_seconds, count))
 
@@ -353,7 +299,13 @@ class ArgoCDSandbox:
 
     # -- serving ----------------------------------------------------------------------------------
 
-    def _serve(self, handler: _Handler) -> None:
+    def _serve(self, handler: QuietHandler) -> None:
+        try:
+            self._answer(handler)
+        except (BrokenPipeError, ConnectionResetError):
+            handler.close_connection = True  # the client left before the answer; nothing to tell it
+
+    def _answer(self, handler: QuietHandler) -> None:
         split = urlsplit(handler.path)
         path, method = split.path, handler.command
         length = int(handler.headers.get("Content-Length") or 0)
@@ -368,7 +320,10 @@ class ArgoCDSandbox:
                 parsed = json.loads(raw)
             except (ValueError, UnicodeDecodeError) as exc:
                 bad_json = str(exc)
-        record = RecordedRequest(method, path, dict(query), _redact(headers), parsed)
+        shown = parsed
+        if isinstance(parsed, dict) and "password" in parsed:  # a session request: never kept
+            shown = {**parsed, "password": "[redacted]"}
+        record = RecordedRequest(method, path, dict(query), redact_headers(headers), shown)
         with self._lock:
             self.requests.append(record)
         stall = self._take_injection(method, path, stall=True)
@@ -384,7 +339,7 @@ class ArgoCDSandbox:
         injected = self._take_injection(method, path, stall=False)
         if injected is not None:
             record.status = injected.status
-            self._send(handler, injected.status, copy.deepcopy(injected.body))
+            self._send(handler, injected.status, copy.deepcopy(injected.body), injected=True)
             return
         if route is None:
             # grpc-gateway's mux answers unknown routes with net/http's plain-text error.
@@ -414,18 +369,31 @@ class ArgoCDSandbox:
         except StoreError as error:
             status, body = self._store_error(error)
         except Exception as exc:  # noqa: BLE001 - a sandbox bug must reach the test as a 500, not a hang
-            status, body = 500, ApiError(INTERNAL, f"sandbox internal error: {type(exc).__name__}: {exc}").body()
+            status, body = (
+                500,
+                ApiError(INTERNAL, f"sandbox internal error: {type(exc).__name__}: {exc}").body(),
+            )
             self._add_violations(
-                [openapi.Problem("response", method, path, f"sandbox internal error: {type(exc).__name__}: {exc}")]
+                [
+                    openapi.Problem(
+                        "response", method, path, f"sandbox internal error: {type(exc).__name__}: {exc}"
+                    )
+                ]
             )
             record.status = status
             self._send(handler, status, body)
             return
         try:
             payload = stream.go_json(body)
-            problems = self._response_problems(route, method, path, query, headers, raw, params, status, payload)
+            problems = self._response_problems(
+                route, method, path, query, headers, raw, params, status, payload
+            )
         except Exception as exc:  # noqa: BLE001 - e.g. an object the store holds that JSON cannot carry
-            problems = [openapi.Problem("response", method, path, f"sandbox internal error: {type(exc).__name__}: {exc}")]
+            problems = [
+                openapi.Problem(
+                    "response", method, path, f"sandbox internal error: {type(exc).__name__}: {exc}"
+                )
+            ]
         if problems:
             self._add_violations(problems)
             status = 500
@@ -480,26 +448,40 @@ class ArgoCDSandbox:
         api = ApiError(error.code, error.message)
         return (error.status or api.status), api.body()
 
-    @staticmethod
-    def _send(handler: _Handler, status: int, body: Any) -> None:
+    def _send(self, handler: QuietHandler, status: int, body: Any, *, injected: bool = False) -> None:
+        """One whole response; compressed as Argo CD's CompressHandler does unless ``injected``
+        (an injected answer stands for a proxy in front of Argo CD)."""
         raw_page = isinstance(body, (bytes, bytearray))
         payload = bytes(body) if raw_page else stream.go_json(body)
-        handler.send_response(status)
-        if raw_page:
-            handler.send_header("Content-Type", "text/html; charset=utf-8")
-        else:
-            for name, value in _JSON_HEADERS.items():
-                handler.send_header(name, value)
-        handler.send_header("Content-Length", str(len(payload)))
-        handler.end_headers()
-        handler.wfile.write(payload)
+        headers = {"Content-Type": "text/html; charset=utf-8"} if raw_page else dict(_JSON_HEADERS)
+        self._send_bytes(handler, status, payload, headers, compress=not injected)
 
-    @staticmethod
-    def _send_text(handler: _Handler, status: int, text: str) -> None:
-        payload = text.encode()
+    def _send_text(self, handler: QuietHandler, status: int, text: str) -> None:
+        headers = {"Content-Type": "text/plain; charset=utf-8", "X-Content-Type-Options": "nosniff"}
+        self._send_bytes(handler, status, text.encode(), headers, compress=True)
+
+    def _send_bytes(
+        self,
+        handler: QuietHandler,
+        status: int,
+        payload: bytes,
+        headers: Mapping[str, str],
+        *,
+        compress: bool,
+    ) -> None:
+        encoding = _encoding(dict(handler.headers.items())) if compress and self.gzip else None
+        if encoding == "gzip":
+            payload = gzip.compress(payload, mtime=0)
+        elif encoding == "deflate":
+            packer = _compressor("deflate")
+            payload = packer.compress(payload) + packer.flush()
         handler.send_response(status)
-        handler.send_header("Content-Type", "text/plain; charset=utf-8")
-        handler.send_header("X-Content-Type-Options", "nosniff")
+        if compress and self.gzip:
+            handler.send_header("Vary", "Accept-Encoding")
+        for name, value in headers.items():
+            handler.send_header(name, value)
+        if encoding:
+            handler.send_header("Content-Encoding", encoding)
         handler.send_header("Content-Length", str(len(payload)))
         handler.end_headers()
         handler.wfile.write(payload)
@@ -511,29 +493,46 @@ class ArgoCDSandbox:
         # argoproj/pkg compares the whole header: only exactly "text/event-stream" selects SSE.
         return next((v for k, v in headers.items() if k.lower() == "accept"), "") == stream.SSE
 
-    def _stream_headers(self, handler: _Handler, status: int, sse: bool) -> None:
+    def _stream_encoding(self, handler: QuietHandler, sse: bool) -> str | None:
+        # compressHandler lets only "Accept: text/event-stream" requests past uncompressed.
+        return None if sse or not self.gzip else _encoding(dict(handler.headers.items()))
+
+    def _stream_headers(self, handler: QuietHandler, status: int, sse: bool) -> None:
         handler.send_response(status)
+        if not sse and self.gzip:
+            handler.send_header("Vary", "Accept-Encoding")
         handler.send_header("Grpc-Metadata-Content-Type", "application/grpc")
         if sse:
             handler.send_header("Content-Type", stream.SSE)
             handler.send_header("X-Content-Type-Options", "nosniff")
         else:
             handler.send_header("Content-Type", "application/json")
+        encoding = self._stream_encoding(handler, sse)
+        if encoding:
+            handler.send_header("Content-Encoding", encoding)
         handler.send_header("Transfer-Encoding", "chunked")
         handler.end_headers()
 
-    def _watch_error(self, handler: _Handler, status: int, error: ApiError, headers: Mapping[str, str]) -> None:
+    def _watch_error(
+        self, handler: QuietHandler, status: int, error: ApiError, headers: Mapping[str, str]
+    ) -> None:
         """The error chunk as the stream's only message (handleForwardResponseStreamError), then
         the stream's normal end."""
         sse = self._wants_sse(headers)
         body = error.stream_body()
         self._check_schema(contract.STREAM_ERROR_SCHEMA, body["error"], "GET", "/api/v1/stream/applications")
         self._stream_headers(handler, status, sse)
-        handler.wfile.write(stream.chunk(stream.message_bytes(body, sse=sse)))
+        _StreamConnection(self, handler, sse, self._stream_encoding(handler, sse)).send(
+            [stream.message_bytes(body, sse=sse)]
+        )
         handler.wfile.write(b"0\r\n\r\n")
 
     def _watch(
-        self, handler: _Handler, record: RecordedRequest, multi: Mapping[str, list[str]], identity: Identity
+        self,
+        handler: QuietHandler,
+        record: RecordedRequest,
+        multi: Mapping[str, list[str]],
+        identity: Identity,
     ) -> None:
         one = {k: v[-1] for k, v in multi.items()}
         try:
@@ -544,22 +543,26 @@ class ArgoCDSandbox:
             self._watch_error(handler, error.status, error, dict(handler.headers.items()))
             return
         name = one.get("name") or None
+        version = one.get("resourceVersion") or ""
         query = stream.WatchQuery(
             name=name,
             app_namespace=one.get("appNamespace") or stream.CONTROL_PLANE_NAMESPACE,
             selector=selector,
             projects=frozenset(multi.get("projects", []) + multi.get("project", [])),
             may_get=lambda app: identity.allows("applications", "get", stream.rbac_name(app)),
+            min_version=int(version) if version.isdigit() else 0,
         )
         sse = self._wants_sse(dict(handler.headers.items()))
         subscription = self.store.subscribe()
-        connection = _StreamConnection(self, handler, sse)
+        connection = _StreamConnection(self, handler, sse, self._stream_encoding(handler, sse))
         sock = handler.connection
         with self._lock:
             self.stream_connections += 1
             self._open_streams.add(sock)
         try:
-            initial = self.store.list()
+            # Like the Kubernetes watch API: no initial state after a resourceVersion, except for
+            # one named app (its watch drives a sync and must never miss a state).
+            initial = self.store.list() if not version or name else []
             self._stream_headers(handler, 200, sse)
             stream.run_watch(connection, query, subscription, initial)
         except stream.Dropped:
@@ -568,7 +571,11 @@ class ArgoCDSandbox:
             pass  # the client went away
         except Exception as exc:  # noqa: BLE001 - a sandbox bug: recorded, and the stream cut
             self._add_violations(
-                [openapi.Problem("response", "GET", record.path, f"sandbox internal error: {type(exc).__name__}: {exc}")]
+                [
+                    openapi.Problem(
+                        "response", "GET", record.path, f"sandbox internal error: {type(exc).__name__}: {exc}"
+                    )
+                ]
             )
             stream.drop_socket(sock)
         finally:
@@ -576,128 +583,3 @@ class ArgoCDSandbox:
             handler.close_connection = True
             with self._lock:
                 self._open_streams.discard(sock)
-
-    # -- operations -------------------------------------------------------------------------------
-
-    def _create_session(
-        self, identity: Identity | None, params: Mapping[str, str], multi: Mapping[str, list[str]], body: Any
-    ) -> tuple[int, Any]:
-        return 200, {"token": self.sessions.login(body)}
-
-    def _get_app(self, identity: Identity, action: str, name: str, multi: Mapping[str, list[str]]) -> dict[str, Any]:
-        """getAppEnforceRBAC: 403 ``permission denied`` both for an app the token may not ``action``
-        and for one that does not exist; with one ``project`` given, 404 when it does not hold it."""
-        projects = multi.get("projects", []) + multi.get("project", [])
-        if len(projects) > 1:
-            raise ApiError(
-                INVALID_ARGUMENT, "multiple projects specified - the get endpoint accepts either zero or one project"
-            )
-        namespace = (multi.get("appNamespace") or [""])[-1] or None
-        project = projects[0] if projects else ""
-        not_found = ApiError(NOT_FOUND, f'applications.argoproj.io "{name}" not found')
-        if project:
-            shown_namespace = namespace or stream.CONTROL_PLANE_NAMESPACE
-            given = (
-                f"{project}/{name}"
-                if shown_namespace == stream.CONTROL_PLANE_NAMESPACE
-                else f"{project}/{shown_namespace}/{name}"
-            )
-            if not identity.allows("applications", action, given):
-                raise ApiError(PERMISSION_DENIED, PERMISSION_DENIED_MESSAGE)
-        try:
-            app = self.store.get(name, namespace)
-        except StoreError as error:
-            if error.status == 404:
-                raise not_found if project else ApiError(PERMISSION_DENIED, PERMISSION_DENIED_MESSAGE) from None
-            raise
-        if not identity.allows("applications", action, stream.rbac_name(app)):
-            raise not_found if project else ApiError(PERMISSION_DENIED, PERMISSION_DENIED_MESSAGE)
-        if project and str((app.get("spec") or {}).get("project") or "default") != project:
-            raise not_found
-        return app
-
-    def _get_application(
-        self, identity: Identity, params: Mapping[str, str], multi: Mapping[str, list[str]], body: Any
-    ) -> tuple[int, Any]:
-        name = params["name"]
-        app = self._get_app(identity, "get", name, multi)
-        if "refresh" not in multi:
-            return 200, app
-        hard = multi["refresh"][-1] == "hard"
-        namespace = (multi.get("appNamespace") or [""])[-1] or None
-        # Argo CD sets the refresh annotation and answers once the controller has reconciled.
-        return 200, self.store.refresh(name, namespace, hard=hard, wait=REFRESH_WAIT)
-
-    def _list_applications(
-        self, identity: Identity, params: Mapping[str, str], multi: Mapping[str, list[str]], body: Any
-    ) -> tuple[int, Any]:
-        one = {k: v[-1] for k, v in multi.items()}
-        try:
-            selector = stream.parse_selector(one.get("selector", ""))
-        except stream.SelectorError as exc:
-            raise ApiError(UNKNOWN, f"error parsing the selector: {exc}") from None
-        projects = set(multi.get("projects", []) + multi.get("project", []))
-        repo = one.get("repo") or ""
-        items = []
-        for app in self.store.list(app_namespace=one.get("appNamespace") or None):
-            labels = (app.get("metadata") or {}).get("labels") or {}
-            spec = app.get("spec") or {}
-            if not selector(labels):
-                continue
-            if one.get("name") and stream.qualified_name(app)[1] != one["name"]:
-                continue
-            if projects and str(spec.get("project") or "") not in projects:
-                continue
-            if repo and repo not in _repo_urls(spec):
-                continue
-            if identity.allows("applications", "get", stream.rbac_name(app)):
-                items.append(app)
-        items.sort(key=lambda a: stream.qualified_name(a)[1])
-        return 200, {"metadata": {"resourceVersion": str(self.store.resource_version)}, "items": items}
-
-    def _sync(
-        self, identity: Identity, params: Mapping[str, str], multi: Mapping[str, list[str]], body: Any
-    ) -> tuple[int, Any]:
-        request = body if isinstance(body, Mapping) else {}
-        name = params["name"]
-        if request.get("name") not in (None, "", name):
-            raise ApiError(INVALID_ARGUMENT, "body name does not match the path's application name")
-        scope = dict(multi)
-        if request.get("appNamespace"):
-            scope["appNamespace"] = [str(request["appNamespace"])]
-        if request.get("project"):
-            scope["project"] = [str(request["project"])]
-        app = self._get_app(identity, "get", name, scope)
-        self.sessions.enforce(identity, "sync", stream.rbac_name(app))
-        if (app.get("metadata") or {}).get("deletionTimestamp"):
-            raise ApiError(FAILED_PRECONDITION, "application is deleting")
-        namespace = (scope.get("appNamespace") or [""])[-1] or None
-        return 200, self.store.sync(name, namespace, request)
-
-    def _resource_tree(
-        self, identity: Identity, params: Mapping[str, str], multi: Mapping[str, list[str]], body: Any
-    ) -> tuple[int, Any]:
-        app = self._get_app(identity, "get", params["applicationName"], multi)
-        nodes = []
-        for resource in (app.get("status") or {}).get("resources") or []:
-            node = {k: resource[k] for k in ("group", "version", "kind", "namespace", "name") if resource.get(k)}
-            if resource.get("health"):
-                node["health"] = resource["health"]
-            nodes.append(node)
-        return 200, {"nodes": nodes}
-
-    def _managed_resources(
-        self, identity: Identity, params: Mapping[str, str], multi: Mapping[str, list[str]], body: Any
-    ) -> tuple[int, Any]:
-        app = self._get_app(identity, "get", params["applicationName"], multi)
-        items = []
-        for resource in (app.get("status") or {}).get("resources") or []:
-            item = {k: resource[k] for k in ("group", "kind", "namespace", "name") if resource.get(k)}
-            item["modified"] = resource.get("status") == "OutOfSync"
-            items.append(item)
-        return 200, {"items": items}
-
-
-def _repo_urls(spec: Mapping[str, Any]) -> list[str]:
-    sources = [spec.get("source") or {}, *(spec.get("sources") or [])]
-    return [str(s.get("repoURL")) for s in sources if isinstance(s, Mapping) and s.get("repoURL")]

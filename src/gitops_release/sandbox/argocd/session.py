@@ -79,7 +79,7 @@ PERMISSION_DENIED_MESSAGE = "permission denied"
 #: util/session/sessionmanager.go invalidLoginError: never says which of the two was wrong.
 INVALID_LOGIN = "Invalid username or password"
 NO_CREDENTIALS = "no credentials supplied"
-TOKEN_LOGIN_UNSUPPORTED = "token-based session creation no longer supported. please upgrade argocd cli to v0.7+"
+OLD_CLI_LOGIN = "token-based session creation no longer supported. please upgrade argocd cli to v0.7+"
 USERNAME_TOO_LONG = "Username is too long (32 bytes max)"
 MAX_USERNAME_LENGTH = 32
 #: settings.UserSessionDuration default.
@@ -127,9 +127,7 @@ class Grant:
     effect: str = "allow"
 
     def matches(self, resource: str, action: str, obj: str) -> bool:
-        return (
-            _glob(self.resource, resource) and _glob(self.action, action) and _glob(self.object, obj)
-        )
+        return _glob(self.resource, resource) and _glob(self.action, action) and _glob(self.object, obj)
 
 
 def _glob(pattern: str, value: str) -> bool:
@@ -193,7 +191,9 @@ class Sessions:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._users = dict(users or {})
-        self._user_grants = {user: tuple(parse_grant(g) for g in lines) for user, lines in (grants or {}).items()}
+        self._user_grants = {
+            user: tuple(parse_grant(g) for g in lines) for user, lines in (grants or {}).items()
+        }
         self._tokens: dict[str, Identity] = {}
         self._secret = secrets.token_bytes(32)
         self._clock = clock
@@ -225,7 +225,7 @@ class Sessions:
         body = body if isinstance(body, Mapping) else {}
         username, password = body.get("username") or "", body.get("password") or ""
         if body.get("token"):
-            raise ApiError(UNAUTHENTICATED, TOKEN_LOGIN_UNSUPPORTED)
+            raise ApiError(UNAUTHENTICATED, OLD_CLI_LOGIN)
         if not username or not password:
             raise ApiError(UNAUTHENTICATED, NO_CREDENTIALS)
         if not isinstance(username, str) or not isinstance(password, str):
@@ -293,7 +293,9 @@ class Sessions:
             return "SSO is not configured"
         return "token signature is invalid: signature is invalid"
 
-    def enforce(self, identity: Identity, action: str, rbac_name: str, *, resource: str = "applications") -> None:
+    def enforce(
+        self, identity: Identity, action: str, rbac_name: str, *, resource: str = "applications"
+    ) -> None:
         """rbac.Enforcer.EnforceErr: ApiError 403 ``permission denied: applications, sync,
         default/guestbook, sub: admin, iat: 2025-...Z`` when no grant allows it."""
         if identity.allows(resource, action, rbac_name):

@@ -12,14 +12,19 @@ argoproj/pkg ``grpc/http.NewStreamForwarder`` (keyed by application name):
   the gateway's ``\\n`` delimiter (the SSE marshaler is not ``Delimited``), and a ``:\\n`` comment
   line is written every 15 s (``keepalive``) whatever else is sent;
 * a message byte-identical to the previous one for the same application name is not sent again;
-* first the current state of every matching application as ADDED (sorted by namespace/name),
-  then the changes; ``name`` (+ ``appNamespace``), ``selector``, ``projects`` filter, and apps
-  the token may not ``get`` are left out silently (no 403 on a watch);
+* first the current state of every matching application as ADDED (sorted by namespace/name;
+  skipped when ``resourceVersion`` is given without ``name``), then the changes; ``name``
+  (+ ``appNamespace``), ``selector``, ``projects`` filter, and apps the token may not ``get``
+  are left out silently (no 403 on a watch);
 * chunking: Go's response writer buffers 2048 bytes before chunking, so a message of 2048 bytes
   or more goes out as its own chunk and the delimiter as the next one; smaller messages share one
   chunk with their delimiter. Clients must not assume a frame is one chunk.
 * an error before the first message (401) is the stream's error chunk
   ``{"error": {"grpc_code", "http_code", "message", "http_status"}}`` with that HTTP status.
+
+Compression: Argo CD's server wraps everything but SSE in gorilla/handlers CompressHandler
+(``--enable-gzip``, on by default): a client that accepts gzip (or deflate) gets the NDJSON watch
+gzip-compressed, each message sync-flushed into its chunk (see ``server.py``).
 
 A dropped stream (fault injection, the sandbox stopping) closes the socket without the
 terminating ``0\\r\\n\\r\\n`` chunk, as a proxy or a restarting server does.
@@ -59,7 +64,13 @@ def _go_default(value: Any) -> Any:
 def go_json(value: Any) -> bytes:
     """``json.Marshal`` bytes: compact, UTF-8, with Go's HTML-safe escapes."""
     text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=_go_default)
-    for char, escape in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
+    for char, escape in (
+        ("<", "\\u003c"),
+        (">", "\\u003e"),
+        ("&", "\\u0026"),
+        ("\u2028", "\\u2028"),
+        ("\u2029", "\\u2029"),
+    ):
         text = text.replace(char, escape)
     return text.encode("utf-8")
 
@@ -74,12 +85,18 @@ def chunk(data: bytes) -> bytes:
     return b"%x\r\n%s\r\n" % (len(data), data)
 
 
-def message_chunks(message: Mapping[str, Any], *, sse: bool) -> list[bytes]:
-    """The HTTP chunks one message goes out as (see the module doc on Go's 2048-byte buffer)."""
+def message_pieces(message: Mapping[str, Any], *, sse: bool) -> list[bytes]:
+    """The HTTP chunks' data one message goes out as, uncompressed (see the module doc on Go's
+    2048-byte buffer)."""
     data = message_bytes(message, sse=sse)
     if len(data) >= GO_CHUNK_BUFFER:
-        return [chunk(data), chunk(DELIMITER)]
-    return [chunk(data + DELIMITER)]
+        return [data, DELIMITER]
+    return [data + DELIMITER]
+
+
+def message_chunks(message: Mapping[str, Any], *, sse: bool) -> list[bytes]:
+    """The HTTP chunks one message goes out as, uncompressed."""
+    return [chunk(piece) for piece in message_pieces(message, sse=sse)]
 
 
 # -- label selectors (k8s.io/apimachinery/pkg/labels) --------------------------------------------
@@ -113,29 +130,35 @@ def _requirements(selector: str) -> list[str]:
     return parts
 
 
-def parse_selector(selector: str) -> Callable[[Mapping[str, str]], bool]:
+Labels = Mapping[str, str]
+
+
+def _in(key: str, options: frozenset[str], negate: bool) -> Callable[[Labels], bool]:
+    return lambda labels: (labels.get(key) in options) != negate
+
+
+def _equals(key: str, value: str, negate: bool) -> Callable[[Labels], bool]:
+    return lambda labels: (labels.get(key) == value) != negate
+
+
+def _exists(key: str, negate: bool) -> Callable[[Labels], bool]:
+    return lambda labels: (key in labels) != negate
+
+
+def parse_selector(selector: str) -> Callable[[Labels], bool]:
     """A predicate over labels: ``k=v``, ``k==v``, ``k!=v``, ``k``, ``!k``, ``k in (a,b)``,
     ``k notin (a,b)``; a comma is AND; empty matches everything. SelectorError otherwise."""
+    checks: list[Callable[[Labels], bool]] = []
     if not selector.strip():
         return lambda labels: True
-    checks: list[Callable[[Mapping[str, str]], bool]] = []
     for requirement in _requirements(selector):
         if match := _SET.match(requirement):
-            key, op, values = match.group(1), match.group(3), match.group(4)
-            options = {v.strip() for v in values.split(",")}
-            if op == "in":
-                checks.append(lambda labels, k=key, o=options: labels.get(k) in o)
-            else:
-                checks.append(lambda labels, k=key, o=options: labels.get(k) not in o)
+            options = frozenset(v.strip() for v in match.group(4).split(","))
+            checks.append(_in(match.group(1), options, negate=match.group(3) == "notin"))
         elif match := _EQ.match(requirement):
-            key, op, value = match.group(1), match.group(3), match.group(4)
-            if op == "!=":
-                checks.append(lambda labels, k=key, v=value: labels.get(k) != v)
-            else:
-                checks.append(lambda labels, k=key, v=value: labels.get(k) == v)
+            checks.append(_equals(match.group(1), match.group(4), negate=match.group(3) == "!="))
         elif match := _EXISTS.match(requirement):
-            negate, key = match.group(1) == "!", match.group(2)
-            checks.append(lambda labels, k=key, n=negate: (k in labels) != n)
+            checks.append(_exists(match.group(2), negate=match.group(1) == "!"))
         else:
             raise SelectorError(f"unable to parse requirement: {requirement.strip()!r}")
     return lambda labels: all(check(labels) for check in checks)
@@ -164,10 +187,15 @@ class WatchQuery:
     selector: Callable[[Mapping[str, str]], bool]
     projects: frozenset[str]
     may_get: Callable[[Mapping[str, Any]], bool]
+    #: ``resourceVersion``: changes older than it are not sent.
+    min_version: int = 0
 
     def matches(self, app: Mapping[str, Any]) -> bool:
         """Application server isApplicationPermitted."""
         if self.projects and str((app.get("spec") or {}).get("project") or "") not in self.projects:
+            return False
+        version = str((app.get("metadata") or {}).get("resourceVersion") or "")
+        if version.isdigit() and int(version) < self.min_version:
             return False
         namespace, name = qualified_name(app)
         if self.name is not None and (name != self.name or namespace != self.app_namespace):
@@ -192,7 +220,7 @@ class Connection(Protocol):
     sse: bool
     keepalive: float
 
-    def write(self, data: bytes) -> None: ...  # raises OSError when the client went away
+    def send(self, pieces: Sequence[bytes]) -> None: ...  # one flush; OSError when the client left
 
     def should_drop(self, events_sent: int, opened_at: float) -> bool: ...
 
@@ -229,9 +257,10 @@ def run_watch(
             return  # NewStreamForwarder: identical to the last message for this name
         last_by_name[key] = data
         connection.check(result)
-        for piece in message_chunks(message, sse=connection.sse):
-            connection.write(piece)
+        connection.send(message_pieces(message, sse=connection.sse))
         sent += 1
+        if connection.should_drop(sent, opened):
+            raise Dropped()
 
     ordered = sorted(initial, key=lambda a: "/".join(qualified_name(a)))
     for app in ordered:
@@ -243,7 +272,7 @@ def run_watch(
             raise Dropped()
         now = clock()
         if connection.sse and now >= next_keepalive:
-            connection.write(chunk(KEEPALIVE))
+            connection.send([KEEPALIVE])
             # A ticker: the next one is due an interval after this one was, whatever was sent.
             while next_keepalive <= now:
                 next_keepalive += connection.keepalive

@@ -12,22 +12,35 @@ from gitops_release.sandbox.argocd import ArgoCDSandbox
 AUTH = {"Authorization": "Bearer argocd-sandbox-token"}
 
 
-def application(name: str, *, namespace: str = "argocd", project: str = "default", **labels: str) -> dict[str, Any]:
+def application(
+    name: str, *, namespace: str = "argocd", project: str = "default", **labels: str
+) -> dict[str, Any]:
     return {
         "apiVersion": "argoproj.io/v1alpha1",
         "kind": "Application",
         "metadata": {"name": name, "namespace": namespace, "labels": labels},
         "spec": {
             "project": project,
-            "source": {"repoURL": "https://git.example/config.git", "path": f"apps/{name}", "targetRevision": "main"},
+            "source": {
+                "repoURL": "https://git.example/config.git",
+                "path": f"apps/{name}",
+                "targetRevision": "main",
+            },
             "destination": {"server": "https://kubernetes.default.svc", "namespace": name},
         },
         "status": {
             "sync": {"status": "Synced", "revision": "1" * 40},
             "health": {"status": "Healthy"},
             "resources": [
-                {"group": "apps", "version": "v1", "kind": "Deployment", "namespace": name, "name": name,
-                 "status": "OutOfSync", "health": {"status": "Progressing"}},
+                {
+                    "group": "apps",
+                    "version": "v1",
+                    "kind": "Deployment",
+                    "namespace": name,
+                    "name": name,
+                    "status": "OutOfSync",
+                    "health": {"status": "Progressing"},
+                },
                 {"version": "v1", "kind": "Service", "namespace": name, "name": name, "status": "Synced"},
             ],
         },
@@ -38,11 +51,15 @@ def application(name: str, *, namespace: str = "argocd", project: str = "default
 def sandbox(argocd_sandbox: ArgoCDSandbox) -> ArgoCDSandbox:
     argocd_sandbox.store.add_application(application("guestbook", env="prod"), static=True)
     argocd_sandbox.store.add_application(application("api", env="dev"), static=True)
-    argocd_sandbox.store.add_application(application("web", namespace="team-a", project="shop", env="prod"), static=True)
+    argocd_sandbox.store.add_application(
+        application("web", namespace="team-a", project="shop", env="prod"), static=True
+    )
     return argocd_sandbox
 
 
-def get(sandbox: ArgoCDSandbox, path: str, headers: dict[str, str] | None = AUTH, **params: Any) -> requests.Response:
+def get(
+    sandbox: ArgoCDSandbox, path: str, headers: dict[str, str] | None = AUTH, **params: Any
+) -> requests.Response:
     return requests.get(sandbox.url + path, headers=headers, params=params, timeout=10)
 
 
@@ -63,7 +80,10 @@ def test_missing_and_forbidden_apps_are_both_permission_denied(sandbox: ArgoCDSa
     assert get(sandbox, "/api/v1/applications/guestbook", ci).status_code == 200
     # With one project named, Argo CD may say 404: the caller could read that project anyway.
     response = get(sandbox, "/api/v1/applications/nope", project="default")
-    assert (response.status_code, response.json()["message"]) == (404, 'applications.argoproj.io "nope" not found')
+    assert (response.status_code, response.json()["message"]) == (
+        404,
+        'applications.argoproj.io "nope" not found',
+    )
     assert get(sandbox, "/api/v1/applications/guestbook", project="shop").status_code == 404
     response = get(sandbox, "/api/v1/applications/guestbook", projects=["a", "b"])
     assert (response.status_code, response.json()["code"]) == (400, 3)
@@ -72,9 +92,14 @@ def test_missing_and_forbidden_apps_are_both_permission_denied(sandbox: ArgoCDSa
 def test_no_or_unknown_token_is_401_in_argocd_words(sandbox: ArgoCDSandbox) -> None:
     response = get(sandbox, "/api/v1/applications/guestbook", headers=None)
     assert response.status_code == 401
-    assert response.content == b'{"error":"no session information","code":16,"message":"no session information"}'
+    assert (
+        response.content == b'{"error":"no session information","code":16,"message":"no session information"}'
+    )
     response = get(sandbox, "/api/v1/applications", {"Authorization": "Bearer a.b.c"})
-    assert (response.status_code, response.json()["message"]) == (401, "invalid session: token is malformed: could not base64 decode header")
+    assert (response.status_code, response.json()["message"]) == (
+        401,
+        "invalid session: token is malformed: could not base64 decode header",
+    )
 
 
 def test_list_filters_by_selector_namespace_project_and_rbac(sandbox: ArgoCDSandbox) -> None:
@@ -107,28 +132,51 @@ def test_sync_without_the_sync_grant_names_the_permission(sandbox: ArgoCDSandbox
     assert response.status_code == 403
     message = response.json()["message"]
     assert message.startswith("permission denied: applications, sync, default/guestbook, sub: ci, iat: ")
-    response = requests.post(f"{sandbox.url}/api/v1/applications/nope/sync", json={}, headers=AUTH, timeout=10)
+    response = requests.post(
+        f"{sandbox.url}/api/v1/applications/nope/sync", json={}, headers=AUTH, timeout=10
+    )
     assert (response.status_code, response.json()["message"]) == (403, "permission denied")
 
 
 def test_resource_tree_and_managed_resources_come_from_the_status(sandbox: ArgoCDSandbox) -> None:
     tree = get(sandbox, "/api/v1/applications/guestbook/resource-tree").json()
     assert tree["nodes"][0] == {
-        "group": "apps", "version": "v1", "kind": "Deployment", "namespace": "guestbook", "name": "guestbook",
+        "group": "apps",
+        "version": "v1",
+        "kind": "Deployment",
+        "namespace": "guestbook",
+        "name": "guestbook",
         "health": {"status": "Progressing"},
     }
     managed = get(sandbox, "/api/v1/applications/guestbook/managed-resources").json()
-    assert [(i["kind"], i["modified"]) for i in managed["items"]] == [("Deployment", True), ("Service", False)]
+    assert [(i["kind"], i["modified"]) for i in managed["items"]] == [
+        ("Deployment", True),
+        ("Service", False),
+    ]
 
 
 def test_session_login_gives_a_token_that_works(sandbox: ArgoCDSandbox) -> None:
     sandbox.add_user("alice", "wonder", allow=("applications, get, default/*",))
-    response = requests.post(f"{sandbox.url}/api/v1/session", json={"username": "alice", "password": "wonder"}, timeout=10)
+    response = requests.post(
+        f"{sandbox.url}/api/v1/session", json={"username": "alice", "password": "wonder"}, timeout=10
+    )
     assert response.status_code == 200
     token = response.json()["token"]
-    assert get(sandbox, "/api/v1/applications/guestbook", {"Authorization": f"Bearer {token}"}).status_code == 200
-    assert get(sandbox, "/api/v1/applications/web", {"Authorization": f"Bearer {token}"}, appNamespace="team-a").status_code == 403
-    wrong = requests.post(f"{sandbox.url}/api/v1/session", json={"username": "alice", "password": "x"}, timeout=10)
+    assert (
+        get(sandbox, "/api/v1/applications/guestbook", {"Authorization": f"Bearer {token}"}).status_code
+        == 200
+    )
+    assert (
+        get(
+            sandbox, "/api/v1/applications/web", {"Authorization": f"Bearer {token}"}, appNamespace="team-a"
+        ).status_code
+        == 403
+    )
+    assert sandbox.requests[-3].body == {"username": "alice", "password": "[redacted]"}
+    assert "wonder" not in repr(sandbox.requests)
+    wrong = requests.post(
+        f"{sandbox.url}/api/v1/session", json={"username": "alice", "password": "x"}, timeout=10
+    )
     assert (wrong.status_code, wrong.json()) == (
         401,
         {"error": "Invalid username or password", "code": 16, "message": "Invalid username or password"},
@@ -143,7 +191,11 @@ def test_injected_5xx_answers_then_normal_service_resumes(sandbox: ArgoCDSandbox
     assert get(sandbox, "/api/v1/applications/guestbook").status_code == 503
     assert get(sandbox, "/api/v1/applications/guestbook").status_code == 200
     page = get(sandbox, "/api/v1/applications/api")
-    assert (page.status_code, page.headers["Content-Type"], page.text) == (502, "text/html; charset=utf-8", "<html>502 Bad Gateway</html>")
+    assert (page.status_code, page.headers["Content-Type"], page.text) == (
+        502,
+        "text/html; charset=utf-8",
+        "<html>502 Bad Gateway</html>",
+    )
     assert [r.status for r in sandbox.requests] == [503, 503, 200, 502]
 
 
@@ -158,15 +210,22 @@ def test_requests_are_recorded_with_the_token_redacted(sandbox: ArgoCDSandbox) -
     get(sandbox, "/api/v1/applications/guestbook", refresh="normal")
     record = sandbox.requests[-1]
     assert (record.method, record.path, record.query, record.status) == (
-        "GET", "/api/v1/applications/guestbook", {"refresh": "normal"}, 200,
+        "GET",
+        "/api/v1/applications/guestbook",
+        {"refresh": "normal"},
+        200,
     )
-    assert record.header("authorization") == "[redacted]"
+    assert record.header("authorization") == "Bearer [redacted]"
     assert "argocd-sandbox-token" not in repr(sandbox.requests)
 
 
 def test_unknown_routes_get_the_gateway_plain_text_answers(sandbox: ArgoCDSandbox) -> None:
     response = get(sandbox, "/api/v1/nothing")
-    assert (response.status_code, response.text, response.headers["Content-Type"]) == (404, "Not Found\n", "text/plain; charset=utf-8")
+    assert (response.status_code, response.text, response.headers["Content-Type"]) == (
+        404,
+        "Not Found\n",
+        "text/plain; charset=utf-8",
+    )
     response = requests.put(f"{sandbox.url}/api/v1/session", json={}, timeout=10)
     assert (response.status_code, response.text) == (405, "Method Not Allowed\n")
 
@@ -183,7 +242,9 @@ def test_a_response_outside_the_contract_is_a_violation_and_a_500(sandbox: ArgoC
 
 
 def test_a_request_outside_the_contract_is_a_400_and_a_violation(sandbox: ArgoCDSandbox) -> None:
-    response = requests.post(f"{sandbox.url}/api/v1/applications/guestbook/sync", json={"prune": "yes"}, headers=AUTH, timeout=10)
+    response = requests.post(
+        f"{sandbox.url}/api/v1/applications/guestbook/sync", json={"prune": "yes"}, headers=AUTH, timeout=10
+    )
     assert (response.status_code, response.json()["code"]) == (400, 3)
     assert any(v.where == "request" for v in sandbox.violations)
     sandbox.violations.clear()

@@ -77,7 +77,10 @@ def test_login_failures_are_worded_as_argocd_words_them(
         ({"Authorization": "token argocd-sandbox-token"}, "no session information"),
         ({"Authorization": "bearer argocd-sandbox-token"}, "no session information"),
         (bearer("not-a-jwt"), "no session information"),
-        (bearer(jwt({"iss": "argocd", "sub": "admin:login"})), "invalid session: token signature is invalid: signature is invalid"),
+        (
+            bearer(jwt({"iss": "argocd", "sub": "admin:login"})),
+            "invalid session: token signature is invalid: signature is invalid",
+        ),
         (bearer(jwt({"iss": "https://dex.example", "sub": "x"})), "invalid session: SSO is not configured"),
         (bearer("e30.%%%.x"), "invalid session: token is malformed: could not base64 decode claim"),
     ],
@@ -116,9 +119,7 @@ def test_denied_sync_names_resource_action_object_subject_and_issue_time() -> No
 
 def test_grants_glob_across_slashes_and_a_deny_wins() -> None:
     sessions = Sessions()
-    sessions.add_token(
-        "t", allow=("applications, *, team-a/*", "applications, sync, team-a/prod-*, deny")
-    )
+    sessions.add_token("t", allow=("applications, *, team-a/*", "applications, sync, team-a/prod-*, deny"))
     identity = sessions.authenticate(bearer("t"))
     assert identity.allows("applications", "get", "team-a/other-ns/app")
     assert identity.allows("applications", "sync", "team-a/staging-web")
@@ -127,7 +128,8 @@ def test_grants_glob_across_slashes_and_a_deny_wins() -> None:
 
 
 @pytest.mark.parametrize(
-    "line", ["applications, get", "p, role:ci, applications, get, */*", "applications, get, */*, maybe", " , get, x"]
+    "line",
+    ["applications, get", "p, role:ci, applications, get, */*", "applications, get, */*, maybe", " , get, x"],
 )
 def test_a_malformed_grant_is_refused(line: str) -> None:
     with pytest.raises(ValueError, match="grant"):
@@ -140,6 +142,11 @@ def test_star_grant_allows_everything() -> None:
 
 def test_stream_error_chunk_is_grpc_gateway_stream_error() -> None:
     assert ApiError(16, "no session information").stream_body() == {
-        "error": {"grpc_code": 16, "http_code": 401, "message": "no session information", "http_status": "Unauthorized"}
+        "error": {
+            "grpc_code": 16,
+            "http_code": 401,
+            "message": "no session information",
+            "http_status": "Unauthorized",
+        }
     }
     assert ApiError(9, "another operation is already in progress").status == 400

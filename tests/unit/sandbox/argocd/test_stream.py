@@ -14,7 +14,14 @@ CORPUS = Path(__file__).resolve().parents[3] / "fixtures" / "corpus" / "argocd-a
 SSE_FRAME = CORPUS / "stream" / "argoproj-pkg-TestMarshalerSSE.expected-sse-frame.txt"
 
 
-def app(name: str, *, namespace: str = "argocd", project: str = "default", labels: Mapping[str, str] | None = None, rev: str = "a") -> dict[str, Any]:
+def app(
+    name: str,
+    *,
+    namespace: str = "argocd",
+    project: str = "default",
+    labels: Mapping[str, str] | None = None,
+    rev: str = "a",
+) -> dict[str, Any]:
     return {
         "metadata": {"name": name, "namespace": namespace, "labels": dict(labels or {})},
         "spec": {"project": project},
@@ -24,7 +31,11 @@ def app(name: str, *, namespace: str = "argocd", project: str = "default", label
 
 def test_sse_frame_is_byte_identical_to_argoproj_pkg_marshaler() -> None:
     # TestMarshalerSSE marshals this object (keys in Go struct order) and expects the corpus bytes.
-    obj = {"metadata": {"name": "test"}, "spec": {"source": {"path": "test_path"}}, "status": {"message": "Failed"}}
+    obj = {
+        "metadata": {"name": "test"},
+        "spec": {"source": {"path": "test_path"}},
+        "status": {"message": "Failed"},
+    }
     assert stream.message_bytes(obj, sse=True) == SSE_FRAME.read_bytes()
     assert stream.message_bytes(obj, sse=False) == SSE_FRAME.read_bytes()[len(b"data: ") : -len(b" \n\n")]
 
@@ -54,7 +65,11 @@ def test_small_messages_share_a_chunk_with_the_delimiter_large_ones_do_not() -> 
         ("!env", {"env": "x"}, False),
         ("env in (prod, staging),team", {"env": "staging", "team": "a"}, True),
         ("env notin (prod,staging)", {"env": "prod"}, False),
-        ("app.kubernetes.io/part-of=shop,env=prod", {"app.kubernetes.io/part-of": "shop", "env": "dev"}, False),
+        (
+            "app.kubernetes.io/part-of=shop,env=prod",
+            {"app.kubernetes.io/part-of": "shop", "env": "dev"},
+            False,
+        ),
     ],
 )
 def test_label_selectors(selector: str, labels: dict[str, str], expected: bool) -> None:
@@ -95,8 +110,8 @@ class FakeConnection:
         self.stop_after = stop_after
         self.drop_when_sent: int | None = None
 
-    def write(self, data: bytes) -> None:
-        self.written.append(data)
+    def send(self, pieces: list[bytes]) -> None:
+        self.written.extend(stream.chunk(piece) for piece in pieces)
 
     def should_drop(self, events_sent: int, opened_at: float) -> bool:
         return self.drop_when_sent is not None and events_sent >= self.drop_when_sent
@@ -143,7 +158,10 @@ def test_initial_state_is_added_in_name_order_then_changes_and_duplicates_are_su
     assert lines[-1] == b""
     import json
 
-    events = [(m["result"]["type"], m["result"]["application"]["metadata"]["name"]) for m in map(json.loads, lines[:-1])]
+    events = [
+        (m["result"]["type"], m["result"]["application"]["metadata"]["name"])
+        for m in map(json.loads, lines[:-1])
+    ]
     assert events == [("ADDED", "a"), ("ADDED", "b"), ("MODIFIED", "b"), ("MODIFIED", "a"), ("DELETED", "b")]
     assert [r["type"] for r in connection.checked] == ["ADDED", "ADDED", "MODIFIED", "MODIFIED", "DELETED"]
 
@@ -160,11 +178,18 @@ def test_filters_name_namespace_selector_project_and_rbac() -> None:
         connection = FakeConnection(sse=False, stop_after=0)
         with pytest.raises(stream.Dropped):
             stream.run_watch(connection, q, FakeSubscription([]), apps, tick=0)
-        return [r["application"]["metadata"]["namespace"] + "/" + r["application"]["metadata"]["name"] for r in connection.checked]
+        return [
+            r["application"]["metadata"]["namespace"] + "/" + r["application"]["metadata"]["name"]
+            for r in connection.checked
+        ]
 
     assert names(query(name="web")) == ["argocd/web"]
     assert names(query(name="web", app_namespace="team-a")) == ["team-a/web"]
-    assert names(query(selector=stream.parse_selector("env=prod"))) == ["argocd/secret", "argocd/web", "team-a/web"]
+    assert names(query(selector=stream.parse_selector("env=prod"))) == [
+        "argocd/secret",
+        "argocd/web",
+        "team-a/web",
+    ]
     assert names(query(projects=frozenset({"private"}))) == ["argocd/secret"]
     assert names(query(may_get=lambda a: stream.rbac_name(a) != "private/secret")) == [
         "argocd/api",
@@ -185,7 +210,7 @@ def test_sse_keepalives_tick_every_interval_whatever_is_sent() -> None:
         stream.run_watch(connection, query(), FakeSubscription([]), [app("a")], clock=clock, tick=0)
     body = body_of(connection)
     assert body.startswith(b'data: {"result":{"type":"ADDED","application":')
-    frame, _, rest = body.partition(b" \n\n\n")
+    _, _, rest = body.partition(b" \n\n\n")
     assert rest == b":\n:\n"  # 9 loops of 0.25 s after opening at 0.25: ticks at 1.25 and 2.25
 
 

@@ -1,0 +1,185 @@
+"""HTTP plumbing shared by the sandbox emulators (GitHub, Argo CD): a threaded server on
+127.0.0.1 run in a background thread, a silent keep-alive handler, request reading, replies and
+the record of requests a test inspects.
+
+An emulator subclasses :class:`ThreadedHTTPService` and implements ``_serve(handler)``:
+
+    class MySandbox(ThreadedHTTPService):
+        server_version = "MySandbox"
+
+        def _serve(self, handler: QuietHandler) -> None:
+            path, query, headers, raw = read_request(handler)
+            send_reply(handler, 200, b'{"ok": true}', "application/json; charset=utf-8", {})
+
+``start()`` binds (port 0 = any free port; a taken port is an :class:`InputError` naming the
+port), ``stop()`` shuts the server down and joins its thread; both are idempotent and the service
+is a context manager. Streaming replies (chunked, server-sent events) write to ``handler.wfile``
+directly.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any, TypeVar
+from urllib.parse import parse_qsl, urlsplit
+
+from gitops_release.errors import InputError
+
+#: Headers that carry credentials: :func:`redact_headers` hides their values in recorded requests.
+SECRET_HEADERS = ("authorization", "cookie", "proxy-authorization")
+REDACTED = "[redacted]"
+
+
+@dataclass
+class RecordedRequest:
+    """One request as received: ``query`` keeps the last value per name, ``body`` is parsed JSON."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: Any
+    status: int = 0
+
+    def header(self, name: str) -> str | None:
+        """A header by case-insensitive name."""
+        for key, value in self.headers.items():
+            if key.lower() == name.lower():
+                return value
+        return None
+
+
+def header(headers: Mapping[str, str], name: str) -> str | None:
+    """A header by case-insensitive name, or None."""
+    return next((value for key, value in headers.items() if key.lower() == name.lower()), None)
+
+
+def redact_headers(headers: Mapping[str, str], names: Iterable[str] = SECRET_HEADERS) -> dict[str, str]:
+    """``headers`` with the values of credential headers replaced (the scheme word is kept, so a
+    test can still see ``Bearer`` was used): for records that may end up in logs or reports."""
+    hidden = {name.lower() for name in names}
+    out = {}
+    for key, value in headers.items():
+        if key.lower() in hidden:
+            scheme, _, rest = value.strip().partition(" ")
+            value = f"{scheme} {REDACTED}" if rest else REDACTED
+        out[key] = value
+    return out
+
+
+class QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+class QuietHandler(BaseHTTPRequestHandler):
+    """Hands every request to its service's ``_serve``; logs nothing."""
+
+    protocol_version = "HTTP/1.1"
+    timeout = 30  # idle keep-alive connections close, so stop() never waits on them
+    service: ThreadedHTTPService
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Silent: request lines could carry secrets in a query string; tests read ``requests``."""
+
+    def _serve(self) -> None:
+        self.service._serve(self)
+
+    do_GET = _serve
+    do_POST = _serve
+    do_PUT = _serve
+    do_PATCH = _serve
+    do_DELETE = _serve
+
+
+def read_request(handler: BaseHTTPRequestHandler) -> tuple[str, dict[str, str], dict[str, str], bytes]:
+    """(path, query with the last value per name, headers, raw body) of the request being handled."""
+    split = urlsplit(handler.path)
+    length = int(handler.headers.get("Content-Length") or 0)
+    raw = handler.rfile.read(length) if length > 0 else b""
+    headers = dict(handler.headers.items())
+    query = dict(parse_qsl(split.query, keep_blank_values=True))
+    return split.path, query, headers, raw
+
+
+def send_reply(
+    handler: BaseHTTPRequestHandler,
+    status: int,
+    payload: bytes,
+    content_type: str,
+    extra: Mapping[str, str],
+) -> None:
+    """One complete response with Content-Length (Content-Type only with a payload; none for HEAD)."""
+    handler.send_response(status)
+    for name, value in extra.items():
+        handler.send_header(name, value)
+    if payload:
+        handler.send_header("Content-Type", content_type)
+    handler.send_header("Content-Length", str(len(payload)))
+    handler.end_headers()
+    if payload and handler.command != "HEAD":
+        handler.wfile.write(payload)
+
+
+_Service = TypeVar("_Service", bound="ThreadedHTTPService")
+
+
+class ThreadedHTTPService:
+    """A server on ``host``:``port`` in a daemon thread; subclasses set ``port`` (and ``_server`` /
+    ``_thread`` to None) in ``__init__`` and implement ``_serve``."""
+
+    server_version = "Sandbox"
+    host = "127.0.0.1"
+    port: int
+    url: str = ""
+    _server: QuietServer | None = None
+    _thread: threading.Thread | None = None
+
+    def _serve(self, handler: QuietHandler) -> None:
+        raise NotImplementedError
+
+    def start(self: _Service) -> _Service:
+        if self._server is not None:
+            return self
+        handler = type(
+            f"{type(self).__name__}Handler",
+            (QuietHandler,),
+            {"service": self, "server_version": self.server_version},
+        )
+        try:
+            self._server = QuietServer((self.host, self.port), handler)
+        except OSError as exc:
+            # A taken (or privileged) port is the caller's input, not a sandbox bug.
+            raise InputError(
+                "port",
+                f"cannot listen on {self.host}:{self.port}: {exc.strerror or exc}",
+                fix="choose another port, or 0 to let the sandbox pick a free one",
+            ) from None
+        self.port = int(self._server.server_address[1])
+        self.url = f"http://{self.host}:{self.port}"
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        server, thread = self._server, self._thread
+        self._server = self._thread = None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        if thread is not None:
+            thread.join()
+
+    def __enter__(self: _Service) -> _Service:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()

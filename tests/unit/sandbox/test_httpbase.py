@@ -1,0 +1,76 @@
+"""sandbox/httpbase.py: the HTTP plumbing both emulators share."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import requests
+
+from gitops_release.errors import InputError
+from gitops_release.sandbox.httpbase import (
+    QuietHandler,
+    RecordedRequest,
+    ThreadedHTTPService,
+    header,
+    read_request,
+    redact_headers,
+    send_reply,
+)
+
+
+class Echo(ThreadedHTTPService):
+    server_version = "EchoSandbox"
+
+    def __init__(self, port: int = 0) -> None:
+        self.port = port
+        self.requests: list[RecordedRequest] = []
+
+    def _serve(self, handler: QuietHandler) -> None:
+        path, query, headers, raw = read_request(handler)
+        self.requests.append(
+            RecordedRequest(handler.command, path, query, redact_headers(headers), json.loads(raw or b"null"))
+        )
+        send_reply(
+            handler,
+            201,
+            json.dumps({"path": path, "query": query}).encode(),
+            "application/json",
+            {"X-A": "1"},
+        )
+
+
+def test_service_serves_records_redacted_and_stops() -> None:
+    with Echo() as echo:
+        assert echo.url == f"http://127.0.0.1:{echo.port}"
+        response = requests.post(
+            f"{echo.url}/a/b?x=1&x=2&y=",
+            json={"k": "v"},
+            headers={"Authorization": "Bearer s3cret", "Cookie": "argocd.token=s3cret"},
+            timeout=10,
+        )
+        assert response.status_code == 201
+        assert response.headers["Server"].startswith("EchoSandbox")
+        assert response.headers["X-A"] == "1"
+        assert response.json() == {"path": "/a/b", "query": {"x": "2", "y": ""}}
+        [record] = echo.requests
+        assert (record.method, record.path, record.body) == ("POST", "/a/b", {"k": "v"})
+        assert record.header("authorization") == "Bearer [redacted]"
+        assert record.header("COOKIE") == "[redacted]"
+        assert "s3cret" not in json.dumps(record.headers)
+        assert echo.start() is echo  # idempotent
+    assert echo._server is None
+    echo.stop()  # idempotent
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"{echo.url}/", timeout=2)
+
+
+def test_a_taken_port_is_an_input_error_naming_the_port() -> None:
+    with Echo() as first, pytest.raises(InputError, match=f"cannot listen on 127.0.0.1:{first.port}"):
+        Echo(first.port).start()
+
+
+def test_header_is_case_insensitive() -> None:
+    assert header({"Content-Type": "a"}, "content-type") == "a"
+    assert header({}, "x") is None
+    assert redact_headers({"Authorization": "token"}) == {"Authorization": "[redacted]"}
