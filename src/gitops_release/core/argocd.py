@@ -476,7 +476,12 @@ def _is_fresh(obs: AppObservation) -> tuple[bool, str]:
 
 
 def assess(obs: AppObservation, expectation: Expectation) -> Assessment:
-    """The verdict on one observation (see the module docstring for the rules)."""
+    """The verdict on one observation (see the module docstring for the rules); the reason is one line."""
+    result = _assess(obs, expectation)
+    return Assessment(result.verdict, _one_line(result.reason))
+
+
+def _assess(obs: AppObservation, expectation: Expectation) -> Assessment:
     expected = expectation.revisions
     at_expected = bool(obs.revisions) and _revisions_match(expected, obs.revisions)
     fresh, stale_reason = _is_fresh(obs)
