@@ -163,6 +163,9 @@ def test_a_promotion_on_main_is_awaited_until_argo_cd_runs_it_and_the_outputs_dr
         assert f"### Argo CD: {env}" in result.summary, result.summary
     assert result.summary.count(f"sync=Synced health=Healthy revision={after}") == 2, result.summary
     assert '"verdict":"done"' in result.summary.replace(" ", "")
+    # The action's own step summary: a table per app and the Mermaid gantt of the phases.
+    assert "### await-argocd-sync (wait)" in result.summary
+    assert "```mermaid" in result.summary and "gantt" in result.summary
 
     # Argo CD really ran the promotion: stage synced at that commit by an operation, in history.
     stage = argocd.store.get("my-app-stage")
