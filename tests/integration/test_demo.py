@@ -1,6 +1,6 @@
 """`make demo` stays working: the demo runs end to end and shows each step's real result
-(the release flow, then overlays status, a promotion by pull request and its merge, a refused
-skip and a rollback)."""
+(the release flow, then overlays status, a promotion by pull request and its merge, Argo CD
+syncing the merge while await-argocd-sync shows its progress, a refused skip and a rollback)."""
 
 from __future__ import annotations
 
@@ -38,7 +38,24 @@ def test_demo_runs_the_whole_flow_on_the_sandbox():
     assert re.search(r"sandbox pull request #1: 'promote my-app:sha-4f2c9d8e to stage'", out)
     assert re.search(r"promote/stage/[0-9a-f]{10} -> main, labels: promotion, stage", out)
     assert "merged: True" in out
+    # Argo CD syncs exactly the merge commit; the wait shows each change as it happens, then done.
+    merge = re.search(r"merged: True, merge commit ([0-9a-f]{12}) on main", out)
+    assert merge, out[-4000:]
+    assert f"waiting up to 10m for my-app-stage at {merge.group(1)} (stream)" in out
+    progress = re.findall(
+        r"^  my-app-stage: (\S+(?: → \S+)?) · (\S+(?: → \S+)?) · .*· [0-9.]+s$", out, re.MULTILINE
+    )
+    assert len(progress) >= 2, out[-4000:]
+    assert progress[-1][1].endswith("Healthy") and progress[-1][0].endswith("Synced"), progress
+    assert re.search(
+        rf"^  my-app-stage: Synced · Healthy · rev {merge.group(1)}[0-9a-f]{{28}} · done$", out, re.MULTILINE
+    )
+    assert re.search(
+        rf"evidence: my-app-stage done at {merge.group(1)}, live images ghcr\.io/org/my-app:sha-4f2c9d8e@",
+        out,
+    )
     assert "dev → prod is not the next step in dev → stage → prod: it skips stage" in out
     assert "rollback in stage: 1 image" in out and "state: committed" in out
     assert "OpenAPI validation on, 0 violations" in out
+    assert "Argo CD API request(s), Swagger validation on, 0 violations" in out
     assert "demo finished" in out

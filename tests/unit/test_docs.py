@@ -20,6 +20,7 @@ PAGES = {
     "sandbox": "docs/sandbox.md",
     "promote-overlay": "docs/promote-overlay.md",
     "overlays status": "docs/promote-overlay.md",
+    "await-argocd-sync": "docs/await-argocd-sync.md",
 }
 
 

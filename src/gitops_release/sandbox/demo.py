@@ -13,8 +13,12 @@
 8. ``gitops-release promote-overlay`` dev -> stage opens a pull request in the sandbox (branch
    ``promote/stage/<plan key>``, labels from the policy); a reviewer merges it (a real merge
    commit in the sandbox's bare repository). (A re-run reusing the pull request: tests/e2e.)
-9. Skipping stage (dev -> prod) is refused by policy, before anything is pushed.
-10. A rollback of stage (``revert: true``, mode commit: the emergency path), and the table again.
+9. The Argo CD emulator, told of the push (the git webhook), syncs the merge commit to the
+   auto-synced ``my-app-stage`` (rendered with kustomize); ``gitops-release await-argocd-sync``
+   waits with live progress until stage runs exactly that commit, Healthy, and writes the
+   evidence bundle.
+10. Skipping stage (dev -> prod) is refused by policy, before anything is pushed.
+11. A rollback of stage (``revert: true``, mode commit: the emergency path), and the table again.
 
 Every command runs as a real subprocess of this interpreter, exactly as a workflow step would.
 """
@@ -31,6 +35,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from gitops_release.sandbox.argocd import ArgoCDSandbox
+from gitops_release.sandbox.argocd.applications import Timing
 from gitops_release.sandbox.github import GitHubSandbox
 
 CONFIG_REPO = "org/config"
@@ -38,6 +44,9 @@ SOURCE_REPO = "org/my-app"
 TOKEN = "sandbox-token"  # noqa: S105 - the local emulator's fixed token, not a secret
 SHA = "4f2c9d8e1b7a6c5d4e3f2a1b0c9d8e7f6a5b4c3d"
 DIGEST = "sha256:" + "3b" * 32
+ARGOCD_TOKEN = "argocd-sandbox-token"  # noqa: S105 - the local emulator's token, not a secret
+# Slow enough to watch: the sync takes 1 s, the rollout 1.5 s.
+ARGOCD_TIMING = Timing(sync_duration=1.0, progressing_duration=1.5)
 
 POLICY = """\
 # Release policy for this config repo (see docs/release-db.md).
@@ -121,6 +130,40 @@ def _run(args: list[str], env: Mapping[str, str], cwd: Path, *, expect: int = 0)
     return result.stdout
 
 
+def _run_live(args: list[str], env: Mapping[str, str], cwd: Path) -> None:
+    """Like _run, but each line is shown as the command prints it (progress while it waits)."""
+    print(f"$ gitops-release {' '.join(args)}", flush=True)
+    with subprocess.Popen(
+        [sys.executable, "-m", "gitops_release", *args],
+        env={**os.environ, **env},
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    ) as process:
+        assert process.stdout is not None
+        for line in process.stdout:
+            print(f"  {line.rstrip()}", flush=True)
+        code = process.wait(timeout=120)
+    if code != 0:
+        raise SystemExit(f"demo: expected exit 0, got {code}")
+
+
+def _application(env: str, repo_url: str) -> dict[str, Any]:
+    """The Argo CD Application of one environment: auto-sync of its overlay on main."""
+    return {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Application",
+        "metadata": {"name": f"my-app-{env}", "namespace": "argocd", "labels": {"env": env}},
+        "spec": {
+            "project": "default",
+            "source": {"repoURL": repo_url, "path": f"infra/argocd/overlays/{env}", "targetRevision": "main"},
+            "destination": {"server": "https://kubernetes.default.svc", "namespace": f"my-app-{env}"},
+            "syncPolicy": {"automated": {"prune": True}},
+        },
+    }
+
+
 def _api(sandbox: GitHubSandbox, method: str, path: str, body: Mapping[str, object]) -> dict[str, Any]:
     """One request to the sandbox's API, as a reviewer's browser would send it."""
     request = urllib.request.Request(  # noqa: S310 - the sandbox's http://127.0.0.1 URL
@@ -153,7 +196,10 @@ def _git(*args: str, cwd: Path) -> str:
 def main() -> int:
     with tempfile.TemporaryDirectory(prefix="gitops-release-demo-") as tmp:
         root = Path(tmp)
-        with GitHubSandbox(root / "sandbox", tokens=(TOKEN,)) as sandbox:
+        with (
+            GitHubSandbox(root / "sandbox", tokens=(TOKEN,)) as sandbox,
+            ArgoCDSandbox(timing=ARGOCD_TIMING, tokens=(ARGOCD_TOKEN,)) as argocd,
+        ):
             _step(f"GitHub API sandbox on {sandbox.url}")
             sandbox.create_repo(SOURCE_REPO, files={"README.md": "my-app\n"})
             sandbox.create_repo(
@@ -167,6 +213,11 @@ def main() -> int:
                 },
             )
             print(f"  config repo remote: {sandbox.git_url(CONFIG_REPO)}")
+            config_url = sandbox.git_url(CONFIG_REPO)
+            argocd.store.register_repo(config_url, Path(config_url.removeprefix("file://")))
+            argocd.store.add_application(_application("stage", config_url))
+            argocd.store.notify_push(config_url)
+            print(f"  Argo CD sandbox on {argocd.url}: application my-app-stage (auto-sync) on that remote")
 
             _step("Source repo build finished: dispatch-update (one POST, standard library only)")
             build_env = {
@@ -235,6 +286,21 @@ def main() -> int:
             _sync(checkout)
             _run(["overlays", "status"], {}, checkout)
 
+            _step("Argo CD syncs the merge: await-argocd-sync waits for exactly that commit")
+            argocd.store.notify_push(config_url)  # the git webhook Argo CD gets on every push
+            await_env = {
+                "INPUT_TOKEN": ARGOCD_TOKEN,
+                "INPUT_EVIDENCE-PATH": str(root / "argocd-evidence.json"),
+            }
+            await_args = ["await-argocd-sync", "--server", argocd.url, "--applications", "my-app-stage"]
+            _run_live(await_args, await_env, checkout)
+            evidence = json.loads((root / "argocd-evidence.json").read_text(encoding="utf-8"))
+            [app] = evidence["applications"]
+            print(
+                f"  evidence: {app['name']} {app['verdict']} at {app['revision']['synced'][0][:12]}, "
+                f"live images {', '.join(app['images']['live'])}, history ids {app['historyIds']}"
+            )
+
             _step("Skipping stage is refused by policy; nothing is pushed")
             skip = ["promote-overlay", "--from-env", "dev", "--to-env", "prod"]
             _run(skip, promote_env, checkout, expect=1)
@@ -252,6 +318,11 @@ def main() -> int:
                 raise SystemExit("demo: the GitHub sandbox recorded OpenAPI violations")
             checked = "on" if sandbox.validate else f"off ({sandbox.note})"
             print(f"\n  {len(sandbox.requests)} API request(s), OpenAPI validation {checked}, 0 violations")
+            if argocd.violations:
+                for problem in argocd.violations:
+                    print(f"  Argo CD contract violation: {problem}")
+                raise SystemExit("demo: the Argo CD sandbox recorded contract violations")
+            print(f"  {len(argocd.requests)} Argo CD API request(s), Swagger validation on, 0 violations")
     print("\ndemo finished: every step ran against the local sandbox.")
     return 0
 
