@@ -106,8 +106,10 @@ def test_username_password_login_then_bearer_session_token_and_relogin_after_exp
         connection = ArgoCDConnection(server.url, username="ci-bot", password="pa55-w0rd-xyz")
         with ArgoCDClient(connection) as client:
             client.get_application("guestbook")
+            assert client.session_token == "session-token-one-aaaa"
             client.get_application("guestbook")  # first session expired: logs in again once
             assert client.requests_made == 5
+            assert client.session_token == "session-token-two-bbbb"  # what a watch thread's client uses
     login = server.requests[0]
     assert login.method == "POST" and "Authorization" not in login.headers
     assert json.loads(login.body) == {"username": "ci-bot", "password": "pa55-w0rd-xyz"}

@@ -744,6 +744,12 @@ class ArgoCDClient:
         register_secret(token)
         self._token = token
 
+    @property
+    def session_token(self) -> str | None:
+        """The bearer token in use (the connection's token, or the session token of ``login()``), for
+        a second client on another thread. Already registered as a secret."""
+        return self._token
+
     def get_application(self, name: str, *, refresh: str | None = None) -> dict:
         """``GET /api/v1/applications/{name}`` (``refresh`` normal / hard asks for a reconcile)."""
         response = self._request(

@@ -1139,7 +1139,7 @@ class Waiter:
         same server and token (the session token when we logged in), and few retries per request
         so a failing stream endpoint is noticed (the thread itself retries until the deadline)."""
         connection = self.connection
-        token = getattr(self.client, "_token", None) or connection.token
+        token = self.client.session_token or connection.token
         if connection.username is not None:
             connection = dataclasses.replace(connection, token=token, username=None, password=None)
         return ArgoCDClient(
