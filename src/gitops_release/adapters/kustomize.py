@@ -154,10 +154,12 @@ def render(
     env: Mapping[str, str] | None = None,
     timeout: float = DEFAULT_TIMEOUT,
     max_bytes: int = MAX_OUTPUT_BYTES,
+    child_env: Mapping[str, str] | None = None,
 ) -> str:
     """The YAML ``kubectl kustomize directory`` prints; ConfigError naming ``shown`` (the overlay
     as the user knows it) when kustomize fails, runs out of its memory limit (MEMORY_ENV), times
-    out or prints more than ``max_bytes``."""
+    out or prints more than ``max_bytes``. ``child_env`` is set in the child's environment as is,
+    over what is passed through (the Argo CD sandbox uses it to cut kustomize off the network)."""
     limit = memory_limit(env or {})
     fix = (
         f"make `kubectl kustomize {shown}` render, or set render-check: false for an overlay that cannot "
@@ -172,7 +174,7 @@ def render(
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=err,
-                env=_child_env(env or {}),
+                env={**_child_env(env or {}), **(child_env or {})},
                 start_new_session=True,
                 preexec_fn=_limit_memory(limit),  # only setrlimit runs there
             )
