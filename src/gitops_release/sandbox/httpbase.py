@@ -11,15 +11,21 @@ An emulator subclasses :class:`ThreadedHTTPService` and implements ``_serve(hand
             path, query, headers, raw = read_request(handler)
             send_reply(handler, 200, b'{"ok": true}', "application/json; charset=utf-8", {})
 
-``start()`` binds (port 0 = any free port; a taken port is an :class:`InputError` naming the
-port), ``stop()`` shuts the server down and joins its thread; both are idempotent and the service
-is a context manager. Streaming replies (chunked, server-sent events) write to ``handler.wfile``
-directly.
+``start()`` binds to a loopback address only (127.0.0.1, ::1 or localhost; anything else is an
+:class:`InputError` naming ``host``; port 0 = any free port; a taken port is an InputError naming
+the port). ``stop()`` shuts the server down, shuts down every open connection (idle keep-alive
+ones, and ones whose handler still waits: it sees end-of-file or a failed write) and joins the
+handler threads (bounded by ``STOP_JOIN_TIMEOUT``) and the server thread; both are idempotent and
+the service is a context manager. Streaming replies (chunked, server-sent events) write to
+``handler.wfile`` directly; a handler that waits without reading checks :func:`peer_closed`.
 """
 
 from __future__ import annotations
 
+import select
+import socket
 import threading
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -32,6 +38,36 @@ from gitops_release.errors import InputError
 #: Headers that carry credentials: :func:`redact_headers` hides their values in recorded requests.
 SECRET_HEADERS = ("authorization", "cookie", "proxy-authorization")
 REDACTED = "[redacted]"
+#: The only addresses a sandbox listens on: it accepts its own well-known tokens, so it must not be
+#: reachable from another machine.
+LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
+#: How long stop() waits, in all, for handler threads to end after their connections are shut down.
+STOP_JOIN_TIMEOUT = 5.0
+
+
+def check_loopback_host(host: str, field: str = "host") -> None:
+    """InputError naming ``field`` unless ``host`` is one of LOOPBACK_HOSTS."""
+    if host not in LOOPBACK_HOSTS:
+        raise InputError(
+            field,
+            f"the sandbox listens on loopback only (127.0.0.1, ::1 or localhost), not {host!r}",
+            fix="use 127.0.0.1 (the default); the sandbox accepts fixed tokens and must not be reachable "
+            "from other machines",
+        )
+
+
+def peer_closed(sock: socket.socket) -> bool:
+    """True when the client closed its side of ``sock`` (end-of-file) or the socket failed: for a
+    handler that waits without reading (a watch, a long poll), as Go's server cancels a request's
+    context when its connection's background read sees end-of-file. Bytes the client sent are left
+    unread."""
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+        if not readable:
+            return False
+        return sock.recv(1, socket.MSG_PEEK) == b""
+    except (OSError, ValueError):  # ValueError: the socket was closed (fileno -1)
+        return True
 
 
 @dataclass
@@ -72,8 +108,56 @@ def redact_headers(headers: Mapping[str, str], names: Iterable[str] = SECRET_HEA
 
 
 class QuietServer(ThreadingHTTPServer):
+    """A thread per connection, each one tracked so stop() can shut it down and join it."""
+
     daemon_threads = True
+    block_on_close = False  # stop() joins with a bound instead (close_connections)
     allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
+        self._connections: dict[socket.socket, threading.Thread] = {}
+        self._connections_lock = threading.Lock()
+        super().__init__(address, handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        thread = threading.Thread(
+            target=self.process_request_thread,
+            args=(request, client_address),
+            name=f"{self.RequestHandlerClass.__name__} connection {client_address[0]}:{client_address[1]}",
+            daemon=True,
+        )
+        with self._connections_lock:
+            self._connections[request] = thread
+        thread.start()
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            with self._connections_lock:
+                self._connections.pop(request, None)
+
+    def connection_threads(self) -> list[threading.Thread]:
+        with self._connections_lock:
+            return [thread for thread in self._connections.values() if thread.is_alive()]
+
+    def close_connections(self, timeout: float) -> None:
+        """Shut down every open connection (a blocked read sees end-of-file, a write fails) and
+        join their threads, ``timeout`` seconds in all."""
+        with self._connections_lock:
+            connections = list(self._connections.items())
+        for sock, _ in connections:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # already closed by its handler
+        deadline = time.monotonic() + timeout
+        for _, thread in connections:
+            thread.join(max(0.0, deadline - time.monotonic()))
+
+
+class QuietServer6(QuietServer):
+    address_family = socket.AF_INET6
 
 
 class QuietHandler(BaseHTTPRequestHandler):
@@ -129,8 +213,8 @@ _Service = TypeVar("_Service", bound="ThreadedHTTPService")
 
 
 class ThreadedHTTPService:
-    """A server on ``host``:``port`` in a daemon thread; subclasses set ``port`` (and ``_server`` /
-    ``_thread`` to None) in ``__init__`` and implement ``_serve``."""
+    """A server on ``host`` (loopback only):``port`` in a daemon thread; subclasses set ``port`` (and
+    ``_server`` / ``_thread`` to None) in ``__init__`` and implement ``_serve``."""
 
     server_version = "Sandbox"
     host = "127.0.0.1"
@@ -145,13 +229,15 @@ class ThreadedHTTPService:
     def start(self: _Service) -> _Service:
         if self._server is not None:
             return self
+        check_loopback_host(self.host)
         handler = type(
             f"{type(self).__name__}Handler",
             (QuietHandler,),
             {"service": self, "server_version": self.server_version},
         )
+        server_class = QuietServer6 if ":" in self.host else QuietServer
         try:
-            self._server = QuietServer((self.host, self.port), handler)
+            self._server = server_class((self.host, self.port), handler)
         except OSError as exc:
             # A taken (or privileged) port is the caller's input, not a sandbox bug.
             raise InputError(
@@ -160,21 +246,32 @@ class ThreadedHTTPService:
                 fix="choose another port, or 0 to let the sandbox pick a free one",
             ) from None
         self.port = int(self._server.server_address[1])
-        self.url = f"http://{self.host}:{self.port}"
+        shown = f"[{self.host}]" if ":" in self.host else self.host
+        self.url = f"http://{shown}:{self.port}"
         self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"{type(self).__name__} server",
+            daemon=True,
         )
         self._thread.start()
         return self
 
     def stop(self) -> None:
+        """Stop accepting, shut down every open connection and join its thread (bounded), close."""
         server, thread = self._server, self._thread
         self._server = self._thread = None
         if server is not None:
-            server.shutdown()
+            server.shutdown()  # no new connection after this: the accept loop has ended
+            server.close_connections(STOP_JOIN_TIMEOUT)
             server.server_close()
         if thread is not None:
             thread.join()
+
+    def connection_threads(self) -> list[threading.Thread]:
+        """The live handler threads (one per open connection); empty when stopped."""
+        server = self._server
+        return server.connection_threads() if server is not None else []
 
     def __enter__(self: _Service) -> _Service:
         return self.start()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import socket
+import threading
 
 import pytest
 import requests
@@ -12,7 +14,9 @@ from gitops_release.sandbox.httpbase import (
     QuietHandler,
     RecordedRequest,
     ThreadedHTTPService,
+    check_loopback_host,
     header,
+    peer_closed,
     read_request,
     redact_headers,
     send_reply,
@@ -68,6 +72,46 @@ def test_service_serves_records_redacted_and_stops() -> None:
 def test_a_taken_port_is_an_input_error_naming_the_port() -> None:
     with Echo() as first, pytest.raises(InputError, match=f"cannot listen on 127.0.0.1:{first.port}"):
         Echo(first.port).start()
+
+
+def test_stop_shuts_down_idle_keep_alive_connections_and_joins_their_threads() -> None:
+    before = set(threading.enumerate())
+    echo = Echo().start()
+    sock = socket.create_connection(("127.0.0.1", echo.port), timeout=5)
+    sock.sendall(b"GET /idle HTTP/1.1\r\nHost: x\r\n\r\n")
+    answer = b""
+    while not answer.endswith(b"}"):
+        answer += sock.recv(65536)
+    assert answer.startswith(b"HTTP/1.1 201")
+    assert len(echo.connection_threads()) == 1  # kept alive, waiting for the next request
+    echo.stop()
+    assert sock.recv(65536) == b""  # shut down by stop() (a 5 s timeout fails the test)
+    sock.close()
+    assert [t for t in threading.enumerate() if t not in before and t.is_alive()] == []
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "", "::", "10.0.0.1", "example.com"])  # noqa: S104
+def test_only_loopback_hosts_are_served(host: str) -> None:
+    echo = Echo()
+    echo.host = host
+    with pytest.raises(InputError, match="loopback only") as caught:
+        echo.start()
+    assert caught.value.field == "host"
+    assert echo._server is None
+    for accepted in ("127.0.0.1", "::1", "localhost"):
+        check_loopback_host(accepted)
+
+
+def test_peer_closed_sees_end_of_file_not_unread_bytes() -> None:
+    left, right = socket.socketpair()
+    assert not peer_closed(left)
+    right.sendall(b"x")
+    assert not peer_closed(left)  # bytes waiting are not an end, and stay unread
+    assert left.recv(1) == b"x"
+    right.close()
+    assert peer_closed(left)
+    left.close()
+    assert peer_closed(left)
 
 
 def test_header_is_case_insensitive() -> None:

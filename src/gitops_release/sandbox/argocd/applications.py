@@ -284,11 +284,19 @@ class ApplicationStore(Controller):
     # -- API operations --------------------------------------------------------------------------
 
     def refresh(
-        self, name: str, app_namespace: str | None = None, *, hard: bool = False, wait: float = 5.0
+        self,
+        name: str,
+        app_namespace: str | None = None,
+        *,
+        hard: bool = False,
+        wait: float | None = 5.0,
+        cancelled: Callable[[], bool] | None = None,
     ) -> dict[str, Any]:
         """Ask for a refresh (annotation ``argocd.argoproj.io/refresh`` as Argo CD's API sets it) and
-        return the app once the controller processed it, or after ``wait`` seconds."""
-        deadline = time.monotonic() + max(wait, 0.0)
+        return the app once the controller processed it, or as it is after ``wait`` seconds (None:
+        no bound). When ``cancelled()`` (polled) turns true first: StoreError 500 (code Unknown)
+        ``application refresh deadline exceeded``, Argo CD's answer when the request ends first."""
+        deadline = None if wait is None else time.monotonic() + max(wait, 0.0)
         with self._lock:
             record = self._find(name, app_namespace)
             if record.static:
@@ -297,9 +305,13 @@ class ApplicationStore(Controller):
             self._emit("MODIFIED", record)
             self._wake.set()
             while record.refreshed < generation and not record.deleted:
-                left = deadline - time.monotonic()
-                if left <= 0:
+                if cancelled is not None and cancelled():
+                    raise StoreError(2, 500, "application refresh deadline exceeded")
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
                     break
+                if cancelled is not None:
+                    left = 0.05 if left is None else min(left, 0.05)  # polled: no one notifies it
                 self._lock.wait(left)
             if record.deleted:
                 raise _not_found(name)

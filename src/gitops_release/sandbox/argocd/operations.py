@@ -8,6 +8,7 @@ applications.StoreError.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -25,15 +26,19 @@ from gitops_release.sandbox.argocd.session import (
     Sessions,
 )
 
-#: How long GET ?refresh= waits for the controller before it answers (Argo CD: the request deadline).
-REFRESH_WAIT = 10.0
-
 
 class Operations:
     """Mixed into ArgoCDSandbox: the handlers its routes name (``_<handler>``)."""
 
     store: ApplicationStore
     sessions: Sessions
+    #: Seconds a GET ?refresh= waits for the controller before Argo CD's deadline error; None: no
+    #: bound (it waits until the refresh is processed, the client leaves or the sandbox stops).
+    refresh_deadline: float | None
+
+    def _request_ended(self) -> bool:
+        """The request's context is done (the client left, the server stops)."""
+        raise NotImplementedError
 
     def _create_session(
         self, identity: Identity | None, params: Mapping[str, str], multi: Mapping[str, list[str]], body: Any
@@ -86,8 +91,15 @@ class Operations:
             return 200, app
         hard = multi["refresh"][-1] == "hard"
         namespace = (multi.get("appNamespace") or [""])[-1] or None
-        # Argo CD sets the refresh annotation and answers once the controller has reconciled.
-        return 200, self.store.refresh(name, namespace, hard=hard, wait=REFRESH_WAIT)
+        # Argo CD sets the refresh annotation and answers the first later state without it; it
+        # never answers the old state: when the request's context ends first, it answers
+        # "application refresh deadline exceeded" (server/application/application.go Get).
+        deadline = None if self.refresh_deadline is None else time.monotonic() + self.refresh_deadline
+
+        def ended() -> bool:
+            return self._request_ended() or (deadline is not None and time.monotonic() >= deadline)
+
+        return 200, self.store.refresh(name, namespace, hard=hard, wait=None, cancelled=ended)
 
     def _list_applications(
         self, identity: Identity, params: Mapping[str, str], multi: Mapping[str, list[str]], body: Any

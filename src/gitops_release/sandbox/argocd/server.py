@@ -1,6 +1,6 @@
 """The Argo CD API emulator's HTTP side: routing, auth, fault injection, request recording.
 
-Standard-library HTTP server on 127.0.0.1. Application state lives in an
+Standard-library HTTP server on 127.0.0.1 (loopback only). Application state lives in an
 :class:`~gitops_release.sandbox.argocd.applications.ApplicationStore`; this module answers HTTP
 as Argo CD v3.5's API server does (grpc-gateway v1.16 in front of gRPC services): the bodies,
 gRPC codes and HTTP statuses of ``session.py``, the watch framing of ``stream.py``. Every
@@ -19,7 +19,6 @@ import copy
 import gzip
 import json
 import re
-import socket
 import sys
 import threading
 import time
@@ -43,7 +42,14 @@ from gitops_release.sandbox.argocd.session import (
     Identity,
     Sessions,
 )
-from gitops_release.sandbox.httpbase import QuietHandler, RecordedRequest, ThreadedHTTPService, redact_headers
+from gitops_release.sandbox.httpbase import (
+    QuietHandler,
+    RecordedRequest,
+    ThreadedHTTPService,
+    check_loopback_host,
+    peer_closed,
+    redact_headers,
+)
 
 DEFAULT_TOKEN = "argocd-sandbox-token"  # noqa: S105 - the sandbox's own local credential
 #: Argo CD answers JSON with the gRPC server's header forwarded (grpc-gateway outgoing metadata).
@@ -147,6 +153,9 @@ class _StreamConnection:
     def stopping(self) -> bool:
         return self.sandbox._stopping.is_set()
 
+    def client_gone(self) -> bool:
+        return peer_closed(self.handler.connection)
+
     def check(self, result: Mapping[str, Any]) -> None:
         # Checked as the client reads it (YAML-loaded timestamps are datetimes until encoded).
         sent = json.loads(stream.go_json(result))
@@ -154,7 +163,13 @@ class _StreamConnection:
 
 
 class ArgoCDSandbox(Operations, ThreadedHTTPService):
-    """The emulator. Thread-safe; watch connections each run on their own thread."""
+    """The emulator. Thread-safe; every connection runs on its own thread, and stop() ends them all
+    (stalls, refresh waits and watches wake on it; their sockets are shut down).
+
+    ``GET ?refresh=`` answers once the controller has processed the refresh; it never answers the
+    old state. Like Argo CD, it waits until then or until the request ends (the client leaves, the
+    sandbox stops). ``refresh_deadline`` (seconds) stands for a request deadline: past it the answer
+    is Argo CD's ``500 {"error": "application refresh deadline exceeded", "code": 2}``."""
 
     server_version = "ArgoCDSandbox"
 
@@ -170,12 +185,15 @@ class ArgoCDSandbox(Operations, ThreadedHTTPService):
         host: str = "127.0.0.1",
         port: int = 0,
         gzip: bool = True,
+        refresh_deadline: float | None = None,
     ) -> None:
+        check_loopback_host(host)
         if keepalive <= 0:
             raise ValueError("keepalive must be positive (seconds between ':' comment lines)")
         self._own_store = store is None
         self.store = store if store is not None else ApplicationStore(timing=timing or Timing())
         self.keepalive = keepalive
+        self.refresh_deadline = refresh_deadline
         #: Compress like argocd-server --enable-gzip (its default) for clients that accept it.
         self.gzip = gzip
         self.host = host
@@ -197,8 +215,8 @@ class ArgoCDSandbox(Operations, ThreadedHTTPService):
         self._lock = threading.RLock()
         self._injections: list[_Injection] = []
         self._drops: list[_Drop] = []
-        self._open_streams: set[socket.socket] = set()
         self._stopping = threading.Event()
+        self._current = threading.local()  # the handler of the request this thread serves
         for token in tokens:
             self.add_token(token)
 
@@ -211,16 +229,17 @@ class ArgoCDSandbox(Operations, ThreadedHTTPService):
         try:
             super().start()
         except InputError as exc:
+            if exc.field != "port":
+                raise
             raise InputError("argocd-port", exc.message.split(": ", 1)[-1], fix=exc.fix) from None
         if self._own_store:
             self.store.start()
         return self
 
     def stop(self) -> None:
+        # Stalls, refresh waits and watches see this and end; ThreadedHTTPService.stop then shuts
+        # down every connection (idle keep-alive ones too) and joins their threads.
         self._stopping.set()
-        with self._lock:
-            for sock in list(self._open_streams):
-                stream.drop_socket(sock)
         super().stop()
         if self._own_store:
             self.store.stop()
@@ -300,10 +319,25 @@ class ArgoCDSandbox(Operations, ThreadedHTTPService):
     # -- serving ----------------------------------------------------------------------------------
 
     def _serve(self, handler: QuietHandler) -> None:
+        self._current.handler = handler
         try:
             self._answer(handler)
-        except (BrokenPipeError, ConnectionResetError):
-            handler.close_connection = True  # the client left before the answer; nothing to tell it
+        except OSError:
+            # The client left (or stop() shut the socket down) before the answer: nothing to tell it.
+            handler.close_connection = True
+        finally:
+            self._current.handler = None
+
+    def _request_ended(self) -> bool:
+        """The request's context is done: the sandbox stops or the client closed the connection."""
+        if self._stopping.is_set():
+            return True
+        handler = getattr(self._current, "handler", None)
+        return handler is not None and peer_closed(handler.connection)
+
+    def _cut(self, handler: QuietHandler) -> None:
+        handler.close_connection = True
+        stream.drop_socket(handler.connection)
 
     def _answer(self, handler: QuietHandler) -> None:
         split = urlsplit(handler.path)
@@ -327,8 +361,9 @@ class ArgoCDSandbox(Operations, ThreadedHTTPService):
         with self._lock:
             self.requests.append(record)
         stall = self._take_injection(method, path, stall=True)
-        if stall is not None:
-            time.sleep(stall.stall)
+        if stall is not None and self._stopping.wait(stall.stall):
+            self._cut(handler)  # stopped mid-stall: no answer, as a server going away
+            return
         route, params, other_method = _match(method, path)
         request_problems: list[openapi.Problem] = []
         if route is not None and self._validator is not None:
@@ -469,6 +504,9 @@ class ArgoCDSandbox(Operations, ThreadedHTTPService):
         *,
         compress: bool,
     ) -> None:
+        if self._stopping.is_set():
+            self._cut(handler)  # a stopping sandbox answers nothing more
+            return
         encoding = _encoding(dict(handler.headers.items())) if compress and self.gzip else None
         if encoding == "gzip":
             payload = gzip.compress(payload, mtime=0)
@@ -558,7 +596,6 @@ class ArgoCDSandbox(Operations, ThreadedHTTPService):
         sock = handler.connection
         with self._lock:
             self.stream_connections += 1
-            self._open_streams.add(sock)
         try:
             # Like the Kubernetes watch API: no initial state after a resourceVersion, except for
             # one named app (its watch drives a sync and must never miss a state).
@@ -581,5 +618,3 @@ class ArgoCDSandbox(Operations, ThreadedHTTPService):
         finally:
             subscription.close()
             handler.close_connection = True
-            with self._lock:
-                self._open_streams.discard(sock)

@@ -26,6 +26,10 @@ Compression: Argo CD's server wraps everything but SSE in gorilla/handlers Compr
 (``--enable-gzip``, on by default): a client that accepts gzip (or deflate) gets the NDJSON watch
 gzip-compressed, each message sync-flushed into its chunk (see ``server.py``).
 
+The watch ends when its client closes the connection, even while nothing is sent (an NDJSON watch
+has no keep-alive write that would fail): Argo CD returns on ``ws.Context().Done()``, which Go's
+server cancels when the connection's background read sees end-of-file.
+
 A dropped stream (fault injection, the sandbox stopping) closes the socket without the
 terminating ``0\\r\\n\\r\\n`` chunk, as a proxy or a restarting server does.
 """
@@ -226,6 +230,8 @@ class Connection(Protocol):
 
     def stopping(self) -> bool: ...
 
+    def client_gone(self) -> bool: ...  # the client closed the connection (checked every tick)
+
     def check(self, result: Mapping[str, Any]) -> None: ...  # contract check of one message
 
 
@@ -238,7 +244,8 @@ def run_watch(
     clock: Callable[[], float] = time.monotonic,
     tick: float = 0.02,
 ) -> None:
-    """Serve one watch until the client leaves, the sandbox stops, or a drop is due (Dropped).
+    """Serve one watch until the client leaves (returns), the sandbox stops, or a drop is due
+    (Dropped).
     ``subscription`` was opened before ``initial`` was read, so no change falls between them."""
     opened = clock()
     next_keepalive = opened + connection.keepalive
@@ -270,6 +277,8 @@ def run_watch(
             raise Dropped()
         if connection.should_drop(sent, opened):
             raise Dropped()
+        if connection.client_gone():
+            return
         now = clock()
         if connection.sse and now >= next_keepalive:
             connection.send([KEEPALIVE])

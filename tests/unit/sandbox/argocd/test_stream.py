@@ -109,6 +109,7 @@ class FakeConnection:
         self.loops = 0
         self.stop_after = stop_after
         self.drop_when_sent: int | None = None
+        self.gone_after: int | None = None  # loops before the client closes the connection
 
     def send(self, pieces: list[bytes]) -> None:
         self.written.extend(stream.chunk(piece) for piece in pieces)
@@ -119,6 +120,9 @@ class FakeConnection:
     def stopping(self) -> bool:
         self.loops += 1
         return self.loops > self.stop_after
+
+    def client_gone(self) -> bool:
+        return self.gone_after is not None and self.loops > self.gone_after
 
     def check(self, result: Mapping[str, Any]) -> None:
         self.checked.append(result)
@@ -228,3 +232,12 @@ def test_a_due_drop_ends_the_watch() -> None:
     with pytest.raises(stream.Dropped):
         stream.run_watch(connection, query(), FakeSubscription(events), [app("a")], tick=0)
     assert len(connection.checked) == 2
+
+
+def test_a_watch_ends_when_its_client_closes_the_connection_while_idle() -> None:
+    connection = FakeConnection(sse=False, stop_after=1000)
+    connection.gone_after = 3
+    subscription = FakeSubscription([])
+    stream.run_watch(connection, query(), subscription, [app("a")], tick=0)  # returns: no Dropped
+    assert connection.loops == 4  # noticed at the first tick after the client left
+    assert len(connection.checked) == 1

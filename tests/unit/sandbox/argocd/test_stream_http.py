@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 import zlib
 from collections.abc import Iterator
 from typing import Any
@@ -224,6 +225,24 @@ def test_stopping_the_sandbox_cuts_open_streams(argocd_sandbox: ArgoCDSandbox, w
         for _ in range(500):  # bounded: a stream the stop did not cut fails the test
             connection.chunk()
     assert not connection.ended
+
+
+def test_a_watch_whose_client_left_ends_and_drops_its_subscription(
+    argocd_sandbox: ArgoCDSandbox, watch: Any
+) -> None:
+    # NDJSON, for an app that never changes: nothing is ever written that could fail.
+    connection = watch("?name=gone")
+    assert connection.status == 200
+    assert len(argocd_sandbox.connection_threads()) == 1
+    assert len(argocd_sandbox.store._subscribers) == 1
+    connection.close()
+    deadline = time.monotonic() + 5  # a correctness bound (the watch ticks every 20 ms)
+    while (argocd_sandbox.connection_threads() or argocd_sandbox.store._subscribers) and (
+        time.monotonic() < deadline
+    ):
+        time.sleep(0.02)
+    assert argocd_sandbox.connection_threads() == []
+    assert argocd_sandbox.store._subscribers == []
 
 
 def test_resource_version_skips_the_initial_state_and_older_changes(
