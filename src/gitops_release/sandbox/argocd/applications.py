@@ -321,7 +321,9 @@ class ApplicationStore(Controller):
             spec = copy.deepcopy(record.obj.get("spec") or {})
             repos = dict(self._repos)
         sources, multi = target_sources(spec)
-        automated = isinstance((spec.get("syncPolicy") or {}).get("automated"), dict)
+        # Argo CD's SyncPolicy.IsAutomatedSyncEnabled: `automated` present and `enabled` not false.
+        policy = (spec.get("syncPolicy") or {}).get("automated")
+        automated = isinstance(policy, dict) and policy.get("enabled") is not False
         dry_run = bool(request.get("dryRun"))
         wanted: list[str | None] = [None] * len(sources)
         if multi:
