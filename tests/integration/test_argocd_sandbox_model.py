@@ -341,6 +341,25 @@ def test_sync_while_running_and_to_another_revision_on_auto_sync_are_refused(sto
     assert info.value.message == "Cannot sync to v9: auto-sync currently set to main"
 
 
+def test_manual_sync_to_another_revision_is_allowed_when_automated_is_disabled(
+    store: ApplicationStore, repo: Repo
+) -> None:
+    # Argo CD checks SyncPolicy.IsAutomatedSyncEnabled(): `automated: {enabled: false}` is manual.
+    app = _app(automated=False)
+    app["spec"]["syncPolicy"] = {"automated": {"enabled": False, "prune": True}}
+    store.add_application(app)
+    first = wait_for(store, "web", lambda a: a["status"].get("sync", {}).get("status") == "OutOfSync")
+    older = first["status"]["sync"]["revision"]
+    newer = repo.set_tag("2.0.0")
+    assert store.refresh("web", wait=10)["status"]["sync"]["revision"] == newer
+    assert "operation" not in store.get("web")  # no auto-sync either
+    synced = store.sync("web", None, {"revision": older})
+    assert synced["operation"]["sync"]["revision"] == older
+    app = wait_for(store, "web", lambda a: a["status"].get("operationState", {}).get("phase") == "Succeeded")
+    assert app["status"]["operationState"]["syncResult"]["revision"] == older
+    assert [h["revision"] for h in app["status"]["history"]] == [older]
+
+
 def test_deleted_app_sends_deleted_and_is_gone(store: ApplicationStore) -> None:
     store.add_application(_app())
     sub = store.subscribe()

@@ -654,3 +654,26 @@ def test_fault_after_processing_applies_the_write_then_answers_the_fault(gh: Git
     assert call(gh, "POST", f"/repos/{REPO}/dispatches", json={"event_type": "lost"}).status_code == 502
     assert [d["event_type"] for d in gh.dispatches(REPO)] == ["applied"]  # before processing: nothing
     assert [r.status for r in gh.requests if r.method == "POST"] == [502, 502]
+
+
+def test_the_compat_module_keeps_every_public_name_of_the_single_module() -> None:
+    # The public (upper-case and class) names of sandbox/github_api.py before the split (1d57671).
+    import gitops_release.sandbox.github_api as compat
+    from gitops_release.sandbox.github import git, model
+
+    before = (
+        "DOCS ZERO_SHA LOGIN DEFAULT_LOGIN EVENT_FILE EVENTS_PATH PULL_BODY_LIMIT NOT_COLLABORATOR_MESSAGE "
+        "DEPLOYMENT_STATES SECONDARY_RATE_LIMIT_MESSAGE ROUTES BUSINESS_LIMITS "
+        "GitHubSandbox RecordedRequest main"
+    ).split()
+    assert set(before) <= set(compat.__all__)
+    assert compat.ZERO_SHA is git.ZERO_SHA == "0" * 40
+    for name in (
+        "EVENT_FILE",
+        "EVENTS_PATH",
+        "PULL_BODY_LIMIT",
+        "NOT_COLLABORATOR_MESSAGE",
+        "BUSINESS_LIMITS",
+    ):
+        assert getattr(compat, name) is getattr(model, name)
+    assert compat.SECONDARY_RATE_LIMIT_MESSAGE is model.SECONDARY_RATE_LIMIT_MESSAGE

@@ -23,6 +23,8 @@ from typing import Any
 import yaml
 
 from gitops_release.adapters import kustomize
+from gitops_release.core.policy import StrictSafeLoader
+from gitops_release.core.yaml_limits import AliasLimitError
 from gitops_release.sandbox.argocd import render
 from gitops_release.sandbox.argocd.controller import (
     Controller,
@@ -163,11 +165,13 @@ def _load(app: Mapping[str, Any] | str) -> dict[str, Any]:
         if len(app) > 8 * 1024 * 1024:
             raise StoreError(3, 400, "application manifest is larger than 8 MiB")
         try:
-            loaded = yaml.safe_load(app)
-        except yaml.YAMLError as exc:
-            raise StoreError(
-                3, 400, f"application is not valid YAML: {getattr(exc, 'problem', exc)}"
-            ) from None
+            # The policy's loader: aliases are bounded before any object is built (an alias bomb
+            # of a few hundred bytes would otherwise expand to gigabytes), merge keys and
+            # duplicate keys are refused.
+            loaded = yaml.load(app, Loader=StrictSafeLoader)  # noqa: S506 - a SafeLoader subclass
+        except (yaml.YAMLError, AliasLimitError, RecursionError) as exc:
+            problem = getattr(exc, "problem", None) or type(exc).__name__
+            raise StoreError(3, 400, f"application is not valid YAML: {problem}") from None
     else:
         loaded = copy.deepcopy(dict(app))
     if not isinstance(loaded, dict):
@@ -329,7 +333,9 @@ class ApplicationStore(Controller):
             spec = copy.deepcopy(record.obj.get("spec") or {})
             repos = dict(self._repos)
         sources, multi = target_sources(spec)
-        automated = isinstance((spec.get("syncPolicy") or {}).get("automated"), dict)
+        # Argo CD's SyncPolicy.IsAutomatedSyncEnabled: `automated` present and `enabled` not false.
+        policy = (spec.get("syncPolicy") or {}).get("automated")
+        automated = isinstance(policy, dict) and policy.get("enabled") is not False
         dry_run = bool(request.get("dryRun"))
         wanted: list[str | None] = [None] * len(sources)
         if multi:

@@ -7,12 +7,20 @@ emulator serves beyond it, cut from Argo CD's complete ``assets/swagger.json`` b
 :func:`cut_operations`). They are merged into one document and registered with the shared
 validator (``sandbox/openapi.py``) as ``"argocd"``.
 
+Argo CD's Swagger (generated from Go types by grpc-gateway) has no ``enum`` and no ``required``, so
+it would accept ``sync.status: "Synched"`` or an ``operationState`` without ``phase``: exactly the
+words the readiness rules in ``core/`` depend on. :data:`STRICTNESS` is a small overlay merged into
+the definitions at load (:func:`apply_strictness`): the enums of Argo CD's Go constants, ``required``
+for the Go fields without ``omitempty`` (encoding/json always writes them), and closed objects where
+the Swagger properties are exactly the Go struct's fields (an unknown key is a misspelling).
+
 ``python -m gitops_release.sandbox.argocd.contract FULL_SWAGGER.json OUT.json`` regenerates the
 extra file.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import sys
 import threading
@@ -37,6 +45,41 @@ WATCH_EVENT_SCHEMA = "v1alpha1ApplicationWatchEvent"
 STREAM_ERROR_SCHEMA = "runtimeStreamError"
 
 _HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
+
+# Argo CD v3.5.1's Go constants (pkg/apis/application/v1alpha1/types.go, gitops-engine/pkg/health,
+# gitops-engine/pkg/sync/common, k8s.io/apimachinery/pkg/watch).
+#: SyncStatusCode, plus "" (the Go zero value): the API server marshals with encoding/json and
+#: SyncStatus.status has no omitempty, so an app the controller has not compared yet says "".
+SYNC_STATUS_CODES = ("Synced", "OutOfSync", "Unknown", "")
+HEALTH_STATUS_CODES = ("Unknown", "Progressing", "Healthy", "Suspended", "Degraded", "Missing")
+OPERATION_PHASES = ("Running", "Terminating", "Failed", "Error", "Succeeded")
+RESULT_CODES = ("Synced", "SyncFailed", "Pruned", "PruneSkipped")
+WATCH_EVENT_TYPES = ("ADDED", "MODIFIED", "DELETED", "BOOKMARK", "ERROR")
+
+#: Per definition: ``enum`` per property, ``required`` (Go fields without omitempty) and ``closed``
+#: (additionalProperties: false; only where the Swagger properties are the Go struct's fields).
+#: OperationState.operation and RevisionHistory.id have no omitempty either, but real Applications
+#: in the corpus (Argo CD's own test objects, gitops-backend's) leave them out and are served as-is,
+#: so they are not required here.
+STRICTNESS: dict[str, dict[str, Any]] = {
+    "v1alpha1ApplicationWatchEvent": {
+        "enum": {"type": WATCH_EVENT_TYPES},
+        "required": ("type", "application"),
+        "closed": True,
+    },
+    "v1alpha1ApplicationStatus": {"closed": True},
+    "v1alpha1SyncStatus": {"enum": {"status": SYNC_STATUS_CODES}, "required": ("status",), "closed": True},
+    "applicationv1alpha1ResourceStatus": {"enum": {"status": SYNC_STATUS_CODES}},
+    "v1alpha1AppHealthStatus": {"enum": {"status": HEALTH_STATUS_CODES}, "closed": True},
+    "v1alpha1HealthStatus": {"enum": {"status": HEALTH_STATUS_CODES}},
+    "v1alpha1OperationState": {
+        "enum": {"phase": OPERATION_PHASES},
+        "required": ("phase", "startedAt"),
+        "closed": True,
+    },
+    "v1alpha1RevisionHistory": {"required": ("deployedAt",), "closed": True},
+    "v1alpha1ResourceResult": {"enum": {"status": RESULT_CODES, "hookPhase": OPERATION_PHASES}},
+}
 
 
 def _refs(node: Any, found: set[str]) -> None:
@@ -83,10 +126,33 @@ def merge_documents(first: Mapping[str, Any], second: Mapping[str, Any]) -> dict
     return merged
 
 
+def apply_strictness(
+    document: Mapping[str, Any], overlay: Mapping[str, Mapping[str, Any]] = STRICTNESS
+) -> dict[str, Any]:
+    """``document`` with ``overlay`` merged into its definitions (the input is not changed).
+    KeyError when the overlay names a definition or property the document lacks: a renamed field
+    must not silently drop a rule."""
+    definitions = dict(document["definitions"])
+    for name, rules in overlay.items():
+        schema = copy.deepcopy(definitions[name])
+        properties = schema.setdefault("properties", {})
+        for prop, values in rules.get("enum", {}).items():
+            properties[prop]["enum"] = list(values)
+        for prop in rules.get("required", ()):
+            if prop not in properties:
+                raise KeyError(f"{name}.{prop}: required by the overlay, not in the document")
+        if rules.get("required"):
+            schema["required"] = sorted(set(schema.get("required", ())) | set(rules["required"]))
+        if rules.get("closed"):
+            schema["additionalProperties"] = False
+        definitions[name] = schema
+    return {**document, "definitions": definitions}
+
+
 def load_document() -> dict[str, Any]:
     subset = json.loads(SUBSET_FILE.read_text(encoding="utf-8"))
     extra = json.loads(EXTRA_FILE.read_text(encoding="utf-8"))
-    return merge_documents(subset, extra)
+    return apply_strictness(merge_documents(subset, extra))
 
 
 def runtime_error_problem(body: object) -> str:

@@ -8,8 +8,11 @@ state.go, sync.go at v3.x):
   operation and no history entry. A source that cannot be loaded: a ComparisonError condition
   ("Failed to load target state: …"), sync Unknown.
 * Auto-sync (spec.syncPolicy.automated) starts an operation only when OutOfSync, none is in progress
-  and the last operation did not already target the same revisions; when that one failed, it sets a
-  SyncError condition "Failed last sync attempt to [...]: <message>" instead of retrying forever.
+  and the last operation did not already target the same revisions; when that one failed (or ended
+  with no syncResult at all), it sets a SyncError condition "Failed last sync attempt to [...]:
+  <message>" instead of retrying forever. With prune on and allowEmpty off it does not start a sync
+  that would prune every resource ("Skipping sync attempt to [...]: auto-sync will wipe out all
+  resources"). A SyncError that stays keeps its lastTransitionTime.
 * An operation: top-level ``operation`` while requested/running, ``status.operationState`` Running
   (startedAt) then Succeeded / Failed / Error (finishedAt, syncResult); a successful non-dry-run full
   sync appends a history entry (ids from 0 up, kept to revisionHistoryLimit, default 10); a retry
@@ -249,9 +252,9 @@ class Controller(Operations):
         (meta.get("annotations") or {}).pop("argocd.argoproj.io/refresh", None)
         if isinstance(meta.get("annotations"), dict) and not meta["annotations"]:
             del meta["annotations"]
-        conditions = [
-            c for c in status.get("conditions") or [] if c.get("type") not in ("ComparisonError", "SyncError")
-        ]
+        old_conditions = [c for c in status.get("conditions") or [] if isinstance(c, dict)]
+        sync_error = next((c for c in old_conditions if c.get("type") == "SyncError"), None)
+        conditions = [c for c in old_conditions if c.get("type") not in ("ComparisonError", "SyncError")]
         if (
             isinstance(result, Desired)
             and record.fault is not None
@@ -297,8 +300,13 @@ class Controller(Operations):
         else:
             status.pop("conditions", None)
         self._set_resources(record, now)
-        if sync["status"] == "OutOfSync":
-            self._auto_sync(record, now)
+        message = self._auto_sync(record) if sync["status"] == "OutOfSync" else None
+        if message is not None:
+            # Argo CD's SetConditions keeps a condition (and its lastTransitionTime) whose type and
+            # message did not change.
+            if sync_error is None or sync_error.get("message") != message:
+                sync_error = {"type": "SyncError", "message": message, "lastTransitionTime": iso(now)}
+            status.setdefault("conditions", []).append(sync_error)
 
     def _out_of_sync(self, record: Record) -> bool:
         desired = {r.key: r for r in (record.desired.resources if record.desired else ())}

@@ -22,6 +22,14 @@ from gitops_release.sandbox.argocd.state import (
     target_sources,
 )
 
+#: gitops-engine's operationPhases (pkg/sync/sync_context.go): a resource result's hookPhase.
+HOOK_PHASES = {
+    "Synced": "Running",
+    "SyncFailed": "Failed",
+    "Pruned": "Succeeded",
+    "PruneSkipped": "Succeeded",
+}
+
 
 class Operations:
     """Mixin of Controller: the parts of a sync operation (lock held by the caller)."""
@@ -35,39 +43,45 @@ class Operations:
 
     # -- auto-sync ---------------------------------------------------------------------------------
 
-    def _auto_sync(self, record: Record, now: float) -> None:
+    def _auto_sync(self, record: Record) -> str | None:
+        """Start an automated sync when Argo CD's autoSync would; the message of the SyncError
+        condition it would set instead, or None."""
         obj = record.obj
         spec = obj.get("spec") or {}
         policy = as_dict(spec.get("syncPolicy"))
         automated = policy.get("automated")
         if not isinstance(automated, dict) or automated.get("enabled") is False:
-            return
+            return None
         if obj.get("operation") is not None or record.desired is None:
-            return
+            return None
         prune = bool(automated.get("prune"))
         entries = obj["status"].get("resources") or []
         if not prune and all(e.get("status") == "Synced" or e.get("requiresPruning") for e in entries):
-            return  # only pruning would change anything, and automated prune is off
+            return None  # only pruning would change anything, and automated prune is off
         _, multi = target_sources(spec)
         revisions = list(record.desired.revisions)
         state = obj["status"].get("operationState")
-        if isinstance(state, dict) and isinstance(state.get("syncResult"), dict):
-            result = state["syncResult"]
-            last = result.get("revisions") if multi else [result.get("revision")]
-            same_source = (result.get("sources") if multi else result.get("source")) == (
-                spec.get("sources") if multi else spec.get("source")
-            )
-            if last == revisions and same_source:
-                tried = " ".join(str(r) for r in last)
+        if isinstance(state, dict) and state.get("phase") in ("Succeeded", "Failed", "Error"):
+            # alreadyAttemptedSync: a completed operation without a result (it errored before
+            # syncing anything) counts as an attempt at no revisions, whatever the target now is:
+            # a manual action is needed, auto-sync does not try again.
+            result = state.get("syncResult")
+            if isinstance(result, dict):
+                last = result.get("revisions") if multi else [result.get("revision")]
+                same_source = (result.get("sources") if multi else result.get("source")) == (
+                    spec.get("sources") if multi else spec.get("source")
+                )
+                attempted = last == revisions and same_source
+            else:
+                last, attempted = [], True
+            if attempted:
                 if state.get("phase") != "Succeeded":
-                    obj["status"].setdefault("conditions", []).append(
-                        {
-                            "type": "SyncError",
-                            "message": f"Failed last sync attempt to [{tried}]: {state.get('message', '')}",
-                            "lastTransitionTime": iso(now),
-                        }
-                    )
-                return  # already synced to these revisions (selfHeal of live drift is not emulated)
+                    tried = " ".join(str(r) for r in last or [])
+                    return f"Failed last sync attempt to [{tried}]: {state.get('message', '')}"
+                return None  # already synced to these revisions (selfHeal of live drift is not emulated)
+        if prune and not automated.get("allowEmpty") and all(e.get("requiresPruning") for e in entries):
+            wanted = " ".join(revisions)
+            return f"Skipping sync attempt to [{wanted}]: auto-sync will wipe out all resources"
         sync_op: dict[str, Any] = {}
         if multi:
             sync_op.update({"revisions": revisions, "sources": copy.deepcopy(spec.get("sources"))})
@@ -83,6 +97,7 @@ class Operations:
             "initiatedBy": {"automated": True},
             "retry": copy.deepcopy(retry),
         }
+        return None
 
     def _retry_delay(self, retry: Mapping[str, Any], count: int) -> float:
         backoff = as_dict(retry.get("backoff"))
@@ -128,7 +143,9 @@ class Operations:
                     else "the server could not find the requested resource"
                 )
                 if workload is not None:
-                    failed_entry = self._result_entry(workload, "SyncFailed", reason)
+                    # a failed apply is hookPhase Failed; an error (e.g. the API server failing) Error
+                    hook_phase = "Failed" if fault.kind == "sync-failed" else "Error"
+                    failed_entry = self._result_entry(workload, "SyncFailed", reason, hook_phase)
                     result["resources"] = [failed_entry]
                 if fault.kind == "sync-failed":
                     failed = ("Failed", f"one or more objects failed to apply, reason: {reason}")
@@ -179,6 +196,8 @@ class Operations:
                     resource,
                     "Synced",
                     f"{resource_name(resource)} {verb}" + (" (dry run)" if dry_run else ""),
+                    # nothing is applied in a dry run: validation passing means Succeeded
+                    "Succeeded" if dry_run else None,
                 )
             )
             if verb != "unchanged" and resource.kind in render.WORKLOAD_KINDS:
@@ -211,7 +230,9 @@ class Operations:
         self._operation_done(record, now)
 
     @staticmethod
-    def _result_entry(resource: render.Resource, status: str, message: str) -> dict[str, Any]:
+    def _result_entry(
+        resource: render.Resource, status: str, message: str, hook_phase: str | None = None
+    ) -> dict[str, Any]:
         entry: dict[str, Any] = {"group": resource.group, "version": resource.version, "kind": resource.kind}
         if resource.namespace:
             entry["namespace"] = resource.namespace
@@ -220,7 +241,7 @@ class Operations:
                 "name": resource.name,
                 "status": status,
                 "message": message,
-                "hookPhase": "Running",
+                "hookPhase": hook_phase or HOOK_PHASES[status],
                 "syncPhase": "Sync",
             }
         )

@@ -149,6 +149,31 @@ def test_duplicate_and_nameless_apps_are_refused() -> None:
         store.add_application("- a list\n")
 
 
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        # an alias bomb: ~300 bytes standing for 10^5 values (each further level is 10 times more)
+        (
+            "metadata:\n  name: bomb\nspec:\n  project: default\n  info:\n"
+            + "\n".join(
+                ["    a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+                + [f"    a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, 5)]
+            ),
+            "YAML aliases standing for 123,440 values",
+        ),
+        ("base: &b {project: default}\nmetadata: {name: m}\nspec:\n  <<: *b\n", "merge key '<<'"),
+        ("metadata: {name: a}\nmetadata: {name: b}\nspec: {}\n", "duplicate key 'metadata'"),
+    ],
+    ids=["alias-bomb", "merge-key", "duplicate-key"],
+)
+def test_application_text_is_loaded_with_the_strict_loader(text: str, problem: str) -> None:
+    with pytest.raises(StoreError) as info:
+        ApplicationStore(kubectl="kubectl").add_application(text, static=True)
+    assert (info.value.code, info.value.status) == (3, 400)
+    assert info.value.message.startswith("application is not valid YAML: ")
+    assert problem in info.value.message
+
+
 def test_every_change_bumps_the_version_and_reaches_subscribers() -> None:
     store = ApplicationStore(kubectl="kubectl")
     sub = store.subscribe()
