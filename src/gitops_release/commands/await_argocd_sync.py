@@ -71,6 +71,8 @@ REFRESH = ("none", "normal", "hard")
 DEFAULT_TIMEOUT = 600.0
 DEFAULT_GRACE = 60.0
 DEFAULT_POLL = 5.0
+# "Never infinite": a wait longer than a day is a mistake (a GitHub Actions job dies at 6 h).
+MAX_TIMEOUT = 24 * 3600.0
 # The stream failing this many times in a row (no event on the connection) means polling.
 STREAM_FAILURES = 3
 # An idle watch connection is re-opened (with a GET first) after this long: it also tells a
@@ -190,12 +192,27 @@ def check_revision(name: str, raw: str, *, allow_skip: bool) -> str:
     return text
 
 
-def _positive(name: str, value: float, *, zero: bool = False) -> float:
+def _positive(name: str, value: float, *, zero: bool = False, most: float | None = None) -> float:
+    """A duration > 0 (>= 0 with ``zero``), at most 24 h, and at most ``most`` (the timeout) when
+    given: waits and queue timeouts stay far below ``threading.TIMEOUT_MAX`` and a typo such as
+    ``100000h`` is refused instead of waiting forever."""
     if not math.isfinite(value) or value < 0 or (value == 0 and not zero):
         raise InputError(
             name,
             f"{value:g}s is not allowed" + ("" if zero else ": it must be more than 0"),
             fix="give a duration like 90s or 10m",
+        )
+    if value > MAX_TIMEOUT:
+        raise InputError(
+            name,
+            f"{value:g}s is longer than 24h (and a GitHub Actions job is cancelled after 6h)",
+            fix="give a duration of at most 24h, like 10m or 1h",
+        )
+    if most is not None and value > most:
+        raise InputError(
+            name,
+            f"{value:g}s is longer than the timeout ({most:g}s)",
+            fix=f"give at most the timeout for {name}, or raise timeout",
         )
     return value
 
@@ -298,8 +315,19 @@ class Inputs:
             raise InputError("expected-revision", "skips every source", fix="give at least one revision")
         mode = v["mode"]
         timeout = _positive("timeout", v["timeout"])
-        grace = _positive("degraded-grace", v["degraded-grace"], zero=True)
-        poll = _positive("poll-interval", v["poll-interval"])
+        # Given values beyond the timeout are a mistake; the defaults (60s, 5s) shrink to a short one.
+        given = {name: reader.raw(name) is not None for name in ("degraded-grace", "poll-interval")}
+        grace = _positive(
+            "degraded-grace",
+            v["degraded-grace"] if given["degraded-grace"] else min(v["degraded-grace"], timeout),
+            zero=True,
+            most=timeout,
+        )
+        poll = _positive(
+            "poll-interval",
+            v["poll-interval"] if given["poll-interval"] else min(v["poll-interval"], timeout),
+            most=timeout,
+        )
         if not v["sync"]:
             for name in ("prune", "revision", "sync-options"):
                 if v[name]:
@@ -732,6 +760,11 @@ def _name_of(app: Mapping[str, Any]) -> str:
     return name if isinstance(name, str) else ""
 
 
+def _bounded(seconds: float) -> float:
+    """A timeout any threading / queue wait accepts (they raise OverflowError past TIMEOUT_MAX)."""
+    return min(max(0.0, seconds), threading.TIMEOUT_MAX)
+
+
 class Watcher(threading.Thread):
     """Reads ONE watch stream into ``events``: on every (re)connect a snapshot (GET / list) first,
     then the stream's events. Puts ("snapshot", Snapshot), ("event", WatchEvent), ("dropped", exc),
@@ -770,7 +803,7 @@ class Watcher(threading.Thread):
                     self._put(("error", exc))
                     return
                 self._put(("transient", exc))
-                self.stopped.wait(self.pause)
+                self.stopped.wait(_bounded(self.pause))
                 continue
             delivered = False
             try:
@@ -793,7 +826,7 @@ class Watcher(threading.Thread):
                     return
                 self._put(("dropped", exc))
                 if not delivered:
-                    self.stopped.wait(self.pause * failures)
+                    self.stopped.wait(_bounded(self.pause * failures))
             except Exception as exc:  # noqa: BLE001 - a bug in the stream reader must not hang the wait: poll
                 self._put(("fallback", exc))
                 return
@@ -1088,7 +1121,7 @@ class Waiter:
             if self.polling or any(a.verdict is rules.Verdict.STALE for a in self.assessments.values()):
                 wake = min(wake, next_poll)
             try:
-                item = self.events.get(timeout=max(0.0, min(wake - now, self.deadline - now)))
+                item = self.events.get(timeout=_bounded(min(wake - now, self.deadline - now)))
             except queue.Empty:
                 item = None
             now = self.clock()
