@@ -8,14 +8,23 @@
   every log line and error message is redacted.
 * TLS verification is on; ``insecure`` turns it off (one warning line says so); ``ca_file`` is
   the PEM bundle to verify against.
-* Retries follow the project's ``core.retry.RetryPolicy`` (5xx and connection errors, GETs and
-  the stream connect), each wait drawn from a ``RetryBudget`` and never past ``deadline``: a
-  wait that would cross it is not slept, and each request's timeouts end at it. A POST sync is
-  re-sent only when the connection was never made (refused, name not resolved, connect timeout).
+* Retries follow the project's ``core.retry.RetryPolicy`` (5xx, connection errors and 429 with
+  its Retry-After, for GETs and the stream connect), each wait drawn from a ``RetryBudget`` and
+  never past ``deadline``: a wait that would cross it is not slept. A POST sync is re-sent only
+  when the connection was never made (refused, connect timeout).
+* The deadline bounds whole requests, not socket reads: every body is read in chunks with the
+  deadline and a size cap (``MAX_ANSWER``, ``MAX_ERROR_BODY``) checked between them, and a
+  watchdog timer shuts the socket of the request in flight at the deadline (headers or a body
+  dripped a byte at a time): "did not finish answering by the deadline".
 * Errors: 401/403 -> ``ArgoCDAuthError`` (how to create a token; which RBAC permission and
   application), 404 -> ``ArgoCDNotFoundError`` (the application and the app-namespace hint), TLS
-  and connection failures -> ``ArgoCDError`` naming ``ca-file`` / ``insecure`` or the server URL;
-  Argo CD's own message (``{"error", "code", "message"}``) is kept, redacted.
+  failures -> ``ArgoCDTLSError`` naming ``ca-file`` / ``insecure``, connection failures ->
+  ``ArgoCDError`` naming the server URL; Argo CD's own message (``{"error", "code",
+  "message"}``) is kept, redacted. Errors a retry cannot fix (TLS, a host name that does not
+  resolve, an answer that is not JSON, of the wrong shape or too large) have ``permanent=True``.
+* ``app_namespace`` per call (``get_application``, ``sync``, ``list_applications``, ``watch``)
+  overrides the connection's; ``close()`` / ``close_stream()`` end a watch blocked on another
+  thread at once.
 * The watch stream (``GET /api/v1/stream/applications``) is parsed as newline-delimited JSON or
   as server-sent events, by the response Content-Type (``StreamDecoder``); its end, a reset, a
   read timeout or an ``{"error": ...}`` message raise ``ArgoCDStreamError`` so the caller
