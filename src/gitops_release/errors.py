@@ -141,9 +141,37 @@ class WaitTimeoutError(ReleaseError):
 
 class ArgoCDError(APIError):
     """Argo CD answered with an error that is not one of the more specific kinds below; the
-    message keeps Argo CD's own (redacted) message."""
+    message keeps Argo CD's own (redacted) message.
+
+    ``permanent`` (False by default; keyword ``permanent=True``, or a subclass default) marks a
+    configuration error that retrying cannot fix: a TLS verification failure
+    (``ArgoCDTLSError``), a server host name that does not resolve, an answer that is not JSON /
+    not the expected shape or is too large. A caller that retries until a deadline must not retry
+    a permanent error; ``status`` None alone does not make an error transient."""
 
     title = "Argo CD API error"
+    permanent: bool = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        fix: str | None = None,
+        permanent: bool | None = None,
+    ) -> None:
+        super().__init__(message, status=status, fix=fix)
+        if permanent is not None:
+            self.permanent = permanent
+
+
+class ArgoCDTLSError(ArgoCDError):
+    """TLS with the Argo CD server failed: the certificate does not verify against the system CAs
+    or ``ca-file``, names another host, or the server does not speak TLS. Always ``permanent``;
+    the fix names ``ca-file`` and ``insecure``."""
+
+    title = "Argo CD TLS verification failed"
+    permanent = True
 
 
 class ArgoCDAuthError(ArgoCDError):

@@ -81,6 +81,29 @@ def test_list_by_selector_and_sync_body() -> None:
     }
 
 
+def test_a_per_call_app_namespace_overrides_the_connections() -> None:
+    def handler(request: Handler) -> None:
+        if "/missing" in request.path:
+            request.send_json(404, {"error": 'applications.argoproj.io "missing" not found', "code": 5})
+        else:
+            request.send_json(200, APP)
+
+    with ScriptedServer(handler) as server:
+        with ArgoCDClient(ArgoCDConnection(server.url, token=TOKEN, app_namespace="team-a")) as client:
+            client.get_application("web", refresh="normal", app_namespace="team-b")
+            client.get_application("web")  # None: the connection's
+            client.sync("web", app_namespace="team-b")
+            client.list_applications(selector="x=y", app_namespace="team-c")
+            with pytest.raises(ArgoCDNotFoundError) as caught:
+                client.get_application("missing", app_namespace="team-b")
+    get_b, get_a, synced, listed, _missing = server.requests
+    assert get_b.path == "/api/v1/applications/web?refresh=normal&appNamespace=team-b"
+    assert get_a.path == "/api/v1/applications/web?appNamespace=team-a"
+    assert json.loads(synced.body)["appNamespace"] == "team-b"
+    assert listed.path == "/api/v1/applications?selector=x%3Dy&appNamespace=team-c"
+    assert "in namespace 'team-b'" in caught.value.message
+
+
 def test_empty_list_answer_is_an_empty_list() -> None:
     with ScriptedServer(lambda request: request.send_json(200, {"metadata": {}})) as server:
         with ArgoCDClient(ArgoCDConnection(server.url, token=TOKEN)) as client:
@@ -283,7 +306,7 @@ def test_a_hanging_server_is_given_up_at_the_deadline() -> None:
 
         client = ArgoCDClient(ArgoCDConnection(server.url, token=TOKEN), deadline=real_time.monotonic() + 0.3)
         try:
-            with client, pytest.raises(ArgoCDError, match="could not reach Argo CD"):
+            with client, pytest.raises(ArgoCDError, match="did not finish answering by the deadline"):
                 client.get_application("guestbook")
             assert not release.is_set()  # the client gave up on its own, the server still hangs
         finally:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -294,3 +294,62 @@ def test_closing_the_generator_closes_the_connection() -> None:
         assert next(stream) == EVENTS[0]
         stream.close()
         assert closed.wait(10)
+
+
+def quiet_stream(started: threading.Event, release: threading.Event) -> Callable[[Handler], None]:
+    """A stream that sends its headers, then nothing (NDJSON has no keep-alive) until released."""
+
+    def handler(request: Handler) -> None:
+        request.start_chunked("application/json")
+        started.set()
+        release.wait(20)
+
+    return handler
+
+
+def read_in_a_thread(client: ArgoCDClient) -> tuple[threading.Thread, list[BaseException]]:
+    ended: list[BaseException] = []
+
+    def read() -> None:
+        try:
+            for _ in client.watch(name="guestbook", read_timeout=30.0):
+                pass
+        except Exception as exc:  # noqa: BLE001 - the test inspects it
+            ended.append(exc)
+
+    thread = threading.Thread(target=read, name="test watch reader", daemon=True)
+    thread.start()
+    return thread, ended
+
+
+@pytest.mark.parametrize("how", ["close", "close_stream"])
+def test_closing_the_client_ends_a_thread_blocked_reading_a_quiet_watch(how: str) -> None:
+    started, release = threading.Event(), threading.Event()
+    with ScriptedServer(quiet_stream(started, release)) as server:
+        try:
+            client = ArgoCDClient(ArgoCDConnection(server.url, token=TOKEN))
+            thread, ended = read_in_a_thread(client)
+            assert started.wait(10)
+            getattr(client, how)()  # from this (another) thread, while the reader blocks in a read
+            thread.join(10)  # the read timeout is 30 s: only the close can end it this soon
+            assert not thread.is_alive(), f"{how}() did not end the blocked watch"
+            (error,) = ended
+            assert isinstance(error, ArgoCDStreamError) and "closed by the client" in error.message
+            if how == "close_stream":  # the client stays usable for another stream
+                started.clear()
+                thread, ended = read_in_a_thread(client)
+                assert started.wait(10)
+            client.close()
+            thread.join(10)
+            assert not thread.is_alive()
+        finally:
+            release.set()
+
+
+def test_a_watch_started_after_close_fails_at_once() -> None:
+    with ScriptedServer(lambda request: request.send_json(200, {})) as server:
+        client = ArgoCDClient(ArgoCDConnection(server.url, token=TOKEN))
+        client.close()
+        with pytest.raises(ArgoCDStreamError, match="closed"):
+            next(iter(client.watch()))
+    assert server.requests == []

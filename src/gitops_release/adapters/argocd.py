@@ -8,14 +8,23 @@
   every log line and error message is redacted.
 * TLS verification is on; ``insecure`` turns it off (one warning line says so); ``ca_file`` is
   the PEM bundle to verify against.
-* Retries follow the project's ``core.retry.RetryPolicy`` (5xx and connection errors, GETs and
-  the stream connect), each wait drawn from a ``RetryBudget`` and never past ``deadline``: a
-  wait that would cross it is not slept, and each request's timeouts end at it. A POST sync is
-  re-sent only when the connection was never made (refused, name not resolved, connect timeout).
+* Retries follow the project's ``core.retry.RetryPolicy`` (5xx, connection errors and 429 with
+  its Retry-After, for GETs and the stream connect), each wait drawn from a ``RetryBudget`` and
+  never past ``deadline``: a wait that would cross it is not slept. A POST sync is re-sent only
+  when the connection was never made (refused, connect timeout).
+* The deadline bounds whole requests, not socket reads: every body is read in chunks with the
+  deadline and a size cap (``MAX_ANSWER``, ``MAX_ERROR_BODY``) checked between them, and a
+  watchdog timer shuts the socket of the request in flight at the deadline (headers or a body
+  dripped a byte at a time): "did not finish answering by the deadline".
 * Errors: 401/403 -> ``ArgoCDAuthError`` (how to create a token; which RBAC permission and
   application), 404 -> ``ArgoCDNotFoundError`` (the application and the app-namespace hint), TLS
-  and connection failures -> ``ArgoCDError`` naming ``ca-file`` / ``insecure`` or the server URL;
-  Argo CD's own message (``{"error", "code", "message"}``) is kept, redacted.
+  failures -> ``ArgoCDTLSError`` naming ``ca-file`` / ``insecure``, connection failures ->
+  ``ArgoCDError`` naming the server URL; Argo CD's own message (``{"error", "code",
+  "message"}``) is kept, redacted. Errors a retry cannot fix (TLS, a host name that does not
+  resolve, an answer that is not JSON, of the wrong shape or too large) have ``permanent=True``.
+* ``app_namespace`` per call (``get_application``, ``sync``, ``list_applications``, ``watch``)
+  overrides the connection's; ``close()`` / ``close_stream()`` end a watch blocked on another
+  thread at once.
 * The watch stream (``GET /api/v1/stream/applications``) is parsed as newline-delimited JSON or
   as server-sent events, by the response Content-Type (``StreamDecoder``); its end, a reset, a
   read timeout or an ``{"error": ...}`` message raise ``ArgoCDStreamError`` so the caller
@@ -29,16 +38,21 @@ import math
 import random
 import re
 import socket
+import ssl
+import threading
 import time
 import urllib.parse
 import warnings
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import requests
 import urllib3
+from requests.adapters import HTTPAdapter
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from gitops_release import __version__
 from gitops_release.adapters.http import RetryBudget
@@ -48,14 +62,18 @@ from gitops_release.errors import (
     ArgoCDError,
     ArgoCDNotFoundError,
     ArgoCDStreamError,
+    ArgoCDTLSError,
     InputError,
 )
 from gitops_release.runtime import redact, register_secret
 
 MAX_STREAM_MESSAGE = 64 * 1024 * 1024  # one watch message (an Application can be large; not this large)
+MAX_ANSWER = 32 * 1024 * 1024  # one JSON answer (an ApplicationList of a few thousand apps fits)
+MAX_ERROR_BODY = 8192  # what is read of an error answer (Argo CD's message is short)
 CONNECT_TIMEOUT = 10.0
 READ_TIMEOUT = 30.0
 _READ_SIZE = 64 * 1024
+_WATCHDOG_MAX = 7 * 24 * 3600.0  # longer waits overflow some platforms' timers (and never end anyway)
 _MESSAGE_CHARS = 500  # Argo CD's message, kept in ours up to this length
 
 # With a deadline the deadline bounds the retries (a server down at the start is retried until
@@ -259,9 +277,10 @@ def stream_event(payload: bytes, *, server: str = "Argo CD") -> WatchEvent | Non
     """
     try:
         message = json.loads(payload)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested deeper than the parser's stack
         raise ArgoCDStreamError(
-            f"Argo CD watch stream from {server}: a message is not JSON ({exc})"
+            f"Argo CD watch stream from {server}: a message is not JSON "
+            f"({type(exc).__name__}: {_clip(str(exc))})"
         ) from None
     if not isinstance(message, dict):
         raise ArgoCDStreamError(f"Argo CD watch stream from {server}: a message is not a JSON object")
@@ -316,6 +335,10 @@ def server_message(body: object) -> str:
                 return _clip(" ".join(value.split()))
         return ""
     return _clip(" ".join(str(data).split())) if data not in (None, "") else ""
+
+
+def _size(count: int) -> str:
+    return f"{count // 2**20} MiB" if count >= 2**20 else f"{count} bytes"
 
 
 def _clip(text: str) -> str:
@@ -395,6 +418,14 @@ def argocd_error(
                 status=status,
                 fix=hint + "the server URL (an Argo CD served under a root path needs it in 'server')",
             )
+    elif status == 429:
+        error = ArgoCDError(
+            f"{operation}: Argo CD (or a proxy in front of it) rate-limited the request{said}"
+            + ("; not re-sent" if not resent else ", until the deadline"),
+            status=status,
+            fix="raise the request rate limit of the proxy / ingress in front of Argo CD, or ask less "
+            "often (a longer 'poll-interval', 'stream: true')",
+        )
     elif status >= 500 and not resent:
         error = ArgoCDError(
             f"{operation}: Argo CD answered{said}; sent once, not re-sent (Argo CD may have started it)",
@@ -424,19 +455,13 @@ def _redacted(error: ArgoCDError) -> ArgoCDError:
     return error
 
 
-def _never_sent(exc: BaseException) -> bool:
-    """True when the request certainly never reached the server (safe to re-send a POST)."""
-    if isinstance(exc, requests.exceptions.ConnectTimeout):
-        return True
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and what it wraps (requests -> urllib3 ``reason`` -> the socket or ssl error)."""
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        if isinstance(
-            current,
-            (ConnectionRefusedError, socket.gaierror, urllib3.exceptions.NewConnectionError),
-        ):
-            return True
+        yield current
         nested = current.args[0] if current.args and isinstance(current.args[0], BaseException) else None
         reason = getattr(current, "reason", None)
         current = (
@@ -444,7 +469,46 @@ def _never_sent(exc: BaseException) -> bool:
             if isinstance(reason, BaseException)
             else nested or current.__cause__ or current.__context__
         )
-    return False
+
+
+def _never_sent(exc: BaseException) -> bool:
+    """True when the request certainly never reached the server (safe to re-send a POST)."""
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return True
+    return any(
+        isinstance(cause, (ConnectionRefusedError, socket.gaierror, urllib3.exceptions.NewConnectionError))
+        for cause in _causes(exc)
+    )
+
+
+def _name_not_resolved(exc: BaseException) -> bool:
+    """The server's host name does not resolve (a typo, a private name): not worth a retry. A
+    temporary resolver failure (EAI_AGAIN) is not this."""
+    return any(
+        isinstance(cause, socket.gaierror) and cause.errno != socket.EAI_AGAIN for cause in _causes(exc)
+    )
+
+
+_CERT_WORDS = re.compile(
+    r"certificate verify failed|CERTIFICATE_VERIFY_FAILED|hostname mismatch|doesn't match", re.I
+)
+_NOT_TLS_WORDS = re.compile(
+    r"wrong version number|WRONG_VERSION_NUMBER|record layer failure|http request", re.I
+)
+
+
+def _tls_failure(exc: BaseException) -> str | None:
+    """'verify' when the server's certificate does not verify, 'not-tls' when the server does not
+    speak TLS, None for other TLS trouble (a handshake cut short: retried like a reset)."""
+    causes = list(_causes(exc))
+    if any(isinstance(cause, ssl.SSLCertVerificationError) for cause in causes):
+        return "verify"
+    text = " ".join(str(cause) for cause in causes)
+    if _CERT_WORDS.search(text):
+        return "verify"
+    if _NOT_TLS_WORDS.search(text):
+        return "not-tls"
+    return None
 
 
 def _reason(exc: BaseException) -> str:
@@ -458,11 +522,116 @@ def _reason(exc: BaseException) -> str:
     return _clip(" ".join(text.split()))
 
 
+# -- requests in flight ----------------------------------------------------------------------
+
+
+def _shutdown(sock: object) -> None:
+    """Shut a socket down (both ways) so a thread blocked reading it returns at once. The plain
+    socket method, also for an SSLSocket: its own shutdown() would drop the TLS state under a
+    reader on another thread."""
+    if isinstance(sock, socket.socket):
+        try:
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)
+        except OSError:
+            pass  # already closed or not connected
+
+
+def _response_socket(response: requests.Response) -> object:
+    """The socket under a streamed response (urllib3 keeps the connection with the response)."""
+    raw = response.raw
+    connection = getattr(raw, "connection", None) or getattr(raw, "_connection", None)
+    return getattr(connection, "sock", None)
+
+
+class _InFlight:
+    """The urllib3 connections of one client's session that are checked out of their pool (a
+    request being sent, its headers or its body being read), so a watchdog or ``close()`` on
+    another thread can shut their sockets down."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._connections: weakref.WeakSet[Any] = weakref.WeakSet()
+
+    def add(self, connection: object) -> None:
+        if connection is not None:
+            with self._lock:
+                self._connections.add(connection)
+
+    def discard(self, connection: object) -> None:
+        if connection is not None:
+            with self._lock:
+                self._connections.discard(connection)
+
+    def shutdown(self) -> None:
+        with self._lock:
+            connections = list(self._connections)
+        for connection in connections:
+            _shutdown(getattr(connection, "sock", None))
+
+
+class _TrackedHTTPPool(HTTPConnectionPool):
+    in_flight: _InFlight | None = None
+
+    def _get_conn(self, timeout: float | None = None) -> Any:
+        connection = super()._get_conn(timeout)
+        if self.in_flight is not None:
+            self.in_flight.add(connection)
+        return connection
+
+    def _put_conn(self, conn: Any) -> None:
+        if self.in_flight is not None:
+            self.in_flight.discard(conn)
+        super()._put_conn(conn)
+
+
+class _TrackedHTTPSPool(HTTPSConnectionPool):
+    in_flight: _InFlight | None = None
+
+    def _get_conn(self, timeout: float | None = None) -> Any:
+        connection = super()._get_conn(timeout)
+        if self.in_flight is not None:
+            self.in_flight.add(connection)
+        return connection
+
+    def _put_conn(self, conn: Any) -> None:
+        if self.in_flight is not None:
+            self.in_flight.discard(conn)
+        super()._put_conn(conn)
+
+
+class _TrackingAdapter(HTTPAdapter):
+    """requests' adapter whose pools report the connections in flight to ``in_flight``."""
+
+    def __init__(self, in_flight: _InFlight) -> None:
+        self.in_flight = in_flight
+        super().__init__()
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        attributes = {"in_flight": self.in_flight}
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": cast(
+                "type[HTTPConnectionPool]", type("TrackedHTTPPool", (_TrackedHTTPPool,), attributes)
+            ),
+            "https": cast(
+                "type[HTTPConnectionPool]", type("TrackedHTTPSPool", (_TrackedHTTPSPool,), attributes)
+            ),
+        }
+
+
 # -- the client -------------------------------------------------------------------------------
 
 
 class ArgoCDClient:
-    """Argo CD REST and watch over requests, with retries until ``deadline`` (monotonic seconds)."""
+    """Argo CD REST and watch over requests, with retries until ``deadline`` (monotonic seconds).
+
+    The deadline bounds whole requests, not only each socket read: every answer is read in
+    chunks, checking the deadline and a size cap (``MAX_ANSWER``; ``MAX_ERROR_BODY`` of an error)
+    between them, and a watchdog timer shuts the socket of the request in flight when the
+    deadline passes (a server dripping its headers or body one byte at a time), raising
+    ArgoCDError "did not finish answering by the deadline". ``close()`` (or ``close_stream()``)
+    from another thread ends a ``watch()`` blocked in a read at once.
+    """
 
     def __init__(
         self,
@@ -489,9 +658,23 @@ class ArgoCDClient:
         self.policy = policy or (DEADLINE_POLICY if deadline is not None else DEFAULT_POLICY)
         self.budget = budget if budget is not None else RetryBudget(self.policy.max_total_wait)
         self._owns_session = session is None
-        self.session = session if session is not None else requests.Session()
+        self._in_flight = _InFlight()
+        if session is None:
+            session = requests.Session()
+            adapter = _TrackingAdapter(self._in_flight)
+            session.mount("https://", adapter)
+            session.mount("http://", adapter)
+        self.session = session
         self.requests_made = 0
         self.max_stream_message = MAX_STREAM_MESSAGE
+        self.max_answer = MAX_ANSWER
+        self._lock = threading.Lock()
+        self._timer: threading.Timer | None = None  # this attempt's watchdog
+        self._expired = False  # the watchdog fired for the current attempt
+        self._cutoff: float | None = None  # clock() value past which a read is given up
+        self._stream: requests.Response | None = None  # the live watch response
+        self._stream_cut = False  # close_stream() shut it
+        self._closed = False
         self._token = connection.token or None
         self.verify: bool | str = True
         if connection.ca_file is not None and not connection.insecure:
@@ -527,6 +710,98 @@ class ArgoCDClient:
         left = max(0.05, remaining)  # the request itself ends at the deadline
         return min(CONNECT_TIMEOUT, left), min(read, left)
 
+    def _arm(self) -> None:
+        """Start the watchdog of one attempt: when what is left of the deadline has passed (in real
+        seconds), it shuts the sockets of the requests in flight so no read can hold on."""
+        self._disarm()
+        remaining = self._remaining()
+        if remaining is None:
+            self._cutoff = None
+            return
+        left = max(0.05, remaining)  # as _timeouts: a request at the deadline still gets a moment
+        self._cutoff = self.clock() + left
+        if left > _WATCHDOG_MAX:
+            return  # a deadline this far (or infinite) needs no timer thread; the cutoff still holds
+        timer = threading.Timer(left, self._expire)
+        timer.daemon = True
+        timer.name = "argocd request watchdog"
+        with self._lock:
+            self._timer, self._expired = timer, False
+        timer.start()
+
+    def _disarm(self) -> None:
+        with self._lock:
+            timer, self._timer = self._timer, None
+        if timer is not None:
+            timer.cancel()
+
+    def _expire(self) -> None:
+        with self._lock:
+            if self._timer is None or self._timer is not threading.current_thread():
+                return  # disarmed meanwhile
+            self._expired = True
+        self._in_flight.shutdown()
+        with self._lock:
+            stream = self._stream
+        if stream is not None:
+            _shutdown(_response_socket(stream))
+
+    def _past_cutoff(self) -> bool:
+        return self._expired or (self._cutoff is not None and self.clock() >= self._cutoff)
+
+    def _unfinished(self, operation: str, received: int | None) -> ArgoCDError:
+        got = "before the answer began" if received is None else f"after {received} bytes of the answer"
+        return _redacted(
+            ArgoCDError(
+                f"{operation}: {self.server} did not finish answering by the deadline (gave up {got})",
+                fix="Argo CD (or a proxy in front of it) answers too slowly: check the server and the "
+                "network path from the runner, or raise 'timeout'",
+            )
+        )
+
+    def _read_body(self, response: requests.Response, operation: str, *, limit: int, truncate: bool) -> bytes:
+        """The body, read chunk by chunk: given up at the deadline and at ``limit`` bytes (an error
+        when ``truncate`` is False, else the first ``limit`` bytes). Closes the response."""
+        data = bytearray()
+        try:
+            length = response.headers.get("content-length", "")
+            if not truncate and length.isdigit() and int(length) > limit:
+                raise self._too_large(operation, limit)
+            for chunk in _chunks(response):
+                data += chunk
+                if len(data) >= limit:
+                    if truncate:
+                        return bytes(data[:limit])
+                    if len(data) > limit:
+                        raise self._too_large(operation, limit)
+                if self._past_cutoff():
+                    raise self._unfinished(operation, len(data))
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+            if self._past_cutoff():
+                raise self._unfinished(operation, len(data)) from None
+            raise _redacted(
+                ArgoCDError(
+                    f"{operation}: the connection to {self.server} broke while reading the answer: "
+                    f"{_reason(exc)}",
+                    fix="check that Argo CD is reachable from the runner; the wait retries until the timeout",
+                )
+            ) from None
+        finally:
+            response.close()  # after a complete body the connection is already back in the pool
+        if self._expired:  # the watchdog's shutdown can look like the end of the body
+            raise self._unfinished(operation, len(data))
+        return bytes(data)
+
+    def _too_large(self, operation: str, limit: int) -> ArgoCDError:
+        return _redacted(
+            ArgoCDError(
+                f"{operation}: the answer of {self.server} is larger than {_size(limit)}; refused",
+                fix="check that 'server' is the Argo CD API server; list fewer applications (a narrower "
+                "selector or 'app-namespace')",
+                permanent=True,
+            )
+        )
+
     def _url(self, path: str) -> str:
         return f"{self.server}{path}"
 
@@ -540,7 +815,14 @@ class ArgoCDClient:
         return headers
 
     def _wait_for_retry(
-        self, *, method: str, status: int | None, attempt: int, waited: float, idempotent: bool | None
+        self,
+        *,
+        method: str,
+        status: int | None,
+        attempt: int,
+        waited: float,
+        idempotent: bool | None,
+        headers: Mapping[str, object] | None = None,
     ) -> float | None:
         budget_left = self.budget.left()
         remaining = self._remaining()
@@ -549,7 +831,7 @@ class ArgoCDClient:
         wait = self.policy.decide(
             method=method,
             status=status,
-            headers={},
+            headers=headers or {},  # Retry-After of a 429
             attempt=attempt,
             waited=waited,
             now=time.time(),
@@ -576,25 +858,28 @@ class ArgoCDClient:
         params: Mapping[str, str] | None = None,
         json_body: object = None,
         idempotent: bool | None = None,
-        stream: bool = False,
         accept: str = "application/json",
         read_timeout: float = READ_TIMEOUT,
         app: str | None = None,
+        app_namespace: str | None = None,
         permission: str = "get",
         selector: str | None = None,
         login: bool = False,
     ) -> requests.Response:
-        """Send with retries; the response when 2xx, else the mapped error."""
+        """Send with retries; the 2xx response, its body not read yet and this attempt's watchdog
+        still armed (the caller reads the body, then ``_disarm()``s), else the mapped error."""
         if not login and self._needs_login():
             self.login()
         url = self._url(path)
         attempt, waited, relogged = 1, 0.0, False
         while True:
+            self._arm()
             try:
                 self.requests_made += 1
                 with warnings.catch_warnings():
                     if self.verify is False:  # said once at start, not per request
                         warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)
+                    # stream=True: the body is read by _read_body, in chunks, within the deadline
                     response = self.session.request(
                         method,
                         url,
@@ -603,19 +888,27 @@ class ArgoCDClient:
                         headers=self._headers(accept, auth=not login),
                         timeout=self._timeouts(read_timeout),
                         verify=self.verify,
-                        stream=stream,
+                        stream=True,
                         allow_redirects=method == "GET",
                     )
-            except requests.exceptions.SSLError as exc:
-                raise _redacted(
-                    ArgoCDError(
-                        f"{operation}: TLS verification of {self.server} failed: {_reason(exc)}",
-                        fix="if the server's certificate is signed by a private CA, pass that CA's PEM file "
-                        "as 'ca-file'; only for a test server without a real certificate, set "
-                        "'insecure: true'",
-                    )
-                ) from None
             except requests.RequestException as exc:
+                self._disarm()
+                if self._expired or (self._past_cutoff() and not _never_sent(exc)):
+                    # connected, but the TLS handshake or the headers did not end by the deadline
+                    # (the watchdog cut them, or the last read timed out at it)
+                    raise self._unfinished(operation, None) from None
+                tls = _tls_failure(exc) if isinstance(exc, requests.exceptions.SSLError) else None
+                if tls is not None:
+                    raise self._tls_error(operation, tls, exc) from None
+                if _name_not_resolved(exc):
+                    raise _redacted(
+                        ArgoCDError(
+                            f"{operation}: the host name of {self.server} does not resolve: {_reason(exc)}",
+                            fix="check the 'server' input for a typo; a name only your network resolves "
+                            "needs a runner inside that network",
+                            permanent=True,
+                        )
+                    ) from None
                 never_sent = _never_sent(exc)
                 wait = self._wait_for_retry(
                     method=method,
@@ -638,20 +931,33 @@ class ArgoCDClient:
                 waited, attempt = waited + wait, attempt + 1
                 continue
 
+            if self._expired:  # the watchdog's shutdown ended the headers early: they are cut off
+                self._disarm()
+                response.close()
+                raise self._unfinished(operation, None)
             if 200 <= response.status_code < 300:
                 return response
             status = response.status_code
-            body = response.content[:8192] if not stream else response.raw.read(8192, decode_content=True)
-            response.close()
+            try:
+                body = self._read_body(response, operation, limit=MAX_ERROR_BODY, truncate=True)
+            finally:
+                self._disarm()
             if status == 401 and not login and not relogged and self._can_login():
                 # A session token expires (24 h by default): log in again once.
                 relogged = True
                 self._token = None
                 self.login()
                 continue
-            if status in (500, 502, 503, 504):
+            # A 429 (a rate-limiting proxy or ingress) refused the request without processing it:
+            # a GET waits as it asks (Retry-After) when that ends before the deadline.
+            if status in (500, 502, 503, 504) or (status == 429 and (method == "GET" or idempotent)):
                 wait = self._wait_for_retry(
-                    method=method, status=status, attempt=attempt, waited=waited, idempotent=idempotent
+                    method=method,
+                    status=status,
+                    attempt=attempt,
+                    waited=waited,
+                    idempotent=idempotent,
+                    headers=response.headers,
                 )
                 if wait is not None:
                     self._say(
@@ -668,11 +974,28 @@ class ArgoCDClient:
                 operation=operation,
                 app=app,
                 permission=permission,
-                app_namespace=self.connection.app_namespace,
+                app_namespace=app_namespace or self.connection.app_namespace,
                 selector=selector,
                 login=login,
                 resent=method == "GET" or bool(idempotent),
             )
+
+    def _tls_error(self, operation: str, kind: str, exc: BaseException) -> ArgoCDError:
+        if kind == "not-tls":
+            return _redacted(
+                ArgoCDTLSError(
+                    f"{operation}: {self.server} does not speak TLS: {_reason(exc)}",
+                    fix="a plain-HTTP server needs 'server: http://HOST:PORT' (check the port too)",
+                )
+            )
+        return _redacted(
+            ArgoCDTLSError(
+                f"{operation}: TLS verification of {self.server} failed: {_reason(exc)}",
+                fix="if the server's certificate is signed by a private CA, pass that CA's PEM file "
+                "as 'ca-file'; only for a test server without a real certificate, set "
+                "'insecure: true'",
+            )
+        )
 
     def _unreachable(
         self,
@@ -703,21 +1026,28 @@ class ArgoCDClient:
         )
 
     def _json(self, response: requests.Response, operation: str) -> Any:
+        """The JSON of a 2xx answer, read within the deadline and ``max_answer``; disarms."""
         try:
-            return response.json()
-        except ValueError:
+            body = self._read_body(response, operation, limit=self.max_answer, truncate=False)
+        finally:
+            self._disarm()
+        try:
+            return json.loads(body)
+        except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser's stack
             raise _redacted(
                 ArgoCDError(
                     f"{operation}: {self.server} answered {response.status_code} with a non-JSON body",
                     status=response.status_code,
                     fix="check that 'server' is the Argo CD API server (not its UI behind an SSO proxy)",
+                    permanent=True,
                 )
             ) from None
 
-    def _app_params(self, **extra: str | None) -> dict[str, str]:
+    def _app_params(self, app_namespace: str | None = None, **extra: str | None) -> dict[str, str]:
         params = {key: value for key, value in extra.items() if value}
-        if self.connection.app_namespace:
-            params["appNamespace"] = self.connection.app_namespace
+        namespace = app_namespace or self.connection.app_namespace
+        if namespace:
+            params["appNamespace"] = namespace
         return params
 
     # -- API ------------------------------------------------------------------------------------
@@ -735,7 +1065,8 @@ class ArgoCDClient:
             idempotent=True,  # a second session is harmless
             login=True,
         )
-        token = (self._json(response, "log in") or {}).get("token")
+        answer = self._json(response, "log in")
+        token = answer.get("token") if isinstance(answer, dict) else None
         if not isinstance(token, str) or not token:
             raise ArgoCDAuthError(
                 f"log in to Argo CD as '{username}': the answer holds no session token",
@@ -750,33 +1081,58 @@ class ArgoCDClient:
         a second client on another thread. Already registered as a secret."""
         return self._token
 
-    def get_application(self, name: str, *, refresh: str | None = None) -> dict:
-        """``GET /api/v1/applications/{name}`` (``refresh`` normal / hard asks for a reconcile)."""
+    def get_application(
+        self, name: str, *, refresh: str | None = None, app_namespace: str | None = None
+    ) -> dict:
+        """``GET /api/v1/applications/{name}`` (``refresh`` normal / hard asks for a reconcile).
+        ``app_namespace`` (the listed app's ``metadata.namespace``) overrides the connection's;
+        None or "" means the connection's."""
         response = self._request(
             "GET",
             self._app_path(name),
             operation=f"get Argo CD application '{name}'",
-            params=self._app_params(refresh=refresh),
+            params=self._app_params(app_namespace, refresh=refresh),
             app=name,
+            app_namespace=app_namespace,
         )
         app = self._json(response, f"get application '{name}'")
         if not isinstance(app, dict):
-            raise ArgoCDError(f"get application '{name}': the answer is not an Application object")
+            raise _redacted(
+                ArgoCDError(
+                    f"get application '{name}': the answer is not an Application object",
+                    fix="check that 'server' is the Argo CD API server",
+                    permanent=True,
+                )
+            )
         return app
 
-    def list_applications(self, *, selector: str | None = None) -> list[dict]:
+    def list_applications(
+        self, *, selector: str | None = None, app_namespace: str | None = None
+    ) -> list[dict]:
         """``GET /api/v1/applications`` filtered by a label selector (Argo CD leaves out the
-        applications this token may not get, so an empty list may also mean missing RBAC)."""
+        applications this token may not get, so an empty list may also mean missing RBAC). Without
+        an app namespace (here or the connection's) Argo CD lists every namespace it manages."""
         response = self._request(
             "GET",
             "/api/v1/applications",
             operation="list Argo CD applications" + (f" with selector '{selector}'" if selector else ""),
-            params=self._app_params(selector=selector),
+            params=self._app_params(app_namespace, selector=selector),
             selector=selector,
+            app_namespace=app_namespace,
         )
         data = self._json(response, "list applications")
-        items = data.get("items") if isinstance(data, dict) else None
-        return [item for item in items or () if isinstance(item, dict)]
+        items = data.get("items") if isinstance(data, dict) else data
+        if items is None:
+            return []  # Argo CD leaves "items" out of an empty list
+        if not isinstance(data, dict) or not isinstance(items, list):
+            raise _redacted(
+                ArgoCDError(
+                    f"list applications: the answer of {self.server} is not an ApplicationList",
+                    fix="check that 'server' is the Argo CD API server",
+                    permanent=True,
+                )
+            )
+        return [item for item in items if isinstance(item, dict)]
 
     def sync(
         self,
@@ -785,21 +1141,25 @@ class ArgoCDClient:
         revision: str | None = None,
         prune: bool = False,
         sync_options: Sequence[str] = (),
+        app_namespace: str | None = None,
     ) -> dict:
-        """``POST /api/v1/applications/{name}/sync``; re-sent only when it certainly never left."""
+        """``POST /api/v1/applications/{name}/sync``; re-sent only when it certainly never left.
+        ``app_namespace`` overrides the connection's (None or "": the connection's)."""
         body: dict[str, Any] = {"name": name, "prune": prune}
         if revision:
             body["revision"] = revision
         if sync_options:
             body["syncOptions"] = {"items": list(sync_options)}
-        if self.connection.app_namespace:
-            body["appNamespace"] = self.connection.app_namespace
+        namespace = app_namespace or self.connection.app_namespace
+        if namespace:
+            body["appNamespace"] = namespace
         response = self._request(
             "POST",
             self._app_path(name, "/sync"),
             operation=f"sync Argo CD application '{name}'",
             json_body=body,
             app=name,
+            app_namespace=app_namespace,
             permission="sync",
         )
         app = self._json(response, f"sync application '{name}'")
@@ -812,21 +1172,35 @@ class ArgoCDClient:
         selector: str | None = None,
         read_timeout: float = 30.0,
         sse: bool = False,
+        app_namespace: str | None = None,
     ) -> Iterator[WatchEvent]:
         """Events of one stream connection (the connect is retried like a GET). Raises
-        ArgoCDStreamError when the stream ends, breaks, stalls past ``read_timeout`` or sends an
-        error: the caller re-reads the state with a GET and calls ``watch`` again."""
+        ArgoCDStreamError when the stream ends, breaks, stalls past ``read_timeout``, sends an
+        error or is closed by ``close_stream()`` / ``close()``: the caller re-reads the state with
+        a GET and calls ``watch`` again. Argo CD applies ``app_namespace`` (else the connection's)
+        only together with ``name``."""
+        if self._closed:
+            raise ArgoCDStreamError("Argo CD watch stream: the client is closed")
         response = self._request(
             "GET",
             "/api/v1/stream/applications",
             operation="watch Argo CD application" + (f" '{name}'" if name else "s"),
-            params=self._app_params(name=name, selector=selector),
-            stream=True,
+            params=self._app_params(app_namespace, name=name, selector=selector),
             accept="text/event-stream" if sse else "application/json",
             read_timeout=read_timeout,
             app=name,
+            app_namespace=app_namespace,
             selector=selector,
         )
+        self._disarm()  # connected and the headers read: the body is bounded by read_timeout
+        if self._expired:
+            response.close()
+            raise self._unfinished("watch Argo CD applications", None)
+        with self._lock:
+            self._stream, self._stream_cut = response, False
+            closed = self._closed
+        if closed:  # close() ran while this connected
+            _shutdown(_response_socket(response))
         content_type = response.headers.get("content-type", "").lower()
         decoder = StreamDecoder(
             sse=content_type.startswith("text/event-stream"), max_message=self.max_stream_message
@@ -845,10 +1219,17 @@ class ArgoCDClient:
                 if event is not None:
                     yield event
             reason = "the server closed it"
-        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
+            # ValueError: a read on a response closed under it
             reason = _reason(exc)
         finally:
+            with self._lock:
+                if self._stream is response:
+                    self._stream = None
+                cut = self._stream_cut or self._closed
             response.close()
+        if cut:
+            reason = "closed by the client"
         raise _redacted(
             ArgoCDStreamError(
                 f"Argo CD watch stream from {self.server} ended: {reason}",
@@ -856,8 +1237,25 @@ class ArgoCDClient:
             )
         )
 
+    def close_stream(self) -> None:
+        """End the live ``watch()`` stream, if any: its socket is shut down, so a thread blocked
+        reading it gets ArgoCDStreamError at once. Safe from any thread, more than once."""
+        with self._lock:
+            stream = self._stream
+            if stream is not None:
+                self._stream_cut = True
+        if stream is not None:
+            _shutdown(_response_socket(stream))
+
     def close(self) -> None:
-        """Close the connections (only the session this client created)."""
+        """End the live stream and every request in flight (a thread blocked in one returns at
+        once), then close the connections (only the session this client created). Safe from any
+        thread, more than once."""
+        with self._lock:
+            self._closed = True
+        self.close_stream()
+        self._in_flight.shutdown()
+        self._disarm()
         if self._owns_session:
             self.session.close()
 
@@ -875,7 +1273,7 @@ def _chunks(response: requests.Response) -> Iterable[bytes]:
         yield from response.iter_content(chunk_size=_READ_SIZE)
         return
     while True:
-        data = raw.read1(_READ_SIZE)
+        data = raw.read1(_READ_SIZE, decode_content=True)  # requests asks urllib3 not to decode
         if not data:
             return
         yield data

@@ -10,11 +10,15 @@ Flow (docs/await-argocd-sync.md):
    ApplicationSet may generate the apps after the commit lands), refresh them (``refresh``), and
    with ``sync: true`` request a sync of each and wait for THAT operation (its ``startedAt`` is not
    before our request).
-3. Wait: ONE watch stream (the app's name for one app, the selector for a selector, unfiltered and
-   filtered here for several names) read on a background thread that feeds a queue; every
-   (re)connect first re-reads the apps with a GET / list so no transition between connections is
-   missed. The stream failing ``STREAM_FAILURES`` times in a row without delivering an event, or
-   ``stream: false``, means polling every ``poll-interval``. Each app has a
+3. Wait: watch streams read on background threads that feed one queue: for names, one stream per
+   app (name + appNamespace: Argo CD filters it, so no other app's objects are sent; never the
+   unfiltered stream of the whole server), for a selector one stream of that selector (Argo CD
+   ignores appNamespace there, so events are filtered here by namespace). Every app is keyed by
+   namespace AND name (``Waiter.key``): a same-named app in another namespace never counts, and
+   apps a selector finds in several namespaces are each read, refreshed and synced in their own.
+   Every (re)connect first re-reads the apps with a GET / list so no transition between
+   connections is missed. A stream failing ``STREAM_FAILURES`` times in a row without delivering
+   an event, or ``stream: false``, means polling every app every ``poll-interval``. Each app has a
    ``core.argocd.WaitTracker``; STALE asks for a refresh (at most once per poll-interval per app);
    FAILED (a failed operation for the expected revision, Degraded past ``degraded-grace``, the app
    deleted) raises WaitFailedError at once; the deadline raises WaitTimeoutError naming every app
@@ -31,6 +35,7 @@ resources not Synced / not Healthy; exit 1 only with ``fail-on-drift: true``.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import queue
@@ -71,11 +76,15 @@ REFRESH = ("none", "normal", "hard")
 DEFAULT_TIMEOUT = 600.0
 DEFAULT_GRACE = 60.0
 DEFAULT_POLL = 5.0
+# "Never infinite": a wait longer than a day is a mistake (a GitHub Actions job dies at 6 h).
+MAX_TIMEOUT = 24 * 3600.0
 # The stream failing this many times in a row (no event on the connection) means polling.
 STREAM_FAILURES = 3
 # An idle watch connection is re-opened (with a GET first) after this long: it also tells a
 # silently dead connection from a quiet app.
 STREAM_READ_TIMEOUT = 30.0
+# How long stop() waits for the watch threads once their connections are closed.
+STOP_JOIN = 2.0
 # The watch thread's requests: a few quick retries, then the thread decides (reconnect or poll).
 STREAM_POLICY = RetryPolicy(max_attempts=3, base_delay=0.2, max_delay=1.0, max_total_wait=2.0)
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
@@ -190,12 +199,27 @@ def check_revision(name: str, raw: str, *, allow_skip: bool) -> str:
     return text
 
 
-def _positive(name: str, value: float, *, zero: bool = False) -> float:
+def _positive(name: str, value: float, *, zero: bool = False, most: float | None = None) -> float:
+    """A duration > 0 (>= 0 with ``zero``), at most 24 h, and at most ``most`` (the timeout) when
+    given: waits and queue timeouts stay far below ``threading.TIMEOUT_MAX`` and a typo such as
+    ``100000h`` is refused instead of waiting forever."""
     if not math.isfinite(value) or value < 0 or (value == 0 and not zero):
         raise InputError(
             name,
             f"{value:g}s is not allowed" + ("" if zero else ": it must be more than 0"),
             fix="give a duration like 90s or 10m",
+        )
+    if value > MAX_TIMEOUT:
+        raise InputError(
+            name,
+            f"{value:g}s is longer than 24h (and a GitHub Actions job is cancelled after 6h)",
+            fix="give a duration of at most 24h, like 10m or 1h",
+        )
+    if most is not None and value > most:
+        raise InputError(
+            name,
+            f"{value:g}s is longer than the timeout ({most:g}s)",
+            fix=f"give at most the timeout for {name}, or raise timeout",
         )
     return value
 
@@ -298,8 +322,19 @@ class Inputs:
             raise InputError("expected-revision", "skips every source", fix="give at least one revision")
         mode = v["mode"]
         timeout = _positive("timeout", v["timeout"])
-        grace = _positive("degraded-grace", v["degraded-grace"], zero=True)
-        poll = _positive("poll-interval", v["poll-interval"])
+        # Given values beyond the timeout are a mistake; the defaults (60s, 5s) shrink to a short one.
+        given = {name: reader.raw(name) is not None for name in ("degraded-grace", "poll-interval")}
+        grace = _positive(
+            "degraded-grace",
+            v["degraded-grace"] if given["degraded-grace"] else min(v["degraded-grace"], timeout),
+            zero=True,
+            most=timeout,
+        )
+        poll = _positive(
+            "poll-interval",
+            v["poll-interval"] if given["poll-interval"] else min(v["poll-interval"], timeout),
+            most=timeout,
+        )
         if not v["sync"]:
             for name in ("prune", "revision", "sync-options"):
                 if v[name]:
@@ -713,8 +748,12 @@ class ImageResolver:
 
 # -- watching ----------------------------------------------------------------------------------
 
-# name -> the Application, or the 404 / 403 a GET of a named app got (gone, or never there)
+# app key (see Waiter.key) -> the Application, or the 404 / 403 a GET of a named app got (gone,
+# or never there)
 Snapshot = dict[str, "dict[str, Any] | ArgoCDNotFoundError | ArgoCDAuthError"]
+# Where Argo CD keeps Applications unless apps-in-any-namespace puts them elsewhere: an app there
+# is named by its bare name in outputs, summary and evidence; any other as namespace/name.
+DEFAULT_APP_NAMESPACE = "argocd"
 
 
 def transient(exc: BaseException) -> bool:
@@ -726,10 +765,26 @@ def transient(exc: BaseException) -> bool:
     return isinstance(exc, APIError) and (exc.status is None or exc.status >= 500)
 
 
-def _name_of(app: Mapping[str, Any]) -> str:
+def _name_of(app: Mapping[str, Any]) -> tuple[str | None, str] | None:
+    """(namespace, name) of an Application from its metadata; the namespace None when the object
+    has none (the caller knows which one it asked for). None when the name or the namespace is not
+    a Kubernetes name (a lying server): such an object is ignored, never waited for."""
     metadata = app.get("metadata")
-    name = metadata.get("name") if isinstance(metadata, Mapping) else None
-    return name if isinstance(name, str) else ""
+    if not isinstance(metadata, Mapping):
+        return None
+    name, namespace = metadata.get("name"), metadata.get("namespace")
+    if not isinstance(name, str) or not _APP_NAME.match(name):
+        return None
+    if namespace is None or namespace == "":
+        return None, name
+    if not isinstance(namespace, str) or not _NAMESPACE.match(namespace):
+        return None
+    return namespace, name
+
+
+def _bounded(seconds: float) -> float:
+    """A timeout any threading / queue wait accepts (they raise OverflowError past TIMEOUT_MAX)."""
+    return min(max(0.0, seconds), threading.TIMEOUT_MAX)
 
 
 class Watcher(threading.Thread):
@@ -754,7 +809,10 @@ class Watcher(threading.Thread):
         self.connections = 0
 
     def stop(self) -> None:
+        """Stop reading; closing the client also ends a read blocked on a quiet stream (the
+        caller joins the thread)."""
         self.stopped.set()
+        self.client.close()
 
     def _put(self, item: tuple[str, Any]) -> None:
         if not self.stopped.is_set():
@@ -770,7 +828,7 @@ class Watcher(threading.Thread):
                     self._put(("error", exc))
                     return
                 self._put(("transient", exc))
-                self.stopped.wait(self.pause)
+                self.stopped.wait(_bounded(self.pause))
                 continue
             delivered = False
             try:
@@ -793,7 +851,7 @@ class Watcher(threading.Thread):
                     return
                 self._put(("dropped", exc))
                 if not delivered:
-                    self.stopped.wait(self.pause * failures)
+                    self.stopped.wait(_bounded(self.pause * failures))
             except Exception as exc:  # noqa: BLE001 - a bug in the stream reader must not hang the wait: poll
                 self._put(("fallback", exc))
                 return
@@ -842,9 +900,10 @@ class Waiter:
         self.requested: dict[str, datetime] = {}
         self.last_refresh: dict[str, float] = {}
         self.last_error: ReleaseError | None = None
+        # named apps without app-namespace: the namespace the GET found each in (Argo CD's own)
+        self.home: dict[str, str] = {}
         self.events: queue.Queue[Any] = queue.Queue()
-        self.watcher: Watcher | None = None
-        self.stream_client: ArgoCDClient | None = None
+        self.watchers: list[Watcher] = []
         self.connection = connection
         self.polling = not inputs.stream
 
@@ -852,6 +911,69 @@ class Waiter:
 
     def say(self, message: str) -> None:
         self.ctx.console.info(message)
+
+    # -- which apps ----------------------------------------------------------------------------
+    #
+    # Every app is identified by namespace AND name: with apps in any namespace, team-a/web and
+    # argocd/web are different apps, and events of the one must never decide the wait for the
+    # other. An app's key (trackers, outputs, summary, evidence file names) is its bare name when
+    # it is in the namespace the apps are looked up in (app-namespace, else Argo CD's own
+    # namespace), so single-namespace outputs read as they always did; else "namespace/name", the
+    # form `argocd app get` takes. Keys are unique: a name holds no "/".
+
+    def key(self, namespace: str, name: str) -> str:
+        if self.inputs.selector is None:
+            return name  # named apps are all in app-namespace (or Argo CD's own namespace)
+        home = self.inputs.app_namespace or DEFAULT_APP_NAMESPACE
+        return name if namespace == home else f"{namespace}/{name}"
+
+    def where(self, key: str) -> tuple[str | None, str]:
+        """(appNamespace to ask for, name) of an app key; None = the connection's (app-namespace,
+        else Argo CD's own namespace)."""
+        if self.inputs.selector is None:
+            return None, key
+        namespace, _, name = key.rpartition("/")
+        return namespace or self.inputs.app_namespace or DEFAULT_APP_NAMESPACE, name
+
+    def wanted(self, app: Mapping[str, Any]) -> str | None:
+        """The key of ``app`` when this wait is about it, else None (the object is dropped): names:
+        one of them, in app-namespace (or the namespace the GET found it in); selector: any
+        namespace, or only app-namespace when given (Argo CD filters a stream by namespace only
+        together with a name, and lists every namespace without app-namespace)."""
+        found = _name_of(app)
+        if found is None:
+            return None
+        namespace, name = found
+        if self.inputs.selector is None:
+            home = self.inputs.app_namespace or self.home.get(name)
+            if name not in self.inputs.applications or home is None:
+                return None  # not asked for, or not found by a GET yet (which always comes first)
+            return name if namespace in (None, home) else None
+        namespace = namespace or self.inputs.app_namespace or DEFAULT_APP_NAMESPACE
+        if self.inputs.app_namespace is not None and namespace != self.inputs.app_namespace:
+            return None
+        return self.key(namespace, name)
+
+    def learn(self, name: str, app: Mapping[str, Any]) -> None:
+        """The namespace a GET of a named app answered with: the one its events must carry."""
+        found = _name_of(app)
+        namespace = found[0] if found is not None else None
+        wanted = self.inputs.app_namespace
+        if wanted is None:
+            self.home[name] = namespace or DEFAULT_APP_NAMESPACE
+        elif namespace is not None and namespace != wanted:
+            raise ConfigError(
+                f"Argo CD answered application {namespace}/{name} when asked for {wanted}/{name}: it "
+                "does not look applications up by app-namespace",
+                fix="applications in other namespaces need Argo CD 2.5 or later with the namespace "
+                "in application.namespaces; or drop app-namespace",
+            )
+
+    def get(self, client: ArgoCDClient, key: str, refresh: str | None) -> dict[str, Any]:
+        namespace, name = self.where(key)
+        if namespace is None:
+            return client.get_application(name, refresh=refresh)
+        return client.get_application(name, refresh=refresh, app_namespace=namespace)
 
     def expectation(self, obs: rules.AppObservation) -> rules.Expectation:
         if not self.expected.values:
@@ -910,6 +1032,8 @@ class Waiter:
                     raise app  # a named app that does not exist: said at once, with the app-namespace hint
                 self.observe(name, None, now)
             else:
+                if self.inputs.selector is None:
+                    self.learn(name, app)
                 self.observe(name, app, now)
         if self.inputs.selector is not None:
             for name in list(self.trackers):
@@ -918,17 +1042,32 @@ class Waiter:
 
     # -- network -------------------------------------------------------------------------------
 
-    def snapshot(self, *, refresh: str | None = None, client: ArgoCDClient | None = None) -> Snapshot:
+    def snapshot(
+        self,
+        *,
+        refresh: str | None = None,
+        client: ArgoCDClient | None = None,
+        names: Sequence[str] | None = None,
+    ) -> Snapshot:
+        """Every app now (``names``: only these of the named apps), keyed by ``key``."""
         client = client or self.client
         if self.inputs.selector is not None:
-            apps = client.list_applications(selector=self.inputs.selector)
-            found: Snapshot = {_name_of(app): app for app in apps if _name_of(app)}
+            found: Snapshot = {}
+            for app in client.list_applications(selector=self.inputs.selector):
+                key = self.wanted(app)
+                if key is not None:
+                    found[key] = app
             if refresh:
-                for name in found:
-                    found[name] = client.get_application(name, refresh=refresh)
+                for key in list(found):
+                    try:  # in the app's own namespace: a GET by bare name asks Argo CD's namespace
+                        found[key] = self.get(client, key, refresh)
+                    except (ArgoCDNotFoundError, ArgoCDAuthError) as exc:
+                        if exc.status == 401:
+                            raise
+                        del found[key]  # deleted since the list (403 is also Argo CD's "no such app")
             return found
         result: Snapshot = {}
-        for name in self.inputs.applications:
+        for name in self.inputs.applications if names is None else names:
             try:
                 result[name] = client.get_application(name, refresh=refresh)
             except ArgoCDNotFoundError as exc:
@@ -957,8 +1096,14 @@ class Waiter:
                 f"{name}: sync requested (revision {wanted or 'target'}"
                 f"{', prune' if self.inputs.prune else ''})"
             )
+            namespace, app_name = self.where(name)
+            where = {} if namespace is None else {"app_namespace": namespace}
             app = self.client.sync(
-                name, revision=wanted, prune=self.inputs.prune, sync_options=self.inputs.sync_options
+                app_name,
+                revision=wanted,
+                prune=self.inputs.prune,
+                sync_options=self.inputs.sync_options,
+                **where,
             )
             self.requested[name] = requested
             # What was seen before (an older operation, failed or not) no longer decides.
@@ -978,7 +1123,7 @@ class Waiter:
             self.last_refresh[name] = now
             self.say(f"{name}: {assessment.reason}; refresh requested")
             try:
-                app = self.client.get_application(name, refresh="normal")
+                app = self.get(self.client, name, "normal")
             except ArgoCDNotFoundError:
                 self.observe(name, None, self.clock())
                 continue
@@ -1061,18 +1206,7 @@ class Waiter:
         now = self.clock()
         next_poll = now + self.inputs.poll_interval
         if not self.polling:
-            single = len(self.inputs.applications) == 1
-            self.stream_client = self.watch_client()
-            stream_client = self.stream_client
-            self.watcher = Watcher(
-                stream_client,
-                lambda: self.snapshot(client=stream_client),
-                self.events,
-                name=self.inputs.applications[0] if single else None,
-                selector=self.inputs.selector,
-                pause=min(1.0, self.inputs.poll_interval),
-            )
-            self.watcher.start()
+            self.watch()
         while True:
             now = self.clock()
             self.check_failed()
@@ -1088,7 +1222,7 @@ class Waiter:
             if self.polling or any(a.verdict is rules.Verdict.STALE for a in self.assessments.values()):
                 wake = min(wake, next_poll)
             try:
-                item = self.events.get(timeout=max(0.0, min(wake - now, self.deadline - now)))
+                item = self.events.get(timeout=_bounded(min(wake - now, self.deadline - now)))
             except queue.Empty:
                 item = None
             now = self.clock()
@@ -1116,9 +1250,9 @@ class Waiter:
         if kind == "snapshot":
             self.apply(payload, now)
         elif kind == "event":
-            name = _name_of(payload.application)
-            if self.inputs.applications and name not in self.inputs.applications:
-                return  # the unfiltered stream of several named apps
+            name = self.wanted(payload.application)
+            if name is None:
+                return  # another namespace (a selector stream is not filtered by it), or junk
             self.observe(name, None if payload.type == "DELETED" else payload.application, now)
         elif kind == "dropped":
             self.ctx.console.debug(f"watch stream dropped ({payload}); reconnecting")
@@ -1127,7 +1261,10 @@ class Waiter:
                 self.say(f"Argo CD not reachable ({payload.one_line()}); retrying until the timeout")
             self.last_error = payload
         elif kind == "fallback":
+            if self.polling:
+                return  # another app's stream said so first
             self.polling = True
+            self.stop()  # every app is polled now
             self.say(
                 f"watch stream unavailable ({payload}); polling every {_seconds(self.inputs.poll_interval)}"
             )
@@ -1150,11 +1287,38 @@ class Waiter:
             budget=RetryBudget(math.inf),
         )
 
+    def watch(self) -> None:
+        """The watch threads. A selector: one stream of that selector (filtered here by
+        app-namespace). Names: one stream per app (name + appNamespace, filtered by the server),
+        never the unfiltered stream of every app on the server, which would carry every app's
+        full object of every namespace to find a few; a handful of connections is cheap, and a
+        selector is the way to wait for many apps on one."""
+        if self.inputs.selector is not None:
+            targets: list[tuple[str | None, str | None]] = [(None, self.inputs.selector)]
+        else:
+            targets = [(name, None) for name in self.inputs.applications]
+        for name, selector in targets:
+            client = self.watch_client()
+            only = None if name is None else (name,)
+            watcher = Watcher(
+                client,
+                functools.partial(self.snapshot, client=client, names=only),
+                self.events,
+                name=name,
+                selector=selector,
+                pause=min(1.0, self.inputs.poll_interval),
+            )
+            self.watchers.append(watcher)
+            watcher.start()
+
     def stop(self) -> None:
-        if self.watcher is not None:
-            self.watcher.stop()
-        if self.stream_client is not None:
-            self.stream_client.close()
+        """End the watch threads and their connections (closing a client ends a blocked read),
+        waiting for them a bounded time: in-process callers must not collect threads and sockets."""
+        for watcher in self.watchers:
+            watcher.stop()
+        until = time.monotonic() + STOP_JOIN
+        for watcher in self.watchers:
+            watcher.join(_bounded(until - time.monotonic()))
 
     # -- results -------------------------------------------------------------------------------
 
