@@ -47,7 +47,9 @@ class Config:
         tree: dict[str, str] = {}
         for app in apps:
             tree.update(files(app=app))
-        self.url = make_bare_remote(root, tree)
+        # .../org/config.git: the app's repoURL (REPO) names the same owner/name, as a checkout of
+        # the config repo and the app's source must (the command refuses HEAD of another repository).
+        self.url = make_bare_remote(root / "org", tree, name="config.git")
         self.git_dir = url_to_path(self.url)
         self.checkout = clone_of(self.url, root / "checkout")
 

@@ -140,6 +140,13 @@ INPUTS: tuple[InputSpec, ...] = (
     InputSpec("stream", "watch the event stream (false: poll only)", kind="bool", default=True),
     InputSpec("allow-suspended", "count health Suspended as done", kind="bool", default=False),
     InputSpec(
+        "accept-descendant",
+        "when Argo CD is Synced at a later commit that contains the expected one (a push landed "
+        "after it), accept that commit; false: fail at once, since the expected one will never be reported",
+        kind="bool",
+        default=True,
+    ),
+    InputSpec(
         "refresh", "refresh the apps at start: none, normal or hard", default="normal", choices=REFRESH
     ),
     InputSpec("sync", "trigger a sync of every app and wait for that operation", kind="bool", default=False),
@@ -242,6 +249,7 @@ class Inputs:
     poll_interval: float = DEFAULT_POLL
     stream: bool = True
     allow_suspended: bool = False
+    accept_descendant: bool = True
     refresh: str = "normal"
     sync: bool = False
     prune: bool = False
@@ -397,6 +405,7 @@ class Inputs:
             poll_interval=poll,
             stream=v["stream"],
             allow_suspended=v["allow-suspended"],
+            accept_descendant=v["accept-descendant"],
             refresh=v["refresh"],
             sync=v["sync"],
             prune=v["prune"],
@@ -558,11 +567,14 @@ def _app_table(result: AppResult) -> str:
 @dataclass(frozen=True)
 class Expected:
     """The expected revision value(s) (one, or one per source; empty: not checked), the checkout's
-    origin URL (which sources of a multi-source app a single value applies to) and its root."""
+    origin URL (which sources of a multi-source app a single value applies to) and its root;
+    ``defaulted``: the value is HEAD of repo-path (expected-revision not given), so it can only
+    be the revision of an app that tracks repo-path's repository."""
 
     values: tuple[str, ...]
     repo_url: str | None
     repo_root: Path | None
+    defaulted: bool = False
 
 
 def resolve_expected(inputs: Inputs, ctx: Context) -> Expected:
@@ -593,8 +605,17 @@ def resolve_expected(inputs: Inputs, ctx: Context) -> Expected:
     elif not values and git is not None and top is not None:
         head = git.rev_parse("HEAD")
         values = (head,) if head else ()
+    defaulted = bool(values) and not inputs.expected_revision
+    if defaulted and ctx.env.get("GITHUB_EVENT_NAME", "").startswith("pull_request"):
+        ctx.console.annotation(
+            "warning",
+            "expected-revision defaults to HEAD of repo-path, and in a pull_request run that is the "
+            "merge commit actions/checkout made, which Argo CD never sees: run on push, or give "
+            "expected-revision",
+            title="await-argocd-sync",
+        )
     repo_url = git.remote_url("origin") if git is not None and top is not None else None
-    return Expected(values, repo_url, root if root.is_dir() else None)
+    return Expected(values, repo_url, root if root.is_dir() else None, defaulted)
 
 
 def app_path(obs: rules.AppObservation, repo_url: str | None) -> str | None:
@@ -602,11 +623,7 @@ def app_path(obs: rules.AppObservation, repo_url: str | None) -> str | None:
     else the first git source with a path."""
     candidates = [s for s in obs.sources if s.path and not s.chart]
     if repo_url:
-        matching = [
-            s
-            for s in candidates
-            if rules.normalize_repo_url(s.repo_url) == rules.normalize_repo_url(repo_url)
-        ]
+        matching = [s for s in candidates if rules.same_repository(s.repo_url, repo_url)]
         candidates = matching or candidates
     if not candidates:
         return None
@@ -874,6 +891,91 @@ def _seconds(value: float) -> str:
     return f"{value:g}s" if value < 120 else f"{value / 60:g}m"
 
 
+class ConfigHistory:
+    """``rules.Lineage`` from repo-path (git): does commit R of the config repository contain the
+    expected commit A? Asked when an app is Synced at R instead of A (a later push reached Argo CD
+    first). R is fetched from origin when the checkout lacks it, and both with history
+    (``FETCH_DEPTH``) in a shallow clone (actions/checkout fetches one commit), within the deadline.
+    Any failure is "could not tell" (the wait goes on and its timeout message says why), asked
+    again after ``retry`` seconds; a yes or no is final."""
+
+    FETCH_DEPTH = 100
+
+    def __init__(
+        self,
+        expected: Expected,
+        *,
+        deadline: float,
+        clock: Callable[[], float],
+        say: Callable[[str], None],
+        debug: Callable[[str], None],
+        retry: float,
+    ) -> None:
+        self.origin = expected.repo_url
+        self.git = Git(expected.repo_root, log=debug) if expected.repo_root is not None else None
+        self.deadline, self.clock, self.say, self.retry = deadline, clock, say, retry
+        self.answers: dict[tuple[str, str], tuple[rules.Ancestry, float]] = {}
+
+    def contains(self, repo_url: str, newer: str, older: str) -> rules.Ancestry:
+        key = (newer.lower(), older.lower())
+        known = self.answers.get(key)
+        if known is not None and (known[0].contains is not None or self.clock() < known[1]):
+            return known[0]
+        try:
+            answer = self._ask(repo_url, *key)
+        except ReleaseError as exc:  # git timed out or is missing
+            answer = rules.Ancestry(None, exc.message)
+        self.answers[key] = (answer, self.clock() + self.retry)
+        if answer.contains:
+            self.say(
+                f"Argo CD reports {newer[:12]}, a later commit of the config repository that contains "
+                f"the expected {older[:12]}"
+            )
+        return answer
+
+    def _ask(self, repo_url: str, newer: str, older: str) -> rules.Ancestry:
+        git = self.git
+        if git is None:
+            return rules.Ancestry(None, "repo-path is not a git checkout")
+        if self.origin and repo_url and not rules.same_repository(repo_url, self.origin):
+            return rules.Ancestry(None, "the app's source is not repo-path's repository")
+        if not all(_HEX.match(sha) and len(sha) in (40, 64) for sha in (newer, older)):
+            return rules.Ancestry(None, "not commit shas")  # never passed to git
+        shallow = git.run("rev-parse", "--is-shallow-repository", check=False).out.strip() == "true"
+        missing = [sha for sha in (newer, older) if git.rev_parse(sha) is None]
+        if missing or shallow:
+            left = self.deadline - self.clock()
+            if left < 1:
+                return rules.Ancestry(None, f"no time left to fetch {newer[:12]} from origin")
+            depth = [f"--depth={self.FETCH_DEPTH}"] if shallow else []
+            wanted = [newer, older] if shallow else missing
+            fetched = git.run(
+                "fetch",
+                "--quiet",
+                "--no-tags",
+                "--no-write-fetch-head",
+                *depth,
+                "origin",
+                *wanted,
+                check=False,
+                timeout=min(60.0, left),
+            )
+            if fetched.rc != 0:
+                line = " ".join((fetched.err.strip().splitlines() or ["no message"])[-1].split())
+                return rules.Ancestry(None, f"git fetch of {newer[:12]} from origin failed: {line[:200]}")
+        result = git.run("merge-base", "--is-ancestor", older, newer, check=False)
+        if result.rc == 0:
+            return rules.Ancestry(True)
+        if result.rc != 1:
+            line = " ".join((result.err.strip().splitlines() or ["no message"])[-1].split())
+            return rules.Ancestry(None, f"git merge-base failed: {line[:200]}")
+        if shallow and git.run("merge-base", older, newer, check=False).rc != 0:
+            return rules.Ancestry(
+                None, f"the last {self.FETCH_DEPTH} commits of {newer[:12]} and {older[:12]} do not meet"
+            )
+        return rules.Ancestry(False)
+
+
 class Waiter:
     """The app set, one WaitTracker per app, and the loop that feeds them until done, failed or
     the deadline."""
@@ -911,6 +1013,9 @@ class Waiter:
 
     def say(self, message: str) -> None:
         self.ctx.console.info(message)
+
+    #: answers "does R contain the expected commit" for every app (made on first use)
+    config_history: ConfigHistory | None = None
 
     # -- which apps ----------------------------------------------------------------------------
     #
@@ -976,8 +1081,23 @@ class Waiter:
         return client.get_application(name, refresh=refresh, app_namespace=namespace)
 
     def expectation(self, obs: rules.AppObservation) -> rules.Expectation:
+        unchecked = rules.Expectation(
+            tuple(None for _ in obs.sources) or (None,), self.inputs.allow_suspended
+        )
         if not self.expected.values:
-            return rules.Expectation(tuple(None for _ in obs.sources) or (None,), self.inputs.allow_suspended)
+            return unchecked
+        if not self.tracks_checkout(obs):
+            if self.inputs.mode == "drift-report":
+                return unchecked  # HEAD of another repository says nothing about this app
+            origin = evidence.public_url(self.expected.repo_url or "")
+            tracked = ", ".join(evidence.public_url(s.repo_url) for s in obs.sources) or "no repository"
+            raise InputError(
+                "repo-path",
+                f"'{self.inputs.repo_path}' is a checkout of {origin}, but application {obs.name} tracks "
+                f"{tracked}: HEAD of repo-path ({self.expected.values[0][:12]}) can never be its revision",
+                fix="check out the config repository the app tracks in repo-path (actions/checkout with "
+                "repository: owner/name), or give expected-revision",
+            )
         try:
             revisions = rules.expected_per_source(obs, self.expected.values, self.expected.repo_url)
         except ValueError as exc:
@@ -986,7 +1106,36 @@ class Waiter:
                 f"does not fit application {obs.name} ({len(obs.sources)} sources): {exc}",
                 fix="give one revision, or one per source of the app in spec.sources order (* skips one)",
             ) from None
-        return rules.Expectation(revisions, allow_suspended=self.inputs.allow_suspended)
+        return rules.Expectation(
+            revisions,
+            allow_suspended=self.inputs.allow_suspended,
+            accept_descendant=self.inputs.accept_descendant,
+            lineage=self.lineage(),
+        )
+
+    def tracks_checkout(self, obs: rules.AppObservation) -> bool:
+        """A defaulted expected revision (HEAD of repo-path) fits only an app with a source in
+        repo-path's repository (compared by owner/name, as the sandbox maps repoURLs); true
+        whenever that cannot be told (a given revision, no origin, an app with no sources yet)."""
+        origin = self.expected.repo_url
+        if not self.expected.defaulted or not origin or not rules.repo_key(origin) or not obs.sources:
+            return True
+        return any(rules.same_repository(s.repo_url, origin) for s in obs.sources)
+
+    def lineage(self) -> ConfigHistory | None:
+        """The config repository's history (wait mode only: a drift report fetches nothing)."""
+        if self.inputs.mode != "wait" or self.expected.repo_root is None:
+            return None
+        if self.config_history is None:
+            self.config_history = ConfigHistory(
+                self.expected,
+                deadline=self.deadline,
+                clock=self.clock,
+                say=self.say,
+                debug=self.ctx.console.debug,
+                retry=max(5.0, self.inputs.poll_interval),
+            )
+        return self.config_history
 
     def observe(self, name: str, app: Mapping[str, Any] | None, now: float) -> None:
         tracker = self.trackers.get(name)

@@ -15,7 +15,15 @@ The rules follow Argo CD's own model and Kargo's hard-won additions:
 * Freshness (Kargo): health is computed by a separate loop; ``status.reconciledAt`` missing or
   earlier than ``operationState.finishedAt`` means the health predates the last operation.
 * Conditions whose type ends in ``Error`` (ComparisonError, InvalidSpecError, SyncError, ...;
-  Argo CD's ``ApplicationCondition.IsError``) count as Degraded even when health says Healthy.
+  Argo CD's ``ApplicationCondition.IsError``) count as Degraded even when health says Healthy,
+  but only once the app is at the expected revision (or for a SyncError whose message names the
+  expected sha): before that they may belong to the previous revision (auto-sync keeps
+  ``Failed sync attempt to OLD`` until its next attempt), so the wait keeps WAITING and says so.
+* A later commit: when the app is Synced at a full sha R other than the expected full sha A, the
+  expectation's ``lineage`` (the command asks git) tells whether R contains A. Argo CD will never
+  report A again then: with ``accept_descendant`` R is judged in A's place (DONE records
+  ``superseded_by``), without it the wait fails at once. An unrelated or older R, or no answer,
+  keeps waiting.
 * A Failed / Error operation fails the wait only when it targeted the expected revision: a
   stale failed operation for an older revision, on an app now Synced + Healthy, is history.
 * Health Degraded counts only when it is the health of the expected revision (the app is at
@@ -30,9 +38,9 @@ from __future__ import annotations
 import enum
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
-from typing import Any
+from typing import Any, Protocol
 
 HEALTH_ORDER: tuple[str, ...] = ("Healthy", "Suspended", "Progressing", "Missing", "Degraded", "Unknown")
 SYNC_STATUSES: tuple[str, ...] = ("Synced", "OutOfSync", "Unknown")
@@ -365,9 +373,29 @@ def observe(app: Mapping[str, Any]) -> AppObservation:
 
 
 @dataclass(frozen=True)
+class Ancestry:
+    """Whether a newer revision contains (has as ancestor, or is) an older one: True, False, or
+    None when it could not be told (``note`` says why, e.g. the fetch failed)."""
+
+    contains: bool | None
+    note: str = ""
+
+
+class Lineage(Protocol):
+    """The history of the config repository, as the command can query it (git): does commit
+    ``newer`` of ``repo_url`` contain commit ``older``? Asked only with two full shas."""
+
+    def contains(self, repo_url: str, newer: str, older: str) -> Ancestry: ...
+
+
+@dataclass(frozen=True)
 class Expectation:
     revisions: tuple[str | None, ...]
     allow_suspended: bool = False
+    #: a later commit that contains the expected one is accepted in its place (else: fail at once)
+    accept_descendant: bool = True
+    #: who answers "does R contain A" (None: a different revision is only ever waited past)
+    lineage: Lineage | None = field(default=None, compare=False, repr=False)
 
     @property
     def checked(self) -> bool:
@@ -389,14 +417,31 @@ def normalize_repo_url(url: str) -> str:
     return f"{host.lower()}{sep}{rest}" if rest else host.lower()
 
 
+def repo_key(url: str) -> str:
+    """The repository's identity for matching a checkout's origin with an Application's repoURL:
+    the last two path segments (``owner/name``), lower case, without ``.git``; scheme, user and
+    host ignored (a checkout may come through a mirror, a file:// remote or another spelling of
+    the host). "" when the URL has no path."""
+    _, _, path = normalize_repo_url(url).partition("/")
+    parts = [p for p in path.split("/") if p]
+    return "/".join(parts[-2:]).lower()
+
+
+def same_repository(a: str, b: str) -> bool:
+    """Do two git URLs name the same repository (by ``repo_key``)?"""
+    key = repo_key(a)
+    return bool(key) and key == repo_key(b)
+
+
 def expected_per_source(
     obs: AppObservation, expected: Sequence[str], repo_url: str | None
 ) -> tuple[str | None, ...]:
     """One expected revision per source (None: do not check that source).
 
     ``expected`` holds one value, or one per source (``*`` or empty skips a source). One value on a
-    multi-source app applies to the sources whose repository is ``repo_url``; when ``repo_url`` is
-    None or none of them, to every source that is not a Helm chart. Raises ValueError on a wrong count.
+    multi-source app applies to the sources whose repository is ``repo_url`` (``same_repository``);
+    when ``repo_url`` is None or none of them, to every source that is not a Helm chart. Raises
+    ValueError on a wrong count.
     """
     values = [None if v.strip() in ("", "*") else v.strip() for v in expected]
     count = len(obs.sources) if obs.multi_source else 1
@@ -410,8 +455,7 @@ def expected_per_source(
             f"source(s): give one value, or one per source in spec.sources order ('*' skips one)"
         )
     value = values[0]
-    wanted = normalize_repo_url(repo_url) if repo_url else None
-    by_repo = [wanted is not None and normalize_repo_url(s.repo_url) == wanted for s in obs.sources]
+    by_repo = [repo_url is not None and same_repository(s.repo_url, repo_url) for s in obs.sources]
     if any(by_repo):
         return tuple(value if hit else None for hit in by_repo)
     return tuple(None if s.chart else value for s in obs.sources)
@@ -432,6 +476,8 @@ class Verdict(enum.Enum):
 class Assessment:
     verdict: Verdict
     reason: str
+    #: the later revision(s) judged in place of the expected one (comma-separated), or None
+    superseded_by: str | None = None
 
 
 def _one_line(text: str, limit: int = 500) -> str:
@@ -478,12 +524,84 @@ def _is_fresh(obs: AppObservation) -> tuple[bool, str]:
 def assess(obs: AppObservation, expectation: Expectation) -> Assessment:
     """The verdict on one observation (see the module docstring for the rules); the reason is one line."""
     result = _assess(obs, expectation)
-    return Assessment(result.verdict, _one_line(result.reason))
+    return replace(result, reason=_one_line(result.reason))
+
+
+def _is_full_sha(text: str | None) -> bool:
+    return bool(text) and len(text or "") in (40, 64) and is_sha_prefix(text or "")
+
+
+def _names_expected(condition: Condition, expected: Sequence[str | None]) -> bool:
+    """A SyncError about the expected revision ("Failed sync attempt to <sha>: ...")."""
+    if condition.type != "SyncError":
+        return False
+    message = condition.message.lower()
+    return any(rev and is_sha_prefix(rev) and rev.lower() in message for rev in expected)
+
+
+def superseded(
+    obs: AppObservation, expectation: Expectation
+) -> tuple[tuple[str | None, ...], Ancestry] | None:
+    """The later revisions the app is Synced at, per source, when every checked source that is not
+    at its expected full sha is at a full sha; with the lineage's joint answer (contains only when
+    every one contains its expected sha; undecided when any is undecided). None when the rule does
+    not apply (no lineage, not Synced, a non-sha revision, the count of revisions differs)."""
+    lineage = expectation.lineage
+    expected = expectation.revisions
+    if lineage is None or obs.sync_status != "Synced" or not obs.revisions:
+        return None
+    if len(expected) > 1 and len(obs.revisions) != len(expected):
+        return None
+    later: list[str | None] = []
+    moved: list[tuple[str, str, str]] = []
+    for index, want in enumerate(expected):
+        have = obs.revisions[index] if index < len(obs.revisions) else None
+        if not want or (have is not None and revision_matches(want, have)):
+            later.append(want)
+            continue
+        if not _is_full_sha(want) or not _is_full_sha(have):
+            return None
+        source = obs.sources[index] if index < len(obs.sources) else None
+        moved.append((source.repo_url if source else "", have or "", want))
+        later.append(have)
+    if not moved:
+        return None
+    notes: list[str] = []
+    contains: bool | None = True
+    for repo_url, have, want in moved:
+        answer = lineage.contains(repo_url, have, want)
+        if answer.contains is False:
+            return tuple(later), Ancestry(False)
+        if answer.contains is None:
+            contains = None
+            notes.append(
+                f"could not tell whether {short_revision(have)} contains {short_revision(want)}"
+                + (f": {answer.note}" if answer.note else "")
+            )
+    return tuple(later), Ancestry(contains, "; ".join(notes))
 
 
 def _assess(obs: AppObservation, expectation: Expectation) -> Assessment:
     expected = expectation.revisions
     at_expected = bool(obs.revisions) and _revisions_match(expected, obs.revisions)
+    if not at_expected:
+        moved_on = superseded(obs, expectation)
+        if moved_on is not None and moved_on[1].contains:
+            shown = _show(obs.revisions)
+            if not expectation.accept_descendant:
+                return Assessment(
+                    Verdict.FAILED,
+                    f"Argo CD moved on to {shown}, which contains {_show(expected)}; "
+                    f"{_show(expected)} itself will never be reported (accept-descendant is false)",
+                )
+            result = _assess(obs, replace(expectation, revisions=moved_on[0], lineage=None))
+            note = f"at {shown}, a later commit that contains the expected {_show(expected)}"
+            return Assessment(
+                result.verdict, f"{result.reason} ({note})", superseded_by=",".join(obs.revisions)
+            )
+        undecided = moved_on[1].note if moved_on is not None and moved_on[1].contains is None else ""
+    else:
+        undecided = ""
     fresh, stale_reason = _is_fresh(obs)
     healthy = obs.health_status == "Healthy" or (
         obs.health_status == "Suspended" and expectation.allow_suspended
@@ -505,20 +623,27 @@ def _assess(obs: AppObservation, expectation: Expectation) -> Assessment:
             )
 
     errors = obs.error_conditions
+    pending = ""
     if errors:
         text = "; ".join(f"{c.type}: {c.message}" if c.message else c.type for c in errors)
-        return Assessment(Verdict.DEGRADED, _one_line(f"condition {text}"))
+        # Before the expected revision is reached, an error condition may be the previous
+        # revision's (a failed auto-sync of OLD stays until the next attempt): not ours to fail on.
+        if at_expected or any(_names_expected(c, expected) for c in errors):
+            return Assessment(Verdict.DEGRADED, _one_line(f"condition {text}"))
+        pending = f"; condition {text}"
+    if undecided:
+        pending += f"; {undecided}"
 
     if not obs.revisions:
         return Assessment(
             Verdict.WAITING,
-            f"no synced revision reported yet (expected {_show(expected)}; sync {obs.sync_status})",
+            f"no synced revision reported yet (expected {_show(expected)}; sync {obs.sync_status}){pending}",
         )
     if not at_expected:
         return Assessment(
             Verdict.WAITING,
             f"revision {_show(obs.revisions)} is not the expected {_show(expected)} "
-            f"(sync {obs.sync_status}, health {obs.health_status})",
+            f"(sync {obs.sync_status}, health {obs.health_status}){pending}",
         )
     if obs.operation_in_flight:
         what = obs.phase if obs.phase in RUNNING_PHASES else "requested"
@@ -808,12 +933,14 @@ __all__ = [
     "HEALTH_ORDER",
     "RUNNING_PHASES",
     "SYNC_STATUSES",
+    "Ancestry",
     "AppObservation",
     "Assessment",
     "Condition",
     "Expectation",
     "HistoryEntry",
     "ImageDrift",
+    "Lineage",
     "ResourceState",
     "SourceRef",
     "Transition",
@@ -827,6 +954,9 @@ __all__ = [
     "observe",
     "parse_timestamp",
     "progress_line",
+    "repo_key",
     "revision_matches",
+    "same_repository",
+    "superseded",
     "worst_health",
 ]

@@ -8,10 +8,15 @@ No secret can appear: the document holds only fields this module chooses. The se
 every ``run`` value lose any URL userinfo, query and fragment; only an allow-list of GitHub
 run variables is kept (never ``GITHUB_TOKEN`` or anything else a caller passes); free text
 from Argo CD (operation and condition messages) has URL userinfo and bearer tokens blanked.
+(Secrets registered at run time are the writer's to redact: ``runtime.redact`` on the file.)
+
+Whatever a server sends, the document is valid against the schema: an operation phase Argo CD
+does not define becomes "Unknown", durations are finite and not negative, no URL keeps userinfo.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
@@ -30,6 +35,9 @@ from gitops_release.core.argocd import (
 EVIDENCE_SCHEMA_VERSION = 1
 IMAGES_SOURCES = ("manifest", "input", "render", "none")
 MODES = ("wait", "drift-report")
+#: operationState.phase values the schema knows; any other word a server sends is "Unknown"
+PHASES = ("Running", "Terminating", "Succeeded", "Failed", "Error")
+_OUTCOME = re.compile(r"[a-z][a-z-]{0,31}")
 
 #: GitHub run variables kept in ``run`` (environment name -> evidence key); anything else is dropped.
 RUN_KEYS: Mapping[str, str] = {
@@ -62,12 +70,29 @@ def scrub(text: str) -> str:
     return _CONTROL.sub(" ", text)
 
 
+_AUTHORITY = re.compile(r"(?is)^([a-z][a-z0-9+.-]*://)([^/]*)(.*)$")
+
+
 def public_url(url: str) -> str:
     """A URL as safe to publish: no userinfo, no query, no fragment, no trailing slash."""
     text = scrub(url.strip())
-    text = re.sub(r"(?i)^([a-z][a-z0-9+.-]*://)\*\*\*@", r"\1", text)
     text = text.split("#", 1)[0].split("?", 1)[0]
+    found = _AUTHORITY.match(text)
+    if found:  # everything up to the LAST @ of the authority is userinfo ("a@b@host", "a b@host")
+        scheme, authority, rest = found.groups()
+        text = scheme + authority.rpartition("@")[2] + rest
     return text.rstrip("/")
+
+
+def _seconds(value: float) -> float:
+    """A duration as the schema takes it: finite, not negative, milliseconds."""
+    return round(value, 3) if math.isfinite(value) and value > 0 else 0.0
+
+
+def _phase(phase: str | None) -> str | None:
+    if phase is None:
+        return None
+    return phase if phase in PHASES else "Unknown"
 
 
 def _timestamp(moment: datetime) -> str:
@@ -129,12 +154,13 @@ def app_evidence(
             "expected": list(expected.revisions),
             "synced": list(obs.revisions),
             "matches": _matches(expected.revisions, obs.revisions),
+            "supersededBy": assessment.superseded_by,
         },
         "sync": obs.sync_status,
         "health": obs.health_status,
         "healthMessage": scrub(obs.health_message),
         "operation": {
-            "phase": obs.phase,
+            "phase": _phase(obs.phase),
             "message": scrub(obs.phase_message),
             "inFlight": obs.operation_in_flight,
             "revisions": list(obs.operation_revisions),
@@ -143,7 +169,7 @@ def app_evidence(
         },
         "reconciledAt": obs.reconciled_at,
         "waitStartedAt": _timestamp(started_at),
-        "durationSeconds": round(max(0.0, duration), 3),
+        "durationSeconds": _seconds(duration),
         "images": {
             "source": images_source,
             "expected": list(expected_images),
@@ -158,7 +184,7 @@ def app_evidence(
         ],
         "transitions": [
             {
-                "at": round(t.at, 3),
+                "at": _seconds(t.at),
                 "sync": t.sync,
                 "health": t.health,
                 "phase": t.phase,
@@ -182,13 +208,15 @@ def evidence_document(
     """The whole evidence file. ``run``: the GitHub run variables (GITHUB_REPOSITORY, ...)."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+    if not _OUTCOME.fullmatch(outcome):
+        raise ValueError(f"outcome must be a lower-case word such as done or timeout, not {outcome!r}")
     kept = {
         RUN_KEYS[name]: public_url(value) if name == "GITHUB_SERVER_URL" else scrub(value)
         for name, value in run.items()
         if name in RUN_KEYS and isinstance(value, str) and value
     }
     if {"serverUrl", "repository", "runId"} <= kept.keys():
-        kept["url"] = f"{kept['serverUrl']}/{kept['repository']}/actions/runs/{kept['runId']}"
+        kept["url"] = public_url(f"{kept['serverUrl']}/{kept['repository']}/actions/runs/{kept['runId']}")
     return {
         "schemaVersion": EVIDENCE_SCHEMA_VERSION,
         "tool": "gitops-release await-argocd-sync",
@@ -197,7 +225,7 @@ def evidence_document(
         "server": public_url(server),
         "startedAt": _timestamp(started_at),
         "finishedAt": _timestamp(finished_at),
-        "durationSeconds": round(max(0.0, (finished_at - started_at).total_seconds()), 3),
+        "durationSeconds": _seconds((finished_at - started_at).total_seconds()),
         "run": kept,
         "applications": list(apps),
     }
@@ -207,6 +235,7 @@ __all__ = [
     "EVIDENCE_SCHEMA_VERSION",
     "IMAGES_SOURCES",
     "MODES",
+    "PHASES",
     "RUN_KEYS",
     "app_evidence",
     "evidence_document",

@@ -3,6 +3,7 @@ from the checkout, release manifests and the outputs."""
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from gitops_release.errors import (
     InputError,
     RetryExhaustedError,
 )
-from gitops_release.runtime import InputReader
+from gitops_release.runtime import Console, InputReader
 from tests.fixtures.git_remotes import git
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
@@ -205,6 +206,121 @@ def test_drift_report_needs_no_checkout(tmp_path: Path) -> None:
         inputs(applications="a", mode="drift-report"), Context(env={}, workdir=tmp_path)
     )
     assert got.values == () and got.repo_url is None
+
+
+def _checkout(tmp_path: Path, origin: str) -> str:
+    checkout = tmp_path / "config"
+    git("init", "--quiet", "-b", "main", str(checkout))
+    (checkout / "f").write_text("x\n", encoding="utf-8")
+    git("add", "f", cwd=checkout)
+    git("commit", "--quiet", "-m", "one", cwd=checkout)
+    git("remote", "add", "origin", origin, cwd=checkout)
+    return git("rev-parse", "HEAD", cwd=checkout).strip()
+
+
+def test_accept_descendant_defaults_to_true() -> None:
+    assert inputs(applications="a").accept_descendant is True
+    assert inputs(applications="a", accept_descendant="false").accept_descendant is False
+    with pytest.raises(InputError) as caught:
+        inputs(applications="a", accept_descendant="maybe")
+    assert caught.value.field == "accept-descendant"
+
+
+def test_a_defaulted_revision_on_a_pull_request_warns_that_head_is_a_merge_commit(tmp_path: Path) -> None:
+    _checkout(tmp_path, "https://git.example.com/org/config.git")
+    for event, warned in (("pull_request", True), ("pull_request_target", True), ("push", False)):
+        err = io.StringIO()
+        ctx = Context(
+            console=Console(env={}, out=io.StringIO(), err=err),
+            env={"GITHUB_EVENT_NAME": event},
+            workdir=tmp_path,
+        )
+        got = aas.resolve_expected(inputs(applications="a", repo_path="config"), ctx)
+        assert got.defaulted is True
+        assert ("merge commit" in err.getvalue()) is warned
+        assert len(err.getvalue().splitlines()) == (1 if warned else 0)
+    err = io.StringIO()
+    ctx = Context(
+        console=Console(env={}, out=io.StringIO(), err=err),
+        env={"GITHUB_EVENT_NAME": "pull_request"},
+        workdir=tmp_path,
+    )
+    given = aas.resolve_expected(inputs(applications="a", repo_path="config", expected_revision=SHA), ctx)
+    assert given.defaulted is False and err.getvalue() == ""
+
+
+def _waiter(tmp_path: Path, expected: aas.Expected, **values: str) -> aas.Waiter:
+    got = inputs(applications="web", **values)
+    ctx = Context(console=Console(env={}, out=io.StringIO(), err=io.StringIO()), env={}, workdir=tmp_path)
+    images = aas.ImageResolver(got, ctx, expected, deadline=10.0, clock=lambda: 0.0, strict=False)
+    return aas.Waiter(
+        got,
+        ctx,
+        None,  # type: ignore[arg-type] - expectation() makes no request
+        aas.connection(got),
+        expected,
+        images,
+        started=0.0,
+        deadline=10.0,
+        clock=lambda: 0.0,
+    )
+
+
+def _tracking(*urls: str) -> rules.AppObservation:
+    sources = [{"repoURL": url, "path": "apps/web"} for url in urls]
+    spec: dict[str, Any] = {"sources": sources} if len(sources) > 1 else {"source": sources[0]}
+    return rules.observe({"metadata": {"name": "web"}, "spec": spec})
+
+
+def test_head_of_a_checkout_of_another_repository_is_refused_for_the_app(tmp_path: Path) -> None:
+    defaulted = aas.Expected((SHA,), "https://github.com/org/app.git", tmp_path, defaulted=True)
+    waiter = _waiter(tmp_path, defaulted)
+    with pytest.raises(InputError) as caught:
+        waiter.expectation(_tracking("https://github.com/org/config"))
+    assert caught.value.field == "repo-path"
+    assert caught.value.message == (
+        "input 'repo-path': '.' is a checkout of https://github.com/org/app.git, but application web tracks "
+        "https://github.com/org/config: HEAD of repo-path (0123456789ab) can never be its revision"
+    )
+    assert "give expected-revision" in (caught.value.fix or "")
+    # The same repository under another host, scheme or case (a mirror, the sandbox's file://
+    # remotes), or as one source of several: fine.
+    for app in (
+        _tracking("git@github.example.com:Org/App"),
+        _tracking("https://charts.example.com/x", "file:///srv/git/org/app.git"),
+    ):
+        assert waiter.expectation(app).checked
+    # A revision the user gave is theirs to choose; drift-report does not check a foreign HEAD.
+    given = aas.Expected((SHA,), "https://github.com/org/app.git", tmp_path, defaulted=False)
+    assert _waiter(tmp_path, given).expectation(_tracking("https://github.com/org/config")).revisions == (
+        SHA,
+    )
+    report = _waiter(tmp_path, defaulted, mode="drift-report")
+    assert report.expectation(_tracking("https://github.com/org/config")).revisions == (None,)
+
+
+def test_the_expectation_carries_accept_descendant_and_the_config_history(tmp_path: Path) -> None:
+    expected = aas.Expected((SHA,), "https://github.com/org/config.git", tmp_path, defaulted=True)
+    got = _waiter(tmp_path, expected, accept_descendant="false").expectation(
+        _tracking("https://github.com/org/config")
+    )
+    assert got.accept_descendant is False and isinstance(got.lineage, aas.ConfigHistory)
+    no_checkout = aas.Expected((SHA,), None, None)
+    assert (
+        _waiter(tmp_path, no_checkout).expectation(_tracking("https://github.com/org/config")).lineage is None
+    )
+
+
+def test_the_config_history_never_passes_a_server_value_to_git(tmp_path: Path) -> None:
+    expected = aas.Expected((SHA,), "https://github.com/org/config.git", tmp_path, defaulted=True)
+    asked: list[str] = []
+    history = aas.ConfigHistory(
+        expected, deadline=10.0, clock=lambda: 0.0, say=asked.append, debug=asked.append, retry=5.0
+    )
+    answer = history.contains("https://github.com/org/config", "--upload-pack=touch /tmp/x", SHA)
+    assert answer.contains is None and asked == []
+    other = history.contains("https://github.com/org/other", "f" * 40, SHA)
+    assert other.contains is None and "not repo-path's repository" in other.note and asked == []
 
 
 # -- release manifests and app paths -----------------------------------------------------------

@@ -289,6 +289,28 @@ ROWS = [
         "ComparisonError: rpc error: manifest generation failed",
     ),
     Row(
+        "flipflop-comparison-error-before-the-expected-revision-waits",
+        FLIPFLOP,
+        0,
+        {
+            "status.conditions": [
+                {"type": "ComparisonError", "message": "rpc error: manifest generation failed"}
+            ]
+        },
+        (OLD,),
+        Verdict.WAITING,
+        "is not the expected 3f6965b (sync Synced, health Healthy); condition ComparisonError: rpc error",
+    ),
+    Row(
+        "flipflop-sync-error-naming-the-expected-revision-counts-as-degraded",
+        FLIPFLOP,
+        0,
+        {"status.conditions": [{"type": "SyncError", "message": f"Failed sync attempt to {OLD}: boom"}]},
+        (OLD,),
+        Verdict.DEGRADED,
+        f"condition SyncError: Failed sync attempt to {OLD}: boom",
+    ),
+    Row(
         "flipflop-warning-condition-is-not-an-error",
         FLIPFLOP,
         0,

@@ -3,17 +3,20 @@ expected_per_source and the small rules (worst_health, is_sha_prefix, revision_m
 
 from __future__ import annotations
 
+import copy
 from datetime import datetime, timezone
 from typing import Any
 
 import pytest
 
 from gitops_release.core.argocd import (
+    Ancestry,
     Expectation,
     ImageDrift,
     Transition,
     Verdict,
     WaitTracker,
+    assess,
     expected_per_source,
     gantt,
     image_drift,
@@ -21,7 +24,9 @@ from gitops_release.core.argocd import (
     observe,
     parse_timestamp,
     progress_line,
+    repo_key,
     revision_matches,
+    same_repository,
     worst_health,
 )
 
@@ -291,6 +296,7 @@ MULTI = {
         (MULTI, [SHA], "ssh://git@github.com/o/values.git/", (None, None, SHA)),
         (MULTI, [SHA], None, (SHA, None, SHA)),
         (MULTI, [SHA], "https://github.com/o/other", (SHA, None, SHA)),
+        (MULTI, [SHA], "file:///srv/mirror/O/Config.git", (SHA, None, None)),  # owner/name, any host
         (MULTI, [SHA, "1.0.0", ""], None, (SHA, "1.0.0", None)),
         ({}, [SHA], None, (SHA,)),
     ],
@@ -381,3 +387,156 @@ def test_revision_matches(expected: str, actual: str | None, ok: bool) -> None:
 def test_parse_timestamp(text: str | None, iso: str | None) -> None:
     parsed = parse_timestamp(text)
     assert (parsed.isoformat() if parsed else None) == iso
+
+
+# -- error conditions of another revision (review 9a #12) -----------------------------------
+
+NEW = "b" * 40
+
+
+def _failed_attempt(revision: str, *, sync: str = "OutOfSync") -> dict[str, Any]:
+    # Release `revision` failed to sync: auto-sync leaves SyncError until its next attempt.
+    return app(
+        sync=sync,
+        revision=revision,
+        phase="Failed",
+        conditions=[
+            {"type": "SyncError", "message": f"Failed sync attempt to {revision}: one or more objects failed"}
+        ],
+    )
+
+
+def test_an_error_condition_of_the_previous_revision_waits_for_the_fix() -> None:
+    t = WaitTracker("guestbook", Expectation((NEW,)), degraded_grace=0, started=100.0)
+    result = t.update(observe(_failed_attempt(OLD)), 100.0)
+    assert result.verdict is Verdict.WAITING
+    assert result.reason.startswith("revision 0000000 is not the expected bbbbbbb")
+    assert f"condition SyncError: Failed sync attempt to {OLD}" in result.reason
+    comparison = app(revision=OLD, conditions=[{"type": "ComparisonError", "message": "rpc error"}])
+    assert t.update(observe(comparison), 101.0).verdict is Verdict.WAITING
+    # The fix arrives: Synced and Healthy at NEW, the condition gone.
+    assert t.update(observe(app(revision=NEW)), 102.0).verdict is Verdict.DONE
+
+
+def test_an_error_condition_at_the_expected_revision_or_naming_it_still_fails() -> None:
+    at_new = WaitTracker("guestbook", Expectation((NEW,)), degraded_grace=0, started=100.0)
+    comparison = app(revision=NEW, conditions=[{"type": "ComparisonError", "message": "rpc error"}])
+    assert at_new.update(observe(comparison), 100.0).verdict is Verdict.FAILED
+    # SyncError about NEW while status.sync.revision still shows OLD: the expected one failed.
+    naming = app(
+        sync="OutOfSync",
+        revision=OLD,
+        conditions=[{"type": "SyncError", "message": f"Failed sync attempt to {NEW.upper()}: denied"}],
+    )
+    t = WaitTracker("guestbook", Expectation((NEW[:9],)), degraded_grace=0, started=100.0)
+    result = t.update(observe(naming), 100.0)
+    assert result.verdict is Verdict.FAILED and "denied" in result.reason
+
+
+# -- a later commit that contains the expected one (review 9a #4) ---------------------------
+
+
+class FakeLineage:
+    """``contains`` answers from a table; records every question."""
+
+    def __init__(self, answers: dict[tuple[str, str], Ancestry]) -> None:
+        self.answers = answers
+        self.asked: list[tuple[str, str, str]] = []
+
+    def contains(self, repo_url: str, newer: str, older: str) -> Ancestry:
+        self.asked.append((repo_url, newer, older))
+        return self.answers.get((newer, older), Ancestry(False))
+
+
+LATER = "c" * 40
+
+
+def test_a_later_commit_that_contains_the_expected_one_is_accepted() -> None:
+    lineage = FakeLineage({(LATER, SHA): Ancestry(True)})
+    expectation = Expectation((SHA,), lineage=lineage)
+    result = assess(observe(app(revision=LATER)), expectation)
+    assert result.verdict is Verdict.DONE and result.superseded_by == LATER
+    assert result.reason == (
+        "Synced at ccccccc and Healthy (at ccccccc, a later commit that contains the expected 1a2b3c4)"
+    )
+    assert lineage.asked == [("https://github.com/o/config.git", LATER, SHA)]
+    # Still the ordinary rules at the later revision: Progressing there is not done.
+    progressing = assess(observe(app(revision=LATER, health="Progressing")), expectation)
+    assert progressing.verdict is Verdict.WAITING and progressing.superseded_by == LATER
+
+
+def test_a_later_commit_fails_at_once_when_descendants_are_not_accepted() -> None:
+    lineage = FakeLineage({(LATER, SHA): Ancestry(True)})
+    t = WaitTracker(
+        "guestbook",
+        Expectation((SHA,), accept_descendant=False, lineage=lineage),
+        degraded_grace=60,
+        started=100.0,
+    )
+    result = t.update(observe(app(revision=LATER)), 100.0)
+    assert result.verdict is Verdict.FAILED
+    assert result.reason == (
+        "Argo CD moved on to ccccccc, which contains 1a2b3c4; 1a2b3c4 itself will never be reported "
+        "(accept-descendant is false)"
+    )
+
+
+def test_an_unrelated_or_undecided_revision_keeps_waiting() -> None:
+    lineage = FakeLineage({(LATER, SHA): Ancestry(None, "git fetch failed: no route")})
+    undecided = assess(observe(app(revision=LATER)), Expectation((SHA,), lineage=lineage))
+    assert undecided.verdict is Verdict.WAITING and undecided.superseded_by is None
+    assert undecided.reason.endswith(
+        "; could not tell whether ccccccc contains 1a2b3c4: git fetch failed: no route"
+    )
+    older = assess(observe(app(revision=OLD)), Expectation((SHA,), lineage=lineage))
+    assert older.verdict is Verdict.WAITING and "could not tell" not in older.reason
+
+
+@pytest.mark.parametrize(
+    ("expected", "doc"),
+    [
+        (SHA[:12], app(revision=LATER)),  # a prefix: never looked up
+        ("1.2.3", app(revision="1.2.4")),  # a chart version
+        (SHA, app(revision="1.2.4")),
+        (SHA, app(revision=LATER, sync="OutOfSync")),  # not Synced: Argo CD has not settled on it
+        (SHA, app(revision=SHA)),  # at the expected revision
+    ],
+)
+def test_the_lineage_is_asked_only_for_two_full_shas_on_a_synced_app(
+    expected: str, doc: dict[str, Any]
+) -> None:
+    lineage = FakeLineage({})
+    assess(observe(doc), Expectation((expected,), lineage=lineage))
+    assert lineage.asked == []
+
+
+def test_a_multi_source_app_is_superseded_only_where_a_revision_moved() -> None:
+    doc = copy.deepcopy(MULTI)
+    doc["status"] = {
+        "sync": {"status": "Synced", "revisions": [LATER, "1.0.0", SHA]},
+        "health": {"status": "Healthy"},
+        "reconciledAt": "2024-05-01T10:00:10Z",
+    }
+    lineage = FakeLineage({(LATER, SHA): Ancestry(True)})
+    result = assess(observe(doc), Expectation((SHA, None, SHA), lineage=lineage))
+    assert result.verdict is Verdict.DONE and result.superseded_by == f"{LATER},1.0.0,{SHA}"
+    assert lineage.asked == [("https://GitHub.com/o/config.git", LATER, SHA)]
+
+
+# -- repositories ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "same"),
+    [
+        ("https://github.com/Org/Config.git", "git@github.com:org/config", True),
+        ("file:///tmp/x/remotes/org/config.git", "https://git.example.com/org/config.git", True),
+        ("https://gitlab.com/group/sub/config/", "ssh://git@mirror:2222/sub/config.git", True),
+        ("https://github.com/org/app.git", "https://github.com/org/config", False),
+        ("https://github.com/other/config", "https://github.com/org/config", False),
+        ("https://charts.example.com", "https://charts.example.com", False),  # no path: no identity
+    ],
+)
+def test_same_repository_compares_owner_and_name(a: str, b: str, same: bool) -> None:
+    assert same_repository(a, b) is same
+    assert repo_key("https://GitHub.com/Org/Config.git/") == "org/config"

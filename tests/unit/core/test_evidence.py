@@ -103,6 +103,7 @@ def test_evidence_from_real_applications_validates() -> None:
         "expected": ["a0c7298"],
         "synced": ["a0c7298faead28f7f60a5106afbb18882ad220a7"],
         "matches": True,
+        "supersededBy": None,
     }
     assert flipflop["historyIds"] == [5]  # the flip-flops at other revisions are not this release
     assert flipflop["images"]["drift"] == [
