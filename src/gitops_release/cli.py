@@ -22,6 +22,7 @@ from gitops_release.runtime import Console, InputReader, InputSpec, markdown_tab
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: dispatch-update's start-up
 if TYPE_CHECKING:
     import argparse
+    from collections.abc import Callable
     from typing import Any, NoReturn
 
 
@@ -113,7 +114,28 @@ def run_command(name: str, args: Sequence[str], env: Mapping[str, str], console:
         flags = {key: value for key, value in vars(namespace).items() if key != "json" and value is not None}
     inputs = module.Inputs.from_reader(InputReader(env=env, flags=flags))
     ctx = Context(console=console, env=dict(env))  # workdir: the current directory, when used
-    outputs = module.run(inputs, ctx)
+    restore = _interrupt_on_sigterm() if getattr(module, "INTERRUPT_ON_SIGTERM", False) else None
+    try:
+        outputs = module.run(inputs, ctx)
+    except BaseException as exc:
+        # A command may attach what it got so far (ReleaseError.outputs): a failed wait still sets
+        # its outputs and writes its summary, before main() writes the ::error line.
+        partial = getattr(exc, "outputs", None)
+        if partial is not None:
+            try:
+                _emit(name, partial, console, as_json=as_json)
+            except OSError:  # an unwritable output file must not hide the error itself
+                pass
+        raise
+    finally:
+        if restore is not None:
+            restore()
+    _emit(name, outputs, console, as_json=as_json)
+    return 0
+
+
+def _emit(name: str, outputs: Any, console: Console, *, as_json: bool) -> None:
+    """The outputs ($GITHUB_OUTPUT), the step summary and the stdout report of a command."""
     values: dict[str, Any] = outputs.as_dict()
     console.write_outputs(values)
     summary = outputs.summary() if hasattr(outputs, "summary") else markdown_table(name, values)
@@ -125,7 +147,32 @@ def run_command(name: str, args: Sequence[str], env: Mapping[str, str], console:
     elif not console.actions:
         for key, value in values.items():
             print(redact(f"{key}={output_text(value)}"), file=console.out, flush=True)
-    return 0
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (the runner stopping a cancelled job after its SIGINT), raised like Ctrl-C so the
+    command's clean-up (await-argocd-sync: the evidence) runs before the process ends."""
+
+
+def _interrupt_on_sigterm() -> Callable[[], None] | None:
+    """Turn SIGTERM into ``Terminated`` for a command that sets ``INTERRUPT_ON_SIGTERM`` (only
+    there: the others keep the default, an immediate end); returns what restores the previous
+    handler, or None where no handler can be set (not the main thread)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def terminated(signum: int, frame: object) -> None:
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, terminated)
+
+    def restore() -> None:
+        signal.signal(signal.SIGTERM, previous)
+
+    return restore
 
 
 def _failure_summary(console: Console, command: str, title: str, text: str) -> None:
@@ -177,9 +224,11 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         console.annotation("error", exc.one_line(), title=exc.title)
         _failure_summary(console, name, exc.title, exc.one_line())
         return exc.exit_code
-    except KeyboardInterrupt:
-        console.annotation("error", "interrupted", title="Interrupted")
-        return 130
+    except KeyboardInterrupt as exc:
+        terminated = isinstance(exc, Terminated)
+        message = "terminated (SIGTERM)" if terminated else "interrupted"
+        console.annotation("error", message, title="Interrupted")
+        return 143 if terminated else 130
     except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, never a raw traceback
         if env.get("RUNNER_DEBUG") == "1":
             import traceback  # only for debugging: the fast path does not pay for it

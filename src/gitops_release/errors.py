@@ -13,6 +13,9 @@ class ReleaseError(Exception):
 
     title = "gitops-release failed"
     exit_code = 1
+    #: The command's Outputs as far as it got (e.g. await-argocd-sync's per-app state on a failed
+    #: or timed-out wait), or None. The CLI writes them (outputs, step summary) before the error.
+    outputs: object = None
 
     def __init__(self, message: str, *, fix: str | None = None, title: str | None = None) -> None:
         super().__init__(message)

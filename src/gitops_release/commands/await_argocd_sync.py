@@ -69,9 +69,12 @@ from gitops_release.errors import (
     WaitFailedError,
     WaitTimeoutError,
 )
-from gitops_release.runtime import InputReader, InputSpec, parse_relative_path
+from gitops_release.runtime import InputReader, InputSpec, parse_relative_path, redact
 
 MODES = ("wait", "drift-report")
+# The CLI turns SIGTERM into KeyboardInterrupt for this command: a cancelled job's runner sends
+# SIGINT, then SIGTERM, and either way the evidence (outcome "cancelled") is written first.
+INTERRUPT_ON_SIGTERM = True
 REFRESH = ("none", "normal", "hard")
 DEFAULT_TIMEOUT = 600.0
 DEFAULT_GRACE = 60.0
@@ -88,6 +91,9 @@ STOP_JOIN = 2.0
 # The watch thread's requests: a few quick retries, then the thread decides (reconnect or poll).
 STREAM_POLICY = RetryPolicy(max_attempts=3, base_delay=0.2, max_delay=1.0, max_total_wait=2.0)
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
+# Mode wait: the expected images are evidence only, so once the wait is over a render still
+# running gets this long, no more (a detected success is not held back by kustomize).
+RENDER_GRACE = 2.0
 _APP_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 _NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _SELECTOR = re.compile(r"^[A-Za-z0-9._/=!,() -]{1,1024}$")
@@ -745,10 +751,13 @@ class ImageResolver:
         images = [c.image for r in resources for c in r.containers]
         return tuple(dict.fromkeys(images)), "render"
 
-    def result(self, name: str) -> tuple[tuple[str, ...], str]:
+    def result(self, name: str, *, until: float | None = None) -> tuple[tuple[str, ...], str]:
+        """The expected images of ``name`` and their source, waiting for its render until
+        ``until`` (clock time; default and at most the deadline)."""
+        limit = self.deadline if until is None else min(until, self.deadline)
         thread = self._threads.get(name)
         if thread is not None and thread.is_alive():
-            thread.join(max(0.0, self.deadline - self.clock()))
+            thread.join(max(0.0, limit - self.clock()))
         if name in self._results:
             return self._results[name]
         error = self._errors.get(name)
@@ -758,7 +767,8 @@ class ImageResolver:
             self.notes.append(f"{name}: expected images unknown: {error.one_line()}")
         elif thread is not None and thread.is_alive():
             self.notes.append(
-                f"{name}: expected images unknown: the render did not finish within the timeout"
+                f"{name}: expected images unknown: the render did not finish in time "
+                "(give images or a release manifest to record them)"
             )
         return (), "none"
 
@@ -847,6 +857,9 @@ class Watcher(threading.Thread):
                 self._put(("transient", exc))
                 self.stopped.wait(_bounded(self.pause))
                 continue
+            except Exception as exc:  # noqa: BLE001 - a bug (a wrong shape): reported, never a silent hang
+                self._put(("error", exc))
+                return
             delivered = False
             try:
                 self.connections += 1
@@ -869,8 +882,9 @@ class Watcher(threading.Thread):
                 self._put(("dropped", exc))
                 if not delivered:
                     self.stopped.wait(_bounded(self.pause * failures))
-            except Exception as exc:  # noqa: BLE001 - a bug in the stream reader must not hang the wait: poll
-                self._put(("fallback", exc))
+            except Exception as exc:  # noqa: BLE001 - a bug in the stream reader: reported (the main thread
+                # raises it, with the evidence), not hidden behind polling until the timeout
+                self._put(("error", exc))
                 return
 
 
@@ -1337,7 +1351,7 @@ class Waiter:
             pending.append(f"{name}: {reason} (last state: {_state(tracker.last if tracker else None)})")
         if self.inputs.selector is not None and not self.trackers:
             pending = [f"no application matches selector {self.inputs.selector}"]
-        detail = f"; last error: {self.last_error.one_line()}" if self.last_error is not None else ""
+        detail = f"; last error: {self.last_error.message}" if self.last_error is not None else ""
         return WaitTimeoutError(
             f"not ready after {_seconds(self.inputs.timeout)}: {len(pending)} of "
             f"{max(len(self.order), 1)} application(s): " + "; ".join(pending) + detail,
@@ -1471,7 +1485,8 @@ class Waiter:
 
     # -- results -------------------------------------------------------------------------------
 
-    def results(self, now: float) -> list[AppResult]:
+    def results(self, now: float, *, images_until: float | None = None) -> list[AppResult]:
+        """One AppResult per app; a render still running is waited for until ``images_until``."""
         results = []
         for name in self.order:
             tracker = self.trackers.get(name)
@@ -1482,7 +1497,9 @@ class Waiter:
             assessment = self.assessments.get(name) or rules.Assessment(
                 rules.Verdict.WAITING, "never observed"
             )
-            expected_images, source = self.images.result(name) if tracker else ((), "none")
+            expected_images, source = (
+                self.images.result(name, until=images_until) if tracker else ((), "none")
+            )
             drift = (
                 rules.image_drift(expected_images, obs.images) if obs is not None and expected_images else ()
             )
@@ -1549,7 +1566,24 @@ def connection(inputs: Inputs) -> ArgoCDConnection:
 def _outcome(mode: str, error: BaseException | None, drift: bool) -> str:
     if error is None:
         return ("drift" if drift else "no-drift") if mode == "drift-report" else "done"
-    return "timeout" if isinstance(error, WaitTimeoutError) else "failed"
+    if isinstance(error, KeyboardInterrupt):  # Ctrl-C, or the runner cancelling the job (SIGINT / SIGTERM)
+        return "cancelled"
+    if isinstance(error, WaitTimeoutError):
+        return "timeout"
+    return "failed" if isinstance(error, ReleaseError) else "error"
+
+
+def _redacted(value: Any) -> Any:
+    """``value`` with every registered secret (the token, the password, the session token) blanked
+    in every string: Argo CD may reflect one into a message. Done before serializing, so a secret
+    JSON would escape (quotes, non-ASCII) is found too."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {_redacted(k): _redacted(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_redacted(v) for v in value]
+    return value
 
 
 def write_evidence(
@@ -1583,7 +1617,7 @@ def write_evidence(
         outcome=outcome,
         run={key: env[key] for key in _RUN_VARIABLES if env.get(key)},
     )
-    atomic_write(path, json.dumps(document, indent=2, sort_keys=False) + "\n")
+    atomic_write(path, json.dumps(_redacted(document), indent=2, sort_keys=False) + "\n")
 
 
 def drift_report(waiter: Waiter) -> None:
@@ -1620,20 +1654,26 @@ def run(inputs: Inputs, ctx: Context, *, clock: Callable[[], float] = time.monot
             f"({'stream' if inputs.stream else 'polling'})"
         )
     outputs = Outputs(mode=inputs.mode, evidence_path=str(path))
-    error: ReleaseError | None = None
+    error: BaseException | None = None
     try:
         try:
             if inputs.mode == "drift-report":
                 drift_report(waiter)
             else:
                 waiter.wait()
-        except ReleaseError as exc:
+        except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 - evidence for any end: failure, bug, cancel
             error = exc
         finally:
             waiter.stop()
         try:
             now = clock()
-            outputs.results = waiter.results(now)
+            if isinstance(error, KeyboardInterrupt):
+                images_until: float | None = now  # cancelled: the runner kills us soon, no render wait
+            elif inputs.mode == "wait":
+                images_until = now + RENDER_GRACE
+            else:
+                images_until = None  # drift-report: the desired images are the result
+            outputs.results = waiter.results(now, images_until=images_until)
             outputs.duration_seconds = now - started
             outputs.notes = list(images.notes)
             if waiter.trackers:
@@ -1644,14 +1684,15 @@ def run(inputs: Inputs, ctx: Context, *, clock: Callable[[], float] = time.monot
                 )
             outcome = _outcome(inputs.mode, error, outputs.drift)
             write_evidence(path, inputs, outputs.results, started_at=started_at, outcome=outcome, env=ctx.env)
-        except ReleaseError as exc:
+        except Exception as exc:  # the wait's own error is the one to report
             if error is None:
                 raise
-            ctx.console.info(f"evidence not written: {exc.one_line()}")
+            ctx.console.info(f"evidence not written: {exc}")
     finally:
         client.close()
     if error is not None:
         ctx.console.info(f"evidence: {path}")
+        _attach(error, outputs)
         raise error
     if inputs.mode == "drift-report" and inputs.fail_on_drift and outputs.drift:
         drifting = [
@@ -1659,9 +1700,20 @@ def run(inputs: Inputs, ctx: Context, *, clock: Callable[[], float] = time.monot
             for r in outputs.results
             if r.drift or (r.observation and r.observation.resources_not_ready)
         ]
-        raise WaitFailedError(
+        drift_error = WaitFailedError(
             f"drift in {', '.join(drifting)}: live images or resources differ from the desired state "
             f"(evidence: {path})",
             fix="sync the apps (or promote the intended images); fail-on-drift: false only reports it",
         )
+        drift_error.outputs = outputs
+        raise drift_error
     return outputs
+
+
+def _attach(error: BaseException, outputs: Outputs) -> None:
+    """The outputs as far as the run got, on the error (``ReleaseError.outputs``): the CLI still
+    sets every output and writes the per-app summary for a failed, timed-out or cancelled wait."""
+    try:
+        error.outputs = outputs  # type: ignore[attr-defined]  # any exception: Ctrl-C, a bug
+    except (AttributeError, TypeError):
+        pass
