@@ -784,12 +784,16 @@ DEFAULT_APP_NAMESPACE = "argocd"
 
 
 def transient(exc: BaseException) -> bool:
-    """A failure that may pass (server down, 5xx, connection reset): retried until the deadline."""
+    """A failure that may pass (server down, 5xx, 429, connection reset): retried until the deadline.
+    Configuration errors (TLS verification, an unknown host, an answer that is not Argo CD's) are
+    ``permanent``: retrying them only hides the fix until the timeout."""
+    if getattr(exc, "permanent", False):
+        return False
     if isinstance(exc, (ArgoCDAuthError, ArgoCDNotFoundError)):
         return False
     if isinstance(exc, (RetryExhaustedError, ArgoCDStreamError)):
         return True
-    return isinstance(exc, APIError) and (exc.status is None or exc.status >= 500)
+    return isinstance(exc, APIError) and (exc.status is None or exc.status >= 500 or exc.status == 429)
 
 
 def _name_of(app: Mapping[str, Any]) -> tuple[str | None, str] | None:
