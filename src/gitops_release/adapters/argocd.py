@@ -673,7 +673,8 @@ class ArgoCDClient:
         self._expired = False  # the watchdog fired for the current attempt
         self._cutoff: float | None = None  # clock() value past which a read is given up
         self._stream: requests.Response | None = None  # the live watch response
-        self._stream_cut = False  # close_stream() shut it
+        self._stream_cut = False  # close_stream() cut the current watch (maybe while it connected)
+        self._watching = False  # a watch() is connecting or reading
         self._closed = False
         self._token = connection.token or None
         self.verify: bool | str = True
@@ -1179,27 +1180,36 @@ class ArgoCDClient:
         error or is closed by ``close_stream()`` / ``close()``: the caller re-reads the state with
         a GET and calls ``watch`` again. Argo CD applies ``app_namespace`` (else the connection's)
         only together with ``name``."""
-        if self._closed:
-            raise ArgoCDStreamError("Argo CD watch stream: the client is closed")
-        response = self._request(
-            "GET",
-            "/api/v1/stream/applications",
-            operation="watch Argo CD application" + (f" '{name}'" if name else "s"),
-            params=self._app_params(app_namespace, name=name, selector=selector),
-            accept="text/event-stream" if sse else "application/json",
-            read_timeout=read_timeout,
-            app=name,
-            app_namespace=app_namespace,
-            selector=selector,
-        )
+        with self._lock:
+            if self._closed:
+                raise ArgoCDStreamError("Argo CD watch stream: the client is closed")
+            self._watching, self._stream_cut = True, False
+        try:
+            response = self._request(
+                "GET",
+                "/api/v1/stream/applications",
+                operation="watch Argo CD application" + (f" '{name}'" if name else "s"),
+                params=self._app_params(app_namespace, name=name, selector=selector),
+                accept="text/event-stream" if sse else "application/json",
+                read_timeout=read_timeout,
+                app=name,
+                app_namespace=app_namespace,
+                selector=selector,
+            )
+        except BaseException:
+            with self._lock:
+                self._watching = False
+            raise
         self._disarm()  # connected and the headers read: the body is bounded by read_timeout
         if self._expired:
             response.close()
+            with self._lock:
+                self._watching = False
             raise self._unfinished("watch Argo CD applications", None)
         with self._lock:
-            self._stream, self._stream_cut = response, False
-            closed = self._closed
-        if closed:  # close() ran while this connected
+            self._stream = response
+            cut = self._stream_cut or self._closed
+        if cut:  # close_stream() / close() ran while this connected
             _shutdown(_response_socket(response))
         content_type = response.headers.get("content-type", "").lower()
         decoder = StreamDecoder(
@@ -1226,6 +1236,7 @@ class ArgoCDClient:
             with self._lock:
                 if self._stream is response:
                     self._stream = None
+                self._watching = False
                 cut = self._stream_cut or self._closed
             response.close()
         if cut:
@@ -1242,8 +1253,8 @@ class ArgoCDClient:
         reading it gets ArgoCDStreamError at once. Safe from any thread, more than once."""
         with self._lock:
             stream = self._stream
-            if stream is not None:
-                self._stream_cut = True
+            if self._watching:
+                self._stream_cut = True  # a watch still connecting is cut once connected
         if stream is not None:
             _shutdown(_response_socket(stream))
 
