@@ -650,6 +650,14 @@ def _assess(obs: AppObservation, expectation: Expectation) -> Assessment:
         return Assessment(
             Verdict.WAITING, f"operation {what} (sync {obs.sync_status}, health {obs.health_status})"
         )
+    if obs.phase is not None and obs.finished_at is None:
+        # A final phase without finishedAt is an operation state still being written: its end
+        # (and so the freshness of the health after it) cannot be judged yet.
+        return Assessment(
+            Verdict.WAITING,
+            f"operation {obs.phase} has no finishedAt yet "
+            f"(sync {obs.sync_status}, health {obs.health_status})",
+        )
 
     last_op_applied_it = obs.phase == "Succeeded" and _revisions_match(expected, obs.operation_revisions)
     if obs.health_status == "Degraded" and (obs.sync_status == "Synced" or last_op_applied_it):

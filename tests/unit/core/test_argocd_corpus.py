@@ -446,6 +446,20 @@ ROWS = [
         "Healthy",
     ),
     Row(
+        "fakeapp-final-phase-without-finishedat-is-not-done",
+        FAKE_APP,
+        0,
+        {
+            "status.sync": {"status": "Synced", "revision": "a" * 40},
+            "status.health": {"status": "Healthy"},
+            "status.reconciledAt": "2018-09-21T23:50:30Z",
+            "status.operationState.finishedAt": None,
+        },
+        ("a" * 40,),
+        Verdict.WAITING,
+        "operation Succeeded has no finishedAt yet",
+    ),
+    Row(
         "fakeapp-yaml-datetime-reconciled-before-finish",
         FAKE_APP,
         0,
