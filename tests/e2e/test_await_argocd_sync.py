@@ -181,7 +181,7 @@ def test_a_promotion_on_main_is_awaited_until_argo_cd_runs_it_and_the_outputs_dr
     [app] = stage_evidence["applications"]
     assert app["name"] == "my-app-stage"
     assert app["verdict"] == "done"
-    assert app["revision"] == {"expected": [after], "synced": [after], "matches": True}
+    assert app["revision"] == {"expected": [after], "synced": [after], "matches": True, "supersededBy": None}
     assert DEV_TAG in json.dumps(app["images"]["expected"]) and DEV_TAG in json.dumps(app["images"]["live"])
     assert app["images"]["drift"] == []
     assert evidence(artifacts, "dev")["applications"][0]["name"] == "my-app-dev"
