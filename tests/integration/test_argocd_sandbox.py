@@ -26,7 +26,7 @@ from tests.fixtures.kustomize_base import base_files
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "fixtures" / "corpus" / "argocd-app"
-CONTRACTS = ROOT / "contracts" / "argocd"
+CONTRACTS = ROOT / "fixtures" / "corpus" / "argocd-contracts"  # ../shared/contracts/argocd's Applications
 AUTH = {"Authorization": "Bearer argocd-sandbox-token"}
 REPO = "https://github.com/org/config.git"
 

@@ -4,12 +4,16 @@ kustomize: refresh, OutOfSync at the pushed sha, sync, history, health, faults."
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
+import yaml
 
 from gitops_release.core.argocd import Expectation, Verdict, assess, observe
+from gitops_release.sandbox.argocd import ArgoCDSandbox
 from gitops_release.sandbox.argocd.applications import ApplicationStore, Fault, StoreError, Timing
 from tests.fixtures.git_remotes import clone_of, git, make_bare_remote, url_to_path
 from tests.fixtures.kustomize_base import base_files
@@ -272,12 +276,23 @@ def test_slow_refresh_and_comparison_error(store: ApplicationStore, repo: Repo) 
     wait_for(store, "web", converged)
     store.set_fault("web", Fault("slow-refresh", duration=0.4))
     sha = repo.set_tag("2.0.0")
-    started = time.monotonic()
+    sub = store.subscribe()
     app = store.refresh("web", wait=0.1)  # the refresh is still pending
     assert app["status"]["sync"]["revision"] != sha
     assert app["metadata"]["annotations"]["argocd.argoproj.io/refresh"] == "normal"
     app = wait_for(store, "web", lambda a: a["status"]["sync"].get("revision") == sha)
-    assert time.monotonic() - started >= 0.4
+    seen = []
+    while (event := sub.next(0)) is not None:
+        annotations = event[1]["metadata"].get("annotations") or {}
+        seen.append(
+            (event[1]["status"]["sync"].get("revision"), annotations.get("argocd.argoproj.io/refresh"))
+        )
+    sub.close()
+    # the slow refresh is seen pending (annotated, old revision) before it resolves the new sha, and
+    # the annotation goes in the same change that brings the new sha
+    first_new = next(i for i, (revision, _) in enumerate(seen) if revision == sha)
+    assert "normal" in [mark for _, mark in seen[:first_new]]
+    assert all(mark is None for _, mark in seen[first_new:])
     store.set_fault(
         "web", Fault("comparison-error", message="rpc error: code = Unknown desc = kustomize failed")
     )
@@ -392,3 +407,147 @@ def test_an_empty_repository_is_a_comparison_error_and_the_controller_keeps_goin
     assert "apps/web" in app["status"]["conditions"][0]["message"]
     store.add_application(_app("web"))  # the controller still reconciles other apps
     wait_for(store, "web", converged)
+
+
+# -- the real Applications of ../shared/contracts/argocd/, reconciled live ------------------------
+
+CONTRACT_APPS = Path(__file__).resolve().parents[1] / "fixtures" / "corpus" / "argocd-contracts"
+PLAIN_DEPLOY = (
+    "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\nspec:\n  template:\n"
+    "    spec:\n      containers:\n        - name: {name}\n          image: ghcr.io/acme/{name}:1.0.0\n"
+)
+PLAIN_SERVICE = "apiVersion: v1\nkind: Service\nmetadata:\n  name: {name}\nspec:\n  ports:\n    - port: 80\n"
+
+
+def _contract_app(file: str, status: str) -> str:
+    """The object's YAML as Argo CD v3.5.1's tests hold it. ``kept``: applied as is (Argo CD's
+    Application CRD declares no status subresource, so ``kubectl apply`` stores the stale status and
+    the controller supersedes it); ``stripped``: the same object without ``status``."""
+    text = (CONTRACT_APPS / file).read_text(encoding="utf-8")
+    if status == "kept":
+        return text
+    obj = yaml.safe_load(text)
+    del obj["status"]
+    return yaml.safe_dump(obj)
+
+
+def _wait_in(
+    sandbox: ArgoCDSandbox, namespace: str, check: Callable[[dict[str, Any]], bool]
+) -> dict[str, Any]:
+    deadline = time.monotonic() + 20
+    while True:
+        app = sandbox.store.get("my-app", namespace)
+        if check(app):
+            return app
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not reconciled; last status: {app.get('status')}")
+        time.sleep(0.01)
+
+
+def _served(sandbox: ArgoCDSandbox, namespace: str) -> dict[str, Any]:
+    """The app as a client reads it over HTTP (the response checked against the Swagger description)."""
+    response = requests.get(
+        f"{sandbox.url}/api/v1/applications/my-app",
+        params={"appNamespace": namespace},
+        headers={"Authorization": "Bearer argocd-sandbox-token"},
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+@pytest.mark.parametrize("status", ["kept", "stripped"])
+def test_the_contracts_fake_app_is_reconciled_from_a_bare_repo_at_its_path(
+    argocd_sandbox: ArgoCDSandbox, tmp_path: Path, status: str
+) -> None:
+    # 02: spec.source {repoURL: https://github.com/argoproj/argocd-example-apps.git, path: some/path},
+    # no targetRevision (HEAD), syncPolicy.automated {}, namespace fake-argocd-ns; the stored status
+    # says Succeeded at aaaa…, a revision the repository does not hold.
+    url = make_bare_remote(
+        tmp_path,
+        {
+            "some/path/deploy.yaml": PLAIN_DEPLOY.format(name="guestbook-ui"),
+            "some/path/service.yaml": PLAIN_SERVICE.format(name="guestbook-ui"),
+            "elsewhere/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: not-this-app\n",
+        },
+    )
+    git_dir = url_to_path(url)
+    sha = git("--git-dir", str(git_dir), "rev-parse", "HEAD").strip()
+    argocd_sandbox.store.register_repo("https://github.com/argoproj/argocd-example-apps.git", git_dir)
+    key = argocd_sandbox.store.add_application(
+        _contract_app("02-appcontroller-fakeApp.application.yaml", status)
+    )
+    assert key == "fake-argocd-ns/my-app"
+
+    _wait_in(
+        argocd_sandbox,
+        "fake-argocd-ns",
+        lambda a: converged(a) and a["status"]["sync"].get("revision") == sha,
+    )
+    app = _served(argocd_sandbox, "fake-argocd-ns")
+    assert app["metadata"]["uid"] == "123"  # the object is the one applied, not a copy of it
+    assert app["status"]["sync"]["status"] == "Synced" and app["status"]["sync"]["revision"] == sha
+    assert app["status"]["health"]["status"] == "Healthy"
+    state = app["status"]["operationState"]
+    # the stale Succeeded operation at aaaa… did not count as an attempt at the resolved sha
+    assert state["phase"] == "Succeeded" and state["operation"]["initiatedBy"] == {"automated": True}
+    assert state["operation"]["sync"]["revision"] == sha and state["syncResult"]["revision"] == sha
+    assert state["syncResult"]["source"] == app["spec"]["source"]
+    assert [(h["id"], h["revision"]) for h in app["status"]["history"]] == [(0, sha)]
+    assert sorted((r["kind"], r["namespace"], r["name"]) for r in app["status"]["resources"]) == [
+        ("Deployment", "fake-dest-ns", "guestbook-ui"),
+        ("Service", "fake-dest-ns", "guestbook-ui"),
+    ]
+    assert app["status"]["summary"]["images"] == ["ghcr.io/acme/guestbook-ui:1.0.0"]
+    assert assess(observe(app), Expectation(revisions=(sha,))).verdict is Verdict.DONE
+    assert argocd_sandbox.violations == []
+
+
+@pytest.mark.parametrize("status", ["kept", "stripped"])
+def test_the_contracts_multi_source_app_is_reconciled_with_a_revision_per_source(
+    argocd_sandbox: ArgoCDSandbox, tmp_path: Path, status: str
+) -> None:
+    # 03: three sources in three repositories: some/path (with helm valueFiles from the ref
+    # source), some/other/path, and the ref-only source `values_test` (no path).
+    layout = {
+        "https://github.com/argoproj/argocd-example-apps.git": {
+            "some/path/deploy.yaml": PLAIN_DEPLOY.format(name="web")
+        },
+        "https://github.com/argoproj/argocd-example-apps-fake.git": {
+            "some/other/path/service.yaml": PLAIN_SERVICE.format(name="web")
+        },
+        "https://github.com/argoproj/argocd-example-apps-fake-ref.git": {"values.yaml": "replicas: 1\n"},
+    }
+    shas = []
+    for index, (repo_url, files) in enumerate(layout.items()):
+        git_dir = url_to_path(make_bare_remote(tmp_path / f"r{index}", files))
+        shas.append(git("--git-dir", str(git_dir), "rev-parse", "HEAD").strip())
+        argocd_sandbox.store.register_repo(repo_url, git_dir)
+    assert len(set(shas)) == 3  # three repositories, three commits: each revision is its own source's
+    argocd_sandbox.store.add_application(
+        _contract_app("03-appcontroller-fakeMultiSourceApp.application.yaml", status)
+    )
+
+    _wait_in(
+        argocd_sandbox,
+        "fake-argocd-ns",
+        lambda a: converged(a) and a["status"]["sync"].get("revisions") == shas,
+    )
+    app = _served(argocd_sandbox, "fake-argocd-ns")
+    assert app["status"]["sync"]["status"] == "Synced" and "revision" not in app["status"]["sync"]
+    assert app["status"]["sync"]["revisions"] == shas
+    assert app["status"]["sync"]["comparedTo"]["sources"] == app["spec"]["sources"]
+    assert app["status"]["health"]["status"] == "Healthy"
+    state = app["status"]["operationState"]
+    assert state["phase"] == "Succeeded"
+    assert state["operation"]["sync"]["revisions"] == shas
+    assert state["syncResult"]["revisions"] == shas and "revision" not in state["syncResult"]
+    assert state["syncResult"]["sources"] == app["spec"]["sources"]
+    assert [(h["id"], h["revisions"]) for h in app["status"]["history"]] == [(0, shas)]
+    assert sorted((r["kind"], r["name"]) for r in app["status"]["resources"]) == [
+        ("Deployment", "web"),
+        ("Service", "web"),
+    ]
+    assert len(app["status"]["sourceTypes"]) == 3
+    assert assess(observe(app), Expectation(revisions=tuple(shas))).verdict is Verdict.DONE
+    assert argocd_sandbox.violations == []

@@ -15,10 +15,10 @@ from openapi_spec_validator import validate as validate_spec
 
 from gitops_release.sandbox import openapi
 
-CONTRACTS = (
-    Path(__file__).resolve().parents[2] / "contracts" / "argocd"
-)  # copies of ../shared/contracts/argocd
-SWAGGER = CONTRACTS / "swagger-subset.json"
+TESTS = Path(__file__).resolve().parents[2]
+# copies of ../shared/contracts/argocd: the Swagger description here, its Applications in the corpus
+SWAGGER = TESTS / "contracts" / "argocd" / "swagger-subset.json"
+CONTRACT_APPS = TESTS / "fixtures" / "corpus" / "argocd-contracts"
 SERVER = "https://argocd.example.com"
 GET_APP = "/api/v1/applications/{name}"
 
@@ -40,7 +40,7 @@ def as_json(value: object) -> object:
 
 def real_applications() -> list[dict[str, Any]]:
     apps = []
-    for path in sorted(CONTRACTS.glob("*.yaml")):
+    for path in sorted(CONTRACT_APPS.glob("*.yaml")):
         apps.extend(as_json(doc) for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")) if doc)
     return apps
 

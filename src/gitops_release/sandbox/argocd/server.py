@@ -1,4 +1,4 @@
-"""The Argo CD API emulator's HTTP side: routing, auth, fault injection, request recording.
+"""The Argo CD API emulator's HTTP side: routing, auth, request recording (fault injection: faults.py).
 
 Standard-library HTTP server on 127.0.0.1 (loopback only). Application state lives in an
 :class:`~gitops_release.sandbox.argocd.applications.ApplicationStore`; this module answers HTTP
@@ -32,11 +32,11 @@ from gitops_release.errors import InputError
 from gitops_release.sandbox import openapi
 from gitops_release.sandbox.argocd import contract, stream
 from gitops_release.sandbox.argocd.applications import ApplicationStore, StoreError, Timing
+from gitops_release.sandbox.argocd.faults import Faults
 from gitops_release.sandbox.argocd.operations import Operations
 from gitops_release.sandbox.argocd.session import (
     INTERNAL,
     INVALID_ARGUMENT,
-    UNAVAILABLE,
     UNKNOWN,
     ApiError,
     Identity,
@@ -54,25 +54,6 @@ from gitops_release.sandbox.httpbase import (
 DEFAULT_TOKEN = "argocd-sandbox-token"  # noqa: S105 - the sandbox's own local credential
 #: Argo CD answers JSON with the gRPC server's header forwarded (grpc-gateway outgoing metadata).
 _JSON_HEADERS = {"Content-Type": "application/json", "Grpc-Metadata-Content-Type": "application/grpc"}
-#: gRPC code per injected HTTP status, for the default body of an injected fault.
-_CODE_FOR_STATUS = {500: INTERNAL, 502: UNAVAILABLE, 503: UNAVAILABLE, 504: 4, 400: INVALID_ARGUMENT}
-
-
-@dataclass
-class _Injection:
-    method: str
-    prefix: str
-    count: int
-    status: int = 0
-    body: Any = None
-    stall: float = 0.0
-
-
-@dataclass
-class _Drop:
-    after_events: int | None
-    after_seconds: float | None
-    count: int
 
 
 @dataclass(frozen=True)
@@ -162,7 +143,7 @@ class _StreamConnection:
         self.sandbox._check_schema(contract.WATCH_EVENT_SCHEMA, sent, "GET", "/api/v1/stream/applications")
 
 
-class ArgoCDSandbox(Operations, ThreadedHTTPService):
+class ArgoCDSandbox(Faults, Operations, ThreadedHTTPService):
     """The emulator. Thread-safe; every connection runs on its own thread, and stop() ends them all
     (stalls, refresh waits and watches wake on it; their sockets are shut down).
 
@@ -213,8 +194,7 @@ class ArgoCDSandbox(Operations, ThreadedHTTPService):
                 self.note = openapi.UNAVAILABLE_NOTE
                 print(f"argocd sandbox: {self.note}", file=sys.stderr)
         self._lock = threading.RLock()
-        self._injections: list[_Injection] = []
-        self._drops: list[_Drop] = []
+        self._init_faults()
         self._stopping = threading.Event()
         self._current = threading.local()  # the handler of the request this thread serves
         for token in tokens:
@@ -244,7 +224,7 @@ class ArgoCDSandbox(Operations, ThreadedHTTPService):
         if self._own_store:
             self.store.stop()
 
-    # -- set-up and faults ------------------------------------------------------------------------
+    # -- set-up (faults: faults.py) --------------------------------------------------------------
 
     def add_token(
         self,
@@ -263,58 +243,6 @@ class ArgoCDSandbox(Operations, ThreadedHTTPService):
     def add_user(self, username: str, password: str, *, allow: Iterable[str] = ("*",)) -> None:
         """A local account for ``POST /api/v1/session``; its session tokens get ``allow``."""
         self.sessions.add_user(username, password, allow=allow)
-
-    def inject(self, method: str, path_prefix: str, status: int, *, count: int = 1, body: Any = None) -> None:
-        """The next ``count`` ``method`` requests whose path starts with ``path_prefix`` are answered
-        ``status`` before any processing (a failing server or proxy). ``body``: JSON, or bytes sent
-        as text/html (an ingress error page); default Argo CD's error body for that status."""
-        if not 100 <= status <= 599:
-            raise ValueError(f"status {status} is not an HTTP status")
-        if body is None:
-            code = _CODE_FOR_STATUS.get(status, UNKNOWN)
-            body = ApiError(code, f"sandbox: injected {status}").body()
-        with self._lock:
-            self._injections.append(_Injection(method.upper(), path_prefix, count, status=status, body=body))
-
-    def stall(self, method: str, path_prefix: str, seconds: float, *, count: int = 1) -> None:
-        """The next ``count`` matching requests wait ``seconds`` before they are handled (a slow or
-        hanging server; a client's read timeout fires first when it is shorter)."""
-        with self._lock:
-            self._injections.append(_Injection(method.upper(), path_prefix, count, stall=seconds))
-
-    def drop_streams(
-        self, *, after_events: int | None = None, after_seconds: float | None = None, count: int = 1
-    ) -> None:
-        """Cut the next ``count`` watch connections (open ones included) once they have sent
-        ``after_events`` messages and/or been open ``after_seconds``; neither = at the first
-        check (after the first message, or within a tick when none is due). The socket closes
-        without the terminating chunk."""
-        with self._lock:
-            self._drops.append(_Drop(after_events, after_seconds, count))
-
-    def _take_drop(self, events_sent: int, open_for: float) -> bool:
-        with self._lock:
-            for drop in self._drops:
-                if drop.count <= 0:
-                    continue
-                if drop.after_events is not None and events_sent < drop.after_events:
-                    continue
-                if drop.after_seconds is not None and open_for < drop.after_seconds:
-                    continue
-                drop.count -= 1
-                return True
-        return False
-
-    def _take_injection(self, method: str, path: str, *, stall: bool) -> _Injection | None:
-        with self._lock:
-            for injection in self._injections:
-                if injection.count <= 0 or (injection.stall > 0) != stall:
-                    continue
-                if injection.method != method or not path.startswith(injection.prefix):
-                    continue
-                injection.count -= 1
-                return injection
-        return None
 
     # -- serving ----------------------------------------------------------------------------------
 

@@ -100,6 +100,7 @@ def test_stop_ends_idle_stalled_and_refresh_waiting_connections_and_every_thread
         assert sock.recv(65536) == b""  # closed, nothing answered (a timeout fails the test)
         sock.close()
     assert [t for t in threading.enumerate() if t not in before and t.is_alive()] == []
+    assert sandbox.violations == []  # the one answer it gave (to the idle connection) included
 
 
 def test_refresh_answers_the_refreshed_app_however_slow_the_refresh(sandbox: ArgoCDSandbox) -> None:
