@@ -422,4 +422,6 @@ class Controller(Operations):
             changed = True
         elif operation is None and record.op_started is not None:
             record.op_started = None  # the operation was cleared (e.g. deleted): forget it
+        if "sync" not in status:
+            return changed  # not compared yet: Argo CD shows no health before its first comparison
         return self._set_resources(record, now) or changed

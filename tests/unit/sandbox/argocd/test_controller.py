@@ -85,6 +85,7 @@ def test_a_slow_refresh_runs_only_when_due_and_later_requests_join_it(
     clock.now += 29
     controller.step()
     assert "sync" not in record.obj["status"] and record.refreshed == 0  # not due yet: not compared
+    assert "health" not in record.obj["status"]  # and so no health either (Argo CD shows none)
     assert controller._request_refresh(record, hard=True) == 2  # joins the pending one, not later
     assert (record.refresh_at, record.refresh_hard) == (T0 + 30, True)
     clock.now += 1
