@@ -569,11 +569,13 @@ class _InFlight:
             _shutdown(getattr(connection, "sock", None))
 
 
-class _TrackedHTTPPool(HTTPConnectionPool):
+class _Tracked:
+    """A connection pool mixin: every connection checked out is in ``in_flight`` until returned."""
+
     in_flight: _InFlight | None = None
 
     def _get_conn(self, timeout: float | None = None) -> Any:
-        connection = super()._get_conn(timeout)
+        connection = super()._get_conn(timeout)  # type: ignore[misc]
         if self.in_flight is not None:
             self.in_flight.add(connection)
         return connection
@@ -581,22 +583,15 @@ class _TrackedHTTPPool(HTTPConnectionPool):
     def _put_conn(self, conn: Any) -> None:
         if self.in_flight is not None:
             self.in_flight.discard(conn)
-        super()._put_conn(conn)
+        super()._put_conn(conn)  # type: ignore[misc]
 
 
-class _TrackedHTTPSPool(HTTPSConnectionPool):
-    in_flight: _InFlight | None = None
+class _TrackedHTTPPool(_Tracked, HTTPConnectionPool):
+    pass
 
-    def _get_conn(self, timeout: float | None = None) -> Any:
-        connection = super()._get_conn(timeout)
-        if self.in_flight is not None:
-            self.in_flight.add(connection)
-        return connection
 
-    def _put_conn(self, conn: Any) -> None:
-        if self.in_flight is not None:
-            self.in_flight.discard(conn)
-        super()._put_conn(conn)
+class _TrackedHTTPSPool(_Tracked, HTTPSConnectionPool):
+    pass
 
 
 class _TrackingAdapter(HTTPAdapter):

@@ -261,15 +261,9 @@ def load_policy(text: str | None, *, path: str = ".gitops-release.yml") -> Polic
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
-class StrictSafeLoader(yaml.SafeLoader):
-    """``yaml.SafeLoader`` for the policy: refuses a key given twice in one mapping, merge keys
-    (``<<``, any key tagged ``!!merge``) and aliases beyond a small bound (yaml_limits).
-
-    PyYAML keeps the last of two equal keys without a word, so a second ``sources:`` would
-    silently replace the allow-list; two ``<<:`` merges would do the same past the duplicate
-    check (``<<: {sources: null}`` after ``<<: {sources: [...]}``), so merges are refused
-    outright. Aliases are bounded on the composed nodes, before any object is built from them.
-    """
+class BoundedSafeLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` whose aliases are bounded (yaml_limits) on the composed nodes, before
+    any object is built from them: an alias bomb fails in composing, not after filling memory."""
 
     _aliases = 0
 
@@ -282,6 +276,17 @@ class StrictSafeLoader(yaml.SafeLoader):
         node = super().compose_document()
         check_expansion(node)
         return node
+
+
+class StrictSafeLoader(BoundedSafeLoader):
+    """``yaml.SafeLoader`` for the policy: refuses a key given twice in one mapping, merge keys
+    (``<<``, any key tagged ``!!merge``) and aliases beyond a small bound (yaml_limits).
+
+    PyYAML keeps the last of two equal keys without a word, so a second ``sources:`` would
+    silently replace the allow-list; two ``<<:`` merges would do the same past the duplicate
+    check (``<<: {sources: null}`` after ``<<: {sources: [...]}``), so merges are refused
+    outright. Aliases are bounded on the composed nodes, before any object is built from them.
+    """
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         if isinstance(node, yaml.MappingNode):  # the base class raises its own error otherwise

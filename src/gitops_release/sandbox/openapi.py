@@ -107,16 +107,17 @@ _ERROR_BODY_KEYS = frozenset({"message", "documentation_url", "errors", "url", "
 # -- cutting operations out of the complete description ------------------------------------------
 
 
-def _refs(node: Any, found: set[str]) -> None:
+def refs_in(node: Any, found: set[str]) -> None:
+    """Add every ``$ref`` string under ``node`` to ``found``."""
     if isinstance(node, dict):
         ref = node.get("$ref")
         if isinstance(ref, str):
             found.add(ref)
         for value in node.values():
-            _refs(value, found)
+            refs_in(value, found)
     elif isinstance(node, list):
         for value in node:
-            _refs(value, found)
+            refs_in(value, found)
 
 
 def _lookup(document: Mapping[str, Any], ref: str) -> Any:
@@ -135,7 +136,7 @@ def cut_operations(full: Mapping[str, Any], operations: Iterable[tuple[str, str]
         target[method] = item[method]
     components: dict[str, dict[str, Any]] = {}
     pending: set[str] = set()
-    _refs(paths, pending)
+    refs_in(paths, pending)
     done: set[str] = set()
     while pending:
         ref = pending.pop()
@@ -145,7 +146,7 @@ def cut_operations(full: Mapping[str, Any], operations: Iterable[tuple[str, str]
         _, _, section, name = ref.split("/", 3)
         node = _lookup(full, ref)
         components.setdefault(section, {})[name] = node
-        _refs(node, pending)
+        refs_in(node, pending)
     return {
         "openapi": full["openapi"],
         "info": full["info"],

@@ -59,7 +59,7 @@ def test_merge_documents_unions_paths_and_components_first_wins() -> None:
 
 def collect_refs(node: object) -> set[str]:
     found: set[str] = set()
-    openapi._refs(node, found)
+    openapi.refs_in(node, found)
     return found
 
 

@@ -71,7 +71,7 @@ def test_the_real_argocd_swagger_converts_to_a_valid_openapi3_document() -> None
     assert converted["servers"] == [{"url": SERVER}]
     assert set(converted["components"]["schemas"]) == set(source["definitions"])
     refs: set[str] = set()
-    openapi._refs(converted, refs)
+    openapi.refs_in(converted, refs)
     assert refs and all(ref.startswith("#/components/schemas/") for ref in refs)
     for ref in refs:
         openapi._lookup(converted, ref)

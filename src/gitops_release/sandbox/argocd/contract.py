@@ -82,18 +82,6 @@ STRICTNESS: dict[str, dict[str, Any]] = {
 }
 
 
-def _refs(node: Any, found: set[str]) -> None:
-    if isinstance(node, dict):
-        ref = node.get("$ref")
-        if isinstance(ref, str):
-            found.add(ref)
-        for value in node.values():
-            _refs(value, found)
-    elif isinstance(node, list):
-        for value in node:
-            _refs(value, found)
-
-
 def cut_operations(full: Mapping[str, Any], operations: Iterable[tuple[str, str]]) -> dict[str, Any]:
     """A self-contained Swagger 2.0 document with only ``operations`` and every definition they
     reference (Swagger keeps schemas in ``definitions``, refs ``#/definitions/<name>``)."""
@@ -104,14 +92,14 @@ def cut_operations(full: Mapping[str, Any], operations: Iterable[tuple[str, str]
         target[method] = item[method]
     definitions: dict[str, Any] = {}
     pending: set[str] = set()
-    _refs(paths, pending)
+    openapi.refs_in(paths, pending)
     while pending:
         ref = pending.pop()
         name = ref.removeprefix("#/definitions/")
         if name in definitions:
             continue
         definitions[name] = full["definitions"][name]
-        _refs(definitions[name], pending)
+        openapi.refs_in(definitions[name], pending)
     document = {key: full[key] for key in ("swagger", "info", "consumes", "produces") if key in full}
     return {**document, "paths": paths, "definitions": dict(sorted(definitions.items()))}
 

@@ -34,7 +34,8 @@ from typing import Any
 import yaml
 
 from gitops_release.adapters import kustomize
-from gitops_release.core.yaml_limits import AliasLimitError, check_expansion, count_alias
+from gitops_release.core.policy import BoundedSafeLoader
+from gitops_release.core.yaml_limits import AliasLimitError
 from gitops_release.errors import ReleaseError
 
 MAX_ARCHIVE_BYTES = 64 * 1024 * 1024  # a config repo is kilobytes to a few megabytes
@@ -358,25 +359,9 @@ _MERGE_TAG = "tag:yaml.org,2002:merge"
 LOCAL_ONLY = "the sandbox renders local kustomizations only (no remote bases, resources or Helm charts)"
 
 
-class _BoundedLoader(yaml.SafeLoader):
-    """Composes nodes only (nothing is constructed), with aliases bounded as yaml_limits does."""
-
-    _aliases = 0
-
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        if self.check_event(yaml.AliasEvent):
-            self._aliases = count_alias(self._aliases, self.peek_event().start_mark)
-        return super().compose_node(parent, index)
-
-    def compose_document(self) -> Any:
-        node = super().compose_document()
-        check_expansion(node)
-        return node
-
-
 def _compose(text: str, shown: str) -> list[yaml.Node]:
     try:
-        return [n for n in yaml.compose_all(text, Loader=_BoundedLoader) if n is not None]
+        return [n for n in yaml.compose_all(text, Loader=BoundedSafeLoader) if n is not None]
     except AliasLimitError as exc:
         raise RenderError(f"{shown}: {exc.problem}") from None
     except yaml.YAMLError as exc:
