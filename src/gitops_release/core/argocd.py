@@ -628,7 +628,9 @@ def _assess(obs: AppObservation, expectation: Expectation) -> Assessment:
         text = "; ".join(f"{c.type}: {c.message}" if c.message else c.type for c in errors)
         # Before the expected revision is reached, an error condition may be the previous
         # revision's (a failed auto-sync of OLD stays until the next attempt): not ours to fail on.
-        if at_expected or any(_names_expected(c, expected) for c in errors):
+        # With no compared revision at all, the comparison itself failed (Argo CD reports no
+        # revision when it cannot resolve or render the target): nothing moves until it is fixed.
+        if at_expected or not obs.revisions or any(_names_expected(c, expected) for c in errors):
             return Assessment(Verdict.DEGRADED, _one_line(f"condition {text}"))
         pending = f"; condition {text}"
     if undecided:

@@ -418,6 +418,23 @@ def test_an_error_condition_of_the_previous_revision_waits_for_the_fix() -> None
     assert t.update(observe(app(revision=NEW)), 102.0).verdict is Verdict.DONE
 
 
+def test_an_error_condition_with_no_compared_revision_counts_as_degraded() -> None:
+    # Argo CD cannot render the target: sync Unknown, no revision at all, a ComparisonError (health
+    # stays what it was). Nothing moves until someone fixes it: Degraded for the grace, then failed.
+    message = "Failed to load target state: kustomize build failed"
+    broken = app(sync="Unknown", revision=OLD, conditions=[{"type": "ComparisonError", "message": message}])
+    del broken["status"]["sync"]["revision"]
+    t = WaitTracker("guestbook", Expectation((NEW,)), degraded_grace=5, started=100.0)
+    first = t.update(observe(broken), 100.0)
+    assert first.verdict is Verdict.DEGRADED
+    assert first.reason == f"condition ComparisonError: {message}"
+    assert t.update(observe(broken), 106.0).verdict is Verdict.FAILED
+    # Within the grace, the fix clears it: Synced and Healthy at NEW.
+    t = WaitTracker("guestbook", Expectation((NEW,)), degraded_grace=5, started=100.0)
+    assert t.update(observe(broken), 100.0).verdict is Verdict.DEGRADED
+    assert t.update(observe(app(revision=NEW)), 102.0).verdict is Verdict.DONE
+
+
 def test_an_error_condition_at_the_expected_revision_or_naming_it_still_fails() -> None:
     at_new = WaitTracker("guestbook", Expectation((NEW,)), degraded_grace=0, started=100.0)
     comparison = app(revision=NEW, conditions=[{"type": "ComparisonError", "message": "rpc error"}])
