@@ -12,33 +12,11 @@ import pytest
 
 from gitops_release.adapters.argocd import ArgoCDClient, ArgoCDConnection
 from gitops_release.errors import ArgoCDAuthError, ArgoCDError, ArgoCDNotFoundError
-from gitops_release.runtime import forget_secrets, redact
-from tests.fixtures.argocd_http import Handler, ScriptedServer, free_port, tls_files
+from gitops_release.runtime import redact
+from tests.fixtures.argocd_http import FakeTime, Handler, ScriptedServer, free_port, tls_files
 
 TOKEN = "argocd-test-token-7f3a9c"
 APP = {"metadata": {"name": "guestbook", "namespace": "argocd"}, "status": {"sync": {"status": "Synced"}}}
-
-
-@pytest.fixture(autouse=True)
-def _no_secrets() -> Iterator[None]:
-    forget_secrets()
-    yield
-    forget_secrets()
-
-
-class FakeTime:
-    """A monotonic clock that only the client's sleeps advance."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.slept: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
 
 
 def answer_app(request: Handler) -> None:

@@ -9,15 +9,14 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from gitops_release.adapters.argocd import ArgoCDClient, ArgoCDConnection
 from gitops_release.errors import ArgoCDError, ArgoCDStreamError, ArgoCDTLSError
-from gitops_release.runtime import forget_secrets
-from tests.fixtures.argocd_http import Handler, ScriptedServer, tls_files
+from tests.fixtures.argocd_http import FakeTime, Handler, ScriptedServer, tls_files
 
 TOKEN = "argocd-bounds-token-91c2"
 APP = {"metadata": {"name": "guestbook", "namespace": "argocd"}, "status": {"sync": {"status": "Synced"}}}
@@ -27,28 +26,6 @@ DEADLINE = 2.0
 # drip below lasts DRIP_FOR seconds, the reviewer saw 40 s).
 SLACK = 3.0
 DRIP_FOR = 15.0
-
-
-@pytest.fixture(autouse=True)
-def _no_secrets() -> Iterator[None]:
-    forget_secrets()
-    yield
-    forget_secrets()
-
-
-class FakeTime:
-    """A monotonic clock that only the client's sleeps advance."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.slept: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
 
 
 # -- dripping servers ---------------------------------------------------------------------------

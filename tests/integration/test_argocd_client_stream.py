@@ -5,23 +5,15 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
 from gitops_release.adapters.argocd import ArgoCDClient, ArgoCDConnection, WatchEvent
 from gitops_release.errors import ArgoCDAuthError, ArgoCDStreamError
-from gitops_release.runtime import forget_secrets
 from tests.fixtures.argocd_http import Handler, ScriptedServer
 
 TOKEN = "argocd-stream-token-5e1d"
-
-
-@pytest.fixture(autouse=True)
-def _no_secrets() -> Iterator[None]:
-    forget_secrets()
-    yield
-    forget_secrets()
 
 
 def app(name: str, sync: str) -> dict:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,14 +26,7 @@ from gitops_release.errors import (
     ReleaseError,
     WaitFailedError,
 )
-from gitops_release.runtime import forget_secrets, register_secret
-
-
-@pytest.fixture(autouse=True)
-def _no_secrets() -> Iterator[None]:
-    forget_secrets()
-    yield
-    forget_secrets()
+from gitops_release.runtime import register_secret
 
 
 @pytest.mark.parametrize(
