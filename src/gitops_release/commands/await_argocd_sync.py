@@ -1485,7 +1485,8 @@ class Waiter:
             watcher.stop()
         until = time.monotonic() + STOP_JOIN
         for watcher in self.watchers:
-            watcher.join(_bounded(until - time.monotonic()))
+            if watcher.ident is not None:  # a signal may land between appending and start()
+                watcher.join(_bounded(until - time.monotonic()))
 
     # -- results -------------------------------------------------------------------------------
 

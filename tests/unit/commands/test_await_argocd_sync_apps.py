@@ -166,3 +166,13 @@ def test_several_names_watch_one_stream_per_app_filtered_by_the_server() -> None
         made.stop()
     assert sorted(w for c in clients for w in c.watched) == [("api", None), ("web", None)]
     assert not any(w.is_alive() for w in made.watchers)  # stop() closed the clients and joined
+
+
+def test_stop_with_a_watch_thread_not_started_yet_does_not_raise() -> None:
+    # Ctrl-C can land between registering a watch thread and starting it: stop() then runs from
+    # the interrupt's clean-up and must not fail with "cannot join thread before it is started"
+    # (that turned a cancelled wait into an internal error).
+    made, _ = waiter(ScriptedClient([]), applications="web")
+    made.watchers.append(aas.Watcher(made.client, dict, made.events, name="web", selector=None, pause=0.1))
+    made.stop()
+    assert not made.watchers[0].is_alive()
