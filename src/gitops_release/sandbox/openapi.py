@@ -57,6 +57,8 @@ EXTRA_OPERATIONS: tuple[tuple[str, str], ...] = (
     ("/repos/{owner}/{repo}/git/matching-refs/{ref}", "get"),
     ("/repos/{owner}/{repo}/issues/{issue_number}/comments", "get"),
     ("/repos/{owner}/{repo}/issues/{issue_number}/labels", "get"),
+    ("/repos/{owner}/{repo}/issues/comments/{comment_id}", "get"),
+    ("/repos/{owner}/{repo}/issues/comments/{comment_id}", "patch"),
     ("/repos/{owner}/{repo}/deployments/{deployment_id}", "get"),
     ("/repos/{owner}/{repo}/branches", "get"),
     ("/repos/{owner}/{repo}/branches/{branch}", "get"),

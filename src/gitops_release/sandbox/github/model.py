@@ -49,6 +49,18 @@ NOT_COLLABORATOR_MESSAGE = (
     "is not a collaborator of the {full_name} repository."
 )
 
+#: GitHub's ``author_association`` values (how a comment's author relates to the repository).
+AUTHOR_ASSOCIATIONS = (
+    "COLLABORATOR",
+    "CONTRIBUTOR",
+    "FIRST_TIMER",
+    "FIRST_TIME_CONTRIBUTOR",
+    "MANNEQUIN",
+    "MEMBER",
+    "NONE",
+    "OWNER",
+)
+
 DEPLOYMENT_STATES = ("error", "failure", "inactive", "in_progress", "queued", "pending", "success")
 
 SECONDARY_RATE_LIMIT_MESSAGE = (
@@ -87,6 +99,8 @@ class _Token:
     user_type: str = "User"
     expires_at: float | None = None
     installation_id: int | None = None
+    #: The ``author_association`` of what the token writes; None: NONE for a Bot, else OWNER.
+    association: str | None = None
 
 
 @dataclass
