@@ -127,3 +127,131 @@ def test_each_write_needs_its_own_permission(gh: GitHubSandbox) -> None:
         gh, "POST", f"/repos/{REPO}/statuses/{sha}", token="deployments-only", json={"state": "error"}
     )
     assert denied.status_code == 403
+
+
+# -- deployments and their statuses --------------------------------------------------------------
+
+
+def deploy(gh: GitHubSandbox, **body: Any) -> dict[str, Any]:
+    answer = call(
+        gh, "POST", f"/repos/{REPO}/deployments", json={"ref": "main", "required_contexts": [], **body}
+    )
+    assert answer.status_code == 201, answer.text
+    return dict(answer.json())
+
+
+def set_state(gh: GitHubSandbox, deployment_id: int, **body: Any) -> dict[str, Any]:
+    answer = call(gh, "POST", f"/repos/{REPO}/deployments/{deployment_id}/statuses", json=body)
+    assert answer.status_code == 201, answer.text
+    return dict(answer.json())
+
+
+def test_list_filters_sha_ref_task_environment(gh: GitHubSandbox) -> None:
+    sha = head(gh)
+    by_branch = deploy(gh, environment="staging")
+    by_sha = deploy(gh, ref=sha, environment="staging", task="deploy:migrations")
+    other_env = deploy(gh, ref=sha, environment="preview/pr-12", transient_environment=True)
+
+    def ids(**query: str) -> list[int]:
+        answer = call(gh, "GET", f"/repos/{REPO}/deployments", params=query)
+        assert answer.status_code == 200
+        return [d["id"] for d in answer.json()]
+
+    newest_first = [other_env["id"], by_sha["id"], by_branch["id"]]
+    assert ids() == newest_first
+    assert ids(sha=sha) == newest_first  # the sha recorded at creation, whatever the ref was
+    assert ids(sha="0" * 40) == []
+    assert ids(ref="main") == [by_branch["id"]]  # the ref as it was given
+    assert ids(ref=sha) == [other_env["id"], by_sha["id"]]
+    assert ids(task="deploy:migrations") == [by_sha["id"]]
+    assert ids(task="deploy") == [other_env["id"], by_branch["id"]]
+    assert ids(environment="staging") == [by_sha["id"], by_branch["id"]]
+    assert ids(environment="preview/pr-12") == [other_env["id"]]
+    assert ids(sha=sha, environment="staging", task="deploy") == [by_branch["id"]]
+
+
+def test_every_deployment_state_is_accepted(gh: GitHubSandbox) -> None:
+    deployment = deploy(gh, environment="staging")
+    states = ("queued", "in_progress", "pending", "success", "failure", "error", "inactive")
+    for state in states:
+        assert set_state(gh, deployment["id"], state=state)["state"] == state
+    assert [s["state"] for s in gh.deployment_statuses(REPO, deployment["id"])] == list(states)
+
+
+def test_log_url_replaces_the_deprecated_target_url(gh: GitHubSandbox) -> None:
+    deployment_id = deploy(gh)["id"]
+    log_only = set_state(gh, deployment_id, state="in_progress", log_url="https://ci.example/run/1")
+    assert (log_only["log_url"], log_only["target_url"]) == ("https://ci.example/run/1",) * 2
+    target_only = set_state(gh, deployment_id, state="in_progress", target_url="https://ci.example/run/2")
+    assert (target_only["log_url"], target_only["target_url"]) == ("https://ci.example/run/2",) * 2
+    both = set_state(
+        gh,
+        deployment_id,
+        state="success",
+        log_url="https://ci.example/log",
+        target_url="https://ci.example/old",
+    )
+    assert (both["log_url"], both["target_url"]) == ("https://ci.example/log",) * 2
+    neither = set_state(gh, deployment_id, state="success", environment_url="https://staging.example")
+    assert (neither["log_url"], neither["target_url"], neither["environment_url"]) == (
+        "",
+        "",
+        "https://staging.example",
+    )
+
+
+def test_a_status_may_name_any_environment(gh: GitHubSandbox) -> None:
+    """GitHub accepts any environment name on a status (the 2022 description's enum was an error)."""
+    deployment = deploy(gh, environment="preview/pr-1", transient_environment=True)
+    status = set_state(gh, deployment["id"], state="success", environment="preview/pr-2")
+    assert status["environment"] == "preview/pr-2"
+    assert gh.deployments(REPO)[0]["environment"] == "preview/pr-2"
+
+
+def test_auto_inactive_as_github_documents_it(gh: GitHubSandbox) -> None:
+    """A success status adds ``inactive`` to every earlier deployment of the same environment whose
+    last state is success and that is neither transient nor production, unless auto_inactive is false."""
+    older = deploy(gh, environment="staging")
+    failed = deploy(gh, environment="staging")
+    other_env = deploy(gh, environment="qa")
+    production = deploy(gh, environment="production")
+    later_production = deploy(gh, environment="production")
+    set_state(gh, older["id"], state="success")
+    set_state(gh, failed["id"], state="failure")
+    set_state(gh, other_env["id"], state="success")
+    set_state(gh, production["id"], state="success")
+
+    kept = deploy(gh, environment="staging")
+    set_state(gh, kept["id"], state="in_progress")  # not success: nothing else changes
+    set_state(gh, kept["id"], state="success", auto_inactive=False)
+    assert gh.deployment_statuses(REPO, older["id"])[-1]["state"] == "success"
+
+    newest = deploy(gh, environment="staging")
+    set_state(gh, newest["id"], state="success")  # auto_inactive defaults to true
+    last = {d: gh.deployment_statuses(REPO, d)[-1]["state"] for d in (older["id"], kept["id"], failed["id"])}
+    assert last == {older["id"]: "inactive", kept["id"]: "inactive", failed["id"]: "failure"}
+    assert gh.deployment_statuses(REPO, other_env["id"])[-1]["state"] == "success"
+    set_state(gh, later_production["id"], state="success")
+    assert gh.deployment_statuses(REPO, production["id"])[-1]["state"] == "success"  # production: kept
+    assert [s["state"] for s in gh.deployment_statuses(REPO, newest["id"])] == ["success"]
+
+
+def test_status_on_an_unknown_commit_is_githubs_422(gh: GitHubSandbox) -> None:
+    sha = "ab" * 20
+    answer = call(gh, "POST", f"/repos/{REPO}/statuses/{sha}", json={"state": "pending"})
+    assert answer.status_code == 422
+    assert answer.json()["message"] == f"No commit found for SHA: {sha}"
+    assert set(answer.json()) == {"message", "documentation_url"}
+
+
+@pytest.mark.parametrize("where", ["status", "deployment status"])
+def test_description_over_140_is_422_naming_the_field(gh: GitHubSandbox, where: str) -> None:
+    sha = head(gh)
+    path = f"/repos/{REPO}/statuses/{sha}"
+    if where == "deployment status":
+        path = f"/repos/{REPO}/deployments/{deploy(gh)['id']}/statuses"
+    assert call(gh, "POST", path, json={"state": "error", "description": "é" * 140}).status_code == 201
+    answer = call(gh, "POST", path, json={"state": "error", "description": "é" * 141})
+    assert answer.status_code == 422
+    assert answer.json()["message"] == "Validation Failed"
+    assert answer.json()["errors"][0]["field"] == "description"
