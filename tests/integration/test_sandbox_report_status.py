@@ -261,7 +261,8 @@ def test_description_over_140_is_422_naming_the_field(gh: GitHubSandbox, where: 
 
 
 def test_the_api_is_served_under_the_ghes_prefix(gh: GitHubSandbox) -> None:
-    ghes = f"{gh.url}/api/v3"
+    ghes = gh.ghes_url
+    assert ghes == f"{gh.url}/api/v3"
     sha = head(gh)
     status = requests.post(
         f"{ghes}/repos/{REPO}/statuses/{sha}", headers=AUTH, json={"state": "pending"}, timeout=10

@@ -104,6 +104,11 @@ class GitHubSandbox(
 
     server_version = "GitHubSandbox"
 
+    @property
+    def ghes_url(self) -> str:
+        """The API's URL as GitHub Enterprise Server serves it (``<url>/api/v3``), for GITHUB_API_URL."""
+        return self.url + GHES_PREFIX
+
     def _serve(self, handler: QuietHandler) -> None:
         path, query, headers, raw = read_request(handler)
         with self._lock:
