@@ -8,8 +8,7 @@ deliberately not emulated are listed in NOT_EMULATED with the reason.
 
 The cassettes are read in both formats SOURCES.md describes: octokit.rb's VCR (methods lower
 case, header values as lists, ``base64_string`` of the raw body) and github3.py's betamax
-(``base64_string`` of a gzip stream, or ``string``). The corpus is shared read-only material
-outside the repository: without it these tests cannot run, so they fail (never skip).
+(``base64_string`` of a gzip stream, or ``string``).
 """
 
 from __future__ import annotations
@@ -26,9 +25,8 @@ import requests
 from gitops_release.sandbox.github import GitHubSandbox
 from gitops_release.sandbox.github.git import _git
 
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "github-deploy"
-if not CORPUS.is_dir():  # a worktree under /work/wt/<name> sits one level deeper than /work/main
-    CORPUS = Path("/work/shared/corpus/github-deploy")
+#: Byte-exact copies of ../shared/corpus/github-deploy (SOURCES.md there: upstreams and licences).
+CORPUS = Path(__file__).resolve().parents[1] / "fixtures" / "corpus" / "github-deploy"
 REPO = "org/app"
 AUTH = {"Authorization": "token sandbox-token"}
 
