@@ -309,3 +309,35 @@ def test_pygithub_works_against_the_ghes_url(gh: GitHubSandbox) -> None:
     assert commit_status["state"] == "success"
     sent = gh.requests[before:]
     assert len(sent) == 5 and all(r.path.startswith("/api/v3/") and r.status < 300 for r in sent)
+
+
+# -- request counting ----------------------------------------------------------------------------
+
+
+def test_request_counts_per_operation(gh: GitHubSandbox) -> None:
+    sha = head(gh)
+    since = len(gh.requests)
+    call(gh, "POST", f"/repos/{REPO}/statuses/{sha}", json={"state": "pending"})
+    requests.post(
+        f"{gh.ghes_url}/repos/{REPO}/statuses/{sha}", headers=AUTH, json={"state": "success"}, timeout=10
+    )
+    call(gh, "GET", f"/repos/{REPO}/deployments", params={"sha": sha, "environment": "staging"})
+    deployment = deploy(gh, environment="staging")
+    set_state(gh, deployment["id"], state="success")
+    gh.inject(502, method="POST", path=r"/deployments/\d+/statuses$")
+    call(gh, "POST", f"/repos/{REPO}/deployments/{deployment['id']}/statuses", json={"state": "success"})
+    call(gh, "GET", f"/repos/{REPO}/no-such-thing")
+    statuses = "/repos/{owner}/{repo}/deployments/{deployment_id}/statuses"
+    assert gh.request_counts(since) == {
+        ("POST", "/repos/{owner}/{repo}/statuses/{sha}"): 2,
+        ("GET", "/repos/{owner}/{repo}/deployments"): 1,
+        ("POST", "/repos/{owner}/{repo}/deployments"): 1,
+        ("POST", statuses): 2,  # the answered and the failed one: every request the client sent
+        ("GET", f"/repos/{REPO}/no-such-thing"): 1,
+    }
+    assert sum(gh.request_counts().values()) == len(gh.requests)
+    # the record has what a test needs beyond the count: the status GitHub answered, the body sent
+    assert [r.status for r in gh.requests[since:] if r.method == "POST" and r.path.endswith("/statuses")] == [
+        201,
+        502,
+    ]

@@ -21,6 +21,7 @@ import copy
 import json
 import sys
 import time
+from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import unquote
@@ -103,6 +104,21 @@ class GitHubSandbox(
     """The emulator. Thread-safe: one lock serialises requests and the inspection methods."""
 
     server_version = "GitHubSandbox"
+
+    def request_counts(self, since: int = 0) -> Counter[tuple[str, str]]:
+        """Requests per operation, ``(method, path template)`` -> count, over ``requests[since:]``
+        (e.g. ``("POST", "/repos/{owner}/{repo}/statuses/{sha}")``), whatever their answer; a
+        GHES ``/api/v3`` path counts as its operation, a path no route serves under itself."""
+        with self._lock:
+            recorded = list(self.requests[since:])
+        counts: Counter[tuple[str, str]] = Counter()
+        for request in recorded:
+            path = request.path
+            if path == GHES_PREFIX or path.startswith(GHES_PREFIX + "/"):
+                path = path[len(GHES_PREFIX) :] or "/"
+            route, _ = self._match(request.method, path)
+            counts[(request.method, route.template if route is not None else path)] += 1
+        return counts
 
     @property
     def ghes_url(self) -> str:
