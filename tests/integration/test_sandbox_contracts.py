@@ -73,7 +73,15 @@ def test_get_repository_shape(github_sandbox: GitHubSandbox) -> None:
     recorded = exchanges("get-repository")[0]
     ours = requests.get(f"{github_sandbox.url}/repos/{REPO}", headers=AUTH, timeout=10)
     assert ours.status_code == recorded["status"]
-    assert shape_differences(ours.json(), recorded["response"]) == []
+    # A key GitHub added after this recording, present in newer ones (../shared/corpus/github-deploy
+    # pull requests of 2024: head.repo / base.repo); tests/integration/test_sandbox_corpus_shapes.py.
+    added_since = {"has_discussions"}
+    assert (
+        shape_differences(
+            {k: v for k, v in ours.json().items() if k not in added_since}, recorded["response"]
+        )
+        == []
+    )
     assert ours.headers["content-type"] == recorded["headers"]["content-type"]
 
 

@@ -211,6 +211,10 @@ class ReposMixin(SandboxCore):
             "has_downloads": True,
             "has_wiki": True,
             "has_pages": False,
+            # has_discussions: GitHub added it after octokit/fixtures' get-repository recording; both are in
+            # the corpus's 2024 pull request recordings (head.repo / base.repo), also in this shorter form.
+            "has_discussions": False,
+            "web_commit_signoff_required": False,
             "forks_count": 0,
             "mirror_url": None,
             "archived": False,
@@ -245,7 +249,6 @@ class ReposMixin(SandboxCore):
                 "allow_update_branch": False,
                 "delete_branch_on_merge": False,
                 "use_squash_pr_title_as_default": False,
-                "web_commit_signoff_required": False,
             }
         )
         return 200, full, {}
