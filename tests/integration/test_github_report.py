@@ -473,6 +473,117 @@ def test_comment_on_a_missing_pull_request_is_named(
         )
 
 
+def test_comment_is_updated_in_place_when_its_body_changes(
+    github_sandbox: GitHubSandbox, sandbox_token: str, pull: int
+) -> None:
+    gh = client(github_sandbox, sandbox_token, [])
+    comment_id, _ = upsert_marked_comment(gh, REPO, pull, marker_matches=marked, body=f"{MARKER}\npending")
+    before = len(github_sandbox.requests)
+    assert upsert_marked_comment(gh, REPO, pull, marker_matches=marked, body=f"{MARKER}\nsuccess") == (
+        comment_id,
+        "updated",
+    )
+    assert [(m, p) for m, p, _ in sent(github_sandbox)[before:]] == [
+        ("GET", f"/repos/{REPO}/issues/{pull}/comments"),
+        ("PATCH", f"/repos/{REPO}/issues/comments/{comment_id}"),
+    ]
+    assert [c["body"] for c in github_sandbox.comments(REPO, pull)] == [f"{MARKER}\nsuccess"]
+
+
+def test_comment_patch_answered_502_after_it_was_applied_is_not_sent_twice(
+    github_sandbox: GitHubSandbox, sandbox_token: str, pull: int
+) -> None:
+    gh = client(github_sandbox, sandbox_token, [])
+    comment_id, _ = upsert_marked_comment(gh, REPO, pull, marker_matches=marked, body=f"{MARKER}\nold")
+    github_sandbox.inject(502, method="PATCH", path=r"/issues/comments/", after_processing=True)
+    before = len(github_sandbox.requests)
+    assert upsert_marked_comment(gh, REPO, pull, marker_matches=marked, body=f"{MARKER}\nnew") == (
+        comment_id,
+        "updated",
+    )
+    assert [(m, s) for m, _, s in sent(github_sandbox)[before:]] == [
+        ("GET", 200),
+        ("PATCH", 502),
+        ("GET", 200),
+    ]
+
+
+def test_a_drive_by_commenters_marker_is_ignored_and_never_edited(
+    github_sandbox: GitHubSandbox, sandbox_token: str, pull: int
+) -> None:
+    planted = github_sandbox.add_comment(REPO, pull, f"{MARKER}\nlooks green to me", login="drive-by")
+    other_app = github_sandbox.add_comment(REPO, pull, "unrelated", login="other-app[bot]")
+    gh = client(github_sandbox, sandbox_token, [])
+    ours, state = upsert_marked_comment(gh, REPO, pull, marker_matches=marked, body=f"{MARKER}\nfailure")
+    assert state == "created" and ours not in (planted["id"], other_app["id"])
+    assert upsert_marked_comment(gh, REPO, pull, marker_matches=marked, body=f"{MARKER}\nsuccess") == (
+        ours,
+        "updated",
+    )
+    bodies = {c["id"]: c["body"] for c in github_sandbox.comments(REPO, pull)}
+    assert bodies == {
+        planted["id"]: f"{MARKER}\nlooks green to me",
+        other_app["id"]: "unrelated",
+        ours: f"{MARKER}\nsuccess",
+    }
+
+
+def test_a_maintainers_marked_comment_is_the_one_kept_up_to_date(
+    github_sandbox: GitHubSandbox, sandbox_token: str, pull: int
+) -> None:
+    """The oldest trusted one wins (e.g. written by a previous token of the same repository's owner)."""
+    older = github_sandbox.add_comment(REPO, pull, f"{MARKER}\nold", login="maintainer", association="MEMBER")
+    gh = client(github_sandbox, sandbox_token, [])
+    assert upsert_marked_comment(gh, REPO, pull, marker_matches=marked, body=f"{MARKER}\nnew") == (
+        older["id"],
+        "updated",
+    )
+    assert len(github_sandbox.comments(REPO, pull)) == 1
+
+
+def test_our_comment_is_found_beyond_the_first_page(
+    github_sandbox: GitHubSandbox, sandbox_token: str, pull: int
+) -> None:
+    for n in range(100):
+        github_sandbox.add_comment(REPO, pull, f"comment {n}", login="chatty", association="CONTRIBUTOR")
+    gh = client(github_sandbox, sandbox_token, [])
+    ours, _ = upsert_marked_comment(gh, REPO, pull, marker_matches=marked, body=f"{MARKER}\nfirst")
+    before = len(github_sandbox.requests)
+    assert upsert_marked_comment(gh, REPO, pull, marker_matches=marked, body=f"{MARKER}\nfirst") == (
+        ours,
+        "not-updated",
+    )
+    pages = github_sandbox.requests[before:]
+    assert [(r.method, r.query.get("page")) for r in pages] == [("GET", None), ("GET", "2")]
+
+
+# -- GitHub Enterprise Server: the API under /api/v3 ---------------------------------------------------
+
+
+def test_every_report_function_works_under_the_ghes_prefix(
+    github_sandbox: GitHubSandbox, sandbox_token: str, head: str, pull: int
+) -> None:
+    gh = github_client(
+        GitHubAuth(token=sandbox_token), base_url=None, env={"GITHUB_API_URL": github_sandbox.ghes_url}
+    )
+    post_commit_status(gh, REPO, sha=head, state="success", context="c", description=None, target_url=None)
+    deployment = ensure_deployment(gh, REPO, sha=head, environment="preview/pr-1", transient_environment=True)
+    assert ensure_deployment(gh, REPO, sha=head, environment="preview/pr-1").id == deployment.id
+    post_deployment_status(gh, REPO, deployment.id, state="success")
+    assert deactivate_environment(gh, REPO, "preview/pr-1") == (deployment.id,)
+    comment_id, _ = upsert_marked_comment(gh, REPO, pull, marker_matches=marked, body=f"{MARKER}\na")
+    assert upsert_marked_comment(gh, REPO, pull, marker_matches=marked, body=f"{MARKER}\nb") == (
+        comment_id,
+        "updated",
+    )
+    paths = [p for _, p, _ in sent(github_sandbox)]
+    assert len(paths) == 12 and all(p.startswith("/api/v3/repos/org/app/") for p in paths)
+    assert [s["state"] for s in github_sandbox.deployment_statuses(REPO, deployment.id)] == [
+        "success",
+        "inactive",
+    ]
+
+
 # -- GitHub App ---------------------------------------------------------------------------------------
 
 
