@@ -514,11 +514,18 @@ class Inputs:
         # -- comment
         comment = v["comment"]
         text = v["results"]
-        if v["results-file"] is not None:
+        results_file = v["results-file"]
+        if results_file is not None and v["job-status"] is not None:
+            where = Path(results_file) if workdir is None else workdir / results_file
+            if not os.path.lexists(where):
+                # The always-final step after a job that failed before it wrote its results.
+                notes.append(f"results-file: {results_file} does not exist; the comment has no results table")
+                results_file = None
+        if results_file is not None:
             if text is not None:
                 raise InputError("results-file", "is given together with results", fix="give one of them")
             text = read_bounded(
-                "results-file", v["results-file"], MAX_RESULTS_BYTES, follow_links=False, workdir=workdir
+                "results-file", results_file, MAX_RESULTS_BYTES, follow_links=False, workdir=workdir
             )
             results = rules.parse_results(text, "results-file")
         else:
