@@ -196,10 +196,11 @@ def read_bounded(
         raise InputError(
             field_name, f"cannot read '{raw}': {exc.strerror or exc}", fix="give a readable file"
         ) from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        raise InputError(field_name, f"'{raw}' is not a regular file", fix="give the path of a file")
     with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(handle.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            raise InputError(field_name, f"'{raw}' is not a regular file", fix="give the path of a file")
         if info.st_size > limit:
             raise InputError(
                 field_name, f"'{raw}' is larger than {limit // 1024} KiB", fix="give the right file"
@@ -761,15 +762,16 @@ def post_comment(report: Any, gh: Any, inputs: Inputs, ctx: Context, outputs: Ou
     number = inputs.pull_request
     assert number is not None
     state = inputs.state if inputs.state is not None else inputs.deployment_state
+    assert state is not None  # from_reader refuses a comment with no state to show
     body = rules.render_comment(
         context=inputs.context,
         state=state,
         sha=inputs.sha,
         description=inputs.description or inputs.deployment_description,
-        target_url=inputs.target_url,
+        target_url=inputs.target_url or "",
         results=inputs.results,
         repository=inputs.repository,
-        run_url=inputs.run_url,
+        run_url=inputs.run_url or "",
         when=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
     )
     context = inputs.context
