@@ -381,12 +381,19 @@ def test_a_malformed_app_key_is_explained_without_echoing_it(
 
 
 def test_github_enterprise_server_through_github_api_url(
-    github_sandbox: GitHubSandbox, head: str, step: Any
+    github_sandbox: GitHubSandbox, head: str, step: Any, tmp_path: Path, app_key: tuple[str, str]
 ) -> None:
-    """GHES runners set GITHUB_API_URL (https://HOST/api/v3); the step reads it (here: the sandbox)."""
-    done = step(env={"GITHUB_API_URL": github_sandbox.url + "/"}, state="success")
+    """GHES runners set GITHUB_API_URL=https://HOST/api/v3: every request, the App's included, goes there."""
+    github_sandbox.register_app(4242, app_key[1], installations={REPO: 77})
+    key_file = tmp_path / "app.pem"
+    key_file.write_text(app_key[0])
+    env = {"GITHUB_API_URL": github_sandbox.ghes_url, "INPUT_TOKEN": ""}
+    done = step(
+        env=env, app_id="4242", app_private_key_file=str(key_file), state="success", environment="prod"
+    )
     assert done.rc == 0, done.log
-    assert len(github_sandbox.statuses(REPO, head)) == 1
+    assert len(github_sandbox.statuses(REPO, head)) == 1 and len(github_sandbox.deployments(REPO)) == 1
+    assert github_sandbox.requests and all(r.path.startswith("/api/v3/") for r in github_sandbox.requests)
 
 
 def test_the_token_never_shows(github_sandbox: GitHubSandbox, head: str, step: Any) -> None:
