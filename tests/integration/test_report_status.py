@@ -389,7 +389,7 @@ def test_github_enterprise_server_through_github_api_url(
     key_file.write_text(app_key[0])
     env = {"GITHUB_API_URL": github_sandbox.ghes_url, "INPUT_TOKEN": ""}
     done = step(
-        env=env, app_id="4242", app_private_key_file=str(key_file), state="success", environment="prod"
+        env=env, app_id="4242", app_private_key_file=str(key_file), job_status="success", environment="prod"
     )
     assert done.rc == 0, done.log
     assert len(github_sandbox.statuses(REPO, head)) == 1 and len(github_sandbox.deployments(REPO)) == 1
