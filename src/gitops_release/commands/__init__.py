@@ -40,6 +40,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "gitops_release.commands.await_argocd_sync",
         "Wait until Argo CD runs the expected revision, Synced and Healthy; fail fast; write evidence.",
     ),
+    "report-status": (
+        "gitops_release.commands.report_status",
+        "Report a run to GitHub: commit status, deployment status (preview too), one PR comment per context.",
+    ),
     "sandbox": (
         "gitops_release.commands.sandbox",
         "Start the local GitHub API emulator (and bare git remotes) on 127.0.0.1.",

@@ -116,8 +116,11 @@ def _permission_fix(permission: str | None, repository: str | None) -> str:
     on = f" on {repository}" if repository else ""
     if not permission:
         return f"give the token (or GitHub App installation) access{on}"
+    # The workflow key is pull-requests (hyphen); GitHub Apps and the API spell it pull_requests.
+    name, _, level = permission.partition(":")
+    workflow = f"{name.strip().replace('_', '-')}:{level}" if level else permission
     return (
-        f"give the token '{permission}'{on}: in the workflow add 'permissions: {{{permission}}}', "
+        f"give the token '{permission}'{on}: in the workflow add 'permissions: {{{workflow}}}', "
         "or grant it to the GitHub App / fine-grained token"
     )
 

@@ -57,6 +57,8 @@ EXTRA_OPERATIONS: tuple[tuple[str, str], ...] = (
     ("/repos/{owner}/{repo}/git/matching-refs/{ref}", "get"),
     ("/repos/{owner}/{repo}/issues/{issue_number}/comments", "get"),
     ("/repos/{owner}/{repo}/issues/{issue_number}/labels", "get"),
+    ("/repos/{owner}/{repo}/issues/comments/{comment_id}", "get"),
+    ("/repos/{owner}/{repo}/issues/comments/{comment_id}", "patch"),
     ("/repos/{owner}/{repo}/deployments/{deployment_id}", "get"),
     ("/repos/{owner}/{repo}/branches", "get"),
     ("/repos/{owner}/{repo}/branches/{branch}", "get"),
@@ -167,10 +169,26 @@ def merge_documents(first: Mapping[str, Any], second: Mapping[str, Any]) -> dict
     return merged
 
 
+def fix_known_errors(document: dict[str, Any]) -> dict[str, Any]:
+    """``document`` with the errors of the vendored 2022 description that GitHub has since fixed.
+
+    Create a deployment status: ``environment`` was described as one of production, staging,
+    qa; GitHub accepts any environment name there (``preview/pr-12``), and later descriptions
+    dropped the enum."""
+    operation = document["paths"].get("/repos/{owner}/{repo}/deployments/{deployment_id}/statuses", {})
+    post = operation.get("post")
+    if post is not None:
+        schema = post["requestBody"]["content"]["application/json"]["schema"]
+        environment = schema.get("properties", {}).get("environment")
+        if isinstance(environment, dict):
+            environment.pop("enum", None)
+    return document
+
+
 def load_document() -> dict[str, Any]:
     subset = json.loads(SUBSET_FILE.read_text(encoding="utf-8"))
     extra = json.loads(EXTRA_FILE.read_text(encoding="utf-8"))
-    return merge_documents(subset, extra)
+    return fix_known_errors(merge_documents(subset, extra))
 
 
 # -- validation ----------------------------------------------------------------------------------

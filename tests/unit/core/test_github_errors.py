@@ -101,6 +101,21 @@ def test_403_not_accessible_by_integration_names_the_permission() -> None:
     assert "Resource not accessible by integration" in text
 
 
+def test_403_permission_fix_uses_the_workflow_key_pull_requests_with_a_hyphen() -> None:
+    """GitHub Apps name it pull_requests; a workflow's permissions: block only accepts pull-requests."""
+    error = github_error(
+        403,
+        {"message": "Resource not accessible by integration"},
+        {"x-ratelimit-remaining": "4000"},
+        operation="comment on #3",
+        repository="org/app",
+        permission="pull_requests: write",
+    )
+    assert isinstance(error, GitHubAuthError)
+    assert error.fix is not None and "'permissions: {pull-requests: write}'" in error.fix
+    assert "lacks the 'pull_requests: write' permission" in error.message
+
+
 def test_403_without_permission_argument_still_explains() -> None:
     error = github_error(403, {"message": "Resource not accessible by integration"}, {}, operation="x")
     assert isinstance(error, GitHubAuthError)

@@ -18,6 +18,7 @@ from gitops_release.errors import InputError
 from gitops_release.sandbox import openapi
 from gitops_release.sandbox.github.model import (
     _LEVELS,
+    AUTHOR_ASSOCIATIONS,
     DEFAULT_LOGIN,
     DOCS,
     EVENT_FILE,
@@ -101,11 +102,14 @@ class SandboxCore(ThreadedHTTPService):
         permissions: Mapping[str, str] | None = None,
         repositories: Iterable[str] | None = None,
         login: str = DEFAULT_LOGIN,
+        association: str | None = None,
     ) -> None:
         """Accept ``token`` with ``permissions`` ({"contents": "write"}) on ``repositories`` (None: all).
 
         ``login`` is the account the token acts as: the ``sender`` of its dispatches' events, the
-        ``creator`` of its statuses. A login ending in ``[bot]`` is a Bot, as an App's token is."""
+        ``creator`` of its statuses. A login ending in ``[bot]`` is a Bot, as an App's token is.
+        ``association`` is the ``author_association`` of its comments (default: ``NONE`` for a
+        Bot, as GitHub shows github-actions[bot] and App bots, ``OWNER`` for a user)."""
         if not token:
             raise InputError("token", "is empty", fix="pass a non-empty token")
         if not LOGIN.match(login):
@@ -113,6 +117,12 @@ class SandboxCore(ThreadedHTTPService):
                 "login",
                 f"'{login}' is not a GitHub login",
                 fix="use letters, digits and single hyphens (at most 39), e.g. release-bot or my-app[bot]",
+            )
+        if association is not None and association not in AUTHOR_ASSOCIATIONS:
+            raise InputError(
+                "association",
+                f"'{association}' is not a GitHub author_association",
+                fix="use one of " + ", ".join(AUTHOR_ASSOCIATIONS),
             )
         for name, level in (permissions or {}).items():
             if level not in _LEVELS:
@@ -125,6 +135,7 @@ class SandboxCore(ThreadedHTTPService):
                 repositories=None if repositories is None else {r.lower() for r in repositories},
                 login=login,
                 user_type="Bot" if login.endswith("[bot]") else "User",
+                association=association,
             )
 
     def inject(
@@ -226,6 +237,14 @@ class SandboxCore(ThreadedHTTPService):
         if identity is not None and identity.token is not None:
             return identity.token.login, identity.token.user_type
         return "sandbox-user", "User"
+
+    def _association(self, request: _Request) -> str:
+        """The ``author_association`` of what the request's token writes (see :meth:`add_token`)."""
+        identity = request.identity
+        token = identity.token if identity is not None else None
+        if token is not None and token.association is not None:
+            return token.association
+        return "NONE" if self._actor(request)[1] == "Bot" else "OWNER"
 
     def _paginate(self, request: _Request, items: list[Any]) -> tuple[list[Any], dict[str, str]]:
         try:

@@ -49,6 +49,18 @@ NOT_COLLABORATOR_MESSAGE = (
     "is not a collaborator of the {full_name} repository."
 )
 
+#: GitHub's ``author_association`` values (how a comment's author relates to the repository).
+AUTHOR_ASSOCIATIONS = (
+    "COLLABORATOR",
+    "CONTRIBUTOR",
+    "FIRST_TIMER",
+    "FIRST_TIME_CONTRIBUTOR",
+    "MANNEQUIN",
+    "MEMBER",
+    "NONE",
+    "OWNER",
+)
+
 DEPLOYMENT_STATES = ("error", "failure", "inactive", "in_progress", "queued", "pending", "success")
 
 SECONDARY_RATE_LIMIT_MESSAGE = (
@@ -87,6 +99,8 @@ class _Token:
     user_type: str = "User"
     expires_at: float | None = None
     installation_id: int | None = None
+    #: The ``author_association`` of what the token writes; None: NONE for a Bot, else OWNER.
+    association: str | None = None
 
 
 @dataclass
@@ -193,6 +207,52 @@ def _route(method: str, template: str, handler: str, permission: Any, precheck: 
 
 
 _R = "/repos/{owner}/{repo}"
+
+_D = "https://docs.github.com/rest"
+
+#: GitHub's ``documentation_url`` for an operation's errors (method, path template); others: DOCS.
+OPERATION_DOCS: dict[tuple[str, str], str] = {
+    ("POST", f"{_R}/statuses/{{sha}}"): f"{_D}/commits/statuses#create-a-commit-status",
+    (
+        "GET",
+        f"{_R}/commits/{{ref}}/status",
+    ): f"{_D}/commits/statuses#get-the-combined-status-for-a-specific-reference",
+    ("GET", f"{_R}/commits/{{ref}}/statuses"): f"{_D}/commits/statuses#list-commit-statuses-for-a-reference",
+    ("GET", f"{_R}/deployments"): f"{_D}/deployments/deployments#list-deployments",
+    ("POST", f"{_R}/deployments"): f"{_D}/deployments/deployments#create-a-deployment",
+    ("GET", f"{_R}/deployments/{{deployment_id}}"): f"{_D}/deployments/deployments#get-a-deployment",
+    (
+        "GET",
+        f"{_R}/deployments/{{deployment_id}}/statuses",
+    ): f"{_D}/deployments/statuses#list-deployment-statuses",
+    (
+        "POST",
+        f"{_R}/deployments/{{deployment_id}}/statuses",
+    ): f"{_D}/deployments/statuses#create-a-deployment-status",
+    ("GET", f"{_R}/issues/{{issue_number}}/comments"): f"{_D}/issues/comments#list-issue-comments",
+    ("POST", f"{_R}/issues/{{issue_number}}/comments"): f"{_D}/issues/comments#create-an-issue-comment",
+    ("GET", f"{_R}/issues/comments/{{comment_id}}"): f"{_D}/issues/comments#get-an-issue-comment",
+    ("PATCH", f"{_R}/issues/comments/{{comment_id}}"): f"{_D}/issues/comments#update-an-issue-comment",
+    ("POST", f"{_R}/dispatches"): f"{_D}/repos/repos#create-a-repository-dispatch-event",
+    ("GET", f"{_R}/pulls"): f"{_D}/pulls/pulls#list-pull-requests",
+    ("POST", f"{_R}/pulls"): f"{_D}/pulls/pulls#create-a-pull-request",
+}
+
+NOT_ACCESSIBLE_MESSAGE = "Resource not accessible by integration"
+
+
+def _not_accessible(method: str, template: str) -> _Reply:
+    """GitHub's 403 for a token without the permission: ``status`` as a string, as GitHub sends it
+    today, and the operation's own documentation page."""
+    return _Reply(
+        403,
+        {
+            "message": NOT_ACCESSIBLE_MESSAGE,
+            "documentation_url": OPERATION_DOCS.get((method, template), DOCS),
+            "status": "403",
+        },
+    )
+
 
 #: GitHub's documented business limits, answered by the prechecks with GitHub's own 422 (field -> limit).
 BUSINESS_LIMITS = {"event_type": 100, "client_payload": 10, "description": 140}

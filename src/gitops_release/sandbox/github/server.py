@@ -33,6 +33,7 @@ from gitops_release.sandbox.github.model import (
     EVENTS_PATH,
     _error,
     _Identity,
+    _not_accessible,
     _Reply,
     _Repo,
     _Request,
@@ -228,7 +229,7 @@ class GitHubSandbox(
             raise _error(404, "Not Found")
         if identity.kind == "app":
             if route.permission is not None:
-                raise _error(403, "Resource not accessible by integration")
+                raise _not_accessible(route.method, route.template)
             if identity.app is None or full_name.lower() not in identity.app.installations:
                 raise _error(404, "Not Found")
             return repo
@@ -249,7 +250,7 @@ class GitHubSandbox(
                 for name, level in route.permission
             )
             if not allowed:
-                raise _error(403, "Resource not accessible by integration")
+                raise _not_accessible(route.method, route.template)
         return repo
 
 

@@ -1,0 +1,525 @@
+"""adapters/github_report.py against the GitHub sandbox: request counts, reuse, no duplicate after a
+502 GitHub applied, retries, explained refusals, and the GitHub App path.
+
+The sandbox records every request (``requests``) and validates each against GitHub's OpenAPI
+description (the fixture fails a test that sent or got something GitHub's API does not allow).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import github
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from gitops_release.adapters.github import GitHubAuth, forget_app_tokens, github_client
+from gitops_release.adapters.github_report import (
+    DeploymentRef,
+    deactivate_environment,
+    ensure_deployment,
+    post_commit_status,
+    post_deployment_status,
+    upsert_marked_comment,
+)
+from gitops_release.errors import (
+    GitHubAuthError,
+    GitHubError,
+    GitHubNotFoundError,
+    GitHubValidationError,
+)
+from gitops_release.sandbox.github_api import GitHubSandbox
+
+REPO = "org/app"
+DEPLOYMENTS = r"^/repos/org/app/deployments$"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_app_cache() -> Iterator[None]:
+    forget_app_tokens()
+    yield
+    forget_app_tokens()
+
+
+@pytest.fixture
+def head(github_sandbox: GitHubSandbox) -> str:
+    git_dir = github_sandbox.create_repo(REPO, files={"README.md": "hello\n"})
+    out = subprocess.run(
+        ["git", "--git-dir", str(git_dir), "rev-parse", "refs/heads/main"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return out.stdout.strip()
+
+
+def client(sandbox: GitHubSandbox, token: str, sleeps: list[float], **kwargs: Any) -> github.Github:
+    return github_client(
+        GitHubAuth(token=token), base_url=sandbox.url, env={}, sleep=sleeps.append, clock=time.time, **kwargs
+    )
+
+
+def sent(sandbox: GitHubSandbox) -> list[tuple[str, str, int | None]]:
+    return [(r.method, r.path, r.status) for r in sandbox.requests]
+
+
+def push_branch(sandbox: GitHubSandbox, tmp_path: Path, branch: str) -> None:
+    work = tmp_path / f"work-{branch}"
+
+    def git(*args: str, cwd: Path = work) -> None:
+        subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True)
+
+    git("clone", "-q", sandbox.git_url(REPO), str(work), cwd=tmp_path)
+    git("checkout", "-q", "-b", branch)
+    (work / "x.txt").write_text("x\n", encoding="utf-8")
+    git("add", "x.txt")
+    git("-c", "user.name=t", "-c", "user.email=t@example.org", "commit", "-q", "-m", "x")
+    git("push", "-q", "origin", branch)
+
+
+@pytest.fixture
+def no_throttle(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Every time.sleep PyGithub's requester makes (its write throttle sleeps there)."""
+    slept: list[float] = []
+    monkeypatch.setattr(github.Requester.time, "sleep", slept.append)  # type: ignore[attr-defined]
+    return slept
+
+
+# -- request counts -----------------------------------------------------------------------------
+
+
+def test_commit_status_is_one_post_and_never_sleeps(
+    github_sandbox: GitHubSandbox, sandbox_token: str, head: str, no_throttle: list[float]
+) -> None:
+    sleeps: list[float] = []
+    gh = client(github_sandbox, sandbox_token, sleeps)
+    pending = post_commit_status(
+        gh,
+        REPO,
+        sha=head,
+        state="pending",
+        context="release-data-prep",
+        description="Preparing release data",
+        target_url="https://ci.example.org/run/1",
+    )
+    done = post_commit_status(
+        gh, REPO, sha=head, state="success", context="release-data-prep", description=None, target_url=None
+    )
+    stored = github_sandbox.statuses(REPO, head)
+    assert (pending.id, pending.state, pending.context) == (stored[0]["id"], "pending", "release-data-prep")
+    assert pending.url == stored[0]["url"]
+    assert (done.id, done.state) == (stored[1]["id"], "success")
+    assert stored[0]["target_url"] == "https://ci.example.org/run/1"
+    assert sent(github_sandbox) == [
+        ("POST", f"/repos/{REPO}/statuses/{head}", 201),
+        ("POST", f"/repos/{REPO}/statuses/{head}", 201),
+    ]
+    # two writes back to back: PyGithub's default write throttle would sleep ~1 s before the second
+    assert no_throttle == [] and sleeps == []
+
+
+def test_the_throttle_detector_sees_pygithubs_default_write_throttle(
+    github_sandbox: GitHubSandbox, sandbox_token: str, head: str, no_throttle: list[float]
+) -> None:
+    """The control for the test above: a client WITH PyGithub's write throttle is caught sleeping."""
+    gh = github.Github(auth=github.Auth.Token(sandbox_token), base_url=github_sandbox.url, lazy=True)
+    for state in ("pending", "success"):
+        post_commit_status(gh, REPO, sha=head, state=state, context="c", description=None, target_url=None)
+    assert no_throttle and no_throttle[0] > 0.5
+
+
+def test_new_deployment_with_its_first_status_is_three_requests(
+    github_sandbox: GitHubSandbox, sandbox_token: str, head: str, no_throttle: list[float]
+) -> None:
+    sleeps: list[float] = []
+    gh = client(github_sandbox, sandbox_token, sleeps)
+    deployment = ensure_deployment(gh, REPO, sha=head, environment="staging", description="my-app to staging")
+    status = post_deployment_status(
+        gh,
+        REPO,
+        deployment.id,
+        state="in_progress",
+        log_url="https://ci.example.org/run/1",
+        environment_url="https://staging.example.org",
+    )
+    stored = github_sandbox.deployments(REPO)
+    assert deployment == DeploymentRef(id=stored[0]["id"], sha=head, environment="staging", created=True)
+    assert stored[0]["description"] == "my-app to staging"
+    assert stored[0]["task"] == "deploy" and stored[0]["transient_environment"] is False
+    assert (status.state, status.deployment_id) == ("in_progress", deployment.id)
+    assert (status.log_url, status.environment_url) == (
+        "https://ci.example.org/run/1",
+        "https://staging.example.org",
+    )
+    assert [(m, p) for m, p, _ in sent(github_sandbox)] == [
+        ("GET", f"/repos/{REPO}/deployments"),
+        ("POST", f"/repos/{REPO}/deployments"),
+        ("POST", f"/repos/{REPO}/deployments/{deployment.id}/statuses"),
+    ]
+    listed, created = github_sandbox.requests[0], github_sandbox.requests[1]
+    assert (listed.query["sha"], listed.query["environment"], listed.query["task"]) == (
+        head,
+        "staging",
+        "deploy",
+    )
+    # GitHub's defaults would check every status context (409) and merge the default branch in
+    assert created.body["required_contexts"] == [] and created.body["auto_merge"] is False
+    assert github_sandbox.requests[2].body == {
+        "state": "in_progress",
+        "auto_inactive": True,
+        "log_url": "https://ci.example.org/run/1",
+        "environment_url": "https://staging.example.org",
+    }
+    assert no_throttle == [] and sleeps == []
+
+
+def test_reused_deployment_is_list_and_status_and_a_known_id_is_one_post(
+    github_sandbox: GitHubSandbox, sandbox_token: str, head: str
+) -> None:
+    sleeps: list[float] = []
+    gh = client(github_sandbox, sandbox_token, sleeps)
+    first = ensure_deployment(gh, REPO, sha=head, environment="staging")
+    other_env = ensure_deployment(gh, REPO, sha=head, environment="production")
+    before = len(github_sandbox.requests)
+
+    again = ensure_deployment(gh, REPO, sha=head, environment="staging")
+    post_deployment_status(gh, REPO, again.id, state="success")
+    assert again == DeploymentRef(id=first.id, sha=head, environment="staging", created=False)
+    assert other_env.id != first.id
+    assert [(m, p) for m, p, _ in sent(github_sandbox)[before:]] == [
+        ("GET", f"/repos/{REPO}/deployments"),
+        ("POST", f"/repos/{REPO}/deployments/{first.id}/statuses"),
+    ]
+
+    before = len(github_sandbox.requests)
+    post_deployment_status(gh, REPO, first.id, state="inactive")
+    assert [(m, p) for m, p, _ in sent(github_sandbox)[before:]] == [
+        ("POST", f"/repos/{REPO}/deployments/{first.id}/statuses")
+    ]
+    assert len(github_sandbox.deployments(REPO)) == 2
+
+
+# -- never two deployments ------------------------------------------------------------------------
+
+
+def test_a_502_after_github_created_the_deployment_returns_it_and_creates_no_second(
+    github_sandbox: GitHubSandbox, sandbox_token: str, head: str
+) -> None:
+    sleeps: list[float] = []
+    github_sandbox.inject(502, method="POST", path=DEPLOYMENTS, after_processing=True)
+    deployment = ensure_deployment(
+        client(github_sandbox, sandbox_token, sleeps), REPO, sha=head, environment="dev"
+    )
+    stored = github_sandbox.deployments(REPO)
+    assert len(stored) == 1
+    assert deployment == DeploymentRef(id=stored[0]["id"], sha=head, environment="dev", created=True)
+    assert [(m, s) for m, _, s in sent(github_sandbox)] == [("GET", 200), ("POST", 502), ("GET", 200)]
+    assert sleeps == []
+
+
+def test_a_502_before_github_created_it_is_a_clear_error_and_nothing_exists(
+    github_sandbox: GitHubSandbox, sandbox_token: str, head: str
+) -> None:
+    github_sandbox.inject(502, method="POST", path=DEPLOYMENTS)
+    with pytest.raises(
+        GitHubError, match="was sent once and not re-sent; GitHub answered 502 and it is not there"
+    ):
+        ensure_deployment(client(github_sandbox, sandbox_token, []), REPO, sha=head, environment="dev")
+    assert github_sandbox.deployments(REPO) == []
+    assert [m for m, _, _ in sent(github_sandbox)] == ["GET", "POST", "GET"]
+
+
+def test_a_502_after_the_status_was_stored_returns_it(
+    github_sandbox: GitHubSandbox, sandbox_token: str, head: str
+) -> None:
+    github_sandbox.inject(502, method="POST", path=r"/statuses/", after_processing=True)
+    status = post_commit_status(
+        client(github_sandbox, sandbox_token, []),
+        REPO,
+        sha=head,
+        state="failure",
+        context="release-data-prep",
+        description="prep failed",
+        target_url=None,
+    )
+    stored = github_sandbox.statuses(REPO, head)
+    assert len(stored) == 1 and status.id == stored[0]["id"] and status.state == "failure"
+    assert [(m, p) for m, p, _ in sent(github_sandbox)] == [
+        ("POST", f"/repos/{REPO}/statuses/{head}"),
+        ("GET", f"/repos/{REPO}/commits/{head}/statuses"),
+    ]
+
+
+def test_a_502_after_the_deployment_status_was_stored_returns_it(
+    github_sandbox: GitHubSandbox, sandbox_token: str, head: str
+) -> None:
+    gh = client(github_sandbox, sandbox_token, [])
+    deployment = ensure_deployment(gh, REPO, sha=head, environment="dev")
+    github_sandbox.inject(502, method="POST", path=r"/statuses$", after_processing=True)
+    status = post_deployment_status(gh, REPO, deployment.id, state="success", description="done")
+    stored = github_sandbox.deployment_statuses(REPO, deployment.id)
+    assert len(stored) == 1 and status.id == stored[0]["id"]
+
+
+def test_rate_limit_on_the_create_is_waited_out_and_5xx_on_the_list_retried(
+    github_sandbox: GitHubSandbox, sandbox_token: str, head: str
+) -> None:
+    sleeps: list[float] = []
+    github_sandbox.inject(502, method="GET", path=DEPLOYMENTS)
+    github_sandbox.inject_secondary_rate_limit(retry_after=2, method="POST", path=DEPLOYMENTS)
+    deployment = ensure_deployment(
+        client(github_sandbox, sandbox_token, sleeps), REPO, sha=head, environment="dev"
+    )
+    assert len(github_sandbox.deployments(REPO)) == 1 and deployment.created
+    assert [(m, s) for m, _, s in sent(github_sandbox)] == [
+        ("GET", 502),
+        ("GET", 200),
+        ("POST", 403),
+        ("POST", 201),
+    ]
+    assert len(sleeps) == 2 and sleeps[1] >= 2  # the policy's backoff, then GitHub's Retry-After
+
+
+# -- refusals explained -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("granted", "permission"),
+    [({"contents": "write"}, "statuses: write"), ({"statuses": "write"}, "deployments: write")],
+)
+def test_a_token_without_the_permission_is_told_which_to_add(
+    github_sandbox: GitHubSandbox, head: str, granted: dict[str, str], permission: str
+) -> None:
+    github_sandbox.add_token("limited", permissions=granted)
+    gh = client(github_sandbox, "limited", [])
+    with pytest.raises(GitHubAuthError) as caught:
+        if permission == "statuses: write":
+            post_commit_status(
+                gh, REPO, sha=head, state="pending", context="c", description=None, target_url=None
+            )
+        else:
+            ensure_deployment(gh, REPO, sha=head, environment="dev")
+    error = caught.value
+    assert error.status == 403
+    assert f"lacks the '{permission}' permission" in error.message
+    assert "Resource not accessible by integration" in error.message
+    assert error.fix and f"permissions: {{{permission}}}" in error.fix
+    assert int(github_sandbox.requests[-1].status or 0) == 403
+    assert github_sandbox.deployments(REPO) == [] and github_sandbox.statuses(REPO, head) == []
+
+
+def test_unknown_sha_names_the_sha_input(
+    github_sandbox: GitHubSandbox, sandbox_token: str, head: str
+) -> None:
+    with pytest.raises(GitHubValidationError) as caught:
+        post_commit_status(
+            client(github_sandbox, sandbox_token, []),
+            REPO,
+            sha="0" * 40,
+            state="pending",
+            context="c",
+            description=None,
+            target_url=None,
+        )
+    assert caught.value.message.startswith(
+        "create commit status 'c' (pending) on 000000000000: "
+        f"input 'sha': {'0' * 40} is not a commit of org/app"
+    )
+    assert caught.value.fix and "github.event.pull_request.head.sha" in caught.value.fix
+
+
+def test_unknown_repository_is_named(github_sandbox: GitHubSandbox, sandbox_token: str, head: str) -> None:
+    with pytest.raises(GitHubNotFoundError, match="repository org/nope not found or the token cannot see it"):
+        post_commit_status(
+            client(github_sandbox, sandbox_token, []),
+            "org/nope",
+            sha=head,
+            state="pending",
+            context="c",
+            description=None,
+            target_url=None,
+        )
+
+
+def test_unknown_deployment_id_names_the_input(
+    github_sandbox: GitHubSandbox, sandbox_token: str, head: str
+) -> None:
+    with pytest.raises(GitHubNotFoundError) as caught:
+        post_deployment_status(client(github_sandbox, sandbox_token, []), REPO, 999999, state="success")
+    assert "input 'deployment-id': deployment 999999 not found in org/app" in caught.value.message
+    assert [m for m, _, _ in sent(github_sandbox)] == ["POST"]
+
+
+def test_failing_required_contexts_are_named(
+    github_sandbox: GitHubSandbox, sandbox_token: str, head: str
+) -> None:
+    gh = client(github_sandbox, sandbox_token, [])
+    post_commit_status(
+        gh, REPO, sha=head, state="failure", context="ci/build", description=None, target_url=None
+    )
+    post_commit_status(
+        gh, REPO, sha=head, state="success", context="ci/lint", description=None, target_url=None
+    )
+    with pytest.raises(GitHubError) as caught:
+        ensure_deployment(
+            gh, REPO, sha=head, environment="production", required_contexts=["ci/build", "ci/lint", "ci/e2e"]
+        )
+    error = caught.value
+    assert error.status == 409
+    assert "required status checks are not successful: ci/build (failure), ci/e2e (missing)" in error.message
+    assert "input 'required-contexts' is ci/build, ci/lint, ci/e2e" in error.message
+    assert error.fix and "required-contexts" in error.fix
+    assert github_sandbox.deployments(REPO) == []
+
+
+def test_unknown_ref_names_the_ref_input(
+    github_sandbox: GitHubSandbox, sandbox_token: str, head: str
+) -> None:
+    with pytest.raises(
+        GitHubValidationError, match="input 'ref': no-such-branch is not a branch, tag or commit"
+    ):
+        ensure_deployment(
+            client(github_sandbox, sandbox_token, []), REPO, sha=head, environment="dev", ref="no-such-branch"
+        )
+
+
+# -- preview environments ---------------------------------------------------------------------------
+
+
+def test_deactivate_environment_marks_each_active_deployment_once(
+    github_sandbox: GitHubSandbox, sandbox_token: str, head: str
+) -> None:
+    gh = client(github_sandbox, sandbox_token, [])
+    first = ensure_deployment(gh, REPO, sha=head, environment="preview/pr-7", transient_environment=True)
+    post_deployment_status(gh, REPO, first.id, state="success")
+    kept = ensure_deployment(gh, REPO, sha=head, environment="staging")
+    github_sandbox.create_repo("org/other")
+    assert deactivate_environment(gh, REPO, "preview/pr-7") == (first.id,)
+    assert [s["state"] for s in github_sandbox.deployment_statuses(REPO, first.id)] == ["success", "inactive"]
+    assert github_sandbox.deployment_statuses(REPO, kept.id) == []
+
+    before = len(github_sandbox.requests)
+    assert deactivate_environment(gh, REPO, "preview/pr-7") == ()
+    assert [m for m, _, _ in sent(github_sandbox)[before:]] == ["GET", "GET"]  # no write
+    assert deactivate_environment(gh, REPO, "preview/pr-8") == ()
+
+
+# -- the pull request comment ------------------------------------------------------------------------
+
+
+MARKER = '<!-- gitops-release:report-status context="release-data-prep" -->'
+
+
+def marked(body: str) -> bool:
+    return body.split("\n", 1)[0] == MARKER
+
+
+@pytest.fixture
+def pull(github_sandbox: GitHubSandbox, sandbox_token: str, head: str, tmp_path: Path) -> int:
+    push_branch(github_sandbox, tmp_path, "feature")
+    gh = client(github_sandbox, sandbox_token, [])
+    pr = gh.get_repo(REPO).create_pull(base="main", head="org:feature", title="t", body="b")
+    github_sandbox.requests.clear()
+    return int(pr.number)
+
+
+def test_comment_is_created_once_then_left_alone(
+    github_sandbox: GitHubSandbox, sandbox_token: str, pull: int
+) -> None:
+    gh = client(github_sandbox, sandbox_token, [])
+    body = f"{MARKER}\n### release-data-prep: success\n"
+    comment_id, state = upsert_marked_comment(gh, REPO, pull, marker_matches=marked, body=body)
+    assert state == "created"
+    assert [c["id"] for c in github_sandbox.comments(REPO, pull)] == [comment_id]
+    again = upsert_marked_comment(gh, REPO, pull, marker_matches=marked, body=body.replace("\n", "\r\n"))
+    assert again == (comment_id, "not-updated")
+    assert [m for m, _, _ in sent(github_sandbox)] == ["GET", "POST", "GET"]
+    assert len(github_sandbox.comments(REPO, pull)) == 1
+
+
+def test_comment_post_answered_502_after_it_was_stored_is_not_posted_twice(
+    github_sandbox: GitHubSandbox, sandbox_token: str, pull: int
+) -> None:
+    github_sandbox.inject(502, method="POST", path=r"/comments$", after_processing=True)
+    gh = client(github_sandbox, sandbox_token, [])
+    comment_id, state = upsert_marked_comment(gh, REPO, pull, marker_matches=marked, body=f"{MARKER}\nx")
+    stored = github_sandbox.comments(REPO, pull)
+    assert [c["id"] for c in stored] == [comment_id] and state == "created"
+
+
+def test_comment_without_the_permission_names_pull_requests_write(
+    github_sandbox: GitHubSandbox, pull: int
+) -> None:
+    github_sandbox.add_token("limited", permissions={"statuses": "write", "deployments": "write"})
+    with pytest.raises(GitHubAuthError) as caught:
+        upsert_marked_comment(
+            client(github_sandbox, "limited", []), REPO, pull, marker_matches=marked, body=f"{MARKER}\nx"
+        )
+    assert "lacks the 'pull-requests: write' permission" in caught.value.message
+    assert caught.value.fix and "permissions: {pull-requests: write}" in caught.value.fix
+
+
+def test_comment_on_a_missing_pull_request_is_named(
+    github_sandbox: GitHubSandbox, sandbox_token: str, pull: int
+) -> None:
+    with pytest.raises(GitHubNotFoundError, match="pull request #99 not found in org/app"):
+        upsert_marked_comment(
+            client(github_sandbox, sandbox_token, []), REPO, 99, marker_matches=marked, body=f"{MARKER}\nx"
+        )
+
+
+# -- GitHub App ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def app_key() -> tuple[str, str]:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    public = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    return private, public
+
+
+def test_app_token_reports_status_deployment_and_comment(
+    github_sandbox: GitHubSandbox, head: str, app_key: tuple[str, str], tmp_path: Path, sandbox_token: str
+) -> None:
+    push_branch(github_sandbox, tmp_path, "feature")
+    number = (
+        client(github_sandbox, sandbox_token, [])
+        .get_repo(REPO)
+        .create_pull(base="main", head="org:feature", title="t", body="b")
+        .number
+    )
+    github_sandbox.register_app(4242, app_key[1], installations={REPO: 77})
+    github_sandbox.requests.clear()
+    gh = github_client(
+        GitHubAuth(app_id="4242", private_key=app_key[0]),
+        repository=REPO,
+        base_url=github_sandbox.url,
+        env={},
+    )
+    post_commit_status(
+        gh, REPO, sha=head, state="success", context="release-data-prep", description=None, target_url=None
+    )
+    deployment = ensure_deployment(gh, REPO, sha=head, environment="staging")
+    post_deployment_status(gh, REPO, deployment.id, state="success")
+    upsert_marked_comment(gh, REPO, number, marker_matches=marked, body=f"{MARKER}\nok")
+    bot = "sandbox-app-4242[bot]"
+    assert [s["creator"]["login"] for s in github_sandbox.statuses(REPO, head)] == [bot]
+    assert github_sandbox.deployments(REPO)[0]["creator"]["login"] == bot
+    assert github_sandbox.comments(REPO, number)[0]["user"]["login"] == bot
+    assert [(m, p) for m, p, _ in sent(github_sandbox)][:2] == [
+        ("GET", f"/repos/{REPO}/installation"),
+        ("POST", "/app/installations/77/access_tokens"),
+    ]
+    assert len(github_sandbox.requests) == 2 + 1 + 3 + 2  # token once; status; deployment + status; comment

@@ -1,0 +1,257 @@
+"""The GitHub sandbox's statuses, deployments and permission answers, as report-status meets them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import requests
+
+from gitops_release.sandbox.github import GitHubSandbox
+
+REPO = "org/app"
+AUTH = {"Authorization": "token sandbox-token"}
+DOCS = "https://docs.github.com/rest"
+
+
+def call(gh: GitHubSandbox, method: str, path: str, *, token: str = "", **kwargs: Any) -> requests.Response:
+    token = token or "sandbox-token"
+    return requests.request(
+        method, f"{gh.url}{path}", headers={"Authorization": f"token {token}"}, timeout=10, **kwargs
+    )
+
+
+def head(gh: GitHubSandbox, name: str = REPO) -> str:
+    return str(call(gh, "GET", f"/repos/{name}/git/ref/heads/main").json()["object"]["sha"])
+
+
+def with_pull(gh: GitHubSandbox) -> int:
+    """One open pull request on REPO (a second branch with one more commit)."""
+    from gitops_release.sandbox.github.git import _git
+
+    git_dir = gh._repos[REPO.lower()].git_dir
+    main = head(gh)
+    tree = _git(git_dir, "rev-parse", f"{main}^{{tree}}").stdout.strip()
+    commit = _git(git_dir, "commit-tree", tree, "-p", main, "-m", "topic").stdout.strip()
+    _git(git_dir, "update-ref", "refs/heads/topic", commit)
+    pr = call(gh, "POST", f"/repos/{REPO}/pulls", json={"title": "t", "head": "topic", "base": "main"})
+    assert pr.status_code == 201, pr.text
+    return int(pr.json()["number"])
+
+
+@pytest.fixture
+def gh(github_sandbox: GitHubSandbox) -> GitHubSandbox:
+    github_sandbox.create_repo(REPO, files={"README.md": "# app\n"})
+    return github_sandbox
+
+
+# -- 403: a permission the token lacks -----------------------------------------------------------
+
+
+def test_missing_permission_is_githubs_403_with_rate_limit_headers_left(gh: GitHubSandbox) -> None:
+    """GitHub's body today, with ``status`` as a string and the operation's page; the rate-limit
+    headers are there with requests left: a permission error, not a rate limit."""
+    sha = head(gh)
+    number = with_pull(gh)
+    deployment = call(
+        gh, "POST", f"/repos/{REPO}/deployments", json={"ref": sha, "required_contexts": []}
+    ).json()
+    comment = call(gh, "POST", f"/repos/{REPO}/issues/{number}/comments", json={"body": "x"}).json()
+    gh.add_token("read-only", permissions={"contents": "read"})
+    writes = {
+        "create-a-commit-status": ("POST", f"/repos/{REPO}/statuses/{sha}", {"state": "success"}),
+        "create-a-deployment": ("POST", f"/repos/{REPO}/deployments", {"ref": sha, "required_contexts": []}),
+        "create-a-deployment-status": (
+            "POST",
+            f"/repos/{REPO}/deployments/{deployment['id']}/statuses",
+            {"state": "success"},
+        ),
+        "create-an-issue-comment": ("POST", f"/repos/{REPO}/issues/{number}/comments", {"body": "y"}),
+        "update-an-issue-comment": ("PATCH", f"/repos/{REPO}/issues/comments/{comment['id']}", {"body": "z"}),
+    }
+    for anchor, (method, path, body) in writes.items():
+        answer = call(gh, method, path, token="read-only", json=body)
+        assert answer.status_code == 403, anchor
+        assert answer.json() == {
+            "message": "Resource not accessible by integration",
+            "documentation_url": answer.json()["documentation_url"],
+            "status": "403",
+        }, anchor
+        assert answer.json()["documentation_url"].startswith(DOCS + "/")
+        assert answer.json()["documentation_url"].endswith(f"#{anchor}"), anchor
+        limit = int(answer.headers["X-RateLimit-Limit"])
+        remaining = int(answer.headers["X-RateLimit-Remaining"])
+        assert limit == 5000 and 0 < remaining < limit, anchor
+        assert int(answer.headers["X-RateLimit-Used"]) == limit - remaining
+        assert int(answer.headers["X-RateLimit-Reset"]) > 0
+        assert answer.headers["X-RateLimit-Resource"] == "core"
+    # nothing was written
+    assert gh.statuses(REPO, sha) == []
+    assert len(gh.deployments(REPO)) == 1
+    assert gh.deployment_statuses(REPO, deployment["id"]) == []
+    assert [c["body"] for c in gh.comments(REPO, number)] == ["x"]
+
+
+def test_each_write_needs_its_own_permission(gh: GitHubSandbox) -> None:
+    sha = head(gh)
+    gh.add_token("statuses-only", permissions={"statuses": "write"})
+    gh.add_token("deployments-only", permissions={"deployments": "write"})
+    assert call(
+        gh, "POST", f"/repos/{REPO}/statuses/{sha}", token="statuses-only", json={"state": "pending"}
+    ).ok
+    refused = call(
+        gh,
+        "POST",
+        f"/repos/{REPO}/deployments",
+        token="statuses-only",
+        json={"ref": sha, "required_contexts": []},
+    )
+    assert refused.status_code == 403
+    created = call(
+        gh,
+        "POST",
+        f"/repos/{REPO}/deployments",
+        token="deployments-only",
+        json={"ref": sha, "required_contexts": []},
+    )
+    assert created.status_code == 201
+    status = call(
+        gh,
+        "POST",
+        f"/repos/{REPO}/deployments/{created.json()['id']}/statuses",
+        token="deployments-only",
+        json={"state": "in_progress"},
+    )
+    assert status.status_code == 201
+    denied = call(
+        gh, "POST", f"/repos/{REPO}/statuses/{sha}", token="deployments-only", json={"state": "error"}
+    )
+    assert denied.status_code == 403
+
+
+# -- deployments and their statuses --------------------------------------------------------------
+
+
+def deploy(gh: GitHubSandbox, **body: Any) -> dict[str, Any]:
+    answer = call(
+        gh, "POST", f"/repos/{REPO}/deployments", json={"ref": "main", "required_contexts": [], **body}
+    )
+    assert answer.status_code == 201, answer.text
+    return dict(answer.json())
+
+
+def set_state(gh: GitHubSandbox, deployment_id: int, **body: Any) -> dict[str, Any]:
+    answer = call(gh, "POST", f"/repos/{REPO}/deployments/{deployment_id}/statuses", json=body)
+    assert answer.status_code == 201, answer.text
+    return dict(answer.json())
+
+
+def test_list_filters_sha_ref_task_environment(gh: GitHubSandbox) -> None:
+    sha = head(gh)
+    by_branch = deploy(gh, environment="staging")
+    by_sha = deploy(gh, ref=sha, environment="staging", task="deploy:migrations")
+    other_env = deploy(gh, ref=sha, environment="preview/pr-12", transient_environment=True)
+
+    def ids(**query: str) -> list[int]:
+        answer = call(gh, "GET", f"/repos/{REPO}/deployments", params=query)
+        assert answer.status_code == 200
+        return [d["id"] for d in answer.json()]
+
+    newest_first = [other_env["id"], by_sha["id"], by_branch["id"]]
+    assert ids() == newest_first
+    assert ids(sha=sha) == newest_first  # the sha recorded at creation, whatever the ref was
+    assert ids(sha="0" * 40) == []
+    assert ids(ref="main") == [by_branch["id"]]  # the ref as it was given
+    assert ids(ref=sha) == [other_env["id"], by_sha["id"]]
+    assert ids(task="deploy:migrations") == [by_sha["id"]]
+    assert ids(task="deploy") == [other_env["id"], by_branch["id"]]
+    assert ids(environment="staging") == [by_sha["id"], by_branch["id"]]
+    assert ids(environment="preview/pr-12") == [other_env["id"]]
+    assert ids(sha=sha, environment="staging", task="deploy") == [by_branch["id"]]
+
+
+def test_every_deployment_state_is_accepted(gh: GitHubSandbox) -> None:
+    deployment = deploy(gh, environment="staging")
+    states = ("queued", "in_progress", "pending", "success", "failure", "error", "inactive")
+    for state in states:
+        assert set_state(gh, deployment["id"], state=state)["state"] == state
+    assert [s["state"] for s in gh.deployment_statuses(REPO, deployment["id"])] == list(states)
+
+
+def test_log_url_replaces_the_deprecated_target_url(gh: GitHubSandbox) -> None:
+    deployment_id = deploy(gh)["id"]
+    log_only = set_state(gh, deployment_id, state="in_progress", log_url="https://ci.example/run/1")
+    assert (log_only["log_url"], log_only["target_url"]) == ("https://ci.example/run/1",) * 2
+    target_only = set_state(gh, deployment_id, state="in_progress", target_url="https://ci.example/run/2")
+    assert (target_only["log_url"], target_only["target_url"]) == ("https://ci.example/run/2",) * 2
+    both = set_state(
+        gh,
+        deployment_id,
+        state="success",
+        log_url="https://ci.example/log",
+        target_url="https://ci.example/old",
+    )
+    assert (both["log_url"], both["target_url"]) == ("https://ci.example/log",) * 2
+    neither = set_state(gh, deployment_id, state="success", environment_url="https://staging.example")
+    assert (neither["log_url"], neither["target_url"], neither["environment_url"]) == (
+        "",
+        "",
+        "https://staging.example",
+    )
+
+
+def test_a_status_may_name_any_environment(gh: GitHubSandbox) -> None:
+    """GitHub accepts any environment name on a status (the 2022 description's enum was an error)."""
+    deployment = deploy(gh, environment="preview/pr-1", transient_environment=True)
+    status = set_state(gh, deployment["id"], state="success", environment="preview/pr-2")
+    assert status["environment"] == "preview/pr-2"
+    assert gh.deployments(REPO)[0]["environment"] == "preview/pr-2"
+
+
+def test_auto_inactive_as_github_documents_it(gh: GitHubSandbox) -> None:
+    """A success status adds ``inactive`` to every earlier deployment of the same environment whose
+    last state is success and that is neither transient nor production, unless auto_inactive is false."""
+    older = deploy(gh, environment="staging")
+    failed = deploy(gh, environment="staging")
+    other_env = deploy(gh, environment="qa")
+    production = deploy(gh, environment="production")
+    later_production = deploy(gh, environment="production")
+    set_state(gh, older["id"], state="success")
+    set_state(gh, failed["id"], state="failure")
+    set_state(gh, other_env["id"], state="success")
+    set_state(gh, production["id"], state="success")
+
+    kept = deploy(gh, environment="staging")
+    set_state(gh, kept["id"], state="in_progress")  # not success: nothing else changes
+    set_state(gh, kept["id"], state="success", auto_inactive=False)
+    assert gh.deployment_statuses(REPO, older["id"])[-1]["state"] == "success"
+
+    newest = deploy(gh, environment="staging")
+    set_state(gh, newest["id"], state="success")  # auto_inactive defaults to true
+    last = {d: gh.deployment_statuses(REPO, d)[-1]["state"] for d in (older["id"], kept["id"], failed["id"])}
+    assert last == {older["id"]: "inactive", kept["id"]: "inactive", failed["id"]: "failure"}
+    assert gh.deployment_statuses(REPO, other_env["id"])[-1]["state"] == "success"
+    set_state(gh, later_production["id"], state="success")
+    assert gh.deployment_statuses(REPO, production["id"])[-1]["state"] == "success"  # production: kept
+    assert [s["state"] for s in gh.deployment_statuses(REPO, newest["id"])] == ["success"]
+
+
+def test_status_on_an_unknown_commit_is_githubs_422(gh: GitHubSandbox) -> None:
+    sha = "ab" * 20
+    answer = call(gh, "POST", f"/repos/{REPO}/statuses/{sha}", json={"state": "pending"})
+    assert answer.status_code == 422
+    assert answer.json()["message"] == f"No commit found for SHA: {sha}"
+    assert set(answer.json()) == {"message", "documentation_url"}
+
+
+@pytest.mark.parametrize("where", ["status", "deployment status"])
+def test_description_over_140_is_422_naming_the_field(gh: GitHubSandbox, where: str) -> None:
+    sha = head(gh)
+    path = f"/repos/{REPO}/statuses/{sha}"
+    if where == "deployment status":
+        path = f"/repos/{REPO}/deployments/{deploy(gh)['id']}/statuses"
+    assert call(gh, "POST", path, json={"state": "error", "description": "é" * 140}).status_code == 201
+    answer = call(gh, "POST", path, json={"state": "error", "description": "é" * 141})
+    assert answer.status_code == 422
+    assert answer.json()["message"] == "Validation Failed"
+    assert answer.json()["errors"][0]["field"] == "description"
