@@ -40,11 +40,13 @@ def register_secret(value: str | None, *, out: IO[str] | None = None, announce: 
         announce = in_actions()
     if not value or len(value) < 4:
         return
-    for part in {value, *value.splitlines()}:
-        part = part.strip()
+    lines = [line.strip() for line in value.splitlines()]
+    for part in dict.fromkeys([value.strip(), *lines]):  # whole value first, then lines, in order
         if len(part) >= 4 and part not in _SECRETS:
             _SECRETS.add(part)
-            if announce:
+            # A workflow command is one line: "::add-mask::" + a multi-line value (a PEM key) would
+            # print every line after the first in clear. Each line is announced on its own instead.
+            if announce and len(part.splitlines()) == 1:
                 print(f"::add-mask::{part}", file=out or sys.stdout, flush=True)
 
 

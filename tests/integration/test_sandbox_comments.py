@@ -101,6 +101,18 @@ def test_comment_fields_name_the_author_kind(github_sandbox: GitHubSandbox) -> N
         assert comment["reactions"]["total_count"] == 0
 
 
+def test_author_association_follows_the_login_by_default(github_sandbox: GitHubSandbox) -> None:
+    gh = github_sandbox
+    number = open_pull(gh)
+    gh.add_collaborators(REPO, "Alice")
+    for token, login in (("owner", "org"), ("alice", "alice"), ("drive-by", "drive-by")):
+        gh.add_token(token, login=login)
+    associations = {
+        t: post_comment(gh, number, t, t).json()["author_association"] for t in ("owner", "alice", "drive-by")
+    }
+    assert associations == {"owner": "OWNER", "alice": "COLLABORATOR", "drive-by": "NONE"}
+
+
 def test_installation_token_comments_as_the_apps_bot(github_sandbox: GitHubSandbox) -> None:
     gh = github_sandbox
     number = open_pull(gh)

@@ -255,3 +255,57 @@ def test_description_over_140_is_422_naming_the_field(gh: GitHubSandbox, where: 
     assert answer.status_code == 422
     assert answer.json()["message"] == "Validation Failed"
     assert answer.json()["errors"][0]["field"] == "description"
+
+
+# -- GitHub Enterprise Server: the API under /api/v3 ---------------------------------------------
+
+
+def test_the_api_is_served_under_the_ghes_prefix(gh: GitHubSandbox) -> None:
+    ghes = gh.ghes_url
+    assert ghes == f"{gh.url}/api/v3"
+    sha = head(gh)
+    status = requests.post(
+        f"{ghes}/repos/{REPO}/statuses/{sha}", headers=AUTH, json={"state": "pending"}, timeout=10
+    )
+    assert status.status_code == 201, status.text
+    assert status.json()["url"] == f"{ghes}/repos/{REPO}/statuses/{sha}"
+    assert gh.statuses(REPO, sha)[0]["state"] == "pending"  # the same repository as without the prefix
+    for _ in range(3):
+        deploy(gh, environment="staging")
+    page = requests.get(f"{ghes}/repos/{REPO}/deployments", headers=AUTH, params={"per_page": 2}, timeout=10)
+    assert page.status_code == 200
+    assert page.links["next"]["url"].startswith(f"{ghes}/repos/{REPO}/deployments?")
+    deployment = page.json()[0]
+    assert deployment["statuses_url"] == f"{ghes}/repos/{REPO}/deployments/{deployment['id']}/statuses"
+    assert deployment["creator"]["url"] == f"{ghes}/users/sandbox-user"
+    assert deployment["creator"]["html_url"] == f"{gh.url}/sandbox-user"  # the web UI has no prefix
+    number = with_pull(gh)
+    comment = requests.post(
+        f"{ghes}/repos/{REPO}/issues/{number}/comments", headers=AUTH, json={"body": "hi"}, timeout=10
+    )
+    assert comment.headers["Location"] == f"{ghes}/repos/{REPO}/issues/comments/{comment.json()['id']}"
+    pull = requests.get(f"{ghes}/repos/{REPO}/pulls/{number}", headers=AUTH, timeout=10).json()
+    assert pull["_links"]["self"]["href"] == f"{ghes}/repos/{REPO}/pulls/{number}"
+    assert pull["_links"]["html"]["href"] == f"{gh.url}/{REPO}/pull/{number}"
+    assert requests.get(f"{ghes}/repos/{REPO}/nope", headers=AUTH, timeout=10).status_code == 404
+    # the record keeps the path as sent; request_counts() names the operation
+    assert [r.path for r in gh.requests if r.method == "POST"][:1] == [f"/api/v3/repos/{REPO}/statuses/{sha}"]
+
+
+def test_pygithub_works_against_the_ghes_url(gh: GitHubSandbox) -> None:
+    from github import Auth, Github
+
+    sha = head(gh)
+    before = len(gh.requests)
+    client = Github(base_url=f"{gh.url}/api/v3", auth=Auth.Token("sandbox-token"))
+    repo = client.get_repo(REPO)
+    # the request the report-status adapter sends (the sandbox has no GET commits/{ref})
+    _, commit_status = client.requester.requestJsonAndCheck(
+        "POST", f"{repo.url}/statuses/{sha}", input={"state": "success", "context": "release-data-prep"}
+    )
+    deployment = repo.create_deployment("main", environment="staging", required_contexts=[])
+    deployment.create_status("success", environment_url="https://staging.example")
+    assert [s.state for s in deployment.get_statuses()] == ["success"]
+    assert commit_status["state"] == "success"
+    sent = gh.requests[before:]
+    assert len(sent) == 5 and all(r.path.startswith("/api/v3/") and r.status < 300 for r in sent)

@@ -1286,7 +1286,9 @@ def commit_status(gh: github.Github, repository: str, ref: str, context: str) ->
     def latest() -> StatusInfo | None:
         combined = repo.get_commit(ref).get_combined_status()
         statuses: list[CommitStatus] = list(combined.statuses)
-        if combined.total_count > len(statuses):
+        if (combined.total_count or 0) > len(
+            statuses
+        ):  # GitHub before 2014 (and old GHES) sent no total_count
             # Commit.get_statuses() would first GET the commit (lazy client); list by ref instead.
             url = f"{repo.url}/commits/{urllib.parse.quote(ref, safe='')}/statuses"
             statuses = list(PaginatedList(CommitStatus, gh.requester, url, None))

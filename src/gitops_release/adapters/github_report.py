@@ -118,9 +118,18 @@ def _request(
     body: Any = None,
 ) -> tuple[dict[str, Any], Any]:
     """One request as sent; ``url`` is an API path ("/repos/...", the GHES prefix is added) or a next link."""
-    return gh.requester.requestJsonAndCheck(
-        verb, url, parameters=dict(params) if params else None, input=body
-    )
+    try:
+        return gh.requester.requestJsonAndCheck(
+            verb, url, parameters=dict(params) if params else None, input=body
+        )
+    except ValueError as exc:
+        # PyGithub reads X-RateLimit-* as numbers and raises ValueError when they are not (a proxy,
+        # or a recording that redacted them): one clear line instead of a traceback.
+        raise APIError(
+            f"{verb} {url.split('?', 1)[0]}: GitHub's answer could not be read ({exc})",
+            fix="check that api-url (GITHUB_API_URL) points at a GitHub API (https://api.github.com or "
+            "https://HOST/api/v3), not at a proxy or web page",
+        ) from None
 
 
 def _pages(gh: github.Github, url: str, params: Mapping[str, Any]) -> Iterator[Any]:
@@ -159,7 +168,10 @@ def _text(data: Mapping[str, Any], key: str) -> str:
 def _posted_status(data: Any, what: str) -> PostedStatus:
     item = _object(data, what)
     return PostedStatus(
-        id=int(item["id"]), state=_text(item, "state"), context=_text(item, "context"), url=_text(item, "url")
+        id=int(item["id"]),
+        state=_text(item, "state"),
+        context=_text(item, "context") or "default",  # GitHub's name for a status without one (before 2014)
+        url=_text(item, "url"),
     )
 
 
@@ -228,7 +240,8 @@ def post_commit_status(
     def find() -> PostedStatus | None:
         _, data = _request(gh, "GET", f"{base}/commits/{quoted}/statuses", params={"per_page": 100})
         for item in data if isinstance(data, list) else []:
-            if isinstance(item, Mapping) and _text(item, "context").lower() == context.lower():
+            # statuses from before contexts existed have none: GitHub shows them as "default"
+            if isinstance(item, Mapping) and (_text(item, "context") or "default").lower() == context.lower():
                 same = (
                     _text(item, "state") == state
                     and _text(item, "description") == (description or "")

@@ -666,7 +666,7 @@ def client(inputs: Inputs, ctx: Context) -> Any:
 
 
 def run(inputs: Inputs, ctx: Context, *, gh: Any = None) -> Outputs:
-    from gitops_release.adapters import github_report as report
+    import gitops_release.adapters.github_report as report
 
     for note in inputs.notes:
         ctx.console.annotation("warning", note, title="report-status")

@@ -651,7 +651,12 @@ def _evidence_description(
             return _one_line(f"Argo CD: {who} {sync} {health}{at_text} ({took})", 1000)
         return f"Argo CD: {who} Synced Healthy{at_text} ({took})"
     if not apps:
-        what = {"cancelled": "wait cancelled", "timeout": "timed out"}.get(outcome, f"wait {outcome}")
+        what = {
+            "failed": "wait failed",
+            "timeout": "timed out",
+            "cancelled": "wait cancelled",
+            "error": "wait ended with an error",
+        }[outcome]
         return f"Argo CD: {what} after {took}, no application seen"
     blocking = next((app for app in apps if app.get("verdict") != "done"), apps[0])
     name = _one_line(str(blocking.get("name", "?")), 253)

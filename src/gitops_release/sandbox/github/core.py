@@ -108,8 +108,10 @@ class SandboxCore(ThreadedHTTPService):
 
         ``login`` is the account the token acts as: the ``sender`` of its dispatches' events, the
         ``creator`` of its statuses. A login ending in ``[bot]`` is a Bot, as an App's token is.
-        ``association`` is the ``author_association`` of its comments (default: ``NONE`` for a
-        Bot, as GitHub shows github-actions[bot] and App bots, ``OWNER`` for a user)."""
+        ``association`` is the ``author_association`` of its comments; by default it follows the
+        login: ``NONE`` for a Bot (as GitHub shows github-actions[bot] and App bots), ``OWNER`` for
+        the default account and the repository's owner, ``COLLABORATOR`` for an account given to
+        ``add_collaborators``, else ``NONE``."""
         if not token:
             raise InputError("token", "is empty", fix="pass a non-empty token")
         if not LOGIN.match(login):
@@ -244,7 +246,15 @@ class SandboxCore(ThreadedHTTPService):
         token = identity.token if identity is not None else None
         if token is not None and token.association is not None:
             return token.association
-        return "NONE" if self._actor(request)[1] == "Bot" else "OWNER"
+        login, user_type = self._actor(request)
+        if user_type == "Bot":
+            return "NONE"
+        repo = request.repo
+        if login == DEFAULT_LOGIN or (repo is not None and login.lower() == repo.owner.lower()):
+            return "OWNER"
+        if repo is not None and login.lower() in repo.collaborators:
+            return "COLLABORATOR"
+        return "NONE"
 
     def _paginate(self, request: _Request, items: list[Any]) -> tuple[list[Any], dict[str, str]]:
         try:

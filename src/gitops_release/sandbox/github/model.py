@@ -99,7 +99,7 @@ class _Token:
     user_type: str = "User"
     expires_at: float | None = None
     installation_id: int | None = None
-    #: The ``author_association`` of what the token writes; None: NONE for a Bot, else OWNER.
+    #: The ``author_association`` of what the token writes; None: from the login (see add_token).
     association: str | None = None
 
 

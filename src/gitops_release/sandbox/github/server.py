@@ -47,6 +47,41 @@ from gitops_release.sandbox.httpbase import (
     send_reply,
 )
 
+#: Where GitHub Enterprise Server serves the REST API (``GITHUB_API_URL=https://HOST/api/v3``).
+GHES_PREFIX = "/api/v3"
+
+#: URL fields that point at the web UI or git, not the API: GHES serves them without the prefix.
+_WEB_URL_KEYS = frozenset(
+    {"html_url", "clone_url", "git_url", "svn_url", "ssh_url", "mirror_url", "avatar_url"}
+)
+
+
+def _under_prefix(body: Any, headers: dict[str, str], base: str, prefix: str) -> tuple[Any, dict[str, str]]:
+    """A response with its API URLs (``url``, ``*_url`` fields, ``_links`` but their ``html``,
+    ``Location`` and ``Link`` headers) moved under ``prefix``, as GHES writes them."""
+    root = base + "/"
+
+    def move(value: str) -> str:
+        return base + prefix + value[len(base) :] if value.startswith(root) else value
+
+    def walk(node: Any, key: str = "", web: bool = False) -> Any:
+        if isinstance(node, dict):
+            return {k: walk(v, k, web or k == "html") for k, v in node.items()}
+        if isinstance(node, list):
+            return [walk(v, key, web) for v in node]
+        if isinstance(node, str) and not web and key not in _WEB_URL_KEYS:
+            if key in ("url", "href") or key.endswith("_url"):
+                return move(node)
+        return node
+
+    moved = dict(headers)
+    if "Location" in moved:
+        moved["Location"] = move(moved["Location"])
+    if "Link" in moved:
+        moved["Link"] = moved["Link"].replace(f"<{root}", f"<{base}{prefix}/")
+    return (body if isinstance(body, (bytes, bytearray)) else walk(body)), moved
+
+
 #: Every route of the emulator; each area module owns its own table.
 ROUTES: tuple[_Route, ...] = (
     *apps.ROUTES,
@@ -69,12 +104,24 @@ class GitHubSandbox(
 
     server_version = "GitHubSandbox"
 
+    @property
+    def ghes_url(self) -> str:
+        """The API's URL as GitHub Enterprise Server serves it (``<url>/api/v3``), for GITHUB_API_URL."""
+        return self.url + GHES_PREFIX
+
     def _serve(self, handler: QuietHandler) -> None:
         path, query, headers, raw = read_request(handler)
         with self._lock:
             events = EVENTS_PATH.match(path)
             if events and handler.command == "GET":
                 status, body, extra = self._serve_events(headers, *events.groups())
+            elif path == GHES_PREFIX or path.startswith(GHES_PREFIX + "/"):
+                # GitHub Enterprise Server serves the same API under /api/v3 (GITHUB_API_URL).
+                api_path = path[len(GHES_PREFIX) :] or "/"
+                status, body, extra = self._dispatch(
+                    handler.command, api_path, query, headers, raw, sent_path=path
+                )
+                body, extra = _under_prefix(body, extra, self.url, GHES_PREFIX)
             else:
                 status, body, extra = self._dispatch(handler.command, path, query, headers, raw)
         raw_page = isinstance(body, (bytes, bytearray))  # an injected non-JSON page (GitHub's edge)
@@ -83,8 +130,17 @@ class GitHubSandbox(
         send_reply(handler, status, payload, content_type, extra)
 
     def _dispatch(
-        self, method: str, path: str, query: dict[str, str], headers: dict[str, str], raw: bytes
+        self,
+        method: str,
+        path: str,
+        query: dict[str, str],
+        headers: dict[str, str],
+        raw: bytes,
+        *,
+        sent_path: str | None = None,
     ) -> tuple[int, Any, dict[str, str]]:
+        """The answer to ``method path``; ``sent_path`` is the path as sent (with a GHES prefix),
+        which the request record keeps."""
         parsed: Any = None
         bad_json = False
         if raw.strip():
@@ -92,7 +148,7 @@ class GitHubSandbox(
                 parsed = json.loads(raw)
             except (ValueError, UnicodeDecodeError):
                 bad_json = True
-        record = RecordedRequest(method, path, dict(query), dict(headers), parsed)
+        record = RecordedRequest(method, sent_path or path, dict(query), dict(headers), parsed)
         self.requests.append(record)
         request = _Request(method, path, query, headers, raw, parsed)
         identity_key = "anonymous"
