@@ -8,8 +8,9 @@ repository and the environment's overlay; it renders the overlays with real kust
 1. act runs the template promote.yml (mode commit) dev -> stage: a commit on main.
 2. Argo CD is notified of the push (the git webhook), as a real installation is.
 3. act runs the template await-argocd-sync.yml for that push: per environment the action waits
-   until Argo CD runs exactly the pushed commit, Healthy; the Report step echoes the action's
-   outputs into the step summary (asserted: they drive the next step), and the evidence the
+   until Argo CD runs exactly the pushed commit, Healthy; the Report step (report-status
+   from-evidence) turns the evidence into the environment's GitHub deployment status in the
+   sandbox (success, the Argo CD application page as environment URL), and the evidence the
    action wrote is uploaded (a stand-in for actions/upload-artifact keeps it for the test).
 
 prod syncs by hand: the template's workflow_dispatch (environment prod, sync checked) makes the
@@ -17,7 +18,10 @@ action trigger the sync of main's head on the manual-sync ``my-app-prod`` and wa
 
 A failing case: stage's sync fails (the sandbox's sync-failed fault). The stage leg fails with
 exit 1 and one ``::error`` line carrying Argo CD's operation message, dev's leg still succeeds,
-and stage's evidence is uploaded anyway, verdict failed.
+stage's evidence is uploaded anyway, verdict failed, and stage's deployment status is failure.
+
+The workflow's github.token has what the template's jobs declare (contents: read, deployments:
+write); the sandbox refuses anything else with GitHub's 403.
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ pytestmark = pytest.mark.e2e
 
 AWAIT = ".github/workflows/await-argocd-sync.yml"
 ARGOCD_TOKEN = "argocd-e2e-token-0123456789abcdef"
+GITHUB_TOKEN = "ghp_e2eAwaitReportToken0123456789abcdef"
 ENVIRONMENTS = ("dev", "stage")
 SCHEMA = ROOT / "src/gitops_release/schemas/evidence.schema.json"
 FAILED_SYNC = "admission webhook denied the request"
@@ -79,6 +84,7 @@ def application(env: str, repo_url: str, *, auto_sync: bool = True) -> dict[str,
 @pytest.fixture
 def argocd(github_sandbox: GitHubSandbox, config_repo: Path) -> Iterator[ArgoCDSandbox]:  # noqa: F811
     """The Argo CD sandbox with my-app-dev and my-app-stage on the GitHub sandbox's org/config."""
+    github_sandbox.add_token(GITHUB_TOKEN, permissions={"contents": "read", "deployments": "write"})
     timing = Timing(sync_duration=0.3, progressing_duration=0.5)
     with ArgoCDSandbox(timing=timing, tokens=(ARGOCD_TOKEN,)) as sandbox:
         repo_url = github_sandbox.git_url(CONFIG)
@@ -90,7 +96,14 @@ def argocd(github_sandbox: GitHubSandbox, config_repo: Path) -> Iterator[ArgoCDS
         assert not sandbox.violations, sandbox.violations
 
 
-def run_await(act_runner: Any, checkout: Path, argocd: ArgoCDSandbox, artifacts: Path, before: str) -> Any:
+def run_await(
+    act_runner: Any,
+    github_sandbox: GitHubSandbox,
+    checkout: Path,
+    argocd: ArgoCDSandbox,
+    artifacts: Path,
+    before: str,
+) -> Any:
     """await-argocd-sync.yml on the push of main's head (the checkout is moved there first)."""
     git("fetch", "-q", "origin", cwd=checkout)
     git("checkout", "-q", "-B", "main", "origin/main", cwd=checkout)
@@ -108,10 +121,11 @@ def run_await(act_runner: Any, checkout: Path, argocd: ArgoCDSandbox, artifacts:
         workdir=checkout,
         env={
             "GITHUB_REPOSITORY": CONFIG,
+            "GITHUB_API_URL": github_sandbox.url,
             "GITOPS_RELEASE_PYTHON": sys.executable,
             "UPLOAD_STANDIN_DIR": str(artifacts),
         },
-        secrets={"ARGOCD_TOKEN": ARGOCD_TOKEN},
+        secrets={"ARGOCD_TOKEN": ARGOCD_TOKEN, "GITHUB_TOKEN": GITHUB_TOKEN},
         variables={"ARGOCD_SERVER": argocd.url},
         local_actions={"gitops-release/gitops-release@v1": ROOT, **upload_stand_in()},
         allow_skipped={"sync"},  # the manual-dispatch job
@@ -139,6 +153,13 @@ def main_head(sandbox: GitHubSandbox) -> str:
     return git("rev-parse", "main", cwd=url_to_path(sandbox.git_url(CONFIG))).strip()
 
 
+def reported(sandbox: GitHubSandbox, env: str, sha: str) -> tuple[str, dict[str, Any]]:
+    """The Report step's work: the one deployment of ``sha`` to ``env`` and its one status."""
+    [deployment] = [d for d in sandbox.deployments(CONFIG) if d["environment"] == env and d["sha"] == sha]
+    [status] = sandbox.deployment_statuses(CONFIG, deployment["id"])
+    return status["state"], status
+
+
 def test_a_promotion_on_main_is_awaited_until_argo_cd_runs_it_and_the_outputs_drive_the_report(
     act_runner: Any,
     github_sandbox: GitHubSandbox,
@@ -155,14 +176,15 @@ def test_a_promotion_on_main_is_awaited_until_argo_cd_runs_it_and_the_outputs_dr
     argocd.store.notify_push(github_sandbox.git_url(CONFIG))  # the git webhook
 
     artifacts = tmp_path / "artifacts"
-    result = run_await(act_runner, config_repo, argocd, artifacts, before)
+    result = run_await(act_runner, github_sandbox, config_repo, argocd, artifacts, before)
     assert result.rc == 0, result.log[-8000:]
     assert result.jobs.get("await") == "success", result.jobs
-    # The Report step echoed the action's outputs: every environment at the pushed commit.
+    # The Report step made what Argo CD did the deployment status of the pushed commit, per environment.
     for env in ENVIRONMENTS:
-        assert f"### Argo CD: {env}" in result.summary, result.summary
-    assert result.summary.count(f"sync=Synced health=Healthy revision={after}") == 2, result.summary
-    assert '"verdict":"done"' in result.summary.replace(" ", "")
+        state, status = reported(github_sandbox, env, after)
+        assert state == "success", status
+        assert status["environment_url"] == f"{argocd.url}/applications/argocd/my-app-{env}", status
+        assert f"my-app-{env}" in status["description"] and "Healthy" in status["description"], status
     # The action's own step summary: a table per app and the Mermaid gantt of the phases.
     assert "### await-argocd-sync (wait)" in result.summary
     assert "```mermaid" in result.summary and "gantt" in result.summary
@@ -207,7 +229,7 @@ def test_a_failed_sync_fails_the_wait_at_once_with_argo_cds_message_and_keeps_th
     argocd.store.notify_push(github_sandbox.git_url(CONFIG))
 
     artifacts = tmp_path / "artifacts"
-    result = run_await(act_runner, config_repo, argocd, artifacts, before)
+    result = run_await(act_runner, github_sandbox, config_repo, argocd, artifacts, before)
     assert result.rc != 0, result.log[-8000:]
     assert result.jobs.get("await") == "failure", result.jobs
     errors = [(title, message) for level, title, message in result.annotations if level == "error"]
@@ -218,7 +240,10 @@ def test_a_failed_sync_fails_the_wait_at_once_with_argo_cds_message_and_keeps_th
     assert "exit status 1" in result.log  # act's words for the step's exit code 1
     # dev's leg (fail-fast: false) still succeeded at the pushed commit.
     after = main_head(github_sandbox)
-    assert f"### Argo CD: dev\nsync=Synced health=Healthy revision={after}" in result.summary
+    assert reported(github_sandbox, "dev", after)[0] == "success"
+    # stage's failed wait is reported too: the deployment says failure, never in progress.
+    state, status = reported(github_sandbox, "stage", after)
+    assert state == "failure", status
     # The evidence of the failed wait was uploaded: that is when it matters most.
     [app] = evidence(artifacts, "stage")["applications"]
     assert app["verdict"] == "failed" and FAILED_SYNC in app["reason"]
@@ -250,10 +275,11 @@ def test_prod_is_synced_by_hand_from_a_dispatch_and_the_wait_is_for_that_operati
         workdir=config_repo,
         env={
             "GITHUB_REPOSITORY": CONFIG,
+            "GITHUB_API_URL": github_sandbox.url,
             "GITOPS_RELEASE_PYTHON": sys.executable,
             "UPLOAD_STANDIN_DIR": str(artifacts),
         },
-        secrets={"ARGOCD_TOKEN": ARGOCD_TOKEN},
+        secrets={"ARGOCD_TOKEN": ARGOCD_TOKEN, "GITHUB_TOKEN": GITHUB_TOKEN},
         variables={"ARGOCD_SERVER": argocd.url},
         local_actions={"gitops-release/gitops-release@v1": ROOT, **upload_stand_in()},
         allow_skipped={"await"},  # the push job
@@ -261,7 +287,7 @@ def test_prod_is_synced_by_hand_from_a_dispatch_and_the_wait_is_for_that_operati
     )
     assert result.rc == 0, result.log[-8000:]
     assert result.jobs.get("sync") == "success", result.jobs
-    assert f"### Argo CD: prod\nsync=Synced health=Healthy revision={head}" in result.summary
+    assert reported(github_sandbox, "prod", head)[0] == "success"
     # The action asked for the sync (one POST), and prod now runs main's head.
     [post] = [r for r in argocd.requests if r.method == "POST" and r.path.endswith("/my-app-prod/sync")]
     assert post.status == 200 and post.body.get("revision") == head, post
