@@ -221,7 +221,8 @@ def test_git_source_missing_file_and_missing_branch(bare_remote):
     source = GitSource(url, "main")
     try:
         missing = source.load(loaded_at=T0)
-        assert missing.index is None and "db/db.json at " in missing.error and "does not exist" in missing.error
+        assert missing.index is None and missing.check == "database"
+        assert missing.error.startswith("db/db.json at ") and missing.error.endswith("does not exist")
         source.branch = "release"
         gone = source.load(loaded_at=T0)
         assert gone.check == "source" and gone.error == f"{url} has no branch release"
@@ -274,7 +275,7 @@ def test_git_source_token_is_a_header_never_argv_or_url(git_http_server, monkeyp
     assert result.error is None and result.index is not None
     assert any(ok for _, _, ok in git_http_server.requests)
     assert all(ok for _, _, ok in git_http_server.requests)
-    for argv, env, stderr in spy.calls:
+    for argv, _env, stderr in spy.calls:
         assert git_http_server.token not in " ".join(argv)
         assert git_http_server.token not in stderr
     headers = [v for argv, env, _ in spy.calls for k, v in env.items() if k.startswith("GIT_CONFIG_VALUE_")]
