@@ -123,3 +123,21 @@ def test_health_document_is_seed_004s_contract():
     }
     with pytest.raises(ValueError, match="'ok' is not one of healthy, degraded, unhealthy"):
         health_document("ok", "1", "t", {})
+
+
+def test_etag_is_the_sha256_of_the_text_a_nul_and_the_revision():
+    import hashlib
+
+    assert compute_etag("text", None) == '"sha256-' + hashlib.sha256(b"text\0").hexdigest() + '"'
+    assert compute_etag("text", "abc") == '"sha256-' + hashlib.sha256(b"text\0abc").hexdigest() + '"'
+
+
+def test_index_keeps_its_load_time_and_revision():
+    index = index_of(revision="rev-7", loaded_at="2026-03-01T00:00:00Z")
+    assert (index.revision, index.loaded_at) == ("rev-7", "2026-03-01T00:00:00Z")
+
+
+def test_a_containers_array_is_the_one_rendered_at_load_time():
+    index = dataclasses.replace(index_of(), container_arrays={"api": b'["pre-rendered"]'})
+    body, count = releases_body(index, container="api", channel=None)
+    assert json.loads(body)["releases"] == ["pre-rendered"] and count == 2
