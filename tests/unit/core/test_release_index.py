@@ -99,7 +99,7 @@ def test_etag_names_the_content_and_the_revision():
     assert first.etag.startswith('"sha256-') and first.etag.endswith('"') and len(first.etag) == 73
     # the same db read again (any key order, any layout) at the same revision: the same ETag
     assert index_of(list(reversed(RELEASES)), loaded_at="2027-01-01T00:00:00Z").etag == first.etag
-    assert first.etag == compute_etag(dump_db(load_db(db_text(RELEASES))), "rev-1")
+    assert first.etag == compute_etag(first.all_array, "rev-1")
     changed = [release("api", "dev", tag="v3"), *RELEASES[1:]]
     assert index_of(changed).etag != first.etag
     assert index_of(revision="rev-2").etag != first.etag
@@ -125,11 +125,11 @@ def test_health_document_is_seed_004s_contract():
         health_document("ok", "1", "t", {})
 
 
-def test_etag_is_the_sha256_of_the_text_a_nul_and_the_revision():
+def test_etag_is_the_sha256_of_the_releases_a_nul_and_the_revision():
     import hashlib
 
-    assert compute_etag("text", None) == '"sha256-' + hashlib.sha256(b"text\0").hexdigest() + '"'
-    assert compute_etag("text", "abc") == '"sha256-' + hashlib.sha256(b"text\0abc").hexdigest() + '"'
+    assert compute_etag(b"text", None) == '"sha256-' + hashlib.sha256(b"text\0").hexdigest() + '"'
+    assert compute_etag(b"text", "abc") == '"sha256-' + hashlib.sha256(b"text\0abc").hexdigest() + '"'
 
 
 def test_index_keeps_its_load_time_and_revision():
