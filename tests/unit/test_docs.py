@@ -22,6 +22,7 @@ PAGES = {
     "overlays status": "docs/promote-overlay.md",
     "await-argocd-sync": "docs/await-argocd-sync.md",
     "report-status": "docs/report-status.md",
+    "serve": "docs/serve.md",
 }
 
 

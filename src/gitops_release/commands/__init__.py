@@ -44,6 +44,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "gitops_release.commands.report_status",
         "Report a run to GitHub: commit status, deployment status (preview too), one PR comment per context.",
     ),
+    "serve": (
+        "gitops_release.commands.serve",
+        "Serve db.json over HTTP (release-channel API): reloads on change, health, metrics. Extra: server.",
+    ),
     "sandbox": (
         "gitops_release.commands.sandbox",
         "Start the local GitHub API emulator (and bare git remotes) on 127.0.0.1.",
