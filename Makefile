@@ -14,6 +14,7 @@ help:
 	@echo "make test   venv, install, lint gates, unit, integration and act e2e tests"
 
 # Install from PyPI into .venv only, pinned by constraints.txt; uv when it installs, else pip.
+# The server extra too: the serve tests run a real uvicorn.
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10))' || \
 	  { echo "make: $(PYTHON) is older than Python 3.10; install 3.10+ or run make PYTHON=python3.12 ..."; exit 1; }
@@ -21,9 +22,9 @@ $(STAMP): pyproject.toml constraints.txt
 	@$(BIN)/python -m pip --version >/dev/null 2>&1 || { rm -rf $(VENV); $(PYTHON) -m venv $(VENV) || \
 	  { rm -rf $(VENV); echo "make: '$(PYTHON) -m venv' failed; install the venv module (Debian/Ubuntu: apt-get install python3-venv)"; exit 1; }; }
 	if $(BIN)/python -m pip install -q --disable-pip-version-check -c constraints.txt uv 2>/dev/null; then \
-	  $(BIN)/uv pip install -q --python $(BIN)/python -c constraints.txt -e '.[dev]'; \
+	  $(BIN)/uv pip install -q --python $(BIN)/python -c constraints.txt -e '.[dev,server]'; \
 	else \
-	  $(BIN)/python -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev]'; \
+	  $(BIN)/python -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev,server]'; \
 	fi
 	touch $(STAMP)
 
