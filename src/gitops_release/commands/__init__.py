@@ -40,6 +40,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "gitops_release.commands.await_argocd_sync",
         "Wait until Argo CD runs the expected revision, Synced and Healthy; fail fast; write evidence.",
     ),
+    "serve": (
+        "gitops_release.commands.serve",
+        "Serve db.json over HTTP (release-channel API): reloads on change, health, metrics. Extra: server.",
+    ),
     "sandbox": (
         "gitops_release.commands.sandbox",
         "Start the local GitHub API emulator (and bare git remotes) on 127.0.0.1.",

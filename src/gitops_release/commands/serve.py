@@ -1,0 +1,202 @@
+"""``gitops-release serve``: the release-channel HTTP API over db.json (docs/serve.md).
+
+Serves ``--db-path`` (reloaded when the file changes) or ``db/db.json`` of ``--git-url`` at
+``--branch`` (fetched every ``--fetch-interval``) with FastAPI on uvicorn, until SIGTERM or
+Ctrl-C: uvicorn stops taking connections, lets the requests under way finish, and the app's
+lifespan stops the polling and removes the private clone.
+
+Secrets come from the environment only, never from argv: ``GITOPS_RELEASE_RELOAD_TOKEN`` (the
+bearer token ``POST /v1/reload`` wants; unset, reload answers 404) and
+``GITOPS_RELEASE_GIT_TOKEN`` (sent to an https remote as git's ``http.extraheader``).
+
+Needs the ``server`` extra (``pip install 'gitops-release[server]'``); without it the command
+says so and starts nothing.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gitops_release import __version__
+from gitops_release.adapters.git import has_credentials
+from gitops_release.commands.base import Context
+from gitops_release.errors import InputError, ReleaseError
+from gitops_release.runtime import InputReader, InputSpec, register_secret
+
+RELOAD_TOKEN_ENV = "GITOPS_RELEASE_RELOAD_TOKEN"  # noqa: S105 - a variable name
+GIT_TOKEN_ENV = "GITOPS_RELEASE_GIT_TOKEN"  # noqa: S105 - a variable name
+#: Shorter reload tokens could be guessed over HTTP (nothing limits the attempts).
+MIN_RELOAD_TOKEN = 16
+DEFAULT_FETCH_INTERVAL = 30.0
+#: Graceful stop: how long requests under way may take after SIGTERM.
+SHUTDOWN_GRACE = 10
+EXTRA_FIX = "install the server extra: pip install 'gitops-release[server]'"
+
+INPUTS: tuple[InputSpec, ...] = (
+    InputSpec("db-path", "db.json to serve, reloaded when it changes (or give git-url and branch)"),
+    InputSpec(
+        "git-url",
+        f"config repository to serve db/db.json from (https, ssh, or a path); token from {GIT_TOKEN_ENV}",
+    ),
+    InputSpec("branch", "branch of git-url to serve"),
+    InputSpec(
+        "fetch-interval",
+        "how often to fetch git-url, e.g. 30s or 2m (at least 1s)",
+        kind="duration",
+        default=DEFAULT_FETCH_INTERVAL,
+    ),
+    InputSpec("host", "address to listen on", default="127.0.0.1"),
+    InputSpec("port", "port to listen on", kind="int", default=8089, minimum=1, maximum=65535),
+)
+
+# A plain branch name; git check-ref-format --branch (at fetch time) has the last word.
+_BRANCH = re.compile(r"^(?!-)(?!refs/)(?!.*\.\.)(?!.*//)(?!.*@\{)[A-Za-z0-9._/-]{1,255}(?<![./])$")
+
+
+@dataclass(frozen=True)
+class Inputs:
+    db_path: Path | None
+    git_url: str | None
+    branch: str | None
+    fetch_interval: float
+    host: str
+    port: int
+    reload_token: str | None = field(default=None, repr=False)
+    git_token: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_reader(cls, reader: InputReader) -> Inputs:
+        values = reader.read_all(INPUTS)
+        db_path, git_url, branch = values["db_path"], values["git_url"], values["branch"]
+        if (db_path is None) == (git_url is None):
+            raise InputError(
+                "db-path",
+                "give either db-path or git-url (with branch), not both" if db_path else "nothing to serve",
+                fix="--db-path db/db.json, or --git-url https://github.com/org/config --branch main",
+            )
+        if git_url is not None:
+            if branch is None:
+                raise InputError("branch", "is required with git-url", fix="e.g. --branch main")
+            if not _BRANCH.match(branch):
+                raise InputError(
+                    "branch", f"'{branch}' is not a branch name", fix="give a plain name such as main"
+                )
+            if has_credentials(git_url) or git_url.startswith("-"):
+                raise InputError(
+                    "git-url",
+                    "has credentials in it (user:password@ or a token before '@')"
+                    if has_credentials(git_url)
+                    else "is not a repository URL",
+                    fix=f"give the URL alone and the token in {GIT_TOKEN_ENV}: it is sent as a header",
+                )
+        elif branch is not None:
+            raise InputError("branch", "is given without git-url", fix="drop it, or serve --git-url")
+        if values["fetch_interval"] < 1:
+            raise InputError("fetch-interval", "must be at least 1s", fix="e.g. 30s (the default) or 2m")
+        host = values["host"]
+        if any(c.isspace() for c in host):
+            raise InputError("host", f"'{host}' is not an address", fix="e.g. 127.0.0.1, or 0.0.0.0 in a pod")
+        reload_token = reader.env.get(RELOAD_TOKEN_ENV) or None
+        if reload_token is not None:
+            register_secret(reload_token)
+            if len(reload_token) < MIN_RELOAD_TOKEN or any(c.isspace() for c in reload_token):
+                raise InputError(
+                    RELOAD_TOKEN_ENV,
+                    f"must be at least {MIN_RELOAD_TOKEN} characters without spaces",
+                    fix=f"e.g. {RELOAD_TOKEN_ENV}=$(openssl rand -hex 32), or unset it to disable reload",
+                )
+        git_token = reader.env.get(GIT_TOKEN_ENV) or None
+        if git_token is not None:
+            register_secret(git_token)
+        return cls(
+            db_path=Path(db_path).expanduser() if db_path is not None else None,
+            git_url=git_url,
+            branch=branch,
+            fetch_interval=values["fetch_interval"],
+            host=host,
+            port=values["port"],
+            reload_token=reload_token,
+            git_token=git_token,
+        )
+
+
+@dataclass
+class Outputs:
+    source: str
+    revision: str | None
+    releases: int
+    reloads: int
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "source": self.source,
+            "revision": self.revision or "",
+            "releases": self.releases,
+            "reloads": self.reloads,
+        }
+
+    def summary(self) -> str:
+        return (
+            f"### gitops-release serve\n\nServed {self.source}: {self.releases} releases at revision "
+            f"`{self.revision or 'none'}`, {self.reloads} reloads.\n"
+        )
+
+
+def check_extra() -> None:
+    """A clear error, before anything starts, when the server extra is not installed."""
+    missing = [name for name in ("fastapi", "uvicorn") if importlib.util.find_spec(name) is None]
+    if missing:
+        raise ReleaseError(
+            f"gitops-release serve needs {' and '.join(missing)}, which are not installed",
+            fix=EXTRA_FIX,
+            title="Missing the server extra",
+        )
+
+
+def run(inputs: Inputs, ctx: Context) -> Outputs:
+    check_extra()
+    import uvicorn
+
+    from gitops_release.adapters.release_source import FileSource, GitSource, ReleaseSource
+    from gitops_release.server.app import create_app
+    from gitops_release.server.state import FILE_POLL_INTERVAL, ServerState
+
+    source: ReleaseSource
+    if inputs.db_path is not None:
+        source, interval = FileSource(inputs.db_path), FILE_POLL_INTERVAL
+    else:
+        assert inputs.git_url is not None and inputs.branch is not None
+        source = GitSource(inputs.git_url, inputs.branch, token=inputs.git_token)
+        interval = inputs.fetch_interval
+    state = ServerState(source, version=__version__, reload_token=inputs.reload_token, poll_interval=interval)
+    config = uvicorn.Config(
+        create_app(state),
+        host=inputs.host,
+        port=inputs.port,
+        access_log=False,  # the app writes its own JSON line per request
+        server_header=False,
+        lifespan="on",
+        timeout_graceful_shutdown=SHUTDOWN_GRACE,
+        log_level="info",
+    )
+    server = uvicorn.Server(config)
+    try:
+        server.run()
+    except SystemExit:  # uvicorn exits when it cannot bind
+        raise ReleaseError(
+            f"cannot listen on {inputs.host}:{inputs.port}",
+            fix="pick a free --port, or stop what listens there",
+            title="serve failed",
+        ) from None
+    finally:
+        state.stop()  # also when the lifespan never ran: the clone goes either way
+    index = state.index
+    return Outputs(
+        source=source.describe(),
+        revision=index.revision if index is not None else None,
+        releases=len(index) if index is not None else 0,
+        reloads=state.metrics.reloads.get("changed", 0),
+    )
