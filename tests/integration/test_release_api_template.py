@@ -8,6 +8,7 @@ The git-source component swaps the ConfigMap for a git remote."""
 from __future__ import annotations
 
 import copy
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -19,6 +20,8 @@ import yaml
 
 from gitops_release.adapters.kustomize import find_kubectl
 from gitops_release.core.db import load_db
+from tests.fixtures.git_remotes import make_bare_remote
+from tests.fixtures.serve_process import ServeProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "templates" / "release-api"
@@ -76,6 +79,26 @@ def container(deployment: dict[str, Any]) -> dict[str, Any]:
 def flag(args: list[str], name: str) -> str:
     assert args.count(name) == 1, (name, args)
     return args[args.index(name) + 1]
+
+
+def local_args(args: list[str], replace: dict[str, str]) -> list[str]:
+    """The container's args to run here: without ``serve`` itself and --host/--port (ServeProcess
+    adds 127.0.0.1 and a free port), with the values of ``replace`` swapped in."""
+    assert args[0] == "serve"
+    rest, out = args[1:], []
+    for name, value in zip(rest[::2], rest[1::2], strict=True):
+        assert name.startswith("--"), args
+        if name not in ("--host", "--port"):
+            out += [name, replace.get(name, value)]
+    return out
+
+
+def probe_answers(api: ServeProcess) -> dict[str, tuple[int, str]]:
+    answers = {}
+    for name, probe in SEED_PROBES.items():
+        status, body = api.get(probe["httpGet"]["path"])
+        answers[name] = (status, json.loads(body)["status"])
+    return answers
 
 
 def git_source_overlay(tmp_path: Path) -> Path:
@@ -222,3 +245,23 @@ def test_the_git_source_component_follows_a_branch_with_the_token_from_a_secret(
     assert main["securityContext"]["readOnlyRootFilesystem"] is True
     for name, probe in SEED_PROBES.items():
         assert main[name] == probe, name
+
+
+def test_the_containers_command_line_serves_the_configmap_db_and_passes_every_probe(
+    rendered: dict[str, dict[str, Any]], tmp_path: Path
+) -> None:
+    # The args as the pod runs them, on the ConfigMap's own db.json: the flags exist, and each
+    # probe's path answers 200 healthy once the db is loaded (Kubernetes wants 200-399).
+    main = container(rendered["Deployment"])
+    db = tmp_path / "db.json"
+    db.write_text(rendered["ConfigMap"]["data"]["db.json"], encoding="utf-8")
+    with ServeProcess(local_args(main["args"], {"--db-path": str(db)})) as api:
+        assert probe_answers(api) == dict.fromkeys(SEED_PROBES, (200, "healthy"))
+
+
+def test_the_git_source_command_line_serves_the_branch_and_passes_every_probe(tmp_path: Path) -> None:
+    main = container(by_kind(kustomize(git_source_overlay(tmp_path)))["Deployment"])
+    db = '{"schemaVersion": 1, "releases": []}\n'
+    url = make_bare_remote(tmp_path / "remotes", {"db/db.json": db}, branch=flag(main["args"], "--branch"))
+    with ServeProcess(local_args(main["args"], {"--git-url": url})) as api:
+        assert probe_answers(api) == dict.fromkeys(SEED_PROBES, (200, "healthy"))
