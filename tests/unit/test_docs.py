@@ -21,6 +21,7 @@ PAGES = {
     "promote-overlay": "docs/promote-overlay.md",
     "overlays status": "docs/promote-overlay.md",
     "await-argocd-sync": "docs/await-argocd-sync.md",
+    "serve": "docs/serve.md",
 }
 
 

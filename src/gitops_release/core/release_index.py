@@ -6,8 +6,9 @@ lookup and a join of the matching releases' bytes: no scan of the whole db per r
 (10,000 releases, 50 connections: docs/benchmarks.md). An index is immutable; the server swaps
 the whole object on reload, so a request that holds one sees one version from start to end.
 
-``etag`` names the body of every response made from the index: the canonical db.json text
-(``dump_db``) and the revision it came from, hashed. Two loads of the same db at the same
+``etag`` names the body of every response made from the index: the releases' canonical JSON
+(keys in db.json's order, compact, sorted by container and channel) and the revision they came
+from, hashed. Two loads of the same db at the same
 revision have the same ETag; anything a response shows (releases, revision, loadedAt) changes
 only with a new index.
 
@@ -23,7 +24,7 @@ from typing import Any
 
 import orjson
 
-from gitops_release.core.db import ReleaseDB, dump_db
+from gitops_release.core.db import ReleaseDB
 from gitops_release.core.release import Release
 
 #: The statuses of seed 004's health contract, best first.
@@ -53,8 +54,8 @@ class ReleaseIndex:
         return len(self.releases)
 
 
-def compute_etag(db_text: str, revision: str | None) -> str:
-    digest = hashlib.sha256(db_text.encode("utf-8"))
+def compute_etag(canonical: bytes, revision: str | None) -> str:
+    digest = hashlib.sha256(canonical)
     digest.update(b"\0" + (revision or "").encode("utf-8"))
     return f'"sha256-{digest.hexdigest()}"'
 
@@ -71,17 +72,18 @@ def build_index(db: ReleaseDB, *, loaded_at: str, revision: str | None = None) -
         by_key[release.key] = release
         json_of[release.key] = orjson.dumps(release.to_json())
     containers = {name: tuple(items) for name, items in by_container.items()}
+    all_array = _array(json_of, db.releases)
     tail = orjson.dumps({"revision": revision, "loadedAt": loaded_at})
     return ReleaseIndex(
         releases=db.releases,
         by_container=containers,
         by_channel={name: tuple(items) for name, items in by_channel.items()},
         by_key=by_key,
-        etag=compute_etag(dump_db(db), revision),
+        etag=compute_etag(all_array, revision),
         loaded_at=loaded_at,
         revision=revision,
         json_of=json_of,
-        all_array=_array(json_of, db.releases),
+        all_array=all_array,
         container_arrays={name: _array(json_of, items) for name, items in containers.items()},
         tail=b"," + tail[1:],
     )
