@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -146,7 +147,11 @@ def test_two_replicas_non_root_read_only_no_escalation_no_capabilities(
     assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
     # The image's own user (Dockerfile USER), so files it owns stay readable.
     assert pod["securityContext"]["runAsUser"] == 1001
-    assert "\nUSER 1001\n" in (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    assert "\nUSER 1001\n" in dockerfile
+    # ... and the image has what `serve` needs (without the server extra it refuses to start).
+    [install] = [line for line in dockerfile.splitlines() if line.startswith("RUN pip install")]
+    assert re.search(r"'\.\[[a-z,]*\bserver\b[a-z,]*\]'", install), install
     security = container(deployment)["securityContext"]
     assert security["readOnlyRootFilesystem"] is True
     assert security["allowPrivilegeEscalation"] is False
