@@ -85,6 +85,7 @@ def step(github_sandbox: GitHubSandbox, head: str, tmp_path: Path, capsys: pytes
             "GITHUB_SERVER_URL": "https://github.com",
             "GITHUB_RUN_ID": "99",
             "GITHUB_EVENT_NAME": "push",
+            "GITHUB_WORKSPACE": str(tmp_path),  # results-file / from-evidence must be inside it
             "INPUT_TOKEN": SANDBOX_TOKEN,
         }
         variables.update({f"INPUT_{k.upper().replace('_', '-')}": v for k, v in inputs.items()})

@@ -163,7 +163,7 @@ def test_f6_rerun_with_nothing_changed_sends_no_comment_edit(
         def now(cls, tz: Any = None) -> Any:
             return next(clock)
 
-    monkeypatch.setattr(rs, "datetime", Clock)
+    monkeypatch.setattr(rs, "datetime", Clock, raising=False)  # the fix: no time in the body
     first = step(env=event, state="success", context="release-data-prep/pr", comment="true")
     assert first.rc == 0 and first.outputs["comment-state"] == "created", first.log
     github_sandbox.requests.clear()
