@@ -170,6 +170,17 @@ def test_pull_requests_get_an_optional_preview_and_comment_and_forks_are_not_rep
     assert job["env"]["REPORT"] == "${{ github.event.pull_request.head.repo.full_name == github.repository }}"
 
 
+def test_pull_request_runs_queue_per_pull_request_so_two_pushes_never_make_two_comments() -> None:
+    data = jobs(PREP)
+    # The comment is found by listing then created: two runs at once would both create one.
+    assert data["pull-request"]["concurrency"] == {
+        "group": "release-data-prep-pr-${{ github.event.pull_request.number }}",
+        "cancel-in-progress": False,
+    }
+    # main: every push reports on its own commit; a closed pull request only ends its preview.
+    assert "concurrency" not in data["main"] and "concurrency" not in load(PREP)
+
+
 def test_closing_a_pull_request_ends_its_preview_and_creates_nothing() -> None:
     job = jobs(PREP)["preview-closed"]
     assert "github.event.pull_request.head.repo.full_name == github.repository" in job["if"]
