@@ -162,7 +162,7 @@ def test_pull_requests_get_an_optional_preview_and_comment_and_forks_are_not_rep
     )
     assert "environment" not in first["with"], "a preview's environment is preview/pr-<n>"
     assert last["with"]["comment"] == "${{ vars.RELEASE_DATA_PREP_COMMENT == 'true' }}"
-    # Results without a comment are refused by the command: the file is passed only with one.
+    # Results without a comment would only be noted, unread: the file is passed only with one.
     results = last["with"]["results-file"]
     assert results.startswith("${{ vars.RELEASE_DATA_PREP_COMMENT == 'true' && hashFiles(")
     assert prep_step(job)["env"]["RELEASE_DATA_PREP_RESULTS"] in results
