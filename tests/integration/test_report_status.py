@@ -85,6 +85,7 @@ def step(github_sandbox: GitHubSandbox, head: str, tmp_path: Path, capsys: pytes
             "GITHUB_SERVER_URL": "https://github.com",
             "GITHUB_RUN_ID": "99",
             "GITHUB_EVENT_NAME": "push",
+            "GITHUB_WORKSPACE": str(tmp_path),  # results-file / from-evidence must be inside it
             "INPUT_TOKEN": SANDBOX_TOKEN,
         }
         variables.update({f"INPUT_{k.upper().replace('_', '-')}": v for k, v in inputs.items()})
@@ -440,3 +441,90 @@ def test_404_and_422_are_explained(github_sandbox: GitHubSandbox, head: str, ste
     )
     gone = step(commit_status="false", deployment_id="987654", deployment_state="success")
     assert gone.rc == 1 and "input 'deployment-id'" in gone.error
+
+
+# -- every deployment option reaches GitHub as given (each would be lost without its pass-through) -
+
+
+def test_every_deployment_option_is_sent_as_given(
+    github_sandbox: GitHubSandbox, head: str, step: Any
+) -> None:
+    for context in ("release-data-prep", "lint"):  # the required contexts pass
+        assert step(state="success", context=context).rc == 0
+    github_sandbox.requests.clear()
+    done = step(
+        commit_status="false",
+        environment="production",
+        deployment_state="success",
+        ref="main",
+        deployment_description="web 1.2 to production",
+        required_contexts="release-data-prep\nlint",  # a YAML block: one per line
+        payload='{"image": "web:1.2", "replicas": 3}',
+        auto_merge="true",
+        production_environment="true",
+        transient_environment="true",
+        auto_inactive="false",
+        environment_url="https://web.example.org",
+        log_url="https://ci.example.org/runs/1",
+    )
+    assert done.rc == 0, done.log
+    listed, created, status = github_sandbox.requests
+    assert (listed.method, created.method, created.path) == ("GET", "POST", f"/repos/{REPO}/deployments")
+    assert created.body == {
+        "ref": "main",
+        "environment": "production",
+        "task": "deploy",
+        "auto_merge": True,
+        "required_contexts": ["release-data-prep", "lint"],
+        "transient_environment": True,
+        "description": "web 1.2 to production",
+        "production_environment": True,
+        "payload": {"image": "web:1.2", "replicas": 3},
+    }
+    assert status.body == {
+        "state": "success",
+        "auto_inactive": False,
+        "description": "web 1.2 to production",
+        "environment_url": "https://web.example.org",
+        "log_url": "https://ci.example.org/runs/1",
+    }
+    github_sandbox.requests.clear()
+    again = step(
+        commit_status="false",
+        deployment_id=done.outputs["deployment-id"],
+        deployment_state="success",
+        auto_inactive="true",
+    )
+    assert again.rc == 0, again.log
+    [status] = github_sandbox.requests
+    assert status.body == {"state": "success", "auto_inactive": True, "log_url": RUN_URL}
+    # Not production and not transient unless said: GitHub's defaults are left to GitHub.
+    github_sandbox.requests.clear()
+    assert step(commit_status="false", environment="qa", deployment_state="queued").rc == 0
+    created = github_sandbox.requests[1]
+    assert "production_environment" not in created.body and created.body["transient_environment"] is False
+    assert created.body["required_contexts"] == [] and "payload" not in created.body
+
+
+def test_the_always_final_step_with_a_broken_results_file_posts_error_then_fails(
+    github_sandbox: GitHubSandbox, step: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    number, sha = open_pull(github_sandbox, tmp_path)
+    monkeypatch.chdir(tmp_path)  # the runner's working directory: the workspace
+    event = pr_event(tmp_path, number, sha)
+    (tmp_path / "results.json").write_text('[{"name": "schema", "res')  # the prep died mid-write
+    done = step(
+        env=event,
+        context="release-data-prep/pr",
+        job_status="success",
+        comment="true",
+        results_file="results.json",
+    )
+    assert done.rc != 0 and "input 'results-file': is not valid JSON" in done.error, done.log
+    assert "posted anyway" in done.error
+    assert any(line.startswith("::warning") and "results-file" in line for line in done.log.splitlines())
+    [status] = github_sandbox.statuses(REPO, sha)
+    # what the prep produced is unknown: not a success
+    assert (status["state"], status["context"]) == ("error", "release-data-prep/pr")
+    assert status["description"].startswith("results-file unreadable")
+    assert done.outputs["state"] == "error" and done.outputs["comment-state"] == "created"

@@ -108,6 +108,13 @@ def test_composite_action_runs_its_command_through_action_run(action: Path) -> N
     assert step["run"].strip() == expected
 
 
+def test_report_status_runs_its_command_also_in_a_failed_or_cancelled_job() -> None:
+    """The calling step's `if: always()` decides; the inner step's default success() would be
+    skipped in a cancelled job under act (found by the e2e), leaving the status pending."""
+    [step] = load(ROOT / "actions/report-status/action.yml")["runs"]["steps"]
+    assert step["if"] == "${{ always() }}"
+
+
 @pytest.mark.parametrize("action", COMPOSITE_ACTIONS, ids=rel)
 def test_composite_action_inputs_are_exactly_the_command_inputs(action: Path) -> None:
     command = command_of(action)
@@ -327,6 +334,10 @@ def test_source_template_sends_the_digest_its_build_step_pushed() -> None:
 # Templates whose runs write one promotion branch per target environment: a group per target
 # keeps them tidy (one at a time), and promote-overlay is correct without it.
 PROMOTION_TEMPLATES = {"promote.yml", "auto-promote.yml"}
+# Jobs that queue (never cancel) per pull request: their runs share one summary comment, found by
+# listing then created, so two at once would create two. A replaced pending run is for an older
+# head of the same pull request, superseded by the newer one.
+PULL_REQUEST_QUEUES = {("release-data-prep.yml", "pull-request"): "release-data-prep-pr-"}
 
 
 @pytest.mark.parametrize("workflow", template_workflows(), ids=rel)
@@ -338,6 +349,13 @@ def test_templates_have_no_concurrency_group_they_rely_on(workflow: Path) -> Non
     data = load(workflow)
     text = workflow.read_text(encoding="utf-8")
     for name, job in data["jobs"].items():
+        prefix = PULL_REQUEST_QUEUES.get((workflow.name, name))
+        if prefix is not None:
+            assert job["concurrency"] == {
+                "group": prefix + "${{ github.event.pull_request.number }}",
+                "cancel-in-progress": False,
+            }, f"{rel(workflow)}: job {name} queues per pull request, never cancelling"
+            continue
         assert "concurrency" not in job, f"{rel(workflow)}: job {name} has a concurrency group"
     if workflow.name not in PROMOTION_TEMPLATES:
         assert "concurrency" not in data, f"{rel(workflow)}: workflow-level concurrency group"

@@ -162,12 +162,23 @@ def test_pull_requests_get_an_optional_preview_and_comment_and_forks_are_not_rep
     )
     assert "environment" not in first["with"], "a preview's environment is preview/pr-<n>"
     assert last["with"]["comment"] == "${{ vars.RELEASE_DATA_PREP_COMMENT == 'true' }}"
-    # Results without a comment are refused by the command: the file is passed only with one.
+    # Results without a comment would only be noted, unread: the file is passed only with one.
     results = last["with"]["results-file"]
     assert results.startswith("${{ vars.RELEASE_DATA_PREP_COMMENT == 'true' && hashFiles(")
     assert prep_step(job)["env"]["RELEASE_DATA_PREP_RESULTS"] in results
     # A fork's pull_request token is read-only: the job prepares, never tries to write.
     assert job["env"]["REPORT"] == "${{ github.event.pull_request.head.repo.full_name == github.repository }}"
+
+
+def test_pull_request_runs_queue_per_pull_request_so_two_pushes_never_make_two_comments() -> None:
+    data = jobs(PREP)
+    # The comment is found by listing then created: two runs at once would both create one.
+    assert data["pull-request"]["concurrency"] == {
+        "group": "release-data-prep-pr-${{ github.event.pull_request.number }}",
+        "cancel-in-progress": False,
+    }
+    # main: every push reports on its own commit; a closed pull request only ends its preview.
+    assert "concurrency" not in data["main"] and "concurrency" not in load(PREP)
 
 
 def test_closing_a_pull_request_ends_its_preview_and_creates_nothing() -> None:

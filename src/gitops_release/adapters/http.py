@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 
 from gitops_release import __version__
 from gitops_release.core.retry import RetryPolicy, header, is_idempotent
-from gitops_release.errors import APIError, RetryExhaustedError
+from gitops_release.errors import APIError, InputError, RetryExhaustedError
 from gitops_release.runtime import redact, register_secret
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: dispatch-update's start-up
@@ -101,12 +101,49 @@ class HttpResponse:
         return header(self.headers, name)
 
 
+_LOOPBACK_NAMES = ("localhost", "localhost.")
+
+
 def api_base_url(explicit: str | None, env: Mapping[str, str]) -> str:
-    """The API base URL: explicit input, else ``GITHUB_API_URL`` (GHES runners), else api.github.com."""
-    for candidate in (explicit, env.get("GITHUB_API_URL")):
+    """The API base URL: explicit input, else ``GITHUB_API_URL`` (GHES runners), else api.github.com.
+
+    Plain ``http://`` is refused unless the host is the loopback (the sandbox, a local proxy): the
+    token goes in the Authorization header of every request and would cross the network in clear.
+    """
+    for source, candidate in (("input 'api-url'", explicit), ("GITHUB_API_URL", env.get("GITHUB_API_URL"))):
         if candidate and candidate.strip():
-            return candidate.strip().rstrip("/")
+            url = candidate.strip().rstrip("/")
+            _check_transport(url, source)
+            return url
     return DEFAULT_API_URL
+
+
+def is_loopback_host(host: str) -> bool:
+    """localhost, 127.0.0.0/8 or ::1 (a name is not resolved: only these spellings count)."""
+    import ipaddress
+
+    name = host.strip("[]").lower()
+    if name in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_transport(url: str, source: str) -> None:
+    try:
+        parts = urllib.parse.urlsplit(url)
+        host = parts.hostname or ""
+    except ValueError:
+        return  # not a URL at all: the request itself fails and names it
+    if parts.scheme.lower() == "http" and not is_loopback_host(host):
+        raise InputError(
+            "api-url",
+            f"{source} is plain http to {host or 'an unknown host'}: the token would travel unencrypted",
+            fix=f"use https://{host or 'HOST'}{parts.path or ''} (plain http only for localhost, "
+            "127.0.0.1 or ::1)",
+        )
 
 
 def next_link(headers: Mapping[str, object] | None) -> str | None:

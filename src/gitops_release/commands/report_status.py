@@ -21,17 +21,17 @@ import json
 import os
 import re
 import stat
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from gitops_release.adapters.github import GitHubAuth
+from gitops_release.adapters.http import api_base_url
 from gitops_release.commands.base import Context
 from gitops_release.core import report_status as rules
-from gitops_release.errors import GitHubAuthError, InputError, ReleaseError
+from gitops_release.errors import GitHubAuthError, GitHubValidationError, InputError, ReleaseError
 from gitops_release.runtime import InputReader, InputSpec, parse_bool, parse_json, register_secret
 
 # Bounds on what is read from files: a hostile or mistaken path cannot exhaust memory.
@@ -171,14 +171,50 @@ INPUTS: tuple[InputSpec, ...] = (
 # -- inputs ------------------------------------------------------------------------------------
 
 
+def allowed_roots(env: Mapping[str, str], workdir: Path | None) -> tuple[Path, ...]:
+    """Where results-file and from-evidence may be: the workspace (GITHUB_WORKSPACE, else the
+    working directory) and RUNNER_TEMP. Anything else (a folder a pull request made a symbolic
+    link to /, the runner's home) is out of reach of a hostile checkout."""
+    workspace = env.get("GITHUB_WORKSPACE", "").strip()
+    roots = [Path(workspace) if workspace else (workdir if workdir is not None else Path.cwd())]
+    temp = env.get("RUNNER_TEMP", "").strip()
+    if temp:
+        roots.append(Path(temp))
+    return tuple(roots)
+
+
+def _inside(real: str, roots: Sequence[Path]) -> bool:
+    for root in roots:
+        top = os.path.realpath(root)
+        if real == top or real.startswith(top.rstrip(os.sep) + os.sep):
+            return True
+    return False
+
+
 def read_bounded(
-    field_name: str, raw: str, limit: int, *, follow_links: bool, workdir: Path | None = None
+    field_name: str,
+    raw: str,
+    limit: int,
+    *,
+    follow_links: bool,
+    workdir: Path | None = None,
+    roots: Sequence[Path] | None = None,
 ) -> str:
     """A regular file's text, at most ``limit`` bytes; ``follow_links=False`` refuses a final
-    symbolic link (a file in a checkout may be hostile). Errors name the input, never the content."""
+    symbolic link (a file in a checkout may be hostile). With ``roots`` the file, every folder on
+    its way resolved (realpath), must be inside one of them. Errors name the input, never the
+    content."""
     path = Path(raw)
     if workdir is not None and not path.is_absolute():
         path = workdir / path
+    outside = InputError(
+        field_name,
+        f"'{raw}' is outside the workspace (or reached through a symbolic link that leads out of it)",
+        fix="write the file inside the workspace (GITHUB_WORKSPACE, the working directory) or RUNNER_TEMP, "
+        "with no symbolic link on its way",
+    )
+    if roots is not None and not _inside(os.path.realpath(path), roots):
+        raise outside
     flags = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0)
     if not follow_links:
         flags |= getattr(os, "O_NOFOLLOW", 0)
@@ -196,6 +232,11 @@ def read_bounded(
         raise InputError(
             field_name, f"cannot read '{raw}': {exc.strerror or exc}", fix="give a readable file"
         ) from None
+    opened = f"/proc/self/fd/{fd}"
+    if roots is not None and os.path.islink(opened) and not _inside(os.readlink(opened), roots):
+        # What was opened, not what the path said a moment before (a folder swapped in between).
+        os.close(fd)
+        raise outside
     info = os.fstat(fd)
     if not stat.S_ISREG(info.st_mode):
         os.close(fd)
@@ -273,19 +314,41 @@ def _schema_validator() -> Any:
     return Draft202012Validator(json.loads(text))
 
 
-def load_evidence(raw: str, workdir: Path | None = None) -> rules.EvidenceReport:
-    """The evidence bundle: a regular file (no link), bounded, JSON, valid against its schema."""
+EVIDENCE_FIX = "point from-evidence at the evidence-path file the await-argocd-sync step wrote"
+# Schema rules whose value comes from the schema, never from the file: safe to name in an error.
+_SCHEMA_OWN_VALUES = ("type", "enum", "const")
+
+
+def load_evidence(
+    raw: str, workdir: Path | None = None, roots: Sequence[Path] | None = None
+) -> rules.EvidenceReport:
+    """The evidence bundle: a regular file (no link), bounded, JSON, valid against its schema.
+    Errors never quote the file's values (a misdirected path could be any file of the runner)."""
     from jsonschema.exceptions import best_match
 
-    text = read_bounded("from-evidence", raw, MAX_EVIDENCE_BYTES, follow_links=False, workdir=workdir)
-    data = parse_json("from-evidence", text)
+    text = read_bounded(
+        "from-evidence", raw, MAX_EVIDENCE_BYTES, follow_links=False, workdir=workdir, roots=roots
+    )
+    try:
+        data = parse_json("from-evidence", text)
+    except InputError as exc:
+        exc.fix = f"{EVIDENCE_FIX} (it is written whole at the end of the wait; a killed wait leaves none)"
+        raise
     error = best_match(_schema_validator().iter_errors(data))
     if error is not None:
-        where = "/".join(str(p) for p in error.absolute_path) or "the document"
+        where = "/" + "/".join(re.sub(r"[^\w.-]", "?", str(p))[:40] for p in error.absolute_path)
+        rule = str(error.validator)
+        if rule == "required" and isinstance(error.instance, dict):
+            # the schema's names of the keys that are not there (never a value of the file)
+            missing = [str(k) for k in error.validator_value if k not in error.instance]
+            rule += f" (missing: {', '.join(missing)[:120]})"
+        elif rule in _SCHEMA_OWN_VALUES:
+            rule += f" {json.dumps(error.validator_value)[:120]}"
         raise InputError(
             "from-evidence",
-            f"'{raw}' is not an await-argocd-sync evidence bundle ({where}: {error.message[:200]})",
-            fix="give the evidence-path that await-argocd-sync wrote (schemas/evidence.schema.json)",
+            f"'{raw}' is not an await-argocd-sync evidence bundle (at {where[:200]}: fails the schema's "
+            f"rule {rule})",
+            fix=f"{EVIDENCE_FIX} (schemas/evidence.schema.json)",
         )
     return rules.evidence_report(data)
 
@@ -331,6 +394,12 @@ class Inputs:
     results: tuple[rules.ResultRow, ...] = ()
     run_url: str | None = None
     notes: tuple[str, ...] = ()
+    #: The commit of a new deployment: sha, or the revision Argo CD expected (from-evidence) when
+    #: no sha input is given. The commit status and the comment always report on ``sha``.
+    deployment_sha: str | None = None
+    #: A results / from-evidence problem in the always-final step (job-status given): the final
+    #: states are posted anyway, then run() raises it so the step still fails and says why.
+    problem: InputError | None = field(default=None, repr=False, compare=False)
 
     @property
     def deploys(self) -> bool:
@@ -366,6 +435,7 @@ class Inputs:
         api_url = v["api-url"]
         if api_url is not None:
             api_url = rules.check_url("api-url", api_url).rstrip("/")
+        api_base_url(api_url, env)  # plain http off the loopback: refused before any request
 
         repository = v["repository"] or env.get("GITHUB_REPOSITORY", "").strip()
         if not repository:
@@ -377,23 +447,43 @@ class Inputs:
                 "repository", f"'{repository[:80]}' is not owner/name", fix="give e.g. org/config-repo"
             )
 
-        # -- evidence first: it may give the sha, the deployment state and its URLs
+        # With job-status this is the always-final step, and what the run left behind (a results
+        # file cut short by a crash, a killed wait's evidence, a hostile pull request's files) must
+        # not keep its status pending: the problem becomes a warning, the final states are posted
+        # (a success becomes error: what happened is unknown), then run() fails with the problem.
+        # Without job-status it is an input error and nothing is sent.
+        job = v["job-status"]
+        problems: list[InputError] = []
+
+        def tolerate(error: InputError) -> None:
+            if job is None:
+                raise error
+            problems.append(error)
+            fix = f" Fix: {error.fix}" if error.fix else ""
+            notes.append(f"{error.message}; the final state is posted anyway, then the step fails.{fix}")
+
+        roots = allowed_roots(env, workdir)
+
+        # -- evidence first: it may give the deployment's commit, state and URLs
         report: rules.EvidenceReport | None = None
         if v["from-evidence"] is not None:
-            path = v["from-evidence"]
-            where = Path(path) if workdir is None else workdir / path
-            if v["job-status"] is not None and not os.path.lexists(where):
-                # The always-final step after a job that failed before the wait wrote its evidence.
-                notes.append(f"from-evidence: {path} does not exist (the wait did not run); using job-status")
-            else:
-                report = load_evidence(path, workdir)
+            try:
+                report = load_evidence(v["from-evidence"], workdir, roots)
+            except InputError as error:
+                tolerate(error)
 
-        # -- the commit
+        # -- the commit: the run's (a pull request's head, not its merge commit); Argo CD's revision
+        # only for the deployment (a later push, another source repository or a wrong file must not
+        # move this run's commit status)
         pull = read_event(env)
+        evidence_sha = (
+            report.revision.lower()
+            if report is not None and report.revision and _SHA.match(report.revision.lower())
+            else None
+        )
+        run_sha: str | None = None
         if v["sha"] is not None:
-            sha = check_sha("sha", v["sha"])
-        elif report is not None and report.revision and _SHA.match(report.revision.lower()):
-            sha = report.revision.lower()
+            run_sha = check_sha("sha", v["sha"])
         elif pull is not None:
             head = pull.get("head")
             head_sha = head.get("sha") if isinstance(head, dict) else None
@@ -403,17 +493,25 @@ class Inputs:
                     "the pull request event has no head.sha",
                     fix="pass sha: ${{ github.event.pull_request.head.sha }}",
                 )
-            sha = check_sha("sha", head_sha)
+            run_sha = check_sha("sha", head_sha)
         elif env.get("GITHUB_SHA", "").strip():
-            sha = check_sha("sha", env["GITHUB_SHA"])
-        else:
+            run_sha = check_sha("sha", env["GITHUB_SHA"])
+        if run_sha is None and evidence_sha is None:
             raise InputError("sha", "is not given and GITHUB_SHA is not set", fix="give the commit sha")
+        sha = run_sha or evidence_sha
+        assert sha is not None
+        deployment_sha = sha if v["sha"] is not None else (evidence_sha or sha)
+        if deployment_sha != sha:
+            notes.append(
+                f"from-evidence: Argo CD expected {deployment_sha[:12]}, this run is {sha[:12]}: the "
+                f"commit status goes on {sha[:12]}, the deployment on {deployment_sha[:12]} "
+                "(pass sha: to put both on one commit)"
+            )
         number = v["pull-request"]
         if number is None and pull is not None and isinstance(pull.get("number"), int) and pull["number"] > 0:
             number = int(pull["number"])
 
         # -- states
-        job = v["job-status"]
         state = v["state"]
         if state is None and job is not None:
             state = _job_state("job-status", job, rules.commit_state_for_job)
@@ -514,30 +612,49 @@ class Inputs:
 
         # -- comment
         comment = v["comment"]
-        text = v["results"]
-        results_file = v["results-file"]
-        if results_file is not None and v["job-status"] is not None:
-            where = Path(results_file) if workdir is None else workdir / results_file
-            if not os.path.lexists(where):
-                # The always-final step after a job that failed before it wrote its results.
-                notes.append(f"results-file: {results_file} does not exist; the comment has no results table")
-                results_file = None
-        if results_file is not None:
-            if text is not None:
-                raise InputError("results-file", "is given together with results", fix="give one of them")
-            text = read_bounded(
-                "results-file", results_file, MAX_RESULTS_BYTES, follow_links=False, workdir=workdir
-            )
-            results = rules.parse_results(text, "results-file")
-        else:
-            results = rules.parse_results(text, "results") if text is not None else ()
-        if results and not comment:
-            raise InputError(
-                "results", "is only shown in the comment", fix="add comment: true, or drop results"
-            )
         if comment and number is None:
             notes.append("comment: true but this is not a pull request (no pull-request number): no comment")
             comment = False
+        text = v["results"]
+        results_file = v["results-file"]
+        results: tuple[rules.ResultRow, ...] = ()
+        if text is not None or results_file is not None:
+            given = "results-file" if results_file is not None else "results"
+            if not comment:
+                # One step for push and pull_request: the rows only go into the comment.
+                notes.append(
+                    f"{given}: only shown in a pull request comment, and there is none here; not read"
+                )
+            else:
+                try:
+                    if text is not None and results_file is not None:
+                        raise InputError(
+                            "results-file", "is given together with results", fix="give one of them"
+                        )
+                    if results_file is not None:
+                        text = read_bounded(
+                            "results-file",
+                            results_file,
+                            MAX_RESULTS_BYTES,
+                            follow_links=False,
+                            workdir=workdir,
+                            roots=roots,
+                        )
+                    assert text is not None
+                    results = rules.parse_results(text, given)
+                except InputError as error:
+                    tolerate(error)
+
+        if problems:
+            unread = " and ".join(dict.fromkeys(p.field for p in problems)) + " unreadable (see the log)"
+            if state == "success":
+                state = "error"
+                description = rules.cut_description(f"{unread}; {description}" if description else unread)
+            if deployment_state == "success":
+                deployment_state = "error"
+                deployment_description = (
+                    f"{unread}; {deployment_description}" if deployment_description else unread
+                )
 
         # -- something to do
         send_status = v["commit-status"] and state is not None
@@ -581,6 +698,8 @@ class Inputs:
             results=results,
             run_url=here,
             notes=tuple(notes),
+            deployment_sha=deployment_sha,
+            problem=problems[0] if problems else None,
         )
 
 
@@ -636,8 +755,42 @@ def permissions_needed(inputs: Inputs) -> str:
     return "permissions: {" + ", ".join(f"{k}: {level}" for k, level in wanted) + "}"
 
 
+# GitHub's JSON fields -> this action's inputs, per request, for a 422's fix.
+_FIELD_INPUTS = {
+    "target_url": "target-url",
+    "environment_url": "environment-url",
+    "log_url": "log-url",
+    "required_contexts": "required-contexts",
+    "auto_merge": "auto-merge",
+    "transient_environment": "transient-environment",
+    "production_environment": "production-environment",
+    "auto_inactive": "auto-inactive",
+    "payload": "payload",
+    "ref": "ref",
+    "environment": "environment",
+    "context": "context",
+    "sha": "sha",
+}
+_DEPLOYMENT_FIELDS = {"description": "deployment-description", "state": "deployment-state"}
+_STATUS_FIELDS = {"description": "description", "state": "state"}
+
+
+def _field_inputs(exc: ReleaseError, deploying: bool) -> None:
+    """A 422's fix in the words of the workflow: input 'target-url', not GitHub's 'target_url'."""
+    names = {**_FIELD_INPUTS, **(_DEPLOYMENT_FIELDS if deploying else _STATUS_FIELDS)}
+    fields = [f for f in dict.fromkeys(re.findall(r"field '([A-Za-z_]+)'", exc.message)) if f in names]
+    fix = exc.fix or "correct " + ", ".join(f"'{f}'" for f in fields)
+    for name in fields:
+        fix = fix.replace(f"'{name}'", f"input '{names[name]}'")
+    if fields:
+        exc.fix = fix
+
+
 def _explained(exc: ReleaseError, inputs: Inputs, outputs: Outputs, doing: str) -> ReleaseError:
-    """The error with what it needs said: the permissions YAML for a 403, what was posted before."""
+    """The error with what it needs said: the permissions YAML for a 403, the input behind a 422's
+    field, what was posted before."""
+    if isinstance(exc, GitHubValidationError) and getattr(exc, "status", None) == 422:
+        _field_inputs(exc, deploying=doing.startswith("report the deployment"))
     if isinstance(exc, GitHubAuthError) and getattr(exc, "status", None) == 403 and "lacks" in exc.message:
         who = (
             "the GitHub App (its permissions page, then accept them on the installation)"
@@ -703,6 +856,13 @@ def run(inputs: Inputs, ctx: Context, *, gh: Any = None) -> Outputs:
             post_comment(report, gh, inputs, ctx, outputs)
     except ReleaseError as exc:
         raise _explained(exc, inputs, outputs, doing) from None
+    if inputs.problem is not None:
+        problem = inputs.problem
+        posted = "; ".join(outputs.posted) or "nothing"
+        problem.message = f"{problem.message} (the final state was posted anyway: {posted})"
+        problem.args = (problem.message,)
+        problem.outputs = outputs
+        raise problem
     return outputs
 
 
@@ -727,7 +887,7 @@ def deploy(report: Any, gh: Any, inputs: Inputs, ctx: Context, outputs: Outputs)
         found = report.ensure_deployment(
             gh,
             inputs.repository,
-            sha=inputs.sha,
+            sha=inputs.deployment_sha or inputs.sha,
             environment=inputs.environment,
             ref=inputs.ref,
             description=inputs.deployment_description or None,
@@ -772,7 +932,9 @@ def post_comment(report: Any, gh: Any, inputs: Inputs, ctx: Context, outputs: Ou
         results=inputs.results,
         repository=inputs.repository,
         run_url=inputs.run_url or "",
-        when=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
+        # No time: an unchanged re-run must render the same body, so nothing is edited (GitHub
+        # shows when a comment was edited).
+        when="",
     )
     context = inputs.context
     comment_id, comment_state = report.upsert_marked_comment(

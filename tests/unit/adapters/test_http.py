@@ -19,6 +19,7 @@ from gitops_release.errors import (
     GitHubAuthError,
     GitHubNotFoundError,
     GitHubValidationError,
+    InputError,
     RateLimitError,
     RetryExhaustedError,
 )
@@ -359,6 +360,31 @@ def test_api_base_url() -> None:
         api_base_url(" https://x.example/api/v3/ ", {"GITHUB_API_URL": "https://y"})
         == "https://x.example/api/v3"
     )
+
+
+@pytest.mark.parametrize(
+    ("explicit", "env", "source"),
+    [
+        ("http://ghe.example.com/api/v3", {}, "input 'api-url'"),
+        ("", {"GITHUB_API_URL": "http://ghe.example.com/api/v3"}, "GITHUB_API_URL"),
+        ("http://10.0.0.5:8080/api/v3", {}, "input 'api-url'"),
+        ("http://127.0.0.1.evil.example/", {}, "input 'api-url'"),  # a name, not the loopback
+    ],
+)
+def test_api_base_url_refuses_plain_http_off_the_loopback(
+    explicit: str, env: dict[str, str], source: str
+) -> None:
+    """Every GitHub client (report-status, promote-overlay) sends its token in a header: over plain
+    http to another host it would travel in clear."""
+    with pytest.raises(InputError) as caught:
+        api_base_url(explicit, env)
+    assert caught.value.field == "api-url" and source in caught.value.message
+    assert "https://" in (caught.value.fix or "")
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:9/api/v3", "http://localhost:8080", "http://[::1]:1"])
+def test_api_base_url_allows_plain_http_to_the_loopback(url: str) -> None:
+    assert api_base_url(url, {}) == url
 
 
 def test_next_link() -> None:

@@ -21,7 +21,7 @@ from gitops_release.commands import report_status as rs
 from gitops_release.commands.base import Context
 from gitops_release.core.argocd import Expectation, WaitTracker, observe
 from gitops_release.core.evidence import app_evidence, evidence_document
-from gitops_release.errors import GitHubAuthError, InputError
+from gitops_release.errors import GitHubAuthError, GitHubValidationError, InputError
 from gitops_release.runtime import Console, InputReader
 
 SHA = "1a2b3c4d" * 5
@@ -218,11 +218,17 @@ def test_comment_outside_a_pull_request_is_a_note_not_an_error() -> None:
     assert not got.comment and "not a pull request" in got.notes[0]
 
 
-def test_results_are_parsed_and_need_the_comment(tmp_path: Path) -> None:
+def test_results_are_parsed_for_the_comment_and_only_noted_without_one(tmp_path: Path) -> None:
     rows = '[{"name": "schema", "result": "pass"}]'
     got = inputs(env=pr_event(tmp_path), state="success", comment="true", results=rows)
     assert got.comment and [r.name for r in got.results] == ["schema"]
-    refused("results", env=pr_event(tmp_path), state="success", results=rows)
+    # One step for push and pull_request (docs' example): without a comment the rows are not
+    # shown, which is no reason to leave the commit status unsent (review R1 / G1).
+    got = inputs(env=pr_event(tmp_path), state="success", results=rows)
+    assert got.commit_status and got.results == () and "only shown in a pull request comment" in got.notes[0]
+    (tmp_path / "results.json").write_text("[{")  # not even read without a comment
+    got = inputs(workdir=tmp_path, job_status="success", comment="false", results_file="results.json")
+    assert (got.state, got.problem) == ("success", None) and "results-file" in got.notes[0]
 
 
 def test_results_file_is_a_regular_file_and_never_a_link(tmp_path: Path) -> None:
@@ -263,7 +269,10 @@ def write(tmp_path: Path, data: Any, name: str = "argocd-evidence.json") -> str:
 def test_from_evidence_sets_the_deployment_from_what_argo_cd_did(tmp_path: Path) -> None:
     path = write(tmp_path, evidence(revision=HEAD))
     got = inputs(workdir=tmp_path, environment="staging", from_evidence=path, commit_status="false")
-    assert (got.deployment_state, got.sha) == ("success", HEAD)
+    # Argo CD's revision is the deployment's commit; the run's commit (GITHUB_SHA) keeps the commit
+    # status, and the difference is said (review R5).
+    assert (got.deployment_state, got.sha, got.deployment_sha) == ("success", SHA, HEAD)
+    assert HEAD[:12] in got.notes[0] and SHA[:12] in got.notes[0]
     assert got.deployment_description == "Argo CD: web Synced Healthy at feedfac (42 s)"
     assert got.environment_url == "https://argocd.example.org/applications/argocd/web"
     assert got.log_url == "https://github.com/org/config/actions/runs/77"
@@ -383,24 +392,26 @@ class FakeReport(types.ModuleType):
     def __init__(self, fail: str | None = None, error: Exception | None = None) -> None:
         super().__init__("gitops_release.adapters.github_report")
         self.calls: list[str] = []
+        self.kwargs: dict[str, dict[str, Any]] = {}
         self.fail, self.error = fail, error
 
-    def _call(self, name: str) -> None:
+    def _call(self, name: str, kw: dict[str, Any] | None = None) -> None:
         self.calls.append(name)
+        self.kwargs[name] = dict(kw or {})
         if name == self.fail:
             assert self.error is not None
             raise self.error
 
     def post_commit_status(self, gh: object, repository: str, **kw: Any) -> Any:
-        self._call("status")
+        self._call("status", kw)
         return types.SimpleNamespace(id=1, state=kw["state"], context=kw["context"], url="")
 
     def ensure_deployment(self, gh: object, repository: str, **kw: Any) -> Any:
-        self._call("deployment")
+        self._call("deployment", kw)
         return types.SimpleNamespace(id=2, sha=kw["sha"], environment=kw["environment"], created=True)
 
     def post_deployment_status(self, gh: object, repository: str, deployment_id: int, **kw: Any) -> Any:
-        self._call("deployment-status")
+        self._call("deployment-status", kw)
         return types.SimpleNamespace(id=3, state=kw["state"], deployment_id=deployment_id)
 
     def deactivate_environment(self, gh: object, repository: str, environment: str) -> tuple[int, ...]:
@@ -408,7 +419,7 @@ class FakeReport(types.ModuleType):
         return (8, 9)
 
     def upsert_marked_comment(self, gh: object, repository: str, number: int, **kw: Any) -> tuple[int, str]:
-        self._call("comment")
+        self._call("comment", kw)
         assert kw["marker_matches"](kw["body"])
         return 4, "created"
 
@@ -458,3 +469,230 @@ def test_a_failure_after_the_commit_status_says_what_was_posted_and_which_permis
     assert "already posted: commit status error 'release-data-prep' on 1a2b3c4" in text
     assert "permissions: {statuses: write, deployments: write}" in text
     assert caught.value.outputs is not None and caught.value.outputs.status_id == 1
+
+
+def test_every_deployment_option_reaches_the_adapter_as_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = FakeReport()
+    got = inputs(
+        environment="production",
+        deployment_state="success",
+        ref="main",
+        deployment_description="web 1.2",
+        auto_merge="true",
+        required_contexts="release-data-prep, lint",
+        transient_environment="true",
+        production_environment="true",
+        payload='{"image": "web:1"}',
+        environment_url="https://web.example.org",
+        log_url="https://ci.example.org/1",
+        auto_inactive="false",
+    )
+    run_with(monkeypatch, fake, got)
+    assert fake.kwargs["deployment"] == {
+        "sha": SHA,
+        "environment": "production",
+        "ref": "main",
+        "description": "web 1.2",
+        "auto_merge": True,
+        "required_contexts": ("release-data-prep", "lint"),
+        "transient_environment": True,
+        "production_environment": True,
+        "payload": {"image": "web:1"},
+    }
+    assert fake.kwargs["deployment-status"] == {
+        "state": "success",
+        "description": "web 1.2",
+        "environment_url": "https://web.example.org",
+        "log_url": "https://ci.example.org/1",
+        "auto_inactive": False,
+    }
+
+
+def test_the_deployment_goes_on_argo_cds_revision_and_the_commit_status_on_the_run(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    fake = FakeReport()
+    path = write(tmp_path, evidence(revision=HEAD))
+    run_with(
+        monkeypatch, fake, inputs(workdir=tmp_path, state="success", environment="dev", from_evidence=path)
+    )
+    assert fake.kwargs["status"]["sha"] == SHA and fake.kwargs["deployment"]["sha"] == HEAD
+    # An explicit sha wins for both.
+    got = inputs(workdir=tmp_path, state="success", environment="dev", from_evidence=path, sha=MERGE)
+    assert (got.sha, got.deployment_sha, got.notes) == (MERGE, MERGE, ())
+    # Outside Actions with no commit known, Argo CD's revision is the only one: used for both.
+    got = inputs(
+        env={"GITHUB_SHA": ""}, workdir=tmp_path, state="success", environment="dev", from_evidence=path
+    )
+    assert (got.sha, got.deployment_sha) == (HEAD, HEAD)
+
+
+def test_the_comment_carries_no_time_so_an_unchanged_rerun_renders_the_same_body(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    bodies = []
+    for _ in range(2):
+        fake = FakeReport()
+        run_with(monkeypatch, fake, inputs(env=pr_event(tmp_path), state="success", comment="true"))
+        bodies.append(fake.kwargs["comment"]["body"])
+    assert bodies[0] == bodies[1] and " UTC" not in bodies[0]
+
+
+@pytest.mark.parametrize(
+    ("message", "deploying", "named"),
+    [
+        ("GitHub refused: field 'target_url' is invalid", False, "input 'target-url'"),
+        ("GitHub refused: field 'description' is too long", False, "input 'description'"),
+        ("GitHub refused: field 'description' is too long", True, "input 'deployment-description'"),
+        ("GitHub refused: field 'environment_url' is invalid", True, "input 'environment-url'"),
+        ("GitHub refused: field 'log_url' is invalid", True, "input 'log-url'"),
+        ("GitHub refused: field 'required_contexts' is invalid", True, "input 'required-contexts'"),
+        ("GitHub refused: field 'payload' is invalid", True, "input 'payload'"),
+    ],
+)
+def test_a_422_fix_names_the_input_not_githubs_field(
+    monkeypatch: pytest.MonkeyPatch, message: str, deploying: bool, named: str
+) -> None:
+    field = message.split("'")[1]
+    error = GitHubValidationError(message, status=422, fix=f"correct '{field}'")
+    fake = FakeReport(fail="deployment-status" if deploying else "status", error=error)
+    given = {"environment": "staging", "deployment_state": "success"} if deploying else {"state": "success"}
+    with pytest.raises(GitHubValidationError) as caught:
+        run_with(monkeypatch, fake, inputs(**given))
+    assert caught.value.fix is not None and caught.value.fix.startswith(f"correct {named}")
+
+
+# -- the always-final step: what the run left behind never keeps a status pending (review R2) ----
+
+
+def _broken(tmp_path: Path, name: str, how: str) -> str:
+    """A results-file / from-evidence path that is broken in the way ``how`` says."""
+    good = json.dumps(evidence()) if name == "from-evidence" else '[{"name": "a", "result": "pass"}]'
+    target = tmp_path / "f.json"
+    if how == "missing":
+        return "f.json"
+    if how == "too-big":  # over the bound the test sets (_given)
+        target.write_text(" " * 4096 + good)
+    elif how == "invalid-json":
+        target.write_text(good[: len(good) // 2])
+    elif how == "schema-invalid":
+        target.write_text('{"schemaVersion": 1}' if name == "from-evidence" else '[{"name": 1}]')
+    elif how == "symlink":
+        (tmp_path / "real.json").write_text(good)
+        target.symlink_to(tmp_path / "real.json")
+    elif how == "fifo":
+        os.mkfifo(target)
+    elif how == "outside":
+        outside = tmp_path.parent / f"{tmp_path.name}-outside"
+        outside.mkdir(exist_ok=True)
+        (outside / "f.json").write_text(good)
+        (tmp_path / "out").symlink_to(outside)
+        return "out/f.json"
+    return "f.json"
+
+
+HOW = ["missing", "too-big", "invalid-json", "schema-invalid", "symlink", "fifo", "outside"]
+
+
+def _given(tmp_path: Path, name: str, how: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    monkeypatch.setattr(rs, "MAX_EVIDENCE_BYTES", 4096)
+    monkeypatch.setattr(rs, "MAX_RESULTS_BYTES", 4096)
+    checkout = tmp_path / "checkout"
+    checkout.mkdir(exist_ok=True)
+    path = _broken(checkout, name, how)
+    if name == "from-evidence":
+        return {"workdir": checkout, "environment": "staging", "from_evidence": path}
+    return {"workdir": checkout, "env": pr_event(tmp_path), "comment": "true", "results_file": path}
+
+
+@pytest.mark.parametrize("how", HOW)
+@pytest.mark.parametrize("name", ["results-file", "from-evidence"])
+def test_with_job_status_a_bad_file_is_a_warning_and_a_success_becomes_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, how: str
+) -> None:
+    got = inputs(job_status="success", **_given(tmp_path, name, how, monkeypatch))
+    assert got.problem is not None and got.problem.field == name
+    assert any(note.startswith(f"input '{name}'") and "posted anyway" in note for note in got.notes)
+    assert got.state == "error" and f"{name} unreadable" in got.description
+    if name == "from-evidence":
+        assert got.deployment_state == "error" and got.deploys
+    else:
+        assert got.comment and got.results == ()
+
+
+@pytest.mark.parametrize("how", HOW)
+@pytest.mark.parametrize("name", ["results-file", "from-evidence"])
+def test_without_job_status_a_bad_file_is_an_input_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, how: str
+) -> None:
+    with pytest.raises(InputError) as caught:
+        inputs(state="success", **_given(tmp_path, name, how, monkeypatch))
+    assert caught.value.field == name
+
+
+def test_a_failure_stays_failure_and_run_posts_everything_then_fails_with_the_problem(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    got = inputs(job_status="failure", **_given(tmp_path, "results-file", "invalid-json", monkeypatch))
+    assert got.state == "failure" and "unreadable" not in got.description
+    fake = FakeReport()
+    with pytest.raises(InputError) as caught:
+        run_with(monkeypatch, fake, got)
+    assert fake.calls == ["status", "comment"] and fake.kwargs["status"]["state"] == "failure"
+    assert caught.value.field == "results-file" and "posted anyway: commit status failure" in str(
+        caught.value
+    )
+    assert caught.value.outputs is not None and caught.value.outputs.status_id == 1
+
+
+def test_the_evidence_schema_error_names_the_path_and_rule_never_a_value(tmp_path: Path) -> None:
+    data = evidence()
+    data["outcome"] = "ghp_SecretLookingValue0123456789"
+    data["applications"][0]["name"] = {"password": "hunter2-secret"}
+    (tmp_path / "ev.json").write_text(json.dumps(data))
+    with pytest.raises(InputError) as caught:
+        inputs(workdir=tmp_path, environment="staging", from_evidence="ev.json")
+    text = str(caught.value)
+    assert "not an await-argocd-sync evidence bundle" in text and "fails the schema's rule" in text
+    assert "SecretLooking" not in text and "hunter2" not in text and "password" not in text
+
+
+def test_results_and_evidence_may_be_in_runner_temp_and_the_app_key_file_anywhere(tmp_path: Path) -> None:
+    temp, elsewhere, checkout = tmp_path / "runner-temp", tmp_path / "home", tmp_path / "checkout"
+    for folder in (temp, elsewhere, checkout):
+        folder.mkdir()
+    (temp / "ev.json").write_text(json.dumps(evidence()))
+    got = inputs(
+        env={"RUNNER_TEMP": str(temp)},
+        workdir=checkout,
+        environment="staging",
+        from_evidence=str(temp / "ev.json"),
+    )
+    assert got.deployment_state == "success"
+    (elsewhere / "ev.json").write_text(json.dumps(evidence()))
+    with pytest.raises(InputError) as caught:
+        inputs(workdir=checkout, environment="staging", from_evidence=str(elsewhere / "ev.json"))
+    assert caught.value.field == "from-evidence" and "outside the workspace" in caught.value.message
+    # GITHUB_WORKSPACE, when set, is the workspace (not the working directory).
+    got = inputs(
+        env={"GITHUB_WORKSPACE": str(elsewhere)},
+        workdir=checkout,
+        environment="staging",
+        from_evidence=str(elsewhere / "ev.json"),
+    )
+    assert got.deployment_state == "success"
+    # The App key is the operator's own runner file: read wherever it is, never a FIFO.
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    (elsewhere / "app.pem").write_text(pem)
+    flags = {"app-id": "1", "app-private-key-file": str(elsewhere / "app.pem"), "state": "success"}
+    reader = InputReader(env=ENV, flags=flags)
+    assert rs.Inputs.from_reader(reader, checkout).auth.private_key == pem
+    os.mkfifo(elsewhere / "fifo")
+    with pytest.raises(InputError) as caught:
+        rs.Inputs.from_reader(
+            InputReader(env=ENV, flags={**flags, "app-private-key-file": str(elsewhere / "fifo")}), checkout
+        )
+    assert caught.value.field == "app-private-key-file" and "not a regular file" in caught.value.message
