@@ -20,6 +20,10 @@
   it anyway, and returns what it found, or raises "was sent once and not re-sent; ... and it is not
   there; re-run". ``create_deployment_once()`` uses it for deployments (found by sha, environment
   and a marker in the payload).
+* ``repeat_until_applied(gh, find, send, ...)``: for writes a second copy of which is harmless
+  (commit statuses, deployment statuses: the newest wins). After a 5xx / lost answer it looks
+  (``find``), and when the write is not there sends it again within the client's retry policy and
+  shared budget, so one 502 never leaves a status pending.
 * Every retry wait of one client (PyGithub requests and the App token requests alike) is drawn
   from one ``RetryBudget`` (``github_client(..., budget=)`` shares one between clients).
 * Pull requests (``find_open_pull``, ``list_open_pulls``, ``open_or_update_pull``,
@@ -637,6 +641,82 @@ def create_once(
         status=status,
         fix="re-run the job: nothing was created (GitHub may be degraded: https://www.githubstatus.com)",
     )
+
+
+def repeat_until_applied(
+    gh: github.Github,
+    find: Callable[[], T | None],
+    send: Callable[[], T],
+    *,
+    operation: str,
+    repository: str | None = None,
+    permission: str | None = None,
+    log: Callable[[str], None] | None = None,
+) -> T:
+    """Send a write that is safe to repeat until GitHub holds it, within the client's retry policy.
+
+    For writes where a second copy is harmless (a commit status or a deployment status: GitHub
+    keeps a list and the newest wins; a PATCH to the same body). When ``send`` reached GitHub and
+    was answered 5xx or not at all, ``find()`` looks whether it was applied (and its result is
+    returned); when it was not, ``send`` runs again after the policy's backoff, drawn from the
+    client's shared ``RetryBudget`` and bounded by ``max_attempts``: one 502 never leaves a status
+    pending. A ``find`` that fails is no reason to stop (sending again is safe). Creates that must
+    not happen twice use ``create_once``. Other failures are raised as ``call()`` raises them.
+    """
+    retry = gh.requester.kwargs.get("retry")
+    policy = retry.policy if isinstance(retry, PolicyRetry) else RetryPolicy()
+    budget = retry.budget if isinstance(retry, PolicyRetry) else None
+    sleeper = retry.sleeper if isinstance(retry, PolicyRetry) else time.sleep
+    wall_clock = retry.wall_clock if isinstance(retry, PolicyRetry) else time.time
+    rand = retry.rand if isinstance(retry, PolicyRetry) else random.random
+    log = log if log is not None else (retry.log if isinstance(retry, PolicyRetry) else None)
+    attempt, waited = 1, 0.0
+    while True:
+        try:
+            return send()
+        except (GithubException, requests.exceptions.RequestException, APIError) as exc:
+            what = _maybe_applied(exc)
+            if what is None:
+                if isinstance(exc, APIError):
+                    raise
+                raise _error_for(exc, operation, repository=repository, permission=permission) from None
+            status = exc.status if isinstance(exc, (GithubException, APIError)) else None
+        try:
+            found = call(f"{operation} (checking whether it was applied)", find, repository=repository)
+        except APIError as failed:
+            found, what = None, f"{what}; checking whether it was applied failed ({failed.message})"
+        if found is not None:
+            if log is not None:
+                log(redact(f"{operation}: {what}, but it was applied; using it (not sent again)"))
+            return found
+        wait = policy.decide(
+            method="POST",
+            status=status,
+            headers={},
+            attempt=attempt,
+            waited=waited,
+            now=wall_clock(),
+            idempotent=True,  # safe to repeat: that is what this function is for
+            rand=rand(),
+            budget_left=budget.left() if budget is not None else None,
+        )
+        if wait is not None and budget is not None and not budget.take(wait):
+            wait = None
+        if wait is None:
+            raise GitHubError(
+                redact(f"{operation}: sent {attempt} times; {what} and it is not there; re-run"),
+                status=status,
+                fix="re-run the job (GitHub may be degraded: https://www.githubstatus.com)",
+            )
+        if log is not None:
+            log(
+                redact(
+                    f"{operation}: {what} and it is not there; "
+                    + policy.describe_wait(status=status, attempt=attempt, wait=wait, error="no answer")
+                )
+            )
+        sleeper(wait)
+        attempt, waited = attempt + 1, waited + wait
 
 
 DEPLOYMENT_MARKER = "gitops_release_marker"  # payload key create_deployment_once() finds its deployment by

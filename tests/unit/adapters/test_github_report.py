@@ -176,3 +176,18 @@ def test_create_sends_every_option_as_given(gh: github.Github, server: ReplaySer
         "production_environment": False,
         "payload": {"app": "web"},
     }
+
+
+def test_a_next_page_outside_the_ghes_api_prefix_is_not_followed(server: ReplayServer) -> None:
+    gh = github_client(GitHubAuth(token="t"), base_url=server.url + "/api/v3", env={}, timeout=5)
+    outside = f"{server.url}/repos/{REPO}/deployments?page=2"
+    server.answer(
+        "GET", r"/api/v3/repos/org/app/deployments\?", Reply(200, [], {"Link": f'<{outside}>; rel="next"'})
+    )
+    with pytest.raises(GitHubError) as caught:
+        deactivate_environment(gh, REPO, "preview/pr-1")
+    assert caught.value.message == (
+        f"list the deployments of preview/pr-1: GitHub's next page points at {server.url}, not at the API "
+        f"{server.url}/api/v3; not followed (the token goes only to the API)"
+    )
+    assert len(server.requests) == 1
