@@ -514,7 +514,12 @@ def test_comment_is_created_once_then_left_alone(
     assert [c["id"] for c in github_sandbox.comments(REPO, pull)] == [comment_id]
     again = upsert_marked_comment(gh, REPO, pull, marker_matches=marked, body=body.replace("\n", "\r\n"))
     assert again == (comment_id, "not-updated")
-    assert [m for m, _, _ in sent(github_sandbox)] == ["GET", "POST", "GET"]
+    assert [(m, p) for m, p, _ in sent(github_sandbox)] == [
+        ("GET", "/user"),  # who we are: once per process
+        ("GET", f"/repos/{REPO}/issues/{pull}/comments"),
+        ("POST", f"/repos/{REPO}/issues/{pull}/comments"),
+        ("GET", f"/repos/{REPO}/issues/{pull}/comments"),
+    ]
     assert len(github_sandbox.comments(REPO, pull)) == 1
 
 
@@ -604,17 +609,59 @@ def test_a_drive_by_commenters_marker_is_ignored_and_never_edited(
     }
 
 
-def test_a_maintainers_marked_comment_is_the_one_kept_up_to_date(
-    github_sandbox: GitHubSandbox, sandbox_token: str, pull: int
+@pytest.mark.parametrize(
+    ("login", "association"),
+    [
+        ("other-app[bot]", "NONE"),
+        ("github-actions[bot]", "NONE"),
+        ("maintainer", "MEMBER"),
+        ("drive-by", "NONE"),
+    ],
+    ids=["another-bot", "actions-bot-for-a-pat", "member", "non-member"],
+)
+def test_a_marked_comment_someone_else_wrote_is_never_edited(
+    github_sandbox: GitHubSandbox, sandbox_token: str, pull: int, login: str, association: str
 ) -> None:
-    """The oldest trusted one wins (e.g. written by a previous token of the same repository's owner)."""
-    older = github_sandbox.add_comment(REPO, pull, f"{MARKER}\nold", login="maintainer", association="MEMBER")
+    """Only OUR account's comment is ours (here the token's user, sandbox-user, from GET /user): another
+    App, another bot, a member quoting the marker, a drive-by commenter: left as they wrote it."""
+    planted = github_sandbox.add_comment(
+        REPO, pull, f"{MARKER}\nplanted", login=login, association=association
+    )
     gh = client(github_sandbox, sandbox_token, [])
-    assert upsert_marked_comment(gh, REPO, pull, marker_matches=marked, body=f"{MARKER}\nnew") == (
-        older["id"],
+    ours, state = upsert_marked_comment(gh, REPO, pull, marker_matches=marked, body=f"{MARKER}\nfailure")
+    assert state == "created" and ours != planted["id"]
+    assert upsert_marked_comment(gh, REPO, pull, marker_matches=marked, body=f"{MARKER}\nsuccess") == (
+        ours,
         "updated",
     )
-    assert len(github_sandbox.comments(REPO, pull)) == 1
+    bodies = {c["id"]: c["body"] for c in github_sandbox.comments(REPO, pull)}
+    assert bodies == {planted["id"]: f"{MARKER}\nplanted", ours: f"{MARKER}\nsuccess"}
+
+
+def test_with_github_token_the_actions_bots_comment_is_ours_and_others_are_not(
+    github_sandbox: GitHubSandbox, pull: int
+) -> None:
+    """GITHUB_TOKEN cannot read GET /user (403): its comments are github-actions[bot]'s."""
+    github_sandbox.add_token("actions-token", login="github-actions[bot]")
+    other = github_sandbox.add_comment(REPO, pull, f"{MARKER}\nother", login="other-app[bot]")
+    member = github_sandbox.add_comment(
+        REPO, pull, f"{MARKER}\nquoted", login="maintainer", association="MEMBER"
+    )
+    gh = client(github_sandbox, "actions-token", [])
+    ours, state = upsert_marked_comment(gh, REPO, pull, marker_matches=marked, body=f"{MARKER}\none")
+    assert state == "created" and ours not in (other["id"], member["id"])
+    assert upsert_marked_comment(gh, REPO, pull, marker_matches=marked, body=f"{MARKER}\ntwo") == (
+        ours,
+        "updated",
+    )
+    assert [(r.method, r.path, r.status) for r in github_sandbox.requests][:1] == [("GET", "/user", 403)]
+    assert sum(1 for r in github_sandbox.requests if r.path == "/user") == 1  # cached for the process
+    bodies = {c["id"]: c["body"] for c in github_sandbox.comments(REPO, pull)}
+    assert bodies == {
+        other["id"]: f"{MARKER}\nother",
+        member["id"]: f"{MARKER}\nquoted",
+        ours: f"{MARKER}\ntwo",
+    }
 
 
 def test_our_comment_is_found_beyond_the_first_page(
@@ -665,7 +712,8 @@ def test_a_next_page_off_the_api_is_refused_before_anything_is_sent_to_it(
     assert f"GitHub's next page points at {shown.format(port=port)}, not at the API" in message
     assert "not followed" in message and "\n" not in message
     assert [(m, p) for m, p, _ in sent(github_sandbox)] == [
-        ("GET", f"{api}/repos/{REPO}/issues/{pull}/comments")
+        ("GET", f"{api}/user"),
+        ("GET", f"{api}/repos/{REPO}/issues/{pull}/comments"),
     ]
     assert github_sandbox.comments(REPO, pull) == []  # nothing posted after a partial read
 
@@ -685,7 +733,9 @@ def test_a_list_longer_than_the_page_bound_is_an_error_naming_what_was_not_searc
         upsert_marked_comment(
             client(github_sandbox, sandbox_token, []), REPO, pull, marker_matches=marked, body=f"{MARKER}\nx"
         )
-    assert [m for m, _, _ in sent(github_sandbox)] == ["GET", "GET"]
+    assert [(m, p) for m, p, _ in sent(github_sandbox)] == [("GET", "/user")] + [
+        ("GET", f"/repos/{REPO}/issues/{pull}/comments")
+    ] * 2
     assert len(github_sandbox.comments(REPO, pull)) == 201
 
 
@@ -709,7 +759,9 @@ def test_every_report_function_works_under_the_ghes_prefix(
         "updated",
     )
     paths = [p for _, p, _ in sent(github_sandbox)]
-    assert len(paths) == 12 and all(p.startswith("/api/v3/repos/org/app/") for p in paths)
+    assert len(paths) == 13 and all(
+        p.startswith("/api/v3/repos/org/app/") for p in paths if p != "/api/v3/user"
+    )
     assert [s["state"] for s in github_sandbox.deployment_statuses(REPO, deployment.id)] == [
         "success",
         "inactive",
@@ -765,4 +817,8 @@ def test_app_token_reports_status_deployment_and_comment(
         ("GET", f"/repos/{REPO}/installation"),
         ("POST", "/app/installations/77/access_tokens"),
     ]
-    assert len(github_sandbox.requests) == 2 + 1 + 3 + 2  # token once; status; deployment + status; comment
+    assert ("GET", "/app") in [
+        (m, p) for m, p, _ in sent(github_sandbox)
+    ]  # the App's bot login, with the JWT
+    # token once; status; deployment + status; who the App is (once) + comment
+    assert len(github_sandbox.requests) == 2 + 1 + 3 + 1 + 2

@@ -11,7 +11,8 @@ ensure_deployment              1 request to reuse (GET /deployments?sha=&environ
 post_deployment_status         1 request: POST /deployments/{id}/statuses
 deactivate_environment         GET /deployments?environment= (+ pages), per deployment GET its newest
                                status, POST inactive for each one that is not inactive yet
-upsert_marked_comment          GET /issues/{n}/comments (+ pages), then nothing, one PATCH or one POST
+upsert_marked_comment          GET /issues/{n}/comments (+ pages), then nothing, one PATCH or one POST;
+                               the first time in a process also GET /user (token) or GET /app (App)
 =============================  ========================================================================
 
 Writes answered 5xx or not at all (GitHub may have applied them) are looked for first (the
@@ -50,7 +51,7 @@ from typing import Any, Literal
 import github
 from github import GithubException
 
-from gitops_release.adapters.github import call, create_once, repeat_until_applied
+from gitops_release.adapters.github import acting_login, call, create_once, repeat_until_applied
 from gitops_release.adapters.http import next_link
 from gitops_release.core.github_errors import decode_body, github_message
 from gitops_release.errors import (
@@ -66,9 +67,6 @@ STATUSES_WRITE = "statuses: write"
 DEPLOYMENTS_WRITE = "deployments: write"
 PULL_REQUESTS_WRITE = "pull-requests: write"
 
-#: Authors whose marked comment we update; anyone else's marker is ignored (a drive-by commenter
-#: must not be able to plant the marker and have the report edit their comment, or hide ours).
-TRUSTED_ASSOCIATIONS = frozenset({"OWNER", "MEMBER", "COLLABORATOR"})
 COMMENT_LIMIT = 65536  # GitHub refuses longer issue comment bodies (422)
 MAX_PAGES = 30  # 3000 comments / deployments: a bound, not a GitHub limit (see "Long lists")
 
@@ -574,11 +572,11 @@ def deactivate_environment(
 # -- the pull request comment ---------------------------------------------------------------------
 
 
-def _trusted(comment: Mapping[str, Any]) -> bool:
+def _written_by(comment: Mapping[str, Any], login: str) -> bool:
+    """Whether ``login`` wrote ``comment`` (GitHub logins are case-insensitive)."""
     user = comment.get("user")
-    if isinstance(user, Mapping) and user.get("type") == "Bot":
-        return True
-    return comment.get("author_association") in TRUSTED_ASSOCIATIONS
+    author = user.get("login") if isinstance(user, Mapping) else None
+    return isinstance(author, str) and author.lower() == login.lower()
 
 
 def _same_text(ours: str, theirs: str) -> bool:
@@ -593,14 +591,21 @@ def upsert_marked_comment(
     *,
     marker_matches: Callable[[str], bool],
     body: str,
+    author: str | None = None,
 ) -> tuple[int, CommentState]:
     """One comment per marker on issue / pull request ``number``: created, updated in place, or left.
 
-    GET /issues/{n}/comments (all pages): the oldest comment whose body ``marker_matches`` and whose
-    author is a Bot or the repository's OWNER / MEMBER / COLLABORATOR is ours. Its body differs:
-    PATCH /issues/comments/{id} ("updated"); equal: nothing sent ("not-updated"); none: POST
-    ("created"). A 5xx or lost answer to the POST / PATCH reads the comments again instead of
-    sending twice. Returns (comment id, state).
+    Ours is the oldest comment whose body ``marker_matches`` and that OUR account wrote: ``author``
+    when given, else ``acting_login(gh)`` (a GitHub App: ``<app-slug>[bot]`` from GET /app; a
+    token: GET /user's login, or ``github-actions[bot]`` when the token cannot read it; one request,
+    once per process). A marked comment by anyone else (another App or bot, a member quoting it, a
+    drive-by commenter) is never edited, and does not stop ours from being created.
+
+    GET /issues/{n}/comments (all pages): ours with a different body: PATCH /issues/comments/{id}
+    ("updated"); equal: nothing sent ("not-updated"); none: POST ("created"). A 5xx or lost answer
+    to the POST reads the comments again instead of posting twice (``create_once``); the PATCH is
+    looked for, then sent again when it was not applied (``repeat_until_applied``). Returns
+    (comment id, state).
     """
     base = _repo_path(repository)
     if isinstance(number, bool) or not isinstance(number, int) or number <= 0:
@@ -614,10 +619,11 @@ def upsert_marked_comment(
             fix="report fewer result rows, or shorter details",
         )
     listing = f"{base}/issues/{number}/comments"
+    login = (author or "").strip() or acting_login(gh)
 
     def ours() -> Mapping[str, Any] | None:
         for item in _pages(gh, listing, {"per_page": 100}, what=f"comments of #{number}"):
-            if isinstance(item, Mapping) and _trusted(item) and marker_matches(_text(item, "body")):
+            if isinstance(item, Mapping) and _written_by(item, login) and marker_matches(_text(item, "body")):
                 return _object(item, f"list the comments of #{number}")
         return None
 
@@ -679,7 +685,6 @@ __all__ = [
     "DEPLOYMENTS_WRITE",
     "PULL_REQUESTS_WRITE",
     "STATUSES_WRITE",
-    "TRUSTED_ASSOCIATIONS",
     "CommentState",
     "DeploymentRef",
     "PostedDeploymentStatus",

@@ -426,7 +426,9 @@ def call_each(kind: str, gh: github.Github) -> Any:
         )
     if kind == "deployments":
         return ensure_deployment(gh, REPO, sha="a" * 40, environment="staging")
-    return upsert_marked_comment(gh, REPO, 3, marker_matches=lambda body: True, body="x")
+    return upsert_marked_comment(
+        gh, REPO, 3, marker_matches=lambda body: True, body="x", author="release-bot"
+    )
 
 
 @pytest.mark.parametrize(
