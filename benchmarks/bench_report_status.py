@@ -308,11 +308,12 @@ def count_requests(tmp: Path) -> list[Row]:
         event.write_text(json.dumps({"action": "synchronize", "number": number, "pull_request": pull}))
         pr_env = {"GITHUB_EVENT_NAME": "pull_request", "GITHUB_EVENT_PATH": str(event)}
         comment = {"commit_status": "false", "comment": "true", "context": f"{CONTEXT}/pr"}
-        row, first = run.counted("PR comment, first", "token", 2, {**comment, "state": "pending"}, pr_env)
+        # 3: GET /user (whose comment is ours; once per process, each step is a process), list, write
+        row, first = run.counted("PR comment, first", "token", 3, {**comment, "state": "pending"}, pr_env)
         row.note = f"comment-state {first.get('comment-state')}"
         rows.append(row)
         row, second = run.counted(
-            "PR comment, new state", "token", 2, {**comment, "state": "success"}, pr_env
+            "PR comment, new state", "token", 3, {**comment, "state": "success"}, pr_env
         )
         row.note = f"comment-state {second.get('comment-state')}"
         rows.append(row)
@@ -330,7 +331,7 @@ def count_requests(tmp: Path) -> list[Row]:
             Row(
                 "PR comment, body unchanged (adapter call)",
                 "token",
-                1,
+                2,  # GET /user (first call in this process) + the list; no write
                 [f"{r.method} {short_path(r.path)}" for r in new],
                 [r.status for r in new],
                 note=f"comment-state {state}",
@@ -586,6 +587,8 @@ def write_docs(counts: str, timing: str) -> None:
         "  and `POST /app/installations/{id}/access_tokens`, once per process: the always-final\n"
         "  step with App auth is the token step's 4 requests + 2, not 2 per request. Each step is a\n"
         "  new process, so each step pays them once.\n"
+        "* The comment path first asks who the token is (`GET /user`; an App: `GET /app`), once per\n"
+        "  process, so that only a marked comment written by that account is edited.\n"
         "* The comment body ends with the time it was rendered (to the second), so a re-run of the\n"
         '  CLI nearly always renders a different body and PATCHes (list + patch, 2). The "unchanged"\n'
         "  row calls the adapter in-process with the comment's current body: list only, no write.\n\n"

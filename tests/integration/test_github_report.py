@@ -18,6 +18,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from gitops_release.adapters import github_report
 from gitops_release.adapters.github import GitHubAuth, forget_app_tokens, github_client
 from gitops_release.adapters.github_report import (
     DeploymentRef,
@@ -266,6 +267,81 @@ def test_a_502_after_the_deployment_status_was_stored_returns_it(
     assert len(stored) == 1 and status.id == stored[0]["id"]
 
 
+def test_a_502_the_status_post_was_not_applied_is_sent_again_not_left_pending(
+    github_sandbox: GitHubSandbox, sandbox_token: str, head: str
+) -> None:
+    """A second commit status is harmless (the newest of a context wins): after a 502 GitHub did not
+    apply, look, then send again within the retry policy, instead of leaving the commit pending."""
+    sleeps: list[float] = []
+    github_sandbox.inject(502, method="POST", path=r"/statuses/")
+    status = post_commit_status(
+        client(github_sandbox, sandbox_token, sleeps),
+        REPO,
+        sha=head,
+        state="success",
+        context="release-data-prep",
+        description="done",
+        target_url=None,
+    )
+    stored = github_sandbox.statuses(REPO, head)
+    assert [(s["id"], s["state"]) for s in stored] == [(status.id, "success")]
+    assert sent(github_sandbox) == [
+        ("POST", f"/repos/{REPO}/statuses/{head}", 502),
+        ("GET", f"/repos/{REPO}/commits/{head}/statuses", 200),
+        ("POST", f"/repos/{REPO}/statuses/{head}", 201),
+    ]
+    assert len(sleeps) == 1  # the policy's backoff, from the client's budget
+
+
+def test_a_502_the_deployment_status_post_was_not_applied_is_sent_again(
+    github_sandbox: GitHubSandbox, sandbox_token: str, head: str
+) -> None:
+    sleeps: list[float] = []
+    gh = client(github_sandbox, sandbox_token, sleeps)
+    deployment = ensure_deployment(gh, REPO, sha=head, environment="dev")
+    github_sandbox.inject(502, method="POST", path=r"/statuses$")
+    before = len(github_sandbox.requests)
+    status = post_deployment_status(gh, REPO, deployment.id, state="success", description="done")
+    stored = github_sandbox.deployment_statuses(REPO, deployment.id)
+    assert [(s["id"], s["state"]) for s in stored] == [(status.id, "success")]
+    path = f"/repos/{REPO}/deployments/{deployment.id}/statuses"
+    assert sent(github_sandbox)[before:] == [("POST", path, 502), ("GET", path, 200), ("POST", path, 201)]
+    assert len(sleeps) == 1
+
+
+def test_a_502_after_the_deployment_status_was_stored_is_not_sent_again(
+    github_sandbox: GitHubSandbox, sandbox_token: str, head: str
+) -> None:
+    sleeps: list[float] = []
+    gh = client(github_sandbox, sandbox_token, sleeps)
+    deployment = ensure_deployment(gh, REPO, sha=head, environment="dev")
+    github_sandbox.inject(502, method="POST", path=r"/statuses$", after_processing=True)
+    before = len(github_sandbox.requests)
+    post_deployment_status(gh, REPO, deployment.id, state="failure", log_url="https://ci.example.org/1")
+    assert [(m, s) for m, _, s in sent(github_sandbox)[before:]] == [("POST", 502), ("GET", 200)]
+    assert len(github_sandbox.deployment_statuses(REPO, deployment.id)) == 1 and sleeps == []
+
+
+def test_a_status_post_failing_every_time_stops_within_the_retry_policy(
+    github_sandbox: GitHubSandbox, sandbox_token: str, head: str
+) -> None:
+    sleeps: list[float] = []
+    github_sandbox.inject(503, count=50, method="POST", path=r"/statuses/")
+    with pytest.raises(GitHubError, match="sent 5 times; GitHub answered 503 and it is not there; re-run"):
+        post_commit_status(
+            client(github_sandbox, sandbox_token, sleeps),
+            REPO,
+            sha=head,
+            state="error",
+            context="release-data-prep",
+            description=None,
+            target_url=None,
+        )
+    assert [m for m, _, _ in sent(github_sandbox)] == ["POST", "GET"] * 5
+    assert len(sleeps) == 4 and sum(sleeps) <= 120  # RetryPolicy: 5 attempts, its total wait bound
+    assert github_sandbox.statuses(REPO, head) == []
+
+
 def test_rate_limit_on_the_create_is_waited_out_and_5xx_on_the_list_retried(
     github_sandbox: GitHubSandbox, sandbox_token: str, head: str
 ) -> None:
@@ -438,7 +514,12 @@ def test_comment_is_created_once_then_left_alone(
     assert [c["id"] for c in github_sandbox.comments(REPO, pull)] == [comment_id]
     again = upsert_marked_comment(gh, REPO, pull, marker_matches=marked, body=body.replace("\n", "\r\n"))
     assert again == (comment_id, "not-updated")
-    assert [m for m, _, _ in sent(github_sandbox)] == ["GET", "POST", "GET"]
+    assert [(m, p) for m, p, _ in sent(github_sandbox)] == [
+        ("GET", "/user"),  # who we are: once per process
+        ("GET", f"/repos/{REPO}/issues/{pull}/comments"),
+        ("POST", f"/repos/{REPO}/issues/{pull}/comments"),
+        ("GET", f"/repos/{REPO}/issues/{pull}/comments"),
+    ]
     assert len(github_sandbox.comments(REPO, pull)) == 1
 
 
@@ -528,17 +609,59 @@ def test_a_drive_by_commenters_marker_is_ignored_and_never_edited(
     }
 
 
-def test_a_maintainers_marked_comment_is_the_one_kept_up_to_date(
-    github_sandbox: GitHubSandbox, sandbox_token: str, pull: int
+@pytest.mark.parametrize(
+    ("login", "association"),
+    [
+        ("other-app[bot]", "NONE"),
+        ("github-actions[bot]", "NONE"),
+        ("maintainer", "MEMBER"),
+        ("drive-by", "NONE"),
+    ],
+    ids=["another-bot", "actions-bot-for-a-pat", "member", "non-member"],
+)
+def test_a_marked_comment_someone_else_wrote_is_never_edited(
+    github_sandbox: GitHubSandbox, sandbox_token: str, pull: int, login: str, association: str
 ) -> None:
-    """The oldest trusted one wins (e.g. written by a previous token of the same repository's owner)."""
-    older = github_sandbox.add_comment(REPO, pull, f"{MARKER}\nold", login="maintainer", association="MEMBER")
+    """Only OUR account's comment is ours (here the token's user, sandbox-user, from GET /user): another
+    App, another bot, a member quoting the marker, a drive-by commenter: left as they wrote it."""
+    planted = github_sandbox.add_comment(
+        REPO, pull, f"{MARKER}\nplanted", login=login, association=association
+    )
     gh = client(github_sandbox, sandbox_token, [])
-    assert upsert_marked_comment(gh, REPO, pull, marker_matches=marked, body=f"{MARKER}\nnew") == (
-        older["id"],
+    ours, state = upsert_marked_comment(gh, REPO, pull, marker_matches=marked, body=f"{MARKER}\nfailure")
+    assert state == "created" and ours != planted["id"]
+    assert upsert_marked_comment(gh, REPO, pull, marker_matches=marked, body=f"{MARKER}\nsuccess") == (
+        ours,
         "updated",
     )
-    assert len(github_sandbox.comments(REPO, pull)) == 1
+    bodies = {c["id"]: c["body"] for c in github_sandbox.comments(REPO, pull)}
+    assert bodies == {planted["id"]: f"{MARKER}\nplanted", ours: f"{MARKER}\nsuccess"}
+
+
+def test_with_github_token_the_actions_bots_comment_is_ours_and_others_are_not(
+    github_sandbox: GitHubSandbox, pull: int
+) -> None:
+    """GITHUB_TOKEN cannot read GET /user (403): its comments are github-actions[bot]'s."""
+    github_sandbox.add_token("actions-token", login="github-actions[bot]")
+    other = github_sandbox.add_comment(REPO, pull, f"{MARKER}\nother", login="other-app[bot]")
+    member = github_sandbox.add_comment(
+        REPO, pull, f"{MARKER}\nquoted", login="maintainer", association="MEMBER"
+    )
+    gh = client(github_sandbox, "actions-token", [])
+    ours, state = upsert_marked_comment(gh, REPO, pull, marker_matches=marked, body=f"{MARKER}\none")
+    assert state == "created" and ours not in (other["id"], member["id"])
+    assert upsert_marked_comment(gh, REPO, pull, marker_matches=marked, body=f"{MARKER}\ntwo") == (
+        ours,
+        "updated",
+    )
+    assert [(r.method, r.path, r.status) for r in github_sandbox.requests][:1] == [("GET", "/user", 403)]
+    assert sum(1 for r in github_sandbox.requests if r.path == "/user") == 1  # cached for the process
+    bodies = {c["id"]: c["body"] for c in github_sandbox.comments(REPO, pull)}
+    assert bodies == {
+        other["id"]: f"{MARKER}\nother",
+        member["id"]: f"{MARKER}\nquoted",
+        ours: f"{MARKER}\ntwo",
+    }
 
 
 def test_our_comment_is_found_beyond_the_first_page(
@@ -555,6 +678,65 @@ def test_our_comment_is_found_beyond_the_first_page(
     )
     pages = github_sandbox.requests[before:]
     assert [(r.method, r.query.get("page")) for r in pages] == [("GET", None), ("GET", "2")]
+
+
+# -- pagination: where next pages may point, and how long a list is read ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("api", "elsewhere", "shown"),
+    [
+        ("", "https://evil.example", "https://evil.example"),
+        ("", "https://127.0.0.1:{port}", "https://127.0.0.1:{port}"),  # https where the API is http
+    ],
+    ids=["host", "scheme"],
+)
+def test_a_next_page_off_the_api_is_refused_before_anything_is_sent_to_it(
+    github_sandbox: GitHubSandbox, sandbox_token: str, pull: int, api: str, elsewhere: str, shown: str
+) -> None:
+    """A clear one-line error naming where the next page points; no request (no token) goes there.
+    (A path outside the GHES prefix: tests/unit/adapters/test_github_report.py.)"""
+    port = github_sandbox.url.rsplit(":", 1)[1]
+    target = elsewhere.format(port=port) + f"/repos/{REPO}/issues/{pull}/comments?page=2"
+    github_sandbox.inject(
+        200,
+        method="GET",
+        path=rf"/issues/{pull}/comments",
+        headers={"Link": f'<{target}>; rel="next"'},
+        body=[],
+    )
+    gh = github_client(GitHubAuth(token=sandbox_token), base_url=github_sandbox.url + api, env={})
+    with pytest.raises(GitHubError) as caught:
+        upsert_marked_comment(gh, REPO, pull, marker_matches=marked, body=f"{MARKER}\nx")
+    message = caught.value.message
+    assert f"GitHub's next page points at {shown.format(port=port)}, not at the API" in message
+    assert "not followed" in message and "\n" not in message
+    assert [(m, p) for m, p, _ in sent(github_sandbox)] == [
+        ("GET", f"{api}/user"),
+        ("GET", f"{api}/repos/{REPO}/issues/{pull}/comments"),
+    ]
+    assert github_sandbox.comments(REPO, pull) == []  # nothing posted after a partial read
+
+
+def test_a_list_longer_than_the_page_bound_is_an_error_naming_what_was_not_searched(
+    github_sandbox: GitHubSandbox, sandbox_token: str, pull: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Answering from part of the list could post a second comment: say what was not read instead."""
+    monkeypatch.setattr(github_report, "MAX_PAGES", 2)
+    for n in range(201):
+        github_sandbox.add_comment(REPO, pull, f"comment {n}", login="chatty", association="CONTRIBUTOR")
+    with pytest.raises(
+        GitHubError,
+        match=r"comments of #\d+: GitHub has more than 2 pages of them; the ones "
+        r"after the first 2 pages were not searched",
+    ):
+        upsert_marked_comment(
+            client(github_sandbox, sandbox_token, []), REPO, pull, marker_matches=marked, body=f"{MARKER}\nx"
+        )
+    assert [(m, p) for m, p, _ in sent(github_sandbox)] == [("GET", "/user")] + [
+        ("GET", f"/repos/{REPO}/issues/{pull}/comments")
+    ] * 2
+    assert len(github_sandbox.comments(REPO, pull)) == 201
 
 
 # -- GitHub Enterprise Server: the API under /api/v3 ---------------------------------------------------
@@ -577,7 +759,9 @@ def test_every_report_function_works_under_the_ghes_prefix(
         "updated",
     )
     paths = [p for _, p, _ in sent(github_sandbox)]
-    assert len(paths) == 12 and all(p.startswith("/api/v3/repos/org/app/") for p in paths)
+    assert len(paths) == 13 and all(
+        p.startswith("/api/v3/repos/org/app/") for p in paths if p != "/api/v3/user"
+    )
     assert [s["state"] for s in github_sandbox.deployment_statuses(REPO, deployment.id)] == [
         "success",
         "inactive",
@@ -633,4 +817,8 @@ def test_app_token_reports_status_deployment_and_comment(
         ("GET", f"/repos/{REPO}/installation"),
         ("POST", "/app/installations/77/access_tokens"),
     ]
-    assert len(github_sandbox.requests) == 2 + 1 + 3 + 2  # token once; status; deployment + status; comment
+    assert ("GET", "/app") in [
+        (m, p) for m, p, _ in sent(github_sandbox)
+    ]  # the App's bot login, with the JWT
+    # token once; status; deployment + status; who the App is (once) + comment
+    assert len(github_sandbox.requests) == 2 + 1 + 3 + 1 + 2

@@ -341,3 +341,55 @@ def test_request_counts_per_operation(gh: GitHubSandbox) -> None:
         201,
         502,
     ]
+
+
+# -- who a credential is: GET /user, GET /app (report-status finds its own comment by author) ----------
+
+
+def test_get_user_answers_per_token_kind_as_github_does(gh: GitHubSandbox) -> None:
+    """A user's token: its account; an App installation token or GITHUB_TOKEN (a Bot): 403
+    "Resource not accessible by integration"; no token: 401. The fixture checks each answer
+    against GitHub's OpenAPI description (GET /user: private-user)."""
+    gh.add_token("pat", login="maintainer")
+    gh.add_token("actions-token", login="github-actions[bot]")
+    gh.add_token("installation-token", login="release-app[bot]")
+    user = call(gh, "GET", "/user", token="pat")
+    assert user.status_code == 200 and (user.json()["login"], user.json()["type"]) == ("maintainer", "User")
+    for token in ("actions-token", "installation-token"):
+        refused = call(gh, "GET", "/user", token=token)
+        assert refused.status_code == 403, token
+        assert refused.json()["message"] == "Resource not accessible by integration"
+        assert refused.json()["documentation_url"] == f"{DOCS}/users/users#get-the-authenticated-user"
+        assert int(refused.headers["X-RateLimit-Remaining"]) > 0  # a permission answer, not a rate limit
+    anonymous = requests.get(f"{gh.url}/user", timeout=10)
+    assert anonymous.status_code == 401 and anonymous.json()["message"] == "Requires authentication"
+
+
+def test_get_app_needs_the_apps_jwt_and_names_its_slug(gh: GitHubSandbox) -> None:
+    import time
+
+    import jwt
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    public = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    gh.register_app(4242, public, installations={REPO: 77})
+    now = int(time.time())
+    token = jwt.encode({"iat": now - 60, "exp": now + 540, "iss": "4242"}, key, algorithm="RS256")
+    app = requests.get(f"{gh.url}/app", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    assert app.status_code == 200, app.text
+    assert (app.json()["id"], app.json()["slug"]) == (4242, "sandbox-app-4242")
+    minted = requests.post(
+        f"{gh.url}/app/installations/77/access_tokens",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    ).json()["token"]
+    posted = call(gh, "POST", f"/repos/{REPO}/statuses/{head(gh)}", token=minted, json={"state": "success"})
+    assert posted.json()["creator"]["login"] == f"{app.json()['slug']}[bot]"  # what the App's tokens write
+    assert call(gh, "GET", "/app").status_code == 401  # a token is not the App's JWT
+    assert call(gh, "GET", "/user", token=minted).status_code == 403

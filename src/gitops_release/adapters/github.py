@@ -20,6 +20,13 @@
   it anyway, and returns what it found, or raises "was sent once and not re-sent; ... and it is not
   there; re-run". ``create_deployment_once()`` uses it for deployments (found by sha, environment
   and a marker in the payload).
+* ``repeat_until_applied(gh, find, send, ...)``: for writes a second copy of which is harmless
+  (commit statuses, deployment statuses: the newest wins). After a 5xx / lost answer it looks
+  (``find``), and when the write is not there sends it again within the client's retry policy and
+  shared budget, so one 502 never leaves a status pending.
+* ``acting_login(gh)``: the account the client writes as (a GitHub App: ``<app-slug>[bot]`` from
+  GET /app with the JWT; a token: GET /user's login, or ``github-actions[bot]`` when the token
+  cannot read it), one request per process; report-status edits only that account's comment.
 * Every retry wait of one client (PyGithub requests and the App token requests alike) is drawn
   from one ``RetryBudget`` (``github_client(..., budget=)`` shares one between clients).
 * Pull requests (``find_open_pull``, ``list_open_pulls``, ``open_or_update_pull``,
@@ -29,6 +36,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
@@ -176,12 +184,20 @@ _TOKENS: dict[tuple[str, str, int], tuple[str, float]] = {}
 # per process: (api url, app id, repository) -> installation id
 _INSTALLATIONS: dict[tuple[str, str, str], int] = {}
 _TOKEN_LOCK = threading.RLock()  # one mint at a time per process (PyGithub may be used from threads)
+# per process: (api url, app id) -> the App's bot login; (api url, sha256 of a token) -> its login
+_APP_LOGINS: dict[tuple[str, str], str] = {}
+_TOKEN_LOGINS: dict[tuple[str, str], str] = {}
+
+#: The account GITHUB_TOKEN writes as (on github.com and GHES alike); it cannot read GET /user.
+ACTIONS_BOT_LOGIN = "github-actions[bot]"
 
 
 def forget_app_tokens() -> None:
-    """Tests only: clear the per-process App token and installation caches."""
+    """Tests only: clear the per-process App token, installation and login caches."""
     _TOKENS.clear()
     _INSTALLATIONS.clear()
+    _APP_LOGINS.clear()
+    _TOKEN_LOGINS.clear()
 
 
 def _expires_epoch(raw: object) -> float | None:
@@ -267,6 +283,27 @@ class AppTokenProvider:
             )
         _INSTALLATIONS[key] = int(data["id"])
         return _INSTALLATIONS[key]
+
+    def bot_login(self) -> str:
+        """The App's bot account ``<app-slug>[bot]``, the author of what its installation tokens
+        write: GET /app with the App JWT, once per process (cached)."""
+        key = (self.base_url, self.app_id)
+        with _TOKEN_LOCK:
+            if key not in _APP_LOGINS:
+                response = self.http.request(
+                    "GET", "/app", token=self.jwt(), operation="read the GitHub App's slug (GET /app)"
+                )
+                data = response.json()
+                slug = data.get("slug") if isinstance(data, Mapping) else None
+                if not isinstance(slug, str) or not slug.strip():
+                    raise APIError(
+                        "read the GitHub App's slug (GET /app): GitHub's answer has no slug",
+                        status=response.status,
+                        fix="check that api-url (GITHUB_API_URL) points at a GitHub API "
+                        "(https://api.github.com or https://HOST/api/v3), not at a proxy or web page",
+                    )
+                _APP_LOGINS[key] = f"{slug.strip()}[bot]"
+            return _APP_LOGINS[key]
 
     def token(self, repository: str | None) -> str:
         """An installation token valid for at least 5 more minutes (from the cache when possible)."""
@@ -578,6 +615,43 @@ def call(
         raise _error_for(exc, operation, repository=repository, permission=permission) from None
 
 
+def acting_login(gh: github.Github) -> str:
+    """The login of the account ``gh`` writes as (the author of the comments it posts), cached per
+    process: a GitHub App's ``<app-slug>[bot]`` (GET /app with the JWT); for a token, GET /user's
+    login, and ``github-actions[bot]`` when GET /user answers 401 / 403 (GITHUB_TOKEN and App
+    installation tokens cannot read it; an installation token of another App passed as ``token``
+    therefore needs its bot login given explicitly by the caller). One request the first time."""
+    auth = gh.requester.auth
+    if isinstance(auth, _InstallationAuth):
+        return auth.provider.bot_login()
+    token = auth.token if isinstance(auth, github.Auth.Token) else ""
+    key = (gh.requester.base_url, hashlib.sha256(token.encode()).hexdigest())
+    with _TOKEN_LOCK:
+        if key in _TOKEN_LOGINS:
+            return _TOKEN_LOGINS[key]
+
+    def read() -> str:
+        try:
+            _, data = gh.requester.requestJsonAndCheck("GET", "/user")
+        except GithubException as exc:
+            if exc.status in (401, 403):
+                return ACTIONS_BOT_LOGIN
+            raise
+        login = data.get("login") if isinstance(data, Mapping) else None
+        if not isinstance(login, str) or not login:
+            raise APIError(
+                "find the token's account (GET /user): GitHub's answer has no login",
+                fix="check that api-url (GITHUB_API_URL) points at a GitHub API (https://api.github.com or "
+                "https://HOST/api/v3), not at a proxy or web page",
+            )
+        return login
+
+    login = call("find the token's account (GET /user)", read)
+    with _TOKEN_LOCK:
+        _TOKEN_LOGINS[key] = login
+    return login
+
+
 def _maybe_applied(exc: BaseException) -> str | None:
     """What happened, when a create was sent and GitHub may have applied it (5xx, no answer); else None."""
     if isinstance(exc, GithubException) and exc.status >= 500:
@@ -637,6 +711,82 @@ def create_once(
         status=status,
         fix="re-run the job: nothing was created (GitHub may be degraded: https://www.githubstatus.com)",
     )
+
+
+def repeat_until_applied(
+    gh: github.Github,
+    find: Callable[[], T | None],
+    send: Callable[[], T],
+    *,
+    operation: str,
+    repository: str | None = None,
+    permission: str | None = None,
+    log: Callable[[str], None] | None = None,
+) -> T:
+    """Send a write that is safe to repeat until GitHub holds it, within the client's retry policy.
+
+    For writes where a second copy is harmless (a commit status or a deployment status: GitHub
+    keeps a list and the newest wins; a PATCH to the same body). When ``send`` reached GitHub and
+    was answered 5xx or not at all, ``find()`` looks whether it was applied (and its result is
+    returned); when it was not, ``send`` runs again after the policy's backoff, drawn from the
+    client's shared ``RetryBudget`` and bounded by ``max_attempts``: one 502 never leaves a status
+    pending. A ``find`` that fails is no reason to stop (sending again is safe). Creates that must
+    not happen twice use ``create_once``. Other failures are raised as ``call()`` raises them.
+    """
+    retry = gh.requester.kwargs.get("retry")
+    policy = retry.policy if isinstance(retry, PolicyRetry) else RetryPolicy()
+    budget = retry.budget if isinstance(retry, PolicyRetry) else None
+    sleeper = retry.sleeper if isinstance(retry, PolicyRetry) else time.sleep
+    wall_clock = retry.wall_clock if isinstance(retry, PolicyRetry) else time.time
+    rand = retry.rand if isinstance(retry, PolicyRetry) else random.random
+    log = log if log is not None else (retry.log if isinstance(retry, PolicyRetry) else None)
+    attempt, waited = 1, 0.0
+    while True:
+        try:
+            return send()
+        except (GithubException, requests.exceptions.RequestException, APIError) as exc:
+            what = _maybe_applied(exc)
+            if what is None:
+                if isinstance(exc, APIError):
+                    raise
+                raise _error_for(exc, operation, repository=repository, permission=permission) from None
+            status = exc.status if isinstance(exc, (GithubException, APIError)) else None
+        try:
+            found = call(f"{operation} (checking whether it was applied)", find, repository=repository)
+        except APIError as failed:
+            found, what = None, f"{what}; checking whether it was applied failed ({failed.message})"
+        if found is not None:
+            if log is not None:
+                log(redact(f"{operation}: {what}, but it was applied; using it (not sent again)"))
+            return found
+        wait = policy.decide(
+            method="POST",
+            status=status,
+            headers={},
+            attempt=attempt,
+            waited=waited,
+            now=wall_clock(),
+            idempotent=True,  # safe to repeat: that is what this function is for
+            rand=rand(),
+            budget_left=budget.left() if budget is not None else None,
+        )
+        if wait is not None and budget is not None and not budget.take(wait):
+            wait = None
+        if wait is None:
+            raise GitHubError(
+                redact(f"{operation}: sent {attempt} times; {what} and it is not there; re-run"),
+                status=status,
+                fix="re-run the job (GitHub may be degraded: https://www.githubstatus.com)",
+            )
+        if log is not None:
+            log(
+                redact(
+                    f"{operation}: {what} and it is not there; "
+                    + policy.describe_wait(status=status, attempt=attempt, wait=wait, error="no answer")
+                )
+            )
+        sleeper(wait)
+        attempt, waited = attempt + 1, waited + wait
 
 
 DEPLOYMENT_MARKER = "gitops_release_marker"  # payload key create_deployment_once() finds its deployment by

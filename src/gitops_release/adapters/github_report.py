@@ -11,13 +11,27 @@ ensure_deployment              1 request to reuse (GET /deployments?sha=&environ
 post_deployment_status         1 request: POST /deployments/{id}/statuses
 deactivate_environment         GET /deployments?environment= (+ pages), per deployment GET its newest
                                status, POST inactive for each one that is not inactive yet
-upsert_marked_comment          GET /issues/{n}/comments (+ pages), then nothing, one PATCH or one POST
+upsert_marked_comment          GET /issues/{n}/comments (+ pages), then nothing, one PATCH or one POST;
+                               the first time in a process also GET /user (token) or GET /app (App)
 =============================  ========================================================================
 
-Every write goes through ``create_once``: a POST or PATCH answered 5xx or not at all is never sent
-again; the object is looked for instead (the deployment of this sha and environment, the newest
-status of this context, the marked comment) and returned when GitHub applied the write. Rate
-limits are waited out and 5xx answers to reads retried by the client's ``PolicyRetry``.
+Writes answered 5xx or not at all (GitHub may have applied them) are looked for first (the
+deployment of this sha and environment, the newest status of this context, the marked comment)
+and what was found is returned. When the write is not there:
+
+* creating a deployment or a comment is never sent again (``create_once``: a second deployment
+  or comment is harmful); the error says so;
+* a commit status, a deployment status and a comment edit are sent again within the client's
+  retry policy and shared budget (``repeat_until_applied``): a second copy is harmless (the newest
+  status of a context / deployment wins), and one 502 must never leave a status pending.
+
+Rate limits are waited out and 5xx answers to reads retried by the client's ``PolicyRetry``.
+
+Long lists: comments and deployments are read page by page following GitHub's ``Link: rel="next"``,
+only while it stays on the API base URL (same scheme, host and path prefix; anything else is a
+one-line GitHubError and nothing, no token, is sent there). At most MAX_PAGES pages (3000 items)
+are read: a longer list is an error naming what was not searched, never an answer from part of it
+(that could post a second comment).
 
 GitHub's refusals are explained in one line naming the input to change: 403 names the permission
 (statuses: write, deployments: write, pull-requests: write) with the ``permissions:`` block to
@@ -37,7 +51,7 @@ from typing import Any, Literal
 import github
 from github import GithubException
 
-from gitops_release.adapters.github import call, create_once
+from gitops_release.adapters.github import acting_login, call, create_once, repeat_until_applied
 from gitops_release.adapters.http import next_link
 from gitops_release.core.github_errors import decode_body, github_message
 from gitops_release.errors import (
@@ -47,16 +61,14 @@ from gitops_release.errors import (
     GitHubValidationError,
     InputError,
 )
+from gitops_release.runtime import redact
 
 STATUSES_WRITE = "statuses: write"
 DEPLOYMENTS_WRITE = "deployments: write"
 PULL_REQUESTS_WRITE = "pull-requests: write"
 
-#: Authors whose marked comment we update; anyone else's marker is ignored (a drive-by commenter
-#: must not be able to plant the marker and have the report edit their comment, or hide ours).
-TRUSTED_ASSOCIATIONS = frozenset({"OWNER", "MEMBER", "COLLABORATOR"})
 COMMENT_LIMIT = 65536  # GitHub refuses longer issue comment bodies (422)
-MAX_PAGES = 30  # 3000 comments / deployments: a bound, not a GitHub limit
+MAX_PAGES = 30  # 3000 comments / deployments: a bound, not a GitHub limit (see "Long lists")
 
 CommentState = Literal["created", "updated", "not-updated"]
 
@@ -132,8 +144,13 @@ def _request(
         ) from None
 
 
-def _pages(gh: github.Github, url: str, params: Mapping[str, Any]) -> Iterator[Any]:
-    """Every item of a paginated list (Link rel="next"), at most MAX_PAGES pages."""
+def _pages(gh: github.Github, url: str, params: Mapping[str, Any], *, what: str) -> Iterator[Any]:
+    """Every item of a paginated list (Link rel="next"), at most MAX_PAGES pages of ``what``.
+
+    A next page elsewhere than the API (another scheme, host or path prefix) is refused before any
+    request is sent to it (the token goes only to the API). A list longer than MAX_PAGES pages
+    raises rather than answering from part of it (see the module docstring).
+    """
     next_url: str | None = url
     query: Mapping[str, Any] | None = params
     for _ in range(MAX_PAGES):
@@ -144,6 +161,38 @@ def _pages(gh: github.Github, url: str, params: Mapping[str, Any]) -> Iterator[A
             raise _not_github(f"GET {url}", "a list")
         yield from data
         next_url, query = next_link(headers), None
+        if next_url is not None:
+            _check_next_page(gh, next_url, what)
+    if next_url is not None:
+        raise GitHubError(
+            f"list the {what}: GitHub has more than {MAX_PAGES} pages of them; the ones after the first "
+            f"{MAX_PAGES} pages were not searched",
+            fix="this bound keeps a report from reading without end; tidy the list up (older comments / "
+            "deployments) or report to a new pull request or environment",
+        )
+
+
+def _check_next_page(gh: github.Github, next_url: str, what: str) -> None:
+    """GitHub's next-page links stay on the API base URL; anything else is not followed."""
+    base = urllib.parse.urlsplit(gh.requester.base_url)
+    page = urllib.parse.urlsplit(next_url)
+    prefix = base.path.rstrip("/") + "/"
+    same = (
+        page.scheme.lower() == base.scheme.lower()
+        and page.netloc.lower() == base.netloc.lower()
+        and page.path.startswith(prefix)
+    )
+    if not same:
+        where = f"{page.scheme}://{page.netloc}" if page.netloc else next_url.split("?", 1)[0][:100]
+        raise GitHubError(
+            redact(
+                f"list the {what}: GitHub's next page points at {where}, not at the API "
+                f"{base.scheme}://{base.netloc}{base.path.rstrip('/')}; not followed (the token goes only "
+                "to the API)"
+            ),
+            fix="check api-url (GITHUB_API_URL) and any proxy in front of it: GitHub's own Link headers "
+            "stay on the API host",
+        )
 
 
 def _not_github(what: str, expected: str) -> APIError:
@@ -216,7 +265,9 @@ def post_commit_status(
     ``description`` is sent as given (the command cuts it to 140 characters); empty values are
     left out. After a 5xx or a lost answer the statuses of ``sha`` are read (newest first) and the
     newest status of ``context`` is returned when it is this one (same state, description and
-    target URL): the commit then shows what was asked, whoever wrote it.
+    target URL): the commit then shows what was asked, whoever wrote it. When it is not, the POST
+    is sent again within the client's retry policy and budget (``repeat_until_applied``: a second
+    status is harmless, the newest wins), so one 502 never leaves the commit pending.
     """
     base = _repo_path(repository)
     sha = (sha or "").strip()
@@ -250,7 +301,9 @@ def post_commit_status(
                 return _posted_status(item, operation) if same else None
         return None
 
-    return create_once(find, create, operation=operation, repository=repository, permission=STATUSES_WRITE)
+    return repeat_until_applied(
+        gh, find, create, operation=operation, repository=repository, permission=STATUSES_WRITE
+    )
 
 
 def _status_error(exc: GithubException, operation: str, repository: str, sha: str) -> APIError | None:
@@ -412,7 +465,8 @@ def post_deployment_status(
     """POST /deployments/{id}/statuses (1 request), with ``log_url`` (not the deprecated target_url).
 
     After a 5xx or a lost answer the deployment's newest status is read and returned when it is this
-    one (same state, description and URLs).
+    one (same state, description and URLs); when it is not, the POST is sent again within the
+    client's retry policy and budget (``repeat_until_applied``), as for a commit status.
     """
     base = _repo_path(repository)
     if not isinstance(deployment_id, int) or isinstance(deployment_id, bool) or deployment_id <= 0:
@@ -453,7 +507,9 @@ def post_deployment_status(
         )
         return _posted_deployment_status(item, operation, deployment_id) if same else None
 
-    return create_once(find, create, operation=operation, repository=repository, permission=DEPLOYMENTS_WRITE)
+    return repeat_until_applied(
+        gh, find, create, operation=operation, repository=repository, permission=DEPLOYMENTS_WRITE
+    )
 
 
 def _deployment_missing(
@@ -483,7 +539,13 @@ def deactivate_environment(
 
     def active() -> list[int]:
         ids: list[int] = []
-        for item in _pages(gh, f"{base}/deployments", {"environment": environment, "per_page": 100}):
+        pages = _pages(
+            gh,
+            f"{base}/deployments",
+            {"environment": environment, "per_page": 100},
+            what=f"deployments of {environment}",
+        )
+        for item in pages:
             deployment = _object(item, f"list deployments of {environment}")
             deployment_id = int(deployment["id"])
             _, statuses = _request(
@@ -510,11 +572,11 @@ def deactivate_environment(
 # -- the pull request comment ---------------------------------------------------------------------
 
 
-def _trusted(comment: Mapping[str, Any]) -> bool:
+def _written_by(comment: Mapping[str, Any], login: str) -> bool:
+    """Whether ``login`` wrote ``comment`` (GitHub logins are case-insensitive)."""
     user = comment.get("user")
-    if isinstance(user, Mapping) and user.get("type") == "Bot":
-        return True
-    return comment.get("author_association") in TRUSTED_ASSOCIATIONS
+    author = user.get("login") if isinstance(user, Mapping) else None
+    return isinstance(author, str) and author.lower() == login.lower()
 
 
 def _same_text(ours: str, theirs: str) -> bool:
@@ -529,14 +591,21 @@ def upsert_marked_comment(
     *,
     marker_matches: Callable[[str], bool],
     body: str,
+    author: str | None = None,
 ) -> tuple[int, CommentState]:
     """One comment per marker on issue / pull request ``number``: created, updated in place, or left.
 
-    GET /issues/{n}/comments (all pages): the oldest comment whose body ``marker_matches`` and whose
-    author is a Bot or the repository's OWNER / MEMBER / COLLABORATOR is ours. Its body differs:
-    PATCH /issues/comments/{id} ("updated"); equal: nothing sent ("not-updated"); none: POST
-    ("created"). A 5xx or lost answer to the POST / PATCH reads the comments again instead of
-    sending twice. Returns (comment id, state).
+    Ours is the oldest comment whose body ``marker_matches`` and that OUR account wrote: ``author``
+    when given, else ``acting_login(gh)`` (a GitHub App: ``<app-slug>[bot]`` from GET /app; a
+    token: GET /user's login, or ``github-actions[bot]`` when the token cannot read it; one request,
+    once per process). A marked comment by anyone else (another App or bot, a member quoting it, a
+    drive-by commenter) is never edited, and does not stop ours from being created.
+
+    GET /issues/{n}/comments (all pages): ours with a different body: PATCH /issues/comments/{id}
+    ("updated"); equal: nothing sent ("not-updated"); none: POST ("created"). A 5xx or lost answer
+    to the POST reads the comments again instead of posting twice (``create_once``); the PATCH is
+    looked for, then sent again when it was not applied (``repeat_until_applied``). Returns
+    (comment id, state).
     """
     base = _repo_path(repository)
     if isinstance(number, bool) or not isinstance(number, int) or number <= 0:
@@ -550,10 +619,11 @@ def upsert_marked_comment(
             fix="report fewer result rows, or shorter details",
         )
     listing = f"{base}/issues/{number}/comments"
+    login = (author or "").strip() or acting_login(gh)
 
     def ours() -> Mapping[str, Any] | None:
-        for item in _pages(gh, listing, {"per_page": 100}):
-            if isinstance(item, Mapping) and _trusted(item) and marker_matches(_text(item, "body")):
+        for item in _pages(gh, listing, {"per_page": 100}, what=f"comments of #{number}"):
+            if isinstance(item, Mapping) and _written_by(item, login) and marker_matches(_text(item, "body")):
                 return _object(item, f"list the comments of #{number}")
         return None
 
@@ -588,7 +658,8 @@ def upsert_marked_comment(
             _, data = _request(gh, "GET", url)
             return (comment_id, "updated") if _same_text(body, _text(_object(data, url), "body")) else None
 
-        return create_once(
+        return repeat_until_applied(
+            gh,
             patched,
             patch,
             operation=f"update comment {comment_id} on #{number}",
@@ -614,7 +685,6 @@ __all__ = [
     "DEPLOYMENTS_WRITE",
     "PULL_REQUESTS_WRITE",
     "STATUSES_WRITE",
-    "TRUSTED_ASSOCIATIONS",
     "CommentState",
     "DeploymentRef",
     "PostedDeploymentStatus",

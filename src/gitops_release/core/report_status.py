@@ -2,8 +2,8 @@
 descriptions, contexts, environments and URLs, the pull request summary comment with its hidden
 marker, and the deployment status an await-argocd-sync evidence bundle stands for.
 
-Pure: no I/O, no clock (the caller passes ``when``), standard library only. Bad input raises
-``InputError`` naming the input and the fix before anything is sent.
+Pure: no I/O, no clock (the comment carries a time only when the caller passes ``when``),
+standard library only. Bad input raises ``InputError`` naming the input and the fix before anything is sent.
 
 Lengths are counted as GitHub counts them: Unicode code points for a description (GitHub answers
 422 above 140), UTF-16 code units for a comment body (never more than code points, so a body
@@ -41,7 +41,17 @@ RESULTS_MAX_CHARS = 1000
 RESULTS_MAX_TEXT = 5_000_000
 RESULT_KEYS = ("name", "result", "details", "url")
 
-_JOB_TO_STATE = {"success": "success", "failure": "failure", "cancelled": "error"}
+#: GitHub Actions' ``${{ job.status }}`` and Argo Workflows' ``{{workflow.status}}`` (an exit handler
+#: reports the same way) -> the final state, never pending
+_JOB_TO_STATE = {
+    "success": "success",
+    "failure": "failure",
+    "cancelled": "error",
+    "succeeded": "success",
+    "failed": "failure",
+    "error": "error",
+}
+ARGO_WORKFLOW_STATUSES = ("Succeeded", "Failed", "Error")
 #: await-argocd-sync's evidence ``outcome`` (commands/await_argocd_sync.py ``_outcome``) -> state
 EVIDENCE_OUTCOMES = {
     "done": "success",
@@ -61,15 +71,17 @@ def _for_job(job_status: str, field: str) -> str:
     if word not in _JOB_TO_STATE:
         raise ValueError(
             f"{field}: '{job_status}' is not a job status; expected one of {', '.join(JOB_STATUSES)} "
-            "(${{ job.status }})"
+            f"(${{{{ job.status }}}}) or {', '.join(ARGO_WORKFLOW_STATUSES)} (Argo Workflows' "
+            "{{workflow.status}})"
         )
     return _JOB_TO_STATE[word]
 
 
 def commit_state_for_job(job_status: str) -> str:
     """``${{ job.status }}`` -> commit status state: success -> success, failure -> failure,
-    cancelled -> error (a cancelled run must still leave a final state, never pending).
-    Case-insensitive; ValueError for anything else (the command turns it into InputError)."""
+    cancelled -> error (a cancelled run must still leave a final state, never pending); also
+    Argo Workflows' ``{{workflow.status}}``: Succeeded -> success, Failed -> failure, Error ->
+    error. Case-insensitive; ValueError for anything else (the command turns it into InputError)."""
     return _for_job(job_status, "job-status")
 
 
@@ -404,18 +416,70 @@ MAX_CELL_CHARS = 1000
 ROWS_LEFT_OUT = "{count} more rows not shown (the results input holds them all)."
 
 
+#: A code span's delimiter run (CommonMark: a run of n backticks closes only at a run of exactly n).
+_BACKTICKS = re.compile(r"`+")
+#: Autolinks GitHub would make from plain text: http(s):// and www. (GFM's extended autolinks),
+#: ``#123`` / ``org/repo#123`` / ``GH-123`` references (a backreference in another issue's timeline).
+_AUTOLINK_SCHEME = re.compile(r"(?i)(https?|ftp|mailto|xmpp)(?=:)")
+_AUTOLINK_WWW = re.compile(r"(?i)(www)(?=\.)")
+_REFERENCE = re.compile(r"(?i)(#|gh-)(?=\d)")
+WORD_JOINER = "\u2060"  # invisible; breaks a pattern GitHub would turn into a link or mention
+
+
+def _code_spans(line: str) -> list[tuple[bool, str]]:
+    """``line`` as (is code span, text) pieces, split where CommonMark finds code spans. Backslash
+    escapes are not considered: ``_plain`` doubles every backslash outside code spans, so in the
+    output every backtick is a real delimiter, as this split assumes."""
+    pieces: list[tuple[bool, str]] = []
+    start = index = 0
+    while True:
+        opener = _BACKTICKS.search(line, index)
+        if opener is None:
+            break
+        closer = _BACKTICKS.search(line, opener.end())
+        while closer is not None and len(closer.group()) != len(opener.group()):
+            closer = _BACKTICKS.search(line, closer.end())
+        if closer is None:
+            index = opener.end()  # no closer of that length: the backticks are literal text
+            continue
+        pieces.append((False, line[start : opener.start()]))
+        pieces.append((True, line[opener.start() : closer.end()]))
+        start = index = closer.end()
+    pieces.append((False, line[start:]))
+    return [piece for piece in pieces if piece[1]]
+
+
+def _plain(text: str) -> str:
+    """Plain Markdown text that can only show as text: backslashes escaped first (so a ``\\``
+    cannot un-escape the pipe after it), ``|`` ``[`` ``]`` escaped (no cell break, no link, no
+    image, no footnote), ``<`` as ``&lt;`` (no raw HTML, no ``<autolink>``), and a word joiner
+    in what GitHub would autolink: ``@mention``, ``https://``, ``www.``, ``#1`` / ``org/repo#1``."""
+    text = text.replace("\\", "\\\\")
+    for char in "|[]":
+        text = text.replace(char, "\\" + char)
+    text = text.replace("<", "&lt;").replace("@", "@" + WORD_JOINER)
+    text = _AUTOLINK_SCHEME.sub(lambda m: m.group(1) + WORD_JOINER, text)
+    text = _AUTOLINK_WWW.sub(lambda m: m.group(1) + WORD_JOINER, text)
+    return _REFERENCE.sub(lambda m: m.group(1) + WORD_JOINER, text)
+
+
+def _code(span: str) -> str:
+    """A code span kept as written (GitHub shows it literally: no link, mention or HTML inside);
+    only a pipe is escaped, with the backslashes right before it doubled, because GitHub splits
+    table cells before it finds code spans."""
+    return re.sub(r"(\\*)\|", lambda m: m.group(1) * 2 + "\\|", span)
+
+
 def _inline(text: str, limit: int) -> str:
-    """Free text safe on one Markdown line and in a table cell: one line, ``|`` escaped (a
-    backslash before a pipe always escapes it in GitHub's tables), no raw HTML (``<``), no
-    @-mention (a word joiner after ``@``). Other Markdown (backticks, emphasis) is kept."""
+    """Free text safe on one Markdown line and in a table cell: one line that shows as text (see
+    ``_plain``) except for code spans, which stay readable."""
     line = _one_line(text, limit)
-    return line.replace("|", "\\|").replace("<", "&lt;").replace("@", "@\u2060")
+    return "".join(_code(piece) if code else _plain(piece) for code, piece in _code_spans(line))
 
 
 def _link_text(text: str, limit: int) -> str:
-    """Link text: like ``_inline``, with backslashes and brackets escaped so it ends where we say."""
-    line = _one_line(text, limit).replace("\\", "\\\\").replace("[", "\\[").replace("]", "\\]")
-    return line.replace("|", "\\|").replace("<", "&lt;").replace("@", "@\u2060")
+    """Link text: like ``_inline`` (brackets are escaped there, so it ends where we say)."""
+    return _inline(text, limit)
 
 
 def _destination(url: str) -> str | None:
@@ -454,12 +518,15 @@ def render_comment(
     results: Sequence[ResultRow],
     repository: str,
     run_url: str,
-    when: str,
+    when: str | None = None,
 ) -> str:
     """The pull request summary comment: the marker (first line), ``### <icon> <context>:
     <state>``, the commit and the description, a details link, the results table (``| check |
-    result | details |``) and a footer naming the run and ``when``. At most 65,536 characters
-    (GitHub's limit): rows that do not fit are left out and counted."""
+    result | details |``) and a footer naming the run (and ``when``, only when given: without it
+    the body is a pure function of the rest, so an unchanged re-run renders byte-identical text
+    and the comment is not edited). At most 65,536 characters (GitHub's limit): rows that do not
+    fit are left out and counted. Text from results, description and context can only show as
+    text (no link, image, HTML, mention or cross-reference; see ``_plain``)."""
     context = check_context(context)
     state_word = _one_line(state, 40)
     icon = _STATE_ICONS.get(state_word.lower(), "•")
@@ -482,7 +549,7 @@ def render_comment(
     run = _destination(run_url)
     if run:
         footer.append(f"in [this run]({run})")
-    if when.strip():
+    if when and when.strip():
         footer.append(f"at {_inline(when, 64)}")
     head = [comment_marker(context), heading, " · ".join(summary)]
     tail = ["<sub>" + " ".join(footer) + ".</sub>"]

@@ -62,6 +62,8 @@ EXTRA_OPERATIONS: tuple[tuple[str, str], ...] = (
     ("/repos/{owner}/{repo}/deployments/{deployment_id}", "get"),
     ("/repos/{owner}/{repo}/branches", "get"),
     ("/repos/{owner}/{repo}/branches/{branch}", "get"),
+    ("/user", "get"),
+    ("/app", "get"),
 )
 
 UNAVAILABLE_NOTE = (

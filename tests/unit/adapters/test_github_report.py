@@ -82,6 +82,7 @@ def test_bad_arguments_are_refused_before_any_request(
 
 
 def test_a_comment_of_exactly_the_limit_is_sent(gh: github.Github, server: ReplayServer) -> None:
+    server.answer("GET", r"/user$", Reply(200, {"login": "release-bot"}))
     server.answer("GET", r"/comments\?", Reply(200, []))
     server.answer("POST", r"/comments$", Reply(201, {"id": 5}))
     assert upsert_marked_comment(gh, REPO, 1, marker_matches=anything, body="x" * COMMENT_LIMIT) == (
@@ -176,3 +177,70 @@ def test_create_sends_every_option_as_given(gh: github.Github, server: ReplaySer
         "production_environment": False,
         "payload": {"app": "web"},
     }
+
+
+def test_a_next_page_outside_the_ghes_api_prefix_is_not_followed(server: ReplayServer) -> None:
+    gh = github_client(GitHubAuth(token="t"), base_url=server.url + "/api/v3", env={}, timeout=5)
+    outside = f"{server.url}/repos/{REPO}/deployments?page=2"
+    server.answer(
+        "GET", r"/api/v3/repos/org/app/deployments\?", Reply(200, [], {"Link": f'<{outside}>; rel="next"'})
+    )
+    with pytest.raises(GitHubError) as caught:
+        deactivate_environment(gh, REPO, "preview/pr-1")
+    assert caught.value.message == (
+        f"list the deployments of preview/pr-1: GitHub's next page points at {server.url}, not at the API "
+        f"{server.url}/api/v3; not followed (the token goes only to the API)"
+    )
+    assert len(server.requests) == 1
+
+
+def marked_comment(comment_id: int, login: str, user_type: str, association: str) -> dict[str, Any]:
+    return {
+        "id": comment_id,
+        "body": "<!-- marker -->\nold",
+        "user": {"login": login, "type": user_type},
+        "author_association": association,
+    }
+
+
+def test_a_token_that_cannot_read_get_user_is_github_actions_bot_and_only_its_comment_is_edited(
+    gh: github.Github, server: ReplayServer
+) -> None:
+    """GITHUB_TOKEN (and an installation token) get 403 on GET /user: the comment author is then
+    github-actions[bot]. Another App's and a member's marked comments are not ours."""
+    server.answer(
+        "GET",
+        r"/user$",
+        Reply(403, {"message": "Resource not accessible by integration", "documentation_url": "https://x"}),
+    )
+    comments = [
+        marked_comment(1, "other-app[bot]", "Bot", "NONE"),
+        marked_comment(2, "maintainer", "User", "MEMBER"),
+        marked_comment(3, "github-actions[bot]", "Bot", "NONE"),
+    ]
+    server.answer("GET", r"/comments\?", Reply(200, comments))
+    server.answer(
+        "PATCH", r"/issues/comments/3$", Reply(200, {**comments[2], "body": "<!-- marker -->\nnew"})
+    )
+    marked = lambda body: body.startswith("<!-- marker -->")  # noqa: E731
+    assert upsert_marked_comment(gh, REPO, 1, marker_matches=marked, body="<!-- marker -->\nnew") == (
+        3,
+        "updated",
+    )
+    assert [f"{s.method} {s.path.split('?')[0]}" for s in server.requests] == [
+        "GET /user",
+        "GET /repos/org/app/issues/1/comments",
+        "PATCH /repos/org/app/issues/comments/3",
+    ]
+
+
+def test_an_explicit_author_is_used_without_asking_who_the_token_is(
+    gh: github.Github, server: ReplayServer
+) -> None:
+    """E.g. an installation token of another App passed as token: its bot is named by the caller."""
+    server.answer("GET", r"/comments\?", Reply(200, [marked_comment(4, "Release-App[bot]", "Bot", "NONE")]))
+    marked = lambda body: body.startswith("<!-- marker -->")  # noqa: E731
+    assert upsert_marked_comment(
+        gh, REPO, 1, marker_matches=marked, body="<!-- marker -->\nold", author="release-app[bot]"
+    ) == (4, "not-updated")
+    assert [s.method for s in server.requests] == ["GET"]

@@ -293,21 +293,28 @@ def test_the_recorded_status_list_finds_the_status_after_a_lost_answer(
     assert [m for m, _ in server.sent()] == ["POST", "GET"]
 
 
-def test_a_status_list_whose_newest_differs_is_not_taken_for_ours(
-    gh: github.Github, server: ReplayServer
+def test_a_status_list_whose_newest_differs_is_not_taken_for_ours_and_the_status_is_sent_again(
+    gh: github.Github, server: ReplayServer, sleeps: list[float]
 ) -> None:
+    """A lost answer GitHub did not apply: a second commit status is harmless (the newest wins), so
+    it is sent again after the policy's backoff rather than leaving the commit pending."""
     server.answer("POST", r"/statuses/", DROP)
     server.answer("GET", r"/commits/[0-9a-f]+/statuses\?", only(STATUS_LISTS))
-    with pytest.raises(GitHubError, match=r"was sent once and not re-sent; no answer .* and it is not there"):
-        post_commit_status(
-            gh,
-            REPO,
-            sha="7d069dedd4cb56bf57760688657abd0e6b5a28b8",
-            state="success",
-            context="default",
-            description=None,
-            target_url=None,
-        )
+    server.answer(
+        "POST", r"/statuses/", Reply(201, {"id": 7, "state": "success", "context": "default", "url": "u"})
+    )
+    posted = post_commit_status(
+        gh,
+        REPO,
+        sha="7d069dedd4cb56bf57760688657abd0e6b5a28b8",
+        state="success",
+        context="default",
+        description=None,
+        target_url=None,
+    )
+    assert posted == PostedStatus(id=7, state="success", context="default", url="u")
+    assert [m for m, _ in server.sent()] == ["POST", "GET", "POST"]
+    assert len(sleeps) == 1 and 0 <= sleeps[0] <= 1  # the policy's first backoff
 
 
 @pytest.mark.parametrize("exchange", COMBINED_STATUSES, ids=ids(COMBINED_STATUSES))
@@ -419,7 +426,9 @@ def call_each(kind: str, gh: github.Github) -> Any:
         )
     if kind == "deployments":
         return ensure_deployment(gh, REPO, sha="a" * 40, environment="staging")
-    return upsert_marked_comment(gh, REPO, 3, marker_matches=lambda body: True, body="x")
+    return upsert_marked_comment(
+        gh, REPO, 3, marker_matches=lambda body: True, body="x", author="release-bot"
+    )
 
 
 @pytest.mark.parametrize(

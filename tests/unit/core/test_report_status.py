@@ -61,11 +61,21 @@ def test_job_status_maps_to_a_final_state(job: str, state: str) -> None:
     assert state in COMMIT_STATES and state in DEPLOYMENT_STATES
 
 
-@pytest.mark.parametrize("job", ["", "skipped", "pending", "succeeded"])
+@pytest.mark.parametrize(
+    ("job", "state"),
+    [("Succeeded", "success"), ("Failed", "failure"), ("Error", "error"), ("SUCCEEDED", "success")],
+)
+def test_argo_workflow_status_maps_to_a_final_state(job: str, state: str) -> None:
+    """Argo Workflows' {{workflow.status}} in an exit handler reports like ${{ job.status }}."""
+    assert commit_state_for_job(job) == state
+    assert deployment_state_for_job(job) == state
+
+
+@pytest.mark.parametrize("job", ["", "skipped", "pending", "Running", "Omitted"])
 def test_unknown_job_status_is_refused(job: str) -> None:
     with pytest.raises(ValueError, match="job-status"):
         commit_state_for_job(job)
-    with pytest.raises(ValueError, match="success, failure, cancelled"):
+    with pytest.raises(ValueError, match=r"success, failure, cancelled.*Succeeded, Failed, Error"):
         deployment_state_for_job(job)
 
 
@@ -300,6 +310,55 @@ def test_comment_table_escapes_cells() -> None:
     )
     assert table[3] == "| x\\]y\\\\ | ❌ failed | &lt;!-- hidden --> &lt;img src=x> |"
     assert body.count("<!--") == 1  # only the marker
+
+
+def test_comment_without_when_has_no_time_and_is_the_same_on_every_render() -> None:
+    """A re-run with nothing changed renders the same bytes, so the comment is not edited."""
+    values = {
+        "context": DEFAULT_CONTEXT,
+        "state": "success",
+        "sha": SHA,
+        "description": "done",
+        "target_url": RUN_URL,
+        "results": (ResultRow("schema", "pass", "12 files"),),
+        "repository": "o/config",
+        "run_url": RUN_URL,
+    }
+    body = render_comment(**values)  # type: ignore[arg-type]
+    assert body == render_comment(**values)  # type: ignore[arg-type]
+    assert body.splitlines()[-1] == (
+        f"<sub>Reported by gitops-release report-status for o/config in [this run](<{RUN_URL}>).</sub>"
+    )
+    assert " at " not in body.splitlines()[-1]
+    assert "at 2024-05-01T10:00:00Z." in comment(when="2024-05-01T10:00:00Z")
+
+
+@pytest.mark.parametrize(
+    ("details", "shown"),
+    [
+        ("![ok](https://evil.example/x.png)", "!\\[ok\\](https\u2060://evil.example/x.png)"),
+        (
+            "[Re-run as admin](https://evil.example/login)",
+            "\\[Re-run as admin\\](https\u2060://evil.example/login)",
+        ),
+        ("see org/other#1 and #2, GH-3", "see org/other#\u20601 and #\u20602, GH-\u20603"),
+        (
+            "visit www.evil.example or http://x.example",
+            "visit www\u2060.evil.example or http\u2060://x.example",
+        ),
+        ("<https://evil.example> <img src=x>", "&lt;https\u2060://evil.example> &lt;img src=x>"),
+        ("[^1] [x]: https://evil.example", "\\[^1\\] \\[x\\]: https\u2060://evil.example"),
+        ("a\\| forged", "a\\\\\\| forged"),
+        ("run `make [x] | y` then `a\\|b`", "run `make [x] \\| y` then `a\\\\\\|b`"),
+    ],
+    ids=["image", "link", "references", "autolinks", "html", "footnote", "backslash-pipe", "code"],
+)
+def test_comment_cells_show_results_as_text_only(details: str, shown: str) -> None:
+    """Results come from a PR's prep (or a fork's artifact): they must not add a link, an image, HTML,
+    a cross-repository backreference or a table cell to a comment the bot signs; code stays readable."""
+    body = comment(results=(ResultRow("schema", "failed", details),))
+    [row] = [line for line in body.splitlines() if line.startswith("| schema")]
+    assert row == f"| schema | ❌ failed | {shown} |"
 
 
 def test_comment_with_too_many_rows_says_how_many_are_left_out() -> None:

@@ -198,7 +198,8 @@ def test_comment_fits_and_its_table_keeps_three_cells(
     assert len(body.encode("utf-16-le", "surrogatepass")) // 2 <= COMMENT_LIMIT
     body.encode("utf-8")
     assert is_marked(body, context.strip())
-    assert body.count("<!--") == 1  # nothing a user wrote opens another comment
+    # nothing a user wrote opens another comment (inside a code span `<!--` is shown as text)
+    assert sum(outside_code(line).count("<!--") for line in body.splitlines()) == 1
     lines = body.splitlines()
     table = [line for line in lines if line.startswith("| ")]
     if results:
@@ -212,3 +213,119 @@ def test_comment_fits_and_its_table_keeps_three_cells(
             assert f"{len(results) - shown} more rows not shown" in body
     else:
         assert not table
+
+
+#: What the adversary types into a results cell: Markdown that links, embeds, references or breaks.
+MARKDOWN = st.sampled_from(
+    [
+        "![",
+        "[",
+        "]",
+        "](",
+        ")",
+        "(",
+        "<",
+        ">",
+        "\\",
+        "|",
+        "`",
+        "``",
+        "!",
+        "#",
+        "#1",
+        "org/repo#12",
+        "GH-7",
+        "@",
+        "https://evil.example/x",
+        "http://",
+        "www.",
+        "mailto:a@b.c",
+        "&lt;",
+        "&#91;",
+        "[^1]",
+        ":",
+        " ",
+        "x",
+    ]
+)
+CELL_TEXT = st.lists(MARKDOWN | st.text(max_size=4), max_size=40).map("".join)
+
+
+def gfm_cells(row: str) -> list[str]:
+    """A table row split as cmark-gfm splits it: a backslash takes the next character with it
+    (``\\\\|`` is an escaped backslash, then a pipe that ends the cell); each cell's ``\\|`` then
+    becomes ``|`` before inline parsing."""
+    found, current, index = [], [], 0
+    while index < len(row):
+        char = row[index]
+        if char == "\\" and index + 1 < len(row):
+            current.append(row[index : index + 2])
+            index += 2
+            continue
+        if char == "|":
+            found.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+        index += 1
+    found.append("".join(current))
+    return [cell.replace("\\|", "|") for cell in found[1:-1]]
+
+
+def outside_code(cell: str) -> str:
+    """The cell's text outside code spans (CommonMark: a run of n backticks closes at exactly n;
+    every backslash outside a span is itself escaped in our output, so backticks are delimiters)."""
+    out, index = [], 0
+    runs = list(re.finditer(r"`+", cell))
+    position = 0
+    while position < len(runs):
+        opener = runs[position]
+        if opener.start() < index:
+            position += 1
+            continue
+        closer = next((r for r in runs[position + 1 :] if len(r.group()) == len(opener.group())), None)
+        if closer is None:
+            position += 1
+            continue
+        out.append(cell[index : opener.start()])
+        index = closer.end()
+        position = runs.index(closer) + 1
+    out.append(cell[index:])
+    return " ".join(out)
+
+
+def unescaped(text: str, char: str) -> bool:
+    """Whether ``char`` occurs after an even number of backslashes (so Markdown sees it as syntax)."""
+    for match in re.finditer(re.escape(char), text):
+        before = text[: match.start()]
+        if (len(before) - len(before.rstrip("\\"))) % 2 == 0:
+            return True
+    return False
+
+
+@given(name=CELL_TEXT.filter(str.strip), result=CELL_TEXT.filter(str.strip), details=CELL_TEXT)
+@settings(max_examples=200, deadline=None)
+def test_any_cell_text_gives_three_cells_and_no_link_image_html_or_reference(
+    name: str, result: str, details: str
+) -> None:
+    body = render_comment(
+        context="release-data-prep/pr",
+        state="failure",
+        sha="0" * 40,
+        description="",
+        target_url="",
+        results=[ResultRow(name, result, details)],
+        repository="org/app",
+        run_url="",
+    )
+    table = [line for line in body.splitlines() if line.startswith("| ")]
+    assert len(table) == 3, body  # header, delimiter row, our one row
+    row = table[2]
+    cells = gfm_cells(row)
+    assert len(cells) == 3, row
+    for cell in cells:
+        text = outside_code(cell)
+        assert not unescaped(text, "["), cell  # no link, image or footnote can open
+        assert "<" not in text, cell  # no raw HTML, no <autolink>
+        assert not re.search(r"(?i)(https?|ftp|mailto)://|www\.|#\d|gh-\d", text), cell
+        assert not re.search(r"@[A-Za-z0-9]", text), cell

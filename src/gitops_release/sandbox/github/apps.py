@@ -1,4 +1,11 @@
-"""GitHub App auth: RS256 app JWTs, the repository installation, installation access tokens."""
+"""GitHub App auth: RS256 app JWTs, the repository installation, installation access tokens; and who
+a credential is: ``GET /app`` (the App, with its JWT) and ``GET /user`` (the token's account).
+
+``GET /user`` answers as GitHub does for each kind of token: a user's token (a PAT; a login without
+``[bot]``) gets its account (``private-user``); a Bot's token (an App installation token, the
+Actions ``GITHUB_TOKEN`` = ``github-actions[bot]``) gets 403 "Resource not accessible by
+integration"; no token gets 401. ``GET /app`` needs the App's JWT (401 otherwise) and answers the
+App with its ``slug``: its bot account is ``<slug>[bot]``, the author of what its tokens write."""
 
 from __future__ import annotations
 
@@ -15,6 +22,8 @@ from gitops_release.sandbox.github.model import (
     _error,
     _Identity,
     _iso,
+    _node_id,
+    _not_accessible,
     _Request,
     _Result,
     _Route,
@@ -26,6 +35,8 @@ from gitops_release.sandbox.github.repos import ReposMixin
 ROUTES: tuple[_Route, ...] = (
     _route("POST", "/app/installations/{installation_id}/access_tokens", "access_token", None),
     _route("GET", f"{_R}/installation", "repo_installation", None),
+    _route("GET", "/app", "authenticated_app", None),
+    _route("GET", "/user", "authenticated_user", []),  # any token; no repository permission
 )
 
 
@@ -150,3 +161,66 @@ class AppsMixin(ReposMixin):
             },
             {},
         )
+
+    def _authenticated_app(self, request: _Request, params: Mapping[str, str]) -> _Result:
+        identity = request.identity
+        assert identity is not None and identity.app is not None
+        app = identity.app
+        slug = f"sandbox-app-{app.app_id}"
+        created = _iso(self._started_at)
+        return (
+            200,
+            {
+                "id": app.app_id,
+                "slug": slug,
+                "client_id": f"Iv1.{app.app_id:016x}",
+                "node_id": _node_id("Integration", app.app_id),
+                "owner": self._user("org", "Organization"),
+                "name": f"Sandbox App {app.app_id}",
+                "description": None,
+                "external_url": f"{self.url}/apps/{slug}",
+                "html_url": f"{self.url}/apps/{slug}",
+                "created_at": created,
+                "updated_at": created,
+                "permissions": dict(_ALL_PERMISSIONS),
+                "events": [],
+                "installations_count": len(set(app.installations.values())),
+            },
+            {},
+        )
+
+    def _authenticated_user(self, request: _Request, params: Mapping[str, str]) -> _Result:
+        identity = request.identity
+        if identity is None or identity.token is None:
+            raise _error(401, "Requires authentication")
+        token = identity.token
+        if token.user_type == "Bot":
+            # An installation token or GITHUB_TOKEN acts for an App, not a user account.
+            raise _not_accessible("GET", "/user")
+        created = _iso(self._started_at)
+        user = self._user(token.login, token.user_type)
+        user.update(
+            {
+                "name": None,
+                "company": None,
+                "blog": "",
+                "location": None,
+                "email": None,
+                "hireable": None,
+                "bio": None,
+                "twitter_username": None,
+                "public_repos": 0,
+                "public_gists": 0,
+                "followers": 0,
+                "following": 0,
+                "created_at": created,
+                "updated_at": created,
+                "private_gists": 0,
+                "total_private_repos": 0,
+                "owned_private_repos": 0,
+                "disk_usage": 0,
+                "collaborators": 0,
+                "two_factor_authentication": True,
+            }
+        )
+        return 200, user, {}

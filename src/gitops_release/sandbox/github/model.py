@@ -236,6 +236,8 @@ OPERATION_DOCS: dict[tuple[str, str], str] = {
     ("POST", f"{_R}/dispatches"): f"{_D}/repos/repos#create-a-repository-dispatch-event",
     ("GET", f"{_R}/pulls"): f"{_D}/pulls/pulls#list-pull-requests",
     ("POST", f"{_R}/pulls"): f"{_D}/pulls/pulls#create-a-pull-request",
+    ("GET", "/user"): f"{_D}/users/users#get-the-authenticated-user",
+    ("GET", "/app"): f"{_D}/apps/apps#get-the-authenticated-app",
 }
 
 NOT_ACCESSIBLE_MESSAGE = "Resource not accessible by integration"
