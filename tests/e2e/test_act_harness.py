@@ -182,6 +182,7 @@ def test_ci_actions_job_runs_the_local_dispatch_update_action_against_the_sandbo
     assert result.outputs["dispatch"]["dispatched-to"] == "acme/config"
     assert result.outputs["update-db"]["changed"] == "true"
     assert result.outputs["db"] == {"db-verified": "true"}
+    assert result.outputs["stop-sandbox"] == {"exit-status": "0"}
     assert "POST http://127.0.0.1:" in result.log and "/repos/acme/config/dispatches" in result.log
 
 
@@ -211,7 +212,7 @@ def test_ci_actions_job_fails_when_the_strict_sandbox_recorded_an_openapi_violat
     checkout = snapshot_tree(REPO_ROOT, tmp_path / "checkout")
     ci = checkout / ".github/workflows/ci.yml"
     text = ci.read_text(encoding="utf-8")
-    stop = "      - name: Stop the sandbox"
+    stop = "      - id: stop-sandbox\n"
     assert text.count(stop) == 1
     ci.write_text(text.replace(stop, CONTRACT_BREAKING_STEP + stop), encoding="utf-8")
 
@@ -228,6 +229,7 @@ def test_ci_actions_job_fails_when_the_strict_sandbox_recorded_an_openapi_violat
     assert result.jobs == {"actions": "failure"}
     assert result.outputs["db"] == {"db-verified": "true"}  # everything before the stop step passed
     assert "stopping" in result.log
+    assert result.outputs["stop-sandbox"] == {"exit-status": "1"}  # the strict sandbox's verdict
     assert "sandbox exit status: 1" in result.log
     assert any(level == "error" and "OpenAPI violation" in title for level, title, _ in result.annotations)
 
@@ -246,6 +248,22 @@ def test_ci_workflow_timeouts_interpreters_and_strict_sandbox() -> None:
     steps = {step.get("id", step.get("name")): step for step in jobs["actions"]["steps"]}
     assert "make venv" in steps["python"]["run"]
     assert "--strict true" in steps["sandbox"]["run"]
+
+
+def test_ci_prints_the_sandbox_exit_status_in_a_step_that_does_not_fail_after_it() -> None:
+    """act (host mode) drops the last lines of a failing step's output (it returns on the step's
+    error before its pty output is copied; under load, often): the step that prints the sandbox's
+    log and exit status must succeed once the sandbox stopped, and a later step fail on it."""
+    steps = read_ci()["jobs"]["actions"]["steps"]
+    [stop] = [step for step in steps if step.get("id") == "stop-sandbox"]
+    script = [line.strip() for line in stop["run"].splitlines() if line.strip()]
+    printed = script.index('echo "sandbox exit status: $status"')
+    assert script[printed + 1 :] == ['echo "exit-status=$status" >>"$GITHUB_OUTPUT"']
+    after = steps[steps.index(stop) + 1 :]
+    [check] = [step for step in after if "steps.stop-sandbox.outputs.exit-status" in str(step)]
+    assert check["if"].startswith("always()")
+    assert check["env"] == {"STATUS": "${{ steps.stop-sandbox.outputs.exit-status }}"}
+    assert 'if [ "$STATUS" != 0 ]' in check["run"] and "exit 1" in check["run"]
 
 
 def read_ci() -> dict[str, Any]:

@@ -420,6 +420,39 @@ def test_an_app_deleted_during_the_wait_fails_clearly(
     assert "web" in got.error.message and "deleted" in got.error.message
 
 
+@pytest.mark.parametrize("selector", [None, "team=a"])
+def test_an_app_deleted_between_the_get_and_the_watch_start_fails_clearly(
+    argocd_sandbox: ArgoCDSandbox,
+    config: Config,
+    web: str,
+    await_sync: Callable[..., Run],
+    monkeypatch: pytest.MonkeyPatch,
+    selector: str | None,
+) -> None:
+    """The watch thread GETs the app, then opens the stream: an app deleted in between is in
+    neither (the stream's initial state no longer has it, and its DELETED went to no watcher; real
+    Argo CD lists and only then subscribes, so it has such a gap of its own). The silent stream
+    must not hide the delete until the timeout."""
+    argocd_sandbox.store.set_fault(web, Fault("never-healthy"))
+    config.set_tag("2.0.0")
+    argocd_sandbox.store.notify_push(REPO)
+    watch = aas.ArgoCDClient.watch
+    deleted = threading.Event()
+
+    def delete_then_watch(self: aas.ArgoCDClient, **kwargs: Any) -> Iterator[Any]:
+        if not deleted.is_set():  # exactly between the watch thread's GET and its stream
+            deleted.set()
+            argocd_sandbox.store.delete(web)
+        return watch(self, **kwargs)
+
+    monkeypatch.setattr(aas.ArgoCDClient, "watch", delete_then_watch)
+    target = {"applications": web} if selector is None else {"selector": selector}
+    got = await_sync(timeout="5s", **target)
+    assert deleted.is_set()
+    assert isinstance(got.error, WaitFailedError), got.log
+    assert "web" in got.error.message and "deleted" in got.error.message
+
+
 # -- sync ----------------------------------------------------------------------------------------
 
 

@@ -175,7 +175,9 @@ def test_a_transition_while_no_stream_is_connected_is_caught_by_the_re_read(
         "repo_path": str(config.checkout),
         "refresh": "none",
         "timeout": "20s",
-        "poll_interval": "200ms",
+        # Past the scenario: the main loop's re-read of a silent app (every poll-interval) would
+        # see the new state too; here only the watch thread's GET before the reconnect may.
+        "poll_interval": "15s",
         "evidence_path": "evidence.json",
     }
     env = {f"INPUT_{k.upper().replace('_', '-')}": v for k, v in values.items()}

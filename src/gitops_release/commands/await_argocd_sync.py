@@ -17,8 +17,10 @@ Flow (docs/await-argocd-sync.md):
    namespace AND name (``Waiter.key``): a same-named app in another namespace never counts, and
    apps a selector finds in several namespaces are each read, refreshed and synced in their own.
    Every (re)connect first re-reads the apps with a GET / list so no transition between
-   connections is missed. A stream failing ``STREAM_FAILURES`` times in a row without delivering
-   an event, or ``stream: false``, means polling every app every ``poll-interval``. Each app has a
+   connections is missed; an app the streams said nothing of for ``poll-interval`` is re-read too
+   (``Waiter.silent``: a delete just before a stream starts is in no stream). A stream failing
+   ``STREAM_FAILURES`` times in a row without delivering an event, or ``stream: false``, means
+   polling every app every ``poll-interval``. Each app has a
    ``core.argocd.WaitTracker``; STALE asks for a refresh (at most once per poll-interval per app);
    FAILED (a failed operation for the expected revision, Degraded past ``degraded-grace``, the app
    deleted) raises WaitFailedError at once; the deadline raises WaitTimeoutError naming every app
@@ -139,7 +141,7 @@ INPUTS: tuple[InputSpec, ...] = (
     ),
     InputSpec(
         "poll-interval",
-        "how often to poll when the watch stream is unavailable",
+        "how often to poll when the stream is unavailable (streaming: an app silent so long is re-read)",
         kind="duration",
         default=DEFAULT_POLL,
     ),
@@ -1019,6 +1021,8 @@ class Waiter:
         self.assessments: dict[str, rules.Assessment] = {}
         self.requested: dict[str, datetime] = {}
         self.last_refresh: dict[str, float] = {}
+        # when each app was last observed (any source) or re-read because its stream was silent
+        self.checked: dict[str, float] = {}
         self.last_error: ReleaseError | None = None
         # named apps without app-namespace: the namespace the GET found each in (Argo CD's own)
         self.home: dict[str, str] = {}
@@ -1156,6 +1160,7 @@ class Waiter:
         return self.config_history
 
     def observe(self, name: str, app: Mapping[str, Any] | None, now: float) -> None:
+        self.checked[name] = now
         tracker = self.trackers.get(name)
         if app is None:
             if tracker is None:
@@ -1311,6 +1316,34 @@ class Waiter:
                 self.say(f"Argo CD not reachable ({exc.one_line()}); retrying until the timeout")
             self.last_error = exc
 
+    def silent(self, now: float) -> list[str]:
+        """Streaming: the apps nothing was heard of for ``poll-interval``. A delete can fall
+        between a watch thread's GET and its stream's start (and real Argo CD lists an app for a
+        new watch before it subscribes to the changes): no stream ever says it, and a watch of a
+        deleted app just stays silent. Such apps are re-read like polling would."""
+        if self.polling:
+            return []
+        return [
+            name
+            for name in self.order
+            if name in self.trackers and now - self.checked.get(name, now) >= self.inputs.poll_interval
+        ]
+
+    def recheck_silent(self, now: float) -> None:
+        """GET the silent apps (selector: list them): a 404 / 403 or a missing app is a delete."""
+        silent = self.silent(now)
+        if not silent:
+            return
+        for name in silent:
+            self.checked[name] = now  # asked: again after poll-interval if this fails
+        try:
+            names = None if self.inputs.selector is not None else silent  # a selector: one list
+            self.apply(self.snapshot(names=names), self.clock())
+        except ReleaseError as exc:
+            if not transient(exc):
+                raise
+            self.last_error = exc
+
     # -- the loop ------------------------------------------------------------------------------
 
     def start(self) -> None:
@@ -1388,6 +1421,10 @@ class Waiter:
                     wake = min(wake, hint)
             if self.polling or any(a.verdict is rules.Verdict.STALE for a in self.assessments.values()):
                 wake = min(wake, next_poll)
+            if not self.polling:
+                for name in self.order:
+                    if name in self.trackers and name in self.checked:
+                        wake = min(wake, self.checked[name] + self.inputs.poll_interval)
             try:
                 item = self.events.get(timeout=_bounded(min(wake - now, self.deadline - now)))
             except queue.Empty:
@@ -1406,6 +1443,7 @@ class Waiter:
             if self.polling and now >= next_poll:
                 self.poll(now)
                 next_poll = self.clock() + self.inputs.poll_interval
+            self.recheck_silent(now)
             self.check_failed()
             if not self.done():
                 self.refresh_stale(self.clock())
