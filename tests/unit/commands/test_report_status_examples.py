@@ -508,3 +508,23 @@ def test_the_argo_workflow_example_passes_its_flags_and_keeps_the_token_out_of_t
     got = rs.Inputs.from_reader(InputReader(env=env, flags=flags))  # outside Actions: no GITHUB_*
     assert (got.state, got.sha, got.repository) == (state, SHA, "org/app")
     assert got.target_url == "https://argo.example.org/workflows/argo/release-data-prep-x7k2q"
+
+
+def test_the_comment_the_docs_show_is_what_the_command_renders() -> None:
+    """docs/report-status.md "Pull request comment" shows the body byte for byte: no time in it, so
+    a re-run with nothing changed renders the same text and edits nothing."""
+    [shown] = re.findall(
+        r"^```markdown\n(.*?)^```", DOCS.read_text(encoding="utf-8"), re.DOTALL | re.MULTILINE
+    )
+    run = "https://github.com/org/app/actions/runs/1"
+    rendered = rs.rules.render_comment(
+        context="release-data-prep/pr",
+        state="success",
+        sha="1a2b3c4" + "0" * 33,
+        description="Release data prepared",
+        target_url=run,
+        results=(rs.rules.ResultRow("schema", "pass", "12 files", None),),
+        repository="org/app",
+        run_url=run,
+    )
+    assert shown.rstrip("\n") == rendered.rstrip("\n")
