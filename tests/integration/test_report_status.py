@@ -308,7 +308,9 @@ def test_comment_author_finds_another_apps_comment_without_asking_github_who_we_
     github_sandbox.add_token(app_token, login="my-app[bot]")
     env = {**pr_event(tmp_path, number, pr_head), "INPUT_TOKEN": app_token}
     marker = comment_marker("release-data-prep/pr")
-    theirs = github_sandbox.add_comment(REPO, number, f"{marker}\nanother account's", login="github-actions[bot]")
+    theirs = github_sandbox.add_comment(
+        REPO, number, f"{marker}\nanother account's", login="github-actions[bot]"
+    )
     ours = github_sandbox.add_comment(REPO, number, f"{marker}\nthe last run's", login="my-app[bot]")
     done = step(
         env=env, state="success", context="release-data-prep/pr", comment="true", comment_author="my-app[bot]"

@@ -729,7 +729,9 @@ def test_a_comment_author_that_is_not_a_github_login_is_refused(tmp_path: Path, 
     assert "GitHub login" in error.message and "[bot]" in (error.fix or "")
 
 
-@pytest.mark.parametrize(("job", "state"), [("Succeeded", "success"), ("Failed", "failure"), ("Error", "error")])
+@pytest.mark.parametrize(
+    ("job", "state"), [("Succeeded", "success"), ("Failed", "failure"), ("Error", "error")]
+)
 def test_argo_workflows_statuses_map_too_and_the_refusal_names_both_kinds(job: str, state: str) -> None:
     assert inputs(job_status=job).state == state
     error = refused("job-status", job_status="Skipped")
