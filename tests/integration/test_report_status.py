@@ -298,6 +298,42 @@ def test_one_comment_per_context_updated_in_place_and_a_planted_marker_ignored(
     assert ours.startswith(marker + "\n") and "release-data-prep/pr: failure" in ours
 
 
+def test_comment_author_finds_another_apps_comment_without_asking_github_who_we_are(
+    github_sandbox: GitHubSandbox, head: str, step: Any, tmp_path: Path
+) -> None:
+    """token: an installation token of another App (e.g. actions/create-github-app-token): GitHub
+    does not tell its account (GET /user answers 403), so comment-author names it."""
+    number, pr_head = open_pull(github_sandbox, tmp_path)
+    app_token = "ghs_otherAppInstallationToken01"
+    github_sandbox.add_token(app_token, login="my-app[bot]")
+    env = {**pr_event(tmp_path, number, pr_head), "INPUT_TOKEN": app_token}
+    marker = comment_marker("release-data-prep/pr")
+    theirs = github_sandbox.add_comment(
+        REPO, number, f"{marker}\nanother account's", login="github-actions[bot]"
+    )
+    ours = github_sandbox.add_comment(REPO, number, f"{marker}\nthe last run's", login="my-app[bot]")
+    done = step(
+        env=env, state="success", context="release-data-prep/pr", comment="true", comment_author="my-app[bot]"
+    )
+    assert done.rc == 0, done.log
+    assert (done.outputs["comment-id"], done.outputs["comment-state"]) == (str(ours["id"]), "updated")
+    assert ("GET", "/user") not in sent(github_sandbox)
+    bodies = {c["id"]: c["body"] for c in github_sandbox.comments(REPO, number)}
+    assert bodies == {theirs["id"]: f"{marker}\nanother account's", ours["id"]: bodies[ours["id"]]}
+    assert "release-data-prep/pr: success" in bodies[ours["id"]]
+    # Without it the step asks GitHub (403: taken as github-actions[bot]) and misses the App's own.
+    github_sandbox.requests.clear()
+    guessed = step(env=env, state="failure", context="release-data-prep/pr", comment="true")
+    assert ("GET", "/user") in sent(github_sandbox)
+    assert guessed.outputs["comment-id"] != str(ours["id"]), guessed.log
+
+
+def test_a_bad_comment_author_sends_nothing(github_sandbox: GitHubSandbox, head: str, step: Any) -> None:
+    done = step(state="success", comment="true", comment_author="@my-app[bot]")
+    assert done.rc != 0 and "input 'comment-author'" in done.error
+    assert sent(github_sandbox) == []
+
+
 def test_comment_outside_a_pull_request_warns_and_posts_the_status(
     github_sandbox: GitHubSandbox, head: str, step: Any
 ) -> None:

@@ -49,6 +49,9 @@ PULL_REQUEST_EVENTS = (
 _SHA = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
 _REPOSITORY = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 _REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/@+-]{0,254}$")
+# A GitHub login (letters, digits, hyphens, at most 39, not starting with a hyphen), or an App's bot
+# account `<slug>[bot]`.
+_LOGIN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}(?:\[bot\])?$")
 
 # The `permissions:` each feature needs (workflow YAML key -> level), for the 403 explanation.
 PERMISSIONS = {
@@ -86,8 +89,9 @@ INPUTS: tuple[InputSpec, ...] = (
     InputSpec("state", "commit status: pending, success, failure or error", choices=rules.COMMIT_STATES),
     InputSpec(
         "job-status",
-        "${{ job.status }}: success -> success, failure -> failure, cancelled -> error; fills state "
-        "and deployment-state when they are empty",
+        "${{ job.status }}: success -> success, failure -> failure, cancelled -> error (or Argo "
+        "Workflows' {{workflow.status}}: Succeeded, Failed, Error); fills state and deployment-state "
+        "when they are empty",
     ),
     InputSpec(
         "context",
@@ -157,6 +161,10 @@ INPUTS: tuple[InputSpec, ...] = (
         "on a pull request: one summary comment per context, updated in place",
         kind="bool",
         default=False,
+    ),
+    InputSpec(
+        "comment-author",
+        "the login whose marked comment is ours, e.g. my-app[bot] (default: the token's or App's account)",
     ),
     InputSpec("results", 'JSON rows for the comment\'s table: [{"name", "result", "details"?, "url"?}]'),
     InputSpec("results-file", "file holding the results JSON (at most 1 MiB)"),
@@ -360,7 +368,8 @@ def _job_state(field_name: str, job_status: str, convert: Any) -> str:
         raise InputError(
             field_name,
             f"'{job_status[:40]}' is not a job status",
-            fix="pass job-status: ${{ job.status }} (success, failure or cancelled)",
+            fix="pass job-status: ${{ job.status }} (success, failure or cancelled), or in an Argo "
+            "Workflows exit handler {{workflow.status}} (Succeeded, Failed or Error)",
         ) from None
 
 
@@ -391,6 +400,8 @@ class Inputs:
     log_url: str | None = None
     auto_inactive: bool = True
     comment: bool = False
+    #: The account whose marked comment is ours; None: the adapter asks GitHub who we are.
+    comment_author: str | None = None
     results: tuple[rules.ResultRow, ...] = ()
     run_url: str | None = None
     notes: tuple[str, ...] = ()
@@ -615,6 +626,14 @@ class Inputs:
         if comment and number is None:
             notes.append("comment: true but this is not a pull request (no pull-request number): no comment")
             comment = False
+        comment_author = v["comment-author"]
+        if comment_author is not None and not _LOGIN.match(comment_author):
+            raise InputError(
+                "comment-author",
+                f"'{comment_author[:80]}' is not a GitHub login",
+                fix="give the account that writes the comment, without @: a user (release-bot) or an "
+                "App's bot (my-app[bot])",
+            )
         text = v["results"]
         results_file = v["results-file"]
         results: tuple[rules.ResultRow, ...] = ()
@@ -695,6 +714,7 @@ class Inputs:
             log_url=log_url,
             auto_inactive=v["auto-inactive"],
             comment=comment,
+            comment_author=comment_author,
             results=results,
             run_url=here,
             notes=tuple(notes),
@@ -938,7 +958,12 @@ def post_comment(report: Any, gh: Any, inputs: Inputs, ctx: Context, outputs: Ou
     )
     context = inputs.context
     comment_id, comment_state = report.upsert_marked_comment(
-        gh, inputs.repository, number, marker_matches=lambda text: rules.is_marked(text, context), body=body
+        gh,
+        inputs.repository,
+        number,
+        marker_matches=lambda text: rules.is_marked(text, context),
+        body=body,
+        author=inputs.comment_author,
     )
     outputs.comment_id = int(comment_id)
     outputs.comment_state = str(comment_state)

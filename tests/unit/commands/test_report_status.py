@@ -696,3 +696,44 @@ def test_results_and_evidence_may_be_in_runner_temp_and_the_app_key_file_anywher
             InputReader(env=ENV, flags={**flags, "app-private-key-file": str(elsewhere / "fifo")}), checkout
         )
     assert caught.value.field == "app-private-key-file" and "not a regular file" in caught.value.message
+
+
+# -- comment-author and Argo Workflows' job statuses --------------------------------------------
+
+
+@pytest.mark.parametrize("author", ["my-app[bot]", "release-bot", "A1", "x" * 39])
+def test_comment_author_is_a_github_login_and_reaches_the_adapter(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, author: str
+) -> None:
+    fake = FakeReport()
+    got = inputs(env=pr_event(tmp_path), state="success", comment="true", comment_author=f" {author} ")
+    run_with(monkeypatch, fake, got)
+    assert fake.kwargs["comment"]["author"] == author
+
+
+def test_without_comment_author_the_adapter_finds_our_account_itself(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    fake = FakeReport()
+    run_with(monkeypatch, fake, inputs(env=pr_event(tmp_path), state="success", comment="true"))
+    assert fake.kwargs["comment"]["author"] is None
+
+
+@pytest.mark.parametrize(
+    "author", ["@my-app[bot]", "-leading", "two words", "my_app", "x" * 40, "app[bot][bot]", "app[Bot]"]
+)
+def test_a_comment_author_that_is_not_a_github_login_is_refused(tmp_path: Path, author: str) -> None:
+    error = refused(
+        "comment-author", env=pr_event(tmp_path), state="success", comment="true", comment_author=author
+    )
+    assert "GitHub login" in error.message and "[bot]" in (error.fix or "")
+
+
+@pytest.mark.parametrize(
+    ("job", "state"), [("Succeeded", "success"), ("Failed", "failure"), ("Error", "error")]
+)
+def test_argo_workflows_statuses_map_too_and_the_refusal_names_both_kinds(job: str, state: str) -> None:
+    assert inputs(job_status=job).state == state
+    error = refused("job-status", job_status="Skipped")
+    assert "Succeeded, Failed or Error" in (error.fix or "") and "{{workflow.status}}" in (error.fix or "")
+    assert "success, failure or cancelled" in (error.fix or "")
