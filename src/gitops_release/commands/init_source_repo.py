@@ -43,12 +43,12 @@ class Inputs:
     @classmethod
     def from_reader(cls, reader: InputReader) -> Inputs:
         values = read_common(reader, INPUTS)
-        raw_map = values["channel-map"]
+        raw_map = values["channel_map"]
         mapping = parse_channel_map(str(raw_map)) if raw_map else DEFAULT_CHANNEL_MAP
         scaffold.push_triggers(mapping)  # refused here, before anything is read or written
         app = scaffold.check_app(str(values["app"]).strip()) if values["app"] else None
         image = scaffold.check_image(str(values["image"]).strip()) if values["image"] else None
-        config = values["config-repository"]
+        config = values["config_repository"]
         config_repository = (
             scaffold.check_repository(str(config).strip(), "config-repository") if config else None
         )
