@@ -99,11 +99,12 @@ def default_image(repository: str) -> str:
 def substitute(text: str, replacements: Mapping[str, str]) -> str:
     """Every key of ``replacements`` replaced in one pass, longest key first, so a value is never
     replaced again (``my-app`` inside an already written ``ghcr.io/acme/my-app``)."""
-    changed = {old: new for old, new in replacements.items() if old != new}
-    if not changed:
+    # Unchanged keys stay in the pattern: a kept ``ghcr.io/org/my-app`` must not have its
+    # ``org/my-app`` replaced as a repository.
+    if all(old == new for old, new in replacements.items()):
         return text
-    pattern = re.compile("|".join(re.escape(old) for old in sorted(changed, key=len, reverse=True)))
-    return pattern.sub(lambda match: changed[match.group(0)], text)
+    pattern = re.compile("|".join(re.escape(old) for old in sorted(replacements, key=len, reverse=True)))
+    return pattern.sub(lambda match: replacements[match.group(0)], text)
 
 
 def render_config_repo(text: str, values: ConfigRepoValues) -> str:
