@@ -15,6 +15,7 @@ from pathlib import Path
 import yaml
 
 from gitops_release.cli import main
+from gitops_release.commands.init import TEMPLATE_DIRS
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -129,7 +130,15 @@ def test_the_wheel_ships_the_templates_and_runs_init_from_them(tmp_path: Path) -
             for p in (work / kind).rglob("*")
             if p.is_file()
         }
-        template = ROOT / "templates" / kind
-        assert written == {
-            p.relative_to(template).as_posix(): p.read_bytes() for p in template.rglob("*") if p.is_file()
-        }
+        expected = {}
+        for source, target in TEMPLATE_DIRS[kind]:
+            top = ROOT / "templates" / source
+            prefix = "" if target == "." else f"{target}/"
+            expected.update(
+                {
+                    prefix + p.relative_to(top).as_posix(): p.read_bytes()
+                    for p in top.rglob("*")
+                    if p.is_file()
+                }
+            )
+        assert written == expected

@@ -28,6 +28,11 @@ INPUTS: tuple[InputSpec, ...] = (
         "(default: the repository's name, lowercased)",
     ),
     InputSpec("image", "image repository without tag (default: ghcr.io/<repository>, lowercased)"),
+    InputSpec(
+        "config-repository",
+        "this config repository, owner/name: Argo CD's repoURL, the Argo Events webhook, the PostSync hook",
+        default=scaffold.TEMPLATE_CONFIG_REPOSITORY,
+    ),
 )
 
 
@@ -46,7 +51,14 @@ class Inputs:
         return cls(
             dir=str(values["dir"]),
             force=bool(values["force"]),
-            values=scaffold.ConfigRepoValues(repository=repository, app=app, image=image),
+            values=scaffold.ConfigRepoValues(
+                repository=repository,
+                app=app,
+                image=image,
+                config_repository=scaffold.check_repository(
+                    str(values["config_repository"]).strip(), "config-repository"
+                ),
+            ),
         )
 
 

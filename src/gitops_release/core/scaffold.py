@@ -24,6 +24,9 @@ from gitops_release.errors import InputError
 TEMPLATE_REPOSITORY = "org/my-app"
 TEMPLATE_APP = "my-app"
 TEMPLATE_IMAGE = "ghcr.io/org/my-app"
+#: the config repository itself (Argo CD's repoURL, the Argo Events webhook, the PostSync hook)
+TEMPLATE_CONFIG_REPOSITORY = "org/config-repo"
+_EVENTSOURCE_REPOSITORY = "- owner: {owner}\n          names: [{name}]"
 
 # App names become Kubernetes names (Deployment, namespace <app>-stage, Application <app>-prod):
 # a DNS-1123 label with room for the longest suffix ("-worker", "-stage") within 63 characters.
@@ -45,6 +48,7 @@ class ConfigRepoValues:
     repository: str = TEMPLATE_REPOSITORY
     app: str = TEMPLATE_APP
     image: str = TEMPLATE_IMAGE
+    config_repository: str = TEMPLATE_CONFIG_REPOSITORY
 
 
 @dataclass(frozen=True)
@@ -108,9 +112,19 @@ def substitute(text: str, replacements: Mapping[str, str]) -> str:
 
 
 def render_config_repo(text: str, values: ConfigRepoValues) -> str:
+    owner, _, name = TEMPLATE_CONFIG_REPOSITORY.partition("/")
+    new_owner, _, new_name = values.config_repository.partition("/")
     return substitute(
         text,
-        {TEMPLATE_IMAGE: values.image, TEMPLATE_REPOSITORY: values.repository, TEMPLATE_APP: values.app},
+        {
+            TEMPLATE_IMAGE: values.image,
+            TEMPLATE_REPOSITORY: values.repository,
+            TEMPLATE_APP: values.app,
+            TEMPLATE_CONFIG_REPOSITORY: values.config_repository,
+            _EVENTSOURCE_REPOSITORY.format(owner=owner, name=name): _EVENTSOURCE_REPOSITORY.format(
+                owner=new_owner, name=new_name
+            ),
+        },
     )
 
 
@@ -247,6 +261,9 @@ def config_repo_next_steps(values: ConfigRepoValues, directory: str) -> list[str
         f"Argo CD: one Application per environment named {values.app}-dev, {values.app}-stage and "
         f"{values.app}-prod, pointing at infra/argocd/overlays/<env> of this repository "
         "(dev and stage auto-sync, prod manual); kubectl apply -n argocd -f <your Application manifests>.",
+        "Argo Workflows (release-data-prep in the cluster): create the Secret release-data-prep-github-app "
+        "(keys app-id, private-key.pem: a GitHub App with Commit statuses: write and Deployments: write "
+        "on this repository), then kubectl apply -n argocd -f infra/argo-workflows/application.yaml.",
         f"In {values.repository}: run 'gitops-release init source-repo' and set its variable "
         "CONFIG_REPOSITORY to this repository's owner/name and its secret RELEASE_DISPATCH_TOKEN.",
         "Check the result: gitops-release db validate (db/db.json and .gitops-release.yml).",

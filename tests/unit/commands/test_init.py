@@ -46,21 +46,27 @@ def template_tree(name: str) -> dict[str, bytes]:
     return tree(TEMPLATES / name)
 
 
+def expected_tree(kind: str) -> dict[str, bytes]:
+    """The kind's template directories, each at its place in the target (TEMPLATE_DIRS)."""
+    return {
+        (f"{target}/" if target != "." else "") + rel: data
+        for source, target in TEMPLATE_DIRS[kind]
+        for rel, data in template_tree(source).items()
+    }
+
+
 def test_the_table_copies_whole_template_directories() -> None:
     for kind, dirs in TEMPLATE_DIRS.items():
         files = template_files(kind)
-        expected = {
-            (f"{target}/" if target != "." else "") + rel: text.decode()
-            for source, target in dirs
-            for rel, text in template_tree(source).items()
-        }
-        assert files == expected, kind
+        assert files == {rel: data.decode() for rel, data in expected_tree(kind).items()}, kind
+        assert {source for source, _ in dirs} <= {p.name for p in TEMPLATES.iterdir()}
 
 
 def test_config_repo_with_defaults_writes_the_templates_byte_for_byte(tmp_path: Path) -> None:
     rc, out = run("init", "config-repo", "--dir", str(tmp_path / "config"))
     assert rc == 0, out
-    assert tree(tmp_path / "config") == template_tree("config-repo")
+    assert tree(tmp_path / "config") == expected_tree("config-repo")
+    assert "infra/argo-workflows/workflowtemplate.yaml" in tree(tmp_path / "config")
     assert "Next steps:" in out and "ARGOCD_TOKEN" in out and "my-app-prod" in out
 
 
@@ -77,6 +83,8 @@ def test_config_repo_substitutes_the_placeholders_and_stays_a_valid_policy_and_d
         "shop",
         "--image",
         "registry.example.com/acme/shop",
+        "--config-repository",
+        "acme/gitops",
     )
     assert rc == 0, out
     written = {path: data.decode() for path, data in tree(target).items()}
@@ -95,6 +103,12 @@ def test_config_repo_substitutes_the_placeholders_and_stays_a_valid_policy_and_d
         "registry.example.com/acme/shop",
         "registry.example.com/acme/shop-worker",
     ]
+    application = yaml.safe_load(written["infra/argo-workflows/application.yaml"])
+    assert application["spec"]["source"]["repoURL"] == "https://github.com/acme/gitops.git"
+    eventsource = yaml.safe_load(written["infra/argo-workflows/events/eventsource.yaml"])
+    [repo] = eventsource["spec"]["github"]["release-data-prep"]["repositories"]
+    assert repo == {"owner": "acme", "names": ["gitops"]}
+    assert not any("config-repo" in text for path, text in written.items() if path.startswith("infra/argo"))
     # db validate accepts what init wrote
     cwd = os.getcwd()
     os.chdir(target)
@@ -129,7 +143,7 @@ def test_a_differing_file_is_listed_and_nothing_is_written_without_force(tmp_pat
 
     rc, out = run("init", "config-repo", "--dir", str(target), "--force")
     assert rc == 0, out
-    assert tree(target) == template_tree("config-repo")
+    assert tree(target) == expected_tree("config-repo")
     assert "overwritten db/db.json" in out
 
 
