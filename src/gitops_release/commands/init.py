@@ -35,7 +35,11 @@ from gitops_release.runtime import InputReader, InputSpec
 #: kind -> (template directory under templates/, where it goes in the target directory). Whole
 #: directories are copied: the table, not a list of files, says what init writes.
 TEMPLATE_DIRS: dict[str, tuple[tuple[str, str], ...]] = {
-    "config-repo": (("config-repo", "."), ("argo-workflows", "infra/argo-workflows")),
+    "config-repo": (
+        ("config-repo", "."),
+        ("argocd", "infra/argocd-apps"),
+        ("argo-workflows", "infra/argo-workflows"),
+    ),
     "source-repo": (("source-repo", "."),),
 }
 

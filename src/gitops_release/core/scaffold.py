@@ -27,6 +27,8 @@ TEMPLATE_IMAGE = "ghcr.io/org/my-app"
 #: the config repository itself (Argo CD's repoURL, the Argo Events webhook, the PostSync hook)
 TEMPLATE_CONFIG_REPOSITORY = "org/config-repo"
 _EVENTSOURCE_REPOSITORY = "- owner: {owner}\n          names: [{name}]"
+#: templates/argocd's spelling of the config repository (its Applications' and AppProject's repoURL)
+TEMPLATE_CONFIG_URL = "https://github.com/org/config.git"
 
 # App names become Kubernetes names (Deployment, namespace <app>-stage, Application <app>-prod):
 # a DNS-1123 label with room for the longest suffix ("-worker", "-stage") within 63 characters.
@@ -114,9 +116,17 @@ def substitute(text: str, replacements: Mapping[str, str]) -> str:
 def render_config_repo(text: str, values: ConfigRepoValues) -> str:
     owner, _, name = TEMPLATE_CONFIG_REPOSITORY.partition("/")
     new_owner, _, new_name = values.config_repository.partition("/")
+    # The Argo CD templates spell the default config repository differently: left as they are
+    # with the default, so the defaults still write every template byte for byte.
+    config_url = (
+        TEMPLATE_CONFIG_URL
+        if values.config_repository == TEMPLATE_CONFIG_REPOSITORY
+        else f"https://github.com/{values.config_repository}.git"
+    )
     return substitute(
         text,
         {
+            TEMPLATE_CONFIG_URL: config_url,
             TEMPLATE_IMAGE: values.image,
             TEMPLATE_REPOSITORY: values.repository,
             TEMPLATE_APP: values.app,
@@ -260,7 +270,10 @@ def config_repo_next_steps(values: ConfigRepoValues, directory: str) -> list[str
         'Create the GitHub environment "prod" with required reviewers (the manual prod sync runs in it).',
         f"Argo CD: one Application per environment named {values.app}-dev, {values.app}-stage and "
         f"{values.app}-prod, pointing at infra/argocd/overlays/<env> of this repository "
-        "(dev and stage auto-sync, prod manual); kubectl apply -n argocd -f <your Application manifests>.",
+        "(dev and stage auto-sync, prod manual), with their AppProject, notifications and alerts: "
+        "kubectl apply -n argocd -k infra/argocd-apps (leave prometheusrule.yaml out without "
+        "prometheus-operator; AppProject roles name the SSO groups org:developers and org:ops: "
+        "edit them).",
         "Argo Workflows (release-data-prep in the cluster): create the Secret release-data-prep-github-app "
         "(keys app-id, private-key.pem: a GitHub App with Commit statuses: write and Deployments: write "
         "on this repository), then kubectl apply -n argocd -f infra/argo-workflows/application.yaml.",

@@ -105,10 +105,16 @@ def test_config_repo_substitutes_the_placeholders_and_stays_a_valid_policy_and_d
     ]
     application = yaml.safe_load(written["infra/argo-workflows/application.yaml"])
     assert application["spec"]["source"]["repoURL"] == "https://github.com/acme/gitops.git"
+    for env in ("dev", "stage", "prod"):
+        app = yaml.safe_load(written[f"infra/argocd-apps/application-{env}.yaml"])
+        assert app["metadata"]["name"] == f"shop-{env}"
+        assert app["spec"]["source"]["repoURL"] == "https://github.com/acme/gitops.git"
+    project = yaml.safe_load(written["infra/argocd-apps/appproject.yaml"])
+    assert project["spec"]["sourceRepos"] == ["https://github.com/acme/gitops.git"]
     eventsource = yaml.safe_load(written["infra/argo-workflows/events/eventsource.yaml"])
     [repo] = eventsource["spec"]["github"]["release-data-prep"]["repositories"]
     assert repo == {"owner": "acme", "names": ["gitops"]}
-    assert not any("config-repo" in text for path, text in written.items() if path.startswith("infra/argo"))
+    assert not any("org/config" in text for path, text in written.items() if path.startswith("infra/argo"))
     # db validate accepts what init wrote
     cwd = os.getcwd()
     os.chdir(target)
