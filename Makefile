@@ -28,7 +28,22 @@ $(STAMP): pyproject.toml constraints.txt
 	fi
 	touch $(STAMP)
 
-venv: $(STAMP)
+# checkov (the templates' Kubernetes checks, tests/integration/test_argocd_templates_checkov.py) in a
+# venv of its own: it pins packaging<24 and networkx<2.7, which the dev tools above outgrew.
+CHECKOV_VENV := $(VENV)/checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
+$(CHECKOV_STAMP): constraints-checkov.txt $(STAMP)
+	rm -rf $(CHECKOV_VENV)
+	if [ -x $(BIN)/uv ]; then \
+	  $(BIN)/uv venv -q --python $(BIN)/python $(CHECKOV_VENV) && \
+	  $(BIN)/uv pip install -q --python $(CHECKOV_VENV)/bin/python -r constraints-checkov.txt; \
+	else \
+	  $(BIN)/python -m venv $(CHECKOV_VENV) && \
+	  $(CHECKOV_VENV)/bin/python -m pip install -q --disable-pip-version-check -r constraints-checkov.txt; \
+	fi
+	touch $(CHECKOV_STAMP)
+
+venv: $(STAMP) $(CHECKOV_STAMP)
 
 lint: venv
 	$(BIN)/ruff check src tests benchmarks

@@ -27,7 +27,7 @@ COMPOSITE_ACTIONS = sorted(ROOT.glob("actions/*/action.yml"))
 TEST_ACTIONS = sorted(ROOT.glob("tests/e2e/actions/*/action.yml"))
 ACTION_RUN = ROOT / "scripts" / "action-run.sh"
 # Commands that are not workflow steps (servers, scaffolding): no action exposes them.
-NOT_STEPS = {"sandbox", "serve", "init"}
+NOT_STEPS = {"sandbox", "serve", "init config-repo", "init source-repo"}
 _INPUT_REF = re.compile(r"^\$\{\{\s*inputs\.([A-Za-z0-9_-]+)\s*\}\}$")
 _STEP_OUTPUT_REF = re.compile(r"^\$\{\{\s*steps\.([A-Za-z0-9_-]+)\.outputs\.([A-Za-z0-9_-]+)\s*\}\}$")
 

@@ -255,6 +255,20 @@ class HttpClient:
                 exc.close()
             return HttpResponse(exc.code, dict(exc.headers.items()) if exc.headers else {}, body, url)
 
+    def prepare(
+        self, method: str, path: str, *, json_body: object = None, token: str | None = None
+    ) -> tuple[str, dict[str, str], bytes | None]:
+        """The URL, headers and body ``request`` sends first (dispatch-update's dry run prints them).
+
+        The Authorization header holds the token in clear: redact it before showing it."""
+        url = self.url(path)
+        if not url.startswith(("http://", "https://")):
+            raise ValueError(f"unsupported URL scheme in {url!r}")  # programming error
+        bearer = token if token is not None else self.token
+        register_secret(bearer)
+        data = None if json_body is None else json.dumps(json_body, separators=(",", ":")).encode()
+        return url, self._headers(url, bearer, data is not None), data
+
     # -- the one entry point --------------------------------------------------------------------
 
     def request(
@@ -277,12 +291,8 @@ class HttpClient:
         kept failing to answer.
         """
         method = method.upper()
-        url = self.url(path)
-        if not url.startswith(("http://", "https://")):
-            raise ValueError(f"unsupported URL scheme in {url!r}")  # programming error
+        url, _, data = self.prepare(method, path, json_body=json_body, token=token)
         bearer = token if token is not None else self.token
-        register_secret(bearer)
-        data = None if json_body is None else json.dumps(json_body, separators=(",", ":")).encode()
         wanted = set(expected)
         doing = operation or f"{method} {urllib.parse.urlsplit(url).path}"
         safe = idempotent if idempotent is not None else is_idempotent(method)  # may be re-sent on 5xx

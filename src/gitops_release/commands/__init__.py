@@ -48,6 +48,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "gitops_release.commands.serve",
         "Serve db.json over HTTP (release-channel API): reloads on change, health, metrics. Extra: server.",
     ),
+    "init config-repo": (
+        "gitops_release.commands.init_config_repo",
+        "Write a config repo from the templates: db, policy, overlays, workflows; idempotent, --force.",
+    ),
+    "init source-repo": (
+        "gitops_release.commands.init_source_repo",
+        "Write a source repo's build-and-dispatch workflow with its ref -> channel map; idempotent.",
+    ),
     "sandbox": (
         "gitops_release.commands.sandbox",
         "Start the local GitHub API emulator (and bare git remotes) on 127.0.0.1.",

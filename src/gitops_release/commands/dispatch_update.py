@@ -91,6 +91,12 @@ INPUTS: tuple[InputSpec, ...] = (
         "bound on each attempt and on the total wait between retries, e.g. 60s (default: 30s / 120s)",
         kind="duration",
     ),
+    InputSpec(
+        "dry-run",
+        "validate everything and print the exact request (token shown as ***); send nothing",
+        kind="bool",
+        default=False,
+    ),
 )
 
 # The shared validator's own rules, so an input is refused here exactly when update-db would.
@@ -488,6 +494,7 @@ class Inputs:
     skipped_reason: str = ""
     #: where ``source.builtAt`` came from (BUILT_AT_FROM_*), for the log
     built_at_from: str = ""
+    dry_run: bool = False
 
     @property
     def skipped(self) -> bool:
@@ -514,6 +521,7 @@ class Inputs:
             "api_url": api_url.rstrip("/"),
             "max_attempts": values["max_attempts"],
             "timeout": values["timeout"],
+            "dry_run": values["dry_run"],
         }
 
         source_ref = _default(values["source_ref"], env, "GITHUB_REF", "source-ref")
@@ -599,8 +607,11 @@ class Outputs:
     skipped: bool
     dispatched_to: str
     event_type: str = DEFAULT_EVENT_TYPE
+    #: the config repository (also in a dry run, where dispatched_to stays empty)
+    repository: str = ""
     attempts: int = 0
     reason: str = ""
+    dry_run: bool = False
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -611,13 +622,19 @@ class Outputs:
         }
 
     def summary(self) -> str:
-        title = "dispatch-update: skipped" if self.skipped else "dispatch-update: dispatched"
+        if self.skipped:
+            title = "dispatch-update: skipped"
+        elif self.dry_run:
+            title = "dispatch-update: dry run (nothing sent)"
+        else:
+            title = "dispatch-update: dispatched"
         lines = [f"### {title}", "", "| | |", "|---|---|"]
         rows: list[tuple[str, str]] = []
         if self.skipped:
             rows.append(("reason", self.reason))
         else:
-            rows += [("repository", self.dispatched_to), ("event type", self.event_type)]
+            rows.append(("repository", self.dispatched_to or self.repository))
+            rows.append(("event type", self.event_type))
             rows.append(("channel", self.channel))
             for rel in _releases(self.payload):
                 image = f"{rel.get('image')}:{rel.get('tag')}"
@@ -714,8 +731,9 @@ def run(inputs: Inputs, ctx: Context) -> Outputs:
         log=console.info,
     )
     body = {"event_type": inputs.event_type, "client_payload": payload}
+    dry = "dry run of " if inputs.dry_run else ""
     console.info(
-        f"dispatch-update: POST {inputs.api_url}/repos/{inputs.repository}/dispatches "
+        f"dispatch-update: {dry}POST {inputs.api_url}/repos/{inputs.repository}/dispatches "
         f"event_type={inputs.event_type} channel={','.join(inputs.channels)}"
     )
     stamp = (_releases(payload) or [{}])[0].get("source", {}).get("builtAt")
@@ -730,6 +748,18 @@ def run(inputs: Inputs, ctx: Context) -> Outputs:
                 title="builtAt is the dispatch time",
             )
     console.debug(f"client_payload: {json.dumps(payload, separators=(',', ':'))}")
+    if inputs.dry_run:
+        url, headers, data = client.prepare("POST", f"/repos/{inputs.repository}/dispatches", json_body=body)
+        console.info(dry_run_text("POST", url, headers, data))
+        return Outputs(
+            payload=payload,
+            channel=",".join(dict.fromkeys(inputs.channels)),
+            skipped=False,
+            dispatched_to="",
+            event_type=inputs.event_type,
+            repository=inputs.repository,
+            dry_run=True,
+        )
     # A repeated dispatch is harmless: update-db applies a release idempotently (same
     # container/channel/image/tag/digest -> no change), so a POST retried after a 5xx whose
     # first attempt did land only costs a no-op run. Hence idempotent=True.
@@ -750,7 +780,22 @@ def run(inputs: Inputs, ctx: Context) -> Outputs:
         skipped=False,
         dispatched_to=inputs.repository,
         event_type=inputs.event_type,
+        repository=inputs.repository,
     )
+
+
+def dry_run_text(method: str, url: str, headers: Mapping[str, str], data: bytes | None) -> str:
+    """The request as it would go on the wire (HTTP/1.1 style), the token replaced by ``***``."""
+    lines = ["dispatch-update: dry run: validated; this request is NOT sent:", f"{method} {url}"]
+    for name in sorted(headers):
+        value = headers[name]
+        if name.lower() == "authorization":
+            scheme = value.split(" ", 1)[0] if " " in value else ""
+            value = f"{scheme} ***".strip()
+        lines.append(f"{name}: {value}")
+    lines.append("")
+    lines.append("" if data is None else data.decode("utf-8"))
+    return "\n".join(lines)
 
 
 __all__ = ["INPUTS", "Inputs", "Outputs", "output_text", "run", "validate_payload"]
