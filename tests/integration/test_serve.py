@@ -92,7 +92,7 @@ def test_a_broken_db_is_never_served_and_health_says_why(tmp_path, break_it, che
         wait_until(lambda: get_json(server.url, "/v1/health")[1]["status"] == "degraded", what="degraded")
         status, document = get_json(server.url, "/v1/health")
         assert status == 200 and document["checks"][check] == "degraded"
-        assert document["checks"][f"{check}Reason"]
+        assert document["reasons"][check]
         assert request(server.url, "GET", "/v1/releases")[0::2] == good[0::2]
         assert request(server.url, "GET", "/health/ready")[0] == 200
         assert "gitops_release_serve_degraded 1" in request(server.url, "GET", "/metrics")[2].decode()
@@ -214,7 +214,7 @@ def test_git_source_over_authenticated_http(git_http_server, tmp_path):
         assert status == 422 and json.loads(body)["error"].startswith("fetching main failed")
         health = get_json(server.url, "/v1/health")[1]
         assert health["status"] == "degraded" and health["checks"]["source"] == "degraded"
-        assert "fetching main failed" in health["checks"]["sourceReason"]
+        assert "fetching main failed" in health["reasons"]["source"]
         assert get_json(server.url, "/v1/releases")[1] == second
         clone = source.workdir
         assert clone is not None and clone.is_dir()

@@ -90,23 +90,26 @@ def test_file_source_bounds_what_it_reads(tmp_path):
     assert result.error == f"{path} is {len(GOOD) + 5000} bytes, more than the 4096 bytes serve reads"
 
 
-def test_file_source_bounds_a_file_that_reports_no_size(tmp_path):
+def test_file_source_refuses_what_is_not_a_regular_file(tmp_path):
+    """A FIFO (even one a writer feeds), a directory or a device is a failed load on the source
+    check, never read: a FIFO could block or stream for ever (review 11a finding 5)."""
     fifo = tmp_path / "db.json"
     os.mkfifo(fifo)
-    import threading
-
-    def feed() -> None:
-        with open(fifo, "w") as handle:
-            try:
-                handle.write(GOOD + " " * 10_000)
-            except BrokenPipeError:
-                pass
-
-    writer = threading.Thread(target=feed)
-    writer.start()
-    result = FileSource(fifo, max_bytes=4096).load(loaded_at=T0)
-    writer.join()
-    assert result.index is None and "more than the 4096 bytes serve reads" in result.error
+    # O_RDWR: the FIFO has a writer (and a reader), without blocking this test.
+    feeder = os.open(fifo, os.O_RDWR | os.O_NONBLOCK)
+    try:
+        os.write(feeder, (GOOD + " " * 1000).encode())
+        fed = FileSource(fifo, max_bytes=4096).load(loaded_at=T0)
+    finally:
+        os.close(feeder)
+    assert fed.index is None and fed.check == "source"
+    assert fed.error == f"{fifo} is not a regular file (it is a FIFO, device or socket)"
+    directory = FileSource(tmp_path).load(loaded_at=T0)
+    assert directory.error == f"{tmp_path} is not a regular file (it is a directory)"
+    link = tmp_path / "null.json"
+    link.symlink_to("/dev/null")
+    device = FileSource(link).load(loaded_at=T0)
+    assert device.check == "source" and "is not a regular file" in device.error
 
 
 def test_file_source_follows_a_symlink_path_the_operator_gave(tmp_path):
@@ -125,8 +128,10 @@ def test_file_source_follows_a_symlink_path_the_operator_gave(tmp_path):
 
 
 def test_file_source_unreadable_path(tmp_path):
-    result = FileSource(tmp_path).load(loaded_at=T0)  # a directory
-    assert result.check == "source" and result.error.startswith(f"cannot read {tmp_path}")
+    result = FileSource(tmp_path).load(loaded_at=T0)  # a directory: refused before any read
+    assert (
+        result.check == "source" and result.error == f"{tmp_path} is not a regular file (it is a directory)"
+    )
 
 
 # -- GitSource -----------------------------------------------------------------------------------
