@@ -58,8 +58,9 @@ from gitops_release.runtime import redact
 #: times the db's size after a reload (docs/serve.md "Memory"), and the template's memory limit
 #: is set from that.
 MAX_DB_BYTES = 16 * 1024 * 1024
-#: Measured peak resident memory per byte of db.json (first load and one reload, docs/serve.md).
-RESIDENT_PER_DB_BYTE = 40
+#: Peak resident memory per byte of db.json after one reload, measured with the smallest valid
+#: releases (the worst case; typical releases: 35) by benchmarks/bench_serve_memory.py.
+RESIDENT_PER_DB_BYTE = 49
 #: A fetch may take at most this long, whatever the interval (docs/serve.md "Sources").
 MAX_FETCH_TIMEOUT = 60.0
 MIN_FETCH_TIMEOUT = 10.0
