@@ -127,12 +127,8 @@ def main() -> int:
             process.wait(timeout=60)
     mib = 1024 * 1024
     print(f"db.json: {size / mib:.1f} MiB, {first['releases']} releases")
-    print(
-        f"peak resident after the first load: {after_first / 1024:.0f} MiB ({after_first * 1024 / size:.1f}x)"
-    )
-    print(
-        f"peak resident after one reload:     {after_reload / 1024:.0f} MiB ({after_reload * 1024 / size:.1f}x)"
-    )
+    for label, kib in (("after the first load", after_first), ("after one reload", after_reload)):
+        print(f"peak resident {label}: {kib / 1024:.0f} MiB ({kib * 1024 / size:.1f}x)")
     return 0
 
 
