@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 
+import pytest
+
 from gitops_release.adapters.release_source import FileSource, LoadResult
+from gitops_release.server.access_log import AccessLog
 from gitops_release.server.metrics import Metrics
 from gitops_release.server.state import ServerState
 from tests.fixtures.serve_api import release, wait_until, write_db
@@ -221,3 +225,24 @@ def test_metrics_escape_label_values_and_count_methods_in_a_bounded_set():
     assert "gitops_release_serve_releases" not in samples
     assert "gitops_release_serve_last_good_load_timestamp_seconds" not in samples
     assert "gitops_release_serve_degraded 1\n" in text
+
+
+def test_a_request_cancelled_at_shutdown_is_logged_499_not_500():
+    """R3/R12: uvicorn cancels a request still running when its graceful timeout ends; that is
+    not a server error, so it is not logged or counted as a 500."""
+
+    async def cancelled_app(scope, receive, send):
+        raise asyncio.CancelledError
+
+    lines: list[str] = []
+    metrics = Metrics()
+    app = AccessLog(cancelled_app, metrics=metrics, write=lines.append)
+    scope = {"type": "http", "method": "POST", "path": "/v1/reload", "query_string": b""}
+
+    async def call() -> None:
+        await app(scope, None, None)  # type: ignore[arg-type]
+
+    with pytest.raises(asyncio.CancelledError):
+        asyncio.run(call())
+    assert '"status": 499' in lines[0]
+    assert metrics.requests == {("unmatched", "POST", 499): 1}
