@@ -4,10 +4,12 @@ requests, the git source over authenticated HTTP, and a graceful stop on SIGTERM
 
 from __future__ import annotations
 
+import base64
 import http.client
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -22,6 +24,7 @@ from gitops_release.server.state import ServerState
 from tests.fixtures.argocd_http import free_port
 from tests.fixtures.git_remotes import git, make_bare_remote
 from tests.fixtures.serve_api import RELOAD_TOKEN, RunningServer, db_text, release, wait_until, write_db
+from tests.fixtures.serve_process import ServeProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -92,7 +95,7 @@ def test_a_broken_db_is_never_served_and_health_says_why(tmp_path, break_it, che
         wait_until(lambda: get_json(server.url, "/v1/health")[1]["status"] == "degraded", what="degraded")
         status, document = get_json(server.url, "/v1/health")
         assert status == 200 and document["checks"][check] == "degraded"
-        assert document["checks"][f"{check}Reason"]
+        assert document["reasons"][check]
         assert request(server.url, "GET", "/v1/releases")[0::2] == good[0::2]
         assert request(server.url, "GET", "/health/ready")[0] == 200
         assert "gitops_release_serve_degraded 1" in request(server.url, "GET", "/metrics")[2].decode()
@@ -214,7 +217,7 @@ def test_git_source_over_authenticated_http(git_http_server, tmp_path):
         assert status == 422 and json.loads(body)["error"].startswith("fetching main failed")
         health = get_json(server.url, "/v1/health")[1]
         assert health["status"] == "degraded" and health["checks"]["source"] == "degraded"
-        assert "fetching main failed" in health["checks"]["sourceReason"]
+        assert "fetching main failed" in health["reasons"]["source"]
         assert get_json(server.url, "/v1/releases")[1] == second
         clone = source.workdir
         assert clone is not None and clone.is_dir()
@@ -266,3 +269,87 @@ def test_the_command_stops_gracefully_on_sigterm(bare_remote, tmp_path):
     assert "Shutting down" in stderr and "Application shutdown complete" in stderr
     assert list(scratch.iterdir()) == []
     assert RELOAD_TOKEN not in stderr
+
+
+def test_the_command_follows_an_authenticated_remote_by_itself(git_http_server, tmp_path):
+    """G1/G2: `serve --git-url ... --fetch-interval 1s` with the token in the environment (the
+    remote refuses requests without it): a push is served with no reload call, a broken remote
+    turns health degraded with the reason while the last good version is served, and the token
+    is never printed or exported."""
+    token = git_http_server.token
+    make_bare_remote(
+        git_http_server.root, {"db/db.json": db_text([release("api", "dev")])}, name="config.git"
+    )
+    url = git_http_server.url("config.git")
+    args = ["--git-url", url, "--branch", "main", "--fetch-interval", "1s"]
+    with ServeProcess(args, env={"GITOPS_RELEASE_GIT_TOKEN": token}) as api:
+        first = json.loads(api.get("/v1/releases")[1])
+        work = tmp_path / "work"
+        git("clone", "--quiet", str(git_http_server.root / "config.git"), str(work))
+        (work / "db" / "db.json").write_text(db_text([release("api", "dev", tag="v2")]))
+        git("commit", "--quiet", "-am", "v2", cwd=work)
+        git("push", "--quiet", "origin", "HEAD:main", cwd=work)
+        head = git("rev-parse", "HEAD", cwd=work).strip()
+        wait_until(lambda: json.loads(api.get("/v1/releases")[1])["revision"] == head, what="the push served")
+        second = json.loads(api.get("/v1/releases")[1])
+        assert second["revision"] != first["revision"] and second["releases"][0]["tag"] == "v2"
+        healthy = json.loads(api.get("/v1/health")[1])
+        assert healthy["dependencies"][0]["name"] == url and healthy["dependencies"][0]["status"] == "healthy"
+        (git_http_server.root / "config.git").rename(git_http_server.root / "moved.git")
+        wait_until(lambda: json.loads(api.get("/v1/health")[1])["status"] == "degraded", what="degraded")
+        health = json.loads(api.get("/v1/health")[1])
+        assert health["checks"] == {"database": "healthy", "source": "degraded"}
+        assert health["reasons"]["source"].startswith("fetching main failed")
+        assert health["dependencies"][0]["status"] == "degraded"
+        assert json.loads(api.get("/v1/releases")[1]) == second
+        metrics = api.get("/metrics")[1].decode()
+        assert "gitops_release_serve_degraded 1" in metrics
+    output = api.output()
+    encoded = base64.b64encode(f"x-access-token:{token}".encode()).decode()
+    for text in (output, metrics, json.dumps(health)):
+        assert token not in text and encoded not in text
+
+
+def test_sigterm_ends_the_command_while_a_fetch_hangs(tmp_path):
+    """R3: a remote that accepts and never answers: SIGTERM still ends the process at once (the
+    fetch is killed with its process group), not after git's own timeout."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+    connected = threading.Event()
+
+    def accept() -> None:
+        while True:
+            try:
+                accepted.append(listener.accept()[0])
+            except OSError:
+                return
+            connected.set()
+
+    threading.Thread(target=accept, daemon=True).start()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("GIT_", "GITOPS_RELEASE_"))},
+        "PYTHONPATH": str(ROOT / "src"),
+    }
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}/org/config.git"
+    argv = [sys.executable, "-m", "gitops_release", "serve", "--git-url", url, "--branch", "main"]
+    process = subprocess.Popen(
+        [*argv, "--port", str(free_port())],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert connected.wait(60), "git never connected"
+        process.send_signal(signal.SIGTERM)
+        # a bound for a broken run (the fetch timeout is 60 s, git's default 300 s)
+        _, stderr = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+        listener.close()
+        for conn in accepted:
+            conn.close()
+    assert process.returncode in (0, -signal.SIGTERM), stderr
+    assert "Application shutdown complete" in stderr

@@ -7,7 +7,12 @@ lifespan stops the polling and removes the private clone.
 
 Secrets come from the environment only, never from argv: ``GITOPS_RELEASE_RELOAD_TOKEN`` (the
 bearer token ``POST /v1/reload`` wants; unset, reload answers 404) and
-``GITOPS_RELEASE_GIT_TOKEN`` (sent to an https remote as git's ``http.extraheader``).
+``GITOPS_RELEASE_GIT_TOKEN`` (sent to an https remote as git's ``http.extraheader``; refused with
+any other URL, except plain http to a loopback address, so it never crosses a network in clear).
+
+On SIGTERM the loads are cancelled at once (a git fetch under way is killed), so a reload
+request waiting for one answers before uvicorn's graceful-shutdown timeout and the process
+exits within seconds.
 
 Needs the ``server`` extra (``pip install 'gitops-release[server]'``); without it the command
 says so and starts nothing.
@@ -19,6 +24,8 @@ import importlib.util
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 from gitops_release import __version__
 from gitops_release.adapters.git import has_credentials
@@ -31,6 +38,16 @@ GIT_TOKEN_ENV = "GITOPS_RELEASE_GIT_TOKEN"  # noqa: S105 - a variable name
 #: Shorter reload tokens could be guessed over HTTP (nothing limits the attempts).
 MIN_RELOAD_TOKEN = 16
 DEFAULT_FETCH_INTERVAL = 30.0
+#: --max-db-bytes: adapters/release_source.MAX_DB_BYTES (16 MiB) by default; resident memory is
+#: about RESIDENT_PER_DB_BYTE times this at its peak (docs/serve.md "Memory").
+DEFAULT_MAX_DB_BYTES = 16 * 1024 * 1024
+MIN_DB_BYTES = 1024
+#: Reload requests start a fetch of a git remote at most this often (a reload storm merges).
+MIN_RELOAD_SPACING = 5.0
+#: A file load (stat, read, parse) that takes longer than this makes the file source stale.
+FILE_LOAD_TIMEOUT = 10.0
+#: A token may go over plain http only to these hosts (a test server, a local proxy).
+LOOPBACK_HOSTS = frozenset(("127.0.0.1", "::1", "localhost"))
 #: Graceful stop: how long requests under way may take after SIGTERM.
 SHUTDOWN_GRACE = 10
 EXTRA_FIX = "install the server extra: pip install 'gitops-release[server]'"
@@ -44,9 +61,16 @@ INPUTS: tuple[InputSpec, ...] = (
     InputSpec("branch", "branch of git-url to serve"),
     InputSpec(
         "fetch-interval",
-        "how often to fetch git-url, e.g. 30s or 2m (at least 1s)",
+        "how often to fetch git-url, e.g. 30s or 2m (at least 1s; not with db-path)",
         kind="duration",
         default=DEFAULT_FETCH_INTERVAL,
+    ),
+    InputSpec(
+        "max-db-bytes",
+        "the largest db.json to load, in bytes; a larger one is a failed load (sets the memory needed)",
+        kind="int",
+        default=DEFAULT_MAX_DB_BYTES,
+        minimum=MIN_DB_BYTES,
     ),
     InputSpec("host", "address to listen on", default="127.0.0.1"),
     InputSpec("port", "port to listen on", kind="int", default=8089, minimum=1, maximum=65535),
@@ -64,6 +88,7 @@ class Inputs:
     fetch_interval: float
     host: str
     port: int
+    max_db_bytes: int = DEFAULT_MAX_DB_BYTES
     reload_token: str | None = field(default=None, repr=False)
     git_token: str | None = field(default=None, repr=False)
 
@@ -94,6 +119,12 @@ class Inputs:
                 )
         elif branch is not None:
             raise InputError("branch", "is given without git-url", fix="drop it, or serve --git-url")
+        elif reader.raw("fetch-interval") is not None:
+            raise InputError(
+                "fetch-interval",
+                "applies to git-url only (a db-path file is checked every second)",
+                fix="drop --fetch-interval, or serve --git-url with --branch",
+            )
         if values["fetch_interval"] < 1:
             raise InputError("fetch-interval", "must be at least 1s", fix="e.g. 30s (the default) or 2m")
         host = values["host"]
@@ -111,6 +142,14 @@ class Inputs:
         git_token = reader.env.get(GIT_TOKEN_ENV) or None
         if git_token is not None:
             register_secret(git_token)
+            if git_url is not None and not _token_may_go_to(git_url):
+                raise InputError(
+                    "git-url",
+                    f"is not an https URL, and {GIT_TOKEN_ENV} is sent only over https "
+                    "(or plain http to 127.0.0.1, ::1 or localhost)",
+                    fix=f"give the https:// URL of the repository, or unset {GIT_TOKEN_ENV} for a public "
+                    "or ssh remote",
+                )
         return cls(
             db_path=Path(db_path).expanduser() if db_path is not None else None,
             git_url=git_url,
@@ -118,9 +157,23 @@ class Inputs:
             fetch_interval=values["fetch_interval"],
             host=host,
             port=values["port"],
+            max_db_bytes=values["max_db_bytes"],
             reload_token=reload_token,
             git_token=git_token,
         )
+
+
+def _token_may_go_to(url: str) -> bool:
+    """True when a token sent to ``url`` stays encrypted or on this machine."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme == "https":
+        return True
+    try:
+        host = parts.hostname
+    except ValueError:
+        return False
+    return scheme == "http" and host in LOOPBACK_HOSTS
 
 
 @dataclass
@@ -160,18 +213,33 @@ def run(inputs: Inputs, ctx: Context) -> Outputs:
     check_extra()
     import uvicorn
 
-    from gitops_release.adapters.release_source import FileSource, GitSource, ReleaseSource
+    from gitops_release.adapters.release_source import FileSource, GitSource, ReleaseSource, fetch_timeout_for
     from gitops_release.server.app import create_app
     from gitops_release.server.state import FILE_POLL_INTERVAL, ServerState
 
     source: ReleaseSource
     if inputs.db_path is not None:
-        source, interval = FileSource(inputs.db_path), FILE_POLL_INTERVAL
+        source = FileSource(inputs.db_path, max_bytes=inputs.max_db_bytes)
+        interval, load_timeout, spacing = FILE_POLL_INTERVAL, FILE_LOAD_TIMEOUT, 0.0
     else:
         assert inputs.git_url is not None and inputs.branch is not None
-        source = GitSource(inputs.git_url, inputs.branch, token=inputs.git_token)
         interval = inputs.fetch_interval
-    state = ServerState(source, version=__version__, reload_token=inputs.reload_token, poll_interval=interval)
+        load_timeout, spacing = fetch_timeout_for(interval), MIN_RELOAD_SPACING
+        source = GitSource(
+            inputs.git_url,
+            inputs.branch,
+            token=inputs.git_token,
+            max_bytes=inputs.max_db_bytes,
+            fetch_timeout=load_timeout,
+        )
+    state = ServerState(
+        source,
+        version=__version__,
+        reload_token=inputs.reload_token,
+        poll_interval=interval,
+        load_timeout=load_timeout,
+        min_reload_spacing=spacing,
+    )
     config = uvicorn.Config(
         create_app(state),
         host=inputs.host,
@@ -182,7 +250,16 @@ def run(inputs: Inputs, ctx: Context) -> Outputs:
         timeout_graceful_shutdown=SHUTDOWN_GRACE,
         log_level="info",
     )
-    server = uvicorn.Server(config)
+
+    class Server(uvicorn.Server):
+        """uvicorn's server that cancels the loads as soon as a stop signal arrives: a reload
+        request waiting for a fetch then answers before the graceful-shutdown timeout."""
+
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            state.cancel()
+            super().handle_exit(sig, frame)
+
+    server = Server(config)
     try:
         server.run()
     except SystemExit:  # uvicorn exits when it cannot bind

@@ -18,7 +18,7 @@ Pure: no I/O, no clock (``loaded_at`` is passed in).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -130,8 +130,28 @@ def overall_status(checks: Mapping[str, str]) -> str:
     return HEALTH_STATUSES[worst]
 
 
-def health_document(status: str, version: str, timestamp: str, checks: Mapping[str, str]) -> dict[str, Any]:
-    """Seed 004's health response: ``{"status", "version", "timestamp", "checks"}``."""
+def health_document(
+    status: str,
+    version: str,
+    timestamp: str,
+    checks: Mapping[str, str],
+    *,
+    reasons: Mapping[str, str] | None = None,
+    dependencies: Sequence[Mapping[str, Any]] = (),
+) -> dict[str, Any]:
+    """Seed 004's health response: ``{"status", "version", "timestamp", "checks",
+    "dependencies"}``, ``checks`` holding statuses only; ``reasons`` (not in the seed) says why
+    each check that is not healthy is so."""
     if status not in HEALTH_STATUSES:
         raise ValueError(f"health status {status!r} is not one of {', '.join(HEALTH_STATUSES)}")
-    return {"status": status, "version": version, "timestamp": timestamp, "checks": dict(checks)}
+    for name, value in checks.items():
+        if value not in HEALTH_STATUSES:
+            raise ValueError(f"check {name!r} is {value!r}, not one of {', '.join(HEALTH_STATUSES)}")
+    return {
+        "status": status,
+        "version": version,
+        "timestamp": timestamp,
+        "checks": dict(checks),
+        "reasons": dict(reasons or {}),
+        "dependencies": [dict(dependency) for dependency in dependencies],
+    }

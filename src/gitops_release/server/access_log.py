@@ -4,11 +4,13 @@ Plain ASGI (not Starlette's BaseHTTPMiddleware): it only watches the ``http.resp
 messages go by, so it adds no task or copy per request. The route is the matched template
 (``/v1/releases/{container}``), never the raw path, in the metrics; the log line has the path
 itself, cut to ``MAX_LOGGED_PATH`` characters and JSON-escaped (a hostile path cannot forge a
-second line or a terminal escape).
+second line or a terminal escape). A request cancelled by the server before it answered (at
+shutdown) is logged with status 499, not as a server error.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -19,6 +21,9 @@ from gitops_release.server.metrics import Metrics
 
 MAX_LOGGED_PATH = 512
 UNMATCHED = "unmatched"
+#: A request the server cancelled (uvicorn's graceful-shutdown timeout) before it answered:
+#: nginx's "client closed request" code, so it is not counted as a server error (500).
+CANCELLED = 499
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -66,6 +71,9 @@ class AccessLog:
 
         try:
             await self.app(scope, receive, observed)
+        except asyncio.CancelledError:
+            status = status or CANCELLED
+            raise
         except BaseException:
             status = status or 500
             raise

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
+import tempfile
+import threading
 from pathlib import Path
 
 import pytest
 
 from gitops_release.adapters.release_source import FileSource, GitSource
 from tests.fixtures.git_remotes import git, spy_on_git, url_to_path
-from tests.fixtures.serve_api import db_text, release, write_db
+from tests.fixtures.serve_api import db_text, release, wait_until, write_db
 
 T0 = "2026-02-01T10:00:00Z"
 T1 = "2026-02-01T10:00:30Z"
@@ -90,23 +94,26 @@ def test_file_source_bounds_what_it_reads(tmp_path):
     assert result.error == f"{path} is {len(GOOD) + 5000} bytes, more than the 4096 bytes serve reads"
 
 
-def test_file_source_bounds_a_file_that_reports_no_size(tmp_path):
+def test_file_source_refuses_what_is_not_a_regular_file(tmp_path):
+    """A FIFO (even one a writer feeds), a directory or a device is a failed load on the source
+    check, never read: a FIFO could block or stream for ever (review 11a finding 5)."""
     fifo = tmp_path / "db.json"
     os.mkfifo(fifo)
-    import threading
-
-    def feed() -> None:
-        with open(fifo, "w") as handle:
-            try:
-                handle.write(GOOD + " " * 10_000)
-            except BrokenPipeError:
-                pass
-
-    writer = threading.Thread(target=feed)
-    writer.start()
-    result = FileSource(fifo, max_bytes=4096).load(loaded_at=T0)
-    writer.join()
-    assert result.index is None and "more than the 4096 bytes serve reads" in result.error
+    # O_RDWR: the FIFO has a writer (and a reader), without blocking this test.
+    feeder = os.open(fifo, os.O_RDWR | os.O_NONBLOCK)
+    try:
+        os.write(feeder, (GOOD + " " * 1000).encode())
+        fed = FileSource(fifo, max_bytes=4096).load(loaded_at=T0)
+    finally:
+        os.close(feeder)
+    assert fed.index is None and fed.check == "source"
+    assert fed.error == f"{fifo} is not a regular file (it is a FIFO, device or socket)"
+    directory = FileSource(tmp_path).load(loaded_at=T0)
+    assert directory.error == f"{tmp_path} is not a regular file (it is a directory)"
+    link = tmp_path / "null.json"
+    link.symlink_to("/dev/null")
+    device = FileSource(link).load(loaded_at=T0)
+    assert device.check == "source" and "is not a regular file" in device.error
 
 
 def test_file_source_follows_a_symlink_path_the_operator_gave(tmp_path):
@@ -125,8 +132,10 @@ def test_file_source_follows_a_symlink_path_the_operator_gave(tmp_path):
 
 
 def test_file_source_unreadable_path(tmp_path):
-    result = FileSource(tmp_path).load(loaded_at=T0)  # a directory
-    assert result.check == "source" and result.error.startswith(f"cannot read {tmp_path}")
+    result = FileSource(tmp_path).load(loaded_at=T0)  # a directory: refused before any read
+    assert (
+        result.check == "source" and result.error == f"{tmp_path} is not a regular file (it is a directory)"
+    )
 
 
 # -- GitSource -----------------------------------------------------------------------------------
@@ -292,3 +301,98 @@ def test_git_source_without_the_token_is_a_source_error(git_http_server):
     finally:
         source.close()
     assert result.index is None and result.check == "source" and "fetching main failed" in result.error
+
+
+def test_git_source_fetches_only_the_tip_of_the_branch(git_source, tmp_path):
+    """R11: depth 1: the branch's history (and the blobs only it holds) never reach the disk."""
+    url, source = git_source
+    push(url, {"big.bin": "x" * 100_000}, tmp_path, message="a big file")
+    push(url, {"big.bin": "gone\n"}, tmp_path, message="removed again")
+    assert source.load(loaded_at=T0).index is not None
+    clone = source.workdir
+    assert clone is not None
+    assert git("rev-list", "--count", "refs/remotes/origin/main", cwd=clone).strip() == "1"
+    big_blob = git("--git-dir", str(url_to_path(url)), "rev-parse", "main~1:big.bin").strip()
+    assert subprocess.run(["git", "cat-file", "-e", big_blob], cwd=clone, check=False).returncode != 0
+
+
+def test_git_source_without_a_writable_tmpdir_is_a_failed_load(tmp_path, monkeypatch, bare_remote):
+    """G3: the clone cannot be made (TMPDIR missing or full): a one-line source error."""
+    url = bare_remote({"db/db.json": GOOD})
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "missing"))
+    source = GitSource(url, "main")
+    result = source.load(loaded_at=T0)
+    assert result.index is None and result.check == "source"
+    assert result.error.startswith(f"cannot make the clone in {tmp_path / 'missing'}: No such file")
+
+
+class SilentServer:
+    """Accepts TCP connections and never answers (a remote that hangs)."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.accepted = threading.Event()
+        self.held: list[socket.socket] = []
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.held.append(conn)
+            self.accepted.set()
+
+    def close(self) -> None:
+        self.sock.close()
+        for conn in self.held:
+            conn.close()
+
+
+@pytest.fixture
+def silent_server():
+    server = SilentServer()
+    yield server
+    server.close()
+
+
+def _group_gone(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def test_a_fetch_that_hangs_ends_at_its_timeout(silent_server, tmp_path):
+    source = GitSource(f"http://127.0.0.1:{silent_server.port}/org/config.git", "main", fetch_timeout=1)
+    try:
+        result = source.load(loaded_at=T0)
+    finally:
+        source.close()
+    assert result.check == "source" and "'git fetch' did not finish within 1s" in result.error
+
+
+def test_cancel_kills_a_hung_fetch_with_its_helpers(silent_server, tmp_path):
+    """R3: stop() (SIGTERM) must not wait for a hung fetch: cancel() kills git's process group
+    (git and git-remote-http), and no fetch starts after it."""
+    source = GitSource(f"http://127.0.0.1:{silent_server.port}/org/config.git", "main", fetch_timeout=3600)
+    results: list[object] = []
+    worker = threading.Thread(target=lambda: results.append(source.load(loaded_at=T0)))
+    worker.start()
+    try:
+        assert silent_server.accepted.wait(60), "git never connected"
+        child = source._child
+        assert child is not None
+        source.cancel()
+        worker.join()
+    finally:
+        source.cancel()
+        worker.join()
+        source.close()
+    assert "the fetch was cancelled: serve is stopping" in results[0].error
+    wait_until(lambda: _group_gone(child.pid), what="git's process group to be gone")
+    assert "cancelled" in source.load(loaded_at=T1).error  # nothing new starts

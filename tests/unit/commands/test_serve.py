@@ -25,6 +25,7 @@ def test_db_path_and_the_defaults():
     got = inputs({"db-path": "db/db.json"})
     assert str(got.db_path) == "db/db.json" and got.git_url is None
     assert (got.host, got.port, got.fetch_interval) == ("127.0.0.1", 8089, 30.0)
+    assert got.max_db_bytes == 16 * 1024 * 1024
     assert got.reload_token is None and got.git_token is None
 
 
@@ -50,6 +51,9 @@ def test_git_url_branch_and_fetch_interval():
         ({"db-path": "d.json", "port": "0"}, "port", ""),
         ({"db-path": "d.json", "port": "70000"}, "port", ""),
         ({"db-path": "d.json", "host": "a b"}, "host", "is not an address"),
+        ({"db-path": "d.json", "fetch-interval": "5s"}, "fetch-interval", "applies to git-url only"),
+        ({"db-path": "d.json", "max-db-bytes": "100"}, "max-db-bytes", ""),
+        ({"db-path": "d.json", "max-db-bytes": "16MiB"}, "max-db-bytes", ""),
     ],
 )
 def test_bad_inputs_are_refused_naming_the_field(flags, field, message):
@@ -124,3 +128,44 @@ def test_help_lists_the_flags(capsys):
     for flag in ("--db-path", "--git-url", "--branch", "--fetch-interval", "--host", "--port"):
         assert flag in text
     assert "(default: 30s)" in text and "(default: 8089)" in text and "(default: 127.0.0.1)" in text
+
+
+def test_max_db_bytes_is_passed_on():
+    assert inputs({"db-path": "d.json", "max-db-bytes": "4194304"}).max_db_bytes == 4 * 1024 * 1024
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8080/org/config.git",
+        "http://[::1]:8080/org/config.git",
+        "http://localhost/org/config.git",
+        "https://github.com/org/config",
+        "HTTPS://github.com/org/config",
+    ],
+)
+def test_a_git_token_may_go_over_https_or_to_loopback(url):
+    got = inputs({"git-url": url, "branch": "main"}, env={serve.GIT_TOKEN_ENV: "ghp_" + "x" * 36})
+    assert got.git_token == "ghp_" + "x" * 36
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.2.example.com/org/config.git",
+        "http://localhost.example.com/o/c",
+        "git://github.com/org/config",
+        "ssh://git@github.com/org/config",
+        "git@github.com:org/config.git",
+        "/srv/git/config.git",
+    ],
+)
+def test_a_git_token_is_refused_with_any_other_remote(url):
+    """R1: the token goes to git as an Authorization header: only https (or a loopback test
+    server) keeps it off the network in clear; for ssh or a path it would not be used at all."""
+    with pytest.raises(InputError) as caught:
+        inputs({"git-url": url, "branch": "main"}, env={serve.GIT_TOKEN_ENV: "ghp_" + "x" * 36})
+    assert caught.value.field == "git-url" and "sent only over https" in caught.value.message
+    assert "ghp_" not in str(caught.value)
+    # without the token the same URL is fine
+    assert inputs({"git-url": url, "branch": "main"}).git_url == url

@@ -114,15 +114,27 @@ def test_overall_status_is_the_worst_check():
 
 
 def test_health_document_is_seed_004s_contract():
-    document = health_document("degraded", "1.2.3", "2025-09-25T10:00:00Z", {"database": "degraded"})
+    document = health_document(
+        "degraded",
+        "1.2.3",
+        "2025-09-25T10:00:00Z",
+        {"database": "degraded"},
+        reasons={"database": "db.json is not valid JSON"},
+        dependencies=[{"name": "https://git.example/config", "status": "healthy", "latency_ms": 45}],
+    )
     assert document == {
         "status": "degraded",
         "version": "1.2.3",
         "timestamp": "2025-09-25T10:00:00Z",
         "checks": {"database": "degraded"},
+        "reasons": {"database": "db.json is not valid JSON"},
+        "dependencies": [{"name": "https://git.example/config", "status": "healthy", "latency_ms": 45}],
     }
     with pytest.raises(ValueError, match="'ok' is not one of healthy, degraded, unhealthy"):
         health_document("ok", "1", "t", {})
+    # checks hold statuses only (seed 004): a reason goes under reasons
+    with pytest.raises(ValueError, match="check 'databaseReason' is 'broken'"):
+        health_document("degraded", "1", "t", {"database": "degraded", "databaseReason": "broken"})
 
 
 def test_etag_is_the_sha256_of_the_releases_a_nul_and_the_revision():
