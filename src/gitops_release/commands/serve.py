@@ -162,6 +162,7 @@ def run(inputs: Inputs, ctx: Context) -> Outputs:
 
     from gitops_release.adapters.release_source import FileSource, GitSource, ReleaseSource
     from gitops_release.server.app import create_app
+    from gitops_release.server.http_protocol import uvicorn_config
     from gitops_release.server.state import FILE_POLL_INTERVAL, ServerState
 
     source: ReleaseSource
@@ -172,15 +173,9 @@ def run(inputs: Inputs, ctx: Context) -> Outputs:
         source = GitSource(inputs.git_url, inputs.branch, token=inputs.git_token)
         interval = inputs.fetch_interval
     state = ServerState(source, version=__version__, reload_token=inputs.reload_token, poll_interval=interval)
-    config = uvicorn.Config(
-        create_app(state),
-        host=inputs.host,
-        port=inputs.port,
-        access_log=False,  # the app writes its own JSON line per request
-        server_header=False,
-        lifespan="on",
-        timeout_graceful_shutdown=SHUTDOWN_GRACE,
-        log_level="info",
+    # Request head timeout, connection cap, send timeout: server/http_protocol.py.
+    config = uvicorn_config(
+        create_app(state), host=inputs.host, port=inputs.port, timeout_graceful_shutdown=SHUTDOWN_GRACE
     )
     server = uvicorn.Server(config)
     try:
