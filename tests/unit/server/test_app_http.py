@@ -204,3 +204,46 @@ def test_the_document_describes_the_filters_and_the_new_answers(app):
     assert {"200", "304", "400", "422", "503"} <= set(operation["responses"])
     assert "X-Loaded-At" in operation["responses"]["200"]["headers"]
     assert "loadedAt" not in document["components"]["schemas"]["ReleaseList"]["properties"]
+
+
+def test_hung_reloads_do_not_take_the_default_threads(tmp_path):
+    """Reloads hung on a dead remote run on their own few threads: anyio's default ones (the
+    lifespan's stop, other requests' threads) stay free, however many reloads wait."""
+    import asyncio
+    import threading
+
+    import anyio.to_thread
+
+    from gitops_release.server import app as app_module
+    from tests.fixtures.serve_api import RELOAD_TOKEN, _call, wait_until
+
+    state = ServerState(
+        FileSource(write_db(tmp_path / "db.json", RELEASES)), version="1", reload_token=RELOAD_TOKEN
+    )
+    state.load()
+    app = create_app(state, access_log=quiet)
+    hold = threading.Event()
+    entered: list[int] = []
+    load = state.load
+
+    def hung_load(**kwargs):
+        entered.append(1)
+        hold.wait(timeout=60)
+        return load(**kwargs)
+
+    state.load = hung_load  # type: ignore[method-assign]
+
+    async def scenario() -> tuple[int, list[int]]:
+        bearer = {"Authorization": f"Bearer {RELOAD_TOKEN}"}
+        calls = [asyncio.ensure_future(_call(app, "POST", "/v1/reload", bearer, b"")) for _ in range(12)]
+        await anyio.to_thread.run_sync(
+            lambda: wait_until(lambda: len(entered) >= app_module.RELOAD_THREADS, what="reloads to start")
+        )
+        borrowed = anyio.to_thread.current_default_thread_limiter().borrowed_tokens
+        hold.set()
+        replies = await asyncio.gather(*calls)
+        return borrowed, [reply.status for reply in replies]
+
+    borrowed, statuses = asyncio.run(scenario())
+    assert borrowed == 0, f"{borrowed} of anyio's default threads are held by hung reloads"
+    assert statuses == [200] * 12
