@@ -32,7 +32,9 @@ release) before the next. Every response is checked: status 200 and all releases
 new version was served.
 
 ``--write-docs`` replaces the "serve: throughput, p99 and reload under load" section of
-docs/benchmarks.md (refused with fewer than 3 rounds: a smoke run).
+docs/benchmarks.md and the "Performance" section of docs/serve.md, both from the one run's
+measured values (no number in either is typed by hand; refused with fewer than 3 rounds: a smoke
+run).
 """
 
 from __future__ import annotations
@@ -78,25 +80,107 @@ NAMES = {
     "memory": "floor: uvicorn + a bare ASGI app answering the same bytes from memory",
 }
 SHORT = {"files": "static file server", "memory": "bare ASGI floor"}
-#: What the numbers mean, written under the table by --write-docs.
-NOTES = """\
+SERVE_DOCS = ROOT / "docs" / "serve.md"
+SERVE_HEADING = "## Performance"
+
+
+def notes(results: dict[str, Any]) -> str:
+    """What the numbers mean, written under the table by --write-docs: every number in it is
+    this run's."""
+    db_mib = results["db_bytes"] / 1024 / 1024
+    per_mib = CONTAINERS * len(CHANNELS) / db_mib
+    return f"""\
 The same answer three ways, measured round-robin: the API looks the container up in the index
 built at load time (its releases' JSON is rendered once per load, so a request joins bytes and
 never scans the db); the static file server stats, opens and reads a file per request on
-uvicorn's thread pool, which is why it is the slowest; the floor is uvicorn and HTTP/1.1 with
-nothing else. What the API adds over the floor is FastAPI's routing and parameter validation,
-the ETag and Cache-Control headers, the request metrics and one JSON access-log line per
-request. The generator is locust (PyPI, `FastHttpUser`, one keep-alive connection per user,
-headless, bounded by `--run-time`): it installs on every platform the project supports, needs
-only loopback, holds 50 connections in one process and writes percentiles to CSV; it runs on
-the same 2 cores, so the absolute numbers are a floor for a machine to itself, and the ratios
-move with the machine's other load (on a busier run, load average 5: API 752 requests/s, static
-file server 467, floor 1,400; ratios 1.61x and 0.54x). Reload under load replaces the whole
-db.json (all 10,000 releases change, the worst case) 20 times; every answer is checked (status
-200, all releases of one version); the time to serve a change is the one-second `stat` poll plus
-loading 3.9 MiB (validation and the index). A ConfigMap is limited to 1 MiB (about 2,500
-releases): a db this size is served from the git source (docs/serve.md).
+uvicorn's thread pool; the floor is uvicorn and HTTP/1.1 with nothing else. What the API adds
+over the floor is FastAPI's routing, the query checks, the ETag and Cache-Control headers, the
+request metrics and one JSON access-log line per request. The generator is locust (PyPI,
+`FastHttpUser`, one keep-alive connection per user, headless, bounded by `--run-time`): it
+installs on every platform the project supports, needs only loopback, holds {USERS} connections
+in one process and writes percentiles to CSV; it runs on the same cores, so the absolute numbers
+are a floor for a machine to itself, and the ratios move with the machine's other load (the load
+average above). Reload under load replaces the whole db.json (all {CONTAINERS * len(CHANNELS):,}
+releases change, the worst case) {RELOADS} times; every answer is checked (status 200, all
+releases of one version); the time to serve a change is the one-second `stat` poll plus loading
+{db_mib:.1f} MiB (validation and the index). A ConfigMap is limited to 1 MiB (about
+{per_mib:,.0f} releases at this size per release): a db this size is served from the git source
+(docs/serve.md).
 """
+
+
+def medians_of(results: dict[str, Any]) -> dict[str, dict[str, float]]:
+    return {
+        kind: {
+            "rps": statistics.median(r.rps for r in kind_runs),
+            "p50": statistics.median(r.p50 for r in kind_runs),
+            "p99": statistics.median(r.p99 for r in kind_runs),
+            "requests": sum(r.requests for r in kind_runs),
+            "failures": sum(r.failures for r in kind_runs),
+        }
+        for kind, kind_runs in results["runs"].items()
+    }
+
+
+def serve_performance(results: dict[str, Any], rounds: int, duration: float) -> str:
+    """docs/serve.md's "Performance" section, from the same run as docs/benchmarks.md's table."""
+    m = medians_of(results)
+    api, files, floor = m["api"], m["files"], m["memory"]
+    reload_run: Run = results["reload"]
+    served = results["served_after"]
+    before, after = results["load_average"]
+    lines = [
+        SERVE_HEADING,
+        "",
+        "Measured by `benchmarks/bench_serve.py --write-docs`, which writes this section and the",
+        "[benchmarks.md](benchmarks.md) table (and how it was measured) from one run:",
+        f"`GET /v1/releases?container=…` on a {CONTAINERS * len(CHANNELS):,}-release db, {USERS} concurrent",
+        f"keep-alive connections from locust, {rounds} rounds of {duration:g} s per server, on a shared",
+        f"{os.cpu_count()}-core machine (the load generator on the same cores; load average {before:.1f}",
+        f"before, {after:.1f} after), in the same run as two baselines answering the same requests with",
+        "the same bytes: a static file server (uvicorn + Starlette `StaticFiles`) and a bare ASGI app on",
+        "uvicorn (the floor).",
+        "",
+        f"- The API answered {api['rps']:,.0f} requests/s against the static file server's "
+        f"{files['rps']:,.0f} ({api['rps'] / files['rps']:.2f}x),",
+        f"  p99 {api['p99']:.0f} ms against {files['p99']:.0f} ms, and {api['rps'] / floor['rps']:.2f}x "
+        f"of the floor's {floor['rps']:,.0f} requests/s: a",
+        "  request is a dictionary lookup of the container's pre-rendered JSON, never a scan of the db;",
+        "  the rest is FastAPI's routing, the query checks, the ETag, the metrics and the JSON access",
+        "  log line. The ratios move with the machine's other load.",
+        f"- Reload under load: {len(served)} changes of the whole db while {USERS} connections read, "
+        f"{reload_run.failures} failed",
+        f"  requests out of {reload_run.requests:,}"
+        + (" (a version mix counts as failed)" if reload_run.failures == 0 else " (benchmarks.md lists them)")
+        + (
+            f"; a change is served {statistics.median(served):.2f} s (median) after the file is "
+            f"replaced (the one-second `stat`, then the load of {results['db_bytes'] / 1024 / 1024:.1f} MiB)."
+            if served
+            else "."
+        ),
+    ]
+    if results["memory"] is not None:
+        now, peak = results["memory"]
+        lines.append(
+            f"- Memory: {now:.0f} MiB resident after the runs, peak {peak:.0f} MiB (reloads included)."
+        )
+    lines += [
+        "",
+        "One process uses one core. For more throughput, add replicas: each pod serves from its own",
+        "memory and shares nothing.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def replace_serve_section(section: str) -> None:
+    """Replace docs/serve.md's "## Performance" section (up to the next "## " heading)."""
+    lines = SERVE_DOCS.read_text(encoding="utf-8").splitlines(keepends=True)
+    start = next(i for i, line in enumerate(lines) if line.rstrip() == SERVE_HEADING)
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+    tail = "".join(lines[end:])
+    SERVE_DOCS.write_text("".join(lines[:start]) + section + ("\n" + tail if tail else ""), encoding="utf-8")
+
+
 SHA = "e" * 40
 
 LOCUSTFILE = '''\
@@ -401,17 +485,7 @@ def peak_rss_mib(pid: int) -> tuple[float, float] | None:
 
 
 def table(results: dict[str, Any], rounds: int, duration: float) -> str:
-    runs: dict[str, list[Run]] = results["runs"]
-    medians = {
-        kind: {
-            "rps": statistics.median(r.rps for r in kind_runs),
-            "p50": statistics.median(r.p50 for r in kind_runs),
-            "p99": statistics.median(r.p99 for r in kind_runs),
-            "requests": sum(r.requests for r in kind_runs),
-            "failures": sum(r.failures for r in kind_runs),
-        }
-        for kind, kind_runs in runs.items()
-    }
+    medians = medians_of(results)
     lines = [
         f"interpreter: {sys.executable} ({platform.python_version()}); {os.cpu_count()} cores shared by",
         f"the servers and the load generator; {CONTAINERS:,} containers x {len(CHANNELS)} channels = "
@@ -478,10 +552,11 @@ def main() -> int:
         section = (
             f"{HEADING}\n\n`.venv/bin/python benchmarks/bench_serve.py --write-docs` (2-core machine; "
             "numbers vary run to run,\nthe ratios and the failed count are what to watch).\n\n"
-            f"```\n{text}```\n\n{NOTES}"
+            f"```\n{text}```\n\n{notes(results)}"
         )
         replace_section(HEADING, section)
-        print(f"wrote the {HEADING!r} section of docs/benchmarks.md")
+        replace_serve_section(serve_performance(results, args.rounds, args.duration))
+        print(f"wrote the {HEADING!r} section of docs/benchmarks.md and {SERVE_HEADING!r} of docs/serve.md")
     reload_run: Run = results["reload"]
     failed = reload_run.failures or sum(r.failures for runs in results["runs"].values() for r in runs)
     return 1 if failed or len(results["served_after"]) != RELOADS else 0

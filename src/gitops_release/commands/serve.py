@@ -215,6 +215,7 @@ def run(inputs: Inputs, ctx: Context) -> Outputs:
 
     from gitops_release.adapters.release_source import FileSource, GitSource, ReleaseSource, fetch_timeout_for
     from gitops_release.server.app import create_app
+    from gitops_release.server.http_protocol import uvicorn_config
     from gitops_release.server.state import FILE_POLL_INTERVAL, ServerState
 
     source: ReleaseSource
@@ -240,15 +241,9 @@ def run(inputs: Inputs, ctx: Context) -> Outputs:
         load_timeout=load_timeout,
         min_reload_spacing=spacing,
     )
-    config = uvicorn.Config(
-        create_app(state),
-        host=inputs.host,
-        port=inputs.port,
-        access_log=False,  # the app writes its own JSON line per request
-        server_header=False,
-        lifespan="on",
-        timeout_graceful_shutdown=SHUTDOWN_GRACE,
-        log_level="info",
+    # Request head timeout, connection cap, send timeout: server/http_protocol.py.
+    config = uvicorn_config(
+        create_app(state), host=inputs.host, port=inputs.port, timeout_graceful_shutdown=SHUTDOWN_GRACE
     )
 
     class Server(uvicorn.Server):

@@ -8,9 +8,9 @@ the whole object on reload, so a request that holds one sees one version from st
 
 ``etag`` names the body of every response made from the index: the releases' canonical JSON
 (keys in db.json's order, compact, sorted by container and channel) and the revision they came
-from, hashed. Two loads of the same db at the same
-revision have the same ETag; anything a response shows (releases, revision, loadedAt) changes
-only with a new index.
+from, hashed. A body holds only those (releases, count, revision), never ``loaded_at``: two loads
+of the same db at the same revision, on one pod or on two, give the same bytes under the same
+strong ETag (RFC 9110 8.8.1); the server sends ``loaded_at`` as a header.
 
 Pure: no I/O, no clock (``loaded_at`` is passed in).
 """
@@ -73,7 +73,7 @@ def build_index(db: ReleaseDB, *, loaded_at: str, revision: str | None = None) -
         json_of[release.key] = orjson.dumps(release.to_json())
     containers = {name: tuple(items) for name, items in by_container.items()}
     all_array = _array(json_of, db.releases)
-    tail = orjson.dumps({"revision": revision, "loadedAt": loaded_at})
+    tail = orjson.dumps({"revision": revision})
     return ReleaseIndex(
         releases=db.releases,
         by_container=containers,
@@ -107,7 +107,7 @@ def query(index: ReleaseIndex, *, container: str | None, channel: str | None) ->
 
 
 def releases_body(index: ReleaseIndex, *, container: str | None, channel: str | None) -> tuple[bytes, int]:
-    """The JSON body ``{"releases": [...], "count": n, "revision": ..., "loadedAt": ...}`` of the
+    """The JSON body ``{"releases": [...], "count": n, "revision": ...}`` of the
     releases ``query`` finds, and n. The arrays of the whole db and of one container are
     rendered at load time; other answers join the matching releases' rendered JSON."""
     if channel is None and container is None:

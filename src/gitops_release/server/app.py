@@ -5,20 +5,29 @@ no model validation or JSON encoding per request. The pydantic models below only
 responses for ``/openapi.json`` (schemathesis checks every response against them).
 
 Every response made from the index carries its ``ETag`` and ``Cache-Control: no-cache`` (store,
-but ask again): a matching ``If-None-Match`` gets ``304`` with no body. Before the first good
-load the release endpoints answer ``503``. A request reads ``state.index`` once, so a reload
-in the middle of it changes nothing in its answer.
+but ask again): a matching ``If-None-Match`` gets ``304`` with no body. The ETag is strong: the
+body holds nothing but the releases, their count and the revision, so one db gives the same bytes
+and the same ETag on every pod and after every reload; when this pod loaded it is the
+``X-Loaded-At`` header. Before the first good load the release endpoints answer ``503``. A request
+reads ``state.index`` once, so a reload in the middle of it changes nothing in its answer.
+
+HTTP as seed 001's Go server (net/http) answers it: ``HEAD`` is ``GET`` without the body on every
+path; a trailing slash is served as the path without it; the release filters read the first value
+of a repeated parameter and treat an empty one as absent (``r.URL.Query().Get``). Unlike it, an
+unknown query parameter on the release paths is a 400 naming it (a misspelt filter must not
+answer the whole db). No CORS headers are sent (docs/serve.md says why).
 """
 
 from __future__ import annotations
 
 import hmac
-from collections.abc import AsyncIterator, Callable
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import anyio.to_thread
-from fastapi import Depends, FastAPI, Path, Query, Request
+from fastapi import Depends, FastAPI, Path, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
@@ -32,10 +41,14 @@ from gitops_release.server.state import ServerState, stderr_line
 # both pydantic's regex engine and ECMA-262 end `$` at the end of the text only.
 CONTAINER_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,62}$"
 CHANNEL_PATTERN = r"^[a-z0-9][a-z0-9-]{0,31}$"
+#: The release filters of GET /v1/releases: name -> (pattern, maximum length).
+FILTERS = {"container": (CONTAINER_PATTERN, 63), "channel": (CHANNEL_PATTERN, 32)}
 
 CACHE_CONTROL = "no-cache"  # caches keep the body and revalidate it with If-None-Match
 NO_STORE = "no-store"  # health and metrics: always fresh
 JSON = "application/json"
+#: Threads for POST /v1/reload (loads run one at a time; more only wait for the running one).
+RELOAD_THREADS = 4
 
 
 class Source(BaseModel):
@@ -64,19 +77,26 @@ class ReleaseList(BaseModel):
     revision: str | None = Field(
         description="the commit the db was read from (git source) or sha256:<digest> of the file"
     )
-    loadedAt: str = Field(description="when this version of the db was loaded (RFC 3339 UTC)")
+
+
+Status = Literal["healthy", "degraded", "unhealthy"]
+
+
+class Dependency(BaseModel):
+    name: str
+    status: Status
+    latency_ms: int | None = None
 
 
 class Health(BaseModel):
     """Seed 004's health contract, with the served version's revision, load time and size."""
 
-    status: Literal["healthy", "degraded", "unhealthy"]
+    status: Status
     version: str
     timestamp: str
-    checks: dict[str, str] = Field(
-        description="database and source: healthy, degraded or unhealthy; databaseReason and "
-        "sourceReason say why when one is not healthy"
-    )
+    checks: dict[str, Status] = Field(description="database and source (liveness: process), statuses only")
+    reasons: dict[str, str] = Field(default={}, description="why each check that is not healthy is so")
+    dependencies: list[Dependency] = Field(default=[], description="the git remote (none for a file)")
     revision: str | None = None
     loadedAt: str | None = None
     releases: int | None = None
@@ -93,12 +113,6 @@ class ReloadResult(BaseModel):
     error: str | None = Field(default=None, description="why the load failed (result: failed)")
 
 
-ContainerQuery = Annotated[
-    str | None, Query(max_length=63, pattern=CONTAINER_PATTERN, description="only this container")
-]
-ChannelQuery = Annotated[
-    str | None, Query(max_length=32, pattern=CHANNEL_PATTERN, description="only this channel")
-]
 ContainerPath = Annotated[str, Path(max_length=63, pattern=CONTAINER_PATTERN)]
 ChannelPath = Annotated[str, Path(max_length=32, pattern=CHANNEL_PATTERN)]
 # Module level: the endpoints' annotations are strings, resolved in this module's namespace.
@@ -107,11 +121,67 @@ BearerToken = Annotated[
     Depends(HTTPBearer(auto_error=False, description="the value of GITOPS_RELEASE_RELOAD_TOKEN")),
 ]
 
+_RELEASE_HEADERS = {
+    "ETag": {
+        "description": "strong: the same db gives the same ETag on every pod",
+        "schema": {"type": "string"},
+    },
+    "X-Loaded-At": {
+        "description": "when this pod loaded the served version (RFC 3339 UTC)",
+        "schema": {"type": "string"},
+    },
+}
 _RELEASES_RESPONSES: dict[int | str, dict[str, object]] = {
-    200: {"model": ReleaseList, "description": "the releases (ETag and Cache-Control set)"},
+    200: {
+        "model": ReleaseList,
+        "description": "the releases (ETag and Cache-Control set)",
+        "headers": _RELEASE_HEADERS,
+    },
     304: {"description": "If-None-Match matched the ETag: the cached body is current"},
     503: {"model": Problem, "description": "no version of the db has been loaded yet"},
 }
+
+
+def _filter_parameter(name: str) -> dict[str, Any]:
+    pattern, longest = FILTERS[name]
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": f"only this {name}; empty: no filter; repeated: the first value counts",
+        # An empty value is allowed (no filter), as seed 001's Go server read it.
+        "schema": {"type": "string", "maxLength": longest, "pattern": f"^(?:|{pattern[1:-1]})$"},
+    }
+
+
+_NO_QUERY = "takes no query parameters"
+
+
+def _unknown_query(request: Request, allowed: tuple[str, ...]) -> JSONResponse | None:
+    """400 naming the query parameters ``allowed`` does not hold: a misspelt filter (``?containers=``)
+    must not answer the whole db as if it were absent."""
+    unknown = sorted({name for name in request.query_params.keys() if name not in allowed})
+    if not unknown:
+        return None
+    names = ", ".join(repr(name[:64]) for name in unknown)
+    what = f"the allowed ones are {' and '.join(allowed)}" if allowed else f"this path {_NO_QUERY}"
+    return _problem(400, f"unknown query parameter {names}: {what}")
+
+
+def _filters(request: Request) -> tuple[dict[str, str | None], JSONResponse | None]:
+    """``container`` and ``channel`` as seed 001's Go server read them (``Query().Get``): the first
+    value of a repeated parameter; empty is no filter. A value that is not a name is a 422."""
+    values: dict[str, str | None] = {}
+    for name, (pattern, longest) in FILTERS.items():
+        given = request.query_params.getlist(name)
+        value = given[0] if given else ""
+        if value and (len(value) > longest or not re.fullmatch(pattern[1:-1], value)):
+            shown = value if len(value) <= 64 else value[:64] + "..."
+            return values, _problem(
+                422, f"query parameter {name}: {shown!r} is not a {name} name ({pattern})"
+            )
+        values[name] = value or None
+    return values, None
 
 
 def _matches(if_none_match: str | None, etag: str) -> bool:
@@ -129,8 +199,62 @@ def _problem(status: int, detail: str, headers: dict[str, str] | None = None) ->
     return JSONResponse({"detail": detail}, status_code=status, headers=headers)
 
 
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+class HttpLikeGo:
+    """Plain ASGI: ``HEAD`` is answered as ``GET`` with the headers only (``Content-Length`` of
+    the body it would have), a 405's ``Allow`` names ``HEAD`` next to ``GET``, and one trailing
+    slash is dropped before routing (``/v1/releases/`` is ``/v1/releases``, no redirect: a Location
+    built behind a proxy could name the wrong scheme or host)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        inner = dict(scope)  # the outer scope keeps what was sent, for the access log
+        path = str(scope["path"])
+        if len(path) > 1 and path.endswith("/"):
+            inner["path"] = path[:-1]
+            raw = scope.get("raw_path")
+            if isinstance(raw, bytes) and raw.endswith(b"/"):
+                inner["raw_path"] = raw[:-1]
+        head = scope["method"] == "HEAD"
+        if head:
+            inner["method"] = "GET"
+
+        async def adjusted(message: Message) -> None:
+            if message["type"] == "http.response.start" and message["status"] == 405:
+                headers = [
+                    (name, value + b", HEAD" if name == b"allow" and b"GET" in value.split(b", ") else value)
+                    for name, value in message.get("headers", [])
+                ]
+                message = {**message, "headers": headers}
+            elif head and message["type"] == "http.response.body":
+                message = {**message, "body": b""}
+            await send(message)
+
+        try:
+            await self.app(inner, receive, adjusted)
+        finally:
+            if "route" in inner:  # the matched route, for the access log's and metrics' label
+                scope["route"] = inner["route"]
+
+
 def create_app(state: ServerState, *, access_log: Callable[[str], None] = stderr_line) -> FastAPI:
     """The ASGI app. Its lifespan starts the state's polling and stops it (and the source)."""
+
+    # Their own threads: hung reloads cannot take all of anyio's default threads and keep the
+    # lifespan's stop (or the other requests) from getting one.
+    stop_limiter = anyio.CapacityLimiter(1)
+    reload_limiter = anyio.CapacityLimiter(RELOAD_THREADS)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -138,7 +262,7 @@ def create_app(state: ServerState, *, access_log: Callable[[str], None] = stderr
         try:
             yield
         finally:
-            await anyio.to_thread.run_sync(state.stop)
+            await anyio.to_thread.run_sync(state.stop, limiter=stop_limiter)
 
     app = FastAPI(
         title="gitops-release release-channel API",
@@ -150,13 +274,14 @@ def create_app(state: ServerState, *, access_log: Callable[[str], None] = stderr
     )
 
     def not_loaded() -> JSONResponse:
-        reason = state.checks().get("sourceReason") or state.checks().get("databaseReason", "")
+        reasons = state.reasons()
+        reason = reasons.get("source") or reasons.get("database", "")
         return _problem(503, f"no version of the db has been loaded yet: {reason}", {"Retry-After": "1"})
 
     def answer(
         request: Request, index: ReleaseIndex, container: str | None, channel: str | None, *, one: bool
     ) -> Response:
-        headers = {"ETag": index.etag, "Cache-Control": CACHE_CONTROL}
+        headers = {"ETag": index.etag, "Cache-Control": CACHE_CONTROL, "X-Loaded-At": index.loaded_at}
         if one and not query(index, container=container, channel=channel):
             what = container if channel is None else f"{container} on channel {channel}"
             return _problem(404, f"no release of {what} (revision {index.revision})", headers)
@@ -165,21 +290,40 @@ def create_app(state: ServerState, *, access_log: Callable[[str], None] = stderr
         body, _ = releases_body(index, container=container, channel=channel)
         return Response(body, media_type=JSON, headers=headers)
 
-    @app.get("/v1/releases", response_class=Response, responses=_RELEASES_RESPONSES)
-    async def list_releases(
-        request: Request, container: ContainerQuery = None, channel: ChannelQuery = None
-    ) -> Response:
+    list_responses: dict[int | str, dict[str, object]] = {
+        **_RELEASES_RESPONSES,
+        400: {"model": Problem, "description": "an unknown query parameter (it is named)"},
+        422: {"model": Problem, "description": "container or channel is not a valid name"},
+    }
+
+    @app.get(
+        "/v1/releases",
+        response_class=Response,
+        responses=list_responses,
+        openapi_extra={"parameters": [_filter_parameter("container"), _filter_parameter("channel")]},
+    )
+    async def list_releases(request: Request) -> Response:
         """All releases, or those of one container and / or channel (seed 001's query)."""
+        filters, problem = _filters(request)
+        problem = _unknown_query(request, tuple(FILTERS)) or problem
+        if problem is not None:
+            return problem
         index = state.index  # read once: this request answers from this version only
         if index is None:
             return not_loaded()
-        return answer(request, index, container, channel, one=False)
+        return answer(request, index, filters["container"], filters["channel"], one=False)
 
-    one_responses = {**_RELEASES_RESPONSES, 404: {"model": Problem, "description": "no such release"}}
+    one_responses = {
+        **_RELEASES_RESPONSES,
+        400: {"model": Problem, "description": f"a query parameter: this path {_NO_QUERY}"},
+        404: {"model": Problem, "description": "no such release"},
+    }
 
     @app.get("/v1/releases/{container}", response_class=Response, responses=one_responses)
     async def container_releases(request: Request, container: ContainerPath) -> Response:
         """Every channel's release of one container (404 when it has none)."""
+        if (problem := _unknown_query(request, ())) is not None:
+            return problem
         index = state.index
         if index is None:
             return not_loaded()
@@ -188,6 +332,8 @@ def create_app(state: ServerState, *, access_log: Callable[[str], None] = stderr
     @app.get("/v1/releases/{container}/{channel}", response_class=Response, responses=one_responses)
     async def channel_release(request: Request, container: ContainerPath, channel: ChannelPath) -> Response:
         """The release of one container on one channel, as a list of one (404 when absent)."""
+        if (problem := _unknown_query(request, ())) is not None:
+            return problem
         index = state.index
         if index is None:
             return not_loaded()
@@ -212,7 +358,13 @@ def create_app(state: ServerState, *, access_log: Callable[[str], None] = stderr
     async def live() -> JSONResponse:
         """Liveness: the process answers. Never depends on the db or the remote (a restart fixes
         neither)."""
-        document = {**state.health(), "status": "healthy", "checks": {"process": "healthy"}}
+        document = {
+            **state.health(),
+            "status": "healthy",
+            "checks": {"process": "healthy"},
+            "reasons": {},  # liveness says nothing about the db or the remote
+            "dependencies": [],
+        }
         return JSONResponse(document, headers={"Cache-Control": NO_STORE})
 
     @app.get("/health/ready", response_model=Health, responses=health_responses)
@@ -246,7 +398,7 @@ def create_app(state: ServerState, *, access_log: Callable[[str], None] = stderr
         given = credentials.credentials if credentials is not None else ""
         if not hmac.compare_digest(given.encode("utf-8"), token.encode("utf-8")):
             return _problem(401, "a valid bearer token is required", {"WWW-Authenticate": "Bearer"})
-        result = await anyio.to_thread.run_sync(state.load)
+        result = await anyio.to_thread.run_sync(state.load, limiter=reload_limiter)
         index = state.index
         outcome = "failed" if result.error else ("unchanged" if result.index is None else "changed")
         document = {
@@ -270,5 +422,6 @@ def create_app(state: ServerState, *, access_log: Callable[[str], None] = stderr
         return Response(text, media_type=CONTENT_TYPE, headers={"Cache-Control": NO_STORE})
 
     paths = frozenset(path for route in app.routes if "{" not in (path := getattr(route, "path", "{")))
+    app.add_middleware(HttpLikeGo)  # inside AccessLog: the log and metrics keep HEAD and the path as sent
     app.add_middleware(AccessLog, metrics=state.metrics, write=access_log, paths=paths)
     return app
