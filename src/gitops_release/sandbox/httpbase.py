@@ -118,6 +118,11 @@ class QuietServer(ThreadingHTTPServer):
         self._connections: dict[socket.socket, threading.Thread] = {}
         self._connections_lock = threading.Lock()
         super().__init__(address, handler)
+        # serve_forever() selects, then accepts. A blocking accept() can block for good when the
+        # connection it was woken for is gone by then, and shutdown() then waits for ever (a test
+        # run hung so). Non-blocking, that accept raises BlockingIOError, which socketserver
+        # ignores; accepted sockets are still blocking (socket.accept() makes them so).
+        self.socket.setblocking(False)
 
     def process_request(self, request: Any, client_address: Any) -> None:
         thread = threading.Thread(

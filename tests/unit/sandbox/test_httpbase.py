@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 import requests
@@ -12,6 +13,7 @@ import requests
 from gitops_release.errors import InputError
 from gitops_release.sandbox.httpbase import (
     QuietHandler,
+    QuietServer,
     RecordedRequest,
     ThreadedHTTPService,
     check_loopback_host,
@@ -118,3 +120,28 @@ def test_header_is_case_insensitive() -> None:
     assert header({"Content-Type": "a"}, "content-type") == "a"
     assert header({}, "x") is None
     assert redact_headers({"Authorization": "token"}) == {"Authorization": "[redacted]"}
+
+
+def test_the_accept_loop_never_blocks_on_a_connection_that_is_gone() -> None:
+    """serve_forever() selects, then accepts: a blocking accept() woken for a connection that is
+    gone by then blocked for good, and stop() (shutdown) then waited for ever (seen in a test run).
+    With nothing to accept, one round of the loop must return, and accepted sockets must still be
+    blocking (the handlers read them with their own timeout)."""
+    server = QuietServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
+    try:
+        assert server.socket.gettimeout() == 0.0
+        one_round = threading.Thread(target=server._handle_request_noblock, daemon=True)
+        one_round.start()
+        one_round.join(5)
+        assert not one_round.is_alive(), "accept() blocked with no connection pending"
+        client = socket.create_connection(server.server_address[:2], timeout=5)
+        try:
+            accepted, _ = server.get_request()
+            try:
+                assert accepted.gettimeout() is None
+            finally:
+                accepted.close()
+        finally:
+            client.close()
+    finally:
+        server.server_close()
