@@ -118,7 +118,9 @@ def compile_all(uv: str, root: Path, work: Path, offline: bool) -> None:
         current = root / "requirements" / lock.name
         target = work / lock.name
         if current.exists():
-            shutil.copyfile(current, target)
+            # Pins as preferences, hashes not: uv would carry a hash from the output file over
+            # unchecked, and a tampered one must not survive a recompute.
+            target.write_text(pins_only(current.read_text(encoding="utf-8")), encoding="utf-8")
         else:
             target.unlink(missing_ok=True)
         compile_lock(uv, root, lock, target, work, offline)
@@ -142,6 +144,14 @@ def parse(text: str) -> dict[tuple[str, str, str], set[str]]:
         elif not line.startswith(" "):
             current = None
     return pins
+
+
+def pins_only(text: str) -> str:
+    """The lock's pins (name==version ; marker), one a line, without hashes or comments."""
+    lines = []
+    for name, version, marker in parse(text):
+        lines.append(f"{name}=={version}" + (f" ; {marker}" if marker else ""))
+    return "\n".join(lines) + "\n"
 
 
 def compare(name: str, checked_in: str, recomputed: str) -> tuple[list[str], list[str]]:
