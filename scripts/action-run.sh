@@ -152,7 +152,7 @@ install_into_venv() {
     install_step "$root" "$uv" pip install --quiet --python "$venv/bin/python" --no-deps --no-index \
       --no-build-isolation --reinstall-package gitops-release "$root"
   else
-    if ! "$venv/bin/python" -I -m pip --version >/dev/null 2>&1; then
+    if ! clean "$venv/bin/python" -I -m pip --version >/dev/null 2>&1; then
       clean "$venv/bin/python" -I -m ensurepip --default-pip >/dev/null || fail "ensurepip failed in $venv. Fix: install python3-venv on the runner, or put uv on PATH"
     fi
     pip=("$venv/bin/python" -I -m pip install --quiet --disable-pip-version-check --no-input)
