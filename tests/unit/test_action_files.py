@@ -260,7 +260,8 @@ def test_action_run_installs_into_a_venv_once_and_reinstalls_for_another_checkou
     def bootstrap_uv(root: Path) -> str:
         return (
             f"{fake_python} -I -m pip install --quiet --disable-pip-version-check --no-input --no-deps "
-            f"--require-hashes --only-binary :all: --target {venv}/.uv -r {root}/requirements/uv-bootstrap.lock"
+            f"--require-hashes --only-binary :all: --target {venv}/.uv "
+            f"-r {root}/requirements/uv-bootstrap.lock"
         )
 
     assert [line.split(" PYTHONPATH=")[0] for line in first] == [
