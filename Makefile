@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help venv lint typecheck workflows unit integration e2e test demo bench mutation clean
+.PHONY: help venv lock lint typecheck workflows unit integration e2e test demo bench mutation clean
 
 help:
 	@echo "make demo   run the whole flow locally on the sandbox (no account, no network)"
@@ -45,10 +45,16 @@ $(CHECKOV_STAMP): constraints-checkov.txt $(STAMP)
 
 venv: $(STAMP) $(CHECKOV_STAMP)
 
+# The hashed locks the actions and the image install from (scripts/lock.py says which is which).
+# Needs PyPI; commit requirements/ afterwards. `make lint` fails while they are stale.
+lock: venv
+	$(BIN)/python scripts/lock.py
+
 lint: venv
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/python scripts/lock.py --check
 	bash scripts/lint-workflows.sh
 
 # Two workers: most tests wait on servers, git and act, so two processes halve the wall time on

@@ -14,16 +14,18 @@ with and without ``PYTHONPATH=.`` and on every Python the tests find: the runner
 - dispatch-update's zero-install path (the runner's python3 straight from src/): a real dispatch
   to the GitHub sandbox;
 - the venv path (every other command): the venv action-run.sh would have installed, and the
-  ``venv`` / ``pip`` calls that install it;
+  ``venv`` / ``ensurepip`` / ``pip`` calls that install it (uv is a binary: nothing to shadow);
 - ``GITOPS_RELEASE_PYTHON`` (a Python with the package preinstalled);
 - the Docker action's ENTRYPOINT, as the Dockerfile writes it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -41,7 +43,9 @@ CONFIG = "org/config"
 SHA = "0123456789abcdef0123456789abcdef01234567"
 HOSTILE_EXIT = 97
 HOSTILE_MODULES = ("json", "re", "argparse", "runpy", "yaml")
-HOSTILE_PACKAGES = ("gitops_release", "pip", "venv")
+HOSTILE_PACKAGES = ("gitops_release", "pip", "venv", "ensurepip")
+# A PATH without uv: action-run.sh then installs uv with the bootstrap Python's pip, or uses pip.
+PATH_WITHOUT_UV = "/usr/bin:/bin"
 PYTHONS = (*RUNNER_PYTHONS, "self")
 PYTHONPATHS = {"no-pythonpath": None, "pythonpath-dot": "."}
 VALID_DB = '{\n  "schemaVersion": 1,\n  "releases": []\n}\n'
@@ -60,6 +64,12 @@ def version_of_package() -> str:
     found = re.search(r'__version__ = "([^"]+)"', (ROOT / "src/gitops_release/__init__.py").read_text())
     assert found
     return found.group(1)
+
+
+def current_stamp() -> str:
+    """What action-run.sh writes after installing this checkout (the lock's sha256, the root)."""
+    lock = hashlib.sha256((ROOT / "requirements" / "runtime.lock").read_bytes()).hexdigest()
+    return f"lock {lock}\nroot {ROOT.resolve()}"
 
 
 def python_for(name: str) -> str:
@@ -141,7 +151,7 @@ def installed_venv(python: str, runner_temp: Path) -> Path:
     script = venv / "bin" / "gitops-release"
     script.write_text(CONSOLE_SCRIPT.format(python=venv / "bin" / "python"), encoding="utf-8")
     script.chmod(0o755)
-    (venv / ".gitops-release-root").write_text(str(ROOT.resolve()), encoding="utf-8")
+    (venv / ".gitops-release-root").write_text(current_stamp(), encoding="utf-8")
     return venv
 
 
@@ -209,37 +219,61 @@ def test_venv_path_imports_nothing_from_the_checkout(
         assert done.stdout.startswith("usage: gitops-release db validate")
 
 
+def offline_install_env(tmp_path: Path, pythonpath: str | None, python: str) -> dict[str, str]:
+    """No uv on PATH and no package index: every installer action-run.sh starts fails, after
+    being imported (isolated, or the hostile pip/ / ensurepip/ would have ended it first)."""
+    assert shutil.which("uv", path=PATH_WITHOUT_UV) is None, f"uv in {PATH_WITHOUT_UV}: pick another PATH"
+    return {
+        **base_env(tmp_path, pythonpath),
+        "PATH": PATH_WITHOUT_UV,
+        "GITOPS_RELEASE_BOOTSTRAP_PYTHON": python,
+        "PIP_NO_INDEX": "1",
+        "PIP_FIND_LINKS": str(tmp_path / "no-wheels"),
+        "PIP_CONFIG_FILE": os.devnull,
+    }
+
+
 @pytest.mark.parametrize("pythonpath", PYTHONPATHS.values(), ids=PYTHONPATHS.keys())
 @pytest.mark.parametrize("python_name", PYTHONS)
 def test_installing_the_venv_runs_pip_isolated(
     checkout: Path, tmp_path: Path, python_name: str, pythonpath: str | None
 ) -> None:
     """`python -m pip install` in the checkout would run its pip/ (with INPUT_TOKEN in the env).
-    The venv here has no pip, so an isolated pip fails with "No module named pip" (exit 2, the
-    setup error) while one that imports from the checkout ends with the marker."""
+    No uv on PATH: the bootstrap Python's pip installs uv (fails: no index), then the venv's pip
+    installs the lock (fails: no index): exit 2 with the setup error, the checkout's pip/ never
+    imported. The venv's pip is the base interpreter's (a .pth), so no ensurepip here (~6 s)."""
     python = python_for(python_name)
     venv = tmp_path / "runner-temp" / f"gitops-release-venv-{version_of_package()}"
     subprocess.run([python, "-I", "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
-    env = {**base_env(tmp_path, pythonpath), "GITOPS_RELEASE_BOOTSTRAP_PYTHON": python}
+    base_purelib = subprocess.run(
+        [python, "-I", "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout.strip()
+    venv_purelib = next((venv / "lib").glob("python3.*/site-packages"))
+    (venv_purelib / "base-pip.pth").write_text(base_purelib + "\n", encoding="utf-8")
+    done = run(
+        ["bash", str(ACTION_RUN), "update-db"], checkout, offline_install_env(tmp_path, pythonpath, python)
+    )
+    assert_clean(done, checkout, rc=2)
+    assert "uv could not be installed" in done.stderr
+    assert "::error title=gitops-release action setup::installing " in done.stdout
+    assert "runtime.lock failed" in done.stdout
+    assert not (venv / ".gitops-release-root").exists()
+
+
+def test_creating_the_venv_runs_python_m_venv_and_ensurepip_isolated(checkout: Path, tmp_path: Path) -> None:
+    """`python -m venv` / `-m ensurepip` in the checkout would run its venv/ or ensurepip/. Real
+    venv creation and ensurepip (~6 s), so once, with the test's own Python; no index after it."""
+    env = offline_install_env(tmp_path, ".", sys.executable)
     done = run(["bash", str(ACTION_RUN), "update-db"], checkout, env)
     assert_clean(done, checkout, rc=2)
-    assert "No module named pip" in done.stderr
-    assert "::error title=gitops-release action setup::pip install" in done.stdout
-
-
-def test_creating_the_venv_runs_python_m_venv_isolated(checkout: Path, tmp_path: Path) -> None:
-    """`python -m venv` in the checkout would run its venv/. Real venv creation (ensurepip takes
-    seconds), so once, with the test's own Python; the pip install after it may not reach an index."""
-    env = {
-        **base_env(tmp_path, "."),
-        "GITOPS_RELEASE_BOOTSTRAP_PYTHON": sys.executable,
-        "PIP_NO_INDEX": "1",
-        "PIP_FIND_LINKS": str(tmp_path / "no-wheels"),
-    }
-    done = run(["bash", str(ACTION_RUN), "update-db"], checkout, env)
-    assert imported(checkout) == [], done.stdout + done.stderr
     venv = tmp_path / "runner-temp" / f"gitops-release-venv-{version_of_package()}"
     assert (venv / "bin" / "python").exists(), done.stdout + done.stderr
+    assert list((venv / "lib").glob("python3.*/site-packages/pip")), "ensurepip did not install pip"
+    assert "runtime.lock failed" in done.stdout
 
 
 # -- GITOPS_RELEASE_PYTHON: a Python with the package preinstalled ----------------------------

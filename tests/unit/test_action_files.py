@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -179,14 +180,18 @@ def test_root_action_inputs_are_the_union_of_the_step_commands_inputs() -> None:
 FAKE_PYTHON = """#!/usr/bin/env bash
 # Records how it was called; plays venv, pip and gitops_release well enough for action-run.sh.
 echo "$0 $* PYTHONPATH=${PYTHONPATH:-}" >> "$CALLS"
-if [ "$1 $2 $3" = "-I -m venv" ]; then mkdir -p "$4/bin"; cp "$0" "$4/bin/python"; fi
+if [ "$1 $2 $3 $4" = "-I -m venv --without-pip" ]; then mkdir -p "$5/bin"; cp "$0" "$5/bin/python"; fi
 exit 0
 """
+# No uv on this PATH: the fake Python's pip "installs" uv without making it, so pip is the installer.
+PATH_WITHOUT_UV = "/usr/bin:/bin"
 
 
 def run_action(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith(("GITOPS_RELEASE_", "INPUT_", "RUNNER_"))}
     base["CALLS"] = str(tmp_path / "calls")
+    base["PATH"] = PATH_WITHOUT_UV
+    assert shutil.which("uv", path=PATH_WITHOUT_UV) is None
     return subprocess.run(
         ["bash", str(ACTION_RUN), *args], env={**base, **env}, capture_output=True, text=True, check=False
     )
@@ -249,21 +254,37 @@ def test_action_run_installs_into_a_venv_once_and_reinstalls_for_another_checkou
         done = run_action(tmp_path, "update-db", GITOPS_RELEASE_ROOT=str(ROOT), **env)
         assert done.returncode == 0, done.stdout + done.stderr
     first = calls(tmp_path)
+    venv = venv_python.parent.parent
+    pip = f"{venv_python} -I -m pip install --quiet --disable-pip-version-check --no-input"
+
+    def bootstrap_uv(root: Path) -> str:
+        return (
+            f"{fake_python} -I -m pip install --quiet --disable-pip-version-check --no-input --no-deps "
+            f"--require-hashes --only-binary :all: --target {venv}/.uv "
+            f"-r {root}/requirements/uv-bootstrap.lock"
+        )
+
     assert [line.split(" PYTHONPATH=")[0] for line in first] == [
-        f"{fake_python} -I -m venv {venv_python.parent.parent}",
-        f"{venv_python} -I -m pip install --quiet --disable-pip-version-check --no-input {ROOT}",
+        f"{fake_python} -I -m venv --without-pip {venv}",
+        bootstrap_uv(ROOT),
+        f"{venv_python} -I -m pip --version",
+        f"{pip} --require-hashes -r {ROOT}/requirements/runtime.lock",
+        f"{pip} --no-deps --no-index --no-build-isolation --force-reinstall {ROOT}",
         f"{venv_python} -I -m gitops_release update-db",
         f"{venv_python} -I -m gitops_release update-db",
     ]
 
+    # Another checkout of the same version and the same lock: only the package is reinstalled.
     other = tmp_path / "other-checkout"
     (other / "src" / "gitops_release").mkdir(parents=True)
     (other / "src" / "gitops_release" / "__init__.py").write_text(f'__version__ = "{version.group(1)}"\n')
+    shutil.copytree(ROOT / "requirements", other / "requirements")
     done = run_action(tmp_path, "db", "query", GITOPS_RELEASE_ROOT=str(other), **env)
     assert done.returncode == 0, done.stdout + done.stderr
     assert [line.split(" PYTHONPATH=")[0] for line in calls(tmp_path)[len(first) :]] == [
-        f"{venv_python} -I -m pip install --quiet --disable-pip-version-check --no-input "
-        f"--force-reinstall --no-deps {other}",
+        bootstrap_uv(other),
+        f"{venv_python} -I -m pip --version",
+        f"{pip} --no-deps --no-index --no-build-isolation --force-reinstall {other}",
         f"{venv_python} -I -m gitops_release db query",
     ]
 
@@ -371,8 +392,8 @@ def test_templates_have_no_concurrency_group_they_rely_on(workflow: Path) -> Non
 
 ENV_RECORDING_PYTHON = """#!/usr/bin/env bash
 # Records the PYTHON* variables each call sees; plays venv and pip well enough for action-run.sh.
-{ printf '%s' "$*" | cut -c1-12; env | grep '^PYTHON' | sort; echo --; } >> "$CALLS"
-if [ "$1 $2 $3" = "-I -m venv" ]; then mkdir -p "$4/bin"; cp "$0" "$4/bin/python"; fi
+{ printf '%s' "$*" | cut -c1-10; env | grep '^PYTHON' | sort; echo --; } >> "$CALLS"
+if [ "$1 $2 $3 $4" = "-I -m venv --without-pip" ]; then mkdir -p "$5/bin"; cp "$0" "$5/bin/python"; fi
 exit 0
 """
 
@@ -390,7 +411,7 @@ def test_action_run_hands_the_environment_on_unchanged(tmp_path: Path, command: 
         env["GITOPS_RELEASE_PYTHON"] = str(fake)
     else:
         env["GITOPS_RELEASE_BOOTSTRAP_PYTHON"] = str(fake)
-    env.update(PATH=os.environ.get("PATH", "/usr/bin:/bin"), CALLS=str(tmp_path / "calls"))  # nothing else
+    env.update(PATH=PATH_WITHOUT_UV, CALLS=str(tmp_path / "calls"))  # nothing else
     argv = ["bash", str(ACTION_RUN), "update-db" if command == "gitops-release-python" else command]
     done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
