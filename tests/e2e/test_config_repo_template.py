@@ -4,7 +4,8 @@ The GitHub sandbox records a dispatch (a real POST /repos/org/config/dispatches)
 webhook payload GitHub would deliver (``event_json``). act runs
 templates/config-repo/.github/workflows/update-release-channel-db.yml on a clone of the config
 repo whose origin is a bare remote, with gitops-release/gitops-release@v1 mapped to this working
-tree. The bare remote's db.json must then hold the release, committed once.
+tree. The bare remote's db.json must then hold the release, committed once, with the dev overlay
+(a dev release is written through).
 """
 
 from __future__ import annotations
@@ -98,6 +99,12 @@ def test_dispatch_lands_in_the_config_repo_db(
     assert stored.pop("updatedAt").endswith("Z")
     assert stored == RELEASE
     assert bare_remote.remote_log(url)[0] == "chore(release): my-app dev none → sha-01234567"
+    # A dev release also sets dev's overlay (write-through), so Argo CD deploys it and promote.yml
+    # has it to promote; the worker's entry stays as it was.
+    dev = bare_remote.read_remote_file(url, "infra/argocd/overlays/dev/kustomization.yaml")
+    assert dev == template_files()["infra/argocd/overlays/dev/kustomization.yaml"].replace(
+        "    newTag: sha-00000000\n", f"    newTag: sha-01234567\n    digest: {RELEASE['digest']}\n", 1
+    )
     outputs = result.outputs.get("update-db.update-db", {})
     assert outputs.get("changed") == "true", result.outputs
     assert outputs.get("commit-sha") == bare_remote.remote_head(url)

@@ -24,7 +24,7 @@ from tests.e2e.test_source_repo_template import (
     run_source_template,
     stand_in_digest,
 )
-from tests.fixtures.git_remotes import BareRemotes
+from tests.fixtures.git_remotes import BareRemotes, git, url_to_path
 
 pytestmark = pytest.mark.e2e
 
@@ -104,3 +104,6 @@ def test_first_v_tag_lands_in_prod_with_the_build_digest(
         "refs/tags/v1.0.0",
     )
     assert stored["digest"] == stand_in_digest("ghcr.io/org/my-app:v1.0.0")
+    # Only dev releases are written through: prod's overlay changes by promotion pull request.
+    changed = git("--git-dir", str(url_to_path(url)), "diff", "--name-only", "main~1", "main").split()
+    assert changed == ["db/db.json"]
