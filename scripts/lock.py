@@ -106,6 +106,20 @@ def compile_lock(uv: str, root: Path, lock: Lock, output: Path, work: Path, offl
     done = subprocess.run(argv, cwd=root, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise CompileError(f"uv pip compile for {lock.name} failed:\n{done.stderr.strip()}")
+    output.write_text(stable_annotations(output.read_text(encoding="utf-8"), lock, work), encoding="utf-8")
+
+
+def stable_annotations(text: str, lock: Lock, work: Path) -> str:
+    """The lock with uv's ``# via`` lines naming the random work directory replaced by stable
+    names, so ``make lock`` with nothing changed rewrites every lock byte for byte."""
+    source = "pyproject.toml (build-system requires)" if lock.requirements == "project" else "scripts/lock.py"
+    for prefix in (f"{work}/", f"{work.resolve()}/"):
+        text = text.replace(f"{prefix}{lock.name}.in", source)
+        # The only other file there is runtime.lock, the recompute of requirements/runtime.lock.
+        text = text.replace(prefix, "requirements/")
+    if str(work) in text or str(work.resolve()) in text:
+        raise CompileError(f"{lock.name} still names the work directory {work}")
+    return text
 
 
 class CompileError(Exception):

@@ -65,6 +65,39 @@ def test_readme_starts_with_the_two_commands_and_links_exist():
         assert (ROOT / link).exists(), link
 
 
+def _slug(heading: str) -> str:
+    """GitHub's anchor for a Markdown heading."""
+    return re.sub(r"[^a-z0-9 _-]", "", heading.strip().lower()).replace(" ", "-")
+
+
+@pytest.mark.parametrize("rel", ["docs/getting-started.md", "docs/security.md", "README.md"])
+def test_adoption_pages_link_only_to_files_and_sections_that_exist(rel: str) -> None:
+    page = ROOT / rel
+    for target in re.findall(r"\]\(([^)]+)\)", page.read_text(encoding="utf-8")):
+        path, _, anchor = target.partition("#")
+        linked = (page.parent / path).resolve() if path else page
+        assert linked.exists(), f"{rel}: {target}"
+        if anchor and linked.suffix == ".md":
+            headings = re.findall(r"^#+ (.+)$", linked.read_text(encoding="utf-8"), re.MULTILINE)
+            assert anchor in {_slug(h) for h in headings}, f"{rel}: {target}"
+
+
+def test_readme_starts_users_with_getting_started_and_init() -> None:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    for link in ("docs/getting-started.md", "docs/init.md", "docs/argocd.md", "docs/argo-workflows.md"):
+        assert f"]({link})" in text, link
+    assert "Copy the workflows in" not in text
+
+
+def test_security_covers_the_supply_chain_and_the_tokens() -> None:
+    text = (ROOT / "docs/security.md").read_text(encoding="utf-8")
+    supply = text[text.index("\n## Supply chain\n") :]
+    for needle in ("--require-hashes", "make lock", "--check", "commit SHA", "sha256", "release.yml"):
+        assert needle in supply, needle
+    assert "\n## Tokens and GitHub App permissions\n" in text
+    assert "authentication.md#permissions-per-command" in text
+
+
 # -- docs name only what exists ---------------------------------------------------------------
 
 _CLI_CALL = re.compile(r"(?<![\w/=.-])gitops-release ([a-z][a-z-]*)(?: ([a-z][a-z-]*))?")

@@ -261,13 +261,16 @@ def config_repo_next_steps(values: ConfigRepoValues, directory: str) -> list[str
         f"Commit {directory} and push it to GitHub as the config repository (default branch main).",
         "Settings > Actions > General > Workflow permissions: allow GitHub Actions to create and approve "
         "pull requests (promote.yml and auto-promote.yml open promotion pull requests).",
-        "Repository variable ARGOCD_SERVER (the Argo CD API host) and secret ARGOCD_TOKEN (an Argo CD "
-        f"project-role token with applications get on <project>/*, and sync on <project>/{values.app}-prod): "
-        "await-argocd-sync.yml and release-data-prep.yml use them.",
+        "Repository variable ARGOCD_SERVER (the Argo CD API host) and repository secret ARGOCD_TOKEN = "
+        f"'argocd proj role create-token {values.app} ci' (the AppProject's read-only ci role: "
+        "await-argocd-sync.yml waits for dev and stage with it and syncs nothing).",
         "Optional secret PROMOTION_TOKEN (a GitHub App installation token or fine-grained PAT with "
         "Contents: write and Pull requests: write on this repository): pull requests opened with the "
         "default GITHUB_TOKEN do not start other workflows (their checks).",
-        'Create the GitHub environment "prod" with required reviewers (the manual prod sync runs in it).',
+        'Create the GitHub environment "prod" with required reviewers (the manual prod sync runs in it) '
+        f"and give it its own secret ARGOCD_TOKEN = 'argocd proj role create-token {values.app} ops': only "
+        f"the ops role may sync {values.app}-prod, and the prod job gets this token instead of the "
+        "repository's.",
         f"Argo CD: one Application per environment named {values.app}-dev, {values.app}-stage and "
         f"{values.app}-prod, pointing at infra/argocd/overlays/<env> of this repository "
         "(dev and stage auto-sync, prod manual), with their AppProject, notifications and alerts: "

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -68,6 +69,42 @@ def test_config_repo_with_defaults_writes_the_templates_byte_for_byte(tmp_path: 
     assert tree(tmp_path / "config") == expected_tree("config-repo")
     assert "infra/argo-workflows/workflowtemplate.yaml" in tree(tmp_path / "config")
     assert "Next steps:" in out and "ARGOCD_TOKEN" in out and "my-app-prod" in out
+
+
+def _role_policies(project: dict, role: str) -> list[str]:
+    return next(r for r in project["spec"]["roles"] if r["name"] == role).get("policies", [])
+
+
+def test_the_argo_cd_tokens_init_asks_for_are_the_appprojects_roles(tmp_path: Path) -> None:
+    """The next steps and await-argocd-sync.yml name the same tokens as the AppProject written
+    beside them: the repository secret is the read-only ci role's, the prod environment's is the
+    ops role's, the only one that may sync prod."""
+    target = tmp_path / "config"
+    rc, out = run("init", "config-repo", "--dir", str(target))
+    assert rc == 0, out
+    text = " ".join(out.split())
+    repository = re.search(
+        r"repository secret ARGOCD_TOKEN = 'argocd proj role create-token (\S+) (\w+)'", text
+    )
+    prod = re.search(
+        r'environment "prod".*?secret ARGOCD_TOKEN = .argocd proj role create-token (\S+) (\w+)', text
+    )
+    assert repository and prod, out
+    project = yaml.safe_load((target / "infra/argocd-apps/appproject.yaml").read_text(encoding="utf-8"))
+    assert repository.group(1) == prod.group(1) == project["metadata"]["name"]
+    read_only = _role_policies(project, repository.group(2))
+    assert read_only and not [p for p in read_only if ", sync," in p]
+    assert any(
+        ", sync, my-app/*, allow" in p or ", sync, my-app/my-app-prod, allow" in p
+        for p in _role_policies(project, prod.group(2))
+    )
+    assert "sync on <project>/my-app-prod" not in text
+    workflow = " ".join(
+        (target / ".github/workflows/await-argocd-sync.yml").read_text(encoding="utf-8").split()
+    )
+    assert f"create-token my-app {repository.group(2)}" in workflow
+    assert f"create-token my-app {prod.group(2)}" in workflow
+    assert "applications, sync, <project>/my-app-prod" not in workflow
 
 
 def test_config_repo_substitutes_the_placeholders_and_stays_a_valid_policy_and_db(tmp_path: Path) -> None:
