@@ -663,6 +663,23 @@ def _maybe_applied(exc: BaseException) -> str | None:
     return None
 
 
+def _unapplied_or_raise(
+    exc: GithubException | requests.exceptions.RequestException | APIError,
+    operation: str,
+    *,
+    repository: str | None,
+    permission: str | None,
+) -> tuple[str, int | None]:
+    """For a write that failed: (what happened, the status) when GitHub may have applied it (5xx,
+    no answer after sending); any other failure is raised as ``call()`` raises it."""
+    what = _maybe_applied(exc)
+    if what is None:
+        if isinstance(exc, APIError):
+            raise exc
+        raise _error_for(exc, operation, repository=repository, permission=permission) from None
+    return what, exc.status if isinstance(exc, (GithubException, APIError)) else None
+
+
 def create_once(
     find: Callable[[], T | None],
     create: Callable[[], T],
@@ -684,12 +701,7 @@ def create_once(
     try:
         return create()
     except (GithubException, requests.exceptions.RequestException, APIError) as exc:
-        what = _maybe_applied(exc)
-        if what is None:
-            if isinstance(exc, APIError):
-                raise
-            raise _error_for(exc, operation, repository=repository, permission=permission) from None
-        status = exc.status if isinstance(exc, (GithubException, APIError)) else None
+        what, status = _unapplied_or_raise(exc, operation, repository=repository, permission=permission)
     try:
         found = call(f"{operation} (checking whether it was applied)", find, repository=repository)
     except APIError as failed:
@@ -745,12 +757,7 @@ def repeat_until_applied(
         try:
             return send()
         except (GithubException, requests.exceptions.RequestException, APIError) as exc:
-            what = _maybe_applied(exc)
-            if what is None:
-                if isinstance(exc, APIError):
-                    raise
-                raise _error_for(exc, operation, repository=repository, permission=permission) from None
-            status = exc.status if isinstance(exc, (GithubException, APIError)) else None
+            what, status = _unapplied_or_raise(exc, operation, repository=repository, permission=permission)
         try:
             found = call(f"{operation} (checking whether it was applied)", find, repository=repository)
         except APIError as failed:
