@@ -8,7 +8,6 @@ does (an unknown or misspelt key fails)."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
