@@ -71,7 +71,8 @@ class Pod:
         mount.mkdir()
         (mount / "private-key.pem").write_text(private_key, encoding="utf-8")
         self.mounts = {KEY_MOUNT: mount}
-        self.secrets = {"release-data-prep-github-app": {"app-id": str(APP_ID)}}
+        # api-url: the sandbox stands in for GitHub Enterprise Server (the Secret's optional key)
+        self.secrets = {"release-data-prep-github-app": {"app-id": str(APP_ID), "api-url": sandbox.url}}
         self.sandbox = sandbox
         self.home = tmp_path / "home"
         self.home.mkdir()
@@ -139,7 +140,7 @@ def by_id(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def test_main_push_ends_the_commit_status_and_the_staging_deployment(
     github_sandbox: GitHubSandbox, head: str, pod: Pod, status: str
 ) -> None:
-    given = {"repository": REPO, "sha": head, "environment": "staging", "github-api-url": github_sandbox.url}
+    given = {"repository": REPO, "sha": head, "environment": "staging"}
     ran = pod.workflow(given, status)
     expected = ["pending", "deployment-in-progress", "final-status", "final-deployment"]
     if status == "Succeeded":
@@ -173,7 +174,6 @@ def test_pull_request_ends_its_pr_context_and_comment_without_a_deployment(
         "sha": head,
         "context": "release-data-prep/pr",
         "pr-number": str(number),
-        "github-api-url": github_sandbox.url,
     }
     pod.workflow(given, status)
     assert "deployment-in-progress" not in pod.ran and "final-deployment" not in pod.ran
@@ -191,7 +191,7 @@ def test_the_final_status_is_posted_even_when_pending_was_never_sent(
 ) -> None:
     # The pending step failed (GitHub down, all retries spent): the workflow is Failed and the
     # exit handler still ends the context.
-    given = {"repository": REPO, "sha": head, "github-api-url": github_sandbox.url}
+    given = {"repository": REPO, "sha": head}
     values = variables(pod.spec, given, name="wf", namespace="ns", status="Failed")
     for step in exit_steps(pod.spec):
         if when_holds(step.get("when"), values):
@@ -203,7 +203,7 @@ def test_the_final_status_is_posted_even_when_pending_was_never_sent(
 def test_the_key_and_the_token_never_show_in_the_logs(
     github_sandbox: GitHubSandbox, head: str, pod: Pod, app_key: tuple[str, str]
 ) -> None:
-    given = {"repository": REPO, "sha": head, "environment": "staging", "github-api-url": github_sandbox.url}
+    given = {"repository": REPO, "sha": head, "environment": "staging"}
     ran = pod.workflow(given, "Succeeded")
     logs = "\n".join(done.stdout + done.stderr for done in ran.values())
     for line in app_key[0].splitlines():

@@ -277,9 +277,12 @@ def config_repo_next_steps(values: ConfigRepoValues, directory: str) -> list[str
         "kubectl apply -n argocd -k infra/argocd-apps (leave prometheusrule.yaml out without "
         "prometheus-operator; AppProject roles name the SSO groups org:developers and org:ops: "
         "edit them).",
-        "Argo Workflows (release-data-prep in the cluster): create the Secret release-data-prep-github-app "
-        "(keys app-id, private-key.pem: a GitHub App with Commit statuses: write and Deployments: write "
-        "on this repository), then kubectl apply -n argocd -f infra/argo-workflows/application.yaml.",
+        "Argo Workflows (release-data-prep in the cluster): kubectl create namespace argo-workflows; "
+        "create the Secret release-data-prep-github-app in it (kubectl -n argo-workflows create secret "
+        "generic ..., keys app-id, private-key.pem, and api-url for GitHub Enterprise Server: a GitHub "
+        "App with Commit statuses: write and Deployments: write on this repository), then kubectl "
+        "apply -n argocd -f infra/argo-workflows/appproject.yaml -f infra/argo-workflows/application.yaml "
+        "(optional: the Argo Events webhook route in infra/argo-workflows/events/; docs/argo-workflows.md).",
         f"In {values.repository}: run 'gitops-release init source-repo' and set its variable "
         "CONFIG_REPOSITORY to this repository's owner/name and its secret RELEASE_DISPATCH_TOKEN.",
         "Check the result: gitops-release db validate (db/db.json and .gitops-release.yml).",
