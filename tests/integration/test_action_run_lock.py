@@ -340,15 +340,21 @@ def test_real_lock_installs_with_uv_and_matches_the_pins(tmp_path: Path) -> None
             name, _, pinned = line.partition("==")
             deps.add(f"{re.sub(r'[-_.]+', '-', name.lower())}=={pinned}")
     assert deps == lock_pins_for_this_python(ROOT / "requirements" / "runtime.lock")
+    # The package the action installed from the checkout carries the templates init writes.
+    scaffolded = action_run(env, checkout, "init", "config-repo", "--dir", str(tmp_path / "action-init"))
+    assert scaffolded.returncode == 0, scaffolded.stdout + scaffolded.stderr
+    assert (tmp_path / "action-init" / ".gitops-release.yml").is_file()
+    where = subprocess.run(
+        [str(venv / "bin" / "python"), "-I", "-c",
+         "from gitops_release.commands.init import templates_root; print(templates_root())"],
+        cwd=checkout, capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    assert Path(where).is_relative_to(venv) and Path(where).name == "_templates", where
 
     # The image: its package RUN line replayed as written (pip over the locked hatchling in this
     # venv, in a copy of the build context), then its ENTRYPOINT argv against what it installed.
     seed_pip_into(venv)
-    context = tmp_path / "context"
-    context.mkdir()
-    for name in ("pyproject.toml", "README.md"):
-        shutil.copyfile(ROOT / name, context / name)
-    shutil.copytree(ROOT / "src", context / "src", ignore=shutil.ignore_patterns("__pycache__"))
+    context = image_workdir(tmp_path / "image")
     stand_ins = {
         "pip": [str(venv / "bin" / "python"), "-I", "-m", "pip"],
         "gitops-release": [str(venv / "bin" / "gitops-release")],
@@ -361,9 +367,12 @@ def test_real_lock_installs_with_uv_and_matches_the_pins(tmp_path: Path) -> None
             [*stand_ins[program], *args], cwd=context, env=env, capture_output=True, text=True, timeout=300
         )
         assert replay.returncode == 0, f"{command}: {replay.stdout}{replay.stderr}"
-    shutil.rmtree(context)  # an import from the context would pass for an installed package
+    shutil.rmtree(tmp_path / "image")  # an import from the context would pass for an installed package
     program, *args = entrypoint()
-    for extra in (["--version"], dockerfile_cmd()):
+    # init reads its templates from the installed package (gitops_release/_templates), so this
+    # proves the image ships them.
+    scaffold = ["init", "config-repo", "--dir", str(tmp_path / "image-init")]
+    for extra in (["--version"], dockerfile_cmd(), scaffold):
         started = subprocess.run(
             [*stand_ins[program], *args, *extra],
             cwd=checkout,
@@ -406,6 +415,78 @@ def dockerfile_instructions() -> list[tuple[str, str]]:
             instruction, _, rest = line.strip().partition(" ")
             out.append((instruction.upper(), rest.strip()))
     return out
+
+
+def dockerignore_admits(relative: str, patterns: list[tuple[bool, re.Pattern[str]]]) -> bool:
+    """Docker's rule: the last pattern matching the path or one of its parent directories wins."""
+    parts = relative.split("/")
+    prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+    admitted = True
+    for negated, pattern in patterns:
+        if any(pattern.fullmatch(prefix) for prefix in prefixes):
+            admitted = negated
+    return admitted
+
+
+def dockerignore_patterns() -> list[tuple[bool, re.Pattern[str]]]:
+    """.dockerignore as (is a `!` exception, regex): `**` any depth, `*` and `?` within one name."""
+    out = []
+    for raw in (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        negated = line.startswith("!")
+        glob = line.lstrip("!").strip("/")
+        wildcards = {"**": ".*", "*": "[^/]*", "?": "[^/]"}
+        regex = "".join(
+            wildcards.get(token, re.escape(token)) for token in re.findall(r"\*\*|\*|\?|[^*?]+", glob)
+        )
+        out.append((negated, re.compile(regex.replace(".*/", "(?:.*/)?"))))
+    return out
+
+
+def build_context(into: Path) -> Path:
+    """The files of the checkout that .dockerignore lets into the build context, as `docker build`
+    sends them."""
+    patterns = dockerignore_patterns()
+    tracked = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT, capture_output=True, check=True,
+    ).stdout.decode().split("\0")  # fmt: skip
+    for relative in filter(None, tracked):
+        if (ROOT / relative).is_file() and dockerignore_admits(relative, patterns):
+            (into / relative).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(ROOT / relative, into / relative)
+    return into
+
+
+def image_workdir(image: Path) -> Path:
+    """The image's WORKDIR after its COPY lines, replayed from a copy of the build context: a
+    file the Dockerfile does not COPY, or .dockerignore leaves out, is missing here too."""
+    context = build_context(image.parent / "build-context")
+    workdir: Path | None = None
+    for instruction, rest in dockerfile_instructions():
+        if instruction == "WORKDIR":
+            workdir = image / rest.lstrip("/")
+            workdir.mkdir(parents=True, exist_ok=True)
+        elif instruction == "RUN" and "pip install" in rest and "--no-index" in rest:
+            assert workdir is not None
+            return workdir  # the package install: what is copied by now is what it builds from
+        elif instruction == "COPY":
+            assert workdir is not None, "COPY before WORKDIR"
+            *sources, dest = shlex.split(rest)
+            assert not any(s.startswith("--") for s in sources), f"COPY flags are not replayed: {rest}"
+            target = workdir / dest
+            for source in sources:
+                found = context / source
+                assert found.exists(), f"COPY {source}: not in the build context (.dockerignore?)"
+                if found.is_dir():
+                    shutil.copytree(found, target, dirs_exist_ok=True)
+                else:
+                    into_dir = dest.endswith("/") or len(sources) > 1
+                    (target if into_dir else target.parent).mkdir(parents=True, exist_ok=True)
+                    shutil.copyfile(found, target / found.name if into_dir else target)
+    raise AssertionError("no package install line in the Dockerfile")
 
 
 def dockerfile_pip_installs() -> tuple[str, str]:
@@ -510,3 +591,18 @@ def test_lock_check_fails_on_a_hash_pypi_does_not_list(tmp_path: Path) -> None:
     done = lock_check(project)
     assert done.returncode == 1, done.stdout + done.stderr
     assert "runtime.lock: semver==3.1.1 has hashes PyPI does not list" in done.stderr
+
+
+def test_the_build_context_replay_follows_dockerignore(tmp_path: Path) -> None:
+    """The replay above is only as strict as its .dockerignore reading: check it on known paths."""
+    patterns = dockerignore_patterns()
+    assert dockerignore_admits("templates/argocd/appproject.yaml", patterns)
+    assert dockerignore_admits("requirements/image.lock", patterns)
+    assert not dockerignore_admits("requirements/runtime.lock", patterns)
+    assert not dockerignore_admits("src/gitops_release/__pycache__/cli.cpython-312.pyc", patterns)
+    assert not dockerignore_admits("tests/conftest.py", patterns)
+    assert not dockerignore_admits(".git/config", patterns)
+    copied = image_workdir(tmp_path / "image")
+    assert sorted(p.name for p in copied.iterdir()) == [
+        "README.md", "pyproject.toml", "requirements", "src", "templates",
+    ]  # fmt: skip

@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import kubernetes_validate
 import pytest
 import yaml
 from cryptography.hazmat.primitives import serialization
@@ -45,6 +46,7 @@ APP_ID = 4242
 KEY_MOUNT = "/var/run/secrets/github-app"
 STATES = {"Succeeded": "success", "Failed": "failure", "Error": "error"}
 KUBECTL = Path(sys.executable).parent / "kubectl"
+K8S_VERSION = "1.37.0"  # kubernetes-validate's schemas, as tests/integration/test_argocd_templates.py
 
 
 @pytest.fixture(scope="module")
@@ -263,3 +265,47 @@ def test_the_events_kustomization_renders(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     kinds = sorted(d["kind"] for d in yaml.safe_load_all(done.stdout))
     assert kinds == ["EventSource", "Role", "RoleBinding", "Sensor", "ServiceAccount"]
+
+
+def test_the_kubernetes_objects_validate_strictly_in_the_applications_namespace(tmp_path: Path) -> None:
+    """ServiceAccounts, Roles and RoleBindings of templates/argo-workflows and events/, rendered:
+    valid against the Kubernetes schemas (strict: no unknown field), all in the namespace Argo CD
+    syncs them to (application.yaml's destination), and the bindings name their own ServiceAccount."""
+    folder = tmp_path / "argo-workflows"
+    shutil.copytree(ARGO_DIR, folder)
+    destination = yaml.safe_load((ARGO_DIR / "application.yaml").read_text(encoding="utf-8"))["spec"][
+        "destination"
+    ]
+    core = []
+    for done in (render(folder, {"gitops-release.dev/revision": "0" * 40}), render(folder / "events", None)):
+        assert done.returncode == 0, done.stderr
+        for doc in yaml.safe_load_all(done.stdout):
+            assert doc["metadata"]["namespace"] == destination["namespace"], doc["metadata"]
+            if not doc["apiVersion"].startswith("argoproj.io/"):  # CRDs: hera's models check those
+                kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
+                core.append(doc)
+    assert sorted(f"{d['kind']}/{d['metadata']['name']}" for d in core) == [
+        "Role/release-data-prep-executor",
+        "Role/release-data-prep-sensor",
+        "RoleBinding/release-data-prep-executor",
+        "RoleBinding/release-data-prep-sensor",
+        "ServiceAccount/release-data-prep",
+        "ServiceAccount/release-data-prep-sensor",
+    ]
+    accounts = {d["metadata"]["name"] for d in core if d["kind"] == "ServiceAccount"}
+    for binding in (d for d in core if d["kind"] == "RoleBinding"):
+        for subject in binding["subjects"]:
+            assert subject["name"] in accounts
+            assert subject.get("namespace", binding["metadata"]["namespace"]) == destination["namespace"]
+
+
+def test_the_strict_validation_refuses_a_misspelt_rbac_field() -> None:
+    role = next(
+        doc
+        for doc in yaml.safe_load_all((ARGO_DIR / "rbac.yaml").read_text(encoding="utf-8"))
+        if doc["kind"] == "Role"
+    )
+    kubernetes_validate.validate(role, K8S_VERSION, strict=True)
+    role["rules"][0]["verb"] = role["rules"][0].pop("verbs")
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(role, K8S_VERSION, strict=True)
