@@ -22,15 +22,21 @@
 #      self-hosted runners with the package preinstalled in that Python's site-packages);
 #   2. dispatch-update: the runner's python3 straight from "$GITOPS_RELEASE_ROOT/src" (standard
 #      library only, nothing installed);
-#   3. anything else: a venv at "${RUNNER_TEMP:-/tmp}/gitops-release-venv-<version>", filled once
+#   3. anything else: a venv at "$RUNNER_TEMP/gitops-release-venv-<version>" (without RUNNER_TEMP:
+#      "${XDG_CACHE_HOME:-$HOME/.cache}/gitops-release/venv-<version>", private to the user, never a
+#      shared /tmp path someone else could create first), filled once
 #      per runner from the hashed lock requirements/runtime.lock (`--require-hashes`, wheels
 #      only), then the package itself from the checkout with `--no-deps --no-index
 #      --no-build-isolation` (nothing resolved at run time; the build backend is in the lock).
-#      Installer: uv from PATH; else uv installed into "$venv/.uv" from
-#      requirements/uv-bootstrap.lock (hashed) by the bootstrap Python's pip; else the venv's pip.
-#      A stamp records the lock's sha256 and the checkout: later steps of the job install nothing,
-#      a changed lock reinstalls the dependencies, another checkout only the package. A flock
-#      serialises concurrent jobs. docs/benchmarks.md has the costs.
+#      Installer: uv from PATH (not one inside the workspace); else uv installed into "$venv/.uv"
+#      from requirements/uv-bootstrap.lock (hashed) by the bootstrap Python's pip; else the venv's
+#      pip. A stamp records the lock's sha256 and the checkout: later steps of the job install
+#      nothing, a changed lock reinstalls the dependencies, another checkout only the package.
+#      The venv directory must be owned by the user and not writable by group or others (else:
+#      refused). With flock (Linux): the stamp is checked under a shared lock that the command
+#      keeps while it runs, an install takes it exclusively, so a concurrent job never runs a
+#      half-reinstalled venv (a reinstall waits for running commands). docs/benchmarks.md has
+#      the costs.
 #
 # Every Python started here (the command, venv, ensurepip, pip) runs with -I (isolated mode). The working
 # directory is the user's checkout, and `python -m` / `-c` put it first on sys.path: a json.py,
@@ -40,6 +46,12 @@
 # 3.11) and ignores PYTHON* variables, so a PYTHONPATH the workflow sets for its own steps (often
 # `.` or the workspace) cannot bring the checkout back either. Nothing is exported: later steps
 # see the environment as it was. tests/integration/test_action_run_safe_path.py proves it.
+#
+# Nothing is run from the workspace ($GITHUB_WORKSPACE, the working directory): workflows put
+# checkout directories on PATH (./bin, node_modules/.bin, a venv), where a pull request can commit
+# a `uv` or `python3`. A uv found there is skipped (uv is bootstrapped from the lock instead); a
+# bootstrap Python there is refused. The installers (venv, uv, pip, ensurepip, the build) run
+# without the action's inputs (INPUT_*) or GitHub's tokens in their environment.
 set -euo pipefail
 
 fail() {
@@ -60,8 +72,36 @@ if [ -n "${GITOPS_RELEASE_PYTHON:-}" ]; then
   exec "$GITOPS_RELEASE_PYTHON" -I -m gitops_release "$@"
 fi
 
+# The workspace: the user's checkout. A workspace of / would contain everything: not checked.
+workspaces=()
+for dir in "${GITHUB_WORKSPACE:-}" "$PWD"; do
+  [ -n "$dir" ] && [ -d "$dir" ] || continue
+  dir="$(cd "$dir" && pwd -P)"
+  [ "$dir" = / ] || workspaces+=("$dir")
+done
+# in_workspace FILE [linked]: true when the file FILE finally links to lies in the workspace; and
+# unless "linked" is given, also when FILE itself does (a venv's bin/python is a link out of the
+# workspace, yet it reads the pyvenv.cfg and site-packages beside it). uv reads nothing beside
+# itself: only where it links to counts.
+in_workspace() {
+  local found="$1" real target ws
+  [ -e "$found" ] || return 1
+  real="$(cd "$(dirname "$found")" && pwd -P)/$(basename "$found")"
+  target="$(realpath "$found" 2>/dev/null || readlink -f "$found" 2>/dev/null || printf '%s' "$real")"
+  [ "${2:-}" = linked ] && real="$target"
+  for ws in ${workspaces[@]+"${workspaces[@]}"}; do
+    case "$real/" in "$ws"/*) return 0 ;; esac
+    case "$target/" in "$ws"/*) return 0 ;; esac
+  done
+  return 1
+}
+
 bootstrap="${GITOPS_RELEASE_BOOTSTRAP_PYTHON:-python3}"
-command -v "$bootstrap" >/dev/null 2>&1 || fail "'$bootstrap' was not found on PATH. Fix: use a runner with Python >= 3.10 or add actions/setup-python before this step"
+bootstrap_path="$(command -v "$bootstrap" 2>/dev/null)" || fail "'$bootstrap' was not found on PATH. Fix: use a runner with Python >= 3.10 or add actions/setup-python before this step"
+if in_workspace "$bootstrap_path"; then
+  fail "'$bootstrap' resolves to $bootstrap_path, inside the workspace (the checkout): refused, files there may come from a pull request. Fix: put a Python outside the checkout first on PATH (actions/setup-python), or set GITOPS_RELEASE_BOOTSTRAP_PYTHON to one"
+fi
+bootstrap="$bootstrap_path"
 
 if [ "$command_name" = "dispatch-update" ]; then
   # Zero-install path: this command imports only the standard library. -I ignores PYTHONPATH,
@@ -78,7 +118,25 @@ version="$(sed -n 's/^__version__ = "\([^"]*\)".*/\1/p' "$root/src/gitops_releas
 lock="$root/requirements/runtime.lock"
 uv_lock="$root/requirements/uv-bootstrap.lock"
 [ -f "$lock" ] && [ -f "$uv_lock" ] || fail "$root/requirements/runtime.lock or uv-bootstrap.lock is missing. Fix: use a complete gitops-release checkout (make lock writes them)"
-venv="${RUNNER_TEMP:-/tmp}/gitops-release-venv-$version"
+if [ -n "${RUNNER_TEMP:-}" ]; then
+  venv="$RUNNER_TEMP/gitops-release-venv-$version"
+  mkdir -p "$RUNNER_TEMP"
+else
+  # Not a shared /tmp path: another user could create it first, with a bin/python of their own.
+  cache="${XDG_CACHE_HOME:-}"
+  case "$cache" in /*) ;; *) cache="${HOME:-}/.cache" ;; esac # XDG: a relative value is ignored
+  [ -n "${HOME:-}" ] || [ -n "${XDG_CACHE_HOME:-}" ] || fail "neither RUNNER_TEMP nor HOME is set: no private place for the venv. Fix: set RUNNER_TEMP (or HOME) to a directory only this user can write"
+  mkdir -p "$cache/gitops-release"
+  chmod 700 "$cache/gitops-release"
+  venv="$cache/gitops-release/venv-$version"
+fi
+# Created private; an existing one must be this user's and writable by nobody else, or its
+# bin/python (run with the inputs) could be someone else's.
+[ -L "$venv" ] && fail "the venv path $venv is a symbolic link: refused. Fix: remove it (rm $venv)"
+mkdir -m 700 "$venv" 2>/dev/null || true
+if [ ! -d "$venv" ] || [ ! -O "$venv" ] || [ -n "$(find "$venv" -maxdepth 0 \( -perm -020 -o -perm -002 \) -print)" ]; then
+  fail "the venv directory $venv is not owned by this user or is writable by group or others: refused, its contents may not be ours. Fix: remove it (rm -rf $venv) and re-run"
+fi
 stamp="$venv/.gitops-release-root"
 
 sha256_of() {
@@ -92,13 +150,16 @@ stamp_is_current() {
   [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$lock_line"$'\n'"$root_line" ]
 }
 
-# Installers (uv, pip, ensurepip) start with no PYTHON* variables and the venv, not the user's
-# checkout, as working directory: pip and uv start more Pythons (the build backend, interpreter
-# queries) that are not all isolated.
-python_vars=()
-while IFS= read -r name; do python_vars+=(-u "$name"); done < <(compgen -e | grep '^PYTHON' || true)
+# Installers (venv, uv, pip, ensurepip, the build) start with no PYTHON* variables and the venv,
+# not the user's checkout, as working directory: pip and uv start more Pythons (the build
+# backend, interpreter queries) that are not all isolated. None of them needs the action's inputs
+# (INPUT_TOKEN, an App key) or GitHub's tokens: removed from their environment.
+unset_vars=()
+while IFS= read -r name; do unset_vars+=(-u "$name"); done < <(
+  compgen -e | grep -E '^(PYTHON|INPUT_)|^(GITHUB_TOKEN|GH_TOKEN|ACTIONS_RUNTIME_TOKEN|ACTIONS_ID_TOKEN_REQUEST_TOKEN)$' || true
+)
 clean() {
-  (cd "$venv" && env ${python_vars[@]+"${python_vars[@]}"} "$@")
+  (cd "$venv" && env ${unset_vars[@]+"${unset_vars[@]}"} "$@")
 }
 
 # Runs an installer; on failure one ::error line, naming a hash mismatch when that is the cause.
@@ -118,9 +179,13 @@ install_step() {
 # with the bootstrap Python's pip (--target skips PEP 668's externally-managed check and needs no
 # pip in the venv). Empty when neither works: pip then installs everything.
 find_uv() {
-  if command -v uv >/dev/null 2>&1; then
-    command -v uv
-    return
+  local on_path
+  if on_path="$(command -v uv 2>/dev/null)"; then
+    if ! in_workspace "$on_path" linked; then
+      echo "$on_path"
+      return
+    fi
+    echo "skipping $on_path: it is inside the workspace (the checkout); bootstrapping uv from $uv_lock" >&2
   fi
   if [ ! -x "$venv/.uv/bin/uv" ]; then
     rm -rf "$venv/.uv"
@@ -138,7 +203,7 @@ install_into_venv() {
   stamp_is_current && return 0
   echo "::group::Installing gitops-release $version into $venv"
   if [ ! -x "$venv/bin/python" ]; then
-    "$bootstrap" -I -m venv --without-pip "$venv" || fail "creating the venv $venv failed. Fix: install python3-venv on the runner"
+    clean "$bootstrap" -I -m venv --without-pip "$venv" || fail "creating the venv $venv failed. Fix: install python3-venv on the runner"
   fi
   installer_log="$(mktemp "${TMPDIR:-/tmp}/gitops-release-install.XXXXXX")"
   old_lock_line="$(head -n 1 "$stamp" 2>/dev/null || true)"
@@ -166,17 +231,20 @@ install_into_venv() {
   echo "::endgroup::"
 }
 
-if ! stamp_is_current; then
-  mkdir -p "$(dirname "$venv")"
-  if command -v flock >/dev/null 2>&1; then
-    exec 9>"$venv.lock"
-    flock 9
+if command -v flock >/dev/null 2>&1; then
+  # In the private venv directory (not beside it in a shared directory: no symlink tricks); not
+  # .lock, which uv itself locks while it installs into the venv.
+  # Shared while checking and while the command runs (fd 9 stays open across exec); exclusive
+  # to install, so a reinstall never swaps the package under a running command.
+  exec 9>"$venv/.gitops-release.lock"
+  flock -s 9
+  while ! stamp_is_current; do
+    flock 9 # converts to exclusive: waits for commands running from this venv
     install_into_venv # again under the lock: another job may have installed it meanwhile
-    flock -u 9
-    exec 9>&-
-  else
-    install_into_venv
-  fi
+    flock -s 9
+  done
+else
+  install_into_venv
 fi
 
 exec "$venv/bin/python" -I -m gitops_release "$@"

@@ -55,8 +55,11 @@ def test_the_installers_do_not_get_the_actions_inputs(tmp_path: Path) -> None:
     spy.write_text(f'#!/bin/sh\nenv >> {seen}\nexec {UV} "$@"\n', encoding="utf-8")
     spy.chmod(0o755)
     env.update(PATH=f"{bin_dir}:{PATH_WITHOUT_UV}", INPUT_TOKEN=SECRET)
-    done = action_run(env, tmp_path, "update-db")
+    workspace = tmp_path / "workspace"  # not tmp_path: the spy uv would be in the workspace (#5)
+    workspace.mkdir()
+    done = action_run(env, workspace, "update-db")
     assert done.returncode == 0, done.stdout + done.stderr
+    assert seen.exists(), "the spy uv did not run"
     assert SECRET not in seen.read_text(encoding="utf-8"), "the installer ran with INPUT_TOKEN"
 
 

@@ -20,13 +20,14 @@ force-includes ``templates/`` there) or from ``templates/`` of a source checkout
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gitops_release.adapters.files import atomic_write, path_in_checkout
+from gitops_release.adapters.files import atomic_write, atomic_write_bytes, path_in_checkout
 from gitops_release.commands.base import Context
 from gitops_release.core import scaffold
 from gitops_release.errors import ConfigError, InputError
@@ -139,7 +140,7 @@ class Outputs:
         return "\n".join(lines) + "\n"
 
 
-def _read_existing(root: Path, relative: str) -> str | None:
+def _read_existing(root: Path, relative: str) -> bytes | None:
     path = path_in_checkout(root, relative, "dir")
     if path.is_dir():
         raise ConfigError(
@@ -147,8 +148,8 @@ def _read_existing(root: Path, relative: str) -> str | None:
             fix=f"move '{relative}' away, or init into another directory",
         )
     try:
-        # surrogateescape: a non-UTF-8 file compares as different instead of failing the run
-        return path.read_bytes().decode("utf-8", errors="surrogateescape")
+        # bytes: the roll-back puts the file back exactly, whatever its encoding
+        return path.read_bytes()
     except FileNotFoundError:
         return None
     except OSError as exc:
@@ -156,6 +157,8 @@ def _read_existing(root: Path, relative: str) -> str | None:
 
 
 def _diff(relative: str, current: str, wanted: str) -> list[str]:
+    # Compared as plan_files compares: CRLF as LF (splitlines() drops the \r anyway).
+    current = scaffold.normalize_newlines(current)
     lines = list(
         difflib.unified_diff(
             current.splitlines(),
@@ -165,6 +168,8 @@ def _diff(relative: str, current: str, wanted: str) -> list[str]:
             lineterm="",
         )
     )
+    if not lines:  # differs only where splitlines() cannot show it: never print an empty diff
+        lines = [f"{relative}: differs only in line endings (a lone \\r) or the final newline"]
     if len(lines) > MAX_DIFF_LINES:
         lines = [*lines[:MAX_DIFF_LINES], f"... {len(lines) - MAX_DIFF_LINES} more lines"]
     return lines
@@ -180,7 +185,12 @@ def write_files(
     write: Callable[[Path, str], None] = atomic_write,
 ) -> tuple[list[str], list[str], list[str]]:
     """Plan, refuse or write; returns (created, overwritten, unchanged)."""
-    existing = {relative: _read_existing(root, relative) for relative in desired}
+    existing_bytes = {relative: _read_existing(root, relative) for relative in desired}
+    # surrogateescape: a non-UTF-8 file compares as different instead of failing the run
+    existing = {
+        relative: None if data is None else data.decode("utf-8", errors="surrogateescape")
+        for relative, data in existing_bytes.items()
+    }
     plans = scaffold.plan_files(desired, existing)
     differing = [plan.path for plan in plans if plan.action == scaffold.DIFFERS]
     if differing and not force:
@@ -191,24 +201,23 @@ def write_files(
             f"{', '.join(differing)}; nothing was written",
             fix="keep your version (nothing to do), or re-run with --force to overwrite them",
         )
-    done: list[tuple[str, str | None]] = []  # (relative, previous text) for the roll-back
+    done: list[tuple[str, bytes | None]] = []  # (relative, previous bytes) for the roll-back
     try:
         for plan in plans:
             if plan.action == scaffold.UNCHANGED:
                 continue
             path = path_in_checkout(root, plan.path, "dir")  # again: nothing swapped in since the plan
             write(path, desired[plan.path])
-            done.append((plan.path, existing[plan.path]))
+            done.append((plan.path, existing_bytes[plan.path]))
     except BaseException as exc:
         for relative, previous in reversed(done):
             path = root / relative
-            try:
+            # Any failure here: put back every other file all the same.
+            with contextlib.suppress(Exception):
                 if previous is None:
                     path.unlink()
                 else:
-                    atomic_write(path, previous)
-            except OSError:
-                pass
+                    atomic_write_bytes(path, previous)  # bytes: exactly as it was
         if isinstance(exc, OSError):
             raise ConfigError(
                 f"init {kind}: cannot write into {root} ({exc}); the files written were put back",

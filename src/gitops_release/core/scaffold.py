@@ -40,6 +40,9 @@ _IMAGE = re.compile(IMAGE_PATTERN)
 # Glob characters whose meaning differs between the channel map (fnmatch) and GitHub's branch and
 # tag filters (`?` and `+` repeat the previous character there, a leading `!` negates).
 _TRIGGER_UNSAFE = re.compile(r"[?+!\[\]]")
+# Expression syntax: init writes each pattern verbatim into `with: channel-map:` and on.push, where
+# GitHub evaluates ${{ }}; quotes and backslashes would change how the YAML around it reads.
+_EXPRESSION_UNSAFE = re.compile(r"[${}\"'\\]")
 
 
 @dataclass(frozen=True)
@@ -169,6 +172,13 @@ def push_triggers(mapping: ChannelMap, field: str = "channel-map") -> tuple[list
                 f"pattern {show(pattern)} is not a branch or tag ref, so no push starts the workflow",
                 fix="map refs/heads/<branch glob> or refs/tags/<tag glob>, e.g. refs/heads/main=dev",
             )
+        if _EXPRESSION_UNSAFE.search(pattern):
+            raise InputError(
+                field,
+                f"pattern {show(pattern)} contains $, {{, }}, a quote or a backslash: init writes it "
+                "into the workflow's with: channel-map:, where GitHub would evaluate ${{ }}",
+                fix="use a plain ref glob, e.g. refs/heads/release/*=stage",
+            )
         if _TRIGGER_UNSAFE.search(name):
             raise InputError(
                 field,
@@ -237,15 +247,21 @@ class FilePlan:
     action: str  # CREATE, UNCHANGED or DIFFERS
 
 
+def normalize_newlines(text: str) -> str:
+    """CRLF as LF: git on Windows (core.autocrlf=true) checks the files init wrote out with CRLF."""
+    return text.replace("\r\n", "\n")
+
+
 def plan_files(desired: Mapping[str, str], existing: Mapping[str, str | None]) -> list[FilePlan]:
     """What each desired file needs, in path order: absent -> create, same text -> unchanged,
-    other text -> differs (written only with --force)."""
+    other text -> differs (written only with --force). A file that differs only in CRLF line
+    endings is unchanged (a Windows checkout of what init wrote) and is left as it is."""
     plans = []
     for path in sorted(desired):
         current = existing.get(path)
         if current is None:
             action = CREATE
-        elif current == desired[path]:
+        elif normalize_newlines(current) == normalize_newlines(desired[path]):
             action = UNCHANGED
         else:
             action = DIFFERS

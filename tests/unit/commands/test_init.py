@@ -171,6 +171,37 @@ def test_a_second_run_changes_nothing_and_says_so(tmp_path: Path) -> None:
     assert {p: (p.stat().st_mtime_ns, p.stat().st_ino) for p in target.rglob("*")} == before
 
 
+def test_a_crlf_checkout_of_the_written_files_counts_as_unchanged_and_is_kept(tmp_path: Path) -> None:
+    """REVIEW12a #6: git on Windows (core.autocrlf=true) checks the files out with CRLF; a re-run
+    treats them as unchanged (no refusal with an empty diff) and leaves their line endings alone,
+    also with --force."""
+    target = tmp_path / "c"
+    assert run("init", "config-repo", "--dir", str(target))[0] == 0
+    for path in target.rglob("*"):
+        if path.is_file():
+            path.write_bytes(path.read_bytes().replace(b"\n", b"\r\n"))
+    before = tree(target)
+    for extra in ([], ["--force"]):
+        rc, out = run("init", "config-repo", "--dir", str(target), *extra)
+        assert rc == 0, out
+        assert "Nothing changed" in out
+        assert tree(target) == before
+
+
+def test_a_file_that_differs_only_in_its_final_newline_is_refused_with_a_visible_reason(
+    tmp_path: Path,
+) -> None:
+    """splitlines() cannot show a missing final newline or a lone \\r: the refusal says so instead
+    of printing an empty diff."""
+    target = tmp_path / "c"
+    assert run("init", "config-repo", "--dir", str(target))[0] == 0
+    policy = target / ".gitops-release.yml"
+    policy.write_bytes(policy.read_bytes().rstrip(b"\n"))
+    rc, out = run("init", "config-repo", "--dir", str(target))
+    assert rc == 1
+    assert ".gitops-release.yml: differs only in line endings (a lone \\r) or the final newline" in out
+
+
 def test_a_differing_file_is_listed_and_nothing_is_written_without_force(tmp_path: Path) -> None:
     target = tmp_path / "c"
     (target / "db").mkdir(parents=True)
@@ -241,6 +272,14 @@ def test_a_directory_where_a_file_goes_is_refused(tmp_path: Path) -> None:
         (["config-repo", "--image", "ghcr.io/org/app:latest"], "image"),
         (["source-repo", "--channel-map", "refs/pull/*=dev"], "channel-map"),
         (["source-repo", "--config-repository", "x"], "config-repository"),
+        # GitHub expression syntax: written verbatim into with: channel-map: (REVIEW12a #10)
+        (
+            ["source-repo", "--channel-map", "refs/heads/${{github.event.head_commit.message}}=dev"],
+            "channel-map",
+        ),
+        (["source-repo", "--channel-map", "refs/heads/main=dev,refs/tags/$x=prod"], "channel-map"),
+        (["source-repo", "--channel-map", "refs/heads/a{b}=dev"], "channel-map"),
+        (["source-repo", "--channel-map", "refs/heads/a'b=dev"], "channel-map"),
     ],
 )
 def test_bad_inputs_name_the_input_and_nothing_is_written(
