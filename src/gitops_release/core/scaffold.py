@@ -299,8 +299,11 @@ def config_repo_next_steps(values: ConfigRepoValues, directory: str) -> list[str
         "App with Commit statuses: write and Deployments: write on this repository), then kubectl "
         "apply -n argocd -f infra/argo-workflows/appproject.yaml -f infra/argo-workflows/application.yaml "
         "(optional: the Argo Events webhook route in infra/argo-workflows/events/; docs/argo-workflows.md).",
-        f"In {values.repository}: run 'gitops-release init source-repo' and set its variable "
-        "CONFIG_REPOSITORY to this repository's owner/name and its secret RELEASE_DISPATCH_TOKEN.",
+        # The same container and image the policy lists: a bare init source-repo would dispatch
+        # the repository's name, which update-db refuses when --app differs from it.
+        f"In {values.repository}: run 'gitops-release init source-repo --app {values.app} --image "
+        f"{values.image} --config-repository {values.config_repository}' and give it the secret "
+        "RELEASE_DISPATCH_TOKEN (contents: write on this repository).",
         "Check the result: gitops-release db validate (db/db.json and .gitops-release.yml).",
     ]
 
