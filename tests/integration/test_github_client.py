@@ -7,9 +7,7 @@ The sandbox validates every request and response against GitHub's OpenAPI descri
 from __future__ import annotations
 
 import logging
-import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +20,6 @@ from gitops_release.adapters.github import (
     AppTokenProvider,
     GitHubAuth,
     call,
-    forget_app_tokens,
     github_client,
 )
 from gitops_release.adapters.http import HttpClient, next_link
@@ -35,28 +32,13 @@ from gitops_release.errors import (
     RetryExhaustedError,
 )
 from gitops_release.sandbox.github_api import GitHubSandbox
+from tests.fixtures.github_sandbox import SANDBOX_REPO
 
-REPO = "org/app"
+REPO = SANDBOX_REPO
 STATUS_PATH = r"/repos/org/app/statuses/"
 
 
-@pytest.fixture(autouse=True)
-def _fresh_app_cache() -> Iterator[None]:
-    forget_app_tokens()
-    yield
-    forget_app_tokens()
-
-
-@pytest.fixture
-def head(github_sandbox: GitHubSandbox) -> str:
-    git_dir = github_sandbox.create_repo(REPO, files={"README.md": "hello\n"})
-    out = subprocess.run(
-        ["git", "--git-dir", str(git_dir), "rev-parse", "refs/heads/main"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return out.stdout.strip()
+pytestmark = pytest.mark.usefixtures("fresh_app_tokens")
 
 
 class Recorder:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import Any
 
@@ -20,7 +19,6 @@ from gitops_release.adapters.github import (
     SentOnceException,
     call,
     create_once,
-    forget_app_tokens,
     github_client,
 )
 from gitops_release.adapters.http import HttpClient, RetryBudget
@@ -47,11 +45,7 @@ STATUS_PATH = f"/repos/org/app/statuses/{SHA}"
 STATUS = {"id": 1, "state": "success", "context": "release", "url": "x", "description": "ok"}
 
 
-@pytest.fixture(autouse=True)
-def _fresh_app_cache() -> Iterator[None]:
-    forget_app_tokens()
-    yield
-    forget_app_tokens()
+pytestmark = pytest.mark.usefixtures("fresh_app_tokens")
 
 
 class Clock:
