@@ -13,8 +13,6 @@ from typing import Any
 
 import github
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from gitops_release.adapters import github_report
 from gitops_release.adapters.github import GitHubAuth, github_client
@@ -738,20 +736,6 @@ def test_every_report_function_works_under_the_ghes_prefix(
 
 
 # -- GitHub App ---------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def app_key() -> tuple[str, str]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-    public = (
-        key.public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        .decode()
-    )
-    return private, public
 
 
 def test_app_token_reports_status_deployment_and_comment(

@@ -12,13 +12,12 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from gitops_release.adapters.github import GitHubAuth, github_client
 from gitops_release.cli import main
 from gitops_release.core.report_status import comment_marker
 from gitops_release.sandbox.github_api import GitHubSandbox
-from tests.fixtures.github_sandbox import SANDBOX_REPO, SANDBOX_TOKEN, push_branch
+from tests.fixtures.github_sandbox import SANDBOX_REPO, SANDBOX_TOKEN, push_branch, rsa_key_pair
 from tests.unit.commands.test_report_status import evidence
 
 REPO = SANDBOX_REPO
@@ -337,18 +336,8 @@ def test_from_evidence_reports_what_argo_cd_did(
 
 @pytest.fixture(scope="module")
 def app_key() -> tuple[str, str]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.TraditionalOpenSSL,
-        serialization.NoEncryption(),
-    ).decode()
-    public = (
-        key.public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        .decode()
-    )
-    return private, public
+    """PKCS#1 private PEM ("BEGIN RSA PRIVATE KEY"), the format GitHub hands out for App keys."""
+    return rsa_key_pair(serialization.PrivateFormat.TraditionalOpenSSL)
 
 
 def test_github_app_from_a_key_file_installation_discovered_key_and_token_masked(

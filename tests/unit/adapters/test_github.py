@@ -11,7 +11,6 @@ import jwt
 import pytest
 import requests
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from gitops_release.adapters.github import (
     AppTokenProvider,
@@ -33,6 +32,7 @@ from gitops_release.errors import (
     RateLimitError,
     RetryExhaustedError,
 )
+from tests.fixtures.github_sandbox import rsa_key_pair
 from tests.unit.adapters import test_http
 from tests.unit.adapters.test_http import Reply, Scripted
 
@@ -218,18 +218,8 @@ def test_ghes_base_url_from_env(server: Scripted) -> None:
 
 @pytest.fixture(scope="module")
 def rsa_key() -> tuple[str, str]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.TraditionalOpenSSL,
-        serialization.NoEncryption(),
-    ).decode()
-    public = (
-        key.public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        .decode()
-    )
-    return private, public
+    """PKCS#1 private PEM ("BEGIN RSA PRIVATE KEY"), the format GitHub hands out for App keys."""
+    return rsa_key_pair(serialization.PrivateFormat.TraditionalOpenSSL)
 
 
 @pytest.mark.parametrize(
