@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import json
 import sys
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +44,7 @@ import pytest
 
 from gitops_release.sandbox.github_api import GitHubSandbox
 from tests.fixtures.git_remotes import clone_of, git
-from tests.fixtures.github_sandbox import SANDBOX_TOKEN
+from tests.fixtures.github_sandbox import sandbox_api
 
 pytestmark = pytest.mark.e2e
 
@@ -102,22 +101,6 @@ FAILING_COMMAND = (
     "echo 'row counts: orders has 0 rows' >&2\n"
     "exit 3"
 )
-
-
-def api(sandbox: GitHubSandbox, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-    """A request with the sandbox's full-permission token (test setup, not the workflow)."""
-    request = urllib.request.Request(
-        f"{sandbox.url}{path}",
-        data=None if body is None else json.dumps(body).encode(),
-        method=method,
-        headers={
-            "Authorization": f"Bearer {SANDBOX_TOKEN}",
-            "Accept": "application/vnd.github+json",
-            "Content-Type": "application/json",
-        },
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.loads(response.read())
 
 
 @pytest.fixture
@@ -181,7 +164,7 @@ def open_pull_request(sandbox: GitHubSandbox, checkout: Path) -> tuple[int, str]
     (checkout / "data" / "input.csv").write_text("id,name\n1,orders\n2,invoices\n", encoding="utf-8")
     git("commit", "-q", "--no-gpg-sign", "-am", "add invoices", cwd=checkout)
     git("push", "-q", "origin", "feature", cwd=checkout)
-    pull = api(
+    pull = sandbox_api(
         sandbox,
         "POST",
         f"/repos/{CONFIG}/pulls",
@@ -309,14 +292,16 @@ def test_closing_the_pull_request_sets_its_preview_inactive_and_creates_nothing(
     base = git("rev-parse", "HEAD", cwd=config_repo).strip()
     number, head = open_pull_request(github_sandbox, config_repo)
     environment = f"preview/pr-{number}"
-    preview = api(
+    preview = sandbox_api(
         github_sandbox,
         "POST",
         f"/repos/{CONFIG}/deployments",
         {"ref": head, "environment": environment, "transient_environment": True,
          "required_contexts": [], "auto_merge": False},
     )  # fmt: skip
-    api(github_sandbox, "POST", f"/repos/{CONFIG}/deployments/{preview['id']}/statuses", {"state": "success"})
+    sandbox_api(
+        github_sandbox, "POST", f"/repos/{CONFIG}/deployments/{preview['id']}/statuses", {"state": "success"}
+    )
     before = len(github_sandbox.requests)
 
     result = run(

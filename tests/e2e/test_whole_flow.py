@@ -28,7 +28,6 @@ import json
 import re
 import subprocess
 import sys
-import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -41,7 +40,7 @@ from gitops_release.sandbox.argocd.applications import Timing
 from gitops_release.sandbox.github_api import GitHubSandbox
 from tests.e2e.test_source_repo_template import stand_in_digest
 from tests.fixtures.git_remotes import clone_of, git, url_to_path
-from tests.fixtures.github_sandbox import SANDBOX_TOKEN
+from tests.fixtures.github_sandbox import sandbox_api
 
 pytestmark = pytest.mark.e2e
 
@@ -101,22 +100,6 @@ def stand_ins(workflow: Path) -> dict[str, Path]:
             assert name in names, f"{workflow.name} uses {name}: give it a stand-in"
             mapped[f"{name}@{pin}"] = STAND_INS / names[name]
     return mapped
-
-
-def api(sandbox: GitHubSandbox, method: str, path: str, body: dict[str, Any]) -> Any:
-    """A request as a person with full access (the reviewer who merges)."""
-    request = urllib.request.Request(
-        f"{sandbox.url}{path}",
-        data=json.dumps(body).encode(),
-        method=method,
-        headers={
-            "Authorization": f"Bearer {SANDBOX_TOKEN}",
-            "Accept": "application/vnd.github+json",
-            "Content-Type": "application/json",
-        },
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.loads(response.read())
 
 
 def sync_checkout(checkout: Path) -> str:
@@ -254,7 +237,9 @@ def test_the_whole_flow_runs_on_the_files_init_writes(
     assert pull["state"] == "open" and pull["base"]["ref"] == "main"
     assert pull["title"] == f"promote my-app:{tag} to stage"
     assert {label["name"] for label in pull["labels"]} >= {"promotion", "stage"}
-    merged = api(sandbox, "PUT", f"/repos/{CONFIG}/pulls/{pull['number']}/merge", {"merge_method": "merge"})
+    merged = sandbox_api(
+        sandbox, "PUT", f"/repos/{CONFIG}/pulls/{pull['number']}/merge", {"merge_method": "merge"}
+    )
     assert merged["merged"] is True
     head = sync_checkout(config)
     assert head == merged["sha"]

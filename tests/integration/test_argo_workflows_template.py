@@ -24,8 +24,6 @@ from typing import Any
 import kubernetes_validate
 import pytest
 import yaml
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from gitops_release.sandbox.github_api import GitHubSandbox
 from tests.fixtures.argo_templates import (
@@ -47,20 +45,6 @@ KEY_MOUNT = "/var/run/secrets/github-app"
 STATES = {"Succeeded": "success", "Failed": "failure", "Error": "error"}
 KUBECTL = Path(sys.executable).parent / "kubectl"
 K8S_VERSION = "1.37.0"  # kubernetes-validate's schemas, as tests/integration/test_argocd_templates.py
-
-
-@pytest.fixture(scope="module")
-def app_key() -> tuple[str, str]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-    public = (
-        key.public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        .decode()
-    )
-    return private, public
 
 
 class Pod:

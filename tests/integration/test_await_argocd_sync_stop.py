@@ -10,36 +10,8 @@ from pathlib import Path
 from gitops_release.commands import await_argocd_sync as aas
 from gitops_release.commands.base import Context
 from gitops_release.runtime import Console, InputReader
-from tests.fixtures.argocd_http import Handler, ScriptedServer
-from tests.fixtures.git_remotes import git
-
-
-def make_repo(tmp_path: Path) -> Path:
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    git("init", "-q", cwd=repo)
-    (repo / "f").write_text("x")
-    git("add", "f", cwd=repo)
-    git("-c", "user.name=a", "-c", "user.email=a@b", "commit", "-qm", "x", cwd=repo)
-    return repo
-
-
-def app(name: str, sha: str, reconciled: str) -> dict:
-    return {
-        "metadata": {"name": name, "namespace": "argocd"},
-        "spec": {"project": "default", "source": {"repoURL": "https://x/r.git", "path": f"apps/{name}"}},
-        "status": {
-            "sync": {"status": "Synced", "revision": sha},
-            "health": {"status": "Healthy"},
-            "reconciledAt": reconciled,
-            "operationState": {
-                "phase": "Succeeded",
-                "startedAt": "2025-01-01T00:00:00Z",
-                "finishedAt": "2025-01-01T00:00:10Z",
-                "syncResult": {"revision": sha},
-            },
-        },
-    }
+from tests.fixtures.argocd_http import Handler, ScriptedServer, synced_app
+from tests.fixtures.git_remotes import git, one_commit_repo
 
 
 def watch_threads() -> list[threading.Thread]:
@@ -47,7 +19,7 @@ def watch_threads() -> list[threading.Thread]:
 
 
 def test_the_watch_threads_and_their_sockets_end_with_the_command(tmp_path: Path) -> None:
-    repo = make_repo(tmp_path)
+    repo = one_commit_repo(tmp_path)
     sha = git("rev-parse", "HEAD", cwd=repo).strip()
     gets: dict[str, int] = {}
     release = threading.Event()
@@ -61,7 +33,9 @@ def test_the_watch_threads_and_their_sockets_end_with_the_command(tmp_path: Path
         gets[name] = gets.get(name, 0) + 1
         # stale until the refresh the command asks for (the 3rd GET of the app)
         fresh = gets[name] >= 3
-        request.send_json(200, app(name, sha, "2025-01-01T00:00:20Z" if fresh else "2025-01-01T00:00:05Z"))
+        request.send_json(
+            200, synced_app(sha, "2025-01-01T00:00:20Z" if fresh else "2025-01-01T00:00:05Z", name)
+        )
 
     values = {
         "token": "tok-secret-1234567890",

@@ -13,8 +13,8 @@ from gitops_release.commands import await_argocd_sync as aas
 from gitops_release.commands.base import Context
 from gitops_release.errors import ReleaseError
 from gitops_release.runtime import Console, InputReader
-from tests.fixtures.argocd_http import Handler, ScriptedServer
-from tests.fixtures.git_remotes import git
+from tests.fixtures.argocd_http import Handler, ScriptedServer, synced_app
+from tests.fixtures.git_remotes import git, one_commit_repo
 
 
 def drip(request: Handler) -> None:
@@ -33,24 +33,12 @@ def drip(request: Handler) -> None:
     request.close_connection = True
 
 
-def make_repo(tmp_path: Path) -> Path:
-    repo = tmp_path / "repo"
-    if (repo / ".git").is_dir():
-        return repo
-    repo.mkdir()
-    git("init", "-q", cwd=repo)
-    (repo / "f").write_text("x")
-    git("add", "f", cwd=repo)
-    git("-c", "user.name=a", "-c", "user.email=a@b", "commit", "-qm", "x", cwd=repo)
-    return repo
-
-
 def run_cmd(tmp_path: Path, url: str, **extra: str) -> tuple[float, ReleaseError | None, str]:
     values = {
         "server": url,
         "token": "tok-secret-1234567890",
         "applications": "web",
-        "repo-path": str(make_repo(tmp_path)),
+        "repo-path": str(one_commit_repo(tmp_path)),
         "timeout": "2s",
         "poll-interval": "200ms",
         "refresh": "none",
@@ -73,24 +61,6 @@ def test_a_dripping_get_does_not_stretch_the_wait(tmp_path: Path) -> None:
         elapsed, error, _log = run_cmd(tmp_path, server.url, stream="false")
     assert error is not None
     assert elapsed < 2 + 5, f"ran {elapsed:.1f}s with timeout 2s: {error}"
-
-
-def app(sha: str, reconciled: str) -> dict:
-    return {
-        "metadata": {"name": "web", "namespace": "argocd"},
-        "spec": {"project": "default", "source": {"repoURL": "https://x/r.git", "path": "apps/web"}},
-        "status": {
-            "sync": {"status": "Synced", "revision": sha},
-            "health": {"status": "Healthy"},
-            "reconciledAt": reconciled,
-            "operationState": {
-                "phase": "Succeeded",
-                "startedAt": "2025-01-01T00:00:00Z",
-                "finishedAt": "2025-01-01T00:00:10Z",
-                "syncResult": {"revision": sha},
-            },
-        },
-    }
 
 
 def test_wrong_json_shapes_are_argocd_errors_with_evidence_not_internal_errors(tmp_path: Path) -> None:
@@ -117,7 +87,7 @@ def test_wrong_json_shapes_are_argocd_errors_with_evidence_not_internal_errors(t
 
 
 def test_a_429_from_a_proxy_is_retried_not_fatal(tmp_path: Path) -> None:
-    repo = make_repo(tmp_path)
+    repo = one_commit_repo(tmp_path)
     sha = git("rev-parse", "HEAD", cwd=repo).strip()
     calls: list[int] = []
 
@@ -129,7 +99,7 @@ def test_a_429_from_a_proxy_is_retried_not_fatal(tmp_path: Path) -> None:
         if len(calls) == 2:
             request.send_json(429, {"message": "rate limited"}, headers={"Retry-After": "1"})
             return
-        done = app(sha, "2025-01-01T00:00:20Z")
+        done = synced_app(sha, "2025-01-01T00:00:20Z")
         if len(calls) < 3:
             done["status"]["health"]["status"] = "Progressing"
         request.send_json(200, done)

@@ -7,22 +7,17 @@ The sandbox validates every request and response against GitHub's OpenAPI descri
 from __future__ import annotations
 
 import logging
-import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from gitops_release.adapters import github as github_adapter
 from gitops_release.adapters.github import (
     AppTokenProvider,
     GitHubAuth,
     call,
-    forget_app_tokens,
     github_client,
 )
 from gitops_release.adapters.http import HttpClient, next_link
@@ -35,28 +30,13 @@ from gitops_release.errors import (
     RetryExhaustedError,
 )
 from gitops_release.sandbox.github_api import GitHubSandbox
+from tests.fixtures.github_sandbox import SANDBOX_REPO
 
-REPO = "org/app"
+REPO = SANDBOX_REPO
 STATUS_PATH = r"/repos/org/app/statuses/"
 
 
-@pytest.fixture(autouse=True)
-def _fresh_app_cache() -> Iterator[None]:
-    forget_app_tokens()
-    yield
-    forget_app_tokens()
-
-
-@pytest.fixture
-def head(github_sandbox: GitHubSandbox) -> str:
-    git_dir = github_sandbox.create_repo(REPO, files={"README.md": "hello\n"})
-    out = subprocess.run(
-        ["git", "--git-dir", str(git_dir), "rev-parse", "refs/heads/main"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return out.stdout.strip()
+pytestmark = pytest.mark.usefixtures("fresh_app_tokens")
 
 
 class Recorder:
@@ -241,20 +221,6 @@ def test_http_client_follows_next_links(github_sandbox: GitHubSandbox, sandbox_t
 
 
 # -- GitHub App --------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def app_key() -> tuple[str, str]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-    public = (
-        key.public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        .decode()
-    )
-    return private, public
 
 
 def test_app_installation_discovered_token_cached_and_refreshed(

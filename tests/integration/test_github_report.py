@@ -7,19 +7,15 @@ description (the fixture fails a test that sent or got something GitHub's API do
 
 from __future__ import annotations
 
-import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import github
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from gitops_release.adapters import github_report
-from gitops_release.adapters.github import GitHubAuth, forget_app_tokens, github_client
+from gitops_release.adapters.github import GitHubAuth, github_client
 from gitops_release.adapters.github_report import (
     DeploymentRef,
     deactivate_environment,
@@ -35,28 +31,13 @@ from gitops_release.errors import (
     GitHubValidationError,
 )
 from gitops_release.sandbox.github_api import GitHubSandbox
+from tests.fixtures.github_sandbox import SANDBOX_REPO, push_branch
 
-REPO = "org/app"
+REPO = SANDBOX_REPO
 DEPLOYMENTS = r"^/repos/org/app/deployments$"
 
 
-@pytest.fixture(autouse=True)
-def _fresh_app_cache() -> Iterator[None]:
-    forget_app_tokens()
-    yield
-    forget_app_tokens()
-
-
-@pytest.fixture
-def head(github_sandbox: GitHubSandbox) -> str:
-    git_dir = github_sandbox.create_repo(REPO, files={"README.md": "hello\n"})
-    out = subprocess.run(
-        ["git", "--git-dir", str(git_dir), "rev-parse", "refs/heads/main"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return out.stdout.strip()
+pytestmark = pytest.mark.usefixtures("fresh_app_tokens")
 
 
 def client(sandbox: GitHubSandbox, token: str, sleeps: list[float], **kwargs: Any) -> github.Github:
@@ -67,20 +48,6 @@ def client(sandbox: GitHubSandbox, token: str, sleeps: list[float], **kwargs: An
 
 def sent(sandbox: GitHubSandbox) -> list[tuple[str, str, int | None]]:
     return [(r.method, r.path, r.status) for r in sandbox.requests]
-
-
-def push_branch(sandbox: GitHubSandbox, tmp_path: Path, branch: str) -> None:
-    work = tmp_path / f"work-{branch}"
-
-    def git(*args: str, cwd: Path = work) -> None:
-        subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True)
-
-    git("clone", "-q", sandbox.git_url(REPO), str(work), cwd=tmp_path)
-    git("checkout", "-q", "-b", branch)
-    (work / "x.txt").write_text("x\n", encoding="utf-8")
-    git("add", "x.txt")
-    git("-c", "user.name=t", "-c", "user.email=t@example.org", "commit", "-q", "-m", "x")
-    git("push", "-q", "origin", branch)
 
 
 @pytest.fixture
@@ -769,20 +736,6 @@ def test_every_report_function_works_under_the_ghes_prefix(
 
 
 # -- GitHub App ---------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def app_key() -> tuple[str, str]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-    public = (
-        key.public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        .decode()
-    )
-    return private, public
 
 
 def test_app_token_reports_status_deployment_and_comment(

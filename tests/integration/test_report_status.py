@@ -7,43 +7,24 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
-from gitops_release.adapters.github import GitHubAuth, forget_app_tokens, github_client
+from gitops_release.adapters.github import GitHubAuth, github_client
 from gitops_release.cli import main
 from gitops_release.core.report_status import comment_marker
 from gitops_release.sandbox.github_api import GitHubSandbox
-from tests.fixtures.github_sandbox import SANDBOX_TOKEN
+from tests.fixtures.github_sandbox import SANDBOX_REPO, SANDBOX_TOKEN, push_branch, rsa_key_pair
 from tests.unit.commands.test_report_status import evidence
 
-REPO = "org/app"
+REPO = SANDBOX_REPO
 RUN_URL = "https://github.com/org/app/actions/runs/99"
 
 
-@pytest.fixture(autouse=True)
-def _fresh_app_cache() -> Iterator[None]:
-    forget_app_tokens()
-    yield
-    forget_app_tokens()
-
-
-@pytest.fixture
-def head(github_sandbox: GitHubSandbox) -> str:
-    git_dir = github_sandbox.create_repo(REPO, files={"README.md": "hello\n"})
-    return rev_parse(git_dir, "refs/heads/main")
-
-
-def rev_parse(git_dir: Path, ref: str) -> str:
-    out = subprocess.run(
-        ["git", "--git-dir", str(git_dir), "rev-parse", ref], capture_output=True, text=True, check=True
-    )
-    return out.stdout.strip()
+pytestmark = pytest.mark.usefixtures("fresh_app_tokens")
 
 
 class Step:
@@ -102,17 +83,7 @@ def sent(sandbox: GitHubSandbox) -> list[tuple[str, str]]:
 
 
 def open_pull(sandbox: GitHubSandbox, tmp_path: Path, branch: str = "feature") -> tuple[int, str]:
-    work = tmp_path / f"work-{branch}"
-
-    def git(*args: str, cwd: Path = work) -> None:
-        subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True)
-
-    git("clone", "-q", sandbox.git_url(REPO), str(work), cwd=tmp_path)
-    git("checkout", "-q", "-b", branch)
-    (work / "x.txt").write_text("x\n", encoding="utf-8")
-    git("add", "x.txt")
-    git("-c", "user.name=t", "-c", "user.email=t@example.org", "commit", "-q", "-m", "x")
-    git("push", "-q", "origin", branch)
+    work = push_branch(sandbox, tmp_path, branch)
     gh = github_client(GitHubAuth(token=SANDBOX_TOKEN), base_url=sandbox.url, env={})
     number = int(gh.get_repo(REPO).create_pull(base="main", head=f"org:{branch}", title="t", body="b").number)
     sha = subprocess.run(
@@ -365,18 +336,8 @@ def test_from_evidence_reports_what_argo_cd_did(
 
 @pytest.fixture(scope="module")
 def app_key() -> tuple[str, str]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.TraditionalOpenSSL,
-        serialization.NoEncryption(),
-    ).decode()
-    public = (
-        key.public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        .decode()
-    )
-    return private, public
+    """PKCS#1 private PEM ("BEGIN RSA PRIVATE KEY"), the format GitHub hands out for App keys."""
+    return rsa_key_pair(serialization.PrivateFormat.TraditionalOpenSSL)
 
 
 def test_github_app_from_a_key_file_installation_discovered_key_and_token_masked(

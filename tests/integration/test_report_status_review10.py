@@ -17,9 +17,9 @@ from gitops_release.sandbox.github_api import GitHubSandbox
 from tests.integration import test_report_status as base
 from tests.integration.test_report_status import REPO, open_pull, pr_event
 
-# the base module's fixtures, by name (pytest collects them from this module's attributes)
-_fresh_app_cache = base._fresh_app_cache
-head = base.head
+pytestmark = pytest.mark.usefixtures("fresh_app_tokens")
+
+# the base module's fixture, by name (pytest collects it from this module's attributes)
 step = base.step
 
 

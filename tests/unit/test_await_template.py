@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-import yaml
+from tests.fixtures.act import load_mapping
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOW = ROOT / "templates/config-repo/.github/workflows/await-argocd-sync.yml"
@@ -22,16 +22,8 @@ OUR_ACTION = re.compile(r"^gitops-release/gitops-release/actions/await-argocd-sy
 UPLOAD = re.compile(r"^actions/upload-artifact@[0-9a-f]{40}$")
 
 
-def load(path: Path) -> dict[str, Any]:
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    assert isinstance(data, dict)
-    if True in data:  # PyYAML reads the key `on:` as the boolean True
-        data["on"] = data.pop(True)
-    return data
-
-
 def jobs() -> dict[str, dict[str, Any]]:
-    return dict(load(WORKFLOW)["jobs"])
+    return dict(load_mapping(WORKFLOW)["jobs"])
 
 
 def await_step(job: dict[str, Any]) -> dict[str, Any]:
@@ -40,7 +32,7 @@ def await_step(job: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_waits_after_a_push_to_main_that_touches_the_overlays() -> None:
-    on = load(WORKFLOW)["on"]
+    on = load_mapping(WORKFLOW)["on"]
     assert on["push"]["branches"] == ["main"]
     assert any(path.startswith("infra/argocd/") for path in on["push"]["paths"])
     assert jobs()["await"]["if"] == "github.event_name == 'push'"
@@ -52,7 +44,7 @@ def test_waits_after_a_push_to_main_that_touches_the_overlays() -> None:
 
 
 def test_least_privilege_pinned_actions_and_no_concurrency_group() -> None:
-    data = load(WORKFLOW)
+    data = load_mapping(WORKFLOW)
     assert data["permissions"] == {}
     assert "concurrency" not in data
     for name, job in jobs().items():
@@ -68,7 +60,7 @@ def test_least_privilege_pinned_actions_and_no_concurrency_group() -> None:
 
 
 def test_only_declared_inputs_and_the_token_comes_from_a_secret() -> None:
-    declared = set(load(ACTION)["inputs"])
+    declared = set(load_mapping(ACTION)["inputs"])
     for name, job in jobs().items():
         given = await_step(job)["with"]
         assert not set(given) - declared, f"{name}: {sorted(set(given) - declared)}"
@@ -98,5 +90,5 @@ def test_prod_is_synced_only_from_a_manual_dispatch_in_its_environment() -> None
     # The environment's required reviewers gate the sync.
     assert sync_job["environment"] == "${{ inputs.environment }}"
     assert await_step(sync_job)["with"]["sync"] == "${{ inputs.sync }}"
-    dispatch = load(WORKFLOW)["on"]["workflow_dispatch"]["inputs"]
+    dispatch = load_mapping(WORKFLOW)["on"]["workflow_dispatch"]["inputs"]
     assert dispatch["sync"]["type"] == "boolean" and dispatch["sync"]["default"] is False

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from gitops_release.core.policy import load_policy
-from tests.fixtures.act import read_workflow
+from tests.fixtures.act import load_mapping, read_workflow
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = ROOT / "templates/config-repo/.github/workflows"
@@ -29,18 +29,10 @@ ACTION = ROOT / "actions/promote-overlay/action.yml"
 OUR_ACTION = re.compile(r"^gitops-release/gitops-release/actions/promote-overlay@\S+$")
 
 
-def load(path: Path) -> dict[str, Any]:
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    assert isinstance(data, dict)
-    if True in data:  # PyYAML reads the key `on:` as the boolean True
-        data["on"] = data.pop(True)
-    return data
-
-
 def promote_steps(path: Path) -> list[dict[str, Any]]:
     return [
         step
-        for job in load(path)["jobs"].values()
+        for job in load_mapping(path)["jobs"].values()
         for step in job.get("steps", [])
         if OUR_ACTION.match(str(step.get("uses", "")))
     ]
@@ -62,7 +54,7 @@ def test_template_uses_only_inputs_the_action_declares(workflow: Path) -> None:
 
 @pytest.mark.parametrize("workflow", [PROMOTE, VERIFY, AUTO], ids=lambda p: p.name)
 def test_template_grants_nothing_at_the_top_and_pins_third_party_actions(workflow: Path) -> None:
-    data = load(workflow)
+    data = load_mapping(workflow)
     assert data["permissions"] == {}, f"{workflow.name}: permissions belong to the job"
     for job in data["jobs"].values():
         assert "timeout-minutes" in job
@@ -75,7 +67,7 @@ def test_template_grants_nothing_at_the_top_and_pins_third_party_actions(workflo
 
 
 def test_promote_is_a_dispatch_with_choices_and_least_privilege() -> None:
-    data = load(PROMOTE)
+    data = load_mapping(PROMOTE)
     assert set(data["on"]) == {"workflow_dispatch"}
     inputs = data["on"]["workflow_dispatch"]["inputs"]
     for name in ("from-env", "to-env", "mode"):
@@ -97,7 +89,7 @@ def test_promote_is_a_dispatch_with_choices_and_least_privilege() -> None:
 
 
 def test_verify_overlays_is_read_only_on_pull_requests_against_the_base_commit() -> None:
-    data = load(VERIFY)
+    data = load_mapping(VERIFY)
     assert set(data["on"]) == {"pull_request"}, (
         "never pull_request_target: a fork's content with a write token"
     )
@@ -117,7 +109,7 @@ def test_verify_overlays_is_read_only_on_pull_requests_against_the_base_commit()
 
 
 def test_auto_promote_runs_on_a_schedule_and_never_targets_prod() -> None:
-    data = load(AUTO)
+    data = load_mapping(AUTO)
     assert "schedule" in data["on"]
     dispatch = data["on"].get("workflow_dispatch") or {}
     assert not dispatch.get("inputs"), "no input may steer the automatic promotion"

@@ -13,9 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from tests.fixtures.act import read_workflow
+from tests.fixtures.act import load_mapping, read_workflow
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = ROOT / "templates/config-repo/.github/workflows"
@@ -29,16 +28,8 @@ PREP_COMMAND = (
 )
 
 
-def load(path: Path) -> dict[str, Any]:
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    assert isinstance(data, dict)
-    if True in data:  # PyYAML reads the key `on:` as the boolean True
-        data["on"] = data.pop(True)
-    return data
-
-
 def jobs(path: Path) -> dict[str, dict[str, Any]]:
-    return dict(load(path)["jobs"])
+    return dict(load_mapping(path)["jobs"])
 
 
 def report_steps(job: dict[str, Any]) -> list[dict[str, Any]]:
@@ -59,7 +50,7 @@ def condition(step: dict[str, Any]) -> str:
 
 
 def test_runs_on_push_to_main_on_pull_request_changes_and_close_and_as_a_reusable_workflow() -> None:
-    on = load(PREP)["on"]
+    on = load_mapping(PREP)["on"]
     assert on["push"] == {"branches": ["main"]}
     assert on["pull_request"]["types"] == ["opened", "synchronize", "reopened", "closed"]
     assert "pull_request_target" not in on, "the prep command runs the pull request's code"
@@ -77,7 +68,7 @@ def test_runs_on_push_to_main_on_pull_request_changes_and_close_and_as_a_reusabl
 
 
 def test_least_privilege_per_job_pinned_actions_and_no_credentials_left_in_the_checkout() -> None:
-    data = load(PREP)
+    data = load_mapping(PREP)
     assert data["permissions"] == {}, "permissions belong to the job"
     assert "concurrency" not in data, "a cancelled run would only record error for its commit"
     expected = {
@@ -100,7 +91,7 @@ def test_least_privilege_per_job_pinned_actions_and_no_credentials_left_in_the_c
 
 @pytest.mark.parametrize("workflow", [PREP, AWAIT], ids=lambda p: p.name)
 def test_only_declared_inputs_and_the_token_is_the_jobs_own(workflow: Path) -> None:
-    declared = set(load(ACTION)["inputs"])
+    declared = set(load_mapping(ACTION)["inputs"])
     steps = [(name, step) for name, job in jobs(workflow).items() for step in report_steps(job)]
     assert steps, f"{workflow.name} does not run report-status"
     for name, step in steps:
@@ -178,7 +169,7 @@ def test_pull_request_runs_queue_per_pull_request_so_two_pushes_never_make_two_c
         "cancel-in-progress": False,
     }
     # main: every push reports on its own commit; a closed pull request only ends its preview.
-    assert "concurrency" not in data["main"] and "concurrency" not in load(PREP)
+    assert "concurrency" not in data["main"] and "concurrency" not in load_mapping(PREP)
 
 
 def test_closing_a_pull_request_ends_its_preview_and_creates_nothing() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import Any
 
@@ -12,7 +11,6 @@ import jwt
 import pytest
 import requests
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from gitops_release.adapters.github import (
     AppTokenProvider,
@@ -20,7 +18,6 @@ from gitops_release.adapters.github import (
     SentOnceException,
     call,
     create_once,
-    forget_app_tokens,
     github_client,
 )
 from gitops_release.adapters.http import HttpClient, RetryBudget
@@ -35,6 +32,7 @@ from gitops_release.errors import (
     RateLimitError,
     RetryExhaustedError,
 )
+from tests.fixtures.github_sandbox import rsa_key_pair
 from tests.unit.adapters import test_http
 from tests.unit.adapters.test_http import Reply, Scripted
 
@@ -47,11 +45,7 @@ STATUS_PATH = f"/repos/org/app/statuses/{SHA}"
 STATUS = {"id": 1, "state": "success", "context": "release", "url": "x", "description": "ok"}
 
 
-@pytest.fixture(autouse=True)
-def _fresh_app_cache() -> Iterator[None]:
-    forget_app_tokens()
-    yield
-    forget_app_tokens()
+pytestmark = pytest.mark.usefixtures("fresh_app_tokens")
 
 
 class Clock:
@@ -224,18 +218,8 @@ def test_ghes_base_url_from_env(server: Scripted) -> None:
 
 @pytest.fixture(scope="module")
 def rsa_key() -> tuple[str, str]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.TraditionalOpenSSL,
-        serialization.NoEncryption(),
-    ).decode()
-    public = (
-        key.public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        .decode()
-    )
-    return private, public
+    """PKCS#1 private PEM ("BEGIN RSA PRIVATE KEY"), the format GitHub hands out for App keys."""
+    return rsa_key_pair(serialization.PrivateFormat.TraditionalOpenSSL)
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,6 @@ from typing import Any
 import jwt
 import pytest
 import requests
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from gitops_release.errors import InputError
@@ -463,28 +462,14 @@ def test_sandbox_without_validation_records_no_violations(tmp_path: Any) -> None
 # -- GitHub App authentication -------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def app_keys() -> tuple[str, str]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-    public = (
-        key.public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        .decode()
-    )
-    return private, public
-
-
 def app_jwt(private_pem: str, *, app_id: int = 42, iat_offset: int = -60, lifetime: int = 540) -> str:
     now = int(time.time())
     claims = {"iat": now + iat_offset, "exp": now + iat_offset + lifetime, "iss": str(app_id)}
     return jwt.encode(claims, private_pem, algorithm="RS256")
 
 
-def test_app_installation_token_flow(gh: GitHubSandbox, app_keys: tuple[str, str]) -> None:
-    private, public = app_keys
+def test_app_installation_token_flow(gh: GitHubSandbox, app_key: tuple[str, str]) -> None:
+    private, public = app_key
     gh.register_app(42, public, installations={REPO: 7})
     token = app_jwt(private)
     installation = requests.get(
@@ -531,8 +516,8 @@ def test_app_installation_token_flow(gh: GitHubSandbox, app_keys: tuple[str, str
         ("too-long", "too far in the future"),
     ],
 )
-def test_bad_app_jwts_are_401(gh: GitHubSandbox, app_keys: tuple[str, str], kind: str, needle: str) -> None:
-    private, public = app_keys
+def test_bad_app_jwts_are_401(gh: GitHubSandbox, app_key: tuple[str, str], kind: str, needle: str) -> None:
+    private, public = app_key
     gh.register_app(42, public, installations={REPO: 7})
     if kind == "expired":
         token = app_jwt(private, iat_offset=-1200, lifetime=540)
@@ -555,9 +540,9 @@ def test_bad_app_jwts_are_401(gh: GitHubSandbox, app_keys: tuple[str, str], kind
 
 
 def test_app_endpoints_refuse_plain_tokens_and_unknown_installations(
-    gh: GitHubSandbox, app_keys: tuple[str, str]
+    gh: GitHubSandbox, app_key: tuple[str, str]
 ) -> None:
-    private, public = app_keys
+    private, public = app_key
     gh.register_app(42, public, installations={REPO: 7})
     assert call(gh, "GET", f"/repos/{REPO}/installation").status_code == 401
     bearer = {"Authorization": f"Bearer {app_jwt(private)}"}
