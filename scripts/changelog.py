@@ -34,9 +34,13 @@ def read_changelog(path: Path) -> str:
     try:
         info = path.lstat()
     except OSError as exc:
-        raise ChangelogError(f"cannot read {path}: {exc.strerror}. Fix: run from the repository root") from None
+        raise ChangelogError(
+            f"cannot read {path}: {exc.strerror}. Fix: run from the repository root"
+        ) from None
     if not stat.S_ISREG(info.st_mode):
-        raise ChangelogError(f"{path} is not a regular file. Fix: keep CHANGELOG.md a plain file in the repository")
+        raise ChangelogError(
+            f"{path} is not a regular file. Fix: keep CHANGELOG.md a plain file in the repository"
+        )
     if info.st_size > MAX_BYTES:
         raise ChangelogError(f"{path} is larger than {MAX_BYTES} bytes. Fix: trim old sections")
     try:
@@ -48,7 +52,9 @@ def read_changelog(path: Path) -> str:
 def section(text: str, version: str) -> str:
     """The notes under ``## [version]``; ChangelogError when there is no such (non-empty) section."""
     if not _VERSION.fullmatch(version):
-        raise ChangelogError(f"version '{version}' is not X.Y.Z. Fix: pass e.g. 1.2.3 (the tag without its v)")
+        raise ChangelogError(
+            f"version '{version}' is not X.Y.Z. Fix: pass e.g. 1.2.3 (the tag without its v)"
+        )
     found: list[list[str]] = []
     current: list[str] | None = None
     for line in text.splitlines():
@@ -81,7 +87,9 @@ def section(text: str, version: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Print one version's section of CHANGELOG.md.")
     parser.add_argument("version", help="X.Y.Z (a leading v is accepted: the tag name)")
-    parser.add_argument("--file", type=Path, default=DEFAULT_FILE, help="the changelog (default: CHANGELOG.md)")
+    parser.add_argument(
+        "--file", type=Path, default=DEFAULT_FILE, help="the changelog (default: CHANGELOG.md)"
+    )
     args = parser.parse_args(argv)
     version = args.version[1:] if args.version.startswith("v") else args.version
     try:
