@@ -44,6 +44,7 @@ APP_ID = 4242
 KEY_MOUNT = "/var/run/secrets/github-app"
 STATES = {"Succeeded": "success", "Failed": "failure", "Error": "error"}
 KUBECTL = Path(sys.executable).parent / "kubectl"
+WORKFLOWS_URL = "https://argo-workflows.example.org"
 K8S_VERSION = "1.37.0"  # kubernetes-validate's schemas, as tests/integration/test_argocd_templates.py
 
 
@@ -57,8 +58,15 @@ class Pod:
         mount.mkdir()
         (mount / "private-key.pem").write_text(private_key, encoding="utf-8")
         self.mounts = {KEY_MOUNT: mount}
-        # api-url: the sandbox stands in for GitHub Enterprise Server (the Secret's optional key)
-        self.secrets = {"release-data-prep-github-app": {"app-id": str(APP_ID), "api-url": sandbox.url}}
+        # api-url: the sandbox stands in for GitHub Enterprise Server (the Secret's optional key);
+        # workflows-url: the Argo Workflows UI the statuses link to (a required key)
+        self.secrets = {
+            "release-data-prep-github-app": {
+                "app-id": str(APP_ID),
+                "api-url": sandbox.url,
+                "workflows-url": WORKFLOWS_URL,
+            }
+        }
         self.sandbox = sandbox
         self.home = tmp_path / "home"
         self.home.mkdir()
@@ -138,7 +146,7 @@ def test_main_push_ends_the_commit_status_and_the_staging_deployment(
         ("pending", "release-data-prep"),
         (STATES[status], "release-data-prep"),
     ]
-    link = "https://argo-workflows.example.org/workflows/argo-workflows/release-data-prep-x7k2p"
+    link = f"{WORKFLOWS_URL}/workflows/argo-workflows/release-data-prep-x7k2p"
     assert {s["target_url"] for s in statuses} == {link}
     assert statuses[-1]["description"] == f"Release data prep {status} in Argo Workflows"
     assert statuses[-1]["creator"]["login"] == f"sandbox-app-{APP_ID}[bot]"  # step 0: the App's token

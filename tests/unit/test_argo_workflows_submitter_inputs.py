@@ -3,6 +3,8 @@
 
 - REVIEW12a #4: the GitHub API URL, where every report-status step sends the App's JWT, comes
   from the Secret (optional key api-url), never from a parameter.
+- issue 12: the Argo Workflows UI the statuses' target_url / log_url link to comes from the same
+  Secret (key workflows-url), never from a parameter: a submitter could point them anywhere.
 - REVIEW12a #12: a `when` never has a parameter's text pasted into it (Argo evaluates `when`
   after substitution, so a quote in the value would rewrite the condition); it uses an
   expression tag, which compares the value and leaves only true / false."""
@@ -15,6 +17,7 @@ from typing import Any
 import pytest
 
 from tests.fixtures.argo_templates import (
+    MissingSecretKey,
     command_line,
     exit_steps,
     main_groups,
@@ -68,15 +71,57 @@ def test_without_the_api_url_key_the_variable_is_unset_and_report_status_uses_gi
     given = {"repository": "org/config-repo", "sha": "0" * 40}
     values = variables(spec, given, name="wf", namespace="argo-workflows")
     template = templates_by_name(spec)["report-pending"]
-    _, env = command_line(template, values, secrets={SECRET: {"app-id": "1"}}, mounts={})
+    secrets = {SECRET: {"app-id": "1", "workflows-url": "https://argo.example.org"}}
+    _, env = command_line(template, values, secrets=secrets, mounts={})
     assert "INPUT_API_URL" not in env  # the pod has no GITHUB_API_URL: https://api.github.com
     _, env = command_line(
         template,
         values,
-        secrets={SECRET: {"app-id": "1", "api-url": "https://ghe.example/api/v3"}},
+        secrets={SECRET: {**secrets[SECRET], "api-url": "https://ghe.example/api/v3"}},
         mounts={},
     )
     assert env["INPUT_API_URL"] == "https://ghe.example/api/v3"
+
+
+def test_the_workflows_url_is_the_secrets_key_never_a_parameter(spec: dict[str, Any]) -> None:
+    names = {p["name"] for p in spec["arguments"]["parameters"]}
+    assert not {name for name in names if "url" in name}, names
+    for name, template in report_templates(spec).items():
+        env = {item["name"]: item for item in template["container"]["env"]}
+        assert env["WORKFLOWS_URL"] == {
+            "name": "WORKFLOWS_URL",
+            "valueFrom": {"secretKeyRef": {"name": SECRET, "key": "workflows-url"}},
+        }, name
+        links = [a for a in template["container"]["args"] if a.startswith(("--target-url=", "--log-url="))]
+        assert len(links) == 1, name
+        assert (
+            links[0].split("=", 1)[1] == "$(WORKFLOWS_URL)/workflows/{{workflow.namespace}}/{{workflow.name}}"
+        )
+
+
+def test_a_submitted_workflows_url_parameter_does_not_move_the_links(spec: dict[str, Any]) -> None:
+    # as if a submitter still passed -p workflows-url=https://evil.example: nothing reads it
+    given = {"repository": "org/config-repo", "sha": "0" * 40}
+    values = variables(spec, given, name="wf", namespace="argo-workflows", status="Succeeded")
+    values["workflow.parameters.workflows-url"] = "https://evil.example"
+    secrets = {SECRET: {"app-id": "1", "workflows-url": "https://argo.example.org"}}
+    for name, template in report_templates(spec).items():
+        argv, _ = command_line(template, values, secrets=secrets, mounts={})
+        links = [a for a in argv if a.startswith(("--target-url=", "--log-url="))]
+        assert [link.split("=", 1)[1] for link in links] == [
+            "https://argo.example.org/workflows/argo-workflows/wf"
+        ]
+        assert not any("evil" in a for a in argv), name
+
+
+def test_without_the_workflows_url_key_no_report_container_starts(spec: dict[str, Any]) -> None:
+    # required: a link to nowhere (or a literal "$(WORKFLOWS_URL)") is never posted
+    values = variables(
+        spec, {"repository": "o/r", "sha": "0" * 40}, name="wf", namespace="ns", status="Failed"
+    )
+    for template in report_templates(spec).values():
+        with pytest.raises(MissingSecretKey, match="workflows-url"):
+            command_line(template, values, secrets={SECRET: {"app-id": "1"}}, mounts={})
 
 
 def test_no_when_pastes_a_parameters_text_into_the_expression(spec: dict[str, Any]) -> None:

@@ -295,7 +295,8 @@ def config_repo_next_steps(values: ConfigRepoValues, directory: str) -> list[str
         "edit them).",
         "Argo Workflows (release-data-prep in the cluster): kubectl create namespace argo-workflows; "
         "create the Secret release-data-prep-github-app in it (kubectl -n argo-workflows create secret "
-        "generic ..., keys app-id, private-key.pem, and api-url for GitHub Enterprise Server: a GitHub "
+        "generic ..., keys app-id, private-key.pem, workflows-url (your Argo Workflows UI) and api-url for "
+        "GitHub Enterprise Server: a GitHub "
         "App with Commit statuses: write and Deployments: write on this repository), then kubectl "
         "apply -n argocd -f infra/argo-workflows/appproject.yaml -f infra/argo-workflows/application.yaml "
         "(optional: the Argo Events webhook route in infra/argo-workflows/events/; docs/argo-workflows.md).",
