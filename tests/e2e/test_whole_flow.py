@@ -20,6 +20,14 @@ permissions its jobs declare (the sandbox refuses anything else with GitHub's 40
    await-argocd-sync.yml waits until dev and stage run that commit (evidence uploaded, each
    environment's deployment status success via report-status), and release-data-prep.yml
    (commit status release-data-prep pending -> success, staging deployment in_progress -> success).
+5. Rollback of stage (seed 004), as an operator does it: promote.yml, workflow_dispatch with
+   to-env stage and revert checked -> a pull request labelled rollback that reverts the last
+   promotion of stage's overlay; a reviewer merges it; the merge commit's push runs
+   await-argocd-sync.yml again: Argo CD runs the reverted commit Synced + Healthy in stage, and the
+   Report step (report-status from the evidence) ends that commit's stage deployment in success.
+
+``overlays status`` (the CLI, in the config checkout) shows what runs where after the release
+(dev ahead of stage and prod) and after the rollback (stage back on init's tag, dev unchanged).
 """
 
 from __future__ import annotations
@@ -58,6 +66,7 @@ PROMOTE = ".github/workflows/promote.yml"
 AWAIT = ".github/workflows/await-argocd-sync.yml"
 PREP = ".github/workflows/release-data-prep.yml"
 OVERLAYS = "infra/argocd/overlays"
+INIT_TAG = "sha-00000000"  # the placeholder tag init writes in every overlay
 
 DISPATCH_TOKEN = "ghp_e2eFlowDispatchToken0123456789abcd"
 ARGOCD_TOKEN = "argocd-e2e-flow-token-0123456789abcdef"
@@ -107,6 +116,25 @@ def sync_checkout(checkout: Path) -> str:
     git("fetch", "-q", "origin", cwd=checkout)
     git("checkout", "-q", "-B", "main", "origin/main", cwd=checkout)
     return git("rev-parse", "HEAD", cwd=checkout).strip()
+
+
+def promote_dispatch(**inputs: str) -> dict[str, Any]:
+    """promote.yml's workflow_dispatch event: its defaults + ``inputs``, every value a string as in
+    GitHub's payload (``github.event.inputs``: booleans are "true" / "false"; act, like GitHub, makes
+    ``inputs.revert`` true only for "true")."""
+    defaults = {
+        "from-env": "dev", "to-env": "stage", "images": "", "tag": "", "digest": "",
+        "revert": "false", "mode": "pr", "allow-skip": "false", "draft": "false",
+    }  # fmt: skip
+    return {"inputs": {**defaults, **inputs}, "ref": "refs/heads/main"}
+
+
+def app_tags(config: Path) -> dict[str, str | None]:
+    """my-app's tag per environment from ``overlays status --format json`` (None: not in the env)."""
+    status = json.loads(gitops_release("overlays", "status", "--format", "json", cwd=config))
+    assert status["environments"] == ["dev", "stage", "prod"], status
+    [row] = [row for row in status["images"] if row["image"] == "ghcr.io/org/my-app"]
+    return {env: cell and cell["tag"] for env, cell in row["environments"].items()}
 
 
 def push_event(before: str, after: str) -> dict[str, Any]:
@@ -219,18 +247,15 @@ def test_the_whole_flow_runs_on_the_files_init_writes(
     assert sorted(changed) == ["db/db.json", f"{OVERLAYS}/dev/kustomization.yaml"]
     argocd.store.notify_push(CONFIG_URL)  # the git webhook
 
+    # What runs where, as a user asks it: the release is in dev only, dev is ahead.
+    table = gitops_release("overlays", "status", cwd=config)
+    [row] = [line.split() for line in table.splitlines() if "ghcr.io/org/my-app " in f"{line} "]
+    # APP (- : one app, no * in overlays.dir), IMAGE, DEV, STAGE, PROD (tag@12 hex of the digest), STATUS
+    assert row == ["-", "ghcr.io/org/my-app", f"{tag}@{digest[:19]}", INIT_TAG, INIT_TAG, "differs"], table
+    assert app_tags(config) == {"dev": tag, "stage": INIT_TAG, "prod": INIT_TAG}
+
     # -- 3. promote dev -> stage by pull request; a reviewer merges it
-    promoted = run(
-        PROMOTE,
-        "workflow_dispatch",
-        {
-            "inputs": {
-                "from-env": "dev", "to-env": "stage", "images": "", "tag": "", "digest": "",
-                "revert": False, "mode": "pr", "allow-skip": False, "draft": False,
-            },
-            "ref": "refs/heads/main",
-        },
-    )  # fmt: skip
+    promoted = run(PROMOTE, "workflow_dispatch", promote_dispatch(**{"from-env": "dev", "to-env": "stage"}))
     assert promoted.rc == 0, promoted.log[-6000:]
     assert promoted.outputs.get("promote.promote", {}).get("state") == "created", promoted.outputs
     [pull] = sandbox.pulls(CONFIG)
@@ -292,8 +317,65 @@ def test_the_whole_flow_runs_on_the_files_init_writes(
     staging_statuses = sorted(sandbox.deployment_statuses(CONFIG, staging["id"]), key=lambda s: s["id"])
     assert [s["state"] for s in staging_statuses] == ["in_progress", "success"], staging_statuses
 
+    # -- 5. rollback of stage: revert its last promotion by pull request; a reviewer merges it
+    reverted = run(PROMOTE, "workflow_dispatch", promote_dispatch(**{"to-env": "stage", "revert": "true"}))
+    assert reverted.rc == 0, reverted.log[-6000:]
+    assert reverted.outputs.get("promote.promote", {}).get("state") == "created", reverted.outputs
+    [rollback] = [p for p in sandbox.pulls(CONFIG) if p["number"] != pull["number"]]
+    assert rollback["state"] == "open" and rollback["base"]["ref"] == "main", rollback
+    assert rollback["title"] == f"rollback my-app:{INIT_TAG} in stage"
+    assert {label["name"] for label in rollback["labels"]} >= {"rollback", "stage"}, rollback["labels"]
+    merged = sandbox_api(
+        sandbox, "PUT", f"/repos/{CONFIG}/pulls/{rollback['number']}/merge", {"merge_method": "merge"}
+    )
+    assert merged["merged"] is True
+    rolled_back = sync_checkout(config)
+    assert rolled_back == merged["sha"]
+    # Only stage's overlay changed (its images back to what they were before the promotion: init's
+    # tag, no digest) and the release manifest promote-overlay keeps beside it.
+    assert git("diff", "--name-only", head, rolled_back, cwd=config).split() == [
+        f"{OVERLAYS}/stage/kustomization.yaml",
+        f"{OVERLAYS}/stage/release-manifest.json",
+    ]
+    assert (config / OVERLAYS / "stage/kustomization.yaml").read_text(encoding="utf-8") == (
+        git("show", f"{released}:{OVERLAYS}/stage/kustomization.yaml", cwd=config)
+    )
+    manifest = json.loads((config / OVERLAYS / "stage/release-manifest.json").read_text(encoding="utf-8"))
+    promotion = git("rev-parse", f"{head}^2", cwd=config).strip()  # the promotion pull request's commit
+    assert (manifest["kind"], manifest["sourceCommit"], manifest["pullRequest"]) == (
+        "rollback", promotion, rollback["number"]
+    ), manifest  # fmt: skip
+    assert app_tags(config) == {"dev": tag, "stage": INIT_TAG, "prod": INIT_TAG}
+    argocd.store.notify_push(CONFIG_URL)  # the git webhook
+
+    # The merge commit's push: Argo CD runs the rollback, the Report step records it.
+    rollback_artifacts = tmp_path / "rollback-artifacts"
+    recovered = run(
+        AWAIT,
+        "push",
+        push_event(head, rolled_back),
+        env={"UPLOAD_STANDIN_DIR": str(rollback_artifacts)},
+        secrets={"ARGOCD_TOKEN": ARGOCD_TOKEN},
+        variables={"ARGOCD_SERVER": argocd.url},
+        allow_skipped={"sync"},
+    )
+    assert recovered.rc == 0, recovered.log[-8000:]
+    assert recovered.jobs.get("await") == "success", recovered.jobs
+    app = argocd.store.get("my-app-stage")
+    assert app["status"]["sync"] == {**app["status"]["sync"], "status": "Synced", "revision": rolled_back}
+    assert app["status"]["health"]["status"] == "Healthy", app["status"]
+    path = rollback_artifacts / "argocd-evidence-stage" / "argocd-evidence-stage.json"
+    [entry] = json.loads(path.read_text(encoding="utf-8"))["applications"]
+    assert entry["verdict"] == "done" and entry["revision"]["synced"] == [rolled_back], entry
+    assert any(image.endswith(f"ghcr.io/org/my-app:{INIT_TAG}") for image in entry["images"]["live"]), entry
+    assert not any(tag in image for image in entry["images"]["live"]), entry
+    [deployment] = [
+        d for d in sandbox.deployments(CONFIG) if (d["environment"], d["sha"]) == ("stage", rolled_back)
+    ]
+    assert [s["state"] for s in sandbox.deployment_statuses(CONFIG, deployment["id"])] == ["success"]
+
     # Least privilege held (no 403 anywhere), and no token reached a log.
     assert [r for r in sandbox.requests if r.status == 403] == []
-    logs = built.log + recorded.log + promoted.log + awaited.log + prepared.log
+    logs = built.log + recorded.log + promoted.log + awaited.log + prepared.log + reverted.log + recovered.log
     for token in (DISPATCH_TOKEN, ARGOCD_TOKEN, *(t for t, _ in WORKFLOW_TOKENS.values())):
         assert token not in logs
