@@ -175,11 +175,13 @@ install_step() {
   fail "installing $what failed (installer output above). Fix: check network access to the package index (PyPI)"
 }
 
-# uv: from PATH, else into "$venv/.uv" from requirements/uv-bootstrap.lock (hashed, wheels only)
-# with the bootstrap Python's pip (--target skips PEP 668's externally-managed check and needs no
-# pip in the venv). Empty when neither works: pip then installs everything.
+# uv: from PATH, else into "$venv/.uv" from requirements/uv-bootstrap.lock (hashed, wheels only):
+# first scripts/uv_fetch.py (the locked wheel for this platform straight from the index's JSON
+# API, its sha256 checked before use, only the uv binary extracted: ~1 s), then, when that fails,
+# the bootstrap Python's pip (~2.5 to 4 s; --target skips PEP 668's externally-managed check and
+# needs no pip in the venv). Empty when neither works: pip then installs everything.
 find_uv() {
-  local on_path
+  local on_path why
   if on_path="$(command -v uv 2>/dev/null)"; then
     if ! in_workspace "$on_path" linked; then
       echo "$on_path"
@@ -189,6 +191,15 @@ find_uv() {
   fi
   if [ ! -x "$venv/.uv/bin/uv" ]; then
     rm -rf "$venv/.uv"
+    # -S: the standard library only; the script is the action's own, never the workspace's.
+    if why="$(clean "$bootstrap" -I -S -B "$root/scripts/uv_fetch.py" "$uv_lock" "$venv/.uv/bin/uv" 2>&1)"; then
+      echo "$why" >&2
+    else
+      rm -rf "$venv/.uv"
+      echo "fetching uv directly failed (${why##*$'\n'}): installing uv with $bootstrap's pip" >&2
+    fi
+  fi
+  if [ ! -x "$venv/.uv/bin/uv" ]; then
     clean "$bootstrap" -I -m pip install --quiet --disable-pip-version-check --no-input --no-deps \
       --require-hashes --only-binary :all: --target "$venv/.uv" -r "$uv_lock" >&2 || {
       rm -rf "$venv/.uv"
