@@ -118,6 +118,18 @@ version="$(sed -n 's/^__version__ = "\([^"]*\)".*/\1/p' "$root/src/gitops_releas
 lock="$root/requirements/runtime.lock"
 uv_lock="$root/requirements/uv-bootstrap.lock"
 [ -f "$lock" ] && [ -f "$uv_lock" ] || fail "$root/requirements/runtime.lock or uv-bootstrap.lock is missing. Fix: use a complete gitops-release checkout (make lock writes them)"
+# private PATH WHAT: PATH must be a real directory (not a symbolic link), this user's, and not
+# writable by group or others; else one ::error line naming the path and the fix. Someone who
+# can write there, or point it elsewhere, could swap the venv's bin/python, run with the inputs.
+private() {
+  local path="$1" what="$2"
+  if [ -L "$path" ]; then
+    fail "the $what $path is a symbolic link: refused, it may point at files that are not ours. Fix: remove the link (rm $path) and re-run"
+  fi
+  if [ ! -d "$path" ] || [ ! -O "$path" ] || [ -n "$(find "$path" -maxdepth 0 \( -perm -020 -o -perm -002 \) -print)" ]; then
+    fail "the $what $path is not owned by this user or is writable by group or others: refused, its contents may not be ours. Fix: remove it (rm -rf $path) and re-run"
+  fi
+}
 if [ -n "${RUNNER_TEMP:-}" ]; then
   venv="$RUNNER_TEMP/gitops-release-venv-$version"
   mkdir -p "$RUNNER_TEMP"
@@ -126,17 +138,15 @@ else
   cache="${XDG_CACHE_HOME:-}"
   case "$cache" in /*) ;; *) cache="${HOME:-}/.cache" ;; esac # XDG: a relative value is ignored
   [ -n "${HOME:-}" ] || [ -n "${XDG_CACHE_HOME:-}" ] || fail "neither RUNNER_TEMP nor HOME is set: no private place for the venv. Fix: set RUNNER_TEMP (or HOME) to a directory only this user can write"
-  mkdir -p "$cache/gitops-release"
-  chmod 700 "$cache/gitops-release"
+  mkdir -p "$cache"
+  [ -L "$cache/gitops-release" ] || mkdir -m 700 "$cache/gitops-release" 2>/dev/null || true
+  private "$cache/gitops-release" "venv cache directory"
   venv="$cache/gitops-release/venv-$version"
 fi
 # Created private; an existing one must be this user's and writable by nobody else, or its
 # bin/python (run with the inputs) could be someone else's.
-[ -L "$venv" ] && fail "the venv path $venv is a symbolic link: refused. Fix: remove it (rm $venv)"
-mkdir -m 700 "$venv" 2>/dev/null || true
-if [ ! -d "$venv" ] || [ ! -O "$venv" ] || [ -n "$(find "$venv" -maxdepth 0 \( -perm -020 -o -perm -002 \) -print)" ]; then
-  fail "the venv directory $venv is not owned by this user or is writable by group or others: refused, its contents may not be ours. Fix: remove it (rm -rf $venv) and re-run"
-fi
+[ -L "$venv" ] || mkdir -m 700 "$venv" 2>/dev/null || true
+private "$venv" "venv directory"
 stamp="$venv/.gitops-release-root"
 
 sha256_of() {
@@ -247,7 +257,14 @@ if command -v flock >/dev/null 2>&1; then
   # .lock, which uv itself locks while it installs into the venv.
   # Shared while checking and while the command runs (fd 9 stays open across exec); exclusive
   # to install, so a reinstall never swaps the package under a running command.
-  exec 9>"$venv/.gitops-release.lock"
+  # An existing lock file must be a plain file of ours: `exec 9>` follows a symbolic link and
+  # truncates what it points at.
+  lock_file="$venv/.gitops-release.lock"
+  if [ -L "$lock_file" ] || { [ -e "$lock_file" ] && { [ ! -f "$lock_file" ] || [ ! -O "$lock_file" ] ||
+    [ -n "$(find "$lock_file" -maxdepth 0 \( -perm -020 -o -perm -002 \) -print)" ]; }; }; then
+    fail "the venv lock file $lock_file is a symbolic link, not a plain file of this user, or writable by group or others: refused. Fix: remove it (rm -f $lock_file) and re-run"
+  fi
+  exec 9>"$lock_file"
   flock -s 9
   while ! stamp_is_current; do
     flock 9 # converts to exclusive: waits for commands running from this venv
