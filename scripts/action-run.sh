@@ -28,12 +28,14 @@
 #      per runner from the hashed lock requirements/runtime.lock (`--require-hashes`, wheels
 #      only), then the package itself from the checkout with `--no-deps --no-index
 #      --no-build-isolation` (nothing resolved at run time; the build backend is in the lock).
-#      Installer: uv from PATH (not one inside the workspace); else uv installed into "$venv/.uv"
-#      from requirements/uv-bootstrap.lock (hashed) by the bootstrap Python's pip; else the venv's
-#      pip. A stamp records the lock's sha256 and the checkout: later steps of the job install
-#      nothing, a changed lock reinstalls the dependencies, another checkout only the package.
-#      The venv directory must be owned by the user and not writable by group or others (else:
-#      refused). With flock (Linux): the stamp is checked under a shared lock that the command
+#      Installer: uv from PATH (not one inside the workspace); else uv put into "$venv/.uv" from
+#      requirements/uv-bootstrap.lock (hashed): scripts/uv_fetch.py fetches the locked wheel from
+#      the index and checks its sha256 (~1 s), else the bootstrap Python's pip installs it; else
+#      the venv's pip. A stamp records the lock's sha256 and the checkout: later steps of the job
+#      install nothing, a changed lock reinstalls the dependencies, another checkout only the
+#      package. The venv directory, its cache directory and the lock file must not be symbolic
+#      links, must be the user's and not writable by group or others (else: refused). With flock
+#      (Linux): the stamp is checked under a shared lock that the command
 #      keeps while it runs, an install takes it exclusively, so a concurrent job never runs a
 #      half-reinstalled venv (a reinstall waits for running commands). docs/benchmarks.md has
 #      the costs.

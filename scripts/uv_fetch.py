@@ -63,8 +63,9 @@ def _glibc() -> tuple[int, int] | None:
 LEGACY_MANYLINUX = {"manylinux1": (2, 5), "manylinux2010": (2, 12), "manylinux2014": (2, 17)}
 
 
-def platform_score(tag: str, system: str, machine: str, glibc: tuple[int, int] | None,
-                   mac: tuple[int, int] | None) -> tuple[int, int] | None:  # fmt: skip
+def platform_score(
+    tag: str, system: str, machine: str, glibc: tuple[int, int] | None, mac: tuple[int, int] | None
+) -> tuple[int, int] | None:
     """How well a wheel platform tag fits (higher is closer), None when it does not run here.
     Only what the uv binary needs: the kernel's architecture and the C library (glibc) or the
     macOS version. musl, Windows and anything else return None (pip's full tag logic handles
@@ -98,8 +99,12 @@ def this_platform() -> tuple[str, str, tuple[int, int] | None, tuple[int, int] |
     return system, machine, (_glibc() if system == "Linux" else None), mac
 
 
-def pick_wheel(files: list[dict[str, object]], version: str, hashes: set[str],
-               here: tuple[str, str, tuple[int, int] | None, tuple[int, int] | None]) -> dict[str, object]:  # fmt: skip
+def pick_wheel(
+    files: list[dict[str, object]],
+    version: str,
+    hashes: set[str],
+    here: tuple[str, str, tuple[int, int] | None, tuple[int, int] | None],
+) -> dict[str, object]:
     """The locked uv wheel that runs here (the closest platform tag wins)."""
     best: tuple[tuple[int, int], dict[str, object]] | None = None
     prefix = f"uv-{version}-py3-none-"
@@ -152,7 +157,7 @@ class Index:
         self.context = ssl.create_default_context(cafile=os.environ.get("PIP_CERT") or None)
 
     def open(self, url: str, accept: str | None = None):  # type: ignore[no-untyped-def]
-        request = urllib.request.Request(url)
+        request = urllib.request.Request(url)  # noqa: S310  (Index() allows http(s) only)
         if accept:
             request.add_header("Accept", accept)
         parts = urllib.parse.urlsplit(url)
@@ -178,6 +183,8 @@ def fetch(lock_path: str, dest: str) -> str:
         raise FetchError(f"cannot list uv at {redact(listing_url)}: {error}") from None
     wheel = pick_wheel(files, version, hashes, this_platform())
     wheel_url = urllib.parse.urljoin(listing_url, str(wheel["url"]).split("#", 1)[0])
+    if urllib.parse.urlsplit(wheel_url).scheme not in ("https", "http"):
+        raise FetchError(f"{wheel['filename']} is listed at a URL that is not http(s)")
     directory = os.path.dirname(os.path.abspath(dest))
     os.makedirs(directory, mode=0o700, exist_ok=True)
     with tempfile.TemporaryFile(dir=directory) as archive:

@@ -34,7 +34,6 @@ import pytest
 from tests.integration.test_action_run_lock import (
     ACTION_RUN,
     FAKE_VERSION,
-    PATH_WITHOUT_UV,
     UV,
     action_run,
     fake_root,
@@ -58,7 +57,8 @@ def uv_wheel(marker: Path, platform_tag: str) -> tuple[str, bytes]:
         archive.writestr(f"uv-{UV_VERSION}.data/scripts/uv", script)
         archive.writestr(f"uv-{UV_VERSION}.dist-info/METADATA", f"Name: uv\nVersion: {UV_VERSION}\n")
         archive.writestr(
-            f"uv-{UV_VERSION}.dist-info/WHEEL", f"Wheel-Version: 1.0\nRoot-Is-Purelib: false\nTag: py3-none-{platform_tag}\n"
+            f"uv-{UV_VERSION}.dist-info/WHEEL",
+            f"Wheel-Version: 1.0\nRoot-Is-Purelib: false\nTag: py3-none-{platform_tag}\n",
         )
         archive.writestr(f"uv-{UV_VERSION}.dist-info/RECORD", "")
     return f"uv-{UV_VERSION}-py3-none-{platform_tag}.whl", buffer.getvalue()
@@ -80,7 +80,7 @@ class Index:
         index = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 index.requests.append({"path": self.path, **{k.lower(): v for k, v in self.headers.items()}})
                 if self.path.rstrip("/") == "/simple/uv":
                     files = [
@@ -216,7 +216,9 @@ def blocked_in_flock(process: subprocess.Popen[str], argv: list[str]) -> None:
     A wait, not a timed assertion: the deadline only stops a hung test."""
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        assert process.poll() is None, f"action-run.sh ended while the test held the lock: {process.communicate()}"
+        assert process.poll() is None, (
+            f"action-run.sh ended while the test held the lock: {process.communicate()}"
+        )
         for child in Path("/proc").glob("[0-9]*"):
             try:
                 parent = (child / "stat").read_text().rsplit(")", 1)[1].split()[1]
@@ -231,7 +233,12 @@ def blocked_in_flock(process: subprocess.Popen[str], argv: list[str]) -> None:
 
 def start(env: dict[str, str], cwd: Path, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        ["bash", str(ACTION_RUN), *args], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        ["bash", str(ACTION_RUN), *args],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
@@ -339,7 +346,9 @@ def make_foreign(path: Path) -> None:
 
 @pytest.mark.parametrize("which", ["cache", "venv"])
 @pytest.mark.parametrize("how", ["symlink", "group-writable", "world-writable", "not-owned"])
-def test_a_venv_or_cache_directory_that_is_not_private_is_refused(tmp_path: Path, which: str, how: str) -> None:
+def test_a_venv_or_cache_directory_that_is_not_private_is_refused(
+    tmp_path: Path, which: str, how: str
+) -> None:
     env = cache_env(tmp_path)
     path = cache_dir(env) if which == "cache" else cache_dir(env) / f"venv-{FAKE_VERSION}"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -359,7 +368,9 @@ def test_a_venv_or_cache_directory_that_is_not_private_is_refused(tmp_path: Path
     assert_refused(done, path, fix)
     assert list(elsewhere.iterdir()) == [], "something was written through the link"
     if how != "symlink":
-        assert path.stat().st_mode & 0o777 == {"group-writable": 0o770, "world-writable": 0o707}.get(how, 0o700)
+        assert path.stat().st_mode & 0o777 == {"group-writable": 0o770, "world-writable": 0o707}.get(
+            how, 0o700
+        )
 
 
 @pytest.mark.parametrize("how", ["symlink", "group-writable", "not-owned"])
@@ -380,4 +391,3 @@ def test_a_lock_file_that_is_not_a_private_plain_file_is_refused(tmp_path: Path,
     done = action_run(env, tmp_path, "update-db")
     assert_refused(done, lock, f"remove it (rm -f {lock})")
     assert victim.read_text(encoding="utf-8") == "keep me\n", "the link's target was truncated"
-
