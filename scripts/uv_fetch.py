@@ -32,6 +32,7 @@ import zipfile
 INDEX = "https://pypi.org/simple"
 JSON_ACCEPT = "application/vnd.pypi.simple.v1+json"
 MAX_WHEEL_BYTES = 200 * 1024 * 1024  # uv's wheels are ~18 MB; a hostile mirror cannot fill the disk
+MAX_LISTING_BYTES = 64 * 1024 * 1024  # PyPI's uv listing is a few MB; nor the memory
 TIMEOUT_S = 60
 
 
@@ -178,7 +179,10 @@ def fetch(lock_path: str, dest: str) -> str:
         with index.open(listing_url, JSON_ACCEPT) as response:
             if JSON_ACCEPT not in response.headers.get("Content-Type", ""):
                 raise FetchError(f"{redact(listing_url)} does not serve the PEP 691 JSON simple API")
-            files = json.load(response).get("files", [])
+            body = response.read(MAX_LISTING_BYTES + 1)
+        if len(body) > MAX_LISTING_BYTES:
+            raise FetchError(f"the uv listing is larger than {MAX_LISTING_BYTES} bytes")
+        files = json.loads(body).get("files", [])
     except (OSError, ValueError) as error:
         raise FetchError(f"cannot list uv at {redact(listing_url)}: {error}") from None
     wheel = pick_wheel(files, version, hashes, this_platform())

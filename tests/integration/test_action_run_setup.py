@@ -34,6 +34,7 @@ import pytest
 from tests.integration.test_action_run_lock import (
     ACTION_RUN,
     FAKE_VERSION,
+    ROOT,
     UV,
     action_run,
     fake_root,
@@ -202,6 +203,30 @@ def test_index_credentials_go_to_the_index_host_only_and_are_never_printed(
     assert "fetching uv directly failed (no locked uv 0.13.9 wheel for" in done.stderr, done.stderr
     ours = [r for r in index.requests if not r.get("user-agent", "").startswith("pip/")]
     assert ours and all(r["authorization"].startswith("Basic ") for r in ours)
+
+
+def test_a_huge_listing_or_wheel_from_the_index_is_refused_without_reading_it_all(
+    tmp_path: Path, index: Index, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A hostile mirror cannot make the bootstrap read (or write) without bound; in-process, with
+    the limits lowered so the test serves kilobytes."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        import uv_fetch
+    finally:
+        sys.path.remove(str(ROOT / "scripts"))
+    name, data = uv_wheel(tmp_path / "unused", native_tag())
+    lock = tmp_path / "uv-bootstrap.lock"
+    lock.write_text(f"uv=={UV_VERSION} \\\n    --hash=sha256:{index.add(name, data)}\n", encoding="utf-8")
+    monkeypatch.setenv("PIP_INDEX_URL", index.url)
+    monkeypatch.delenv("PIP_NO_INDEX", raising=False)
+    monkeypatch.setattr(uv_fetch, "MAX_WHEEL_BYTES", len(data) - 1)
+    with pytest.raises(uv_fetch.FetchError, match=f"{name} is larger than {len(data) - 1} bytes"):
+        uv_fetch.fetch(str(lock), str(tmp_path / "bin" / "uv"))
+    monkeypatch.setattr(uv_fetch, "MAX_LISTING_BYTES", 100)
+    with pytest.raises(uv_fetch.FetchError, match="listing is larger than 100 bytes"):
+        uv_fetch.fetch(str(lock), str(tmp_path / "bin" / "uv"))
+    assert not (tmp_path / "bin" / "uv").exists()
 
 
 # -- the lock between steps and jobs sharing the venv ------------------------------------------
