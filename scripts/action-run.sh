@@ -28,12 +28,14 @@
 #      per runner from the hashed lock requirements/runtime.lock (`--require-hashes`, wheels
 #      only), then the package itself from the checkout with `--no-deps --no-index
 #      --no-build-isolation` (nothing resolved at run time; the build backend is in the lock).
-#      Installer: uv from PATH (not one inside the workspace); else uv installed into "$venv/.uv"
-#      from requirements/uv-bootstrap.lock (hashed) by the bootstrap Python's pip; else the venv's
-#      pip. A stamp records the lock's sha256 and the checkout: later steps of the job install
-#      nothing, a changed lock reinstalls the dependencies, another checkout only the package.
-#      The venv directory must be owned by the user and not writable by group or others (else:
-#      refused). With flock (Linux): the stamp is checked under a shared lock that the command
+#      Installer: uv from PATH (not one inside the workspace); else uv put into "$venv/.uv" from
+#      requirements/uv-bootstrap.lock (hashed): scripts/uv_fetch.py fetches the locked wheel from
+#      the index and checks its sha256 (~1 s), else the bootstrap Python's pip installs it; else
+#      the venv's pip. A stamp records the lock's sha256 and the checkout: later steps of the job
+#      install nothing, a changed lock reinstalls the dependencies, another checkout only the
+#      package. The venv directory, its cache directory and the lock file must not be symbolic
+#      links, must be the user's and not writable by group or others (else: refused). With flock
+#      (Linux): the stamp is checked under a shared lock that the command
 #      keeps while it runs, an install takes it exclusively, so a concurrent job never runs a
 #      half-reinstalled venv (a reinstall waits for running commands). docs/benchmarks.md has
 #      the costs.
@@ -118,6 +120,18 @@ version="$(sed -n 's/^__version__ = "\([^"]*\)".*/\1/p' "$root/src/gitops_releas
 lock="$root/requirements/runtime.lock"
 uv_lock="$root/requirements/uv-bootstrap.lock"
 [ -f "$lock" ] && [ -f "$uv_lock" ] || fail "$root/requirements/runtime.lock or uv-bootstrap.lock is missing. Fix: use a complete gitops-release checkout (make lock writes them)"
+# private PATH WHAT: PATH must be a real directory (not a symbolic link), this user's, and not
+# writable by group or others; else one ::error line naming the path and the fix. Someone who
+# can write there, or point it elsewhere, could swap the venv's bin/python, run with the inputs.
+private() {
+  local path="$1" what="$2"
+  if [ -L "$path" ]; then
+    fail "the $what $path is a symbolic link: refused, it may point at files that are not ours. Fix: remove the link (rm $path) and re-run"
+  fi
+  if [ ! -d "$path" ] || [ ! -O "$path" ] || [ -n "$(find "$path" -maxdepth 0 \( -perm -020 -o -perm -002 \) -print)" ]; then
+    fail "the $what $path is not owned by this user or is writable by group or others: refused, its contents may not be ours. Fix: remove it (rm -rf $path) and re-run"
+  fi
+}
 if [ -n "${RUNNER_TEMP:-}" ]; then
   venv="$RUNNER_TEMP/gitops-release-venv-$version"
   mkdir -p "$RUNNER_TEMP"
@@ -126,17 +140,15 @@ else
   cache="${XDG_CACHE_HOME:-}"
   case "$cache" in /*) ;; *) cache="${HOME:-}/.cache" ;; esac # XDG: a relative value is ignored
   [ -n "${HOME:-}" ] || [ -n "${XDG_CACHE_HOME:-}" ] || fail "neither RUNNER_TEMP nor HOME is set: no private place for the venv. Fix: set RUNNER_TEMP (or HOME) to a directory only this user can write"
-  mkdir -p "$cache/gitops-release"
-  chmod 700 "$cache/gitops-release"
+  mkdir -p "$cache"
+  [ -L "$cache/gitops-release" ] || mkdir -m 700 "$cache/gitops-release" 2>/dev/null || true
+  private "$cache/gitops-release" "venv cache directory"
   venv="$cache/gitops-release/venv-$version"
 fi
 # Created private; an existing one must be this user's and writable by nobody else, or its
 # bin/python (run with the inputs) could be someone else's.
-[ -L "$venv" ] && fail "the venv path $venv is a symbolic link: refused. Fix: remove it (rm $venv)"
-mkdir -m 700 "$venv" 2>/dev/null || true
-if [ ! -d "$venv" ] || [ ! -O "$venv" ] || [ -n "$(find "$venv" -maxdepth 0 \( -perm -020 -o -perm -002 \) -print)" ]; then
-  fail "the venv directory $venv is not owned by this user or is writable by group or others: refused, its contents may not be ours. Fix: remove it (rm -rf $venv) and re-run"
-fi
+[ -L "$venv" ] || mkdir -m 700 "$venv" 2>/dev/null || true
+private "$venv" "venv directory"
 stamp="$venv/.gitops-release-root"
 
 sha256_of() {
@@ -175,11 +187,13 @@ install_step() {
   fail "installing $what failed (installer output above). Fix: check network access to the package index (PyPI)"
 }
 
-# uv: from PATH, else into "$venv/.uv" from requirements/uv-bootstrap.lock (hashed, wheels only)
-# with the bootstrap Python's pip (--target skips PEP 668's externally-managed check and needs no
-# pip in the venv). Empty when neither works: pip then installs everything.
+# uv: from PATH, else into "$venv/.uv" from requirements/uv-bootstrap.lock (hashed, wheels only):
+# first scripts/uv_fetch.py (the locked wheel for this platform straight from the index's JSON
+# API, its sha256 checked before use, only the uv binary extracted: ~1 s), then, when that fails,
+# the bootstrap Python's pip (~2.5 to 4 s; --target skips PEP 668's externally-managed check and
+# needs no pip in the venv). Empty when neither works: pip then installs everything.
 find_uv() {
-  local on_path
+  local on_path why
   if on_path="$(command -v uv 2>/dev/null)"; then
     if ! in_workspace "$on_path" linked; then
       echo "$on_path"
@@ -189,6 +203,15 @@ find_uv() {
   fi
   if [ ! -x "$venv/.uv/bin/uv" ]; then
     rm -rf "$venv/.uv"
+    # -S: the standard library only; the script is the action's own, never the workspace's.
+    if why="$(clean "$bootstrap" -I -S -B "$root/scripts/uv_fetch.py" "$uv_lock" "$venv/.uv/bin/uv" 2>&1)"; then
+      echo "$why" >&2
+    else
+      rm -rf "$venv/.uv"
+      echo "fetching uv directly failed (${why##*$'\n'}): installing uv with $bootstrap's pip" >&2
+    fi
+  fi
+  if [ ! -x "$venv/.uv/bin/uv" ]; then
     clean "$bootstrap" -I -m pip install --quiet --disable-pip-version-check --no-input --no-deps \
       --require-hashes --only-binary :all: --target "$venv/.uv" -r "$uv_lock" >&2 || {
       rm -rf "$venv/.uv"
@@ -236,7 +259,14 @@ if command -v flock >/dev/null 2>&1; then
   # .lock, which uv itself locks while it installs into the venv.
   # Shared while checking and while the command runs (fd 9 stays open across exec); exclusive
   # to install, so a reinstall never swaps the package under a running command.
-  exec 9>"$venv/.gitops-release.lock"
+  # An existing lock file must be a plain file of ours: `exec 9>` follows a symbolic link and
+  # truncates what it points at.
+  lock_file="$venv/.gitops-release.lock"
+  if [ -L "$lock_file" ] || { [ -e "$lock_file" ] && { [ ! -f "$lock_file" ] || [ ! -O "$lock_file" ] ||
+    [ -n "$(find "$lock_file" -maxdepth 0 \( -perm -020 -o -perm -002 \) -print)" ]; }; }; then
+    fail "the venv lock file $lock_file is a symbolic link, not a plain file of this user, or writable by group or others: refused. Fix: remove it (rm -f $lock_file) and re-run"
+  fi
+  exec 9>"$lock_file"
   flock -s 9
   while ! stamp_is_current; do
     flock 9 # converts to exclusive: waits for commands running from this venv

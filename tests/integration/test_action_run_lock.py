@@ -132,6 +132,8 @@ def fake_root(tmp_path: Path, hash_override: str | None = None) -> tuple[Path, P
     (root / "requirements").mkdir()
     write_lock(root, digest)
     shutil.copyfile(ROOT / "requirements" / "uv-bootstrap.lock", root / "requirements" / "uv-bootstrap.lock")
+    (root / "scripts").mkdir()
+    shutil.copyfile(ROOT / "scripts" / "uv_fetch.py", root / "scripts" / "uv_fetch.py")
     return root, wheelhouse
 
 

@@ -257,6 +257,12 @@ def test_action_run_installs_into_a_venv_once_and_reinstalls_for_another_checkou
     venv = venv_python.parent.parent
     pip = f"{venv_python} -I -m pip install --quiet --disable-pip-version-check --no-input"
 
+    def fetch_uv(root: Path) -> str:
+        return (
+            f"{fake_python} -I -S -B {root}/scripts/uv_fetch.py {root}/requirements/uv-bootstrap.lock "
+            f"{venv}/.uv/bin/uv"
+        )
+
     def bootstrap_uv(root: Path) -> str:
         return (
             f"{fake_python} -I -m pip install --quiet --disable-pip-version-check --no-input --no-deps "
@@ -266,6 +272,7 @@ def test_action_run_installs_into_a_venv_once_and_reinstalls_for_another_checkou
 
     assert [line.split(" PYTHONPATH=")[0] for line in first] == [
         f"{fake_python} -I -m venv --without-pip {venv}",
+        fetch_uv(ROOT),  # the fake fetch makes no uv: pip bootstraps it (and makes none either)
         bootstrap_uv(ROOT),
         f"{venv_python} -I -m pip --version",
         f"{pip} --require-hashes -r {ROOT}/requirements/runtime.lock",
@@ -282,6 +289,7 @@ def test_action_run_installs_into_a_venv_once_and_reinstalls_for_another_checkou
     done = run_action(tmp_path, "db", "query", GITOPS_RELEASE_ROOT=str(other), **env)
     assert done.returncode == 0, done.stdout + done.stderr
     assert [line.split(" PYTHONPATH=")[0] for line in calls(tmp_path)[len(first) :]] == [
+        fetch_uv(other),
         bootstrap_uv(other),
         f"{venv_python} -I -m pip --version",
         f"{pip} --no-deps --no-index --no-build-isolation --force-reinstall {other}",
