@@ -56,6 +56,8 @@ _SQUASH_PR = re.compile(r"\(#([0-9]{1,9})\)\s*$")
 _ZERO = re.compile(r"^0+$")
 _SKIP_MODES = {"120000": "a symbolic link", "160000": "a submodule"}
 _UNKNOWN: Any = object()  # an entry whose db.json version could not be read
+_EVICTED = b"\0evicted"  # a blob read once and dropped from memory (read again on demand)
+_CHUNK = 64  # db.json versions per cat-file --batch (64 x 300 KB in memory at most)
 
 
 @dataclass(frozen=True)
@@ -176,7 +178,9 @@ class _Blobs:
         self.read_count = 0
 
     def load(self, oids: Iterable[str], what: Mapping[str, str] | None = None) -> None:
-        wanted = sorted({oid for oid in oids if oid not in self.cache and not _ZERO.match(oid)})
+        wanted = sorted(
+            {oid for oid in oids if self.cache.get(oid, _EVICTED) is _EVICTED and not _ZERO.match(oid)}
+        )
         if not wanted:
             return
         checked = self.git.read_bytes(
@@ -218,7 +222,14 @@ class _Blobs:
         for oid in small:
             self.cache.setdefault(oid, None)
 
+    def evict(self, oid: str) -> None:
+        """Forget a large blob's bytes (what was parsed from it stays cached elsewhere)."""
+        if self.cache.get(oid) is not None:
+            self.cache[oid] = _EVICTED
+
     def get(self, oid: str) -> bytes | None:
+        if self.cache.get(oid) is _EVICTED:
+            del self.cache[oid]
         if oid not in self.cache:
             self.load((oid,))
         return self.cache.get(oid)
@@ -299,6 +310,23 @@ class _DbVersions:
             )
         self.full_cache[oid] = index
         return index
+
+    def prefetch(self, oids: Iterable[str | None], keys: Sequence[tuple[str, str]]) -> None:
+        """Read ``oids`` in chunks and keep only ``keys``' entries: a 10,000-version history of a
+        300 KB db.json never sits in memory at once."""
+        wanted = [
+            o
+            for o in dict.fromkeys(oids)
+            if o is not None and any((o, *k) not in self.entry_cache for k in keys)
+        ]
+        for start in range(0, len(wanted), _CHUNK):
+            chunk = wanted[start : start + _CHUNK]
+            self.blobs.load(chunk, dict.fromkeys(chunk, self.path))
+            for oid in chunk:
+                for key in keys:
+                    self.entry(oid, key)
+                self.blobs.evict(oid)
+                self.full_cache.pop(oid, None)
 
     def all_entries(self, oid: str | None) -> dict[tuple[str, str], Any]:
         if oid is None:
@@ -554,12 +582,7 @@ def read_history(
                 f"every one of the {len(versions)} versions of "
                 f"{db_path} was read to look for it"
             )
-        oids = [oid for _, oid in versions if oid is not None]
-        blobs.load(oids, {oid: db_path for oid in oids})
-        for oid in dict.fromkeys(oids):
-            for key, release in db.all_entries(oid).items():
-                if isinstance(release, Release) and _release_hit(query, release):
-                    containers.add(key[0])
+        containers |= _scan_db(db, [oid for _, oid in versions], query)
 
     keys = sorted(
         {(c, ch) for c in containers for ch in head_policy.channels}
@@ -568,10 +591,8 @@ def read_history(
     db_changes: list[DbChange] = []
     oids_seq = [oid for _, oid in versions]
     breakers = _breakers(logged, versions)
-    for key in keys:
-        for index, before, after in _change_points(db, oids_seq, key, breakers, exhaustive):
-            if _same(before, after):
-                continue
+    for key, found in _change_points(db, oids_seq, keys, breakers, exhaustive).items():
+        for index, before, after in found:
             commit = logged[versions[index][0]].commit
             db_changes.append(
                 DbChange(
@@ -666,12 +687,37 @@ def _tips(git: Git, merges: Sequence[Commit]) -> dict[str, Commit]:
 
 
 def _containers(query: Query, releases: Iterable[Release]) -> set[str]:
+    """Containers at head the query may concern: its releases, the container it names, and the
+    containers of its image repository (their history may hold the tag)."""
+    image = normalise_image(query.image) if query.image else None
     found: set[str] = set()
     for release in releases:
-        if _release_hit(query, release) or (
-            query.container is not None and release.container == query.container
+        if (
+            _release_hit(query, release)
+            or (query.container is not None and release.container == query.container)
+            or (image is not None and normalise_image(release.image) == image)
         ):
             found.add(release.container)
+    return found
+
+
+def _scan_db(db: _DbVersions, oids: Sequence[str | None], query: Query) -> set[str]:
+    """Containers of any db.json version holding a release the query matches: every version is
+    read (in chunks, bytes-filtered before any parse)."""
+    needle = (query.digest or query.tag or query.source_sha or query.container or "").encode()
+    found: set[str] = set()
+    wanted = [o for o in dict.fromkeys(oids) if o is not None]
+    for start in range(0, len(wanted), _CHUNK):
+        chunk = wanted[start : start + _CHUNK]
+        db.blobs.load(chunk, dict.fromkeys(chunk, db.path))
+        for oid in chunk:
+            data = db.blobs.get(oid)
+            if data is not None and (not needle or needle in data):
+                for key, release in db.all_entries(oid).items():
+                    if isinstance(release, Release) and _release_hit(query, release):
+                        found.add(key[0])
+            db.blobs.evict(oid)
+            db.full_cache.pop(oid, None)
     return found
 
 
@@ -778,51 +824,70 @@ def _breakers(logged: list[_Logged], versions: Sequence[tuple[int, str | None]])
 def _change_points(
     db: _DbVersions,
     oids: Sequence[str | None],
-    key: tuple[str, str],
+    keys: Sequence[tuple[str, str]],
     breakers: Sequence[int],
     exhaustive: bool,
-) -> list[tuple[int, Any, Any]]:
-    """(version index, entry before, entry after) wherever ``key``'s entry differs from the
-    previous version's (version -1 is "no file": None)."""
-    points: list[tuple[int, Any, Any]] = []
-    if not oids:
-        return points
+) -> dict[tuple[str, str], list[tuple[int, Any, Any]]]:
+    """For each key: (version index, entry before, entry after) wherever its entry differs from the
+    previous version's (version -1 is "no file": None). Segment search over all keys at once, level
+    by level, so each level's versions are read in one ``cat-file --batch``."""
+    raw: dict[tuple[str, str], list[tuple[int, Any, Any]]] = {key: [] for key in keys}
+    if not oids or not keys:
+        return raw
 
-    def value(index: int) -> Any:
+    def value(index: int, key: tuple[str, str]) -> Any:
         return None if index < 0 else db.entry(oids[index], key)
 
-    def linear(lo: int, hi: int) -> None:
-        previous = value(lo)
-        for index in range(lo + 1, hi + 1):
-            now = value(index)
-            if not _same(previous, now):
-                points.append((index, previous, now))
-            previous = now
+    def load(indices: Iterable[int]) -> None:
+        db.prefetch((oids[i] for i in indices if i >= 0), keys)
 
-    def search(lo: int, hi: int, left: Any, right: Any) -> None:
-        # Invariant: left = value(lo), right = value(hi), lo < hi.
-        if hi - lo == 1:
-            if not _same(left, right):
-                points.append((hi, left, right))
-            return
-        broken = breakers[hi + 1] - breakers[lo + 1] > 0 or (
-            _stamp(left) > _stamp(right) and right is not None
-        )
-        if broken:
-            linear(lo, hi)
-            return
-        if _same(left, right):
-            return
-        mid = (lo + hi) // 2
-        middle = value(mid)
-        search(lo, mid, left, middle)
-        search(mid, hi, middle, right)
-
+    linear: list[tuple[tuple[str, str], int, int]] = []
     if exhaustive:
-        linear(-1, len(oids) - 1)
+        linear = [(key, -1, len(oids) - 1) for key in keys]
+        segments: list[tuple[tuple[str, str], int, int, Any, Any]] = []
     else:
-        search(-1, len(oids) - 1, None, value(len(oids) - 1))
-    points.sort(key=lambda p: p[0])
+        last = len(oids) - 1
+        load((last,))
+        segments = [(key, -1, last, None, value(last, key)) for key in keys]
+    while segments:
+        following: list[tuple[tuple[str, str], int, int, Any, Any]] = []
+        mids: list[tuple[tuple[str, str], int, int, Any, Any]] = []
+        for key, lo, hi, left, right in segments:
+            if hi - lo == 1:
+                if not _same(left, right):
+                    raw[key].append((hi, left, right))
+                continue
+            if breakers[hi + 1] - breakers[lo + 1] > 0 or (
+                right is not None and _stamp(left) > _stamp(right)
+            ):
+                linear.append((key, lo, hi))  # the assumption does not hold here: read every version
+            elif not _same(left, right):
+                mids.append((key, lo, hi, left, right))
+        load((lo + hi) // 2 for _, lo, hi, _, _ in mids)
+        for key, lo, hi, left, right in mids:
+            mid = (lo + hi) // 2
+            middle = value(mid, key)
+            following += [(key, lo, mid, left, middle), (key, mid, hi, middle, right)]
+        segments = following
+    load(i for _, lo, hi in linear for i in range(lo, hi + 1))
+    for key, lo, hi in linear:
+        previous = value(lo, key)
+        for index in range(lo + 1, hi + 1):
+            now = value(index, key)
+            if not _same(previous, now):
+                raw[key].append((index, previous, now))
+            previous = now
+    # A version that could not be read leaves the entry as it was ("unknown", not removed).
+    points: dict[tuple[str, str], list[tuple[int, Any, Any]]] = {}
+    for key, found in raw.items():
+        current: Any = None
+        kept: list[tuple[int, Any, Any]] = []
+        for index, _before, after in sorted(found, key=lambda p: p[0]):
+            if after is _UNKNOWN or _same(after, current):
+                continue
+            kept.append((index, current, after))
+            current = after
+        points[key] = kept
     return points
 
 
