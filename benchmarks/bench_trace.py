@@ -56,11 +56,11 @@ PATHS = ("db/db.json", ".gitops-release.yml", "apps")
 
 
 def _tag(counter: int) -> str:
-    return "sha-" + hashlib.sha1(str(counter).encode()).hexdigest()[:8]
+    return "sha-" + hashlib.sha256(str(counter).encode()).hexdigest()[:8]
 
 
 def _release(app: str, channel: str, tag: str) -> Release:
-    sha = hashlib.sha1(tag.encode()).hexdigest()
+    sha = hashlib.sha256(tag.encode()).hexdigest()
     return Release(
         container=app,
         channel=channel,
@@ -282,7 +282,8 @@ result = build_trace(query, history, argo=None, deployments=None, since=None, en
                      limit=None, now=datetime.now(timezone.utc))
 done = time.perf_counter()
 print(json.dumps({"engine": done - imported, "found": result.found, "blobs": history.blobs_read,
-                  "commits": history.commits_read, "changes": len(history.db_changes) + len(history.overlay_changes)}))
+                  "commits": history.commits_read,
+                  "changes": len(history.db_changes) + len(history.overlay_changes)}))
 """
 
 
@@ -319,7 +320,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--floor-repeat", type=int, default=1)
     parser.add_argument("--write-docs", action="store_true")
     args = parser.parse_args(argv)
-    cache = Path(tempfile.gettempdir()) / "gitops-release-bench-trace" / f"c{args.commits}-a{args.apps}-v1"
+    cache = Path(tempfile.gettempdir()) / "gitops-release-bench-trace" / f"c{args.commits}-a{args.apps}-v2"
     repo = cache / "repo"
     queries_file = cache / "queries.json"
     if not queries_file.exists():
@@ -342,7 +343,8 @@ def main(argv: list[str]) -> int:
         text=True,
     )
     print(
-        f"repo: {total.stdout.strip()} commits ({first_parent.stdout.strip()} first-parent), {args.apps} apps, "
+        f"repo: {total.stdout.strip()} commits ({first_parent.stdout.strip()} first-parent), "
+        f"{args.apps} apps, "
         f"db.json {len(size.stdout) / 1024:.0f} KB at head",
         flush=True,
     )
@@ -388,15 +390,19 @@ def main(argv: list[str]) -> int:
     table += ["| " + " | ".join(f"`{c}`" if i == 1 else c for i, c in enumerate(row)) + " |" for row in rows]
     print("\n".join(table))
     if args.write_docs:
-        machine = f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+        machine = (
+            f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores, "
+            f"Python {platform.python_version()}"
+        )
         section = (
             f"{HEADING}\n\n"
             "`benchmarks/bench_trace.py`: a config repository built with `git fast-import` in the formats "
             "update-db and promote-overlay write (db.json with one entry per container and channel, "
             "update-db's commit messages with write-through of the dev overlay, promotions as pull requests "
             "merged with a merge commit or squash-merged, with trailers and release manifests, rollbacks): "
-            f"{total.stdout.strip()} commits ({first_parent.stdout.strip()} first-parent), {args.apps} apps x 3 "
-            f"environments, db.json {len(size.stdout) / 1024:.0f} KB at every commit. No server. Each trace runs "
+            f"{total.stdout.strip()} commits ({first_parent.stdout.strip()} first-parent), "
+            f"{args.apps} apps x 3 environments, db.json {len(size.stdout) / 1024:.0f} KB at head. "
+            "No server. Each trace runs "
             "in a fresh Python process (imports included; `engine s` is read_history + build_trace alone); "
             f"medians of {args.repeat} runs ({max(1, args.repeat // 2)} for `--exhaustive`). The floor is "
             f"`git log -p --first-parent -- {' '.join(PATHS)}` with its output discarded: "
