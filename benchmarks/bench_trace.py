@@ -244,8 +244,9 @@ def build_repo(path: Path, commits: int, apps: int, seed: int = 13) -> dict[str,
             )
             clock += timedelta(minutes=rng.randint(5, 120))
             merge_message = f"Merge pull request #{pr} from org/promote/{pr}\n\n{title}"
+            # fast-import does not merge: the merge's tree is its first parent's plus these files.
             main = stream.commit(
-                "refs/heads/main", clock, person, merge_message, {}, parent=main, merge=branch
+                "refs/heads/main", clock, person, merge_message, files, parent=main, merge=branch
             )
         else:
             squash = f"{title} (#{pr})\n\n{message.split(chr(10), 2)[2]}"
@@ -320,7 +321,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--floor-repeat", type=int, default=1)
     parser.add_argument("--write-docs", action="store_true")
     args = parser.parse_args(argv)
-    cache = Path(tempfile.gettempdir()) / "gitops-release-bench-trace" / f"c{args.commits}-a{args.apps}-v2"
+    cache = Path(tempfile.gettempdir()) / "gitops-release-bench-trace" / f"c{args.commits}-a{args.apps}-v3"
     repo = cache / "repo"
     queries_file = cache / "queries.json"
     if not queries_file.exists():

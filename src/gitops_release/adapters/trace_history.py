@@ -76,8 +76,42 @@ class _Entry:
 
 @dataclass
 class _Logged:
-    commit: Commit
+    """One listed commit: its raw changes, and its fields parsed only when asked for (a db.json
+    log lists thousands of commits and the answer needs a few of them)."""
+
+    sha: str
+    fields: list[bytes]
     entries: list[_Entry] = field(default_factory=list)
+    _commit: Commit | None = None
+
+    @property
+    def parents(self) -> tuple[str, ...]:
+        return tuple(self.fields[1].decode("ascii", "replace").split())
+
+    @property
+    def message(self) -> str:
+        """Subject and body, for the cheap checks (hints, reverts)."""
+        return (self.fields[7] + b"\n" + self.fields[8]).decode("utf-8", "replace")
+
+    @property
+    def commit(self) -> Commit:
+        if self._commit is None:
+            sha, parents, author, email, authored, committer, committed, subject, body = (
+                part.decode("utf-8", "replace") for part in self.fields
+            )
+            self._commit = Commit(
+                sha=sha,
+                parents=tuple(parents.split()),
+                author=author,
+                author_email=email,
+                authored_at=_time(authored),
+                committer=committer,
+                committed_at=_time(committed),
+                subject=subject,
+                body=body.rstrip("\n"),
+                pull_request=_pull_request(subject),
+            )
+        return self._commit
 
 
 def _git(repo: Path | Git) -> Git:
@@ -130,21 +164,10 @@ def _log_raw(git: Git, head: str, paths: Sequence[str], *, renames: bool = True)
     logged: list[_Logged] = []
     for record in records[1:]:
         header, _, raw = record.partition(f"\0{nonce}\x1d".encode())
-        parts = [p.decode("utf-8", "replace") for p in header.split(f"\0{nonce}\x1f".encode())]
-        sha, parents, author, email, authored, committer, committed, subject, body = parts
-        commit = Commit(
-            sha=sha,
-            parents=tuple(parents.split()),
-            author=author,
-            author_email=email,
-            authored_at=_time(authored),
-            committer=committer,
-            committed_at=_time(committed),
-            subject=subject,
-            body=body.rstrip("\n"),
-            pull_request=_pull_request(subject),
-        )
-        item = _Logged(commit)
+        fields = header.split(f"\0{nonce}\x1f".encode())
+        if len(fields) != len(_FIELDS):
+            continue
+        item = _Logged(fields[0].decode("ascii", "replace"), fields)
         tokens = raw.split(b"\0")
         index = 0
         while index < len(tokens):
@@ -505,7 +528,10 @@ def read_history(
     blobs = _Blobs(git, notes)
 
     # The policy's versions first (it changes rarely): the layouts over time give every path to log.
-    policy_log = _log_raw(git, head, [policy_path])
+    # One log of the two small files: the policy's versions (the layouts over time give every
+    # overlay path to log) and db.json's.
+    small_log = _log_raw(git, head, [policy_path, db_path], renames=False)
+    policy_log = [item for item in small_log if any(e.path == policy_path for e in item.entries)]
     policies: list[tuple[datetime, int, str, Policy]] = []  # (landed, order, commit, policy)
     blobs.load(e.new_blob for item in policy_log for e in item.entries if e.path == policy_path)
     current = DEFAULT_POLICY
@@ -528,7 +554,7 @@ def read_history(
                         f"{policy_path} at {item.commit.sha[:12]} does not load ({_short(exc)}); "
                         "the earlier policy is used"
                     )
-        policies.append((item.commit.committed_at, rank, item.commit.sha, current))
+        policies.append((item.commit.committed_at, rank, item.sha, current))
     policy_by_commit = {sha: policy for _, _, sha, policy in policies}
     layouts: dict[int, _Layout] = {}
 
@@ -544,20 +570,20 @@ def read_history(
     order = _first_parent_order(git, head)
 
     # -- db.json: one cheap log of the one file, then only the versions the segment search needs --
-    db_log = _log_raw(git, head, [db_path], renames=False)
-    versions: list[tuple[Commit, str | None]] = []  # (commit, blob) after each db change
+    db_log = small_log
+    versions: list[tuple[_Logged, str | None]] = []  # (commit, blob) after each db change
     for item in db_log:
         for entry in item.entries:
             if entry.path != db_path:
                 continue
             if entry.status == "D" or _ZERO.match(entry.new_blob):
-                versions.append((item.commit, None))
+                versions.append((item, None))
             elif entry.new_mode in _SKIP_MODES:
-                notes.append(_mode_note(db_path, entry.new_mode, item.commit.sha))
-                versions.append((item.commit, None))
+                notes.append(_mode_note(db_path, entry.new_mode, item.sha))
+                versions.append((item, None))
             else:
-                versions.append((item.commit, entry.new_blob))
-    db_commits = {commit.sha for commit, _ in versions}
+                versions.append((item, entry.new_blob))
+    db_commits = {item.sha for item, _ in versions}
     db = _DbVersions(blobs, db_path, notes)
     head_db_oid = versions[-1][1] if versions else None
     db_at_head: tuple[Release, ...] = ()
@@ -602,13 +628,13 @@ def read_history(
     )
     db_changes: list[DbChange] = []
     oids_seq = [oid for _, oid in versions]
-    breakers = _breakers([commit for commit, _ in versions], oids_seq)
-    hints = _hints([commit for commit, _ in versions], containers)
+    breakers = _breakers([item for item, _ in versions], oids_seq)
+    hints = _hints([item for item, _ in versions], containers)
     for key, found in _change_points(db, oids_seq, keys, breakers, exhaustive, hints).items():
         for index, before, after in found:
             db_changes.append(
                 DbChange(
-                    commit=versions[index][0],
+                    commit=versions[index][0].commit,
                     container=key[0],
                     channel=key[1],
                     before=before if isinstance(before, Release) else None,
@@ -627,7 +653,7 @@ def read_history(
             paths.update(lay.values)
             paths.update(lay.app_paths(apps))
         logged = _log_raw(git, head, sorted({"."} if "." in paths else paths))
-    tips = _tips(git, [item.commit for item in logged if len(item.commit.parents) > 1])
+    tips = _tips(git, [item.commit for item in logged if len(item.parents) > 1])
     needles = _needles(query, [r for r in db_at_head if r.container in containers], db_changes)
     overlay_changes, overlays_at_head = _overlay_history(
         logged, policy_by_commit, layout_for, head_policy, blobs, notes, apps, needles, tips, db_commits
@@ -641,7 +667,7 @@ def read_history(
         overlay_changes=tuple(overlay_changes),
         db_at_head=tuple(db_at_head),
         overlays_at_head=tuple(overlays_at_head),
-        commits_read=len({item.commit.sha for item in logged} | db_commits),
+        commits_read=len({item.sha for item in logged} | db_commits),
         blobs_read=blobs.read_count,
         notes=tuple(dict.fromkeys(notes)),
     )
@@ -658,7 +684,7 @@ _positions: dict[int, dict[str, int]] = {}
 def _position(logged: list[_Logged], sha: str) -> int:
     table = _positions.get(id(logged))
     if table is None or len(table) != len(logged):
-        table = {item.commit.sha: i for i, item in enumerate(logged)}
+        table = {item.sha: i for i, item in enumerate(logged)}
         _positions.clear()
         _positions[id(logged)] = table
     return table.get(sha, -1)
@@ -828,13 +854,14 @@ def _needles(query: Query, releases: Sequence[Release], changes: Sequence[DbChan
     return {w.encode() for w in words if w}
 
 
-def _breakers(commits: Sequence[Commit], oids: Sequence[str | None]) -> list[int]:
+def _breakers(commits: Sequence[_Logged], oids: Sequence[str | None]) -> list[int]:
     """Prefix counts of versions whose commit breaks the segment-search assumption: a revert, or a
     blob equal to an earlier (non-adjacent) version."""
     counts = [0]
     seen: dict[str | None, int] = {}
     for index, (commit, oid) in enumerate(zip(commits, oids, strict=True)):
-        broken = bool(_REVERT.search(commit.body)) or commit.subject.startswith('Revert "')
+        message = commit.message
+        broken = bool(_REVERT.search(message)) or message.startswith('Revert "')
         if oid is not None and oid in seen and seen[oid] != index - 1:
             broken = True
         seen[oid] = index
@@ -842,14 +869,14 @@ def _breakers(commits: Sequence[Commit], oids: Sequence[str | None]) -> list[int
     return counts
 
 
-def _hints(commits: Sequence[Commit], containers: Iterable[str]) -> list[int]:
+def _hints(commits: Sequence[_Logged], containers: Iterable[str]) -> list[int]:
     """Versions whose commit message names one of ``containers`` (update-db's messages do): where
     the segment search cuts first. Only a hint: every segment between them is still verified."""
     names = sorted(containers)
     if not names:
         return []
     word = re.compile(r"(?<![A-Za-z0-9._-])(?:" + "|".join(map(re.escape, names)) + r")(?![A-Za-z0-9_-])")
-    return [i for i, c in enumerate(commits) if word.search(c.subject) or word.search(c.body)]
+    return [i for i, c in enumerate(commits) if word.search(c.message)]
 
 
 def _first_parent_order(git: Git, head: str) -> dict[str, int]:
@@ -885,7 +912,7 @@ def _change_points(
         segments: list[tuple[tuple[str, str], int, int, Any, Any]] = []
     else:
         last = len(oids) - 1
-        cuts = sorted({-1, last} | {i for h in hints for i in (h - 1, h) if 0 <= i <= last})
+        cuts = sorted({-1, 0, last} | {i for h in hints for i in (h - 1, h) if 0 <= i <= last})
         load(cuts)
         segments = [
             (key, lo, hi, value(lo, key), value(hi, key))
@@ -955,7 +982,7 @@ def _overlay_history(
     next_id = 0
     manifests: dict[tuple[int, str], str] = {}  # (position, env dir) -> manifest blob
     for position, item in enumerate(logged):
-        policy = policy_by_commit.get(item.commit.sha, policy)
+        policy = policy_by_commit.get(item.sha, policy)
         lay = layout_for(policy)
         for entry in item.entries:
             where = lay.classify(entry.path)
