@@ -60,7 +60,7 @@ def _tag(counter: int) -> str:
 
 
 def _release(app: str, channel: str, tag: str) -> Release:
-    sha = hashlib.sha256(tag.encode()).hexdigest()
+    sha = hashlib.sha256(tag.encode()).hexdigest()[:40]  # a git commit sha: 40 hex
     return Release(
         container=app,
         channel=channel,
@@ -321,7 +321,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--floor-repeat", type=int, default=1)
     parser.add_argument("--write-docs", action="store_true")
     args = parser.parse_args(argv)
-    cache = Path(tempfile.gettempdir()) / "gitops-release-bench-trace" / f"c{args.commits}-a{args.apps}-v3"
+    cache = Path(tempfile.gettempdir()) / "gitops-release-bench-trace" / f"c{args.commits}-a{args.apps}-v4"
     repo = cache / "repo"
     queries_file = cache / "queries.json"
     if not queries_file.exists():

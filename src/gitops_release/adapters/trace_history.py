@@ -28,7 +28,7 @@ import re
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -635,8 +635,12 @@ def _read(
     wide_log: list[_Logged] | None = None
     containers = _containers(query, db_at_head)
     if not containers:
-        wide_log = _log_raw(git, head, sorted({"."} if "." in wide_paths else wide_paths))
+        # Without rename detection (the expensive part of a log of every app): only to find the
+        # containers; their own directories are then logged with renames.
+        wide_log = _log_raw(git, head, sorted({"."} if "." in wide_paths else wide_paths), renames=False)
         containers = _containers_from_overlays(query, wide_log, all_layouts, blobs, db_at_head, head_policy)
+        if containers:
+            wide_log = None
     if not containers:
         if versions:
             notes.append(
@@ -1102,6 +1106,7 @@ def _overlay_history(
         previous: dict[str, ImageState] = {}
         last_path: str | None = None
         last_where: tuple[str, str, str] | None = None
+        parsed_text: tuple[bytes, dict[str, ImageState]] | None = None  # the last version parsed
         for position, path, blob, where, rule in versions[lid]:
             item = logged[position]
             if blob is None:
@@ -1112,8 +1117,18 @@ def _overlay_history(
                 key = (blob, path, where[2])
                 if key not in parsed:
                     data = blobs.get(blob)
+                    quick = (
+                        _one_value_edit(parsed_text[0], data, parsed_text[1])
+                        if parsed_text is not None and data is not None and where[2] == "kustomize"
+                        else None
+                    )
                     try:
-                        parsed[key] = _states(data, path, where[2], rule) if data is not None else None
+                        if quick is not None:
+                            parsed[key] = quick
+                        else:
+                            parsed[key] = _states(data, path, where[2], rule) if data is not None else None
+                        if data is not None and parsed[key] is not None:
+                            parsed_text = (data, parsed[key])  # type: ignore[assignment]
                     except ConfigError as exc:
                         notes.append(
                             f"{path} at {item.commit.sha[:12]} does not parse ({_short(exc)}); "
@@ -1154,6 +1169,45 @@ def _overlay_history(
     changes.sort(key=lambda c: (_position(logged, c.commit.sha), c.environment, c.app, c.file, c.image))
     at_head.sort(key=lambda e: (e[0], e[1], e[2], e[3].name))
     return changes, at_head
+
+
+_VALUE_LINE = re.compile(
+    rb"^([ \t]*(?:- +)?)(newTag|digest|newName): +([A-Za-z0-9_][A-Za-z0-9._:@/+-]*)[ \t]*$"
+)
+# Plain scalars YAML would read as something else than that string (numbers, booleans, null, dates).
+_NOT_A_STRING = re.compile(
+    rb"(?i)[-+]?(?:\.[0-9]+|[0-9][0-9_]*(?:\.[0-9_]*)?)(?:e[-+]?[0-9]+)?|0x[0-9a-f_]+|0o?[0-7_]+|0b[01_]+"
+    rb"|[-+]?\.(?:inf|nan)|true|false|yes|no|on|off|y|n|null|~|[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}.*"
+    rb"|[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?"
+)
+_FIELD = {b"newTag": "new_tag", b"digest": "digest", b"newName": "new_name"}
+
+
+def _one_value_edit(old: bytes, new: bytes, states: Mapping[str, ImageState]) -> dict[str, ImageState] | None:
+    """The states of ``new`` without a YAML parse when it is ``old`` (already parsed, and checked by
+    the bounded parser) with one plain ``newTag:``/``digest:``/``newName:`` value changed, as
+    promote-overlay and update-db edit an overlay: the structure is the same, so only that value
+    moved. None whenever that is not certain (then the file is parsed)."""
+    a, b = old.split(b"\n"), new.split(b"\n")
+    if len(a) != len(b):
+        return None
+    changed = [i for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y]
+    if len(changed) != 1:
+        return None
+    before, after = _VALUE_LINE.match(a[changed[0]]), _VALUE_LINE.match(b[changed[0]])
+    if before is None or after is None or before.group(1, 2) != after.group(1, 2):
+        return None
+    old_value, new_value = before.group(3), after.group(3)
+    if _NOT_A_STRING.fullmatch(old_value) or _NOT_A_STRING.fullmatch(new_value) or old.count(old_value) != 1:
+        return None
+    field_name = _FIELD[before.group(2)]
+    text = old_value.decode("ascii")
+    owners = [name for name, state in states.items() if getattr(state, field_name) == text]
+    if len(owners) != 1:
+        return None
+    out = dict(states)
+    out[owners[0]] = replace(states[owners[0]], **{field_name: new_value.decode("ascii")})
+    return out
 
 
 def _provenance(

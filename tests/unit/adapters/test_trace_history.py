@@ -295,3 +295,35 @@ def test_segment_search_equals_reading_every_version(tmp_path: Path, seed: int) 
         slow = read_history(repo.path, parse_query(container), exhaustive=True)
         assert fast.db_changes == slow.db_changes
         assert fast.blobs_read <= slow.blobs_read
+
+
+OLD = "images:\n- name: ghcr.io/org/app\n  newTag: sha-1\n- name: ghcr.io/org/web\n  newTag: sha-9\n"
+
+
+@pytest.mark.parametrize(
+    ("new", "quick"),
+    [
+        (OLD.replace("newTag: sha-1", "newTag: sha-2"), True),
+        (OLD.replace("newTag: sha-1", "newTag: 1.10"), False),  # YAML reads a number: parse it
+        (OLD.replace("newTag: sha-1", "newTag: yes"), False),
+        (OLD.replace("newTag: sha-1", "newTag: 'sha-2'"), False),
+        (OLD.replace("newTag: sha-1", "newTag: sha-2 # c"), False),
+        (OLD.replace("newTag: sha-1", "newTag: &a sha-2"), False),
+        (OLD.replace("  newTag: sha-1", "  newTag: sha-2\n  digest: sha256:" + "0" * 64), False),
+        (OLD.replace("- name: ghcr.io/org/app", "- name: ghcr.io/org/other"), False),
+        (OLD.replace("newTag: sha-1", "newTagX: sha-2"), False),
+    ],
+)
+def test_a_one_value_edit_skips_the_parse_only_when_certain(new: str, quick: bool) -> None:
+    states = trace_history._states(OLD.encode(), "k.yaml", "kustomize", None)
+    got = trace_history._one_value_edit(OLD.encode(), new.encode(), states)
+    assert (got is not None) == quick
+    if got is not None:
+        assert got == trace_history._states(new.encode(), "k.yaml", "kustomize", None)
+
+
+def test_a_value_written_twice_is_parsed(tmp_path: Path) -> None:
+    text = "images:\n- name: a\n  newTag: sha-1\n- name: b\n  newTag: sha-1\n"
+    states = trace_history._states(text.encode(), "k.yaml", "kustomize", None)
+    new = text.replace("newTag: sha-1\n- name: b", "newTag: sha-2\n- name: b")
+    assert trace_history._one_value_edit(text.encode(), new.encode(), states) is None
