@@ -710,18 +710,6 @@ def _short(exc: BaseException) -> str:
     return " ".join(text.split())[:200]
 
 
-_positions: dict[int, dict[str, int]] = {}
-
-
-def _position(logged: list[_Logged], sha: str) -> int:
-    table = _positions.get(id(logged))
-    if table is None or len(table) != len(logged):
-        table = {item.sha: i for i, item in enumerate(logged)}
-        _positions.clear()
-        _positions[id(logged)] = table
-    return table.get(sha, -1)
-
-
 def _tips(git: Git, merges: Sequence[Commit]) -> dict[str, Commit]:
     """The second parent (the pull request's branch tip) of each merge, by merge sha."""
     if not merges:
@@ -1166,7 +1154,8 @@ def _overlay_history(
         if last_path is not None and last_where is not None:
             for name in sorted(previous):
                 at_head.append((last_where[0], last_where[1], last_path, previous[name]))
-    changes.sort(key=lambda c: (_position(logged, c.commit.sha), c.environment, c.app, c.file, c.image))
+    rank = {item.sha: i for i, item in enumerate(logged)}
+    changes.sort(key=lambda c: (rank.get(c.commit.sha, -1), c.environment, c.app, c.file, c.image))
     at_head.sort(key=lambda e: (e[0], e[1], e[2], e[3].name))
     return changes, at_head
 
