@@ -107,7 +107,8 @@ def _quiet(env: dict[str, str]) -> Console:
 
 def run_trace(checkout: Path, query: str, **inputs: str) -> TraceResult:
     env = {"INPUT_QUERY": query, "INPUT_REPO-DIR": str(checkout)}
-    env.update({f"INPUT_{k.upper().replace('_', '-')}": v for k, v in inputs.items()})
+    # lower_case keys are inputs; UPPER_CASE ones environment variables (ARGOCD_TOKEN, GITHUB_TOKEN)
+    env.update({k if k.isupper() else f"INPUT_{k.upper().replace('_', '-')}": v for k, v in inputs.items()})
     parsed = trace_cmd.Inputs.from_reader(InputReader(env=env))
     return trace_cmd.trace(parsed, Context(console=_quiet(env), env=env, workdir=checkout))
 
