@@ -23,6 +23,7 @@ core/overlay and core/values refuse them), a db.json version that does not parse
 from __future__ import annotations
 
 import fnmatch
+import itertools
 import re
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
@@ -75,8 +76,42 @@ class _Entry:
 
 @dataclass
 class _Logged:
-    commit: Commit
+    """One listed commit: its raw changes, and its fields parsed only when asked for (a db.json
+    log lists thousands of commits and the answer needs a few of them)."""
+
+    sha: str
+    fields: list[bytes]
     entries: list[_Entry] = field(default_factory=list)
+    _commit: Commit | None = None
+
+    @property
+    def parents(self) -> tuple[str, ...]:
+        return tuple(self.fields[1].decode("ascii", "replace").split())
+
+    @property
+    def message(self) -> str:
+        """Subject and body, for the cheap checks (hints, reverts)."""
+        return (self.fields[7] + b"\n" + self.fields[8]).decode("utf-8", "replace")
+
+    @property
+    def commit(self) -> Commit:
+        if self._commit is None:
+            sha, parents, author, email, authored, committer, committed, subject, body = (
+                part.decode("utf-8", "replace") for part in self.fields
+            )
+            self._commit = Commit(
+                sha=sha,
+                parents=tuple(parents.split()),
+                author=author,
+                author_email=email,
+                authored_at=_time(authored),
+                committer=committer,
+                committed_at=_time(committed),
+                subject=subject,
+                body=body.rstrip("\n"),
+                pull_request=_pull_request(subject),
+            )
+        return self._commit
 
 
 def _git(repo: Path | Git) -> Git:
@@ -95,7 +130,7 @@ def _pull_request(subject: str) -> int | None:
 _FIELDS = ("%H", "%P", "%an", "%ae", "%aI", "%cn", "%cI", "%s", "%b")
 
 
-def _log_raw(git: Git, head: str, paths: Sequence[str]) -> list[_Logged]:
+def _log_raw(git: Git, head: str, paths: Sequence[str], *, renames: bool = True) -> list[_Logged]:
     """Every first-parent commit of ``head`` that changed ``paths``, oldest first, with its raw
     changes (merges against their first parent, renames detected). Records are framed by a fresh
     nonce so no commit message can forge a field."""
@@ -112,7 +147,7 @@ def _log_raw(git: Git, head: str, paths: Sequence[str]) -> list[_Logged]:
         "--raw",
         "-z",
         "--no-abbrev",
-        "-M",
+        "-M" if renames else "--no-renames",
         "--no-ext-diff",
         "--no-textconv",
         "--no-show-signature",
@@ -129,21 +164,10 @@ def _log_raw(git: Git, head: str, paths: Sequence[str]) -> list[_Logged]:
     logged: list[_Logged] = []
     for record in records[1:]:
         header, _, raw = record.partition(f"\0{nonce}\x1d".encode())
-        parts = [p.decode("utf-8", "replace") for p in header.split(f"\0{nonce}\x1f".encode())]
-        sha, parents, author, email, authored, committer, committed, subject, body = parts
-        commit = Commit(
-            sha=sha,
-            parents=tuple(parents.split()),
-            author=author,
-            author_email=email,
-            authored_at=_time(authored),
-            committer=committer,
-            committed_at=_time(committed),
-            subject=subject,
-            body=body.rstrip("\n"),
-            pull_request=_pull_request(subject),
-        )
-        item = _Logged(commit)
+        fields = header.split(f"\0{nonce}\x1f".encode())
+        if len(fields) != len(_FIELDS):
+            continue
+        item = _Logged(fields[0].decode("ascii", "replace"), fields)
         tokens = raw.split(b"\0")
         index = 0
         while index < len(tokens):
@@ -368,7 +392,7 @@ class _Layout:
         """(env, app, kind) of an overlay, manifest or values file; kind: kustomize/manifest/values."""
         if path in self.values:
             return (self.values[path][0], "", "values")
-        parts = PurePosixPath(path).parts
+        parts = path.split("/")
         if len(parts) != len(self.pattern) + 2:
             return None
         names = []
@@ -387,6 +411,23 @@ class _Layout:
         if parts[-1] == MANIFEST_NAME:
             return (env, "/".join(names), "manifest")
         return None
+
+    def app_paths(self, apps: Iterable[str]) -> set[str]:
+        """The directories that hold ``apps``' env overlays under this layout (the prefix when a
+        glob is not a plain ``*``)."""
+        stars = [i for i, part in enumerate(self.pattern) if any(ch in part for ch in "*?[")]
+        if any(self.pattern[i] != "*" for i in stars):
+            return {self.prefix() or "."}
+        out = set()
+        for app in apps:
+            names = app.split("/") if app else []
+            if len(names) != len(stars):
+                continue
+            parts = list(self.pattern)
+            for i, name in zip(stars, names, strict=True):
+                parts[i] = name
+            out.add("/".join(parts))
+        return out
 
     def prefix(self) -> str:
         static: list[str] = []
@@ -487,11 +528,14 @@ def read_history(
     blobs = _Blobs(git, notes)
 
     # The policy's versions first (it changes rarely): the layouts over time give every path to log.
-    policy_log = _log_raw(git, head, [policy_path])
+    # One log of the two small files: the policy's versions (the layouts over time give every
+    # overlay path to log) and db.json's.
+    small_log = _log_raw(git, head, [policy_path, db_path], renames=False)
+    policy_log = [item for item in small_log if any(e.path == policy_path for e in item.entries)]
     policies: list[tuple[datetime, int, str, Policy]] = []  # (landed, order, commit, policy)
     blobs.load(e.new_blob for item in policy_log for e in item.entries if e.path == policy_path)
     current = DEFAULT_POLICY
-    for order, item in enumerate(policy_log):
+    for rank, item in enumerate(policy_log):
         for entry in item.entries:
             if entry.path != policy_path:
                 continue
@@ -510,7 +554,7 @@ def read_history(
                         f"{policy_path} at {item.commit.sha[:12]} does not load ({_short(exc)}); "
                         "the earlier policy is used"
                     )
-        policies.append((item.commit.committed_at, order, item.commit.sha, current))
+        policies.append((item.commit.committed_at, rank, item.sha, current))
     policy_by_commit = {sha: policy for _, _, sha, policy in policies}
     layouts: dict[int, _Layout] = {}
 
@@ -520,37 +564,26 @@ def read_history(
             layouts[key] = _layout(policy, overlays_dir)
         return layouts[key]
 
-    all_layouts = [layout_for(DEFAULT_POLICY if not policies else p) for *_, p in policies] or [
-        layout_for(DEFAULT_POLICY)
-    ]
+    all_layouts = list({id(lay): lay for lay in (layout_for(p) for *_, p in policies)}.values())
+    all_layouts = all_layouts or [layout_for(DEFAULT_POLICY)]
     head_policy = policies[-1][3] if policies else DEFAULT_POLICY
-    paths = {db_path, policy_path}
-    for lay in all_layouts:
-        paths.add(lay.prefix() or ".")
-        paths.update(lay.values)
-    if "." in paths:
-        paths = {"."}
-    logged = _log_raw(git, head, sorted(paths))
+    order = _first_parent_order(git, head)
 
-    # PR tips: the message of a merged pull request's branch carries promote-overlay's trailer.
-    merges = [item.commit for item in logged if len(item.commit.parents) > 1]
-    tips = _tips(git, merges)
-
-    # -- db.json ---------------------------------------------------------------------------
-    versions: list[tuple[int, str | None]] = []  # (index in logged, blob) after each db change
-    for position, item in enumerate(logged):
+    # -- db.json: one cheap log of the one file, then only the versions the segment search needs --
+    db_log = small_log
+    versions: list[tuple[_Logged, str | None]] = []  # (commit, blob) after each db change
+    for item in db_log:
         for entry in item.entries:
-            if entry.path == db_path:
-                if entry.status == "D" or _ZERO.match(entry.new_blob):
-                    versions.append((position, None))
-                elif entry.new_mode in _SKIP_MODES:
-                    notes.append(_mode_note(db_path, entry.new_mode, item.commit.sha))
-                    versions.append((position, None))
-                else:
-                    versions.append((position, entry.new_blob))
-            elif entry.old_path == db_path and entry.status == "R":
-                versions.append((position, None))
-    db_commits = {position for position, _ in versions}
+            if entry.path != db_path:
+                continue
+            if entry.status == "D" or _ZERO.match(entry.new_blob):
+                versions.append((item, None))
+            elif entry.new_mode in _SKIP_MODES:
+                notes.append(_mode_note(db_path, entry.new_mode, item.sha))
+                versions.append((item, None))
+            else:
+                versions.append((item, entry.new_blob))
+    db_commits = {item.sha for item, _ in versions}
     db = _DbVersions(blobs, db_path, notes)
     head_db_oid = versions[-1][1] if versions else None
     db_at_head: tuple[Release, ...] = ()
@@ -572,15 +605,20 @@ def read_history(
                     )
                 )
 
+    wide_paths = {policy_path}
+    for lay in all_layouts:
+        wide_paths.add(lay.prefix() or ".")
+        wide_paths.update(lay.values)
+    wide_log: list[_Logged] | None = None
     containers = _containers(query, db_at_head)
     if not containers and not exhaustive:
-        containers = _containers_from_overlays(query, logged, all_layouts, blobs, db_at_head, head_policy)
+        wide_log = _log_raw(git, head, sorted({"."} if "." in wide_paths else wide_paths))
+        containers = _containers_from_overlays(query, wide_log, all_layouts, blobs, db_at_head, head_policy)
     if not containers or exhaustive:
         if not containers and versions:
             notes.append(
                 f"the image is in no db.json entry at head nor in any overlay: "
-                f"every one of the {len(versions)} versions of "
-                f"{db_path} was read to look for it"
+                f"every one of the {len(versions)} versions of {db_path} was read to look for it"
             )
         containers |= _scan_db(db, [oid for _, oid in versions], query)
 
@@ -590,27 +628,37 @@ def read_history(
     )
     db_changes: list[DbChange] = []
     oids_seq = [oid for _, oid in versions]
-    breakers = _breakers(logged, versions)
-    for key, found in _change_points(db, oids_seq, keys, breakers, exhaustive).items():
+    breakers = _breakers([item for item, _ in versions], oids_seq)
+    hints = _hints([item for item, _ in versions], containers)
+    for key, found in _change_points(db, oids_seq, keys, breakers, exhaustive, hints).items():
         for index, before, after in found:
-            commit = logged[versions[index][0]].commit
             db_changes.append(
                 DbChange(
-                    commit=commit,
+                    commit=versions[index][0].commit,
                     container=key[0],
                     channel=key[1],
                     before=before if isinstance(before, Release) else None,
                     after=after if isinstance(after, Release) else None,
                 )
             )
-    db_changes.sort(key=lambda c: (_position(logged, c.commit.sha), c.container, c.channel))
+    db_changes.sort(key=lambda c: (order.get(c.commit.sha, -1), c.container, c.channel))
 
-    # -- overlays --------------------------------------------------------------------------
+    # -- overlays: the log of the containers' app directories (every layout the policy had) ------
     apps = {head_policy.overlay_app(c) for c in containers}
+    if wide_log is not None or not apps:
+        logged = wide_log if wide_log is not None else _log_raw(git, head, sorted(wide_paths))
+    else:
+        paths = {policy_path}
+        for lay in all_layouts:
+            paths.update(lay.values)
+            paths.update(lay.app_paths(apps))
+        logged = _log_raw(git, head, sorted({"."} if "." in paths else paths))
+    tips = _tips(git, [item.commit for item in logged if len(item.parents) > 1])
     needles = _needles(query, [r for r in db_at_head if r.container in containers], db_changes)
     overlay_changes, overlays_at_head = _overlay_history(
         logged, policy_by_commit, layout_for, head_policy, blobs, notes, apps, needles, tips, db_commits
     )
+    overlay_changes.sort(key=lambda c: (order.get(c.commit.sha, -1), c.environment, c.app, c.file, c.image))
     return History(
         ref=ref,
         head=head,
@@ -619,7 +667,7 @@ def read_history(
         overlay_changes=tuple(overlay_changes),
         db_at_head=tuple(db_at_head),
         overlays_at_head=tuple(overlays_at_head),
-        commits_read=len(logged),
+        commits_read=len({item.sha for item in logged} | db_commits),
         blobs_read=blobs.read_count,
         notes=tuple(dict.fromkeys(notes)),
     )
@@ -636,7 +684,7 @@ _positions: dict[int, dict[str, int]] = {}
 def _position(logged: list[_Logged], sha: str) -> int:
     table = _positions.get(id(logged))
     if table is None or len(table) != len(logged):
-        table = {item.commit.sha: i for i, item in enumerate(logged)}
+        table = {item.sha: i for i, item in enumerate(logged)}
         _positions.clear()
         _positions[id(logged)] = table
     return table.get(sha, -1)
@@ -806,19 +854,35 @@ def _needles(query: Query, releases: Sequence[Release], changes: Sequence[DbChan
     return {w.encode() for w in words if w}
 
 
-def _breakers(logged: list[_Logged], versions: Sequence[tuple[int, str | None]]) -> list[int]:
+def _breakers(commits: Sequence[_Logged], oids: Sequence[str | None]) -> list[int]:
     """Prefix counts of versions whose commit breaks the segment-search assumption: a revert, or a
     blob equal to an earlier (non-adjacent) version."""
     counts = [0]
     seen: dict[str | None, int] = {}
-    for index, (position, oid) in enumerate(versions):
-        commit = logged[position].commit
-        broken = bool(_REVERT.search(commit.body)) or commit.subject.startswith('Revert "')
+    for index, (commit, oid) in enumerate(zip(commits, oids, strict=True)):
+        message = commit.message
+        broken = bool(_REVERT.search(message)) or message.startswith('Revert "')
         if oid is not None and oid in seen and seen[oid] != index - 1:
             broken = True
         seen[oid] = index
         counts.append(counts[-1] + int(broken))
     return counts
+
+
+def _hints(commits: Sequence[_Logged], containers: Iterable[str]) -> list[int]:
+    """Versions whose commit message names one of ``containers`` (update-db's messages do): where
+    the segment search cuts first. Only a hint: every segment between them is still verified."""
+    names = sorted(containers)
+    if not names:
+        return []
+    word = re.compile(r"(?<![A-Za-z0-9._-])(?:" + "|".join(map(re.escape, names)) + r")(?![A-Za-z0-9_-])")
+    return [i for i, c in enumerate(commits) if word.search(c.message)]
+
+
+def _first_parent_order(git: Git, head: str) -> dict[str, int]:
+    """Position of every first-parent commit of ``head``, oldest 0 (one rev-list)."""
+    out = git.read_bytes("rev-list", "--first-parent", "--reverse", "--end-of-options", head, "--")
+    return {sha.decode("ascii"): i for i, sha in enumerate(out.split())}
 
 
 def _change_points(
@@ -827,6 +891,7 @@ def _change_points(
     keys: Sequence[tuple[str, str]],
     breakers: Sequence[int],
     exhaustive: bool,
+    hints: Sequence[int] = (),
 ) -> dict[tuple[str, str], list[tuple[int, Any, Any]]]:
     """For each key: (version index, entry before, entry after) wherever its entry differs from the
     previous version's (version -1 is "no file": None). Segment search over all keys at once, level
@@ -847,8 +912,13 @@ def _change_points(
         segments: list[tuple[tuple[str, str], int, int, Any, Any]] = []
     else:
         last = len(oids) - 1
-        load((last,))
-        segments = [(key, -1, last, None, value(last, key)) for key in keys]
+        cuts = sorted({-1, 0, last} | {i for h in hints for i in (h - 1, h) if 0 <= i <= last})
+        load(cuts)
+        segments = [
+            (key, lo, hi, value(lo, key), value(hi, key))
+            for key in keys
+            for lo, hi in itertools.pairwise(cuts)
+        ]
     while segments:
         following: list[tuple[tuple[str, str], int, int, Any, Any]] = []
         mids: list[tuple[tuple[str, str], int, int, Any, Any]] = []
@@ -901,7 +971,7 @@ def _overlay_history(
     apps: set[str],
     needles: set[bytes],
     tips: Mapping[str, Commit],
-    db_commits: set[int],
+    db_commits: set[str],
 ) -> tuple[list[OverlayChange], list[tuple[str, str, str, ImageState]]]:
     """Changes of the image entries of every relevant overlay / values file, following renames."""
     # Walk the commits once: the layout in force, each file's lineage and its versions.
@@ -912,7 +982,7 @@ def _overlay_history(
     next_id = 0
     manifests: dict[tuple[int, str], str] = {}  # (position, env dir) -> manifest blob
     for position, item in enumerate(logged):
-        policy = policy_by_commit.get(item.commit.sha, policy)
+        policy = policy_by_commit.get(item.sha, policy)
         lay = layout_for(policy)
         for entry in item.entries:
             where = lay.classify(entry.path)
@@ -993,7 +1063,7 @@ def _overlay_history(
                 continue  # unknown version: keep the last known states
             env = where[0] if where[2] != "gone" else (last_where[0] if last_where else "")
             app = where[1] if where[2] != "gone" else (last_where[1] if last_where else "")
-            kind = _commit_kind(item.commit, tips.get(item.commit.sha), position in db_commits)
+            kind = _commit_kind(item.commit, tips.get(item.commit.sha), item.commit.sha in db_commits)
             source_env, source_commit = _provenance(blobs, manifests, position, path, app, where, kind)
             for name in sorted(set(previous) | set(states)):
                 before, after = previous.get(name), states.get(name)

@@ -219,13 +219,8 @@ def _matched_images(query: Query, history: History, limit: int | None) -> list[M
         for release in sorted(_all_releases(history), key=lambda r: r.updated_at or ""):
             if _query_matches_release(query, release, by_container=False):
                 add(release)
-    if not found and query.container is not None:
-        # A container query, or a bare word that is no tag anywhere: the container's releases at head.
-        for release in history.db_at_head:
-            if _query_matches_release(query, release, by_container=True):
-                add(release)
-        container_query = bool(found)
     if not found and not container_query:
+        # An image promoted by hand, never recorded in db.json: what the overlays held.
         for state in _all_states(history):
             if _query_matches_state(query, state):
                 key = (_state_repo(state), state.new_tag, state.digest)
@@ -234,6 +229,11 @@ def _matched_images(query: Query, history: History, limit: int | None) -> list[M
                         "",
                         MatchedImage(None, state.new_name or state.name, state.new_tag, state.digest),
                     )
+    if not found and query.container is not None:
+        # A container query, or a bare word that is no tag anywhere: the container's releases at head.
+        for release in history.db_at_head:
+            if _query_matches_release(query, release, by_container=True):
+                add(release)
     ordered = sorted(
         found.items(), key=lambda item: (item[1][0], item[0][0], item[0][1] or "", item[0][2] or "")
     )
