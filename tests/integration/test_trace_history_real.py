@@ -301,3 +301,35 @@ def test_a_bad_query_is_refused_before_anything_is_read(
     code = main(["trace", "bad\x01query", "--repo-dir", str(tmp_path)], {"PATH": os.environ.get("PATH", "")})
     out = capsys.readouterr()
     assert code == 1 and "query" in out.out + out.err
+
+
+SINGLE_APP_POLICY = """\
+channels: [dev, stage, prod]
+overlays:
+  dir: infra/argocd/overlays
+"""
+
+
+def test_a_one_app_layout_without_a_star_is_traced_too(github_sandbox: GitHubSandbox, tmp_path: Path) -> None:
+    # init config-repo's layout (the demo's): overlays.dir without a *, one app per config repo.
+    files = {".gitops-release.yml": SINGLE_APP_POLICY, "db/db.json": EMPTY_DB}
+    for name, text in config_files(apps=("api",)).items():
+        if name.startswith("apps/api/"):
+            files[
+                name.replace("apps/api/overlays/", "infra/argocd/overlays/").replace(
+                    "apps/api/base", "infra/argocd/base"
+                )
+            ] = text
+    history = History(Repo(github_sandbox, tmp_path, files))
+    history.dispatch("sha-3", DIGEST_3)
+    number = history.promote_pr("dev", "stage")
+    merge = history.merge(number)
+    history.rollback("stage")
+
+    result = run_trace(history.clone(), f"{IMAGE}:sha-3@{DIGEST_3}")
+
+    dev, stage = env_of(result, "dev"), env_of(result, "stage")
+    assert [s.arrival.kind for s in dev.stays] == ["dispatch"] and dev.present
+    [stay] = stage.stays
+    assert (stay.arrival.kind, stay.arrival.pull_request, stay.arrival.commit) == ("promote", number, merge)
+    assert stay.left_kind == "rollback" and not stage.present
