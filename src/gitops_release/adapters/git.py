@@ -256,8 +256,17 @@ class Git:
             raise self.error(args, GitResult(proc.returncode, "", err))
         return bytes(proc.stdout)
 
+    def read_bytes(self, *args: str, input: bytes | None = None, timeout: float = 300) -> bytes:
+        """stdout of ``git <args>`` as bytes, ``input`` fed as bytes (``cat-file --batch``, ``log -z``:
+        exact object contents and sizes, no decoding); GitError when rc != 0."""
+        proc = self._exec(args, input=input, timeout=timeout, text=False)
+        if proc.returncode != 0:
+            err = redact(proc.stderr.decode("utf-8", "replace"))
+            raise self.error(args, GitResult(proc.returncode, "", err))
+        return bytes(proc.stdout)
+
     def _exec(
-        self, args: Sequence[str], *, input: str | None, timeout: float, text: bool
+        self, args: Sequence[str], *, input: str | bytes | None, timeout: float, text: bool
     ) -> subprocess.CompletedProcess[Any]:
         argv = ["git", *args]
         shown = redact(" ".join(argv))
@@ -265,7 +274,13 @@ class Git:
         try:
             if not text:
                 return subprocess.run(
-                    argv, cwd=self.cwd, env=self.env, capture_output=True, timeout=timeout, check=False
+                    argv,
+                    cwd=self.cwd,
+                    env=self.env,
+                    input=input,
+                    capture_output=True,
+                    timeout=timeout,
+                    check=False,
                 )
             return subprocess.run(
                 argv,

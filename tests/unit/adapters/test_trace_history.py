@@ -1,0 +1,297 @@
+"""adapters/trace_history on real git repositories built in the formats update-db and
+promote-overlay write (tests/unit/adapters/trace_repo.py)."""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from gitops_release.adapters import trace_history
+from gitops_release.adapters.trace_history import overlay_states_at, read_history
+from gitops_release.core.db import dump_db
+from gitops_release.core.trace import build_trace, parse_query
+from gitops_release.errors import GitError
+from tests.unit.adapters.trace_repo import POLICY, ConfigRepo, kustomization, release
+
+IMAGE = "ghcr.io/org/app"
+
+
+def flow(tmp_path: Path) -> tuple[ConfigRepo, dict[str, str]]:
+    """dispatch sha-1 -> PR #7 (merge commit) to staging -> dispatch sha-2 -> squash-merged PR #8
+    to staging -> rollback of staging to sha-1."""
+    repo = ConfigRepo(tmp_path / "repo")
+    shas = {"init": repo.init()}
+    shas["d1"] = repo.update_db(release("app", "dev", "sha-1"), write_through=True) or ""
+    shas["p7"] = repo.set_overlay(
+        "app", "staging", IMAGE, "sha-1", source_env="dev", merge_pr=7, author="alice"
+    )
+    shas["d2"] = repo.update_db(release("app", "dev", "sha-2"), write_through=True) or ""
+    shas["p8"] = repo.set_overlay(
+        "app",
+        "staging",
+        IMAGE,
+        "sha-2",
+        source_env="dev",
+        message="promote app dev -> staging (#8)",
+        author="bob",
+    )
+    shas["rb"] = repo.set_overlay("app", "staging", IMAGE, "sha-1", kind="rollback", author="carol")
+    return repo, shas
+
+
+def changes(history):  # type: ignore[no-untyped-def]
+    return [
+        (c.environment, c.before.new_tag if c.before else None, c.after.new_tag if c.after else None, c.kind)
+        for c in history.overlay_changes
+    ]
+
+
+def test_the_real_flow_with_merge_and_squash_pull_requests(tmp_path: Path) -> None:
+    repo, shas = flow(tmp_path)
+    history = read_history(repo.path, parse_query(f"{IMAGE}:sha-1"))
+    assert history.head == shas["rb"] and history.environments == ("dev", "staging", "prod")
+    assert [(c.channel, c.before and c.before.tag, c.after and c.after.tag) for c in history.db_changes] == [
+        ("dev", None, "sha-1"),
+        ("dev", "sha-1", "sha-2"),
+    ]
+    assert [c.commit.sha for c in history.db_changes] == [shas["d1"], shas["d2"]]
+    assert changes(history) == [
+        ("dev", None, "sha-1", "dispatch"),
+        ("staging", None, "sha-1", "promote"),
+        ("dev", "sha-1", "sha-2", "dispatch"),
+        ("staging", "sha-1", "sha-2", "promote"),
+        ("staging", "sha-2", "sha-1", "rollback"),
+    ]
+    promoted = history.overlay_changes[1]
+    # The merge commit landed it (first-parent), the trailer is on the PR's commit.
+    assert promoted.commit.sha == shas["p7"] and promoted.commit.pull_request == 7
+    assert promoted.source_environment == "dev" and promoted.commit.author == "alice"
+    assert history.overlay_changes[3].commit.pull_request == 8
+    assert [r.tag for r in history.db_at_head] == ["sha-2"]
+    assert ("staging", "app", "apps/app/overlays/staging/kustomization.yaml") in {
+        e[:3] for e in history.overlays_at_head
+    }
+    assert history.notes == ()
+    result = build_trace(
+        parse_query(f"{IMAGE}:sha-1"),
+        history,
+        argo=None,
+        deployments=None,
+        since=None,
+        environments=None,
+        limit=None,
+        now=datetime.now(timezone.utc),
+    )
+    staging = result.environments[1]
+    assert staging.present and [s.arrival.kind for s in staging.stays] == ["promote", "rollback"]
+    assert staging.stays[0].arrival.pull_request == 7 and staging.stays[0].replaced_by == f"{IMAGE}:sha-2"
+
+
+def test_trace_never_writes_and_runs_no_writing_git_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo, _ = flow(tmp_path)
+    ran: list[tuple[str, ...]] = []
+    original = trace_history.Git._exec
+
+    def spy(self, args, **kw):  # type: ignore[no-untyped-def]
+        ran.append(tuple(args))
+        return original(self, args, **kw)
+
+    monkeypatch.setattr(trace_history.Git, "_exec", spy)
+    before = subprocess.run(
+        ["git", "-C", str(repo.path), "status", "--porcelain", "--ignored"], capture_output=True
+    )
+    read_history(repo.path, parse_query("app"))
+    overlay_states_at(repo.path, [repo.git.head()])
+    after = subprocess.run(
+        ["git", "-C", str(repo.path), "status", "--porcelain", "--ignored"], capture_output=True
+    )
+    assert before.stdout == after.stdout
+    subcommands = {next(a for a in args if not a.startswith("-")) for args in ran}
+    assert subcommands <= {"log", "cat-file", "rev-parse", "rev-list"}
+
+
+def test_an_unknown_ref_is_a_git_error(tmp_path: Path) -> None:
+    repo, _ = flow(tmp_path)
+    with pytest.raises(GitError, match="not a commit"):
+        read_history(repo.path, parse_query("app"), ref="nope")
+    with pytest.raises(GitError):
+        read_history(repo.path, parse_query("app"), ref="--output=/tmp/x")
+
+
+def test_a_never_released_image_is_not_found_after_the_scan(tmp_path: Path) -> None:
+    repo, _ = flow(tmp_path)
+    by_reference = read_history(repo.path, parse_query(f"{IMAGE}:sha-0"))
+    assert by_reference.notes == ()  # the repository names the container: no scan
+    bare = read_history(repo.path, parse_query("sha-nothere"))
+    assert bare.db_changes == () and bare.overlay_changes == ()
+    assert any("versions of db/db.json was read" in note for note in bare.notes)
+    for history, query in ((by_reference, f"{IMAGE}:sha-0"), (bare, "sha-nothere")):
+        result = build_trace(
+            parse_query(query),
+            history,
+            argo=None,
+            deployments=None,
+            since=None,
+            environments=None,
+            limit=None,
+            now=datetime.now(timezone.utc),
+        )
+        assert not result.found
+
+
+def test_an_old_tag_gone_from_db_at_head_is_found_through_the_overlays(tmp_path: Path) -> None:
+    repo, _ = flow(tmp_path)
+    repo.set_overlay("app", "staging", IMAGE, "sha-2")  # sha-1 is now nowhere at head
+    history = read_history(repo.path, parse_query("sha-1"))
+    assert {c.container for c in history.db_changes} == {"app"}
+    assert ("dev", None, "sha-1", "dispatch") in changes(history)
+
+
+def test_a_renamed_overlay_directory_follows_the_file(tmp_path: Path) -> None:
+    repo, _ = flow(tmp_path)
+    repo.git.run("mv", "apps", "deploy")
+    moved = repo.commit(
+        {".gitops-release.yml": POLICY.replace("apps/*/overlays", "deploy/*/overlays")}, "move overlays"
+    )
+    history = read_history(repo.path, parse_query(f"{IMAGE}:sha-1"))
+    renamed = [c for c in history.overlay_changes if c.commit.sha == moved]
+    # A pure rename changes no entry: the stay goes on; the head state is at the new path.
+    assert renamed == []
+    assert {e[2] for e in history.overlays_at_head} == {
+        "deploy/app/overlays/dev/kustomization.yaml",
+        "deploy/app/overlays/staging/kustomization.yaml",
+    }
+    repo.set_overlay("app", "staging", IMAGE, "sha-3")  # the builder writes apps/: make it deploy/
+    repo.git.run("rm", "-q", "-r", "apps")
+    repo.write({"deploy/app/overlays/staging/kustomization.yaml": kustomization({IMAGE: ("sha-3", None)})})
+    last = repo.commit(
+        {}, "promote staging sha-3\n\nGitops-Release-Promotion: kind=promote to=staging key=k\n"
+    )
+    history = read_history(repo.path, parse_query(f"{IMAGE}:sha-1"))
+    final = [c for c in history.overlay_changes if c.commit.sha == last]
+    assert [(c.file, c.before and c.before.new_tag, c.after and c.after.new_tag) for c in final] == [
+        ("deploy/app/overlays/staging/kustomization.yaml", "sha-1", "sha-3")
+    ]
+
+
+def test_a_db_reformatted_by_hand_is_no_change_and_a_revert_is_found(tmp_path: Path) -> None:
+    repo, _ = flow(tmp_path)
+    data = json.loads((repo.path / "db/db.json").read_text())
+    repo.commit({"db/db.json": json.dumps(data, indent=4, sort_keys=True)}, "reformat the db by hand")
+    repo.update_db(release("app", "dev", "sha-3"))
+    repo.git.run("revert", "--no-edit", "HEAD")  # back to the reformatted text: an equal, earlier blob
+    for exhaustive in (False, True):
+        history = read_history(repo.path, parse_query("app"), exhaustive=exhaustive)
+        assert [(c.before and c.before.tag, c.after and c.after.tag) for c in history.db_changes] == [
+            (None, "sha-1"),
+            ("sha-1", "sha-2"),
+            ("sha-2", "sha-3"),
+            ("sha-3", "sha-2"),
+        ], exhaustive
+        assert history.db_changes[-1].commit.subject.startswith('Revert "')
+
+
+def test_an_unreadable_db_version_is_unknown_not_removed(tmp_path: Path) -> None:
+    repo, _ = flow(tmp_path)
+    repo.commit({"db/db.json": "{ not json"}, "broken by hand")
+    repo.commit({"db/db.json": dump_db(repo.db)}, "restored")
+    history = read_history(repo.path, parse_query("app"))
+    assert [(c.before and c.before.tag, c.after and c.after.tag) for c in history.db_changes] == [
+        (None, "sha-1"),
+        ("sha-1", "sha-2"),
+    ]
+    assert any("does not parse as a db.json" in note for note in history.notes)
+
+
+def test_hostile_old_versions_become_notes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    repo, _ = flow(tmp_path)
+    dev = repo.overlay_path("app", "dev")
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{c}: &{c} [{', '.join(['*' + p] * 9)}]\n" for p, c in zip("abcdefgh", "bcdefghi", strict=True)
+    )
+    repo.commit({dev: bomb + "images: *i\n"}, "an alias bomb")
+    target = repo.path / repo.overlay_path("app", "prod")
+    target.parent.mkdir(parents=True)
+    target.symlink_to("/etc/passwd")
+    repo.commit({}, "a link")
+    target.unlink()
+    repo.commit({dev: kustomization({IMAGE: ("sha-2", None)})}, "fixed")
+    monkeypatch.setattr(trace_history, "MAX_BLOB_BYTES", 2000)
+    repo.commit(
+        {
+            "apps/app/overlays/staging/kustomization.yaml": kustomization({IMAGE: ("sha-1", None)})
+            + "#" * 3000
+        },
+        "huge",
+    )
+    history = read_history(repo.path, parse_query(f"{IMAGE}:sha-2"))
+    notes = "\n".join(history.notes)
+    assert "does not parse" in notes and "alias" in notes.lower()
+    assert "is a symbolic link" in notes
+    assert "over the" in notes and "cap" in notes
+    # The bomb's version is unknown: dev holds sha-2 throughout, no spurious removal.
+    dev_changes = [c for c in history.overlay_changes if c.environment == "dev"]
+    assert [(c.before and c.before.new_tag, c.after and c.after.new_tag) for c in dev_changes] == [
+        (None, "sha-1"),
+        ("sha-1", "sha-2"),
+    ]
+
+
+def test_overlay_states_at_reads_each_commit_and_none_for_unknown_ones(tmp_path: Path) -> None:
+    repo, shas = flow(tmp_path)
+    states = overlay_states_at(repo.path, [shas["p7"], shas["rb"], "0" * 40, "not-a-sha"])
+    assert states["0" * 40] is None and states["not-a-sha"] is None
+    at_p7 = {(env, s.new_tag) for env, _app, _file, s in states[shas["p7"]] or []}
+    assert at_p7 == {("dev", "sha-1"), ("staging", "sha-1")}
+    at_rb = {(env, s.new_tag) for env, _app, _file, s in states[shas["rb"]] or []}
+    assert at_rb == {("dev", "sha-2"), ("staging", "sha-1")}
+
+
+def test_a_shallow_clone_reads_what_it_has(tmp_path: Path) -> None:
+    repo, shas = flow(tmp_path)
+    shallow = tmp_path / "shallow"
+    subprocess.run(
+        ["git", "clone", "-q", "--depth", "2", f"file://{repo.path}", str(shallow)],
+        check=True,
+        capture_output=True,
+    )
+    history = read_history(shallow, parse_query(f"{IMAGE}:sha-1"))
+    assert history.head == shas["rb"]
+    states = overlay_states_at(shallow, [shas["rb"], shas["d1"]])
+    assert states[shas["d1"]] is None and states[shas["rb"]]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_segment_search_equals_reading_every_version(tmp_path: Path, seed: int) -> None:
+    """Random update-db histories (which respect the assumption: every change stamps a fresh
+    updatedAt) give the same changes by segment search as by reading every version."""
+    rng = random.Random(seed)
+    repo = ConfigRepo(tmp_path / "repo")
+    repo.init()
+    containers = ["app", "web", "api"]
+    for step in range(rng.randint(15, 35)):
+        batch = [
+            release(rng.choice(containers), rng.choice(("dev", "staging", "prod")), f"t{step}-{i}")
+            for i in range(rng.randint(1, 2))
+        ]
+        unique = {r.key: r for r in batch}
+        repo.update_db(*unique.values())
+        if rng.random() < 0.2:
+            repo.commit({"README.md": f"{step}\n"}, "unrelated")
+        if rng.random() < 0.1:
+            repo.git.run("revert", "--no-edit", "HEAD")
+            repo.db = __import__("gitops_release.core.db", fromlist=["load_db"]).load_db(
+                (repo.path / "db/db.json").read_text()
+            )
+    for container in containers:
+        fast = read_history(repo.path, parse_query(container))
+        slow = read_history(repo.path, parse_query(container), exhaustive=True)
+        assert fast.db_changes == slow.db_changes
+        assert fast.blobs_read <= slow.blobs_read
