@@ -27,6 +27,7 @@ import itertools
 import re
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
@@ -524,6 +525,29 @@ def read_history(
             f"ref '{ref}' is not a commit of {git.cwd}",
             fix="give a branch, tag or commit SHA that is fetched",
         )
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return _read(git, pool, head, query, ref, db_path, policy_path, overlays_dir, exhaustive)
+
+
+def _overlay_log(
+    git: Git, head: str, paths: Sequence[str] | None, wide_log: list[_Logged] | None
+) -> tuple[list[_Logged], dict[str, Commit]]:
+    logged = wide_log if paths is None else _log_raw(git, head, paths)
+    return logged or [], _tips(git, [item.commit for item in logged or [] if len(item.parents) > 1])
+
+
+def _read(
+    git: Git,
+    pool: ThreadPoolExecutor,
+    head: str,
+    query: Query,
+    ref: str,
+    db_path: str,
+    policy_path: str,
+    overlays_dir: str | None,
+    exhaustive: bool,
+) -> History:
+    first_parent = pool.submit(_first_parent_order, git, head)
     notes: list[str] = []
     blobs = _Blobs(git, notes)
 
@@ -567,7 +591,6 @@ def read_history(
     all_layouts = list({id(lay): lay for lay in (layout_for(p) for *_, p in policies)}.values())
     all_layouts = all_layouts or [layout_for(DEFAULT_POLICY)]
     head_policy = policies[-1][3] if policies else DEFAULT_POLICY
-    order = _first_parent_order(git, head)
 
     # -- db.json: one cheap log of the one file, then only the versions the segment search needs --
     db_log = small_log
@@ -611,16 +634,29 @@ def read_history(
         wide_paths.update(lay.values)
     wide_log: list[_Logged] | None = None
     containers = _containers(query, db_at_head)
-    if not containers and not exhaustive:
+    if not containers:
         wide_log = _log_raw(git, head, sorted({"."} if "." in wide_paths else wide_paths))
         containers = _containers_from_overlays(query, wide_log, all_layouts, blobs, db_at_head, head_policy)
-    if not containers or exhaustive:
-        if not containers and versions:
+    if not containers:
+        if versions:
             notes.append(
                 f"the image is in no db.json entry at head nor in any overlay: "
                 f"every one of the {len(versions)} versions of {db_path} was read to look for it"
             )
         containers |= _scan_db(db, [oid for _, oid in versions], query)
+
+    # The overlays' log (the containers' app directories under every layout the policy had) runs
+    # in a second git process while the db.json versions are read.
+    apps = {head_policy.overlay_app(c) for c in containers}
+    if wide_log is not None or not apps:
+        overlay_paths = None if wide_log is not None else sorted(wide_paths)
+    else:
+        paths = {policy_path}
+        for lay in all_layouts:
+            paths.update(lay.values)
+            paths.update(lay.app_paths(apps))
+        overlay_paths = sorted({"."} if "." in paths else paths)
+    overlay_log = pool.submit(_overlay_log, git, head, overlay_paths, wide_log)
 
     keys = sorted(
         {(c, ch) for c in containers for ch in head_policy.channels}
@@ -641,19 +677,11 @@ def read_history(
                     after=after if isinstance(after, Release) else None,
                 )
             )
+    order = first_parent.result()
     db_changes.sort(key=lambda c: (order.get(c.commit.sha, -1), c.container, c.channel))
 
-    # -- overlays: the log of the containers' app directories (every layout the policy had) ------
-    apps = {head_policy.overlay_app(c) for c in containers}
-    if wide_log is not None or not apps:
-        logged = wide_log if wide_log is not None else _log_raw(git, head, sorted(wide_paths))
-    else:
-        paths = {policy_path}
-        for lay in all_layouts:
-            paths.update(lay.values)
-            paths.update(lay.app_paths(apps))
-        logged = _log_raw(git, head, sorted({"."} if "." in paths else paths))
-    tips = _tips(git, [item.commit for item in logged if len(item.parents) > 1])
+    # -- overlays ---------------------------------------------------------------------------
+    logged, tips = overlay_log.result()
     needles = _needles(query, [r for r in db_at_head if r.container in containers], db_changes)
     overlay_changes, overlays_at_head = _overlay_history(
         logged, policy_by_commit, layout_for, head_policy, blobs, notes, apps, needles, tips, db_commits
@@ -761,11 +789,42 @@ def _scan_db(db: _DbVersions, oids: Sequence[str | None], query: Query) -> set[s
         for oid in chunk:
             data = db.blobs.get(oid)
             if data is not None and (not needle or needle in data):
-                for key, release in db.all_entries(oid).items():
-                    if isinstance(release, Release) and _release_hit(query, release):
-                        found.add(key[0])
+                found |= _raw_hits(data, query)
             db.blobs.evict(oid)
             db.full_cache.pop(oid, None)
+    return found
+
+
+def _raw_hits(data: bytes, query: Query) -> set[str]:
+    """Containers of the release objects in one db.json version that the query matches, compared
+    on the raw JSON (no Release built: this runs on every version of a big db)."""
+    try:
+        doc = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return set()
+    items = doc.get("releases") if isinstance(doc, dict) else None
+    found: set[str] = set()
+    image = normalise_image(query.image) if query.image else None
+    for item in items if isinstance(items, list) else ():
+        if not isinstance(item, dict) or not isinstance(item.get("container"), str):
+            continue
+        source = item.get("source")
+        sha = source.get("sha") if isinstance(source, dict) else None
+        if query.kind == "source-sha":
+            hit = (isinstance(sha, str) and sha.startswith(query.source_sha or "")) or item.get(
+                "tag"
+            ) == query.tag
+        else:
+            hit = (
+                (
+                    image is None
+                    or (isinstance(item.get("image"), str) and normalise_image(item["image"]) == image)
+                )
+                and (query.digest is None or item.get("digest") == query.digest)
+                and (query.tag is None or item.get("tag") == query.tag)
+            )
+        if hit:
+            found.add(item["container"])
     return found
 
 
@@ -1035,6 +1094,9 @@ def _overlay_history(
             if data is not None and any(n in data for n in needles):
                 relevant.append(lid)
                 break
+    # The release manifests those commits wrote beside the files (provenance), read in one go.
+    wanted_positions = {position for lid in relevant for position, *_ in versions[lid]}
+    blobs.load(blob for (position, _dir), blob in manifests.items() if position in wanted_positions)
     parsed: dict[tuple[str, str, str], dict[str, ImageState] | None] = {}
     changes: list[OverlayChange] = []
     at_head: list[tuple[str, str, str, ImageState]] = []
