@@ -32,10 +32,10 @@ EMPTY_DB = '{\n  "schemaVersion": 1,\n  "releases": []\n}\n'
 SOURCE_SHA = "c0ffee" + "0" * 34
 
 
-def release(tag: str, digest: str, sha: str = SOURCE_SHA) -> dict[str, Any]:
+def release(tag: str, digest: str, sha: str = SOURCE_SHA, channel: str = "dev") -> dict[str, Any]:
     return {
         "container": "api",
-        "channel": "dev",
+        "channel": channel,
         "image": IMAGE,
         "tag": tag,
         "digest": digest,
@@ -54,11 +54,11 @@ class History:
     def sandbox(self) -> GitHubSandbox:
         return self.repo.sandbox
 
-    def dispatch(self, tag: str, digest: str, sha: str = SOURCE_SHA) -> None:
-        """update-db of a dispatched release into dev, written through to the dev overlay."""
+    def dispatch(self, tag: str, digest: str, sha: str = SOURCE_SHA, channel: str = "dev") -> None:
+        """update-db of a dispatched release into ``channel``, written through to its overlay."""
         work = self.repo.clone()
         env = {
-            "INPUT_PAYLOAD": json.dumps(release(tag, digest, sha)),
+            "INPUT_PAYLOAD": json.dumps(release(tag, digest, sha, channel)),
             "INPUT_REPOSITORY-PATH": str(work),
             "INPUT_WRITE-THROUGH": "true",
         }
@@ -333,3 +333,41 @@ def test_a_one_app_layout_without_a_star_is_traced_too(github_sandbox: GitHubSan
     [stay] = stage.stays
     assert (stay.arrival.kind, stay.arrival.pull_request, stay.arrival.commit) == ("promote", number, merge)
     assert stay.left_kind == "rollback" and not stage.present
+
+
+def test_the_cli_writes_the_json_answer_and_narrows_by_env(
+    history: History, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from gitops_release.cli import main
+
+    history.dispatch("sha-3", DIGEST_3)
+    history.merge(history.promote_pr("dev", "stage"))
+    checkout = history.clone()
+    answer = tmp_path / "out" / "trace.json"
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(checkout)}
+
+    argv = ["trace", "sha-3", "--repo-dir", str(checkout), "--env", "stage", "--format", "json"]
+    assert main([*argv, "--json-file", str(answer)], env) == 0
+
+    printed = json.loads(capsys.readouterr().out)
+    assert printed == json.loads(answer.read_text(encoding="utf-8"))
+    assert printed["found"] is True and [e["environment"] for e in printed["environments"]] == ["stage"]
+    assert printed["environments"][0]["stays"][0]["arrival"]["kind"] == "promote"
+    assert printed["presentIn"] == ["stage"]
+
+
+def test_a_container_query_traces_its_latest_releases_newest_first(history: History) -> None:
+    # db.json at head holds one release of api per channel it was dispatched to.
+    history.dispatch("sha-3", DIGEST_3, channel="stage")
+    history.dispatch("sha-4", DIGEST_4, sha="d" * 40)
+
+    result = run_trace(history.clone(), "api")
+
+    assert [image.tag for image in result.images] == ["sha-4", "sha-3"]
+    where = {
+        (result.images[i].tag, e.environment)
+        for i, e in zip(result.image_of_environment, result.environments, strict=True)
+        if e.present
+    }
+    assert where == {("sha-4", "dev"), ("sha-3", "stage")}
+    assert [image.tag for image in run_trace(history.clone(), "api", limit="1").images] == ["sha-4"]
