@@ -83,7 +83,15 @@ def _build_parser(name: str, module: ModuleType) -> argparse.ArgumentParser:
             raise UsageError(f"{self.prog}: {message}", fix=f"see '{self.prog} --help'")
 
     parser = _Parser(prog=f"gitops-release {name}", description=COMMANDS[name][1])
+    positional = getattr(module, "POSITIONAL", None)  # an input also given as the one bare argument
+    if positional is not None:
+        parser.add_argument(
+            "_positional", nargs="?", metavar=positional.upper(), help=f"same as --{positional}"
+        )
+    env_only = getattr(module, "ENV_ONLY", ())  # secrets: no flag (ps and shell history show argv)
     for spec in module.INPUTS:
+        if spec.name in env_only:
+            continue
         shown = _default_text(spec)
         default = f" (default: {shown})" if shown else ""  # added here: a spec's help must not say it
         required = " (required)" if spec.required else ""
@@ -112,6 +120,15 @@ def run_command(name: str, args: Sequence[str], env: Mapping[str, str], console:
         namespace = _build_parser(name, module).parse_args(list(args))
         as_json = namespace.json
         flags = {key: value for key, value in vars(namespace).items() if key != "json" and value is not None}
+        bare = flags.pop("_positional", None)
+        if bare is not None:
+            positional = module.POSITIONAL
+            if positional in flags:
+                raise UsageError(
+                    f"gitops-release {name}: {positional} given twice (as --{positional} and as an argument)",
+                    fix=f"give it once, e.g. gitops-release {name} VALUE",
+                )
+            flags[positional] = bare
     inputs = module.Inputs.from_reader(InputReader(env=env, flags=flags))
     ctx = Context(console=console, env=dict(env))  # workdir: the current directory, when used
     restore = _interrupt_on_sigterm() if getattr(module, "INTERRUPT_ON_SIGTERM", False) else None

@@ -2,7 +2,8 @@
 each step's real effect (init writes both repositories, a build dispatches, update-db commits,
 overlays status, a promotion by pull request and its merge, Argo CD syncing the merge while
 await-argocd-sync shows its progress, report-status's commit status and deployment as the GitHub
-sandbox stores them, a timed rollback of stage, the table of what runs where and the timeline).
+sandbox stores them, a timed rollback of stage, the table of what runs where, a trace of the image
+it shipped and the timeline).
 No timed assertion: the rollback's time is printed, the test checks only that it is."""
 
 from __future__ import annotations
@@ -145,6 +146,7 @@ def test_ends_with_the_environment_image_table_and_the_timeline(demo: str) -> No
         "report-status from the evidence",
         "Rollback of stage",
         "Where each image runs now",
+        "trace: where is the image it shipped",
     ):
         assert any(expected in title for title in titles), (expected, titles)
     offsets = [float(offset) for offset, _, _ in steps]
@@ -152,6 +154,25 @@ def test_ends_with_the_environment_image_table_and_the_timeline(demo: str) -> No
     assert re.search(r"^  total \d+\.\d s$", timeline, re.MULTILINE)
     # every step's header carries its offset too
     assert len(re.findall(r"\033\[0m  \(\+\d+\.\d s\)$", demo, re.MULTILINE)) == len(steps)
+
+
+def test_ends_with_a_trace_of_the_image_it_shipped(demo: str) -> None:
+    tag = _one(r"--tag (sha-[0-9a-f]{8}) ", demo).group(1)
+    shipped = f"ghcr.io/org/my-app:{tag}@sha256:{'3b' * 32}"
+    start = demo.index(f"$ gitops-release trace {shipped} --argocd-server http://127.0.0.1:")
+    table = demo[start : demo.index("--format markdown", start)]
+    # dev: dispatched (update-db), live in Argo CD; stage: promoted by PR #1, then rolled back.
+    assert re.search(r"^  dev +yes +yes +\S.*dispatch by ", table, re.MULTILINE), table
+    assert re.search(
+        r"^  stage +no +no +- +promote from dev, PR #1 .*sha-00000000 \(rollback\)$", table, re.MULTILINE
+    )
+    assert re.search(r"^  prod +no +no +- +- ", table, re.MULTILINE), table
+    # GitHub has no deployment status for dev: the gap is called out.
+    assert re.search(r"^    gap dev: ", table, re.MULTILINE), table
+    markdown = demo[demo.index("--format markdown", start) :]
+    assert "| dev | ✅ yes | ✅ yes (my-app-dev) |" in markdown
+    assert "```mermaid\n  gantt\n" in markdown and "  section stage\n" in markdown
+    assert "**gap** (dev)" in markdown
 
 
 def test_every_request_matched_the_api_contracts(demo: str) -> None:

@@ -23,6 +23,7 @@ PAGES = {
     "overlays status": "docs/promote-overlay.md",
     "await-argocd-sync": "docs/await-argocd-sync.md",
     "report-status": "docs/report-status.md",
+    "trace": "docs/trace.md",
     "serve": "docs/serve.md",
     "init config-repo": "docs/init.md",
     "init source-repo": "docs/init.md",

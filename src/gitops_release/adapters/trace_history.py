@@ -417,7 +417,7 @@ class _Layout:
         """The directories that hold ``apps``' env overlays under this layout (the prefix when a
         glob is not a plain ``*``)."""
         stars = [i for i, part in enumerate(self.pattern) if any(ch in part for ch in "*?[")]
-        if any(self.pattern[i] != "*" for i in stars):
+        if not stars or any(self.pattern[i] != "*" for i in stars):  # no *: one app, the whole dir
             return {self.prefix() or "."}
         out = set()
         for app in apps:
@@ -1073,10 +1073,12 @@ def _overlay_history(
         blob
         for vs in candidates.values()
         for _, path, blob, where, _ in vs
-        if blob not in (None, "skip") and (where[1] in apps or not apps or where[2] == "values")
+        if blob not in (None, "skip")
+        and (where[1] in apps or not where[1] or not apps or where[2] == "values")
     )
     for lid, vs in sorted(candidates.items()):
-        if any(where[1] in apps and where[2] == "kustomize" for _, _, _, where, _ in vs):
+        # app "" (overlays.dir without a *): the one app of the repo, every container's
+        if any((where[1] in apps or not where[1]) and where[2] == "kustomize" for _, _, _, where, _ in vs):
             relevant.append(lid)
             continue
         for _, _, blob, _, _ in vs:

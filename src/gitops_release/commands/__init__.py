@@ -44,6 +44,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "gitops_release.commands.report_status",
         "Report a run to GitHub: commit status, deployment status (preview too), one PR comment per context.",
     ),
+    "trace": (
+        "gitops_release.commands.trace",
+        "Where an image is now and how it got there: envs, promotions, rollbacks, Argo CD, deployments.",
+    ),
     "serve": (
         "gitops_release.commands.serve",
         "Serve db.json over HTTP (release-channel API): reloads on change, health, metrics. Extra: server.",

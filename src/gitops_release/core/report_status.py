@@ -490,6 +490,18 @@ def _destination(url: str) -> str | None:
     return f"<{clean}>"
 
 
+def markdown_text(text: str, limit: int = MAX_CELL_CHARS) -> str:
+    """Untrusted text (a commit subject, an author, a server's message) as one Markdown line or
+    table cell that can only show as text (``_inline``); for the other Markdown renderers
+    (``core/trace_render``), so there is one neutraliser."""
+    return _inline(text, limit)
+
+
+def markdown_link_target(url: str) -> str | None:
+    """``<url>`` for a Markdown link to a valid http(s) URL without credentials, else None."""
+    return _destination(url)
+
+
 def _github_length(text: str) -> int:
     return len(text.encode("utf-16-le", "surrogatepass")) // 2
 

@@ -16,7 +16,10 @@ account and no network (everything listens on 127.0.0.1).
    success) and the deployment (from the evidence), and the sandbox shows both.
 6. Rollback of stage (seed 004: within 5 minutes), timed from the rollback command to Synced +
    Healthy, and reported the same way.
-7. What runs where (environment by image, in Git and in Argo CD) and the timeline of every step.
+7. What runs where (environment by image, in Git and in Argo CD).
+8. ``trace`` of the image it shipped: per environment, whether it is there (in Git and in Argo CD),
+   since when, how it arrived (dispatch, pull request, rollback), what replaced it, and what
+   disagrees (drift, deployments without a status); then the timeline of every step.
 
 Every command runs as a real subprocess of this interpreter, exactly as a workflow step would.
 """
@@ -413,6 +416,21 @@ def main() -> int:
             timeline.step("Where each image runs now, per environment")
             _run(["overlays", "status"], {}, checkout)
             _show_argocd(argocd)
+
+            timeline.step("trace: where is the image it shipped now, and how did it get there?")
+            # Read only: the config repo's history, Argo CD's applications, GitHub's deployments.
+            trace_env = {
+                "GITHUB_API_URL": sandbox.url,
+                "GITHUB_REPOSITORY": CONFIG_REPO,
+                "GITHUB_TOKEN": TOKEN,
+                "ARGOCD_TOKEN": ARGOCD_TOKEN,
+            }
+            shipped = f"{IMAGE}:{tag}@{DIGEST}"
+            _run(["trace", shipped, "--argocd-server", argocd.url], trace_env, checkout)
+            print("  and as Markdown (the step summary of actions/trace; GitHub draws the Mermaid gantt):")
+            _run(
+                ["trace", shipped, "--argocd-server", argocd.url, "--format", "markdown"], trace_env, checkout
+            )
 
             # Every request and response above was checked against GitHub's OpenAPI description.
             if sandbox.violations:
