@@ -154,7 +154,12 @@ def cut_description(text: str, limit: int = DESCRIPTION_LIMIT) -> str:
     if len(line) <= limit:
         return line
     cut = limit - len(ELLIPSIS)
-    while cut > 0 and not _is_boundary(line, cut):
+    while cut > 0:
+        # The space stripped before the ellipsis moves the cut: it must still be a boundary, or a
+        # joiner followed by a space ("a\u200d b") would be left dangling at the end.
+        cut = len(line[:cut].rstrip())
+        if _is_boundary(line, cut):
+            break
         cut -= 1
     if cut == 0 and line and not _is_extend(line[0]):
         # One character with more marks than fit (zalgo): keep the base, drop its marks.

@@ -113,6 +113,29 @@ def test_cut_keeps_an_emoji_zwj_sequence_whole() -> None:
     assert cut == "a" * 136 + "…"
 
 
+@pytest.mark.parametrize(
+    ("text", "limit", "expected"),
+    [
+        # A joiner then a space: the space is stripped before the ellipsis, which must not leave
+        # the joiner (it joins nothing) at the end; the character it hangs on goes with it.
+        ("0" * 31 + "\u200d 00", 34, "0" * 30 + "…"),
+        ("ab \u200d\u200d cd", 5, "ab…"),
+        ("x" * 10 + "\U0001f468\u200d \U0001f469", 13, "x" * 10 + "…"),
+        # A variation selector or a combining mark then a space stays on its base character.
+        ("0" * 31 + "\ufe0f 00", 34, "0" * 31 + "\ufe0f…"),
+        ("a" * 31 + "\u0301 00", 34, "a" * 31 + "\u0301…"),
+        # The cut falls on a mark or selector: it goes with its base, not left on its own.
+        ("a" * 32 + "\u0301\u0302b", 34, "a" * 31 + "…"),
+        ("0" * 32 + "\ufe0fb", 33, "0" * 31 + "…"),
+    ],
+)
+def test_a_cut_leaves_no_joiner_selector_or_mark_dangling(text: str, limit: int, expected: str) -> None:
+    cut = cut_description(text, limit)
+    assert cut == expected
+    kept = cut[:-1]
+    assert kept[-1] != "\u200d" and len(cut) <= limit
+
+
 def test_cut_never_splits_a_flag() -> None:
     flags = "\U0001f1e9\U0001f1ea" * 100  # 200 code points, 100 flags
     cut = cut_description(flags)
