@@ -21,6 +21,7 @@ import io
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import threading
@@ -362,11 +363,57 @@ def test_without_runner_temp_the_venv_is_private_under_the_users_cache(tmp_path:
 
 
 OTHER_UID = 65534  # nobody
+#: Owned by root and writable by no one else on any Linux; bind-mounted where a user cannot chown.
+ROOT_OWNED_DIRECTORY = Path("/")
+ROOT_OWNED_FILE = Path("/etc/passwd")
 
 
-def make_foreign(path: Path) -> None:
-    # Needs root (CAP_CHOWN): the tests run as root in this project's containers and CI.
-    os.chown(path, OTHER_UID, OTHER_UID, follow_symlinks=False)
+def action_run_not_owning(
+    path: Path, env: dict[str, str], cwd: Path, *args: str
+) -> subprocess.CompletedProcess[str]:
+    """action-run.sh run while ``path`` (a directory or a plain file) belongs to another user.
+
+    As root: ``path`` is chowned to nobody. Any other user cannot give a file away, so the script
+    runs in a new user and mount namespace (this user mapped to root there) where a root-owned
+    directory or file is bind-mounted on ``path``: real root is unmapped there, so the script sees
+    ``path`` owned by nobody (65534), not by itself; the mount goes with the namespace. Either
+    way the script's own ``[ -O ]`` check decides, unchanged."""
+    if os.geteuid() == 0:
+        os.chown(path, OTHER_UID, OTHER_UID, follow_symlinks=False)
+        return action_run(env, cwd, *args)
+    source = ROOT_OWNED_DIRECTORY if path.is_dir() else ROOT_OWNED_FILE
+    mode = source.stat()
+    # Only ownership may be wrong: a group- or world-writable source would be refused for that.
+    assert mode.st_uid != os.geteuid() and not mode.st_mode & 0o022, f"{source} is not root's only"
+    unshare, mount, shell = shutil.which("unshare"), shutil.which("mount"), shutil.which("sh")
+    assert unshare and mount and shell, "needs util-linux unshare and mount when not run as root"
+    mount_then_run = 'set -e; "$1" --rbind "$2" "$3"; shift 3; exec "$@"'
+    namespace = [unshare, "--user", "--map-root-user", "--mount"]
+    done = subprocess.run(
+        [
+            *namespace,
+            shell,
+            "-c",
+            mount_then_run,
+            "sh",
+            mount,
+            str(source),
+            str(path),
+            "bash",
+            str(ACTION_RUN),
+            *args,
+        ],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert "unshare:" not in done.stderr and "mount:" not in done.stderr, (
+        "not root and no unprivileged user namespace (kernel.unprivileged_userns_clone or AppArmor's "
+        "restrict_unprivileged_userns): run these cases as root\n" + done.stderr
+    )
+    return done
 
 
 @pytest.mark.parametrize("which", ["cache", "venv"])
@@ -386,9 +433,10 @@ def test_a_venv_or_cache_directory_that_is_not_private_is_refused(
     else:
         path.mkdir(mode=0o700)
         path.chmod({"group-writable": 0o770, "world-writable": 0o707, "not-owned": 0o700}[how])
-        if how == "not-owned":
-            make_foreign(path)
-    done = action_run(env, tmp_path, "update-db")
+    if how == "not-owned":
+        done = action_run_not_owning(path, env, tmp_path, "update-db")
+    else:
+        done = action_run(env, tmp_path, "update-db")
     fix = f"remove the link (rm {path})" if how == "symlink" else f"remove it (rm -rf {path})"
     assert_refused(done, path, fix)
     assert list(elsewhere.iterdir()) == [], "something was written through the link"
@@ -411,8 +459,9 @@ def test_a_lock_file_that_is_not_a_private_plain_file_is_refused(tmp_path: Path,
     else:
         lock.write_text("", encoding="utf-8")
         lock.chmod(0o660 if how == "group-writable" else 0o600)
-        if how == "not-owned":
-            make_foreign(lock)
-    done = action_run(env, tmp_path, "update-db")
+    if how == "not-owned":
+        done = action_run_not_owning(lock, env, tmp_path, "update-db")
+    else:
+        done = action_run(env, tmp_path, "update-db")
     assert_refused(done, lock, f"remove it (rm -f {lock})")
     assert victim.read_text(encoding="utf-8") == "keep me\n", "the link's target was truncated"

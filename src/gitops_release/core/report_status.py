@@ -154,7 +154,12 @@ def cut_description(text: str, limit: int = DESCRIPTION_LIMIT) -> str:
     if len(line) <= limit:
         return line
     cut = limit - len(ELLIPSIS)
-    while cut > 0 and not _is_boundary(line, cut):
+    while cut > 0:
+        # The space stripped before the ellipsis moves the cut: it must still be a boundary, or a
+        # joiner followed by a space ("a\u200d b") would be left dangling at the end.
+        cut = len(line[:cut].rstrip())
+        if _is_boundary(line, cut):
+            break
         cut -= 1
     if cut == 0 and line and not _is_extend(line[0]):
         # One character with more marks than fit (zalgo): keep the base, drop its marks.
@@ -424,6 +429,8 @@ _AUTOLINK_SCHEME = re.compile(r"(?i)(https?|ftp|mailto|xmpp)(?=:)")
 _AUTOLINK_WWW = re.compile(r"(?i)(www)(?=\.)")
 _REFERENCE = re.compile(r"(?i)(#|gh-)(?=\d)")
 WORD_JOINER = "\u2060"  # invisible; breaks a pattern GitHub would turn into a link or mention
+#: A backtick outside a code span: shown the same, but no delimiter (opens or closes nothing).
+BACKTICK_ENTITY = "&#x60;"
 
 
 def _code_spans(line: str) -> list[tuple[bool, str]]:
@@ -453,14 +460,18 @@ def _plain(text: str) -> str:
     """Plain Markdown text that can only show as text: backslashes escaped first (so a ``\\``
     cannot un-escape the pipe after it), ``|`` ``[`` ``]`` escaped (no cell break, no link, no
     image, no footnote), ``<`` as ``&lt;`` (no raw HTML, no ``<autolink>``), and a word joiner
-    in what GitHub would autolink: ``@mention``, ``https://``, ``www.``, ``#1`` / ``org/repo#1``."""
+    in what GitHub would autolink: ``@mention``, ``https://``, ``www.``, ``#1`` / ``org/repo#1``.
+    A backtick as ``&#x60;`` and ``~`` escaped: a value printed at a line's start (a list item)
+    opens no fence, and one printed next to another value on the line makes no code span with it
+    (nor closes ours)."""
     text = text.replace("\\", "\\\\")
     for char in "|[]":
         text = text.replace(char, "\\" + char)
     text = text.replace("<", "&lt;").replace("@", "@" + WORD_JOINER)
     text = _AUTOLINK_SCHEME.sub(lambda m: m.group(1) + WORD_JOINER, text)
     text = _AUTOLINK_WWW.sub(lambda m: m.group(1) + WORD_JOINER, text)
-    return _REFERENCE.sub(lambda m: m.group(1) + WORD_JOINER, text)
+    text = _REFERENCE.sub(lambda m: m.group(1) + WORD_JOINER, text)
+    return text.replace("`", BACKTICK_ENTITY).replace("~", "\\~")
 
 
 def _code(span: str) -> str:
@@ -486,15 +497,18 @@ def _destination(url: str) -> str | None:
     """A link destination for a valid http(s) URL (``<`` ``>`` encoded for the ``<...>`` form)."""
     if not url or not _url_ok(url):
         return None
-    clean = url.strip().replace("<", "%3C").replace(">", "%3E").replace("|", "%7C")
+    clean = url.strip().replace("<", "%3C").replace(">", "%3E").replace("|", "%7C").replace("`", "%60")
     return f"<{clean}>"
 
 
-def markdown_text(text: str, limit: int = MAX_CELL_CHARS) -> str:
+def markdown_text(text: str, limit: int = MAX_CELL_CHARS, *, code_spans: bool = True) -> str:
     """Untrusted text (a commit subject, an author, a server's message) as one Markdown line or
     table cell that can only show as text (``_inline``); for the other Markdown renderers
-    (``core/trace_render``), so there is one neutraliser."""
-    return _inline(text, limit)
+    (``core/trace_render``), so there is one neutraliser. ``code_spans=False``: its code spans
+    are plain text too, so the result holds no backtick at all (``_plain``)."""
+    if code_spans:
+        return _inline(text, limit)
+    return _plain(_one_line(text, limit))
 
 
 def markdown_link_target(url: str) -> str | None:

@@ -5,8 +5,8 @@ Pure: no I/O, no clock (open stays end at ``result.generated_at``). Every value 
 git, GitHub or Argo CD is untrusted (commit subjects, author names, tags, app names, messages):
 the terminal shows control characters and escape sequences escaped (``promotion.plain_text``),
 Markdown goes through report-status's neutraliser (``report_status.markdown_text``: no link,
-image, HTML, mention or cross-reference), Mermaid labels keep only characters that cannot end a
-label, a statement or the code fence.
+image, HTML, mention, cross-reference, code span or fence; a backtick becomes ``&#x60;``),
+Mermaid labels keep only characters that cannot end a label, a statement or the code fence.
 """
 
 from __future__ import annotations
@@ -286,7 +286,9 @@ def render_table(result: TraceResult, *, width: int = 100) -> str:
 
 
 def _md(value: str, limit: int = MAX_CELL_CHARS) -> str:
-    return markdown_text(value, limit) or "-"
+    # No code span kept: values share lines (and start list items), where a backtick run of one
+    # could pair with another's or open a fence; here no backtick of a value reaches the Markdown.
+    return markdown_text(value, limit, code_spans=False) or "-"
 
 
 def _md_table(envs: Sequence[EnvTrace], image: MatchedImage | None) -> list[str]:

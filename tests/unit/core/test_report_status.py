@@ -4,6 +4,7 @@ descriptions, contexts, environments and URLs, the results JSON, the marked pull
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -22,6 +23,8 @@ from gitops_release.core.report_status import (
     cut_description,
     deployment_state_for_job,
     is_marked,
+    markdown_link_target,
+    markdown_text,
     parse_results,
     preview_environment,
     render_comment,
@@ -111,6 +114,29 @@ def test_cut_keeps_an_emoji_zwj_sequence_whole() -> None:
     text = "a" * 136 + family + "tail"
     cut = cut_description(text)
     assert cut == "a" * 136 + "…"
+
+
+@pytest.mark.parametrize(
+    ("text", "limit", "expected"),
+    [
+        # A joiner then a space: the space is stripped before the ellipsis, which must not leave
+        # the joiner (it joins nothing) at the end; the character it hangs on goes with it.
+        ("0" * 31 + "\u200d 00", 34, "0" * 30 + "…"),
+        ("ab \u200d\u200d cd", 5, "ab…"),
+        ("x" * 10 + "\U0001f468\u200d \U0001f469", 13, "x" * 10 + "…"),
+        # A variation selector or a combining mark then a space stays on its base character.
+        ("0" * 31 + "\ufe0f 00", 34, "0" * 31 + "\ufe0f…"),
+        ("a" * 31 + "\u0301 00", 34, "a" * 31 + "\u0301…"),
+        # The cut falls on a mark or selector: it goes with its base, not left on its own.
+        ("a" * 32 + "\u0301\u0302b", 34, "a" * 31 + "…"),
+        ("0" * 32 + "\ufe0fb", 33, "0" * 31 + "…"),
+    ],
+)
+def test_a_cut_leaves_no_joiner_selector_or_mark_dangling(text: str, limit: int, expected: str) -> None:
+    cut = cut_description(text, limit)
+    assert cut == expected
+    kept = cut[:-1]
+    assert kept[-1] != "\u200d" and len(cut) <= limit
 
 
 def test_cut_never_splits_a_flag() -> None:
@@ -359,6 +385,35 @@ def test_comment_cells_show_results_as_text_only(details: str, shown: str) -> No
     body = comment(results=(ResultRow("schema", "failed", details),))
     [row] = [line for line in body.splitlines() if line.startswith("| schema")]
     assert row == f"| schema | ❌ failed | {shown} |"
+
+
+@pytest.mark.parametrize(
+    ("text", "code_spans", "shown"),
+    [
+        # An unmatched run is text: as entities, it cannot pair with a backtick printed after it.
+        ("a ``` b", True, "a &#x60;&#x60;&#x60; b"),
+        ("`x` and ` lone", True, "`x` and &#x60; lone"),
+        ("~~~ fence ~~strike~~", True, "\\~\\~\\~ fence \\~\\~strike\\~\\~"),
+        # Without code spans no backtick is left at all.
+        ("`x|y` and ```", False, "&#x60;x\\|y&#x60; and &#x60;&#x60;&#x60;"),
+    ],
+)
+def test_markdown_text_leaves_no_backtick_run_or_tilde_that_opens_a_fence(
+    text: str, code_spans: bool, shown: str
+) -> None:
+    assert markdown_text(text, code_spans=code_spans) == shown
+
+
+def test_a_description_of_backticks_opens_no_fence_that_swallows_the_comment() -> None:
+    # No sha: the description starts its line, where ``` or ~~~ would open a fence to the end.
+    for description in ("```js", "~~~"):
+        body = comment(sha="", description=description, results=(ResultRow("schema", "failed", "``` x"),))
+        assert not [line for line in body.splitlines() if re.match(r" {0,3}(`{3,}|~{3,})", line)], body
+        assert "| schema | ❌ failed | &#x60;&#x60;&#x60; x |" in body
+
+
+def test_a_link_target_holds_no_backtick() -> None:
+    assert markdown_link_target("https://x.example/a`b") == "<https://x.example/a%60b>"
 
 
 def test_comment_with_too_many_rows_says_how_many_are_left_out() -> None:

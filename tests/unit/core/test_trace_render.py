@@ -293,8 +293,9 @@ def test_markdown_neutralises_every_untrusted_value() -> None:
     assert "\x1b" not in text and "\r" not in text
     for row in table_rows(text):
         assert cells(row) == 7, row
-    # The same neutraliser as report-status's comment: a cell is exactly markdown_text's form.
-    assert "| " + markdown_text(HOSTILE, 200) + " |" in text
+    # The same neutraliser as report-status's comment (code spans as plain text too): a cell is
+    # exactly markdown_text's form.
+    assert "| " + markdown_text(HOSTILE, 200, code_spans=False) + " |" in text
     # A value can open no fence and no HTML block: ours are the only ones.
     assert text.count("```") == 2 and text.count("<details>") == 1
 
@@ -304,6 +305,43 @@ def test_markdown_says_not_found() -> None:
     text = render_markdown(empty)
     assert "**Not found**: nothing in the history read matches ghcr.io/org/app:sha-aaaaaaa." in text
     assert "```mermaid" not in text and not table_rows(text)
+
+
+def fence_lines(markdown: str) -> list[str]:
+    """Lines that open or close a fenced block (CommonMark: up to 3 spaces, inside a list item too)."""
+    return [line for line in markdown.splitlines() if re.match(r" {0,3}(- +)?(`{3,}|~{3,})", line)]
+
+
+@pytest.mark.parametrize("found", [False, True])
+def test_no_value_opens_closes_or_joins_a_fence_or_code_span(found: bool) -> None:
+    # Backtick and tilde runs in the values printed around and in the "Not found" line, the
+    # notes and deployments (list items), the findings, the events and the table.
+    ticks = "```"
+    answer = result(
+        found=found,
+        query=Query(raw=f"app:{ticks}", kind="tag", tag=ticks),
+        ref=f"{ticks}main `",
+        head=ticks + "abcd",
+        notes=(ticks, "~~~ note", "`` a ``` b", "````"),
+        findings=(Finding("drift", ticks, f"{ticks}js"),),
+        timeline=(TimelineEvent(T0, "`dev`", "overlay", ticks, SHA, "~~~"),),
+    )
+    env = answer.environments[1]
+    deploy = replace(env.deployments[0], environment=f"{ticks}js", creator="`x`")
+    answer = replace(answer, environments=(answer.environments[0], replace(env, deployments=(deploy,))))
+    answer = replace(answer, image_of_environment=(0, 0))
+    text = render_markdown(answer)
+    # The gantt's fence is the only one; no backtick of a value is left anywhere else (an event's
+    # commit is ours: a checked hex sha in a code span).
+    assert fence_lines(text) == ["```mermaid", "```"]
+    assert "`" not in re.sub(r"`[0-9a-f]{7}`", "", outside_fences(text))
+    where = "History of &#x60;&#x60;&#x60;main &#x60; at &#x60;&#x60;&#x60;abcd,"
+    assert where in text
+    assert "- \\~~~ note" not in text and "- \\~\\~\\~ note" in text
+    assert "- &#x60;&#x60;&#x60;" in text
+    for row in table_rows(text):
+        assert cells(row) == 7, row
+    assert text.count("```") % 2 == 0
 
 
 def big_result(events: int) -> TraceResult:
