@@ -131,7 +131,7 @@ def test_a_never_released_image_is_not_found_after_the_scan(tmp_path: Path) -> N
     assert by_reference.notes == ()  # the repository names the container: no scan
     bare = read_history(repo.path, parse_query("sha-nothere"))
     assert bare.db_changes == () and bare.overlay_changes == ()
-    assert any("versions of db/db.json was read" in note for note in bare.notes)
+    assert any("versions of db/db.json was searched" in note for note in bare.notes)
     for history, query in ((by_reference, f"{IMAGE}:sha-0"), (bare, "sha-nothere")):
         result = build_trace(
             parse_query(query),
@@ -298,6 +298,7 @@ def test_segment_search_equals_reading_every_version(tmp_path: Path, seed: int) 
 
 
 OLD = "images:\n- name: ghcr.io/org/app\n  newTag: sha-1\n- name: ghcr.io/org/web\n  newTag: sha-9\n"
+DIGESTED = OLD.replace("  newTag: sha-1\n", "  newTag: sha-1\n  digest: sha256:" + "a" * 64 + "\n")
 
 
 @pytest.mark.parametrize(
@@ -310,13 +311,19 @@ OLD = "images:\n- name: ghcr.io/org/app\n  newTag: sha-1\n- name: ghcr.io/org/we
         (OLD.replace("newTag: sha-1", "newTag: sha-2 # c"), False),
         (OLD.replace("newTag: sha-1", "newTag: &a sha-2"), False),
         (OLD.replace("  newTag: sha-1", "  newTag: sha-2\n  digest: sha256:" + "0" * 64), False),
+        # promote-overlay moves newTag and digest together; two entries at once are fine too
+        (DIGESTED.replace("sha-1", "sha-2").replace("a" * 64, "b" * 64), True),
+        (OLD.replace("sha-1", "sha-2").replace("sha-9", "sha-8"), True),
+        (OLD.replace("sha-1", "sha-2").replace("- name: ghcr.io/org/web", "- name: ghcr.io/org/x"), False),
+        (OLD.replace("sha-1", "sha-2").replace("sha-9", "1.10"), False),
         (OLD.replace("- name: ghcr.io/org/app", "- name: ghcr.io/org/other"), False),
         (OLD.replace("newTag: sha-1", "newTagX: sha-2"), False),
     ],
 )
 def test_a_one_value_edit_skips_the_parse_only_when_certain(new: str, quick: bool) -> None:
-    states = trace_history._states(OLD.encode(), "k.yaml", "kustomize", None)
-    got = trace_history._one_value_edit(OLD.encode(), new.encode(), states)
+    old = DIGESTED if "digest: sha256:" + "b" * 64 in new else OLD
+    states = trace_history._states(old.encode(), "k.yaml", "kustomize", None)
+    got = trace_history._one_value_edit(old.encode(), new.encode(), states)
     assert (got is not None) == quick
     if got is not None:
         assert got == trace_history._states(new.encode(), "k.yaml", "kustomize", None)
@@ -327,3 +334,63 @@ def test_a_value_written_twice_is_parsed(tmp_path: Path) -> None:
     states = trace_history._states(text.encode(), "k.yaml", "kustomize", None)
     new = text.replace("newTag: sha-1\n- name: b", "newTag: sha-2\n- name: b")
     assert trace_history._one_value_edit(text.encode(), new.encode(), states) is None
+
+
+def test_a_promotion_without_its_trailer_takes_the_kind_its_release_manifest_records(tmp_path: Path) -> None:
+    """A squash merge whose body was dropped, an amended message, a merged PR whose commits lost
+    the trailer: the release manifest the same commit wrote says promote / rollback, not edit."""
+    repo = ConfigRepo(tmp_path / "repo")
+    repo.init()
+    repo.update_db(release("app", "dev", "sha-1"), write_through=True)
+    repo.set_overlay(
+        "app", "staging", IMAGE, "sha-1", source_env="dev", message="promote app (#4)", trailer=False
+    )
+    repo.update_db(release("app", "dev", "sha-2"), write_through=True)
+    repo.set_overlay("app", "staging", IMAGE, "sha-2", source_env="dev", merge_pr=5, trailer=False)
+    repo.set_overlay("app", "staging", IMAGE, "sha-1", kind="rollback", message="amended", trailer=False)
+    repo.commit({repo.overlay_path("app", "prod"): kustomization({IMAGE: ("sha-1", None)})}, "by hand")
+    history = read_history(repo.path, parse_query(f"{IMAGE}:sha-1"))
+    assert [(env, after, kind) for env, _before, after, kind in changes(history)] == [
+        ("dev", "sha-1", "dispatch"),
+        ("staging", "sha-1", "promote"),
+        ("dev", "sha-2", "dispatch"),
+        ("staging", "sha-2", "promote"),
+        ("staging", "sha-1", "rollback"),
+        ("prod", "sha-1", "edit"),  # no trailer and no manifest: an edit
+    ]
+    staging = [c for c in history.overlay_changes if c.environment == "staging"]
+    assert [c.source_environment for c in staging] == ["dev", "dev", None]
+    assert [c.commit.pull_request for c in staging] == [4, 5, None]
+
+
+def test_a_tag_only_an_old_db_version_held_is_found_by_the_db_search(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No overlay ever held it and no db.json entry at head does: git grep over the db.json
+    versions (several calls, two processes) finds the one version, and only it is parsed."""
+    monkeypatch.setattr(trace_history, "_GREP_ARGS", 2)
+    repo = ConfigRepo(tmp_path / "repo")
+    repo.init()
+    repo.update_db(release("app", "dev", "sha-1"), write_through=True)
+    repo.update_db(release("app", "staging", "sha-old"))  # no overlay: a channel without write-through
+    for n in range(2, 7):
+        repo.update_db(release("app", "dev", f"sha-{n}"), write_through=True)
+    repo.update_db(release("app", "staging", "sha-6"))
+    history = read_history(repo.path, parse_query("sha-old"))
+    staging = [c for c in history.db_changes if c.channel == "staging"]
+    assert [(c.channel, c.before and c.before.tag, c.after and c.after.tag) for c in staging] == [
+        ("staging", None, "sha-old"),
+        ("staging", "sha-old", "sha-6"),
+    ]
+    assert any("versions of db/db.json was searched" in note for note in history.notes)
+    result = build_trace(
+        parse_query("sha-old"),
+        history,
+        argo=None,
+        deployments=None,
+        since=None,
+        environments=None,
+        limit=None,
+        now=datetime.now(timezone.utc),
+    )
+    assert result.found and [i.tag for i in result.images] == ["sha-old"]
