@@ -394,3 +394,76 @@ def test_a_tag_only_an_old_db_version_held_is_found_by_the_db_search(
         now=datetime.now(timezone.utc),
     )
     assert result.found and [i.tag for i in result.images] == ["sha-old"]
+
+
+VALUES_POLICY = (
+    "channels: [dev, staging, prod]\n"
+    "overlays:\n"
+    "  dir: apps/*/overlays\n"
+    "  values:\n"
+    "    - image: ghcr.io/org/chart\n"
+    "      files: {dev: charts/chart/values-dev.yaml, staging: charts/chart/values-staging.yaml,\n"
+    "              prod: charts/chart/values-prod.yaml}\n"
+    "      tag: image.tag\n"
+    "      digest: image.digest\n"
+)
+VALUES = "replicaCount: 2\nimage:\n  repository: ghcr.io/org/chart\n  tag: v1  # the chart's tag\n  pullPolicy: Always\n"
+
+
+@pytest.mark.parametrize("query", ["ghcr.io/org/chart:v2", "v2"])
+def test_a_values_file_promotion_is_traced(tmp_path: Path, query: str) -> None:
+    """policy overlays.values: promote-overlay edits the values file in place (core/values
+    set_values); the reader follows the rule's key paths like a kustomize entry."""
+    from gitops_release.commands.promote_overlay import TRAILER
+    from gitops_release.core.values import set_values
+
+    repo = ConfigRepo(tmp_path / "repo")
+    files: dict[str, str | None] = {
+        f"charts/chart/values-{env}.yaml": VALUES for env in ("dev", "staging", "prod")
+    }
+    init = repo.commit(
+        {".gitops-release.yml": VALUES_POLICY, "db/db.json": dump_db(repo.db), **files}, "init"
+    )
+    texts = dict.fromkeys(("dev", "staging", "prod"), VALUES)
+
+    def promote(env: str, tag: str, source: str | None, kind: str = "promote", **extra: str) -> str:
+        path = f"charts/chart/values-{env}.yaml"
+        texts[env] = set_values(texts[env], {"image.tag": tag, **extra}, path=path)
+        message = f"{kind}: chart {source or ''} -> {env} ({tag})\n\n{TRAILER}: kind={kind} to={env} key=k\n"
+        return repo.commit({path: texts[env]}, message, author="alice")
+
+    promote("dev", "v2", None, kind="pin")
+    arrived = promote("staging", "v2", "dev")
+    promote("dev", "v3", None, kind="pin")
+    left = promote("staging", "v1", None, kind="rollback")
+    history = read_history(repo.path, parse_query(query))
+    assert [
+        (c.environment, c.file, c.image, c.before and c.before.new_tag, c.after and c.after.new_tag, c.kind)
+        for c in history.overlay_changes
+        if c.commit.sha != init
+    ] == [
+        ("dev", "charts/chart/values-dev.yaml", "ghcr.io/org/chart", "v1", "v2", "pin"),
+        ("staging", "charts/chart/values-staging.yaml", "ghcr.io/org/chart", "v1", "v2", "promote"),
+        ("dev", "charts/chart/values-dev.yaml", "ghcr.io/org/chart", "v2", "v3", "pin"),
+        ("staging", "charts/chart/values-staging.yaml", "ghcr.io/org/chart", "v2", "v1", "rollback"),
+    ]
+    assert {(e, f, s.new_tag) for e, _a, f, s in history.overlays_at_head} >= {
+        ("dev", "charts/chart/values-dev.yaml", "v3"),
+        ("staging", "charts/chart/values-staging.yaml", "v1"),
+    }
+    result = build_trace(
+        parse_query(query),
+        history,
+        argo=None,
+        deployments=None,
+        since=None,
+        environments=None,
+        limit=None,
+        now=datetime.now(timezone.utc),
+    )
+    assert result.found and [(i.image, i.tag) for i in result.images] == [("ghcr.io/org/chart", "v2")]
+    staging = next(e for e in result.environments if e.environment == "staging")
+    assert not staging.present and [
+        (s.arrival.commit, s.arrival.kind, s.left_commit) for s in staging.stays
+    ] == [(arrived, "promote", left)]
+    assert staging.stays[0].replaced_by == "ghcr.io/org/chart:v1" and staging.stays[0].left_kind == "rollback"
