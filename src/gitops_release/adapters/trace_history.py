@@ -755,6 +755,7 @@ def _read(
         commits_read=len({item.sha for item in logged} | db_commits),
         blobs_read=blobs.read_count,
         notes=tuple(dict.fromkeys(notes)),
+        first_parent=tuple(order),
     )
 
 
@@ -1037,7 +1038,8 @@ def _hints(commits: Sequence[_Logged], containers: Iterable[str]) -> list[int]:
 
 
 def _first_parent_order(git: Git, head: str) -> dict[str, int]:
-    """Position of every first-parent commit of ``head``, oldest 0 (one rev-list)."""
+    """Position of every first-parent commit of ``head``, oldest 0 (one rev-list); the dict keeps
+    that order."""
     out = git.read_bytes("rev-list", "--first-parent", "--reverse", "--end-of-options", head, "--")
     return {sha.decode("ascii"): i for i, sha in enumerate(out.split())}
 

@@ -407,7 +407,10 @@ VALUES_POLICY = (
     "      tag: image.tag\n"
     "      digest: image.digest\n"
 )
-VALUES = "replicaCount: 2\nimage:\n  repository: ghcr.io/org/chart\n  tag: v1  # the chart's tag\n  pullPolicy: Always\n"
+VALUES = (
+    "replicaCount: 2\nimage:\n  repository: ghcr.io/org/chart\n  tag: v1  # the chart's tag\n"
+    "  pullPolicy: Always\n"
+)
 
 
 @pytest.mark.parametrize("query", ["ghcr.io/org/chart:v2", "v2"])
@@ -467,3 +470,11 @@ def test_a_values_file_promotion_is_traced(tmp_path: Path, query: str) -> None:
         (s.arrival.commit, s.arrival.kind, s.left_commit) for s in staging.stays
     ] == [(arrived, "promote", left)]
     assert staging.stays[0].replaced_by == "ghcr.io/org/chart:v1" and staging.stays[0].left_kind == "rollback"
+
+
+def test_history_lists_the_first_parent_commits_oldest_first(tmp_path: Path) -> None:
+    repo, shas = flow(tmp_path)
+    history = read_history(repo.path, parse_query(f"{IMAGE}:sha-1"))
+    listed = repo.git.run("rev-list", "--first-parent", "--reverse", "HEAD").out.split()
+    assert history.first_parent == tuple(listed) and history.first_parent[-1] == shas["rb"]
+    assert shas["p7"] in history.first_parent  # the merge commit, not the pull request's own commit

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -362,3 +363,36 @@ def test_a_renamed_overlay_keeps_the_stay() -> None:
     ]
     result = trace("ghcr.io/org/app:v1", history(moved, at_head={"dev": "v1"}))
     assert [(s.arrival.kind, s.left_at) for s in result.environments[0].stays] == [("dispatch", None)]
+
+
+def test_gap_counts_a_deployment_of_any_commit_landed_while_the_image_was_there() -> None:
+    """first-parent order decides: the arrival commit or a later commit of the branch before the
+    one that replaced it, whenever the deployment was created; the replacing commit never counts."""
+    hist = history(
+        [
+            ov(1, "dev", None, "v1", "dispatch"),
+            ov(2, "staging", None, "v1"),
+            ov(4, "dev", "v1", "v2", "dispatch"),
+            ov(5, "staging", "v1", "v2"),
+        ],
+        at_head={"dev": "v2", "staging": "v2"},
+    )
+    hist = dataclasses.replace(hist, first_parent=tuple(commit(n).sha for n in range(7)))
+    deployments = [
+        # dev: commit 3 landed after v1 arrived (1) and before v2 replaced it (4); deployed late.
+        DeploymentRecord(1, "dev", commit(3).sha, T0 + timedelta(hours=6), "success"),
+        # staging: the replacing commit 5, deployed (oddly early) while v1 was still there.
+        DeploymentRecord(2, "staging", commit(5).sha, T0 + timedelta(hours=3), "success"),
+    ]
+    result = trace("ghcr.io/org/app:v1", hist, deployments=deployments)
+    gaps = [f.environment for f in result.findings if f.kind == "gap"]
+    assert gaps == ["staging"]
+    assert [(e.environment, [d.id for d in e.deployments]) for e in result.environments[:2]] == [
+        ("dev", [1]),
+        ("staging", []),
+    ]
+    # Without the order (a hand-made History), the deployment's time decides as before.
+    unordered_result = trace(
+        "ghcr.io/org/app:v1", dataclasses.replace(hist, first_parent=()), deployments=deployments
+    )
+    assert [f.environment for f in unordered_result.findings if f.kind == "gap"] == ["dev"]
