@@ -36,7 +36,7 @@ from gitops_release.core.trace_model import (
 )
 from gitops_release.errors import InputError
 
-__all__ = ["MAX_QUERY_CHARS", "build_trace", "normalise_image", "parse_query", "state_matches"]
+__all__ = ["MAX_QUERY_CHARS", "build_trace", "normalise_image", "parse_query", "state_holds", "state_matches"]
 
 MAX_QUERY_CHARS = 512
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
@@ -138,6 +138,14 @@ def state_matches(state: ImageState | None, identity: _Identity) -> bool:
             return False
         compared = True
     return compared
+
+
+def state_holds(state: ImageState | None, image: MatchedImage) -> bool:
+    """The image-matching rule of the answer: does an overlay / values entry hold ``image``? Same
+    repository once normalised (``docker.io/library/`` forms as kustomize compares them; an entry's
+    ``newName`` else its ``name``), and tag and digest equal wherever both sides set them, at least
+    one of them compared. commands/trace decides with it whether Argo CD's revisions hold it."""
+    return state_matches(state, _identity(image))
 
 
 def _release_matches(release: Release | None, identity: _Identity) -> bool:

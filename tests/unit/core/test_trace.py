@@ -9,13 +9,14 @@ import pytest
 
 from gitops_release.core.promotion import ImageState
 from gitops_release.core.release import Release, Source
-from gitops_release.core.trace import build_trace, normalise_image, parse_query
+from gitops_release.core.trace import build_trace, normalise_image, parse_query, state_holds
 from gitops_release.core.trace_model import (
     ArgoApp,
     Commit,
     DbChange,
     DeploymentRecord,
     History,
+    MatchedImage,
     OverlayChange,
     Query,
 )
@@ -396,3 +397,52 @@ def test_gap_counts_a_deployment_of_any_commit_landed_while_the_image_was_there(
         "ghcr.io/org/app:v1", dataclasses.replace(hist, first_parent=()), deployments=deployments
     )
     assert [f.environment for f in unordered_result.findings if f.kind == "gap"] == ["dev"]
+
+
+DIGEST_A, DIGEST_B = "sha256:" + "a" * 64, "sha256:" + "b" * 64
+
+
+def matched(image: str, tag: str | None = None, digest: str | None = None) -> MatchedImage:
+    return MatchedImage(None, image, tag, digest)
+
+
+@pytest.mark.parametrize(
+    ("state", "image", "holds"),
+    [
+        (
+            ImageState("nginx", new_tag="1.27"),
+            matched("docker.io/library/nginx", "1.27", None),
+            True,
+        ),
+        (
+            ImageState("base", "index.docker.io/nginx", "1.27"),
+            matched("nginx", "1.27", None),
+            True,
+        ),
+        (
+            ImageState("ghcr.io/org/app", new_tag="v1"),
+            matched("ghcr.io/org/app", "v2", None),
+            False,
+        ),
+        (
+            ImageState("ghcr.io/org/app", new_tag="v1"),
+            matched("ghcr.io/org/web", "v1", None),
+            False,
+        ),
+        # tag and digest compared wherever both sides set them, at least one compared
+        (ImageState("app", new_tag="v1", digest=DIGEST_A), matched("app", "v1", DIGEST_A), True),
+        (ImageState("app", new_tag="v1", digest=DIGEST_A), matched("app", "v1", DIGEST_B), False),
+        (ImageState("app", digest=DIGEST_A), matched("app", "v1", DIGEST_A), True),
+        (ImageState("app", new_tag="v1"), matched("app", None, DIGEST_A), False),
+        (ImageState("app"), matched("app", "v1"), False),
+        (None, matched("app", "v1"), False),
+    ],
+)
+def test_state_holds_is_the_one_matching_rule_and_the_command_uses_it(
+    state: ImageState | None, image: MatchedImage, holds: bool
+) -> None:
+    from gitops_release.commands.trace import _holds
+
+    assert state_holds(state, image) is holds
+    if state is not None:
+        assert _holds(state, image) is holds
