@@ -134,18 +134,28 @@ _FIELDS = ("%H", "%P", "%an", "%ae", "%aI", "%cn", "%cI", "%s", "%b")
 
 
 def _log_raw(
-    git: Git, head: str, paths: Sequence[str], *, renames: bool = True, pickaxe: str | None = None
+    git: Git,
+    head: str,
+    paths: Sequence[str],
+    *,
+    renames: bool = True,
+    pickaxe: str | None = None,
+    exclude: str | None = None,
 ) -> list[_Logged]:
     """Every first-parent commit of ``head`` that changed ``paths``, oldest first, with its raw
     changes (merges against their first parent, renames detected). Records are framed by a fresh
     nonce so no commit message can forge a field. ``pickaxe``: only the commits and files where the
-    number of occurrences of that string changed (``git log -S``)."""
+    number of occurrences of that string changed (``git log -S``). ``exclude``: a path left out
+    (every path is then given with the ``literal`` pathspec magic instead of --literal-pathspecs)."""
     if not paths:
         return []
     nonce = secrets.token_hex(16)
     start, sep, end = f"%x00{nonce}%x1e", f"%x00{nonce}%x1f", f"%x00{nonce}%x1d"
+    pathspecs = sorted(set(paths))
+    if exclude is not None:
+        pathspecs = [f":(literal){path}" for path in pathspecs] + [f":(exclude,literal){exclude}"]
     out = git.read_bytes(
-        "--literal-pathspecs",
+        *(["--literal-pathspecs"] if exclude is None else []),
         "--no-pager",
         "log",
         "--first-parent",
@@ -165,7 +175,7 @@ def _log_raw(
         "--end-of-options",
         head,
         "--",
-        *sorted(set(paths)),
+        *pathspecs,
     )
     records = out.split(f"\0{nonce}\x1e".encode())
     logged: list[_Logged] = []
@@ -569,10 +579,10 @@ def read_history(
 def _warm_imports() -> None:
     """Import the YAML parsers and build the policy validator while the main thread waits on git
     (imports are thread-safe: the main thread waits for a module another thread is importing)."""
-    import gitops_release.adapters.layout  # noqa: F401  (core.overlay, core.values: ruamel.yaml)
     from gitops_release.core.policy import _validator
 
-    _validator()
+    _validator()  # jsonschema: the policy's versions are loaded first
+    import gitops_release.adapters.layout  # noqa: F401  (core.overlay, core.values: ruamel.yaml)
 
 
 def _overlay_log(git: Git, head: str, paths: Sequence[str]) -> tuple[list[_Logged], dict[str, Commit]]:
@@ -592,6 +602,17 @@ def _read(
     exhaustive: bool,
 ) -> History:
     first_parent = pool.submit(_first_parent_order, git, head)
+    # A bare tag or digest that db.json at head does not hold at all will need the overlays'
+    # pickaxe log (below): start it now, beside the log of db.json, over every path but db.json.
+    speculative = None
+    needle = query.digest or query.tag
+    if needle and query.image is None:
+        head_db = _file_at(git, head, db_path)
+        words = [w for w in (query.tag, query.digest, query.container, query.source_sha) if w]
+        if head_db is None or not any(w.encode() in head_db for w in words):
+            speculative = pool.submit(
+                _log_raw, git, head, ["."], renames=False, pickaxe=needle, exclude=db_path
+            )
     notes: list[str] = []
     blobs = _Blobs(git, notes)
 
@@ -683,12 +704,21 @@ def _read(
         # and files where its number of occurrences changed, so every file that held it at some
         # version is listed (with the commit that brought it, or the add of a renamed copy). Only
         # those files' histories are then read to find the containers (bytes-filtered, then parsed).
-        needle = query.digest or query.tag
         wide = sorted({"."} if "." in wide_paths else wide_paths)
         touched = []
         if needle:
-            picked = _log_raw(git, head, wide, renames=False, pickaxe=needle)
-            touched = sorted({e.path for item in picked for e in item.entries} - {policy_path})
+            if speculative is not None and not any(lay.classify(db_path) for lay in all_layouts):
+                picked = speculative.result()  # the same log over a superset of the paths
+            else:
+                picked = _log_raw(git, head, wide, renames=False, pickaxe=needle)
+            touched = sorted(
+                {
+                    e.path
+                    for item in picked
+                    for e in item.entries
+                    if any(lay.classify(e.path) for lay in all_layouts)
+                }
+            )
         narrow = _log_raw(git, head, touched, renames=False) if touched else []
         containers = _containers_from_overlays(query, narrow, all_layouts, blobs, db_at_head, head_policy)
     if not containers:
@@ -757,6 +787,16 @@ def _read(
         notes=tuple(dict.fromkeys(notes)),
         first_parent=tuple(order),
     )
+
+
+def _file_at(git: Git, commit: str, path: str) -> bytes | None:
+    """The bytes of ``path`` at ``commit`` (None when absent or not a blob), one cat-file."""
+    out = git.read_bytes("cat-file", "--batch", input=f"{commit}:{path}\n".encode())
+    header, _, body = out.partition(b"\n")
+    parts = header.split()
+    if len(parts) != 3 or parts[1] != b"blob" or not parts[2].isdigit() or int(parts[2]) > MAX_BLOB_BYTES:
+        return None
+    return body[: int(parts[2])]
 
 
 def _short(exc: BaseException) -> str:
