@@ -18,7 +18,14 @@ from datetime import datetime
 from typing import Literal
 
 from gitops_release.core.promotion import ImageState
-from gitops_release.core.release import CONTAINER_PATTERN, DIGEST_PATTERN, IMAGE_PATTERN, TAG_PATTERN, Release
+from gitops_release.core.release import (
+    CONTAINER_PATTERN,
+    DIGEST_PATTERN,
+    IMAGE_PATTERN,
+    TAG_PATTERN,
+    Release,
+    split_reference,
+)
 from gitops_release.core.trace_model import (
     ArgoApp,
     Arrival,
@@ -81,9 +88,6 @@ def parse_query(text: str) -> Query:
 
 
 def _reference(raw: str, text: str) -> Query:
-    # Imported here: core.overlay loads ruamel.yaml, which the reader loads in the background.
-    from gitops_release.core.overlay import split_reference
-
     name, tag, digest = split_reference(text)
     if not name or not _IMAGE.search(name) or len(name) > 255:
         raise InputError("query", f"{text[:80]!r}: {name[:80]!r} is not an image repository", fix=_FORMS)
