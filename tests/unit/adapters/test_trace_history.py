@@ -478,3 +478,13 @@ def test_history_lists_the_first_parent_commits_oldest_first(tmp_path: Path) -> 
     listed = repo.git.run("rev-list", "--first-parent", "--reverse", "HEAD").out.split()
     assert history.first_parent == tuple(listed) and history.first_parent[-1] == shas["rb"]
     assert shas["p7"] in history.first_parent  # the merge commit, not the pull request's own commit
+
+
+def test_the_pickaxe_log_leaves_out_exactly_the_db_path_whatever_its_characters(tmp_path: Path) -> None:
+    repo = ConfigRepo(tmp_path / "repo")
+    repo.commit({"db/db*.json": "sha-9\n", "db/dbX.json": "sha-9\n", "apps/a/k.yaml": "sha-9\n"}, "c")
+    head = repo.git.head()
+    logged = trace_history._log_raw(
+        repo.git, head, ["."], renames=False, pickaxe="sha-9", exclude="db/db*.json"
+    )
+    assert sorted(e.path for item in logged for e in item.entries) == ["apps/a/k.yaml", "db/dbX.json"]
