@@ -289,3 +289,16 @@ def test_the_pages_init_commands_leave_no_placeholder_repository(
     ), re.MULTILINE)  # fmt: skip
     repo_urls = {m for text in written.values() for m in re.findall(r"repoURL: (\S+)", text)}
     assert repo_urls == {f"https://github.com/{dispatch_to}.git"}, (dispatch_to, repo_urls)
+
+
+def test_readme_names_every_workflow_init_writes_and_the_demo_trace() -> None:
+    """The README listed four of the config repo's six workflows (not the update-db one that
+    receives every dispatch), and said make demo ends before its trace step."""
+    text = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    workflows = sorted(p.name for p in ROOT.glob("templates/*-repo/.github/workflows/*.yml"))
+    assert len(workflows) > 6
+    missing = [name for name in workflows if f"`{name}`" not in text]
+    assert not missing, f"README.md does not name the workflows init writes: {missing}"
+    demo = text[text.index("`make demo` runs") :]
+    assert 'timeline.step("trace' in (ROOT / "src/gitops_release/sandbox/demo.py").read_text(encoding="utf-8")
+    assert "a `trace` of the image it shipped" in demo[: demo.index("(docs/sandbox.md")]
