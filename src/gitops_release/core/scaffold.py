@@ -5,8 +5,8 @@ STANDARD LIBRARY ONLY: ``init`` runs from an installed wheel with nothing else (
 installs it with ``--no-deps``), so it imports nothing third-party.
 
 The templates are real, working files (tests, lint gates and the e2e run them as they are); their
-placeholders are the literal example values ``org/my-app``, ``my-app`` and ``ghcr.io/org/my-app``,
-so the defaults write the templates byte for byte.
+placeholders are the literal example values ``org/my-app``, ``my-app``, ``ghcr.io/org/my-app`` and
+``org/config-repo``, so the defaults write the templates byte for byte (init warns about them).
 """
 
 from __future__ import annotations
