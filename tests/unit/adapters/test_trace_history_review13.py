@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import json
 import subprocess
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from gitops_release.adapters.trace_history import read_history
-from gitops_release.core.db import dump_db, empty_db
+from gitops_release.core.db import apply_releases, dump_db, empty_db
 from gitops_release.core.trace import build_trace, parse_query
 from gitops_release.core.trace_model import TraceResult
 from tests.unit.adapters.trace_repo import ConfigRepo, kustomization, release
@@ -121,3 +121,30 @@ def test_a_commit_dated_after_year_9999_is_no_crash(tmp_path: Path) -> None:
     result = _trace(repo.path, f"{IMAGE}:sha-1")
     dev = _env(result, "dev")
     assert not dev.present and dev.stays and dev.stays[-1].replaced_by == f"{IMAGE}:sha-2"
+
+
+def test_a_release_slipped_into_db_json_and_restored_by_hand_is_not_reported_never_released(
+    tmp_path: Path,
+) -> None:
+    # Whoever can push sets dev's channel to another image, then puts the entry back byte for byte
+    # while other entries move on (so no db.json blob repeats and no updatedAt goes backwards).
+    # The segment search sees equal ends and skips the run; the answer must not be "not found"
+    # (the design: a never-released image is "not found" only after reading every version).
+    repo = ConfigRepo(tmp_path / "repo")
+    repo.init()
+    repo.update_db(release("app", "dev", "sha-1"))
+    for n in range(1, 6):
+        repo.update_db(release("web", "dev", f"w-{n}"))
+    good = repo.db
+    slipped, _ = apply_releases(
+        repo.db, [release("app", "dev", "sha-evil")], now=repo.clock + timedelta(hours=1)
+    )
+    repo.commit({"db/db.json": dump_db(slipped)}, "chore: tidy", author="mallory")
+    repo.db = good
+    for n in range(9, 14):
+        repo.update_db(release("web", "dev", f"w-{n}"))
+
+    result = _trace(repo.path, f"{IMAGE}:sha-evil")
+    assert result.found
+    dev = _env(result, "dev")
+    assert not dev.present and len(dev.channel_stays) == 1 and dev.channel_stays[0].left_at is not None
