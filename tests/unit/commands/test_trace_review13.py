@@ -1,0 +1,81 @@
+"""Review of issue 13 (trace): live state and drift in a config repo of many apps
+(overlays.dir apps/*/overlays: one Argo CD Application per app and environment)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from gitops_release.commands import trace
+from gitops_release.core.promotion import ImageState
+from gitops_release.core.trace import build_trace, parse_query
+from gitops_release.core.trace_model import ArgoApp, Commit, History, OverlayChange
+
+T0 = datetime(2026, 3, 1, tzinfo=timezone.utc)
+WEB = "ghcr.io/org/web"
+API = "ghcr.io/org/api"
+R0, R1 = "0" * 40, "1" * 40
+
+
+def _file(app: str) -> str:
+    return f"apps/{app}/overlays/stage/kustomization.yaml"
+
+
+def test_live_and_drift_come_from_the_application_of_the_traced_app() -> None:
+    promoted = Commit(R1, (R0,), "alice", "a@x", T0, "alice", T0, "promote web dev -> stage (#3)", "", 3)
+    history = History(
+        ref="main",
+        head=R1,
+        environments=("dev", "stage"),
+        db_changes=(),
+        overlay_changes=(
+            OverlayChange(
+                promoted,
+                "stage",
+                "web",
+                _file("web"),
+                WEB,
+                ImageState(WEB, new_tag="sha-0"),
+                ImageState(WEB, new_tag="sha-1"),
+                "promote",
+            ),
+        ),
+        db_at_head=(),
+        overlays_at_head=(
+            ("stage", "api", _file("api"), ImageState(API, new_tag="v9")),
+            ("stage", "web", _file("web"), ImageState(WEB, new_tag="sha-1")),
+        ),
+    )
+    # What the commit trees hold (overlay_states_at): web's stage overlay got sha-1 at R1.
+    states = {
+        R0: [
+            ("stage", "api", _file("api"), ImageState(API, new_tag="v9")),
+            ("stage", "web", _file("web"), ImageState(WEB, new_tag="sha-0")),
+        ],
+        R1: [
+            ("stage", "api", _file("api"), ImageState(API, new_tag="v9")),
+            ("stage", "web", _file("web"), ImageState(WEB, new_tag="sha-1")),
+        ],
+    }
+    # api-stage synced the newest commit; web-stage (the traced app's) is still at R0.
+    apps = [
+        ArgoApp("api-stage", "stage", "Synced", "Healthy", R1, ()),
+        ArgoApp("web-stage", "stage", "OutOfSync", "Healthy", R0, ()),
+    ]
+    query = parse_query(f"{WEB}:sha-1")
+    first = build_trace(
+        query, history, argo=None, deployments=None, since=None, environments=None, limit=None, now=T0
+    )
+    result = build_trace(
+        query,
+        history,
+        argo=trace._with_revisions(apps, first.images[0], states),
+        deployments=None,
+        since=None,
+        environments=None,
+        limit=None,
+        now=T0 + timedelta(hours=1),
+    )
+    stage = result.environments[1]
+    assert stage.present
+    assert (stage.argo_app, stage.live) == ("web-stage", False)
+    assert [f.environment for f in result.findings if f.kind == "drift"] == ["stage"]
