@@ -5,10 +5,14 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+import pytest
+
 from gitops_release.commands import trace
 from gitops_release.core.promotion import ImageState
 from gitops_release.core.trace import build_trace, parse_query
 from gitops_release.core.trace_model import ArgoApp, Commit, History, OverlayChange
+from gitops_release.errors import InputError
+from gitops_release.runtime import InputReader
 
 T0 = datetime(2026, 3, 1, tzinfo=timezone.utc)
 WEB = "ghcr.io/org/web"
@@ -79,3 +83,12 @@ def test_live_and_drift_come_from_the_application_of_the_traced_app() -> None:
     assert stage.present
     assert (stage.argo_app, stage.live) == ("web-stage", False)
     assert [f.environment for f in result.findings if f.kind == "drift"] == ["stage"]
+
+
+@pytest.mark.parametrize("since", ["999999w", "0001-01-01T00:00:00+01:00"])
+def test_a_since_out_of_the_calendar_is_an_input_error(since: str) -> None:
+    # Both pass the format checks, then overflow datetime: an internal error "bug in gitops-release".
+    env = {"INPUT_QUERY": f"{WEB}:sha-1", "INPUT_SINCE": since}
+    with pytest.raises(InputError) as info:
+        trace.Inputs.from_reader(InputReader(env=env))
+    assert info.value.field == "since"
