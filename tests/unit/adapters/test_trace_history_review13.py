@@ -148,3 +148,26 @@ def test_a_release_slipped_into_db_json_and_restored_by_hand_is_not_reported_nev
     assert result.found
     dev = _env(result, "dev")
     assert not dev.present and len(dev.channel_stays) == 1 and dev.channel_stays[0].left_at is not None
+
+
+def test_the_json_form_on_stdout_carries_no_c1_control_from_a_commit(tmp_path: Path) -> None:
+    # The table escapes control characters; the JSON form (ensure_ascii=False) escapes ESC but
+    # prints U+009B (8-bit CSI) and the other C1 controls of a commit subject / author as they are.
+    import io
+
+    from gitops_release.commands import trace as trace_cmd
+    from gitops_release.commands.base import Context
+    from gitops_release.runtime import Console, InputReader
+
+    repo = ConfigRepo(tmp_path / "repo")
+    repo.init()
+    repo.update_db(release("app", "dev", "sha-1"), write_through=True)
+    repo.set_overlay("app", "staging", IMAGE, "sha-1", message="promote \x9b2J\x9d0;x\x9c")
+    env = {"INPUT_QUERY": f"{IMAGE}:sha-1", "INPUT_REPO-DIR": str(repo.path), "INPUT_FORMAT": "json"}
+    console = Console(env=env, out=io.StringIO(), err=io.StringIO())
+    outputs = trace_cmd.run(
+        trace_cmd.Inputs.from_reader(InputReader(env=env)),
+        Context(console=console, env=env, workdir=repo.path),
+    )
+    assert "promote" in outputs.report()
+    assert not [ch for ch in outputs.report() if 0x80 <= ord(ch) <= 0x9F]

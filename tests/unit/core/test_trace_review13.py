@@ -56,3 +56,32 @@ def test_db_channel_stays_follow_history_order_not_committer_dates() -> None:
     assert [(s.arrival.commit, s.left_commit, s.replaced_by) for s in dev.channel_stays] == [
         ("a" * 40, "b" * 40, f"{IMAGE}:sha-2")
     ]
+
+
+def test_a_note_is_said_once_in_the_table_and_the_markdown() -> None:
+    # Every note is also a "skipped" finding; both sections print it: each line comes out twice.
+    from gitops_release.core.trace_render import render_markdown, render_table
+
+    note = "GitHub deployments not read: no github-token (or GITHUB_TOKEN) given"
+    history = History(
+        ref="main",
+        head="a" * 40,
+        environments=("dev",),
+        db_changes=(DbChange(_commit("a", T0), "app", "dev", None, _release("sha-1")),),
+        overlay_changes=(),
+        db_at_head=(_release("sha-1"),),
+        overlays_at_head=(),
+        notes=(note,),
+    )
+    result = build_trace(
+        parse_query(f"{IMAGE}:sha-1"),
+        history,
+        argo=None,
+        deployments=None,
+        since=None,
+        environments=None,
+        limit=None,
+        now=T0,
+    )
+    assert render_table(result, width=200).count(note) == 1
+    assert render_markdown(result).count(note) == 1
