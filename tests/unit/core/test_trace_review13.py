@@ -85,3 +85,47 @@ def test_a_note_is_said_once_in_the_table_and_the_markdown() -> None:
     )
     assert render_table(result, width=200).count(note) == 1
     assert render_markdown(result).count(note) == 1
+
+
+def test_a_dispatch_to_dev_is_no_gap_only_a_promotion_without_a_deployment_status_is() -> None:
+    # The issue: "a promotion with no deployment status" is a gap. update-db's write-through to dev
+    # is no promotion (the demo's own flow reports deployments for promotions only, and every
+    # trace of it opens with "gap dev").
+    from gitops_release.core.promotion import ImageState
+    from gitops_release.core.trace_model import DeploymentRecord, OverlayChange
+
+    dispatched, promoted = _commit("a", T0), _commit("b", T0 + timedelta(hours=1))
+
+    def change(commit: Commit, env: str, kind: str) -> OverlayChange:
+        return OverlayChange(
+            commit,
+            env,
+            "app",
+            f"apps/app/overlays/{env}/kustomization.yaml",
+            IMAGE,
+            None,
+            ImageState(IMAGE, new_tag="sha-1"),
+            kind,  # type: ignore[arg-type]
+        )
+
+    history = History(
+        ref="main",
+        head="b" * 40,
+        environments=("dev", "stage"),
+        db_changes=(DbChange(dispatched, "app", "dev", None, _release("sha-1")),),
+        overlay_changes=(change(dispatched, "dev", "dispatch"), change(promoted, "stage", "promote")),
+        db_at_head=(_release("sha-1"),),
+        overlays_at_head=(),
+    )
+    deployments = [DeploymentRecord(1, "stage", "b" * 40, T0 + timedelta(hours=1, minutes=5), "success")]
+    result = build_trace(
+        parse_query(f"{IMAGE}:sha-1"),
+        history,
+        argo=None,
+        deployments=deployments,
+        since=None,
+        environments=None,
+        limit=None,
+        now=T0 + timedelta(days=1),
+    )
+    assert [f for f in result.findings if f.kind == "gap"] == []
