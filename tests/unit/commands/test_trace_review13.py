@@ -1,5 +1,5 @@
-"""Review of issue 13 (trace): live state and drift in a config repo of many apps
-(overlays.dir apps/*/overlays: one Argo CD Application per app and environment)."""
+"""Review of issue 13 (trace): the command's inputs (since, argocd-server) and the live state and
+drift in a config repo of many apps (overlays.dir apps/*/overlays: one Application per app and env)."""
 
 from __future__ import annotations
 
@@ -92,3 +92,15 @@ def test_a_since_out_of_the_calendar_is_an_input_error(since: str) -> None:
     with pytest.raises(InputError) as info:
         trace.Inputs.from_reader(InputReader(env=env))
     assert info.value.field == "since"
+
+
+def test_credentials_in_argocd_server_get_a_fix_that_exists_for_trace() -> None:
+    # await-argocd-sync's wording leaks through: "input 'argocd-server': input 'server': …, pass
+    # the credentials in 'token' (or 'username' / 'password')": trace has none of those inputs.
+    env = {"INPUT_QUERY": f"{WEB}:sha-1", "INPUT_ARGOCD-SERVER": "https://user:secret@argocd.example"}
+    with pytest.raises(InputError) as info:
+        trace.Inputs.from_reader(InputReader(env=env))
+    assert info.value.field == "argocd-server"
+    assert "input 'server'" not in info.value.message
+    assert "ARGOCD_TOKEN" in (info.value.fix or "")
+    assert "secret" not in f"{info.value.message} {info.value.fix}"
