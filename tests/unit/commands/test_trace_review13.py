@@ -104,3 +104,13 @@ def test_credentials_in_argocd_server_get_a_fix_that_exists_for_trace() -> None:
     assert "input 'server'" not in info.value.message
     assert "ARGOCD_TOKEN" in (info.value.fix or "")
     assert "secret" not in f"{info.value.message} {info.value.fix}"
+
+
+@pytest.mark.parametrize("field", ["db-path", "policy-path", "overlays-dir"])
+def test_paths_that_are_git_pathspec_magic_are_refused(field: str) -> None:
+    # Paths reach `git log -- <path>`, where ':(glob)**' or ':!x' is pathspec magic, not a file:
+    # the db "path" then matches every file of the repo. Refuse it (or run git with --literal-pathspecs).
+    env = {"INPUT_QUERY": f"{WEB}:sha-1", f"INPUT_{field.upper()}": ":(glob)**"}
+    with pytest.raises(InputError) as info:
+        trace.Inputs.from_reader(InputReader(env=env))
+    assert info.value.field == field
