@@ -40,8 +40,16 @@ from gitops_release.core.db import load_db
 from gitops_release.core.policy import DEFAULT_POLICY, Policy, load_policy
 from gitops_release.core.promotion import ImageState
 from gitops_release.core.release import Release, parse_release
-from gitops_release.core.trace import normalise_image
-from gitops_release.core.trace_model import ArrivalKind, Commit, DbChange, History, OverlayChange, Query
+from gitops_release.core.trace import normalise_image, state_holds
+from gitops_release.core.trace_model import (
+    ArrivalKind,
+    Commit,
+    DbChange,
+    History,
+    MatchedImage,
+    OverlayChange,
+    Query,
+)
 from gitops_release.errors import ConfigError, GitError, InputError, ReleaseError
 
 # adapters.layout, core.overlay and core.values (ruamel.yaml) and jsonschema (the policy's
@@ -86,6 +94,7 @@ class _Logged:
     fields: list[bytes]
     entries: list[_Entry] = field(default_factory=list)
     _commit: Commit | None = None
+    clamped: bool = False  # a date out of range was clamped (said in a note)
 
     @property
     def parents(self) -> tuple[str, ...]:
@@ -102,14 +111,16 @@ class _Logged:
             sha, parents, author, email, authored, committer, committed, subject, body = (
                 part.decode("utf-8", "replace") for part in self.fields
             )
+            (authored_at, bad_author), (committed_at, bad_committer) = _time(authored), _time(committed)
+            self.clamped = bad_author or bad_committer
             self._commit = Commit(
                 sha=sha,
                 parents=tuple(parents.split()),
                 author=author,
                 author_email=email,
-                authored_at=_time(authored),
+                authored_at=authored_at,
                 committer=committer,
-                committed_at=_time(committed),
+                committed_at=committed_at,
                 subject=subject,
                 body=body.rstrip("\n"),
                 pull_request=_pull_request(subject),
@@ -121,8 +132,24 @@ def _git(repo: Path | Git) -> Git:
     return repo if isinstance(repo, Git) else Git(Path(repo))
 
 
-def _time(text: str) -> datetime:
-    return datetime.fromisoformat(text.strip()).astimezone(timezone.utc)
+# Commit dates are whatever a committer wrote: git accepts years past 9999 (and datetime does not).
+# They are clamped to this range, a year short of datetime's ends so that arithmetic on them
+# (soak, a minimum bar length) cannot overflow either.
+_EARLIEST = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_LATEST = datetime(9998, 12, 31, tzinfo=timezone.utc)
+
+
+def _time(text: str) -> tuple[datetime, bool]:
+    """A commit date from epoch seconds (``%at``/``%ct``), and whether it had to be clamped."""
+    try:
+        seconds = int(text.strip())
+    except ValueError:
+        return _EARLIEST, True
+    if seconds < 0:
+        return _EARLIEST, True
+    if seconds > int(_LATEST.timestamp()):
+        return _LATEST, True
+    return datetime.fromtimestamp(seconds, timezone.utc), False
 
 
 def _pull_request(subject: str) -> int | None:
@@ -130,7 +157,9 @@ def _pull_request(subject: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
-_FIELDS = ("%H", "%P", "%an", "%ae", "%aI", "%cn", "%cI", "%s", "%b")
+# Dates as epoch seconds: %aI/%cI print a five-digit year for a date past 9999, which
+# datetime.fromisoformat refuses.
+_FIELDS = ("%H", "%P", "%an", "%ae", "%at", "%cn", "%ct", "%s", "%b")
 
 
 def _log_raw(
@@ -524,7 +553,8 @@ def _states(data: bytes, path: str, kind: str, rule: Any) -> dict[str, ImageStat
     return states
 
 
-def _commit_kind(commit: Commit, tip: Commit | None, db_changed: bool) -> ArrivalKind:
+def _commit_kind(commit: Commit, tip: Commit | None) -> ArrivalKind:
+    """What the commit says it is (promote-overlay's trailer, a revert); "edit" otherwise."""
     for message in (commit.body, tip.body if tip else ""):
         match = _TRAILER_KIND.search(message)
         if match:
@@ -532,9 +562,26 @@ def _commit_kind(commit: Commit, tip: Commit | None, db_changed: bool) -> Arriva
     text = f"{commit.subject}\n{commit.body}"
     if _REVERT.search(text) or commit.subject.startswith('Revert "'):
         return "revert"
-    if db_changed:
-        return "dispatch"
     return "edit"
+
+
+def _is_dispatch(
+    changes: Sequence[DbChange], env: str, app: str, after: ImageState | None, policy: Policy
+) -> bool:
+    """update-db's write-through: the same commit records a release in this environment's channel,
+    for a container of this overlay's app, that the overlay's new state holds. Touching db.json in
+    the same commit is not enough (a hand edit of prod beside a reformatted db.json is an edit)."""
+    if after is None:
+        return False
+    for change in changes:
+        release = change.after
+        if release is None or change.channel != env:
+            continue
+        if app and policy.overlay_app(change.container) != app:
+            continue  # app "": overlays.dir without a *, the one app of every container
+        if state_holds(after, MatchedImage(change.container, release.image, release.tag, release.digest)):
+            return True
+    return False
 
 
 def _mode_note(path: str, mode: str, commit: str) -> str:
@@ -769,11 +816,20 @@ def _read(
 
     # -- overlays ---------------------------------------------------------------------------
     logged, tips = overlay_log.result()
+    recorded: dict[str, list[DbChange]] = {}  # commit -> the releases its db.json change recorded
+    for db_change in db_changes:
+        recorded.setdefault(db_change.commit.sha, []).append(db_change)
     needles = _needles(query, [r for r in db_at_head if r.container in containers], db_changes)
     overlay_changes, overlays_at_head = _overlay_history(
-        logged, policy_by_commit, layout_for, head_policy, blobs, notes, apps, needles, tips, db_commits
+        logged, policy_by_commit, layout_for, head_policy, blobs, notes, apps, needles, tips, recorded
     )
     overlay_changes.sort(key=lambda c: (order.get(c.commit.sha, -1), c.environment, c.app, c.file, c.image))
+    clamped = sorted({item.sha for item in (*small_log, *logged) if item.clamped})
+    if clamped:
+        notes.append(
+            f"{len(clamped)} commit(s) (first {clamped[0][:12]}) carry a date git accepts but that is "
+            f"out of range; shown as {_EARLIEST:%Y-%m-%d} or {_LATEST:%Y-%m-%d} (history order is kept)"
+        )
     return History(
         ref=ref,
         head=head,
@@ -1170,7 +1226,7 @@ def _overlay_history(
     apps: set[str],
     needles: set[bytes],
     tips: Mapping[str, Commit],
-    db_commits: set[str],
+    recorded_by_commit: Mapping[str, Sequence[DbChange]],
 ) -> tuple[list[OverlayChange], list[tuple[str, str, str, ImageState]]]:
     """Changes of the image entries of every relevant overlay / values file, following renames."""
     # Walk the commits once: the layout in force, each file's lineage and its versions.
@@ -1278,7 +1334,8 @@ def _overlay_history(
                 continue  # unknown version: keep the last known states
             env = where[0] if where[2] != "gone" else (last_where[0] if last_where else "")
             app = where[1] if where[2] != "gone" else (last_where[1] if last_where else "")
-            commit_kind = _commit_kind(item.commit, tips.get(item.commit.sha), item.commit.sha in db_commits)
+            commit_kind = _commit_kind(item.commit, tips.get(item.commit.sha))
+            db_recorded = recorded_by_commit.get(item.commit.sha, ())
             for name in sorted(set(previous) | set(states)):
                 before, after = previous.get(name), states.get(name)
                 if before == after:
@@ -1287,6 +1344,8 @@ def _overlay_history(
                 # No trailer (a squash merge that dropped the body, an amended message): the release
                 # manifest the same commit wrote says how the image got here.
                 kind = recorded if commit_kind == "edit" and recorded is not None else commit_kind
+                if commit_kind == "edit" and _is_dispatch(db_recorded, env, app, after, head_policy):
+                    kind = "dispatch"
                 if kind not in ("promote", "rollback", "pin"):
                     source_env = source_commit = None
                 changes.append(
