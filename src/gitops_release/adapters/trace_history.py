@@ -768,49 +768,81 @@ def _read(
             )
         narrow = _log_raw(git, head, touched, renames=False) if touched else []
         containers = _containers_from_overlays(query, narrow, all_layouts, blobs, db_at_head, head_policy)
+    # The keys (container, channel) of every db.json version that held the query, once all
+    # versions were searched (None: not searched).
+    scanned: set[tuple[str, str]] | None = None
+    hit_oids: set[str] = set()
     if not containers:
-        if versions:
-            notes.append(
-                f"the image is in no db.json entry at head nor in any overlay: "
-                f"every one of the {len(versions)} versions of {db_path} was searched for it"
-            )
-        containers |= _scan_db(git, db, versions, query)
+        scanned, hit_oids = _scan_db(git, db, versions, query)
+        containers |= {container for container, _ in scanned}
 
-    # The overlays' log (the containers' app directories under every layout the policy had) runs
-    # in a second git process while the db.json versions are read.
-    apps = {head_policy.overlay_app(c) for c in containers}
-    if not apps and touched is not None:
-        # In no db.json entry: only the files that ever held it (an image promoted by hand).
-        overlay_paths = sorted({*touched, policy_path}) if touched else []
-    elif not apps:
-        overlay_paths = sorted(wide_paths)
-    else:
+    def overlay_paths_for(apps: set[str]) -> list[str]:
+        if not apps and touched is not None:
+            # In no db.json entry: only the files that ever held it (an image promoted by hand).
+            return sorted({*touched, policy_path}) if touched else []
+        if not apps:
+            return sorted(wide_paths)
         paths = {policy_path}
         for lay in all_layouts:
             paths.update(lay.values)
             paths.update(lay.app_paths(apps))
-        overlay_paths = sorted({"."} if "." in paths else paths)
-    overlay_log = pool.submit(_overlay_log, git, head, overlay_paths)
+        return sorted({"."} if "." in paths else paths)
+
+    # The overlays' log (the containers' app directories under every layout the policy had) runs
+    # in a second git process while the db.json versions are read.
+    apps = {head_policy.overlay_app(c) for c in containers}
+    overlay_log = pool.submit(_overlay_log, git, head, overlay_paths_for(apps))
+
+    oids_seq = [oid for _, oid in versions]
+    breakers = _breakers([item for item, _ in versions], oids_seq)
+
+    def db_changes_of(
+        keys: Sequence[tuple[str, str]], breakers: Sequence[int], hints: Sequence[int]
+    ) -> list[DbChange]:
+        out: list[DbChange] = []
+        for key, found in _change_points(db, oids_seq, keys, breakers, exhaustive, hints).items():
+            for index, before, after in found:
+                out.append(
+                    DbChange(
+                        commit=versions[index][0].commit,
+                        container=key[0],
+                        channel=key[1],
+                        before=before if isinstance(before, Release) else None,
+                        after=after if isinstance(after, Release) else None,
+                    )
+                )
+        return out
 
     keys = sorted(
         {(c, ch) for c in containers for ch in head_policy.channels}
         | {r.key for r in db_at_head if r.container in containers}
     )
-    db_changes: list[DbChange] = []
-    oids_seq = [oid for _, oid in versions]
-    breakers = _breakers([item for item, _ in versions], oids_seq)
     hints = _hints([item for item, _ in versions], containers)
-    for key, found in _change_points(db, oids_seq, keys, breakers, exhaustive, hints).items():
-        for index, before, after in found:
-            db_changes.append(
-                DbChange(
-                    commit=versions[index][0].commit,
-                    container=key[0],
-                    channel=key[1],
-                    before=before if isinstance(before, Release) else None,
-                    after=after if isinstance(after, Release) else None,
-                )
+    db_changes = db_changes_of(keys, breakers, hints)
+    if _needs_every_version(query, db_at_head, db_changes):
+        # "Not found" must not rest on the segment search's assumption (an entry slipped in and put
+        # back by hand leaves equal ends): every db.json version is searched for the needle (git grep,
+        # bytes) before saying it, and the runs of versions that hold it are read one by one.
+        if scanned is None:
+            scanned, hit_oids = _scan_db(git, db, versions, query)
+        hit = {index for index, oid in enumerate(oids_seq) if oid is not None and oid in hit_oids}
+        if hit:
+            starts = [i for i in sorted(hit) if i - 1 not in hit]
+            ends = [i + 1 for i in sorted(hit) if i + 1 not in hit and i + 1 < len(oids_seq)]
+            counts = [0]
+            for index in range(len(oids_seq)):
+                counts.append(counts[-1] + int(index in hit or breakers[index + 1] > breakers[index]))
+            found_containers = {container for container, _ in scanned}
+            keys = sorted(
+                set(keys) | scanned | {(c, ch) for c in found_containers for ch in head_policy.channels}
             )
+            db_changes = db_changes_of(keys, counts, sorted({*hints, *starts, *ends}))
+            if found_containers - containers:
+                containers |= found_containers
+                more_apps = {head_policy.overlay_app(c) for c in containers}
+                if more_apps != apps:
+                    apps = more_apps
+                    overlay_log = pool.submit(_overlay_log, git, head, overlay_paths_for(apps))
     order = first_parent.result()
     db_changes.sort(key=lambda c: (order.get(c.commit.sha, -1), c.container, c.channel))
 
@@ -824,6 +856,14 @@ def _read(
         logged, policy_by_commit, layout_for, head_policy, blobs, notes, apps, needles, tips, recorded
     )
     overlay_changes.sort(key=lambda c: (order.get(c.commit.sha, -1), c.environment, c.app, c.file, c.image))
+    if scanned is not None and versions:
+        searched = f"every one of the {len(versions)} versions of {db_path} was searched for it"
+        if scanned:
+            notes.append(f"the image is in no db.json entry at head: {searched}")
+        elif not any(_state_hit(query, c.after) for c in overlay_changes if c.after is not None) and not any(
+            _state_hit(query, state) for *_, state in overlays_at_head
+        ):
+            notes.append(f"never released here: {searched}, and no overlay version held it")
     clamped = sorted({item.sha for item in (*small_log, *logged) if item.clamped})
     if clamped:
         notes.append(
@@ -921,10 +961,11 @@ def _containers(query: Query, releases: Iterable[Release]) -> set[str]:
 
 def _scan_db(
     git: Git, db: _DbVersions, versions: Sequence[tuple[_Logged, str | None]], query: Query
-) -> set[str]:
-    """Containers of any db.json version holding a release the query matches. ``git grep -F`` finds
-    the versions whose bytes hold the needle (two processes, each half of the commits: no version
-    crosses a pipe), and only those are read and parsed."""
+) -> tuple[set[tuple[str, str]], set[str]]:
+    """The (container, channel) keys of the releases the query matches in any db.json version, and
+    the versions (blob ids) that hold one. ``git grep -F`` finds the versions whose bytes hold the
+    needle (two processes, each half of the commits: no version crosses a pipe), and only those are
+    read and parsed."""
     needle = query.digest or query.tag or query.source_sha or query.container or ""
     commits = [(item.sha, oid) for item, oid in versions if oid is not None]
     if needle and commits:
@@ -973,10 +1014,13 @@ def _grep(git: Git, commits: Sequence[str], path: str, needle: str) -> list[str]
     return found
 
 
-def _scan_oids(db: _DbVersions, oids: Sequence[str], query: Query, needle: bytes) -> set[str]:
-    """Containers of the versions ``oids`` that hold a release the query matches (read in chunks,
-    bytes-filtered before any parse)."""
-    found: set[str] = set()
+def _scan_oids(
+    db: _DbVersions, oids: Sequence[str], query: Query, needle: bytes
+) -> tuple[set[tuple[str, str]], set[str]]:
+    """The keys of the releases the query matches in the versions ``oids``, and the versions that
+    hold one (read in chunks, bytes-filtered before any parse)."""
+    found: set[tuple[str, str]] = set()
+    holding: set[str] = set()
     wanted = list(dict.fromkeys(oids))
     for start in range(0, len(wanted), _CHUNK):
         chunk = wanted[start : start + _CHUNK]
@@ -984,24 +1028,31 @@ def _scan_oids(db: _DbVersions, oids: Sequence[str], query: Query, needle: bytes
         for oid in chunk:
             data = db.blobs.get(oid)
             if data is not None and (not needle or needle in data):
-                found |= _raw_hits(data, query)
+                hits = _raw_hits(data, query)
+                if hits:
+                    found |= hits
+                    holding.add(oid)
             db.blobs.evict(oid)
             db.full_cache.pop(oid, None)
-    return found
+    return found, holding
 
 
-def _raw_hits(data: bytes, query: Query) -> set[str]:
-    """Containers of the release objects in one db.json version that the query matches, compared
-    on the raw JSON (no Release built: this runs on every version of a big db)."""
+def _raw_hits(data: bytes, query: Query) -> set[tuple[str, str]]:
+    """(container, channel) of the release objects in one db.json version that the query matches,
+    compared on the raw JSON (no Release built: this runs on every version of a big db)."""
     try:
         doc = orjson.loads(data)
     except orjson.JSONDecodeError:
         return set()
     items = doc.get("releases") if isinstance(doc, dict) else None
-    found: set[str] = set()
+    found: set[tuple[str, str]] = set()
     image = normalise_image(query.image) if query.image else None
     for item in items if isinstance(items, list) else ():
-        if not isinstance(item, dict) or not isinstance(item.get("container"), str):
+        if (
+            not isinstance(item, dict)
+            or not isinstance(item.get("container"), str)
+            or not isinstance(item.get("channel"), str)
+        ):
             continue
         source = item.get("source")
         sha = source.get("sha") if isinstance(source, dict) else None
@@ -1019,8 +1070,24 @@ def _raw_hits(data: bytes, query: Query) -> set[str]:
                 and (query.tag is None or item.get("tag") == query.tag)
             )
         if hit:
-            found.add(item["container"])
+            found.add((item["container"], item["channel"]))
     return found
+
+
+def _needs_every_version(query: Query, db_at_head: Sequence[Release], db_changes: Sequence[DbChange]) -> bool:
+    """The answer would be "not found" as far as db.json goes: no release the query's tag, digest or
+    source sha matches at head or in any change found, and no container of that name at head (a bare
+    word that names one is answered with its releases)."""
+    if query.kind == "container":
+        return False
+    if query.container is not None and any(r.container == query.container for r in db_at_head):
+        return False
+    releases = [
+        *db_at_head,
+        *(c.after for c in db_changes if c.after),
+        *(c.before for c in db_changes if c.before),
+    ]
+    return not any(_release_hit(query, r) for r in releases)
 
 
 def _release_hit(query: Query, release: Release) -> bool:
