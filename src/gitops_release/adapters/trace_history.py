@@ -12,7 +12,9 @@ read the entry at both ends of a run of versions; equal (every field, updatedAt 
 no change inside, since update-db stamps a fresh updatedAt on every change and an entry never
 returns to earlier bytes except by a revert or a hand edit; different means split in two. Runs
 that break the assumption (a revert commit, a blob equal to an earlier version, an updatedAt that
-goes backwards) are read version by version; ``exhaustive=True`` reads every version.
+goes backwards) are read version by version; ``exhaustive=True`` reads every version. Only
+"found" answers rely on the assumption: before "not found", every version is searched for the
+needle (``git grep -F``) and the runs that hold it are read version by version.
 
 Hostile history is a note, never a crash: a symlink or submodule at a read path, a blob over
 ``MAX_BLOB_BYTES``, a YAML alias bomb or merge key in an old overlay (the bounded parsers of
