@@ -52,6 +52,8 @@ MAX_POLICY_BYTES = 1024 * 1024
 DEFAULT_SERVER_TIMEOUT = 20.0
 MAX_SERVER_TIMEOUT = 600.0
 _SINCE_DURATION = re.compile(r"^(\d{1,6})([wdhm])$")
+#: ``since`` goes back at most this far (a duration past it would leave the calendar).
+MAX_SINCE_SECONDS = 100 * 366 * 86400
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _APP_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
@@ -157,6 +159,8 @@ def parse_since(raw: str, now: datetime) -> datetime:
     if match:
         count, unit = int(match.group(1)), match.group(2)
         seconds = {"w": 7 * 86400, "d": 86400, "h": 3600, "m": 60}[unit] * count
+        if seconds > MAX_SINCE_SECONDS:
+            raise InputError("since", f"'{text}' goes back more than 100 years", fix=fix)
         return now - timedelta(seconds=seconds)
     if _DATE.match(text):
         try:
@@ -167,13 +171,40 @@ def parse_since(raw: str, now: datetime) -> datetime:
         raise InputError("since", f"'{text[:40]}' is not a date, time or duration", fix=fix)
     try:
         value = datetime.fromisoformat(text.replace("z", "Z").replace("Z", "+00:00"))
-    except ValueError:
+        # A time near year 1 or 9999 leaves the calendar once moved to UTC.
+        return value.astimezone(timezone.utc)
+    except (ValueError, OverflowError):
         raise InputError("since", f"'{text}' is not a valid time", fix=fix) from None
-    return value.astimezone(timezone.utc)
 
 
 def _relative(name: str, raw: str | None, *, example: str) -> str | None:
+    if raw is not None and raw.strip().startswith(":"):
+        # git reads a leading ':' as pathspec magic (':(glob)**' matches every file), not a path.
+        raise InputError(
+            name,
+            f"'{raw.strip()[:60]}' starts with ':' (git pathspec magic)",
+            fix=f"give a plain path like {example}",
+        )
     return None if raw is None else parse_relative_path(name, raw, example=example)
+
+
+_ARGOCD_CREDENTIALS = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.-]*://)?[^/?#]*@")
+
+
+def _argocd_server(raw: str, normalize: Any) -> str:
+    """The Argo CD base URL, refused with trace's own inputs in the message and the fix."""
+    if _ARGOCD_CREDENTIALS.match(raw.strip()):
+        raise InputError(
+            "argocd-server",
+            "must not contain a user name or password",
+            fix="give only the URL (https://argocd.example.com) and put the token in the ARGOCD_TOKEN "
+            "environment variable",
+        )
+    try:
+        return str(normalize(raw))
+    except InputError as exc:
+        message = exc.message.removeprefix(f"input '{exc.field}': ")
+        raise InputError("argocd-server", message, fix=exc.fix) from None
 
 
 @dataclass(frozen=True)
@@ -241,10 +272,7 @@ class Inputs:
             )
         server = v["argocd-server"] or env.get("ARGOCD_SERVER", "").strip() or None
         if server is not None:
-            try:
-                server = normalize_server(server)
-            except InputError as exc:
-                raise InputError("argocd-server", exc.message, fix=exc.fix) from None
+            server = _argocd_server(server, normalize_server)
         argocd_token = env.get("ARGOCD_TOKEN", "").strip() or None
         register_secret(argocd_token, announce=env.get("GITHUB_ACTIONS") == "true")
         ca_file = v["argocd-ca-file"]
@@ -583,7 +611,8 @@ def trace(inputs: Inputs, ctx: Context) -> TraceResult:
         raise ConfigError(
             f"repo-dir '{root}' is not a directory", fix="point repo-dir at the config repo clone"
         )
-    git = Git(root, env={"GIT_OPTIONAL_LOCKS": "0"}, log=ctx.console.debug)
+    # Paths (inputs and the policy's overlays.dir) are files, never pathspec magic such as ':(glob)'.
+    git = Git(root, env={"GIT_OPTIONAL_LOCKS": "0", "GIT_LITERAL_PATHSPECS": "1"}, log=ctx.console.debug)
     history = read_history(
         git,
         inputs.query,
@@ -664,7 +693,8 @@ def run(inputs: Inputs, ctx: Context) -> Outputs:
     text = {
         "table": lambda: render_table(result),
         "markdown": lambda: render_markdown(result),
-        "json": lambda: json.dumps(document, indent=2, ensure_ascii=False),
+        # ASCII on stdout: C1 controls (U+009B is an 8-bit CSI) from a commit never reach a terminal.
+        "json": lambda: json.dumps(document, indent=2, ensure_ascii=True),
         "mermaid": lambda: render_mermaid(result),
     }[inputs.format]()
     json_file = ""
