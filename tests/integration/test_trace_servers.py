@@ -25,8 +25,10 @@ REPO_URL = f"https://github.com/{REPO}.git"
 TOKEN = "sandbox-token"
 
 
-def application(name: str, env: str, *, sync: str, revision: str, history: list[dict[str, Any]]) -> dict:
-    """An Application as Argo CD serves it, deploying the env overlay of apps/api (static: the
+def application(
+    name: str, env: str, *, sync: str, revision: str, history: list[dict[str, Any]], app: str = "api"
+) -> dict:
+    """An Application as Argo CD serves it, deploying the env overlay of apps/<app> (static: the
     sandbox serves it as given, so the test decides its sync state)."""
     return {
         "apiVersion": "argoproj.io/v1alpha1",
@@ -34,7 +36,7 @@ def application(name: str, env: str, *, sync: str, revision: str, history: list[
         "metadata": {"name": name, "namespace": "argocd"},
         "spec": {
             "project": "default",
-            "source": {"repoURL": REPO_URL, "path": f"apps/api/overlays/{env}", "targetRevision": "main"},
+            "source": {"repoURL": REPO_URL, "path": f"apps/{app}/overlays/{env}", "targetRevision": "main"},
             "destination": {"server": "https://kubernetes.default.svc", "namespace": env},
         },
         "status": {
@@ -117,6 +119,49 @@ def test_argo_cd_drift_out_of_sync_and_a_bad_history_entry(
     assert "OutOfSync" in drift["dev"]
     skipped = " ".join(f.message for f in result.findings if f.kind == "skipped")
     assert "api-stage: 1 history entry without an id or a commit sha revision left out" in skipped
+
+
+def test_live_and_drift_come_from_the_application_of_the_image_s_app(
+    github_sandbox: GitHubSandbox, tmp_path: Path, argocd_sandbox: ArgoCDSandbox, argocd_token: str
+) -> None:
+    # apps/*/overlays with two apps: one Application per app and env. api's sha-3 is traced;
+    # web's stage Application (its name sorts first) is OutOfSync at an older commit: not api's.
+    files = config_files(apps=("api", "web"))
+    files["db/db.json"] = EMPTY_DB
+    history = History(Repo(github_sandbox, tmp_path, files))
+    history.dispatch("sha-3", DIGEST_3)
+    before = head_of(history)
+    merge = history.merge(history.promote_pr("dev", "stage"))
+    store = argocd_sandbox.store
+    store.add_application(
+        application(
+            "api-stage",
+            "stage",
+            sync="Synced",
+            revision=merge,
+            history=[entry(1, merge, "2026-01-03T00:00:00Z")],
+        ),
+        static=True,
+    )
+    store.add_application(
+        application(
+            "aaa-web-stage",
+            "stage",
+            sync="OutOfSync",
+            revision=before,
+            history=[entry(1, before, "2026-01-01T00:00:00Z")],
+            app="web",
+        ),
+        static=True,
+    )
+
+    result = run_trace(
+        history.clone(), f"{IMAGE}:sha-3", argocd_server=argocd_sandbox.url, ARGOCD_TOKEN=argocd_token
+    )
+
+    stage = env_of(result, "stage")
+    assert stage.present and (stage.argo_app, stage.live) == ("api-stage", True)
+    assert not [f for f in result.findings if f.kind == "drift"], result.findings
 
 
 def test_github_deployments_and_the_gap_of_an_env_without_a_status(

@@ -74,7 +74,7 @@ def _revision(raw: str | None) -> str | None:
 
 def _app(
     obs: rules.AppObservation,
-    environment_of: Callable[[rules.SourceRef], str | None],
+    environment_of: Callable[[rules.SourceRef], str | tuple[str, str] | None],
     repository_keys: frozenset[str],
     server: str,
     notes: list[str],
@@ -83,13 +83,15 @@ def _app(
 ) -> ArgoApp | None:
     """The ArgoApp of one observed Application: the environment of its first source that is an
     overlay of this repository; None (with a note when the app was named) when none is."""
-    index, environment = None, None
+    index, environment, overlay_app = None, None, ""
     for position, source in enumerate(obs.sources):
         if repository_keys and rules.repo_key(source.repo_url) not in repository_keys:
             continue
         env = environment_of(source)
         if env is not None:
-            index, environment = position, env
+            # (env, app) when the overlay dir names its app (overlays.dir with a *), else env.
+            environment, overlay_app = env if isinstance(env, tuple) else (env, "")
+            index = position
             break
     name = obs.name or "?"
     if index is None or environment is None:
@@ -138,6 +140,7 @@ def _app(
         sync_revision=sync_revision,
         history=tuple(history),
         url=f"{server}/applications/{namespace}{obs.name}" if obs.name else None,
+        app=overlay_app,
     )
 
 
@@ -146,7 +149,7 @@ def read_argocd(
     *,
     applications: Sequence[str],
     selector: str | None,
-    environment_of: Callable[[rules.SourceRef], str | None],
+    environment_of: Callable[[rules.SourceRef], str | tuple[str, str] | None],
     repository_keys: frozenset[str],
     timeout: float,
     say: Callable[[str], None] | None = None,
@@ -158,7 +161,8 @@ def read_argocd(
     ``applications`` named: those (a missing one is a note). Otherwise every application
     ``GET /api/v1/applications`` lists (with ``selector`` / the connection's app namespace) whose
     source's repoURL is this repository (by owner/name, ``repository_keys``; any repository when
-    empty) and whose path is an environment's overlay dir (``environment_of``). Every request of
+    empty) and whose path is an environment's overlay dir (``environment_of``: the env, or
+    (env, app) when the overlay dir names an app). Every request of
     the whole read shares one deadline, ``timeout`` seconds from now."""
     notes: list[str] = []
     apps: list[ArgoApp] = []
@@ -198,7 +202,7 @@ def read_argocd(
         notes.append(f"Argo CD not read: {_one_line(exc)}")
     finally:
         client.close()
-    apps.sort(key=lambda a: (a.environment, a.name))
+    apps.sort(key=lambda a: (a.environment, a.app, a.name))
     return ArgoRead(tuple(apps), tuple(notes))
 
 

@@ -425,19 +425,22 @@ def _overlay_dir_patterns(policy: Any, overlays_dir: str | None) -> dict[str, re
     out: dict[str, re.Pattern[str]] = {}
     for env in policy.env_order:
         full = f"{pattern}/{policy.overlay_for(env)}".strip("/")
-        parts = [("[^/]+" if part == "*" else re.escape(part)) for part in PurePosixPath(full).parts]
+        # Each * is a group: the app of the dir is its matches joined by / (as the history reader's).
+        parts = [("([^/]+)" if part == "*" else re.escape(part)) for part in PurePosixPath(full).parts]
         out[env] = re.compile("^" + "/".join(parts) + "$")
     return out
 
 
 def _environment_of(patterns: Mapping[str, re.Pattern[str]]) -> Any:
-    def environment_of(source: argo_rules.SourceRef) -> str | None:
+    def environment_of(source: argo_rules.SourceRef) -> tuple[str, str] | None:
+        """(env, app) of the overlay dir the source deploys."""
         path = str(PurePosixPath(source.path.strip().strip("/") or ".")) if source.path else ""
         if not path or source.chart:
             return None
         for env, regex in patterns.items():
-            if regex.match(path):
-                return env
+            match = regex.match(path)
+            if match:
+                return env, "/".join(match.groups())
         return None
 
     return environment_of
@@ -482,6 +485,8 @@ def _with_revisions(
     image: MatchedImage,
     states: Mapping[str, list[tuple[str, str, str, Any]] | None],
 ) -> tuple[ArgoApp, ...]:
+    """Each app with, for every revision it ran, whether its own overlay (env and app) held
+    ``image`` then; an app without an app name counts every overlay of its env."""
     out = []
     for app in apps:
         revisions = dict.fromkeys(
@@ -494,7 +499,10 @@ def _with_revisions(
                 None
                 if entries is None
                 else any(
-                    env == app.environment and _holds(state, image) for env, _app, _file, state in entries
+                    env == app.environment
+                    and (not app.app or overlay_app == app.app)
+                    and _holds(state, image)
+                    for env, overlay_app, _file, state in entries
                 )
             )
             at.append((revision, held))
