@@ -5,7 +5,9 @@ answer is still there). The history is built by the real commands (test_trace_hi
 
 from __future__ import annotations
 
+import json
 import threading
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -190,6 +192,52 @@ def test_github_deployments_and_the_gap_of_an_env_without_a_status(
     assert deployment.id == created["id"] and deployment.state == "success" and deployment.sha == merge
     gaps = {f.environment for f in result.findings if f.kind == "gap"}
     assert gaps == {"dev"}  # dev got sha-3 (update-db) but no deployment status says so
+
+
+def test_with_a_token_a_squash_merged_promotion_is_by_who_merged_it(
+    github_sandbox: GitHubSandbox, tmp_path: Path
+) -> None:
+    # A squash merge's commit carries the PR author's name (promote-overlay's bot): the merger is
+    # only in GitHub's pull request (merged_by), which trace reads when it has a token.
+    files = config_files(apps=("api",))
+    files["db/db.json"] = EMPTY_DB
+    history = History(Repo(github_sandbox, tmp_path, files))
+    history.dispatch("sha-3", DIGEST_3)
+    number = history.promote_pr("dev", "stage")
+    github_sandbox.add_token("carol-token", login="carol")
+    [pull] = [p for p in github_sandbox.pulls(REPO) if p["number"] == number]
+    work = history.clone()
+    git("fetch", "-q", "origin", pull["head"]["ref"], cwd=work)
+    body = {
+        "merge_method": "squash",
+        "commit_message": git("log", "-1", "--format=%b", "FETCH_HEAD", cwd=work),
+    }
+    request = urllib.request.Request(
+        f"{github_sandbox.url}/repos/{REPO}/pulls/{number}/merge",
+        data=json.dumps(body).encode(),
+        method="PUT",
+        headers={
+            "Authorization": "Bearer carol-token",
+            "Accept": "application/vnd.github+json",
+            "Content-Type": "application/json",
+        },
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert json.loads(response.read())["merged"] is True
+    assert pull["user"]["login"] != "carol"
+
+    without = env_of(run_trace(history.clone(), f"{IMAGE}:sha-3"), "stage")
+    result = run_trace(
+        history.clone(),
+        f"{IMAGE}:sha-3",
+        GITHUB_TOKEN=TOKEN,
+        GITHUB_API_URL=github_sandbox.url,
+        GITHUB_REPOSITORY=REPO,
+    )
+
+    [stay] = env_of(result, "stage").stays
+    assert (stay.arrival.kind, stay.arrival.pull_request, stay.arrival.by) == ("promote", number, "carol")
+    assert without.stays[0].arrival.by not in (None, "carol")  # the landing commit's author
 
 
 # -- servers that fail ---------------------------------------------------------------------------

@@ -553,9 +553,58 @@ def _merge(query: Query, parts: Sequence[TraceResult], limit: int | None) -> Tra
 # -- run ---------------------------------------------------------------------------------------
 
 
+@dataclass
+class _GitHubRead:
+    """What GitHub said besides the deployments: the envs read (build_trace's deployments_read)
+    and who merged the pull requests asked about."""
+
+    deployments_read: dict[str, datetime | None] | None = None
+    merged_by: dict[int, str] = field(default_factory=dict)
+
+
+def _pull_requests(result: TraceResult) -> list[int]:
+    """The pull requests the answer's arrivals came by, newest arrival first."""
+    arrivals = sorted(
+        (stay.arrival for env in result.environments for stay in (*env.stays, *env.channel_stays)),
+        key=lambda a: a.at,
+        reverse=True,
+    )
+    return list(dict.fromkeys(a.pull_request for a in arrivals if a.pull_request is not None))
+
+
+def _with_mergers(result: TraceResult, merged_by: Mapping[int, str]) -> TraceResult:
+    """The answer with each arrival by a pull request GitHub named the merger of ``by`` him."""
+    if not merged_by:
+        return result
+
+    def stay(s: Any) -> Any:
+        number = s.arrival.pull_request
+        if number in merged_by:
+            return dataclasses.replace(s, arrival=dataclasses.replace(s.arrival, by=merged_by[number]))
+        return s
+
+    envs = tuple(
+        dataclasses.replace(
+            env,
+            stays=tuple(stay(s) for s in env.stays),
+            channel_stays=tuple(stay(s) for s in env.channel_stays),
+        )
+        for env in result.environments
+    )
+    return dataclasses.replace(result, environments=envs)
+
+
 def _read_servers(
-    inputs: Inputs, ctx: Context, git: Git, history: History
+    inputs: Inputs,
+    ctx: Context,
+    git: Git,
+    history: History,
+    github: _GitHubRead | None = None,
+    pull_requests: Sequence[int] = (),
 ) -> tuple[list[ArgoApp] | None, list[DeploymentRecord] | None, list[str]]:
+    """Argo CD's applications and GitHub's deployments (``github`` gets the rest GitHub said,
+    among it who merged ``pull_requests``)."""
+    github = github if github is not None else _GitHubRead()
     notes: list[str] = []
     argo: list[ArgoApp] | None = None
     deployments: list[DeploymentRecord] | None = None
@@ -602,10 +651,14 @@ def _read_servers(
             env=ctx.env,
             timeout=inputs.server_timeout,
             log=ctx.console.debug,
+            pull_requests=pull_requests,
         )
         notes.extend(got.notes)
-        # Deployments that could not be read are not "no deployment": no gap is claimed then.
-        deployments = None if got.notes and not got.deployments else list(got.deployments)
+        # Deployments that could not be read are not "no deployment": a gap is claimed only in the
+        # envs read (and after a cut list's oldest deployment).
+        deployments = None if not got.read else list(got.deployments)
+        github.deployments_read = dict(got.read)
+        github.merged_by = dict(got.merged_by)
     return argo, deployments, notes
 
 
@@ -640,27 +693,36 @@ def trace(inputs: Inputs, ctx: Context) -> TraceResult:
         )
     environments = list(inputs.env) or None
 
+    from gitops_release.adapters.trace_servers import MAX_PULL_REQUESTS
+
+    github = _GitHubRead()
+
     def join(
         query: Query,
         argo: Sequence[ArgoApp] | None,
         deployments: Sequence[DeploymentRecord] | None,
         hist: History,
     ) -> TraceResult:
-        return build_trace(
-            query,
-            hist,
-            argo=argo,
-            deployments=deployments,
-            since=inputs.since,
-            environments=environments,
-            limit=inputs.limit,
-            now=inputs.now,
+        return _with_mergers(
+            build_trace(
+                query,
+                hist,
+                argo=argo,
+                deployments=deployments,
+                since=inputs.since,
+                environments=environments,
+                limit=inputs.limit,
+                now=inputs.now,
+                deployments_read=github.deployments_read,
+            ),
+            github.merged_by,
         )
 
     first = join(inputs.query, None, None, history)
     if not first.found:
         return first
-    argo, deployments, notes = _read_servers(inputs, ctx, git, history)
+    asked = _pull_requests(first)[:MAX_PULL_REQUESTS]
+    argo, deployments, notes = _read_servers(inputs, ctx, git, history, github, asked)
     history = dataclasses.replace(history, notes=(*history.notes, *notes))
     if argo is None or not argo:
         return join(inputs.query, argo, deployments, history)
