@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Literal
 
 from gitops_release.core.overlay import split_reference
-from gitops_release.core.promotion import ImageState
+from gitops_release.core.promotion import ImageState, short_digest
 from gitops_release.core.release import CONTAINER_PATTERN, DIGEST_PATTERN, IMAGE_PATTERN, TAG_PATTERN, Release
 from gitops_release.core.trace_model import (
     ArgoApp,
@@ -519,11 +519,12 @@ def build_trace(
 
 
 def _label(image: MatchedImage) -> str:
+    """The image in a finding or event: its digest shortened (the JSON's images hold it whole)."""
     text = image.image
     if image.tag:
         text += f":{image.tag}"
     if image.digest:
-        text += f"@{image.digest}"
+        text += f"@{short_digest(image.digest)}"
     return text
 
 
@@ -561,11 +562,14 @@ def _findings(
         if live is not None and live != present:
             if present:
                 text = (
-                    f"the {env} overlay holds {label} but Argo CD app {app.name} is synced to a revision "
-                    "that does not"
+                    f"not live: Argo CD app {app.name} is synced to a revision that does not hold {label}; "
+                    f"the {env} overlay does"
                 )
             else:
-                text = f"Argo CD app {app.name} runs {label} but the {env} overlay no longer holds it"
+                text = (
+                    f"still live: Argo CD app {app.name} runs {label} "
+                    f"but the {env} overlay no longer holds it"
+                )
             out.append(
                 Finding(
                     "drift",
@@ -574,7 +578,11 @@ def _findings(
                 )
             )
         elif app.sync_status == "OutOfSync" and present:
-            out.append(Finding("drift", env, f"Argo CD app {app.name} is OutOfSync with the {env} overlay"))
+            out.append(
+                Finding(
+                    "drift", env, f"out of sync: Argo CD app {app.name} is OutOfSync with the {env} overlay"
+                )
+            )
     if deployments is not None:
         for stay in stays:
             if not any(
@@ -584,9 +592,8 @@ def _findings(
                     Finding(
                         "gap",
                         env,
-                        f"{label} arrived in {env} at {stay.arrival.commit[:12]} but GitHub has no "
-                        "deployment "
-                        f"status for {env} while it was there",
+                        f"no deployment status: GitHub has none for {env} while {label} was there "
+                        f"(arrived at {stay.arrival.commit[:12]})",
                     )
                 )
     return out

@@ -3,6 +3,8 @@ list's oldest one), and the Argo CD Applications of the traced image's apps."""
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from datetime import datetime, timedelta, timezone
 
 from gitops_release.core.promotion import ImageState
@@ -11,6 +13,7 @@ from gitops_release.core.trace_model import (
     ArgoApp,
     Commit,
     DeploymentRecord,
+    Finding,
     History,
     OverlayChange,
     TraceResult,
@@ -120,3 +123,69 @@ def test_each_application_of_the_image_s_apps_is_judged_and_named() -> None:
     assert (stage.argo_app, stage.live) == ("app-stage-eu, app-stage-us", False)
     drift = [f.message for f in result.findings if f.kind == "drift"]
     assert len(drift) == 1 and "app-stage-us" in drift[0] and "api-stage" not in " ".join(drift)
+
+
+def test_the_table_wraps_a_long_finding_and_note_instead_of_cutting_them() -> None:
+    from gitops_release.core.trace_render import render_table
+
+    note = "db.json at 0123456789ab was reformatted by hand; " + "every later version was read in full " * 4
+    result = _trace(_history(), argo=None, deployments=None)
+    result = dataclasses.replace(
+        result,
+        findings=(*result.findings, Finding("gap", "stage", "no deployment status: " + "x " * 80 + "END")),
+        notes=(note.strip(),),
+    )
+    table = render_table(result, width=60)
+    assert all(len(line) <= 60 for line in table.splitlines())
+    assert "…" not in table.split("findings:")[1].split("timeline")[0]
+    joined = " ".join(line.strip() for line in table.splitlines())
+    assert "END" in joined and "every later version was read in full every later version" in joined
+
+
+def test_a_stay_replaced_in_the_same_second_or_before_it_arrived_still_draws_a_bar() -> None:
+    from gitops_release.core.trace_render import render_mermaid
+
+    a = _commit("a", T0)
+    skewed = _commit("b", T0 - timedelta(minutes=5))  # the committer's clock was behind
+    same = _commit("c", T0 + timedelta(hours=1))
+    history = dataclasses.replace(
+        _history(),
+        overlay_changes=(
+            _change(a, "stage", "sha-1"),
+            _change(skewed, "stage", "sha-2", "sha-1"),
+            _change(same, "prod", "sha-1"),
+            _change(same, "prod", "sha-2", "sha-1", app="other"),
+        ),
+        overlays_at_head=(),
+    )
+    gantt = render_mermaid(_trace(history, argo=None, deployments=None))
+    bars = re.findall(r":s\d+, (\S+), (\S+)$", gantt, re.MULTILINE)
+    assert bars and all(end > start for start, end in bars), gantt
+
+
+def test_a_finding_says_what_is_wrong_first_and_shortens_the_digest() -> None:
+    digest = "sha256:" + "3b" * 32
+    a = _commit("a", T0)
+    state = ImageState(IMAGE, new_tag="sha-1", digest=digest)
+    history = dataclasses.replace(
+        _history(),
+        overlay_changes=(
+            OverlayChange(
+                a, "dev", "app", "apps/app/overlays/dev/kustomization.yaml", IMAGE, None, state, "promote"
+            ),
+        ),
+        overlays_at_head=(("dev", "app", "apps/app/overlays/dev/kustomization.yaml", state),),
+    )
+    result = build_trace(
+        parse_query(f"{IMAGE}:sha-1@{digest}"),
+        history,
+        argo=None,
+        deployments=[],
+        since=None,
+        environments=None,
+        limit=None,
+        now=T0 + timedelta(days=1),
+    )
+    [gap] = [f for f in result.findings if f.kind == "gap"]
+    assert gap.message.startswith("no deployment status"), gap.message
+    assert "sha256:3b3b3b3b3b3b" in gap.message and digest not in gap.message
