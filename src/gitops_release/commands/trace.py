@@ -134,13 +134,15 @@ INPUTS: tuple[InputSpec, ...] = (
     ),
     InputSpec(
         "github-token",
-        "token to read deployments (env GITHUB_TOKEN or the action input; never a flag)",
+        "token to read deployments and who merged pull requests (env GITHUB_TOKEN or the action input; "
+        "never a flag)",
         secret=True,
     ),
     InputSpec("api-url", "GitHub API URL (GHES), default GITHUB_API_URL or https://api.github.com"),
     InputSpec(
         "server-timeout",
-        "how long each server (Argo CD, GitHub) may take before it is skipped with a note",
+        "how long each server (Argo CD, GitHub) may take: one deadline for its whole read, then what is "
+        "left is skipped with a note",
         kind="duration",
         default=DEFAULT_SERVER_TIMEOUT,
     ),
