@@ -31,7 +31,7 @@ PROMETHEUS_RULE_SCHEMA = ROOT / "tests" / "contracts" / "prometheus" / "promethe
 CONTRACT_APP = ROOT / "tests" / "fixtures" / "corpus" / "argocd-contracts" / "01-diff-cache.application.yaml"
 K8S_VERSION = "1.37.0"
 ENVIRONMENTS = ("dev", "stage", "prod")
-CONFIG_REPO_URL = "https://github.com/org/config.git"
+CONFIG_REPO_URL = "https://github.com/org/config-repo.git"
 
 # Seed 004's sync policies, word for word.
 AUTOMATIC_SYNC_OPTIONS = ["CreateNamespace=true", "PrunePropagationPolicy=foreground", "PruneLast=true"]

@@ -137,3 +137,26 @@ def test_the_changelog_keeps_an_unreleased_section_on_top() -> None:
     )
     assert headings[0] == "Unreleased"
     assert all(re.fullmatch(r"\d+\.\d+\.\d+", h) for h in headings[1:]), headings
+
+
+def test_the_version_notes_say_what_ships() -> None:
+    """COMPLETE13 G12-2: the 0.1.0 notes left out trace and claimed ENTRYPOINT ["gitops-release"]."""
+    from gitops_release.commands import COMMANDS
+
+    init = (ROOT / "src/gitops_release/__init__.py").read_text(encoding="utf-8")
+    match = re.search(r'^__version__ = "([^"]+)"$', init, re.MULTILINE)
+    assert match
+    notes = " ".join(
+        changelog.section(changelog.read_changelog(ROOT / "CHANGELOG.md"), match.group(1)).split()
+    )
+    missing = [name for name in COMMANDS if f"`{name}`" not in notes]
+    assert not missing, f"the notes do not name the commands {missing}"
+    actions_line = next(line for line in notes.split(" - ") if line.startswith("Composite actions"))
+    missing = [
+        p.parent.name for p in ROOT.glob("actions/*/action.yml") if f"{p.parent.name}`" not in actions_line
+    ]
+    assert not missing, f"the notes do not name the composite actions {missing}"
+    [entrypoint] = re.findall(
+        r"^ENTRYPOINT (\[.*\])$", (ROOT / "Dockerfile").read_text(encoding="utf-8"), re.M
+    )
+    assert re.findall(r"ENTRYPOINT (\[[^\]]*\])", notes) == [entrypoint]

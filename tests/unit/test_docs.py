@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import os
 import re
+import shlex
 from pathlib import Path
 
 import pytest
@@ -248,3 +250,55 @@ def test_every_page_describing_the_defaults_says_they_accept_any_image() -> None
     for rel in ("docs/update-db.md", "docs/release-db.md", "templates/config-repo/.gitops-release.yml"):
         text = " ".join((ROOT / rel).read_text(encoding="utf-8").replace("#", " ").split())
         assert "any source repository, container and image" in text, rel
+
+
+# -- the pages' init commands write a working pair of repositories (COMPLETE13 G12-1) -------------
+
+# A template placeholder owner: org/config-repo, org/my-app, ghcr.io/org/… (my-org/… is the pages').
+_PLACEHOLDER_OWNER = re.compile(r"(?<![\w-])org/")
+
+
+@pytest.mark.parametrize("rel", ["docs/getting-started.md", "docs/init.md"])
+def test_the_pages_init_commands_leave_no_placeholder_repository(
+    rel: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """getting-started.md's step 1 left --config-repository out: the Argo CD Applications read
+    https://github.com/org/config.git while the source repo dispatched to my-org/my-config."""
+    from gitops_release.cli import main
+
+    calls = [  # the code lines (getting-started.md's block is indented in a list item)
+        shlex.split(line.partition("#")[0])
+        for line in (ROOT / rel).read_text(encoding="utf-8").splitlines()
+        if line.strip().startswith("gitops-release init ")
+    ]
+    assert {tuple(call[1:3]) for call in calls} == {("init", "config-repo"), ("init", "source-repo")}
+    monkeypatch.chdir(tmp_path)
+    for call in calls:
+        capsys.readouterr()
+        assert main(call[1:], env={"PATH": os.environ.get("PATH", "")}) == 0, call
+        captured = capsys.readouterr()
+        assert "warning:" not in captured.out + captured.err, call
+    written = {p: p.read_text(encoding="utf-8") for p in sorted(tmp_path.rglob("*")) if p.is_file()}
+    left = sorted(
+        str(p.relative_to(tmp_path)) for p, text in written.items() if _PLACEHOLDER_OWNER.search(text)
+    )
+    assert not left, f"{rel}: its init commands leave template placeholders in {left}"
+    # The source repo dispatches to the repository the Argo CD Applications read.
+    [dispatch_to] = re.findall(r"^ +repository: (\S+)$", "".join(
+        text for p, text in written.items() if p.name == "update-release-channel.yml"
+    ), re.MULTILINE)  # fmt: skip
+    repo_urls = {m for text in written.values() for m in re.findall(r"repoURL: (\S+)", text)}
+    assert repo_urls == {f"https://github.com/{dispatch_to}.git"}, (dispatch_to, repo_urls)
+
+
+def test_readme_names_every_workflow_init_writes_and_the_demo_trace() -> None:
+    """The README listed four of the config repo's six workflows (not the update-db one that
+    receives every dispatch), and said make demo ends before its trace step."""
+    text = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    workflows = sorted(p.name for p in ROOT.glob("templates/*-repo/.github/workflows/*.yml"))
+    assert len(workflows) > 6
+    missing = [name for name in workflows if f"`{name}`" not in text]
+    assert not missing, f"README.md does not name the workflows init writes: {missing}"
+    demo = text[text.index("`make demo` runs") :]
+    assert 'timeline.step("trace' in (ROOT / "src/gitops_release/sandbox/demo.py").read_text(encoding="utf-8")
+    assert "a `trace` of the image it shipped" in demo[: demo.index("(docs/sandbox.md")]

@@ -36,16 +36,17 @@ from typing import Any
 import orjson
 
 from gitops_release.adapters.git import Git, _check_ref
-from gitops_release.adapters.layout import DEFAULT_OVERLAYS_DIR, MANIFEST_NAME, OVERLAY_FILES
 from gitops_release.core.db import load_db
-from gitops_release.core.overlay import get_images
 from gitops_release.core.policy import DEFAULT_POLICY, Policy, load_policy
 from gitops_release.core.promotion import ImageState
 from gitops_release.core.release import Release, parse_release
 from gitops_release.core.trace import normalise_image
 from gitops_release.core.trace_model import ArrivalKind, Commit, DbChange, History, OverlayChange, Query
-from gitops_release.core.values import get_values
 from gitops_release.errors import ConfigError, GitError, InputError, ReleaseError
+
+# adapters.layout, core.overlay and core.values (ruamel.yaml) and jsonschema (the policy's
+# validator) cost ~0.3 s to import: they are imported inside the functions that use them, and
+# read_history imports them on a worker thread while git lists the history (_warm_imports).
 
 __all__ = ["MAX_BLOB_BYTES", "overlay_states_at", "read_history"]
 
@@ -60,6 +61,7 @@ _SKIP_MODES = {"120000": "a symbolic link", "160000": "a submodule"}
 _UNKNOWN: Any = object()  # an entry whose db.json version could not be read
 _EVICTED = b"\0evicted"  # a blob read once and dropped from memory (read again on demand)
 _CHUNK = 64  # db.json versions per cat-file --batch (64 x 300 KB in memory at most)
+_PARALLEL_BYTES = 4 * 1024 * 1024  # a batch this large is read by two cat-file processes
 
 
 @dataclass(frozen=True)
@@ -131,16 +133,29 @@ def _pull_request(subject: str) -> int | None:
 _FIELDS = ("%H", "%P", "%an", "%ae", "%aI", "%cn", "%cI", "%s", "%b")
 
 
-def _log_raw(git: Git, head: str, paths: Sequence[str], *, renames: bool = True) -> list[_Logged]:
+def _log_raw(
+    git: Git,
+    head: str,
+    paths: Sequence[str],
+    *,
+    renames: bool = True,
+    pickaxe: str | None = None,
+    exclude: str | None = None,
+) -> list[_Logged]:
     """Every first-parent commit of ``head`` that changed ``paths``, oldest first, with its raw
     changes (merges against their first parent, renames detected). Records are framed by a fresh
-    nonce so no commit message can forge a field."""
+    nonce so no commit message can forge a field. ``pickaxe``: only the commits and files where the
+    number of occurrences of that string changed (``git log -S``). ``exclude``: a path left out
+    (every path is then given with the ``literal`` pathspec magic instead of --literal-pathspecs)."""
     if not paths:
         return []
     nonce = secrets.token_hex(16)
     start, sep, end = f"%x00{nonce}%x1e", f"%x00{nonce}%x1f", f"%x00{nonce}%x1d"
+    pathspecs = sorted(set(paths))
+    if exclude is not None:
+        pathspecs = [f":(literal){path}" for path in pathspecs] + [f":(exclude,literal){exclude}"]
     out = git.read_bytes(
-        "--literal-pathspecs",
+        *(["--literal-pathspecs"] if exclude is None else []),
         "--no-pager",
         "log",
         "--first-parent",
@@ -149,6 +164,7 @@ def _log_raw(git: Git, head: str, paths: Sequence[str], *, renames: bool = True)
         "-z",
         "--no-abbrev",
         "-M" if renames else "--no-renames",
+        *([f"-S{pickaxe}"] if pickaxe else []),
         "--no-ext-diff",
         "--no-textconv",
         "--no-show-signature",
@@ -159,7 +175,7 @@ def _log_raw(git: Git, head: str, paths: Sequence[str], *, renames: bool = True)
         "--end-of-options",
         head,
         "--",
-        *sorted(set(paths)),
+        *pathspecs,
     )
     records = out.split(f"\0{nonce}\x1e".encode())
     logged: list[_Logged] = []
@@ -214,6 +230,7 @@ class _Blobs:
             input=("\n".join(wanted) + "\n").encode(),
         )
         small: list[str] = []
+        size_of: dict[str, int] = {}
         for line in checked.decode("ascii", "replace").splitlines():
             parts = line.split()
             if len(parts) == 3 and parts[1] == "blob" and parts[2].isdigit():
@@ -226,11 +243,35 @@ class _Blobs:
                     )
                 else:
                     small.append(parts[0])
+                    size_of[parts[0]] = int(parts[2])
             elif parts:
                 self.cache[parts[0]] = None  # missing (shallow clone) or not a blob
         if not small:
             return
-        out = self.git.read_bytes("cat-file", "--batch", input=("\n".join(small) + "\n").encode())
+        total = sum(size_of.values())
+        if total >= _PARALLEL_BYTES and len(small) > 1:
+            # Inflating many large versions (db.json) is git's CPU work: two cat-file processes
+            # each take half the bytes.
+            halves: tuple[list[str], list[str]] = ([], [])
+            taken = 0
+            for oid in small:
+                halves[taken * 2 >= total].append(oid)
+                taken += size_of[oid]
+            with ThreadPoolExecutor(max_workers=2) as pool:
+                outs = list(pool.map(self._batch, halves))
+        else:
+            outs = [self._batch(small)]
+        for out in outs:
+            self._parse(out)
+        for oid in small:
+            self.cache.setdefault(oid, None)
+
+    def _batch(self, oids: Sequence[str]) -> bytes:
+        if not oids:
+            return b""
+        return self.git.read_bytes("cat-file", "--batch", input=("\n".join(oids) + "\n").encode())
+
+    def _parse(self, out: bytes) -> None:
         position = 0
         while position < len(out):
             newline = out.index(b"\n", position)
@@ -244,8 +285,6 @@ class _Blobs:
             self.cache[header[0]] = out[position : position + size]
             position += size + 1
             self.read_count += 1
-        for oid in small:
-            self.cache.setdefault(oid, None)
 
     def evict(self, oid: str) -> None:
         """Forget a large blob's bytes (what was parsed from it stays cached elsewhere)."""
@@ -388,6 +427,8 @@ class _Layout:
     pattern: tuple[str, ...]
     env_of_dir: Mapping[str, str]  # env directory name -> env (channel)
     values: Mapping[str, tuple[str, Any]]  # values file -> (env, rule)
+    overlay_files: tuple[str, ...] = ()  # adapters.layout.OVERLAY_FILES
+    manifest_name: str = ""  # adapters.layout.MANIFEST_NAME
 
     def classify(self, path: str) -> tuple[str, str, str] | None:
         """(env, app, kind) of an overlay, manifest or values file; kind: kustomize/manifest/values."""
@@ -407,9 +448,9 @@ class _Layout:
         env = self.env_of_dir.get(parts[-2])
         if env is None:
             return None
-        if parts[-1] in OVERLAY_FILES:
+        if parts[-1] in self.overlay_files:
             return (env, "/".join(names), "kustomize")
-        if parts[-1] == MANIFEST_NAME:
+        if parts[-1] == self.manifest_name:
             return (env, "/".join(names), "manifest")
         return None
 
@@ -440,14 +481,19 @@ class _Layout:
 
 
 def _layout(policy: Policy, overlays_dir: str | None) -> _Layout:
+    from gitops_release.adapters.layout import DEFAULT_OVERLAYS_DIR, MANIFEST_NAME, OVERLAY_FILES
+
     pattern = (overlays_dir or policy.overlays_dir or DEFAULT_OVERLAYS_DIR).strip("/")
     env_of_dir = {policy.overlay_for(env): env for env in policy.channels}
     values = {path: (env, rule) for rule in policy.values for env, path in rule.files.items()}
-    return _Layout(PurePosixPath(pattern).parts, env_of_dir, values)
+    return _Layout(PurePosixPath(pattern).parts, env_of_dir, values, tuple(OVERLAY_FILES), MANIFEST_NAME)
 
 
 def _states(data: bytes, path: str, kind: str, rule: Any) -> dict[str, ImageState]:
     """Image entries of one overlay or values file version (ConfigError when it does not parse)."""
+    from gitops_release.core.overlay import get_images
+    from gitops_release.core.values import get_values
+
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -525,15 +571,23 @@ def read_history(
             f"ref '{ref}' is not a commit of {git.cwd}",
             fix="give a branch, tag or commit SHA that is fetched",
         )
-    with ThreadPoolExecutor(max_workers=2) as pool:
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        pool.submit(_warm_imports)
         return _read(git, pool, head, query, ref, db_path, policy_path, overlays_dir, exhaustive)
 
 
-def _overlay_log(
-    git: Git, head: str, paths: Sequence[str] | None, wide_log: list[_Logged] | None
-) -> tuple[list[_Logged], dict[str, Commit]]:
-    logged = wide_log if paths is None else _log_raw(git, head, paths)
-    return logged or [], _tips(git, [item.commit for item in logged or [] if len(item.parents) > 1])
+def _warm_imports() -> None:
+    """Import the YAML parsers and build the policy validator while the main thread waits on git
+    (imports are thread-safe: the main thread waits for a module another thread is importing)."""
+    from gitops_release.core.policy import _validator
+
+    _validator()  # jsonschema: the policy's versions are loaded first
+    import gitops_release.adapters.layout  # noqa: F401  (core.overlay, core.values: ruamel.yaml)
+
+
+def _overlay_log(git: Git, head: str, paths: Sequence[str]) -> tuple[list[_Logged], dict[str, Commit]]:
+    logged = _log_raw(git, head, paths)
+    return logged, _tips(git, [item.commit for item in logged if len(item.parents) > 1])
 
 
 def _read(
@@ -548,6 +602,17 @@ def _read(
     exhaustive: bool,
 ) -> History:
     first_parent = pool.submit(_first_parent_order, git, head)
+    # A bare tag or digest that db.json at head does not hold at all will need the overlays'
+    # pickaxe log (below): start it now, beside the log of db.json, over every path but db.json.
+    speculative = None
+    needle = query.digest or query.tag
+    if needle and query.image is None:
+        head_db = _file_at(git, head, db_path)
+        words = [w for w in (query.tag, query.digest, query.container, query.source_sha) if w]
+        if head_db is None or not any(w.encode() in head_db for w in words):
+            speculative = pool.submit(
+                _log_raw, git, head, ["."], renames=False, pickaxe=needle, exclude=db_path
+            )
     notes: list[str] = []
     blobs = _Blobs(git, notes)
 
@@ -632,35 +697,53 @@ def _read(
     for lay in all_layouts:
         wide_paths.add(lay.prefix() or ".")
         wide_paths.update(lay.values)
-    wide_log: list[_Logged] | None = None
+    touched: list[str] | None = None  # overlay files that ever held the query's tag or digest
     containers = _containers(query, db_at_head)
     if not containers:
-        # Without rename detection (the expensive part of a log of every app): only to find the
-        # containers; their own directories are then logged with renames.
-        wide_log = _log_raw(git, head, sorted({"."} if "." in wide_paths else wide_paths), renames=False)
-        containers = _containers_from_overlays(query, wide_log, all_layouts, blobs, db_at_head, head_policy)
-        if containers:
-            wide_log = None
+        # Which overlay / values files ever held the tag or digest: git's pickaxe lists the commits
+        # and files where its number of occurrences changed, so every file that held it at some
+        # version is listed (with the commit that brought it, or the add of a renamed copy). Only
+        # those files' histories are then read to find the containers (bytes-filtered, then parsed).
+        wide = sorted({"."} if "." in wide_paths else wide_paths)
+        touched = []
+        if needle:
+            if speculative is not None and not any(lay.classify(db_path) for lay in all_layouts):
+                picked = speculative.result()  # the same log over a superset of the paths
+            else:
+                picked = _log_raw(git, head, wide, renames=False, pickaxe=needle)
+            touched = sorted(
+                {
+                    e.path
+                    for item in picked
+                    for e in item.entries
+                    if any(lay.classify(e.path) for lay in all_layouts)
+                }
+            )
+        narrow = _log_raw(git, head, touched, renames=False) if touched else []
+        containers = _containers_from_overlays(query, narrow, all_layouts, blobs, db_at_head, head_policy)
     if not containers:
         if versions:
             notes.append(
                 f"the image is in no db.json entry at head nor in any overlay: "
-                f"every one of the {len(versions)} versions of {db_path} was read to look for it"
+                f"every one of the {len(versions)} versions of {db_path} was searched for it"
             )
-        containers |= _scan_db(db, [oid for _, oid in versions], query)
+        containers |= _scan_db(git, db, versions, query)
 
     # The overlays' log (the containers' app directories under every layout the policy had) runs
     # in a second git process while the db.json versions are read.
     apps = {head_policy.overlay_app(c) for c in containers}
-    if wide_log is not None or not apps:
-        overlay_paths = None if wide_log is not None else sorted(wide_paths)
+    if not apps and touched is not None:
+        # In no db.json entry: only the files that ever held it (an image promoted by hand).
+        overlay_paths = sorted({*touched, policy_path}) if touched else []
+    elif not apps:
+        overlay_paths = sorted(wide_paths)
     else:
         paths = {policy_path}
         for lay in all_layouts:
             paths.update(lay.values)
             paths.update(lay.app_paths(apps))
         overlay_paths = sorted({"."} if "." in paths else paths)
-    overlay_log = pool.submit(_overlay_log, git, head, overlay_paths, wide_log)
+    overlay_log = pool.submit(_overlay_log, git, head, overlay_paths)
 
     keys = sorted(
         {(c, ch) for c in containers for ch in head_policy.channels}
@@ -702,7 +785,18 @@ def _read(
         commits_read=len({item.sha for item in logged} | db_commits),
         blobs_read=blobs.read_count,
         notes=tuple(dict.fromkeys(notes)),
+        first_parent=tuple(order),
     )
+
+
+def _file_at(git: Git, commit: str, path: str) -> bytes | None:
+    """The bytes of ``path`` at ``commit`` (None when absent or not a blob), one cat-file."""
+    out = git.read_bytes("cat-file", "--batch", input=f"{commit}:{path}\n".encode())
+    header, _, body = out.partition(b"\n")
+    parts = header.split()
+    if len(parts) != 3 or parts[1] != b"blob" or not parts[2].isdigit() or int(parts[2]) > MAX_BLOB_BYTES:
+        return None
+    return body[: int(parts[2])]
 
 
 def _short(exc: BaseException) -> str:
@@ -769,12 +863,65 @@ def _containers(query: Query, releases: Iterable[Release]) -> set[str]:
     return found
 
 
-def _scan_db(db: _DbVersions, oids: Sequence[str | None], query: Query) -> set[str]:
-    """Containers of any db.json version holding a release the query matches: every version is
-    read (in chunks, bytes-filtered before any parse)."""
-    needle = (query.digest or query.tag or query.source_sha or query.container or "").encode()
+def _scan_db(
+    git: Git, db: _DbVersions, versions: Sequence[tuple[_Logged, str | None]], query: Query
+) -> set[str]:
+    """Containers of any db.json version holding a release the query matches. ``git grep -F`` finds
+    the versions whose bytes hold the needle (two processes, each half of the commits: no version
+    crosses a pipe), and only those are read and parsed."""
+    needle = query.digest or query.tag or query.source_sha or query.container or ""
+    commits = [(item.sha, oid) for item, oid in versions if oid is not None]
+    if needle and commits:
+        oid_of = dict(commits)
+        shas = list(oid_of)
+        half = (len(shas) + 1) // 2
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            parts = pool.map(lambda part: _grep(git, part, db.path, needle), (shas[:half], shas[half:]))
+            found_shas = [sha for part in parts for sha in part]
+        return _scan_oids(db, [oid_of[sha] for sha in found_shas], query, needle.encode())
+    return _scan_oids(db, [oid for _, oid in commits], query, needle.encode())
+
+
+_GREP_ARGS = 2000  # commits per git grep (its argv stays far below ARG_MAX)
+
+
+def _grep(git: Git, commits: Sequence[str], path: str, needle: str) -> list[str]:
+    """The commits among ``commits`` whose ``path`` holds ``needle`` (fixed string, bytes)."""
+    found: list[str] = []
+    for start in range(0, len(commits), _GREP_ARGS):
+        chunk = commits[start : start + _GREP_ARGS]
+        args = (
+            "--literal-pathspecs",
+            "--no-pager",
+            "grep",
+            "-l",
+            "-z",
+            "-F",
+            "--no-color",
+            "--no-textconv",
+            "-e",
+            needle,
+            *chunk,
+            "--",
+            path,
+        )
+        result = git.run(*args, check=False)
+        if result.rc == 1:
+            continue  # nothing matched
+        if result.rc != 0:
+            raise git.error(args, result)
+        for name in result.out.split("\0"):
+            sha = name.partition(":")[0].strip()
+            if sha:
+                found.append(sha)
+    return found
+
+
+def _scan_oids(db: _DbVersions, oids: Sequence[str], query: Query, needle: bytes) -> set[str]:
+    """Containers of the versions ``oids`` that hold a release the query matches (read in chunks,
+    bytes-filtered before any parse)."""
     found: set[str] = set()
-    wanted = [o for o in dict.fromkeys(oids) if o is not None]
+    wanted = list(dict.fromkeys(oids))
     for start in range(0, len(wanted), _CHUNK):
         chunk = wanted[start : start + _CHUNK]
         db.blobs.load(chunk, dict.fromkeys(chunk, db.path))
@@ -931,7 +1078,8 @@ def _hints(commits: Sequence[_Logged], containers: Iterable[str]) -> list[int]:
 
 
 def _first_parent_order(git: Git, head: str) -> dict[str, int]:
-    """Position of every first-parent commit of ``head``, oldest 0 (one rev-list)."""
+    """Position of every first-parent commit of ``head``, oldest 0 (one rev-list); the dict keeps
+    that order."""
     out = git.read_bytes("rev-list", "--first-parent", "--reverse", "--end-of-options", head, "--")
     return {sha.decode("ascii"): i for i, sha in enumerate(out.split())}
 
@@ -1130,12 +1278,17 @@ def _overlay_history(
                 continue  # unknown version: keep the last known states
             env = where[0] if where[2] != "gone" else (last_where[0] if last_where else "")
             app = where[1] if where[2] != "gone" else (last_where[1] if last_where else "")
-            kind = _commit_kind(item.commit, tips.get(item.commit.sha), item.commit.sha in db_commits)
-            source_env, source_commit = _provenance(blobs, manifests, position, path, app, where, kind)
+            commit_kind = _commit_kind(item.commit, tips.get(item.commit.sha), item.commit.sha in db_commits)
             for name in sorted(set(previous) | set(states)):
                 before, after = previous.get(name), states.get(name)
                 if before == after:
                     continue
+                recorded, source_env, source_commit = _provenance(blobs, manifests, position, path, name)
+                # No trailer (a squash merge that dropped the body, an amended message): the release
+                # manifest the same commit wrote says how the image got here.
+                kind = recorded if commit_kind == "edit" and recorded is not None else commit_kind
+                if kind not in ("promote", "rollback", "pin"):
+                    source_env = source_commit = None
                 changes.append(
                     OverlayChange(
                         commit=item.commit,
@@ -1176,59 +1329,88 @@ _FIELD = {b"newTag": "new_tag", b"digest": "digest", b"newName": "new_name"}
 
 def _one_value_edit(old: bytes, new: bytes, states: Mapping[str, ImageState]) -> dict[str, ImageState] | None:
     """The states of ``new`` without a YAML parse when it is ``old`` (already parsed, and checked by
-    the bounded parser) with one plain ``newTag:``/``digest:``/``newName:`` value changed, as
-    promote-overlay and update-db edit an overlay: the structure is the same, so only that value
-    moved. None whenever that is not certain (then the file is parsed)."""
+    the bounded parser) with only plain ``newTag:``/``digest:``/``newName:`` values changed in
+    place (promote-overlay edits newTag and digest together; update-db one of them): the structure
+    is the same, so only those values moved. None whenever that is not certain (then the file is
+    parsed)."""
     a, b = old.split(b"\n"), new.split(b"\n")
     if len(a) != len(b):
         return None
     changed = [i for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y]
-    if len(changed) != 1:
-        return None
-    before, after = _VALUE_LINE.match(a[changed[0]]), _VALUE_LINE.match(b[changed[0]])
-    if before is None or after is None or before.group(1, 2) != after.group(1, 2):
-        return None
-    old_value, new_value = before.group(3), after.group(3)
-    if _NOT_A_STRING.fullmatch(old_value) or _NOT_A_STRING.fullmatch(new_value) or old.count(old_value) != 1:
-        return None
-    field_name = _FIELD[before.group(2)]
-    text = old_value.decode("ascii")
-    owners = [name for name, state in states.items() if getattr(state, field_name) == text]
-    if len(owners) != 1:
+    if not changed or len(changed) > 4:
         return None
     out = dict(states)
-    out[owners[0]] = replace(states[owners[0]], **{field_name: new_value.decode("ascii")})
+    edited: set[tuple[str, str]] = set()
+    for line in changed:
+        before, after = _VALUE_LINE.match(a[line]), _VALUE_LINE.match(b[line])
+        if before is None or after is None or before.group(1, 2) != after.group(1, 2):
+            return None
+        old_value, new_value = before.group(3), after.group(3)
+        if (
+            _NOT_A_STRING.fullmatch(old_value)
+            or _NOT_A_STRING.fullmatch(new_value)
+            or old.count(old_value) != 1
+        ):
+            return None
+        field_name = _FIELD[before.group(2)]
+        text = old_value.decode("ascii")
+        # Owners are looked up in the old states: each old value is written once in the file.
+        owners = [name for name, state in states.items() if getattr(state, field_name) == text]
+        if len(owners) != 1 or (owners[0], field_name) in edited:
+            return None
+        edited.add((owners[0], field_name))
+        out[owners[0]] = replace(out[owners[0]], **{field_name: new_value.decode("ascii")})
     return out
 
 
 def _provenance(
-    blobs: _Blobs,
-    manifests: Mapping[tuple[int, str], str],
-    position: int,
-    path: str,
-    app: str,
-    where: tuple[str, str, str],
-    kind: ArrivalKind,
-) -> tuple[str | None, str | None]:
-    """sourceEnvironment / sourceCommit from the release manifest the same commit wrote."""
-    blob = manifests.get((position, str(PurePosixPath(path).parent)))
-    if blob is None or kind not in ("promote", "rollback", "pin"):
-        return None, None
-    data = blobs.get(blob)
-    try:
-        doc = orjson.loads(data) if data is not None else None
-    except orjson.JSONDecodeError:
-        return None, None
-    if not isinstance(doc, dict):
-        return None, None
-    source_env = doc.get("sourceEnvironment")
-    source_commit = doc.get("sourceCommit")
+    blobs: _Blobs, manifests: Mapping[tuple[int, str], str], position: int, path: str, image: str
+) -> tuple[ArrivalKind | None, str | None, str | None]:
+    """(kind, sourceEnvironment, sourceCommit) of ``image`` in ``path`` from the release manifests
+    the same commit wrote: the manifest's ``images[]`` entry for that image and file (a values
+    file's entry sits in the app's overlay directory's manifest), else the top-level fields of the
+    manifest beside the file. None for what no manifest says (or says wrongly)."""
+    beside = manifests.get((position, str(PurePosixPath(path).parent)))
+    beside_doc = _manifest_doc(blobs, beside) if beside is not None else None
+
+    def docs() -> Iterable[dict[str, Any] | None]:
+        yield beside_doc
+        others = sorted(b for (at, _dir), b in manifests.items() if at == position and b != beside)
+        yield from (_manifest_doc(blobs, b) for b in others)
+
+    fields: Mapping[str, Any] | None = None
+    for doc in docs():
+        entries = doc.get("images") if doc is not None else None
+        for entry in entries if isinstance(entries, list) else ():
+            if isinstance(entry, dict) and entry.get("image") == image and entry.get("file") == path:
+                fields = {name: entry.get(name, doc.get(name)) for name in _PROVENANCE}  # type: ignore[union-attr]
+                break
+        if fields is not None:
+            break
+    if fields is None:
+        fields = beside_doc
+    if fields is None:
+        return None, None, None
+    kind, source_env, source_commit = (fields.get(name) for name in _PROVENANCE)
     return (
+        kind if kind in ("promote", "rollback", "pin") else None,
         source_env if isinstance(source_env, str) and len(source_env) < 64 else None,
         source_commit
         if isinstance(source_commit, str) and re.fullmatch(r"[0-9a-f]{7,64}", source_commit)
         else None,
     )
+
+
+_PROVENANCE = ("kind", "sourceEnvironment", "sourceCommit")
+
+
+def _manifest_doc(blobs: _Blobs, blob: str) -> dict[str, Any] | None:
+    data = blobs.get(blob)
+    try:
+        doc = orjson.loads(data) if data is not None else None
+    except orjson.JSONDecodeError:
+        return None
+    return doc if isinstance(doc, dict) else None
 
 
 # -- the trees at given commits ----------------------------------------------------------------
@@ -1371,7 +1553,7 @@ class _Trees:
         self.load(oid for _, oid in env_dirs)
         for prefix, oid in env_dirs:
             children = {name: (mode, child) for mode, name, child in self.children(oid)}
-            for name in OVERLAY_FILES:
+            for name in lay.overlay_files:
                 if name in children:
                     mode, child = children[name]
                     if mode in ("100644", "100755"):

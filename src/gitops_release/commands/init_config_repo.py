@@ -63,6 +63,9 @@ class Inputs:
 
 
 def run(inputs: Inputs, ctx: Context) -> Outputs:
+    # A warning, not a refusal: the defaults write the templates as they are (tests, e2e, a look).
+    for warning in scaffold.placeholder_warnings(inputs.values):
+        ctx.console.annotation("warning", warning, title="init config-repo")
     return run_init(
         KIND,
         inputs.dir,

@@ -464,22 +464,10 @@ def _repository_keys(git: Git, repository: str | None) -> frozenset[str]:
 
 
 def _holds(state: Any, image: MatchedImage) -> bool:
-    """Does a kustomize/values entry hold ``image`` (as core/trace compares: same repository,
-    tag and digest equal wherever both are set, at least one compared)?"""
-    from gitops_release.core.trace import normalise_image
+    """Does a kustomize/values entry hold ``image``? core/trace's one matching rule."""
+    from gitops_release.core.trace import state_holds
 
-    if normalise_image(state.new_name or state.name) != normalise_image(image.image):
-        return False
-    compared = False
-    if image.digest is not None and state.digest is not None:
-        if state.digest != image.digest:
-            return False
-        compared = True
-    if image.tag is not None and state.new_tag is not None:
-        if state.new_tag != image.tag:
-            return False
-        compared = True
-    return compared
+    return state_holds(state, image)
 
 
 def _with_revisions(

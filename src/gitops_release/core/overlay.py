@@ -24,7 +24,8 @@ from ruamel.yaml.nodes import MappingNode, ScalarNode
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString, SingleQuotedScalarString
 from ruamel.yaml.tokens import CommentToken
 
-from gitops_release.core.release import show
+# split_reference lives in core.release (no ruamel.yaml): trace parses references without this module.
+from gitops_release.core.release import show, split_reference
 from gitops_release.core.yaml_limits import (
     AliasLimitError,
     check_expansion,
@@ -422,27 +423,6 @@ def _matches(image: str, entry_name: str) -> bool:
         return False
     pattern = "[^\n]".join(re.escape(part) for part in entry_name.split("."))
     return re.fullmatch(pattern + _TAG_OR_DIGEST, image) is not None
-
-
-def split_reference(reference: str) -> tuple[str, str, str]:
-    """``(name, tag, digest)`` of an image reference the way kustomize splits it (image.Split):
-    a ``:`` before the first ``/`` is a registry port (``localhost:5000/app:1`` is
-    ``localhost:5000/app`` tagged ``1``); an ``@`` before the tag's ``:`` ends the name."""
-    slash = reference.find("/")
-    offset = slash if slash > 0 else 0
-    search = reference[offset:]
-    at, colon = search.find("@"), search.find(":")
-    if colon < 0 and at < 0:
-        return reference, "", ""
-    if at >= 0 and (at < colon or colon < 0):
-        return reference[: offset + at], "", reference[offset + at + 1 :]
-    if at >= 0:
-        return (
-            reference[: offset + colon],
-            reference[offset + colon + 1 : offset + at],
-            reference[offset + at + 1 :],
-        )
-    return reference[: offset + colon], reference[offset + colon + 1 :], ""
 
 
 def kustomize_reference(

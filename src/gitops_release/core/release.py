@@ -129,6 +129,27 @@ _ALLOWED = {
 }
 
 
+def split_reference(reference: str) -> tuple[str, str, str]:
+    """``(name, tag, digest)`` of an image reference the way kustomize splits it (image.Split):
+    a ``:`` before the first ``/`` is a registry port (``localhost:5000/app:1`` is
+    ``localhost:5000/app`` tagged ``1``); an ``@`` before the tag's ``:`` ends the name."""
+    slash = reference.find("/")
+    offset = slash if slash > 0 else 0
+    search = reference[offset:]
+    at, colon = search.find("@"), search.find(":")
+    if colon < 0 and at < 0:
+        return reference, "", ""
+    if at >= 0 and (at < colon or colon < 0):
+        return reference[: offset + at], "", reference[offset + at + 1 :]
+    if at >= 0:
+        return (
+            reference[: offset + colon],
+            reference[offset + colon + 1 : offset + at],
+            reference[offset + at + 1 :],
+        )
+    return reference[: offset + colon], reference[offset + colon + 1 :], ""
+
+
 def show(value: object, limit: int = 60) -> str:
     """A bad value for an error message: ASCII-escaped (look-alikes and control characters
     become visible) and cut to about ``limit`` characters."""

@@ -5,8 +5,8 @@ STANDARD LIBRARY ONLY: ``init`` runs from an installed wheel with nothing else (
 installs it with ``--no-deps``), so it imports nothing third-party.
 
 The templates are real, working files (tests, lint gates and the e2e run them as they are); their
-placeholders are the literal example values ``org/my-app``, ``my-app`` and ``ghcr.io/org/my-app``,
-so the defaults write the templates byte for byte.
+placeholders are the literal example values ``org/my-app``, ``my-app``, ``ghcr.io/org/my-app`` and
+``org/config-repo``, so the defaults write the templates byte for byte (init warns about them).
 """
 
 from __future__ import annotations
@@ -24,11 +24,11 @@ from gitops_release.errors import InputError
 TEMPLATE_REPOSITORY = "org/my-app"
 TEMPLATE_APP = "my-app"
 TEMPLATE_IMAGE = "ghcr.io/org/my-app"
-#: the config repository itself (Argo CD's repoURL, the Argo Events webhook, the PostSync hook)
+#: the config repository itself, one placeholder in every template set: templates/argocd and
+#: templates/argo-workflows (repoURL https://github.com/org/config-repo.git, the Argo Events
+#: webhook, the PostSync hook). Two spellings once left the Argo CD apps on a placeholder.
 TEMPLATE_CONFIG_REPOSITORY = "org/config-repo"
 _EVENTSOURCE_REPOSITORY = "- owner: {owner}\n          names: [{name}]"
-#: templates/argocd's spelling of the config repository (its Applications' and AppProject's repoURL)
-TEMPLATE_CONFIG_URL = "https://github.com/org/config.git"
 
 # App names become Kubernetes names (Deployment, namespace <app>-stage, Application <app>-prod):
 # a DNS-1123 label with room for the longest suffix ("-worker", "-stage") within 63 characters.
@@ -119,17 +119,10 @@ def substitute(text: str, replacements: Mapping[str, str]) -> str:
 def render_config_repo(text: str, values: ConfigRepoValues) -> str:
     owner, _, name = TEMPLATE_CONFIG_REPOSITORY.partition("/")
     new_owner, _, new_name = values.config_repository.partition("/")
-    # The Argo CD templates spell the default config repository differently: left as they are
-    # with the default, so the defaults still write every template byte for byte.
-    config_url = (
-        TEMPLATE_CONFIG_URL
-        if values.config_repository == TEMPLATE_CONFIG_REPOSITORY
-        else f"https://github.com/{values.config_repository}.git"
-    )
+    # The repoURLs (https://github.com/org/config-repo.git) hold the owner/name: replaced with it.
     return substitute(
         text,
         {
-            TEMPLATE_CONFIG_URL: config_url,
             TEMPLATE_IMAGE: values.image,
             TEMPLATE_REPOSITORY: values.repository,
             TEMPLATE_APP: values.app,
@@ -272,7 +265,33 @@ def plan_files(desired: Mapping[str, str], existing: Mapping[str, str | None]) -
 # -- what to do next ------------------------------------------------------------------------------
 
 
+def placeholder_warnings(values: ConfigRepoValues) -> list[str]:
+    """One line per input left at its template placeholder: what the written files would then
+    name, and the flag to pass (the defaults write the templates, which point nowhere real)."""
+    warnings = []
+    if values.repository == TEMPLATE_REPOSITORY:
+        warnings.append(
+            f"--repository is the placeholder {TEMPLATE_REPOSITORY}: the policy lets only "
+            f"{TEMPLATE_REPOSITORY} release, and the app and image default from it; pass --repository "
+            "<owner/name of your source repository>"
+        )
+    if values.config_repository == TEMPLATE_CONFIG_REPOSITORY:
+        warnings.append(
+            f"--config-repository is the placeholder {TEMPLATE_CONFIG_REPOSITORY}: the Argo CD "
+            f"Applications and AppProject would read https://github.com/{TEMPLATE_CONFIG_REPOSITORY}.git "
+            "(so would the Argo Workflows app, webhook and hook); pass --config-repository "
+            "<owner/name of this config repository>"
+        )
+    return warnings
+
+
 def config_repo_next_steps(values: ConfigRepoValues, directory: str) -> list[str]:
+    # Never hand the placeholder on to the source repository as if it were this repository.
+    config_repository = (
+        "<owner/name of this config repository>"
+        if values.config_repository == TEMPLATE_CONFIG_REPOSITORY
+        else values.config_repository
+    )
     return [
         f"Commit {directory} and push it to GitHub as the config repository (default branch main).",
         "Settings > Actions > General > Workflow permissions: allow GitHub Actions to create and approve "
@@ -303,7 +322,7 @@ def config_repo_next_steps(values: ConfigRepoValues, directory: str) -> list[str
         # The same container and image the policy lists: a bare init source-repo would dispatch
         # the repository's name, which update-db refuses when --app differs from it.
         f"In {values.repository}: run 'gitops-release init source-repo --app {values.app} --image "
-        f"{values.image} --config-repository {values.config_repository}' and give it the secret "
+        f"{values.image} --config-repository {config_repository}' and give it the secret "
         "RELEASE_DISPATCH_TOKEN (contents: write on this repository).",
         "Check the result: gitops-release db validate (db/db.json and .gitops-release.yml).",
     ]
@@ -342,6 +361,7 @@ __all__ = [
     "config_repo_next_steps",
     "default_app",
     "default_image",
+    "placeholder_warnings",
     "plan_files",
     "push_triggers",
     "render_config_repo",

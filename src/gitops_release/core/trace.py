@@ -17,9 +17,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from gitops_release.core.overlay import split_reference
 from gitops_release.core.promotion import ImageState, short_digest
-from gitops_release.core.release import CONTAINER_PATTERN, DIGEST_PATTERN, IMAGE_PATTERN, TAG_PATTERN, Release
+from gitops_release.core.release import (
+    CONTAINER_PATTERN,
+    DIGEST_PATTERN,
+    IMAGE_PATTERN,
+    TAG_PATTERN,
+    Release,
+    split_reference,
+)
 from gitops_release.core.trace_model import (
     ArgoApp,
     Arrival,
@@ -37,7 +43,7 @@ from gitops_release.core.trace_model import (
 )
 from gitops_release.errors import InputError
 
-__all__ = ["MAX_QUERY_CHARS", "build_trace", "normalise_image", "parse_query", "state_matches"]
+__all__ = ["MAX_QUERY_CHARS", "build_trace", "normalise_image", "parse_query", "state_holds", "state_matches"]
 
 MAX_QUERY_CHARS = 512
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
@@ -136,6 +142,14 @@ def state_matches(state: ImageState | None, identity: _Identity) -> bool:
             return False
         compared = True
     return compared
+
+
+def state_holds(state: ImageState | None, image: MatchedImage) -> bool:
+    """The image-matching rule of the answer: does an overlay / values entry hold ``image``? Same
+    repository once normalised (``docker.io/library/`` forms as kustomize compares them; an entry's
+    ``newName`` else its ``name``), and tag and digest equal wherever both sides set them, at least
+    one of them compared. commands/trace decides with it whether Argo CD's revisions hold it."""
+    return state_matches(state, _identity(image))
 
 
 def _release_matches(release: Release | None, identity: _Identity) -> bool:
@@ -389,6 +403,7 @@ def build_trace(
     db_by_key: dict[tuple[str, str], list[DbChange]] = {}
     for db_change in history.db_changes:
         db_by_key.setdefault((db_change.container, db_change.channel), []).append(db_change)
+    order_of = {sha: position for position, sha in enumerate(history.first_parent)}
     head_envs = {env for env, _app, _file, _state in history.overlays_at_head}
     envs_with_overlays = head_envs | set(overlay_by_env)
 
@@ -455,7 +470,7 @@ def build_trace(
             live = _combined_live(env_apps)
             env_deployments = tuple(
                 sorted(
-                    (d for d in deployments or () if d.environment == env and _in_stays(d, stays)),
+                    (d for d in deployments or () if d.environment == env and _in_stays(d, stays, order_of)),
                     key=lambda d: (d.created_at, d.id),
                 )
             )
@@ -463,9 +478,11 @@ def build_trace(
             if since_at is None and present and channel_stays:
                 since_at = channel_stays[-1].arrival.at
             for other in env_apps[1:]:  # drift of every Application of the image's apps here
-                findings.extend(_findings(env, image, present, _live(other), other, (), None))
+                findings.extend(_findings(env, image, present, _live(other), other, (), None, order_of))
             judged_stays, judged_deployments = _gap_inputs(env, stays, deployments, deployments_read)
-            findings.extend(_findings(env, image, present, _live(app), app, judged_stays, judged_deployments))
+            findings.extend(
+                _findings(env, image, present, _live(app), app, judged_stays, judged_deployments, order_of)
+            )
             env_traces.append(
                 EnvTrace(
                     environment=env,
@@ -536,15 +553,26 @@ def _after(stays: Sequence[Stay], since: datetime | None) -> list[Stay]:
     return [s for s in stays if since is None or s.left_at is None or s.left_at >= since]
 
 
-def _in_stays(deployment: DeploymentRecord, stays: Sequence[Stay]) -> bool:
-    return any(
-        deployment.sha == stay.arrival.commit
-        or (
-            stay.arrival.at <= deployment.created_at
-            and (stay.left_at is None or deployment.created_at < stay.left_at)
-        )
-        for stay in stays
-    )
+def _in_stays(deployment: DeploymentRecord, stays: Sequence[Stay], order: Mapping[str, int]) -> bool:
+    """The deployment ran a commit at which the environment held the image: the arrival commit or
+    any commit landed on the branch after it and before the image left (first-parent order). A
+    commit the order cannot place (not on the branch: a pull request's own commit, a clone without
+    it, a hand-made History) falls back to when the deployment was created."""
+    at = order.get(deployment.sha)
+    for stay in stays:
+        if deployment.sha == stay.arrival.commit:
+            return True
+        start = order.get(stay.arrival.commit)
+        end = order.get(stay.left_commit) if stay.left_commit is not None else len(order)
+        if at is not None and start is not None and end is not None:
+            if start <= at < end:
+                return True
+            continue
+        if stay.arrival.at <= deployment.created_at and (
+            stay.left_at is None or deployment.created_at < stay.left_at
+        ):
+            return True
+    return False
 
 
 def _findings(
@@ -555,6 +583,7 @@ def _findings(
     app: ArgoApp | None,
     stays: Sequence[Stay],
     deployments: Sequence[DeploymentRecord] | None,
+    order: Mapping[str, int],
 ) -> list[Finding]:
     out: list[Finding] = []
     label = _label(image)
@@ -586,7 +615,8 @@ def _findings(
     if deployments is not None:
         for stay in stays:
             if not any(
-                d.environment == env and d.state is not None and _in_stays(d, (stay,)) for d in deployments
+                d.environment == env and d.state is not None and _in_stays(d, (stay,), order)
+                for d in deployments
             ):
                 out.append(
                     Finding(

@@ -109,6 +109,10 @@ class History:
     commits_read: int = 0  # commits listed by the path-limited log (for the benchmark / debug)
     blobs_read: int = 0  # file versions read
     notes: tuple[str, ...] = ()  # sources skipped or degraded, said, never an error
+    # Every first-parent commit of the traced ref, oldest first (what landed on the branch, in
+    # order): a deployment of any commit landed while the image was in an environment counts for
+    # that stay. Empty when unknown (then the deployment's time decides).
+    first_parent: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

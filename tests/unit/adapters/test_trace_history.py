@@ -131,7 +131,7 @@ def test_a_never_released_image_is_not_found_after_the_scan(tmp_path: Path) -> N
     assert by_reference.notes == ()  # the repository names the container: no scan
     bare = read_history(repo.path, parse_query("sha-nothere"))
     assert bare.db_changes == () and bare.overlay_changes == ()
-    assert any("versions of db/db.json was read" in note for note in bare.notes)
+    assert any("versions of db/db.json was searched" in note for note in bare.notes)
     for history, query in ((by_reference, f"{IMAGE}:sha-0"), (bare, "sha-nothere")):
         result = build_trace(
             parse_query(query),
@@ -298,6 +298,7 @@ def test_segment_search_equals_reading_every_version(tmp_path: Path, seed: int) 
 
 
 OLD = "images:\n- name: ghcr.io/org/app\n  newTag: sha-1\n- name: ghcr.io/org/web\n  newTag: sha-9\n"
+DIGESTED = OLD.replace("  newTag: sha-1\n", "  newTag: sha-1\n  digest: sha256:" + "a" * 64 + "\n")
 
 
 @pytest.mark.parametrize(
@@ -310,13 +311,19 @@ OLD = "images:\n- name: ghcr.io/org/app\n  newTag: sha-1\n- name: ghcr.io/org/we
         (OLD.replace("newTag: sha-1", "newTag: sha-2 # c"), False),
         (OLD.replace("newTag: sha-1", "newTag: &a sha-2"), False),
         (OLD.replace("  newTag: sha-1", "  newTag: sha-2\n  digest: sha256:" + "0" * 64), False),
+        # promote-overlay moves newTag and digest together; two entries at once are fine too
+        (DIGESTED.replace("sha-1", "sha-2").replace("a" * 64, "b" * 64), True),
+        (OLD.replace("sha-1", "sha-2").replace("sha-9", "sha-8"), True),
+        (OLD.replace("sha-1", "sha-2").replace("- name: ghcr.io/org/web", "- name: ghcr.io/org/x"), False),
+        (OLD.replace("sha-1", "sha-2").replace("sha-9", "1.10"), False),
         (OLD.replace("- name: ghcr.io/org/app", "- name: ghcr.io/org/other"), False),
         (OLD.replace("newTag: sha-1", "newTagX: sha-2"), False),
     ],
 )
 def test_a_one_value_edit_skips_the_parse_only_when_certain(new: str, quick: bool) -> None:
-    states = trace_history._states(OLD.encode(), "k.yaml", "kustomize", None)
-    got = trace_history._one_value_edit(OLD.encode(), new.encode(), states)
+    old = DIGESTED if "digest: sha256:" + "b" * 64 in new else OLD
+    states = trace_history._states(old.encode(), "k.yaml", "kustomize", None)
+    got = trace_history._one_value_edit(old.encode(), new.encode(), states)
     assert (got is not None) == quick
     if got is not None:
         assert got == trace_history._states(new.encode(), "k.yaml", "kustomize", None)
@@ -327,3 +334,157 @@ def test_a_value_written_twice_is_parsed(tmp_path: Path) -> None:
     states = trace_history._states(text.encode(), "k.yaml", "kustomize", None)
     new = text.replace("newTag: sha-1\n- name: b", "newTag: sha-2\n- name: b")
     assert trace_history._one_value_edit(text.encode(), new.encode(), states) is None
+
+
+def test_a_promotion_without_its_trailer_takes_the_kind_its_release_manifest_records(tmp_path: Path) -> None:
+    """A squash merge whose body was dropped, an amended message, a merged PR whose commits lost
+    the trailer: the release manifest the same commit wrote says promote / rollback, not edit."""
+    repo = ConfigRepo(tmp_path / "repo")
+    repo.init()
+    repo.update_db(release("app", "dev", "sha-1"), write_through=True)
+    repo.set_overlay(
+        "app", "staging", IMAGE, "sha-1", source_env="dev", message="promote app (#4)", trailer=False
+    )
+    repo.update_db(release("app", "dev", "sha-2"), write_through=True)
+    repo.set_overlay("app", "staging", IMAGE, "sha-2", source_env="dev", merge_pr=5, trailer=False)
+    repo.set_overlay("app", "staging", IMAGE, "sha-1", kind="rollback", message="amended", trailer=False)
+    repo.commit({repo.overlay_path("app", "prod"): kustomization({IMAGE: ("sha-1", None)})}, "by hand")
+    history = read_history(repo.path, parse_query(f"{IMAGE}:sha-1"))
+    assert [(env, after, kind) for env, _before, after, kind in changes(history)] == [
+        ("dev", "sha-1", "dispatch"),
+        ("staging", "sha-1", "promote"),
+        ("dev", "sha-2", "dispatch"),
+        ("staging", "sha-2", "promote"),
+        ("staging", "sha-1", "rollback"),
+        ("prod", "sha-1", "edit"),  # no trailer and no manifest: an edit
+    ]
+    staging = [c for c in history.overlay_changes if c.environment == "staging"]
+    assert [c.source_environment for c in staging] == ["dev", "dev", None]
+    assert [c.commit.pull_request for c in staging] == [4, 5, None]
+
+
+def test_a_tag_only_an_old_db_version_held_is_found_by_the_db_search(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No overlay ever held it and no db.json entry at head does: git grep over the db.json
+    versions (several calls, two processes) finds the one version, and only it is parsed."""
+    monkeypatch.setattr(trace_history, "_GREP_ARGS", 2)
+    repo = ConfigRepo(tmp_path / "repo")
+    repo.init()
+    repo.update_db(release("app", "dev", "sha-1"), write_through=True)
+    repo.update_db(release("app", "staging", "sha-old"))  # no overlay: a channel without write-through
+    for n in range(2, 7):
+        repo.update_db(release("app", "dev", f"sha-{n}"), write_through=True)
+    repo.update_db(release("app", "staging", "sha-6"))
+    history = read_history(repo.path, parse_query("sha-old"))
+    staging = [c for c in history.db_changes if c.channel == "staging"]
+    assert [(c.channel, c.before and c.before.tag, c.after and c.after.tag) for c in staging] == [
+        ("staging", None, "sha-old"),
+        ("staging", "sha-old", "sha-6"),
+    ]
+    assert any("versions of db/db.json was searched" in note for note in history.notes)
+    result = build_trace(
+        parse_query("sha-old"),
+        history,
+        argo=None,
+        deployments=None,
+        since=None,
+        environments=None,
+        limit=None,
+        now=datetime.now(timezone.utc),
+    )
+    assert result.found and [i.tag for i in result.images] == ["sha-old"]
+
+
+VALUES_POLICY = (
+    "channels: [dev, staging, prod]\n"
+    "overlays:\n"
+    "  dir: apps/*/overlays\n"
+    "  values:\n"
+    "    - image: ghcr.io/org/chart\n"
+    "      files: {dev: charts/chart/values-dev.yaml, staging: charts/chart/values-staging.yaml,\n"
+    "              prod: charts/chart/values-prod.yaml}\n"
+    "      tag: image.tag\n"
+    "      digest: image.digest\n"
+)
+VALUES = (
+    "replicaCount: 2\nimage:\n  repository: ghcr.io/org/chart\n  tag: v1  # the chart's tag\n"
+    "  pullPolicy: Always\n"
+)
+
+
+@pytest.mark.parametrize("query", ["ghcr.io/org/chart:v2", "v2"])
+def test_a_values_file_promotion_is_traced(tmp_path: Path, query: str) -> None:
+    """policy overlays.values: promote-overlay edits the values file in place (core/values
+    set_values); the reader follows the rule's key paths like a kustomize entry."""
+    from gitops_release.commands.promote_overlay import TRAILER
+    from gitops_release.core.values import set_values
+
+    repo = ConfigRepo(tmp_path / "repo")
+    files: dict[str, str | None] = {
+        f"charts/chart/values-{env}.yaml": VALUES for env in ("dev", "staging", "prod")
+    }
+    init = repo.commit(
+        {".gitops-release.yml": VALUES_POLICY, "db/db.json": dump_db(repo.db), **files}, "init"
+    )
+    texts = dict.fromkeys(("dev", "staging", "prod"), VALUES)
+
+    def promote(env: str, tag: str, source: str | None, kind: str = "promote", **extra: str) -> str:
+        path = f"charts/chart/values-{env}.yaml"
+        texts[env] = set_values(texts[env], {"image.tag": tag, **extra}, path=path)
+        message = f"{kind}: chart {source or ''} -> {env} ({tag})\n\n{TRAILER}: kind={kind} to={env} key=k\n"
+        return repo.commit({path: texts[env]}, message, author="alice")
+
+    promote("dev", "v2", None, kind="pin")
+    arrived = promote("staging", "v2", "dev")
+    promote("dev", "v3", None, kind="pin")
+    left = promote("staging", "v1", None, kind="rollback")
+    history = read_history(repo.path, parse_query(query))
+    assert [
+        (c.environment, c.file, c.image, c.before and c.before.new_tag, c.after and c.after.new_tag, c.kind)
+        for c in history.overlay_changes
+        if c.commit.sha != init
+    ] == [
+        ("dev", "charts/chart/values-dev.yaml", "ghcr.io/org/chart", "v1", "v2", "pin"),
+        ("staging", "charts/chart/values-staging.yaml", "ghcr.io/org/chart", "v1", "v2", "promote"),
+        ("dev", "charts/chart/values-dev.yaml", "ghcr.io/org/chart", "v2", "v3", "pin"),
+        ("staging", "charts/chart/values-staging.yaml", "ghcr.io/org/chart", "v2", "v1", "rollback"),
+    ]
+    assert {(e, f, s.new_tag) for e, _a, f, s in history.overlays_at_head} >= {
+        ("dev", "charts/chart/values-dev.yaml", "v3"),
+        ("staging", "charts/chart/values-staging.yaml", "v1"),
+    }
+    result = build_trace(
+        parse_query(query),
+        history,
+        argo=None,
+        deployments=None,
+        since=None,
+        environments=None,
+        limit=None,
+        now=datetime.now(timezone.utc),
+    )
+    assert result.found and [(i.image, i.tag) for i in result.images] == [("ghcr.io/org/chart", "v2")]
+    staging = next(e for e in result.environments if e.environment == "staging")
+    assert not staging.present and [
+        (s.arrival.commit, s.arrival.kind, s.left_commit) for s in staging.stays
+    ] == [(arrived, "promote", left)]
+    assert staging.stays[0].replaced_by == "ghcr.io/org/chart:v1" and staging.stays[0].left_kind == "rollback"
+
+
+def test_history_lists_the_first_parent_commits_oldest_first(tmp_path: Path) -> None:
+    repo, shas = flow(tmp_path)
+    history = read_history(repo.path, parse_query(f"{IMAGE}:sha-1"))
+    listed = repo.git.run("rev-list", "--first-parent", "--reverse", "HEAD").out.split()
+    assert history.first_parent == tuple(listed) and history.first_parent[-1] == shas["rb"]
+    assert shas["p7"] in history.first_parent  # the merge commit, not the pull request's own commit
+
+
+def test_the_pickaxe_log_leaves_out_exactly_the_db_path_whatever_its_characters(tmp_path: Path) -> None:
+    repo = ConfigRepo(tmp_path / "repo")
+    repo.commit({"db/db*.json": "sha-9\n", "db/dbX.json": "sha-9\n", "apps/a/k.yaml": "sha-9\n"}, "c")
+    head = repo.git.head()
+    logged = trace_history._log_raw(
+        repo.git, head, ["."], renames=False, pickaxe="sha-9", exclude="db/db*.json"
+    )
+    assert sorted(e.path for item in logged for e in item.entries) == ["apps/a/k.yaml", "db/dbX.json"]

@@ -119,25 +119,46 @@ class ConfigRepo:
         message: str | None = None,
         author: str = "github-actions[bot]",
         merge_pr: int | None = None,
+        trailer: bool = True,
     ) -> str:
         """promote-overlay's commit (with its trailer and release manifest); ``merge_pr``: land it
-        as a pull request merged with a merge commit (the trailer is then on the PR's commit)."""
+        as a pull request merged with a merge commit (the trailer is then on the PR's commit).
+        ``trailer=False``: the message lost its trailer (squash merge without the body, amended)."""
         key = (app, env)
         self.overlays.setdefault(key, {})[image] = (tag, digest)
-        files: dict[str, str | None] = {self.overlay_path(app, env): kustomization(self.overlays[key])}
+        path = self.overlay_path(app, env)
+        files: dict[str, str | None] = {path: kustomization(self.overlays[key])}
         manifest = {
             "schemaVersion": 1,
             "environment": env,
             "sourceEnvironment": source_env,
             "kind": kind,
-            "images": [],
+            "images": [
+                {
+                    "app": app,
+                    "image": name,
+                    "newName": None,
+                    "tag": state[0],
+                    "digest": state[1],
+                    "reference": name
+                    + (f":{state[0]}" if state[0] else "")
+                    + (f"@{state[1]}" if state[1] else ""),
+                    "file": path,
+                    "kind": kind if name == image else None,
+                    "sourceEnvironment": source_env if name == image else None,
+                    "sourceCommit": None,
+                }
+                for name, state in sorted(self.overlays[key].items())
+            ],
             "sourceCommit": None,
             "pullRequest": merge_pr,
             "promotedAt": self.clock.strftime("%Y-%m-%dT%H:%M:%SZ"),
         }
         files[f"apps/{app}/overlays/{env}/release-manifest.json"] = json.dumps(manifest, indent=2) + "\n"
         title = message or f"{kind} {app} {source_env or ''} -> {env}: {tag}"
-        text = f"{title}\n\nbody\n\n{TRAILER}: kind={kind} to={env} key=k\n" if kind != "edit" else title
+        text = title
+        if kind != "edit" and trailer:
+            text = f"{title}\n\nbody\n\n{TRAILER}: kind={kind} to={env} key=k\n"
         if merge_pr is None:
             return self.commit(files, text, author=author)
         base = self.git.head()

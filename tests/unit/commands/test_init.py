@@ -161,6 +161,26 @@ def test_config_repo_substitutes_the_placeholders_and_stays_a_valid_policy_and_d
         os.chdir(cwd)
 
 
+def test_placeholders_left_at_their_defaults_are_warned_about_naming_the_flag(tmp_path: Path) -> None:
+    """Without --config-repository the Argo CD apps read a repository that does not exist, and
+    nothing said so (COMPLETE13 G12-1)."""
+    rc, out = run("init", "config-repo", "--dir", str(tmp_path / "a"), "--repository", "acme/shop")
+    assert rc == 0, out
+    [warning] = [line for line in out.splitlines() if line.startswith("warning:")]
+    assert "--config-repository is the placeholder org/config-repo" in warning
+    assert "pass --config-repository <owner/name of this config repository>" in warning
+    rc, out = run("init", "config-repo", "--dir", str(tmp_path / "b"))
+    assert rc == 0, out
+    warnings = [line for line in out.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 2 and "pass --repository <owner/name" in warnings[0], warnings
+    rc, out = run(
+        "init", "config-repo", "--dir", str(tmp_path / "c"), "--repository", "acme/shop",
+        "--config-repository", "acme/gitops",
+    )  # fmt: skip
+    assert rc == 0, out
+    assert "warning" not in out.lower()
+
+
 def test_a_second_run_changes_nothing_and_says_so(tmp_path: Path) -> None:
     target = tmp_path / "c"
     assert run("init", "config-repo", "--dir", str(target), "--repository", "acme/shop")[0] == 0

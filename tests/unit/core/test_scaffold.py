@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 import yaml
 
+from gitops_release.commands import init as init_mod
 from gitops_release.core import scaffold
 from gitops_release.core.channels import DEFAULT_CHANNEL_MAP, channel_for_ref, parse_channel_map
 from gitops_release.errors import InputError
@@ -96,3 +98,54 @@ def test_plan() -> None:
         ("b", scaffold.DIFFERS),
         ("c", scaffold.CREATE),
     ]
+
+
+# -- the config repository placeholder (COMPLETE13 G12-1) ---------------------------------------
+
+# What names the config repository: a GitHub repoURL, the PostSync hook's repository value and
+# the Argo Events webhook's owner and names.
+_CONFIG_REFERENCE = re.compile(r"https://github\.com/([\w.-]+/[\w.-]+?)\.git|value: ([\w.-]+/[\w.-]+)\s+#")
+_WEBHOOK_REPOSITORY = re.compile(r"- owner: ([\w.-]+)\n\s+names: \[([\w.-]+)\]")
+
+
+def _config_repositories(written: dict[str, str]) -> set[str]:
+    found = set()
+    for path, text in written.items():
+        if path.startswith(("infra/argocd-apps/", "infra/argo-workflows/")):
+            found |= {url or hook for url, hook in _CONFIG_REFERENCE.findall(text)}
+            found |= {f"{owner}/{name}" for owner, name in _WEBHOOK_REPOSITORY.findall(text)}
+    return found
+
+
+def test_every_template_set_names_the_config_repository_by_one_placeholder() -> None:
+    """templates/argocd read https://github.com/org/config.git while templates/argo-workflows read
+    org/config-repo: init without --config-repository wrote two different repositories."""
+    templates = init_mod.template_files("config-repo")
+    written = {
+        path: scaffold.render_config_repo(text, scaffold.ConfigRepoValues())
+        for path, text in templates.items()
+    }
+    assert _config_repositories(written) == {scaffold.TEMPLATE_CONFIG_REPOSITORY}
+    values = scaffold.ConfigRepoValues(config_repository="acme/gitops")
+    written = {path: scaffold.render_config_repo(text, values) for path, text in templates.items()}
+    assert _config_repositories(written) == {"acme/gitops"}
+    assert not any("org/config" in text for text in written.values())
+
+
+def test_placeholders_are_warned_about_naming_the_flag_to_pass() -> None:
+    warnings = scaffold.placeholder_warnings(scaffold.ConfigRepoValues())
+    assert len(warnings) == 2
+    assert "--repository is the placeholder org/my-app" in warnings[0]
+    assert "pass --repository <owner/name" in warnings[0]
+    assert "--config-repository is the placeholder org/config-repo" in warnings[1]
+    assert "pass --config-repository <owner/name" in warnings[1]
+    given = scaffold.ConfigRepoValues(repository="acme/shop", config_repository="acme/gitops")
+    assert scaffold.placeholder_warnings(given) == []
+
+
+def test_next_steps_never_hand_the_placeholder_config_repository_to_the_source_repo() -> None:
+    step = next(
+        s for s in scaffold.config_repo_next_steps(scaffold.ConfigRepoValues(), ".") if "source-repo" in s
+    )
+    assert scaffold.TEMPLATE_CONFIG_REPOSITORY not in step
+    assert "--config-repository <owner/name of this config repository>" in step

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from gitops_release.core.promotion import ImageState
 from gitops_release.core.release import Release, Source
-from gitops_release.core.trace import build_trace, normalise_image, parse_query
+from gitops_release.core.trace import build_trace, normalise_image, parse_query, state_holds
 from gitops_release.core.trace_model import (
     ArgoApp,
     Commit,
     DbChange,
     DeploymentRecord,
     History,
+    MatchedImage,
     OverlayChange,
     Query,
 )
@@ -362,3 +364,85 @@ def test_a_renamed_overlay_keeps_the_stay() -> None:
     ]
     result = trace("ghcr.io/org/app:v1", history(moved, at_head={"dev": "v1"}))
     assert [(s.arrival.kind, s.left_at) for s in result.environments[0].stays] == [("dispatch", None)]
+
+
+def test_gap_counts_a_deployment_of_any_commit_landed_while_the_image_was_there() -> None:
+    """first-parent order decides: the arrival commit or a later commit of the branch before the
+    one that replaced it, whenever the deployment was created; the replacing commit never counts."""
+    hist = history(
+        [
+            ov(1, "dev", None, "v1", "dispatch"),
+            ov(2, "staging", None, "v1"),
+            ov(4, "dev", "v1", "v2", "dispatch"),
+            ov(5, "staging", "v1", "v2"),
+        ],
+        at_head={"dev": "v2", "staging": "v2"},
+    )
+    hist = dataclasses.replace(hist, first_parent=tuple(commit(n).sha for n in range(7)))
+    deployments = [
+        # dev: commit 3 landed after v1 arrived (1) and before v2 replaced it (4); deployed late.
+        DeploymentRecord(1, "dev", commit(3).sha, T0 + timedelta(hours=6), "success"),
+        # staging: the replacing commit 5, deployed (oddly early) while v1 was still there.
+        DeploymentRecord(2, "staging", commit(5).sha, T0 + timedelta(hours=3), "success"),
+    ]
+    result = trace("ghcr.io/org/app:v1", hist, deployments=deployments)
+    gaps = [f.environment for f in result.findings if f.kind == "gap"]
+    assert gaps == ["staging"]
+    assert [(e.environment, [d.id for d in e.deployments]) for e in result.environments[:2]] == [
+        ("dev", [1]),
+        ("staging", []),
+    ]
+    # Without the order (a hand-made History), the deployment's time decides as before.
+    unordered_result = trace(
+        "ghcr.io/org/app:v1", dataclasses.replace(hist, first_parent=()), deployments=deployments
+    )
+    assert [f.environment for f in unordered_result.findings if f.kind == "gap"] == ["dev"]
+
+
+DIGEST_A, DIGEST_B = "sha256:" + "a" * 64, "sha256:" + "b" * 64
+
+
+def matched(image: str, tag: str | None = None, digest: str | None = None) -> MatchedImage:
+    return MatchedImage(None, image, tag, digest)
+
+
+@pytest.mark.parametrize(
+    ("state", "image", "holds"),
+    [
+        (
+            ImageState("nginx", new_tag="1.27"),
+            matched("docker.io/library/nginx", "1.27", None),
+            True,
+        ),
+        (
+            ImageState("base", "index.docker.io/nginx", "1.27"),
+            matched("nginx", "1.27", None),
+            True,
+        ),
+        (
+            ImageState("ghcr.io/org/app", new_tag="v1"),
+            matched("ghcr.io/org/app", "v2", None),
+            False,
+        ),
+        (
+            ImageState("ghcr.io/org/app", new_tag="v1"),
+            matched("ghcr.io/org/web", "v1", None),
+            False,
+        ),
+        # tag and digest compared wherever both sides set them, at least one compared
+        (ImageState("app", new_tag="v1", digest=DIGEST_A), matched("app", "v1", DIGEST_A), True),
+        (ImageState("app", new_tag="v1", digest=DIGEST_A), matched("app", "v1", DIGEST_B), False),
+        (ImageState("app", digest=DIGEST_A), matched("app", "v1", DIGEST_A), True),
+        (ImageState("app", new_tag="v1"), matched("app", None, DIGEST_A), False),
+        (ImageState("app"), matched("app", "v1"), False),
+        (None, matched("app", "v1"), False),
+    ],
+)
+def test_state_holds_is_the_one_matching_rule_and_the_command_uses_it(
+    state: ImageState | None, image: MatchedImage, holds: bool
+) -> None:
+    from gitops_release.commands.trace import _holds
+
+    assert state_holds(state, image) is holds
+    if state is not None:
+        assert _holds(state, image) is holds
