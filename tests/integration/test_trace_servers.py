@@ -5,7 +5,9 @@ answer is still there). The history is built by the real commands (test_trace_hi
 
 from __future__ import annotations
 
+import json
 import threading
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,8 +27,10 @@ REPO_URL = f"https://github.com/{REPO}.git"
 TOKEN = "sandbox-token"
 
 
-def application(name: str, env: str, *, sync: str, revision: str, history: list[dict[str, Any]]) -> dict:
-    """An Application as Argo CD serves it, deploying the env overlay of apps/api (static: the
+def application(
+    name: str, env: str, *, sync: str, revision: str, history: list[dict[str, Any]], app: str = "api"
+) -> dict:
+    """An Application as Argo CD serves it, deploying the env overlay of apps/<app> (static: the
     sandbox serves it as given, so the test decides its sync state)."""
     return {
         "apiVersion": "argoproj.io/v1alpha1",
@@ -34,7 +38,7 @@ def application(name: str, env: str, *, sync: str, revision: str, history: list[
         "metadata": {"name": name, "namespace": "argocd"},
         "spec": {
             "project": "default",
-            "source": {"repoURL": REPO_URL, "path": f"apps/api/overlays/{env}", "targetRevision": "main"},
+            "source": {"repoURL": REPO_URL, "path": f"apps/{app}/overlays/{env}", "targetRevision": "main"},
             "destination": {"server": "https://kubernetes.default.svc", "namespace": env},
         },
         "status": {
@@ -119,6 +123,49 @@ def test_argo_cd_drift_out_of_sync_and_a_bad_history_entry(
     assert "api-stage: 1 history entry without an id or a commit sha revision left out" in skipped
 
 
+def test_live_and_drift_come_from_the_application_of_the_image_s_app(
+    github_sandbox: GitHubSandbox, tmp_path: Path, argocd_sandbox: ArgoCDSandbox, argocd_token: str
+) -> None:
+    # apps/*/overlays with two apps: one Application per app and env. api's sha-3 is traced;
+    # web's stage Application (its name sorts first) is OutOfSync at an older commit: not api's.
+    files = config_files(apps=("api", "web"))
+    files["db/db.json"] = EMPTY_DB
+    history = History(Repo(github_sandbox, tmp_path, files))
+    history.dispatch("sha-3", DIGEST_3)
+    before = head_of(history)
+    merge = history.merge(history.promote_pr("dev", "stage"))
+    store = argocd_sandbox.store
+    store.add_application(
+        application(
+            "api-stage",
+            "stage",
+            sync="Synced",
+            revision=merge,
+            history=[entry(1, merge, "2026-01-03T00:00:00Z")],
+        ),
+        static=True,
+    )
+    store.add_application(
+        application(
+            "aaa-web-stage",
+            "stage",
+            sync="OutOfSync",
+            revision=before,
+            history=[entry(1, before, "2026-01-01T00:00:00Z")],
+            app="web",
+        ),
+        static=True,
+    )
+
+    result = run_trace(
+        history.clone(), f"{IMAGE}:sha-3", argocd_server=argocd_sandbox.url, ARGOCD_TOKEN=argocd_token
+    )
+
+    stage = env_of(result, "stage")
+    assert stage.present and (stage.argo_app, stage.live) == ("api-stage", True)
+    assert not [f for f in result.findings if f.kind == "drift"], result.findings
+
+
 def test_github_deployments_and_the_gap_of_an_env_without_a_status(
     promoted: tuple[History, str, str],
 ) -> None:
@@ -149,6 +196,52 @@ def test_github_deployments_and_the_gap_of_an_env_without_a_status(
     # A promotion with no deployment status is a gap; dev got sha-3 by update-db's write-through
     # (a dispatch, no promotion), which is none.
     assert list(gaps) == ["prod"] and to_prod[:12] in gaps["prod"]
+
+
+def test_with_a_token_a_squash_merged_promotion_is_by_who_merged_it(
+    github_sandbox: GitHubSandbox, tmp_path: Path
+) -> None:
+    # A squash merge's commit carries the PR author's name (promote-overlay's bot): the merger is
+    # only in GitHub's pull request (merged_by), which trace reads when it has a token.
+    files = config_files(apps=("api",))
+    files["db/db.json"] = EMPTY_DB
+    history = History(Repo(github_sandbox, tmp_path, files))
+    history.dispatch("sha-3", DIGEST_3)
+    number = history.promote_pr("dev", "stage")
+    github_sandbox.add_token("carol-token", login="carol")
+    [pull] = [p for p in github_sandbox.pulls(REPO) if p["number"] == number]
+    work = history.clone()
+    git("fetch", "-q", "origin", pull["head"]["ref"], cwd=work)
+    body = {
+        "merge_method": "squash",
+        "commit_message": git("log", "-1", "--format=%b", "FETCH_HEAD", cwd=work),
+    }
+    request = urllib.request.Request(
+        f"{github_sandbox.url}/repos/{REPO}/pulls/{number}/merge",
+        data=json.dumps(body).encode(),
+        method="PUT",
+        headers={
+            "Authorization": "Bearer carol-token",
+            "Accept": "application/vnd.github+json",
+            "Content-Type": "application/json",
+        },
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert json.loads(response.read())["merged"] is True
+    assert pull["user"]["login"] != "carol"
+
+    without = env_of(run_trace(history.clone(), f"{IMAGE}:sha-3"), "stage")
+    result = run_trace(
+        history.clone(),
+        f"{IMAGE}:sha-3",
+        GITHUB_TOKEN=TOKEN,
+        GITHUB_API_URL=github_sandbox.url,
+        GITHUB_REPOSITORY=REPO,
+    )
+
+    [stay] = env_of(result, "stage").stays
+    assert (stay.arrival.kind, stay.arrival.pull_request, stay.arrival.by) == ("promote", number, "carol")
+    assert without.stays[0].arrival.by not in (None, "carol")  # the landing commit's author
 
 
 # -- servers that fail ---------------------------------------------------------------------------

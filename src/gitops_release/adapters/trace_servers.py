@@ -29,6 +29,7 @@ from gitops_release.runtime import redact
 __all__ = [
     "MAX_DEPLOYMENTS_PER_ENV",
     "MAX_HISTORY",
+    "MAX_PULL_REQUESTS",
     "SERVER_POLICY",
     "ArgoRead",
     "DeploymentsRead",
@@ -40,6 +41,9 @@ __all__ = [
 MAX_HISTORY = 1000
 # Newest first: the deployments of the stays trace shows are recent; older ones are left out (said).
 MAX_DEPLOYMENTS_PER_ENV = 100
+# Pull requests whose merger trace asks GitHub for (the newest arrivals'); the rest keep the
+# landing commit's author.
+MAX_PULL_REQUESTS = 20
 # Trace is read-only and optional: a couple of quick retries, then a note. A server that stalls
 # costs at most about (attempts x timeout) + the waits, never an unbounded time.
 SERVER_POLICY = RetryPolicy(max_attempts=2, base_delay=0.5, max_delay=2.0, max_total_wait=5.0)
@@ -74,7 +78,7 @@ def _revision(raw: str | None) -> str | None:
 
 def _app(
     obs: rules.AppObservation,
-    environment_of: Callable[[rules.SourceRef], str | None],
+    environment_of: Callable[[rules.SourceRef], str | tuple[str, str] | None],
     repository_keys: frozenset[str],
     server: str,
     notes: list[str],
@@ -83,13 +87,15 @@ def _app(
 ) -> ArgoApp | None:
     """The ArgoApp of one observed Application: the environment of its first source that is an
     overlay of this repository; None (with a note when the app was named) when none is."""
-    index, environment = None, None
+    index, environment, overlay_app = None, None, ""
     for position, source in enumerate(obs.sources):
         if repository_keys and rules.repo_key(source.repo_url) not in repository_keys:
             continue
         env = environment_of(source)
         if env is not None:
-            index, environment = position, env
+            # (env, app) when the overlay dir names its app (overlays.dir with a *), else env.
+            environment, overlay_app = env if isinstance(env, tuple) else (env, "")
+            index = position
             break
     name = obs.name or "?"
     if index is None or environment is None:
@@ -138,6 +144,7 @@ def _app(
         sync_revision=sync_revision,
         history=tuple(history),
         url=f"{server}/applications/{namespace}{obs.name}" if obs.name else None,
+        app=overlay_app,
     )
 
 
@@ -146,7 +153,7 @@ def read_argocd(
     *,
     applications: Sequence[str],
     selector: str | None,
-    environment_of: Callable[[rules.SourceRef], str | None],
+    environment_of: Callable[[rules.SourceRef], str | tuple[str, str] | None],
     repository_keys: frozenset[str],
     timeout: float,
     say: Callable[[str], None] | None = None,
@@ -158,7 +165,8 @@ def read_argocd(
     ``applications`` named: those (a missing one is a note). Otherwise every application
     ``GET /api/v1/applications`` lists (with ``selector`` / the connection's app namespace) whose
     source's repoURL is this repository (by owner/name, ``repository_keys``; any repository when
-    empty) and whose path is an environment's overlay dir (``environment_of``). Every request of
+    empty) and whose path is an environment's overlay dir (``environment_of``: the env, or
+    (env, app) when the overlay dir names an app). Every request of
     the whole read shares one deadline, ``timeout`` seconds from now."""
     notes: list[str] = []
     apps: list[ArgoApp] = []
@@ -198,7 +206,7 @@ def read_argocd(
         notes.append(f"Argo CD not read: {_one_line(exc)}")
     finally:
         client.close()
-    apps.sort(key=lambda a: (a.environment, a.name))
+    apps.sort(key=lambda a: (a.environment, a.app, a.name))
     return ArgoRead(tuple(apps), tuple(notes))
 
 
@@ -209,6 +217,12 @@ def read_argocd(
 class DeploymentsRead:
     deployments: tuple[DeploymentRecord, ...]
     notes: tuple[str, ...]
+    # The environments whose deployments were listed and their statuses read: (env, None) for
+    # all of them, (env, the oldest one's created_at) when the list was cut at per_environment.
+    # An environment not here was not read (an error or the deadline): no gap can be claimed.
+    read: tuple[tuple[str, datetime | None], ...] = ()
+    # Pull request number -> the login of who merged it (GET /repos/{r}/pulls/{n} merged_by).
+    merged_by: tuple[tuple[int, str], ...] = ()
 
 
 def _aware(value: Any) -> datetime | None:
@@ -232,11 +246,23 @@ def read_deployments(
     log: Callable[[str], None] | None = None,
     per_environment: int = MAX_DEPLOYMENTS_PER_ENV,
     policy: RetryPolicy = SERVER_POLICY,
+    clock: Callable[[], float] = time.monotonic,
+    pull_requests: Sequence[int] = (),
 ) -> DeploymentsRead:
     """``GET /repos/{repository}/deployments?environment=<env>`` (newest first, paged, at most
-    ``per_environment`` each) and each one's latest status, for every environment."""
+    ``per_environment`` each) and each one's latest status, for every environment; then who
+    merged each of ``pull_requests`` (at most MAX_PULL_REQUESTS). The whole read shares one
+    deadline, ``timeout`` seconds from now, checked before every request (and page): past it,
+    what is left is a note, never a wait."""
     notes: list[str] = []
     found: list[DeploymentRecord] = []
+    read: list[tuple[str, datetime | None]] = []
+    deadline = clock() + timeout
+
+    def in_time(what: str) -> None:
+        if clock() >= deadline:
+            raise _Deadline(f"{what} not read: the {timeout:g}s server-timeout passed")
+
     try:
         gh = github_client(
             auth, repository=repository, base_url=api_url, env=env, policy=policy, timeout=timeout, log=log
@@ -247,19 +273,31 @@ def read_deployments(
     for environment in environments:
 
         def listing(environment: str = environment) -> list[Any]:
-            return list(itertools.islice(repo.get_deployments(environment=environment), per_environment + 1))
+            pages = repo.get_deployments(environment=environment)
+            timely = itertools.takewhile(lambda _d: clock() < deadline, pages)
+            listed = list(itertools.islice(timely, per_environment + 1))
+            in_time(f"GitHub deployments to {environment}")
+            return listed
 
         try:
+            in_time(f"GitHub deployments to {environment}")
             listed = call(
                 f"list the deployments to {environment}",
                 listing,
                 repository=repository,
                 permission="deployments: read",
             )
+            cut: datetime | None = None
             if len(listed) > per_environment:
-                notes.append(f"GitHub deployments to {environment}: only the newest {per_environment} read")
                 listed = listed[:per_environment]
+                times = [t for t in (_aware(d.created_at) for d in listed) if t is not None]
+                cut = min(times) if times else None
+                since = f" (since {cut:%Y-%m-%d %H:%M} UTC; no gap is claimed before)" if cut else ""
+                notes.append(
+                    f"GitHub deployments to {environment}: only the newest {per_environment} read{since}"
+                )
             for deployment in listed:
+                in_time(f"GitHub deployments to {environment}")
 
                 def latest(deployment: Any = deployment) -> Any:
                     return next(iter(deployment.get_statuses()), None)
@@ -290,6 +328,10 @@ def read_deployments(
                         url=url,
                     )
                 )
+            read.append((environment, cut))
+        except _Deadline as exc:
+            notes.append(str(exc))
+            break
         except ReleaseError as exc:
             notes.append(f"GitHub deployments to {environment} not read: {_one_line(exc)}")
             break  # the next environment would fail the same way (auth, network, a lying server)
@@ -297,4 +339,51 @@ def read_deployments(
             notes.append(f"GitHub deployments to {environment} not read: {_one_line(exc)}")
             break
     found.sort(key=lambda d: (d.environment, d.created_at, d.id))
-    return DeploymentsRead(tuple(found), tuple(notes))
+    merged_by = _mergers(repo, repository, pull_requests, in_time, notes)
+    return DeploymentsRead(tuple(found), tuple(notes), tuple(read), merged_by)
+
+
+class _Deadline(Exception):
+    """The read's deadline passed (said in a note)."""
+
+
+def _mergers(
+    repo: Any,
+    repository: str,
+    numbers: Sequence[int],
+    in_time: Callable[[str], None],
+    notes: list[str],
+) -> tuple[tuple[int, str], ...]:
+    """Who merged each pull request (``merged_by.login``), the newest MAX_PULL_REQUESTS numbers."""
+    wanted = sorted(set(numbers), reverse=True)
+    if len(wanted) > MAX_PULL_REQUESTS:
+        notes.append(
+            f"who merged: only the newest {MAX_PULL_REQUESTS} of {len(wanted)} pull requests asked; "
+            "the others show the landing commit's author"
+        )
+        wanted = wanted[:MAX_PULL_REQUESTS]
+    out: list[tuple[int, str]] = []
+    for number in wanted:
+        try:
+            in_time(f"who merged pull request #{number}")
+
+            def get_pull(number: int = number) -> Any:
+                return repo.get_pull(number)
+
+            pull = call(
+                f"read pull request #{number}",
+                get_pull,
+                repository=repository,
+                permission="pull-requests: read",
+            )
+            merger = getattr(pull, "merged_by", None)
+            login = _text(getattr(merger, "login", None)) if merger is not None else None
+            if login is not None:
+                out.append((number, login[:100]))
+        except _Deadline as exc:
+            notes.append(f"{exc}; the landing commit's author is shown")
+            break
+        except Exception as exc:  # noqa: BLE001 - optional: the commit's author stays
+            notes.append(f"who merged pull request #{number} not read: {_one_line(exc)}")
+            break
+    return tuple(sorted(out))

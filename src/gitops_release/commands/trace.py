@@ -52,6 +52,8 @@ MAX_POLICY_BYTES = 1024 * 1024
 DEFAULT_SERVER_TIMEOUT = 20.0
 MAX_SERVER_TIMEOUT = 600.0
 _SINCE_DURATION = re.compile(r"^(\d{1,6})([wdhm])$")
+#: ``since`` goes back at most this far (a duration past it would leave the calendar).
+MAX_SINCE_SECONDS = 100 * 366 * 86400
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _APP_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
@@ -132,13 +134,15 @@ INPUTS: tuple[InputSpec, ...] = (
     ),
     InputSpec(
         "github-token",
-        "token to read deployments (env GITHUB_TOKEN or the action input; never a flag)",
+        "token to read deployments and who merged pull requests (env GITHUB_TOKEN or the action input; "
+        "never a flag)",
         secret=True,
     ),
     InputSpec("api-url", "GitHub API URL (GHES), default GITHUB_API_URL or https://api.github.com"),
     InputSpec(
         "server-timeout",
-        "how long each server (Argo CD, GitHub) may take before it is skipped with a note",
+        "how long each server (Argo CD, GitHub) may take: one deadline for its whole read, then what is "
+        "left is skipped with a note",
         kind="duration",
         default=DEFAULT_SERVER_TIMEOUT,
     ),
@@ -157,6 +161,8 @@ def parse_since(raw: str, now: datetime) -> datetime:
     if match:
         count, unit = int(match.group(1)), match.group(2)
         seconds = {"w": 7 * 86400, "d": 86400, "h": 3600, "m": 60}[unit] * count
+        if seconds > MAX_SINCE_SECONDS:
+            raise InputError("since", f"'{text}' goes back more than 100 years", fix=fix)
         return now - timedelta(seconds=seconds)
     if _DATE.match(text):
         try:
@@ -167,13 +173,40 @@ def parse_since(raw: str, now: datetime) -> datetime:
         raise InputError("since", f"'{text[:40]}' is not a date, time or duration", fix=fix)
     try:
         value = datetime.fromisoformat(text.replace("z", "Z").replace("Z", "+00:00"))
-    except ValueError:
+        # A time near year 1 or 9999 leaves the calendar once moved to UTC.
+        return value.astimezone(timezone.utc)
+    except (ValueError, OverflowError):
         raise InputError("since", f"'{text}' is not a valid time", fix=fix) from None
-    return value.astimezone(timezone.utc)
 
 
 def _relative(name: str, raw: str | None, *, example: str) -> str | None:
+    if raw is not None and raw.strip().startswith(":"):
+        # git reads a leading ':' as pathspec magic (':(glob)**' matches every file), not a path.
+        raise InputError(
+            name,
+            f"'{raw.strip()[:60]}' starts with ':' (git pathspec magic)",
+            fix=f"give a plain path like {example}",
+        )
     return None if raw is None else parse_relative_path(name, raw, example=example)
+
+
+_ARGOCD_CREDENTIALS = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.-]*://)?[^/?#]*@")
+
+
+def _argocd_server(raw: str, normalize: Any) -> str:
+    """The Argo CD base URL, refused with trace's own inputs in the message and the fix."""
+    if _ARGOCD_CREDENTIALS.match(raw.strip()):
+        raise InputError(
+            "argocd-server",
+            "must not contain a user name or password",
+            fix="give only the URL (https://argocd.example.com) and put the token in the ARGOCD_TOKEN "
+            "environment variable",
+        )
+    try:
+        return str(normalize(raw))
+    except InputError as exc:
+        message = exc.message.removeprefix(f"input '{exc.field}': ")
+        raise InputError("argocd-server", message, fix=exc.fix) from None
 
 
 @dataclass(frozen=True)
@@ -241,10 +274,7 @@ class Inputs:
             )
         server = v["argocd-server"] or env.get("ARGOCD_SERVER", "").strip() or None
         if server is not None:
-            try:
-                server = normalize_server(server)
-            except InputError as exc:
-                raise InputError("argocd-server", exc.message, fix=exc.fix) from None
+            server = _argocd_server(server, normalize_server)
         argocd_token = env.get("ARGOCD_TOKEN", "").strip() or None
         register_secret(argocd_token, announce=env.get("GITHUB_ACTIONS") == "true")
         ca_file = v["argocd-ca-file"]
@@ -397,19 +427,22 @@ def _overlay_dir_patterns(policy: Any, overlays_dir: str | None) -> dict[str, re
     out: dict[str, re.Pattern[str]] = {}
     for env in policy.env_order:
         full = f"{pattern}/{policy.overlay_for(env)}".strip("/")
-        parts = [("[^/]+" if part == "*" else re.escape(part)) for part in PurePosixPath(full).parts]
+        # Each * is a group: the app of the dir is its matches joined by / (as the history reader's).
+        parts = [("([^/]+)" if part == "*" else re.escape(part)) for part in PurePosixPath(full).parts]
         out[env] = re.compile("^" + "/".join(parts) + "$")
     return out
 
 
 def _environment_of(patterns: Mapping[str, re.Pattern[str]]) -> Any:
-    def environment_of(source: argo_rules.SourceRef) -> str | None:
+    def environment_of(source: argo_rules.SourceRef) -> tuple[str, str] | None:
+        """(env, app) of the overlay dir the source deploys."""
         path = str(PurePosixPath(source.path.strip().strip("/") or ".")) if source.path else ""
         if not path or source.chart:
             return None
         for env, regex in patterns.items():
-            if regex.match(path):
-                return env
+            match = regex.match(path)
+            if match:
+                return env, "/".join(match.groups())
         return None
 
     return environment_of
@@ -442,6 +475,8 @@ def _with_revisions(
     image: MatchedImage,
     states: Mapping[str, list[tuple[str, str, str, Any]] | None],
 ) -> tuple[ArgoApp, ...]:
+    """Each app with, for every revision it ran, whether its own overlay (env and app) held
+    ``image`` then; an app without an app name counts every overlay of its env."""
     out = []
     for app in apps:
         revisions = dict.fromkeys(
@@ -454,7 +489,10 @@ def _with_revisions(
                 None
                 if entries is None
                 else any(
-                    env == app.environment and _holds(state, image) for env, _app, _file, state in entries
+                    env == app.environment
+                    and (not app.app or overlay_app == app.app)
+                    and _holds(state, image)
+                    for env, overlay_app, _file, state in entries
                 )
             )
             at.append((revision, held))
@@ -505,9 +543,58 @@ def _merge(query: Query, parts: Sequence[TraceResult], limit: int | None) -> Tra
 # -- run ---------------------------------------------------------------------------------------
 
 
+@dataclass
+class _GitHubRead:
+    """What GitHub said besides the deployments: the envs read (build_trace's deployments_read)
+    and who merged the pull requests asked about."""
+
+    deployments_read: dict[str, datetime | None] | None = None
+    merged_by: dict[int, str] = field(default_factory=dict)
+
+
+def _pull_requests(result: TraceResult) -> list[int]:
+    """The pull requests the answer's arrivals came by, newest arrival first."""
+    arrivals = sorted(
+        (stay.arrival for env in result.environments for stay in (*env.stays, *env.channel_stays)),
+        key=lambda a: a.at,
+        reverse=True,
+    )
+    return list(dict.fromkeys(a.pull_request for a in arrivals if a.pull_request is not None))
+
+
+def _with_mergers(result: TraceResult, merged_by: Mapping[int, str]) -> TraceResult:
+    """The answer with each arrival by a pull request GitHub named the merger of ``by`` him."""
+    if not merged_by:
+        return result
+
+    def stay(s: Any) -> Any:
+        number = s.arrival.pull_request
+        if number in merged_by:
+            return dataclasses.replace(s, arrival=dataclasses.replace(s.arrival, by=merged_by[number]))
+        return s
+
+    envs = tuple(
+        dataclasses.replace(
+            env,
+            stays=tuple(stay(s) for s in env.stays),
+            channel_stays=tuple(stay(s) for s in env.channel_stays),
+        )
+        for env in result.environments
+    )
+    return dataclasses.replace(result, environments=envs)
+
+
 def _read_servers(
-    inputs: Inputs, ctx: Context, git: Git, history: History
+    inputs: Inputs,
+    ctx: Context,
+    git: Git,
+    history: History,
+    github: _GitHubRead | None = None,
+    pull_requests: Sequence[int] = (),
 ) -> tuple[list[ArgoApp] | None, list[DeploymentRecord] | None, list[str]]:
+    """Argo CD's applications and GitHub's deployments (``github`` gets the rest GitHub said,
+    among it who merged ``pull_requests``)."""
+    github = github if github is not None else _GitHubRead()
     notes: list[str] = []
     argo: list[ArgoApp] | None = None
     deployments: list[DeploymentRecord] | None = None
@@ -554,10 +641,14 @@ def _read_servers(
             env=ctx.env,
             timeout=inputs.server_timeout,
             log=ctx.console.debug,
+            pull_requests=pull_requests,
         )
         notes.extend(got.notes)
-        # Deployments that could not be read are not "no deployment": no gap is claimed then.
-        deployments = None if got.notes and not got.deployments else list(got.deployments)
+        # Deployments that could not be read are not "no deployment": a gap is claimed only in the
+        # envs read (and after a cut list's oldest deployment).
+        deployments = None if not got.read else list(got.deployments)
+        github.deployments_read = dict(got.read)
+        github.merged_by = dict(got.merged_by)
     return argo, deployments, notes
 
 
@@ -571,7 +662,8 @@ def trace(inputs: Inputs, ctx: Context) -> TraceResult:
         raise ConfigError(
             f"repo-dir '{root}' is not a directory", fix="point repo-dir at the config repo clone"
         )
-    git = Git(root, env={"GIT_OPTIONAL_LOCKS": "0"}, log=ctx.console.debug)
+    # Paths (inputs and the policy's overlays.dir) are files, never pathspec magic such as ':(glob)'.
+    git = Git(root, env={"GIT_OPTIONAL_LOCKS": "0", "GIT_LITERAL_PATHSPECS": "1"}, log=ctx.console.debug)
     history = read_history(
         git,
         inputs.query,
@@ -591,27 +683,36 @@ def trace(inputs: Inputs, ctx: Context) -> TraceResult:
         )
     environments = list(inputs.env) or None
 
+    from gitops_release.adapters.trace_servers import MAX_PULL_REQUESTS
+
+    github = _GitHubRead()
+
     def join(
         query: Query,
         argo: Sequence[ArgoApp] | None,
         deployments: Sequence[DeploymentRecord] | None,
         hist: History,
     ) -> TraceResult:
-        return build_trace(
-            query,
-            hist,
-            argo=argo,
-            deployments=deployments,
-            since=inputs.since,
-            environments=environments,
-            limit=inputs.limit,
-            now=inputs.now,
+        return _with_mergers(
+            build_trace(
+                query,
+                hist,
+                argo=argo,
+                deployments=deployments,
+                since=inputs.since,
+                environments=environments,
+                limit=inputs.limit,
+                now=inputs.now,
+                deployments_read=github.deployments_read,
+            ),
+            github.merged_by,
         )
 
     first = join(inputs.query, None, None, history)
     if not first.found:
         return first
-    argo, deployments, notes = _read_servers(inputs, ctx, git, history)
+    asked = _pull_requests(first)[:MAX_PULL_REQUESTS]
+    argo, deployments, notes = _read_servers(inputs, ctx, git, history, github, asked)
     history = dataclasses.replace(history, notes=(*history.notes, *notes))
     if argo is None or not argo:
         return join(inputs.query, argo, deployments, history)
@@ -652,7 +753,8 @@ def run(inputs: Inputs, ctx: Context) -> Outputs:
     text = {
         "table": lambda: render_table(result),
         "markdown": lambda: render_markdown(result),
-        "json": lambda: json.dumps(document, indent=2, ensure_ascii=False),
+        # ASCII on stdout: C1 controls (U+009B is an 8-bit CSI) from a commit never reach a terminal.
+        "json": lambda: json.dumps(document, indent=2, ensure_ascii=True),
         "mermaid": lambda: render_mermaid(result),
     }[inputs.format]()
     json_file = ""

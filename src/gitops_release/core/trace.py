@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from gitops_release.core.promotion import ImageState
+from gitops_release.core.promotion import ImageState, short_digest
 from gitops_release.core.release import (
     CONTAINER_PATTERN,
     DIGEST_PATTERN,
@@ -329,6 +329,44 @@ def _identity(image: MatchedImage) -> _Identity:
     return _Identity(normalise_image(image.image), image.tag, image.digest)
 
 
+def _image_apps(history: History, identity: _Identity, container: str | None) -> set[str]:
+    """The apps whose overlays hold or held the image (its Argo CD Applications are theirs);
+    the container's name when no overlay ever held it (apps/<container>/overlays)."""
+    apps = {
+        change.app
+        for change in history.overlay_changes
+        if state_matches(change.after, identity) or state_matches(change.before, identity)
+    }
+    apps |= {app for _env, app, _file, state in history.overlays_at_head if state_matches(state, identity)}
+    if not apps and container:
+        apps.add(container)
+    return apps
+
+
+def _combined_live(apps: Sequence[ArgoApp]) -> bool | None:
+    """Live when every Application of the image's apps that says runs it; None when none says."""
+    known = [live for live in map(_live, apps) if live is not None]
+    return all(known) if known else None
+
+
+def _gap_inputs(
+    env: str,
+    stays: Sequence[Stay],
+    deployments: Sequence[DeploymentRecord] | None,
+    deployments_read: Mapping[str, datetime | None] | None,
+) -> tuple[Sequence[Stay], Sequence[DeploymentRecord] | None]:
+    """The stays a missing deployment status may be claimed for, and the deployments to judge
+    them by (None: not judged). Deployments not read are not "no deployment"."""
+    if deployments is None or deployments_read is None:
+        return stays, deployments
+    if env not in deployments_read:
+        return (), None
+    cut = deployments_read[env]
+    if cut is None:
+        return stays, deployments
+    return [stay for stay in stays if stay.arrival.at >= cut], deployments
+
+
 def _live(app: ArgoApp | None) -> bool | None:
     if app is None or app.sync_revision is None:
         return None
@@ -345,17 +383,20 @@ def build_trace(
     environments: Sequence[str] | None,
     limit: int | None,
     now: datetime,
+    deployments_read: Mapping[str, datetime | None] | None = None,
 ) -> TraceResult:
     """The answer to ``query`` from ``history`` (and Argo CD / GitHub records when given).
+
+    ``deployments_read`` says which environments' deployments were read (env -> None: all of
+    them; env -> a time: only those created since, the list was cut); a gap is claimed only for
+    those, and only for stays that arrived after the cut. None: every environment, whole.
 
     ``since`` and ``environments`` narrow what is shown (stays that ended before ``since`` are
     dropped); they never change whether an environment holds the image now. ``limit`` caps the
     images of a container query (newest first) and the timeline (its newest events)."""
     images = _matched_images(query, history, limit)
     shown_envs = [env for env in history.environments if environments is None or env in environments]
-    argo_by_env: dict[str, ArgoApp] = {}
-    for argo_app in sorted(argo or (), key=lambda a: (a.environment, a.name)):
-        argo_by_env.setdefault(argo_app.environment, argo_app)
+    argo_apps = sorted(argo or (), key=lambda a: (a.environment, a.app, a.name))
     overlay_by_env: dict[str, list[OverlayChange]] = {}
     for change in history.overlay_changes:
         overlay_by_env.setdefault(change.environment, []).append(change)
@@ -373,6 +414,7 @@ def build_trace(
     timeline: list[TimelineEvent] = []
     for index, image in enumerate(images):
         identity = _identity(image)
+        image_apps = _image_apps(history, identity, image.container)
         per_env: dict[str, tuple[list[Stay], list[Stay], bool]] = {}
         for env in history.environments:
             stays = _overlay_stays(overlay_by_env.get(env, ()), identity)
@@ -426,8 +468,9 @@ def build_trace(
                 first, following = firsts[env], firsts[order[position + 1]]
                 assert first is not None and following is not None
                 soak = max(0.0, (following - first).total_seconds())
-            app = argo_by_env.get(env)
-            live = _live(app)
+            env_apps = [a for a in argo_apps if a.environment == env and (not a.app or a.app in image_apps)]
+            app = env_apps[0] if env_apps else None
+            live = _combined_live(env_apps)
             env_deployments = tuple(
                 sorted(
                     (d for d in deployments or () if d.environment == env and _in_stays(d, stays, order_of)),
@@ -437,7 +480,12 @@ def build_trace(
             since_at = stays[-1].arrival.at if present and stays else None
             if since_at is None and present and channel_stays:
                 since_at = channel_stays[-1].arrival.at
-            findings.extend(_findings(env, image, present, live, app, stays, deployments, order_of))
+            for other in env_apps[1:]:  # drift of every Application of the image's apps here
+                findings.extend(_findings(env, image, present, _live(other), other, (), None, order_of))
+            judged_stays, judged_deployments = _gap_inputs(env, stays, deployments, deployments_read)
+            findings.extend(
+                _findings(env, image, present, _live(app), app, judged_stays, judged_deployments, order_of)
+            )
             env_traces.append(
                 EnvTrace(
                     environment=env,
@@ -447,14 +495,15 @@ def build_trace(
                     stays=tuple(_after(stays, since)),
                     channel_stays=tuple(_after(channel_stays, since)),
                     soak_seconds=soak,
-                    argo_app=app.name if app else None,
+                    argo_app=", ".join(a.name for a in env_apps) or None,
                     deployments=env_deployments,
                 )
             )
             image_of.append(index)
             timeline.extend(_events(env, stays, "overlay", image))
             timeline.extend(_events(env, channel_stays, "db", image))
-            timeline.extend(_argo_events(env, app))
+            for argo_app in env_apps:
+                timeline.extend(_argo_events(env, argo_app))
             timeline.extend(
                 TimelineEvent(
                     d.created_at,
@@ -490,11 +539,12 @@ def build_trace(
 
 
 def _label(image: MatchedImage) -> str:
+    """The image in a finding or event: its digest shortened (the JSON's images hold it whole)."""
     text = image.image
     if image.tag:
         text += f":{image.tag}"
     if image.digest:
-        text += f"@{image.digest}"
+        text += f"@{short_digest(image.digest)}"
     return text
 
 
@@ -548,11 +598,14 @@ def _findings(
         if live is not None and live != present:
             if present:
                 text = (
-                    f"the {env} overlay holds {label} but Argo CD app {app.name} is synced to a revision "
-                    "that does not"
+                    f"not live: Argo CD app {app.name} is synced to a revision that does not hold {label}; "
+                    f"the {env} overlay does"
                 )
             else:
-                text = f"Argo CD app {app.name} runs {label} but the {env} overlay no longer holds it"
+                text = (
+                    f"still live: Argo CD app {app.name} runs {label} "
+                    f"but the {env} overlay no longer holds it"
+                )
             out.append(
                 Finding(
                     "drift",
@@ -561,7 +614,11 @@ def _findings(
                 )
             )
         elif app.sync_status == "OutOfSync" and present:
-            out.append(Finding("drift", env, f"Argo CD app {app.name} is OutOfSync with the {env} overlay"))
+            out.append(
+                Finding(
+                    "drift", env, f"out of sync: Argo CD app {app.name} is OutOfSync with the {env} overlay"
+                )
+            )
     if deployments is not None:
         for stay in stays:
             if stay.arrival.kind not in _PROMOTION_KINDS:
@@ -574,9 +631,8 @@ def _findings(
                     Finding(
                         "gap",
                         env,
-                        f"{label} arrived in {env} at {stay.arrival.commit[:12]} but GitHub has no "
-                        "deployment "
-                        f"status for {env} while it was there",
+                        f"no deployment status: GitHub has none for {env} while {label} was there "
+                        f"(arrived at {stay.arrival.commit[:12]})",
                     )
                 )
     return out

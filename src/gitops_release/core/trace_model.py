@@ -136,6 +136,9 @@ class ArgoApp:
     # image? Filled by the command (it can read the tree at any commit); None when unknown.
     image_at_revision: tuple[tuple[str, bool | None], ...] = ()
     url: str | None = None
+    # The app of the overlay it deploys (the * match of overlays.dir joined by /, as
+    # OverlayChange.app); "" without a * or when unknown (then it stands for every app of the env).
+    app: str = ""
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,9 @@ Mermaid labels keep only characters that cannot end a label, a statement or the 
 from __future__ import annotations
 
 import re
+import textwrap
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from gitops_release.core.promotion import plain_text, short_digest
@@ -38,6 +39,8 @@ TIMELINE_SHOWN = 20
 MERMAID_MAX_TASKS = 200
 CUT_LINE = "… (cut: the step summary would exceed {limit} bytes; the json output holds the whole answer)"
 _MIN_COLUMN = 8
+#: The shortest bar the gantt draws (a zero or negative length draws nothing).
+MIN_BAR = timedelta(seconds=1)
 
 
 # -- shared wording ----------------------------------------------------------------------------
@@ -222,6 +225,25 @@ def _fit(text: str, width: int) -> str:
     return text if len(text) <= width else text[: max(0, width - 1)] + "…"
 
 
+def _wrapped(text: str, width: int, indent: str = "  ") -> list[str]:
+    """``text`` as lines of at most ``width`` characters, the lines after the first indented two
+    more (a finding or note is read whole, never cut)."""
+    return textwrap.wrap(
+        text,
+        width=width,
+        initial_indent=indent,
+        subsequent_indent=indent + "  ",
+        break_on_hyphens=False,
+        drop_whitespace=True,
+    ) or [indent.rstrip()]
+
+
+def _own_notes(result: TraceResult) -> list[str]:
+    """The notes not already said as a ``skipped`` finding (build_trace makes each note one)."""
+    said = {finding.message for finding in result.findings if finding.kind == "skipped"}
+    return [note for note in result.notes if note not in said]
+
+
 def _aligned(rows: list[list[str]], width: int) -> list[str]:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     over = sum(widths) + 2 * (len(widths) - 1) - width
@@ -241,7 +263,8 @@ def _aligned(rows: list[list[str]], width: int) -> list[str]:
 def render_table(result: TraceResult, *, width: int = 100) -> str:
     """The answer for a terminal: per image a line naming it and an environment table (present,
     live, since, how it arrived, soak, replaced by), then the findings, the notes and the newest
-    timeline events. Lines are at most ``width`` characters (cut with "…")."""
+    timeline events. Lines are at most ``width`` characters: table and timeline rows are cut
+    with "…", findings and notes wrapped."""
     width = max(width, 40)
     out = [_fit(_term(f"trace {result.query.raw} in {result.ref} ({_short_sha(result.head)})"), width)]
     if not result.found:
@@ -266,11 +289,13 @@ def render_table(result: TraceResult, *, width: int = 100) -> str:
         out.append("findings:")
         for finding in result.findings:
             where = f" {finding.environment}" if finding.environment else ""
-            out.append(_fit(_term(f"  {finding.kind}{where}: {finding.message}"), width))
-    if result.notes:
+            out.extend(_wrapped(_term(f"{finding.kind}{where}: {finding.message}"), width))
+    notes = _own_notes(result)
+    if notes:
         out.append("")
         out.append("notes:")
-        out.extend(_fit(_term(f"  {note}"), width) for note in result.notes)
+        for note in notes:
+            out.extend(_wrapped(_term(note), width))
     if result.timeline:
         out.append("")
         shown = result.timeline[-TIMELINE_SHOWN:]
@@ -344,9 +369,10 @@ def _markdown_units(result: TraceResult) -> list[str]:
             where_env = f" ({_md(finding.environment)})" if finding.environment else ""
             units.append(f"- {icon} **{finding.kind}**{where_env}: {_md(finding.message, 1000)}")
         units.append("")
-    if result.notes:
+    notes = _own_notes(result)
+    if notes:
         units += ["#### Notes", ""]
-        units += [f"- {_md(note, 1000)}" for note in result.notes]
+        units += [f"- {_md(note, 1000)}" for note in notes]
         units.append("")
     for image, envs in _groups(result):
         if image is not None:
@@ -502,7 +528,10 @@ def render_mermaid(result: TraceResult) -> str:
                 continue
             task += 1
             start = stay.arrival.at
-            end = stay.left_at if stay.left_at is not None else max(end_of_open, start)
+            end = stay.left_at if stay.left_at is not None else end_of_open
+            # A stay replaced in the same second (or "before" it arrived: committer clocks skew)
+            # still draws a bar Mermaid can show.
+            end = max(end, start + MIN_BAR)
             status = "active, " if stay.left_at is None else ""
             tasks.append(
                 f"    {_stay_label(stay, version)} :{status}s{task}, {_gantt_time(start)}, {_gantt_time(end)}"

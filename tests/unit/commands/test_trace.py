@@ -164,13 +164,13 @@ def test_an_app_source_path_maps_to_the_environment_whose_overlay_it_is() -> Non
         "overlays:\n  dir: apps/*/overlays\n  environments: {prod: production}\n"
     )
     environment_of = trace._environment_of(trace._overlay_dir_patterns(policy, None))
-    assert environment_of(_source("apps/api/overlays/dev")) == "dev"
-    assert environment_of(_source("apps/web/overlays/production/")) == "prod"
+    assert environment_of(_source("apps/api/overlays/dev")) == ("dev", "api")
+    assert environment_of(_source("apps/web/overlays/production/")) == ("prod", "web")
     assert environment_of(_source("apps/api/overlays/prod")) is None  # mapped to production
     assert environment_of(_source("apps/a/b/overlays/dev")) is None  # * is one segment
     assert environment_of(_source("apps/api/overlays/dev", chart="api")) is None
     override = trace._environment_of(trace._overlay_dir_patterns(policy, "infra/overlays"))
-    assert override(_source("infra/overlays/stage")) == "stage"
+    assert override(_source("infra/overlays/stage")) == ("stage", "")
 
 
 # -- which revisions hold the image; a container query's images one by one -------------------------

@@ -62,8 +62,8 @@ def test_live_and_drift_come_from_the_application_of_the_traced_app() -> None:
     }
     # api-stage synced the newest commit; web-stage (the traced app's) is still at R0.
     apps = [
-        ArgoApp("api-stage", "stage", "Synced", "Healthy", R1, ()),
-        ArgoApp("web-stage", "stage", "OutOfSync", "Healthy", R0, ()),
+        ArgoApp("api-stage", "stage", "Synced", "Healthy", R1, (), app="api"),
+        ArgoApp("web-stage", "stage", "OutOfSync", "Healthy", R0, (), app="web"),
     ]
     query = parse_query(f"{WEB}:sha-1")
     first = build_trace(
