@@ -435,8 +435,10 @@ def main(argv: list[str]) -> int:
             "ever held it, and only those files' histories are read to find its container. The "
             '`never (bare tag)` row must look at every db.json version to say "not found" (the answer '
             "says so in a note): `git grep -F` over the db.json versions in two processes, only the "
-            "versions it names are read (none here). A reference (`image:tag`) that was never released "
-            "needs only its repository's containers and stays on the fast path. `--exhaustive` reads "
+            'versions it names are read (none here). Every "not found" pays that search, a '
+            "never-released reference (`image:tag`) included, whose container its repository names: "
+            "the segment search alone could miss an entry slipped into db.json and put back by hand "
+            "(docs/trace.md), so only found answers take the fast path alone. `--exhaustive` reads "
             "every version of each entry (docs/trace.md: the assumption behind the segment search). "
             "The machine is shared: compare runs by the `trace / floor` column, measured in the same "
             "run.\n\n"

@@ -12,7 +12,9 @@ read the entry at both ends of a run of versions; equal (every field, updatedAt 
 no change inside, since update-db stamps a fresh updatedAt on every change and an entry never
 returns to earlier bytes except by a revert or a hand edit; different means split in two. Runs
 that break the assumption (a revert commit, a blob equal to an earlier version, an updatedAt that
-goes backwards) are read version by version; ``exhaustive=True`` reads every version.
+goes backwards) are read version by version; ``exhaustive=True`` reads every version. Only
+"found" answers rely on the assumption: before "not found", every version is searched for the
+needle (``git grep -F``) and the runs that hold it are read version by version.
 
 Hostile history is a note, never a crash: a symlink or submodule at a read path, a blob over
 ``MAX_BLOB_BYTES``, a YAML alias bomb or merge key in an old overlay (the bounded parsers of
@@ -40,8 +42,16 @@ from gitops_release.core.db import load_db
 from gitops_release.core.policy import DEFAULT_POLICY, Policy, load_policy
 from gitops_release.core.promotion import ImageState
 from gitops_release.core.release import Release, parse_release
-from gitops_release.core.trace import normalise_image
-from gitops_release.core.trace_model import ArrivalKind, Commit, DbChange, History, OverlayChange, Query
+from gitops_release.core.trace import normalise_image, state_holds
+from gitops_release.core.trace_model import (
+    ArrivalKind,
+    Commit,
+    DbChange,
+    History,
+    MatchedImage,
+    OverlayChange,
+    Query,
+)
 from gitops_release.errors import ConfigError, GitError, InputError, ReleaseError
 
 # adapters.layout, core.overlay and core.values (ruamel.yaml) and jsonschema (the policy's
@@ -86,6 +96,7 @@ class _Logged:
     fields: list[bytes]
     entries: list[_Entry] = field(default_factory=list)
     _commit: Commit | None = None
+    clamped: bool = False  # a date out of range was clamped (said in a note)
 
     @property
     def parents(self) -> tuple[str, ...]:
@@ -102,14 +113,16 @@ class _Logged:
             sha, parents, author, email, authored, committer, committed, subject, body = (
                 part.decode("utf-8", "replace") for part in self.fields
             )
+            (authored_at, bad_author), (committed_at, bad_committer) = _time(authored), _time(committed)
+            self.clamped = bad_author or bad_committer
             self._commit = Commit(
                 sha=sha,
                 parents=tuple(parents.split()),
                 author=author,
                 author_email=email,
-                authored_at=_time(authored),
+                authored_at=authored_at,
                 committer=committer,
-                committed_at=_time(committed),
+                committed_at=committed_at,
                 subject=subject,
                 body=body.rstrip("\n"),
                 pull_request=_pull_request(subject),
@@ -121,8 +134,24 @@ def _git(repo: Path | Git) -> Git:
     return repo if isinstance(repo, Git) else Git(Path(repo))
 
 
-def _time(text: str) -> datetime:
-    return datetime.fromisoformat(text.strip()).astimezone(timezone.utc)
+# Commit dates are whatever a committer wrote: git accepts years past 9999 (and datetime does not).
+# They are clamped to this range, a year short of datetime's ends so that arithmetic on them
+# (soak, a minimum bar length) cannot overflow either.
+_EARLIEST = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_LATEST = datetime(9998, 12, 31, tzinfo=timezone.utc)
+
+
+def _time(text: str) -> tuple[datetime, bool]:
+    """A commit date from epoch seconds (``%at``/``%ct``), and whether it had to be clamped."""
+    try:
+        seconds = int(text.strip())
+    except ValueError:
+        return _EARLIEST, True
+    if seconds < 0:
+        return _EARLIEST, True
+    if seconds > int(_LATEST.timestamp()):
+        return _LATEST, True
+    return datetime.fromtimestamp(seconds, timezone.utc), False
 
 
 def _pull_request(subject: str) -> int | None:
@@ -130,7 +159,9 @@ def _pull_request(subject: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
-_FIELDS = ("%H", "%P", "%an", "%ae", "%aI", "%cn", "%cI", "%s", "%b")
+# Dates as epoch seconds: %aI/%cI print a five-digit year for a date past 9999, which
+# datetime.fromisoformat refuses.
+_FIELDS = ("%H", "%P", "%an", "%ae", "%at", "%cn", "%ct", "%s", "%b")
 
 
 def _log_raw(
@@ -524,7 +555,8 @@ def _states(data: bytes, path: str, kind: str, rule: Any) -> dict[str, ImageStat
     return states
 
 
-def _commit_kind(commit: Commit, tip: Commit | None, db_changed: bool) -> ArrivalKind:
+def _commit_kind(commit: Commit, tip: Commit | None) -> ArrivalKind:
+    """What the commit says it is (promote-overlay's trailer, a revert); "edit" otherwise."""
     for message in (commit.body, tip.body if tip else ""):
         match = _TRAILER_KIND.search(message)
         if match:
@@ -532,9 +564,26 @@ def _commit_kind(commit: Commit, tip: Commit | None, db_changed: bool) -> Arriva
     text = f"{commit.subject}\n{commit.body}"
     if _REVERT.search(text) or commit.subject.startswith('Revert "'):
         return "revert"
-    if db_changed:
-        return "dispatch"
     return "edit"
+
+
+def _is_dispatch(
+    changes: Sequence[DbChange], env: str, app: str, after: ImageState | None, policy: Policy
+) -> bool:
+    """update-db's write-through: the same commit records a release in this environment's channel,
+    for a container of this overlay's app, that the overlay's new state holds. Touching db.json in
+    the same commit is not enough (a hand edit of prod beside a reformatted db.json is an edit)."""
+    if after is None:
+        return False
+    for change in changes:
+        release = change.after
+        if release is None or change.channel != env:
+            continue
+        if app and policy.overlay_app(change.container) != app:
+            continue  # app "": overlays.dir without a *, the one app of every container
+        if state_holds(after, MatchedImage(change.container, release.image, release.tag, release.digest)):
+            return True
+    return False
 
 
 def _mode_note(path: str, mode: str, commit: str) -> str:
@@ -721,59 +770,108 @@ def _read(
             )
         narrow = _log_raw(git, head, touched, renames=False) if touched else []
         containers = _containers_from_overlays(query, narrow, all_layouts, blobs, db_at_head, head_policy)
+    # The keys (container, channel) of every db.json version that held the query, once all
+    # versions were searched (None: not searched).
+    scanned: set[tuple[str, str]] | None = None
+    hit_oids: set[str] = set()
     if not containers:
-        if versions:
-            notes.append(
-                f"the image is in no db.json entry at head nor in any overlay: "
-                f"every one of the {len(versions)} versions of {db_path} was searched for it"
-            )
-        containers |= _scan_db(git, db, versions, query)
+        scanned, hit_oids = _scan_db(git, db, versions, query)
+        containers |= {container for container, _ in scanned}
 
-    # The overlays' log (the containers' app directories under every layout the policy had) runs
-    # in a second git process while the db.json versions are read.
-    apps = {head_policy.overlay_app(c) for c in containers}
-    if not apps and touched is not None:
-        # In no db.json entry: only the files that ever held it (an image promoted by hand).
-        overlay_paths = sorted({*touched, policy_path}) if touched else []
-    elif not apps:
-        overlay_paths = sorted(wide_paths)
-    else:
+    def overlay_paths_for(apps: set[str]) -> list[str]:
+        if not apps and touched is not None:
+            # In no db.json entry: only the files that ever held it (an image promoted by hand).
+            return sorted({*touched, policy_path}) if touched else []
+        if not apps:
+            return sorted(wide_paths)
         paths = {policy_path}
         for lay in all_layouts:
             paths.update(lay.values)
             paths.update(lay.app_paths(apps))
-        overlay_paths = sorted({"."} if "." in paths else paths)
-    overlay_log = pool.submit(_overlay_log, git, head, overlay_paths)
+        return sorted({"."} if "." in paths else paths)
+
+    # The overlays' log (the containers' app directories under every layout the policy had) runs
+    # in a second git process while the db.json versions are read.
+    apps = {head_policy.overlay_app(c) for c in containers}
+    overlay_log = pool.submit(_overlay_log, git, head, overlay_paths_for(apps))
+
+    oids_seq = [oid for _, oid in versions]
+    breakers = _breakers([item for item, _ in versions], oids_seq)
+
+    def db_changes_of(
+        keys: Sequence[tuple[str, str]], breakers: Sequence[int], hints: Sequence[int]
+    ) -> list[DbChange]:
+        out: list[DbChange] = []
+        for key, found in _change_points(db, oids_seq, keys, breakers, exhaustive, hints).items():
+            for index, before, after in found:
+                out.append(
+                    DbChange(
+                        commit=versions[index][0].commit,
+                        container=key[0],
+                        channel=key[1],
+                        before=before if isinstance(before, Release) else None,
+                        after=after if isinstance(after, Release) else None,
+                    )
+                )
+        return out
 
     keys = sorted(
         {(c, ch) for c in containers for ch in head_policy.channels}
         | {r.key for r in db_at_head if r.container in containers}
     )
-    db_changes: list[DbChange] = []
-    oids_seq = [oid for _, oid in versions]
-    breakers = _breakers([item for item, _ in versions], oids_seq)
     hints = _hints([item for item, _ in versions], containers)
-    for key, found in _change_points(db, oids_seq, keys, breakers, exhaustive, hints).items():
-        for index, before, after in found:
-            db_changes.append(
-                DbChange(
-                    commit=versions[index][0].commit,
-                    container=key[0],
-                    channel=key[1],
-                    before=before if isinstance(before, Release) else None,
-                    after=after if isinstance(after, Release) else None,
-                )
+    db_changes = db_changes_of(keys, breakers, hints)
+    if _needs_every_version(query, db_at_head, db_changes):
+        # "Not found" must not rest on the segment search's assumption (an entry slipped in and put
+        # back by hand leaves equal ends): every db.json version is searched for the needle (git grep,
+        # bytes) before saying it, and the runs of versions that hold it are read one by one.
+        if scanned is None:
+            scanned, hit_oids = _scan_db(git, db, versions, query)
+        hit = {index for index, oid in enumerate(oids_seq) if oid is not None and oid in hit_oids}
+        if hit:
+            starts = [i for i in sorted(hit) if i - 1 not in hit]
+            ends = [i + 1 for i in sorted(hit) if i + 1 not in hit and i + 1 < len(oids_seq)]
+            counts = [0]
+            for index in range(len(oids_seq)):
+                counts.append(counts[-1] + int(index in hit or breakers[index + 1] > breakers[index]))
+            found_containers = {container for container, _ in scanned}
+            keys = sorted(
+                set(keys) | scanned | {(c, ch) for c in found_containers for ch in head_policy.channels}
             )
+            db_changes = db_changes_of(keys, counts, sorted({*hints, *starts, *ends}))
+            if found_containers - containers:
+                containers |= found_containers
+                more_apps = {head_policy.overlay_app(c) for c in containers}
+                if more_apps != apps:
+                    apps = more_apps
+                    overlay_log = pool.submit(_overlay_log, git, head, overlay_paths_for(apps))
     order = first_parent.result()
     db_changes.sort(key=lambda c: (order.get(c.commit.sha, -1), c.container, c.channel))
 
     # -- overlays ---------------------------------------------------------------------------
     logged, tips = overlay_log.result()
+    recorded: dict[str, list[DbChange]] = {}  # commit -> the releases its db.json change recorded
+    for db_change in db_changes:
+        recorded.setdefault(db_change.commit.sha, []).append(db_change)
     needles = _needles(query, [r for r in db_at_head if r.container in containers], db_changes)
     overlay_changes, overlays_at_head = _overlay_history(
-        logged, policy_by_commit, layout_for, head_policy, blobs, notes, apps, needles, tips, db_commits
+        logged, policy_by_commit, layout_for, head_policy, blobs, notes, apps, needles, tips, recorded
     )
     overlay_changes.sort(key=lambda c: (order.get(c.commit.sha, -1), c.environment, c.app, c.file, c.image))
+    if scanned is not None and versions:
+        searched = f"every one of the {len(versions)} versions of {db_path} was searched for it"
+        if scanned:
+            notes.append(f"the image is in no db.json entry at head: {searched}")
+        elif not any(_state_hit(query, c.after) for c in overlay_changes if c.after is not None) and not any(
+            _state_hit(query, state) for *_, state in overlays_at_head
+        ):
+            notes.append(f"never released here: {searched}, and no overlay version held it")
+    clamped = sorted({item.sha for item in (*small_log, *logged) if item.clamped})
+    if clamped:
+        notes.append(
+            f"{len(clamped)} commit(s) (first {clamped[0][:12]}) carry a date git accepts but that is "
+            f"out of range; shown as {_EARLIEST:%Y-%m-%d} or {_LATEST:%Y-%m-%d} (history order is kept)"
+        )
     return History(
         ref=ref,
         head=head,
@@ -865,10 +963,11 @@ def _containers(query: Query, releases: Iterable[Release]) -> set[str]:
 
 def _scan_db(
     git: Git, db: _DbVersions, versions: Sequence[tuple[_Logged, str | None]], query: Query
-) -> set[str]:
-    """Containers of any db.json version holding a release the query matches. ``git grep -F`` finds
-    the versions whose bytes hold the needle (two processes, each half of the commits: no version
-    crosses a pipe), and only those are read and parsed."""
+) -> tuple[set[tuple[str, str]], set[str]]:
+    """The (container, channel) keys of the releases the query matches in any db.json version, and
+    the versions (blob ids) that hold one. ``git grep -F`` finds the versions whose bytes hold the
+    needle (two processes, each half of the commits: no version crosses a pipe), and only those are
+    read and parsed."""
     needle = query.digest or query.tag or query.source_sha or query.container or ""
     commits = [(item.sha, oid) for item, oid in versions if oid is not None]
     if needle and commits:
@@ -917,10 +1016,13 @@ def _grep(git: Git, commits: Sequence[str], path: str, needle: str) -> list[str]
     return found
 
 
-def _scan_oids(db: _DbVersions, oids: Sequence[str], query: Query, needle: bytes) -> set[str]:
-    """Containers of the versions ``oids`` that hold a release the query matches (read in chunks,
-    bytes-filtered before any parse)."""
-    found: set[str] = set()
+def _scan_oids(
+    db: _DbVersions, oids: Sequence[str], query: Query, needle: bytes
+) -> tuple[set[tuple[str, str]], set[str]]:
+    """The keys of the releases the query matches in the versions ``oids``, and the versions that
+    hold one (read in chunks, bytes-filtered before any parse)."""
+    found: set[tuple[str, str]] = set()
+    holding: set[str] = set()
     wanted = list(dict.fromkeys(oids))
     for start in range(0, len(wanted), _CHUNK):
         chunk = wanted[start : start + _CHUNK]
@@ -928,24 +1030,31 @@ def _scan_oids(db: _DbVersions, oids: Sequence[str], query: Query, needle: bytes
         for oid in chunk:
             data = db.blobs.get(oid)
             if data is not None and (not needle or needle in data):
-                found |= _raw_hits(data, query)
+                hits = _raw_hits(data, query)
+                if hits:
+                    found |= hits
+                    holding.add(oid)
             db.blobs.evict(oid)
             db.full_cache.pop(oid, None)
-    return found
+    return found, holding
 
 
-def _raw_hits(data: bytes, query: Query) -> set[str]:
-    """Containers of the release objects in one db.json version that the query matches, compared
-    on the raw JSON (no Release built: this runs on every version of a big db)."""
+def _raw_hits(data: bytes, query: Query) -> set[tuple[str, str]]:
+    """(container, channel) of the release objects in one db.json version that the query matches,
+    compared on the raw JSON (no Release built: this runs on every version of a big db)."""
     try:
         doc = orjson.loads(data)
     except orjson.JSONDecodeError:
         return set()
     items = doc.get("releases") if isinstance(doc, dict) else None
-    found: set[str] = set()
+    found: set[tuple[str, str]] = set()
     image = normalise_image(query.image) if query.image else None
     for item in items if isinstance(items, list) else ():
-        if not isinstance(item, dict) or not isinstance(item.get("container"), str):
+        if (
+            not isinstance(item, dict)
+            or not isinstance(item.get("container"), str)
+            or not isinstance(item.get("channel"), str)
+        ):
             continue
         source = item.get("source")
         sha = source.get("sha") if isinstance(source, dict) else None
@@ -963,8 +1072,24 @@ def _raw_hits(data: bytes, query: Query) -> set[str]:
                 and (query.tag is None or item.get("tag") == query.tag)
             )
         if hit:
-            found.add(item["container"])
+            found.add((item["container"], item["channel"]))
     return found
+
+
+def _needs_every_version(query: Query, db_at_head: Sequence[Release], db_changes: Sequence[DbChange]) -> bool:
+    """The answer would be "not found" as far as db.json goes: no release the query's tag, digest or
+    source sha matches at head or in any change found, and no container of that name at head (a bare
+    word that names one is answered with its releases)."""
+    if query.kind == "container":
+        return False
+    if query.container is not None and any(r.container == query.container for r in db_at_head):
+        return False
+    releases = [
+        *db_at_head,
+        *(c.after for c in db_changes if c.after),
+        *(c.before for c in db_changes if c.before),
+    ]
+    return not any(_release_hit(query, r) for r in releases)
 
 
 def _release_hit(query: Query, release: Release) -> bool:
@@ -1170,7 +1295,7 @@ def _overlay_history(
     apps: set[str],
     needles: set[bytes],
     tips: Mapping[str, Commit],
-    db_commits: set[str],
+    recorded_by_commit: Mapping[str, Sequence[DbChange]],
 ) -> tuple[list[OverlayChange], list[tuple[str, str, str, ImageState]]]:
     """Changes of the image entries of every relevant overlay / values file, following renames."""
     # Walk the commits once: the layout in force, each file's lineage and its versions.
@@ -1278,7 +1403,8 @@ def _overlay_history(
                 continue  # unknown version: keep the last known states
             env = where[0] if where[2] != "gone" else (last_where[0] if last_where else "")
             app = where[1] if where[2] != "gone" else (last_where[1] if last_where else "")
-            commit_kind = _commit_kind(item.commit, tips.get(item.commit.sha), item.commit.sha in db_commits)
+            commit_kind = _commit_kind(item.commit, tips.get(item.commit.sha))
+            db_recorded = recorded_by_commit.get(item.commit.sha, ())
             for name in sorted(set(previous) | set(states)):
                 before, after = previous.get(name), states.get(name)
                 if before == after:
@@ -1287,6 +1413,8 @@ def _overlay_history(
                 # No trailer (a squash merge that dropped the body, an amended message): the release
                 # manifest the same commit wrote says how the image got here.
                 kind = recorded if commit_kind == "edit" and recorded is not None else commit_kind
+                if commit_kind == "edit" and _is_dispatch(db_recorded, env, app, after, head_policy):
+                    kind = "dispatch"
                 if kind not in ("promote", "rollback", "pin"):
                     source_env = source_commit = None
                 changes.append(

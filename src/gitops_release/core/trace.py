@@ -401,6 +401,7 @@ def build_trace(
     for change in history.overlay_changes:
         overlay_by_env.setdefault(change.environment, []).append(change)
     db_by_key: dict[tuple[str, str], list[DbChange]] = {}
+    db_position = {id(change): position for position, change in enumerate(history.db_changes)}
     for db_change in history.db_changes:
         db_by_key.setdefault((db_change.container, db_change.channel), []).append(db_change)
     order_of = {sha: position for position, sha in enumerate(history.first_parent)}
@@ -421,7 +422,9 @@ def build_trace(
             for (container, channel), changes in db_by_key.items():
                 if channel == env and (image.container is None or container == image.container):
                     channel_changes.extend(changes)
-            channel_changes.sort(key=lambda c: (c.commit.committed_at, c.container))
+            # History order (the reader lists oldest first), never committer dates: a clock
+            # that is behind (or a forged date) must not reorder what replaced what.
+            channel_changes.sort(key=lambda c: (db_position[id(c)], c.container))
             channel_stays = _channel_stays(channel_changes, identity)
             in_overlay = any(
                 e == env and state_matches(state, identity) for e, _a, _f, state in history.overlays_at_head
@@ -575,6 +578,10 @@ def _in_stays(deployment: DeploymentRecord, stays: Sequence[Stay], order: Mappin
     return False
 
 
+# Arrivals a deployment status is expected for: "a promotion with no deployment status" is a gap.
+_PROMOTION_KINDS = frozenset({"promote", "rollback", "revert", "pin"})
+
+
 def _findings(
     env: str,
     image: MatchedImage,
@@ -614,6 +621,8 @@ def _findings(
             )
     if deployments is not None:
         for stay in stays:
+            if stay.arrival.kind not in _PROMOTION_KINDS:
+                continue  # update-db's write-through (dispatch), a hand edit: no promotion to report
             if not any(
                 d.environment == env and d.state is not None and _in_stays(d, (stay,), order)
                 for d in deployments

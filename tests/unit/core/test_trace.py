@@ -369,11 +369,12 @@ def test_a_renamed_overlay_keeps_the_stay() -> None:
 def test_gap_counts_a_deployment_of_any_commit_landed_while_the_image_was_there() -> None:
     """first-parent order decides: the arrival commit or a later commit of the branch before the
     one that replaced it, whenever the deployment was created; the replacing commit never counts."""
+    # Promotions in both envs (a dispatch to dev expects no deployment status: no gap either way).
     hist = history(
         [
-            ov(1, "dev", None, "v1", "dispatch"),
+            ov(1, "dev", None, "v1", "promote"),
             ov(2, "staging", None, "v1"),
-            ov(4, "dev", "v1", "v2", "dispatch"),
+            ov(4, "dev", "v1", "v2", "promote"),
             ov(5, "staging", "v1", "v2"),
         ],
         at_head={"dev": "v2", "staging": "v2"},
