@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from gitops_release.sandbox.github_api import GitHubSandbox
+from tests.fixtures.git_remotes import git
 from tests.integration.test_promote_overlay import Repo, config_files
 from tests.integration.test_trace_history_real import (
     DIGEST_3,
@@ -94,3 +95,22 @@ def test_env_narrows_the_findings_too(history: History) -> None:
     prod_only = run_trace(history.clone(), f"{IMAGE}:sha-3", env="prod")
     assert [e.environment for e in prod_only.environments] == ["prod"]
     assert not [f for f in prod_only.findings if f.environment not in (None, "prod")]
+
+
+def test_a_shallow_clone_is_said_not_answered_as_history(history: History, tmp_path: Path) -> None:
+    # actions/checkout's default is fetch-depth: 1. The one commit of a shallow clone adds every
+    # file, so without a word trace says stage got sha-3 "since" the tip commit, by its author.
+    history.dispatch("sha-3", DIGEST_3)
+    history.merge(history.promote_pr("dev", "stage"))
+    history.push("an unrelated commit", lambda work: (work / "README.md").write_text("x\n", encoding="utf-8"))
+    full = history.clone()
+    shallow = tmp_path / "shallow"
+    git("clone", "-q", "--depth", "1", full.resolve().as_uri(), str(shallow), cwd=tmp_path)
+    assert (shallow / ".git" / "shallow").exists()
+
+    result = run_trace(shallow, f"{IMAGE}:sha-3")
+
+    stage = env_of(result, "stage")
+    said = " ".join(result.notes + tuple(f.message for f in result.findings)).lower()
+    assert "shallow" in said, (stage.stays, result.notes)
+    assert "fetch-depth" in said  # the fix a workflow author needs
