@@ -402,7 +402,9 @@ def _head_policy(git: Git, head: str, policy_path: str, notes: list[str]) -> Any
     kind = git.run("cat-file", "-t", spec, check=False).out.strip()
     if kind != "blob":
         return DEFAULT_POLICY
-    mode = git.run("ls-tree", head, "--", policy_path, check=False).out.split(" ", 1)[0]
+    mode = git.run("--literal-pathspecs", "ls-tree", head, "--", policy_path, check=False).out.split(" ", 1)[
+        0
+    ]
     if mode not in ("100644", "100755"):
         notes.append(f"{policy_path} at {head[:12]} is not a regular file; the default policy is used")
         return DEFAULT_POLICY
@@ -662,8 +664,11 @@ def trace(inputs: Inputs, ctx: Context) -> TraceResult:
         raise ConfigError(
             f"repo-dir '{root}' is not a directory", fix="point repo-dir at the config repo clone"
         )
-    # Paths (inputs and the policy's overlays.dir) are files, never pathspec magic such as ':(glob)'.
-    git = Git(root, env={"GIT_OPTIONAL_LOCKS": "0", "GIT_LITERAL_PATHSPECS": "1"}, log=ctx.console.debug)
+    # Paths (inputs and the policy's overlays.dir) are files, never pathspec magic such as ':(glob)':
+    # every git call that takes paths passes --literal-pathspecs itself, except the reader's one
+    # pickaxe log, which wraps each path in ':(literal)' (GIT_LITERAL_PATHSPECS=1 would turn that
+    # magic into a file name and list nothing).
+    git = Git(root, env={"GIT_OPTIONAL_LOCKS": "0"}, log=ctx.console.debug)
     history = read_history(
         git,
         inputs.query,
