@@ -392,7 +392,8 @@ def build_trace(
     those, and only for stays that arrived after the cut. None: every environment, whole.
 
     ``since`` and ``environments`` narrow what is shown (stays that ended before ``since`` are
-    dropped); they never change whether an environment holds the image now. ``limit`` caps the
+    dropped, and the findings about them; findings about environments not asked for are dropped);
+    they never change whether an environment holds the image now. ``limit`` caps the
     images of a container query (newest first) and the timeline (its newest events)."""
     images = _matched_images(query, history, limit)
     shown_envs = [env for env in history.environments if environments is None or env in environments]
@@ -443,7 +444,9 @@ def build_trace(
                 r.channel == env and (image.container is None or r.container == image.container)
                 for r in history.db_at_head
             )
-            if recorded and env in envs_with_overlays and in_channel != in_overlay:
+            # --env narrows the findings as it narrows the rows (a finding about an env not asked for
+            # is noise to whoever asked about prod).
+            if recorded and env in shown_envs and env in envs_with_overlays and in_channel != in_overlay:
                 where = "holds" if in_channel else "does not hold"
                 findings.append(
                     Finding(
@@ -482,7 +485,10 @@ def build_trace(
                 since_at = channel_stays[-1].arrival.at
             for other in env_apps[1:]:  # drift of every Application of the image's apps here
                 findings.extend(_findings(env, image, present, _live(other), other, (), None, order_of))
-            judged_stays, judged_deployments = _gap_inputs(env, stays, deployments, deployments_read)
+            # --since drops the stays that ended before it, and with them their gaps.
+            judged_stays, judged_deployments = _gap_inputs(
+                env, _after(stays, since), deployments, deployments_read
+            )
             findings.extend(
                 _findings(env, image, present, _live(app), app, judged_stays, judged_deployments, order_of)
             )

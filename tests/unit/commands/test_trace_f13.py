@@ -83,3 +83,13 @@ def test_other_argocd_server_errors_name_argocd_server_once(server: str) -> None
         trace_cmd.Inputs.from_reader(InputReader(env=env))
     assert info.value.field == "argocd-server"
     assert info.value.message.count("input '") == 1, info.value.message
+
+
+def test_present_in_lists_the_environments_asked_for_that_hold_it(tmp_path: Path) -> None:
+    # Decided (REVIEW13b #5): present-in follows --env, as the rows do.
+    repo = ConfigRepo(tmp_path / "repo")
+    repo.init()
+    repo.update_db(release("app", "dev", "sha-1"), write_through=True)
+    repo.update_db(release("app", "prod", "sha-1"), write_through=True)
+    assert _run(repo).as_dict()["present-in"] == "dev,prod"
+    assert _run(repo, ENV="prod,staging").as_dict()["present-in"] == "prod"
