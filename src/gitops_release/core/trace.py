@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Literal
 
 from gitops_release.core.promotion import ImageState, short_digest
@@ -248,6 +248,7 @@ def _matched_images(query: Query, history: History, limit: int | None) -> list[M
         for release in history.db_at_head:
             if _query_matches_release(query, release, by_container=True):
                 add(release)
+        _add_held_at_head(query.container, history, found)
     ordered = sorted(
         found.items(), key=lambda item: (item[1][0], item[0][0], item[0][1] or "", item[0][2] or "")
     )
@@ -255,6 +256,64 @@ def _matched_images(query: Query, history: History, limit: int | None) -> list[M
     if limit is not None:
         images = images[:limit]
     return images
+
+
+def _stamp(at: datetime) -> str:
+    """A landing time in updatedAt's form, so overlay arrivals and releases order together."""
+    return at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _add_held_at_head(
+    container: str,
+    history: History,
+    found: dict[tuple[str, str | None, str | None], tuple[str, MatchedImage]],
+) -> None:
+    """What each environment runs now, for a container query: db.json records only the channels
+    dispatched to (promotions move overlays), so stage and prod's images come from the overlays at
+    head: the entries of the container's image repositories (its releases'; without any, the
+    entries of its app), each with the build info of a release of the same image when db.json
+    ever recorded one. Ordered by the latest arrival in any environment."""
+    # The earliest record of a release names its build (as in _matched_images).
+    releases = sorted(
+        (r for r in _all_releases(history) if r.container == container), key=lambda r: r.updated_at or ""
+    )
+    repos = {normalise_image(r.image) for r in releases}
+    for env, app, _file, state in sorted(history.overlays_at_head, key=lambda e: (e[0], e[1], e[2])):
+        if (_state_repo(state) not in repos) if repos else (app != container):
+            continue
+        identity = _Identity(_state_repo(state), state.new_tag, state.digest)
+        if identity.tag is None and identity.digest is None:
+            continue
+        arrivals = [
+            c.commit.committed_at
+            for c in history.overlay_changes
+            if c.environment == env and state_matches(c.after, identity)
+        ]
+        stamp = _stamp(max(arrivals)) if arrivals else ""
+        key = next(
+            (k for k, (_, image) in found.items() if state_matches(state, _identity(image))),
+            None,
+        )
+        if key is None:
+            release = next((r for r in releases if _release_matches(r, identity)), None)
+            if release is not None:
+                image = MatchedImage(
+                    container=container,
+                    image=release.image,
+                    tag=release.tag,
+                    digest=release.digest,
+                    source_repository=release.source.repository,
+                    source_sha=release.source.sha,
+                    run_url=release.source.run_url,
+                    built_at=release.source.built_at,
+                )
+                key = (normalise_image(release.image), release.tag, release.digest)
+            else:
+                image = MatchedImage(container, state.new_name or state.name, state.new_tag, state.digest)
+                key = (identity.image, state.new_tag, state.digest)
+            found[key] = (stamp, image)
+        elif stamp > found[key][0]:
+            found[key] = (stamp, found[key][1])
 
 
 def _arrival(change: OverlayChange | DbChange) -> Arrival:

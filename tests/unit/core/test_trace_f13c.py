@@ -36,3 +36,32 @@ def test_since_drops_the_gaps_of_stays_that_ended_before_it() -> None:
     assert [s.arrival.commit[0] for s in stage.stays] == ["d"]
     gaps = [f.message for f in narrowed.findings if f.kind == "gap" and f.environment == "stage"]
     assert len(gaps) == 1 and "d" * 12 in gaps[0], gaps
+
+
+def test_a_container_query_answers_what_every_environment_holds_now() -> None:
+    from gitops_release.core.trace_model import DbChange
+    from tests.unit.core.test_trace import commit, history, ov, rel, trace
+
+    # v1 dispatched to dev (db), promoted to staging and prod (overlays only); v2 dispatched to
+    # dev later: db.json at head records dev's v2 alone.
+    v1, v2 = rel("v1", n=1), rel("v2", n=5)
+    hist = history(
+        [
+            ov(1, "dev", None, "v1", "dispatch"),
+            ov(2, "staging", "v0", "v1"),
+            ov(3, "prod", "v0", "v1"),
+            ov(5, "dev", "v1", "v2", "dispatch"),
+        ],
+        [DbChange(commit(1), "app", "dev", None, v1), DbChange(commit(5), "app", "dev", v1, v2)],
+        at_head={"dev": "v2", "staging": "v1", "prod": "v1"},
+        db_head=(v2,),
+    )
+    result = trace("app", hist)
+    assert [(i.tag, i.source_sha) for i in result.images] == [("v2", "c" * 40), ("v1", "c" * 40)]
+    held = {
+        (result.images[i].tag, e.environment)
+        for i, e in zip(result.image_of_environment, result.environments, strict=True)
+        if e.present
+    }
+    assert held == {("v2", "dev"), ("v1", "staging"), ("v1", "prod")}
+    assert [i.tag for i in trace("app", hist, limit=1).images] == ["v2"]
