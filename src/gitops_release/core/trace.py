@@ -11,6 +11,7 @@ Everything is sorted, so the same inputs always give the same answer.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -486,6 +487,8 @@ def build_trace(
             # that is behind (or a forged date) must not reorder what replaced what.
             channel_changes.sort(key=lambda c: (db_position[id(c)], c.container))
             channel_stays = _channel_stays(channel_changes, identity)
+            stays = _unknown_at_boundary(stays, history.shallow)
+            channel_stays = _unknown_at_boundary(channel_stays, history.shallow)
             in_overlay = any(
                 e == env and state_matches(state, identity) for e, _a, _f, state in history.overlays_at_head
             )
@@ -515,7 +518,11 @@ def build_trace(
                         f"{'does not' if in_channel else 'does'}: promote it or check the db",
                     )
                 )
-        firsts = {env: _first_arrival(per_env[env][0] or per_env[env][1]) for env in history.environments}
+        # A first arrival at a shallow clone's boundary is unknown: no soak is measured from or to it.
+        firsts = {
+            env: _first_arrival(per_env[env][0] or per_env[env][1], known_only=True)
+            for env in history.environments
+        }
         order = list(history.environments)
         for position, env in enumerate(order):
             if env not in shown_envs:
@@ -542,6 +549,11 @@ def build_trace(
             since_at = stays[-1].arrival.at if present and stays else None
             if since_at is None and present and channel_stays:
                 since_at = channel_stays[-1].arrival.at
+            current = (
+                stays[-1] if present and stays else channel_stays[-1] if present and channel_stays else None
+            )
+            if current is not None and current.arrival.kind == "initial":
+                since_at = None  # there before the shallow clone's oldest commit: since when is unknown
             for other in env_apps[1:]:  # drift of every Application of the image's apps here
                 findings.extend(_findings(env, image, present, _live(other), other, (), None, order_of))
             # --since drops the stays that ended before it, and with them their gaps.
@@ -613,8 +625,28 @@ def _label(image: MatchedImage) -> str:
     return text
 
 
-def _first_arrival(stays: Sequence[Stay]) -> datetime | None:
-    return stays[0].arrival.at if stays else None
+def _first_arrival(stays: Sequence[Stay], *, known_only: bool = False) -> datetime | None:
+    if not stays or (known_only and stays[0].arrival.kind == "initial"):
+        return None
+    return stays[0].arrival.at
+
+
+def _unknown_at_boundary(stays: list[Stay], shallow: Sequence[str]) -> list[Stay]:
+    """Stays that begin at a shallow clone's boundary commit began there or before: git shows that
+    commit as adding every file, so its author, pull request and kind say nothing about how the
+    image arrived. Their arrival is ``initial`` (there at the first commit read), by nobody."""
+    if not shallow:
+        return stays
+    boundary = set(shallow)
+    return [
+        dataclasses.replace(
+            stay,
+            arrival=Arrival("initial", stay.arrival.at, stay.arrival.commit, None, None),
+        )
+        if stay.arrival.commit in boundary
+        else stay
+        for stay in stays
+    ]
 
 
 def _after(stays: Sequence[Stay], since: datetime | None) -> list[Stay]:

@@ -65,3 +65,17 @@ def test_a_container_query_answers_what_every_environment_holds_now() -> None:
     }
     assert held == {("v2", "dev"), ("v1", "staging"), ("v1", "prod")}
     assert [i.tag for i in trace("app", hist, limit=1).images] == ["v2"]
+
+
+def test_a_stay_that_begins_at_a_shallow_boundary_is_an_unknown_initial_arrival() -> None:
+    import dataclasses
+
+    # The clone's oldest commit is b (prod's promotion): prod held sha-1 then or before.
+    shallow = dataclasses.replace(_history(), shallow=("b" * 40,))
+    prod = next(e for e in _trace(shallow).environments if e.environment == "prod")
+    assert [(s.arrival.kind, s.arrival.by) for s in prod.stays] == [("initial", None)]
+    assert prod.present and prod.since is None
+    stage = next(e for e in _trace(shallow).environments if e.environment == "stage")
+    assert stage.soak_seconds is None  # no soak measured to an unknown arrival
+    full = next(e for e in _trace(_history()).environments if e.environment == "prod")
+    assert [(s.arrival.kind, s.arrival.by) for s in full.stays] == [("promote", "bot")]
