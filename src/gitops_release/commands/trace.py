@@ -239,7 +239,6 @@ class Inputs:
 
     @classmethod
     def from_reader(cls, reader: InputReader) -> Inputs:
-        from gitops_release.adapters.argocd import normalize_server
         from gitops_release.adapters.http import api_base_url
         from gitops_release.core.report_status import check_url
         from gitops_release.core.trace import parse_query
@@ -274,6 +273,9 @@ class Inputs:
             )
         server = v["argocd-server"] or env.get("ARGOCD_SERVER", "").strip() or None
         if server is not None:
+            # Imported only with a server: adapters/argocd imports requests (~0.2 s a trace waits for).
+            from gitops_release.adapters.argocd import normalize_server
+
             server = _argocd_server(server, normalize_server)
         argocd_token = env.get("ARGOCD_TOKEN", "").strip() or None
         register_secret(argocd_token, announce=env.get("GITHUB_ACTIONS") == "true")
@@ -688,8 +690,6 @@ def trace(inputs: Inputs, ctx: Context) -> TraceResult:
         )
     environments = list(inputs.env) or None
 
-    from gitops_release.adapters.trace_servers import MAX_PULL_REQUESTS
-
     github = _GitHubRead()
 
     def join(
@@ -716,7 +716,12 @@ def trace(inputs: Inputs, ctx: Context) -> TraceResult:
     first = join(inputs.query, None, None, history)
     if not first.found:
         return first
-    asked = _pull_requests(first)[:MAX_PULL_REQUESTS]
+    asked: list[int] = []
+    if inputs.github_token is not None and inputs.repository is not None:
+        # Imported only when GitHub is read: adapters/trace_servers imports PyGithub (~0.4 s).
+        from gitops_release.adapters.trace_servers import MAX_PULL_REQUESTS
+
+        asked = list(_pull_requests(first)[:MAX_PULL_REQUESTS])
     argo, deployments, notes = _read_servers(inputs, ctx, git, history, github, asked)
     history = dataclasses.replace(history, notes=(*history.notes, *notes))
     if argo is None or not argo:
