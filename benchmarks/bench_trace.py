@@ -462,7 +462,10 @@ def main(argv: list[str]) -> int:
             "are not parsed again. jsonschema and ruamel.yaml are imported on a worker thread while git "
             "lists the history. The `old` row is a bare tag no db.json entry holds at head: `git log -S` "
             "over every path but db.json (started beside the db.json log) lists the overlay files that "
-            "ever held it, and only those files' histories are read to find its container. The "
+            "ever held it, and only those files' histories are read to find its container (through the "
+            "command too since REVIEW13b #1: its git ran with GIT_LITERAL_PATHSPECS=1, which made that "
+            "log's `:(literal)` pathspecs file names, so it listed nothing and the command paid the "
+            "db.json search below). The "
             '`never (bare tag)` row must look at every db.json version to say "not found" (the answer '
             "says so in a note): `git grep -F` over the db.json versions in two processes, only the "
             'versions it names are read (none here). Every "not found" pays that search, a '
