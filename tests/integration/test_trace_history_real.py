@@ -357,17 +357,18 @@ def test_the_cli_writes_the_json_answer_and_narrows_by_env(
 
 
 def test_a_container_query_traces_its_latest_releases_newest_first(history: History) -> None:
-    # db.json at head holds one release of api per channel it was dispatched to.
+    # db.json at head holds one release of api per channel it was dispatched to; prod's overlay
+    # still holds the initial sha-1 (no release of it): what prod runs now is part of the answer.
     history.dispatch("sha-3", DIGEST_3, channel="stage")
     history.dispatch("sha-4", DIGEST_4, sha="d" * 40)
 
     result = run_trace(history.clone(), "api")
 
-    assert [image.tag for image in result.images] == ["sha-4", "sha-3"]
+    assert [image.tag for image in result.images] == ["sha-4", "sha-3", "sha-1"]
     where = {
         (result.images[i].tag, e.environment)
         for i, e in zip(result.image_of_environment, result.environments, strict=True)
         if e.present
     }
-    assert where == {("sha-4", "dev"), ("sha-3", "stage")}
+    assert where == {("sha-4", "dev"), ("sha-3", "stage"), ("sha-1", "prod")}
     assert [image.tag for image in run_trace(history.clone(), "api", limit="1").images] == ["sha-4"]

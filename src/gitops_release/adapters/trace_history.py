@@ -620,9 +620,40 @@ def read_history(
             f"ref '{ref}' is not a commit of {git.cwd}",
             fix="give a branch, tag or commit SHA that is fetched",
         )
+    shallow, shallow_note = _shallow(git, head)
     with ThreadPoolExecutor(max_workers=3) as pool:
         pool.submit(_warm_imports)
-        return _read(git, pool, head, query, ref, db_path, policy_path, overlays_dir, exhaustive)
+        history = _read(git, pool, head, query, ref, db_path, policy_path, overlays_dir, exhaustive)
+    if not shallow:
+        return history
+    return replace(history, shallow=shallow, notes=(shallow_note, *history.notes))
+
+
+def _shallow(git: Git, head: str) -> tuple[tuple[str, ...], str]:
+    """A shallow clone's boundary commits (``.git/shallow``) and the note that says so; () for a
+    full clone. actions/checkout's default is fetch-depth: 1: such a clone's one commit seems to
+    add every file, which must not be answered as "arrived at the tip, by its author"."""
+    answer = git.run("rev-parse", "--is-shallow-repository", check=False).out.strip()
+    if answer != "true":
+        return (), ""
+    boundary: tuple[str, ...] = ()
+    where = git.run("rev-parse", "--git-path", "shallow", check=False).out.strip()
+    if where:
+        path = Path(where) if Path(where).is_absolute() else git.cwd / where
+        try:
+            text = path.read_text(encoding="ascii", errors="replace")[: 1 << 20]
+        except OSError:
+            text = ""
+        boundary = tuple(sorted({s for s in text.split() if re.fullmatch(r"[0-9a-f]{40,64}", s)}))
+    count = git.run("rev-list", "--count", "--first-parent", "--end-of-options", head, "--", check=False)
+    commits = count.out.strip() if count.rc == 0 and count.out.strip().isdigit() else "?"
+    oldest = ", ".join(sha[:12] for sha in boundary) or "its oldest commit"
+    note = (
+        f"this clone is shallow ({commits} commits): arrivals at or before {oldest} are unknown "
+        "(shown as initial); check out with fetch-depth: 0 (actions/checkout) or run "
+        "git fetch --unshallow"
+    )
+    return boundary, note
 
 
 def _warm_imports() -> None:

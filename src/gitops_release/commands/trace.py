@@ -239,7 +239,6 @@ class Inputs:
 
     @classmethod
     def from_reader(cls, reader: InputReader) -> Inputs:
-        from gitops_release.adapters.argocd import normalize_server
         from gitops_release.adapters.http import api_base_url
         from gitops_release.core.report_status import check_url
         from gitops_release.core.trace import parse_query
@@ -274,6 +273,9 @@ class Inputs:
             )
         server = v["argocd-server"] or env.get("ARGOCD_SERVER", "").strip() or None
         if server is not None:
+            # Imported only with a server: adapters/argocd imports requests (~0.2 s a trace waits for).
+            from gitops_release.adapters.argocd import normalize_server
+
             server = _argocd_server(server, normalize_server)
         argocd_token = env.get("ARGOCD_TOKEN", "").strip() or None
         register_secret(argocd_token, announce=env.get("GITHUB_ACTIONS") == "true")
@@ -402,7 +404,9 @@ def _head_policy(git: Git, head: str, policy_path: str, notes: list[str]) -> Any
     kind = git.run("cat-file", "-t", spec, check=False).out.strip()
     if kind != "blob":
         return DEFAULT_POLICY
-    mode = git.run("ls-tree", head, "--", policy_path, check=False).out.split(" ", 1)[0]
+    mode = git.run("--literal-pathspecs", "ls-tree", head, "--", policy_path, check=False).out.split(" ", 1)[
+        0
+    ]
     if mode not in ("100644", "100755"):
         notes.append(f"{policy_path} at {head[:12]} is not a regular file; the default policy is used")
         return DEFAULT_POLICY
@@ -662,8 +666,11 @@ def trace(inputs: Inputs, ctx: Context) -> TraceResult:
         raise ConfigError(
             f"repo-dir '{root}' is not a directory", fix="point repo-dir at the config repo clone"
         )
-    # Paths (inputs and the policy's overlays.dir) are files, never pathspec magic such as ':(glob)'.
-    git = Git(root, env={"GIT_OPTIONAL_LOCKS": "0", "GIT_LITERAL_PATHSPECS": "1"}, log=ctx.console.debug)
+    # Paths (inputs and the policy's overlays.dir) are files, never pathspec magic such as ':(glob)':
+    # every git call that takes paths passes --literal-pathspecs itself, except the reader's one
+    # pickaxe log, which wraps each path in ':(literal)' (GIT_LITERAL_PATHSPECS=1 would turn that
+    # magic into a file name and list nothing).
+    git = Git(root, env={"GIT_OPTIONAL_LOCKS": "0"}, log=ctx.console.debug)
     history = read_history(
         git,
         inputs.query,
@@ -682,8 +689,6 @@ def trace(inputs: Inputs, ctx: Context) -> TraceResult:
             fix="name environments from the policy's channels",
         )
     environments = list(inputs.env) or None
-
-    from gitops_release.adapters.trace_servers import MAX_PULL_REQUESTS
 
     github = _GitHubRead()
 
@@ -711,7 +716,12 @@ def trace(inputs: Inputs, ctx: Context) -> TraceResult:
     first = join(inputs.query, None, None, history)
     if not first.found:
         return first
-    asked = _pull_requests(first)[:MAX_PULL_REQUESTS]
+    asked: list[int] = []
+    if inputs.github_token is not None and inputs.repository is not None:
+        # Imported only when GitHub is read: adapters/trace_servers imports PyGithub (~0.4 s).
+        from gitops_release.adapters.trace_servers import MAX_PULL_REQUESTS
+
+        asked = list(_pull_requests(first)[:MAX_PULL_REQUESTS])
     argo, deployments, notes = _read_servers(inputs, ctx, git, history, github, asked)
     history = dataclasses.replace(history, notes=(*history.notes, *notes))
     if argo is None or not argo:

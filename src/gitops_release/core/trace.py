@@ -11,10 +11,11 @@ Everything is sorted, so the same inputs always give the same answer.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Literal
 
 from gitops_release.core.promotion import ImageState, short_digest
@@ -248,6 +249,7 @@ def _matched_images(query: Query, history: History, limit: int | None) -> list[M
         for release in history.db_at_head:
             if _query_matches_release(query, release, by_container=True):
                 add(release)
+        _add_held_at_head(query.container, history, found)
     ordered = sorted(
         found.items(), key=lambda item: (item[1][0], item[0][0], item[0][1] or "", item[0][2] or "")
     )
@@ -255,6 +257,64 @@ def _matched_images(query: Query, history: History, limit: int | None) -> list[M
     if limit is not None:
         images = images[:limit]
     return images
+
+
+def _stamp(at: datetime) -> str:
+    """A landing time in updatedAt's form, so overlay arrivals and releases order together."""
+    return at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _add_held_at_head(
+    container: str,
+    history: History,
+    found: dict[tuple[str, str | None, str | None], tuple[str, MatchedImage]],
+) -> None:
+    """What each environment runs now, for a container query: db.json records only the channels
+    dispatched to (promotions move overlays), so stage and prod's images come from the overlays at
+    head: the entries of the container's image repositories (its releases'; without any, the
+    entries of its app), each with the build info of a release of the same image when db.json
+    ever recorded one. Ordered by the latest arrival in any environment."""
+    # The earliest record of a release names its build (as in _matched_images).
+    releases = sorted(
+        (r for r in _all_releases(history) if r.container == container), key=lambda r: r.updated_at or ""
+    )
+    repos = {normalise_image(r.image) for r in releases}
+    for env, app, _file, state in sorted(history.overlays_at_head, key=lambda e: (e[0], e[1], e[2])):
+        if (_state_repo(state) not in repos) if repos else (app != container):
+            continue
+        identity = _Identity(_state_repo(state), state.new_tag, state.digest)
+        if identity.tag is None and identity.digest is None:
+            continue
+        arrivals = [
+            c.commit.committed_at
+            for c in history.overlay_changes
+            if c.environment == env and state_matches(c.after, identity)
+        ]
+        stamp = _stamp(max(arrivals)) if arrivals else ""
+        key = next(
+            (k for k, (_, image) in found.items() if state_matches(state, _identity(image))),
+            None,
+        )
+        if key is None:
+            release = next((r for r in releases if _release_matches(r, identity)), None)
+            if release is not None:
+                image = MatchedImage(
+                    container=container,
+                    image=release.image,
+                    tag=release.tag,
+                    digest=release.digest,
+                    source_repository=release.source.repository,
+                    source_sha=release.source.sha,
+                    run_url=release.source.run_url,
+                    built_at=release.source.built_at,
+                )
+                key = (normalise_image(release.image), release.tag, release.digest)
+            else:
+                image = MatchedImage(container, state.new_name or state.name, state.new_tag, state.digest)
+                key = (identity.image, state.new_tag, state.digest)
+            found[key] = (stamp, image)
+        elif stamp > found[key][0]:
+            found[key] = (stamp, found[key][1])
 
 
 def _arrival(change: OverlayChange | DbChange) -> Arrival:
@@ -392,7 +452,8 @@ def build_trace(
     those, and only for stays that arrived after the cut. None: every environment, whole.
 
     ``since`` and ``environments`` narrow what is shown (stays that ended before ``since`` are
-    dropped); they never change whether an environment holds the image now. ``limit`` caps the
+    dropped, and the findings about them; findings about environments not asked for are dropped);
+    they never change whether an environment holds the image now. ``limit`` caps the
     images of a container query (newest first) and the timeline (its newest events)."""
     images = _matched_images(query, history, limit)
     shown_envs = [env for env in history.environments if environments is None or env in environments]
@@ -426,6 +487,8 @@ def build_trace(
             # that is behind (or a forged date) must not reorder what replaced what.
             channel_changes.sort(key=lambda c: (db_position[id(c)], c.container))
             channel_stays = _channel_stays(channel_changes, identity)
+            stays = _unknown_at_boundary(stays, history.shallow)
+            channel_stays = _unknown_at_boundary(channel_stays, history.shallow)
             in_overlay = any(
                 e == env and state_matches(state, identity) for e, _a, _f, state in history.overlays_at_head
             )
@@ -443,7 +506,9 @@ def build_trace(
                 r.channel == env and (image.container is None or r.container == image.container)
                 for r in history.db_at_head
             )
-            if recorded and env in envs_with_overlays and in_channel != in_overlay:
+            # --env narrows the findings as it narrows the rows (a finding about an env not asked for
+            # is noise to whoever asked about prod).
+            if recorded and env in shown_envs and env in envs_with_overlays and in_channel != in_overlay:
                 where = "holds" if in_channel else "does not hold"
                 findings.append(
                     Finding(
@@ -453,7 +518,11 @@ def build_trace(
                         f"{'does not' if in_channel else 'does'}: promote it or check the db",
                     )
                 )
-        firsts = {env: _first_arrival(per_env[env][0] or per_env[env][1]) for env in history.environments}
+        # A first arrival at a shallow clone's boundary is unknown: no soak is measured from or to it.
+        firsts = {
+            env: _first_arrival(per_env[env][0] or per_env[env][1], known_only=True)
+            for env in history.environments
+        }
         order = list(history.environments)
         for position, env in enumerate(order):
             if env not in shown_envs:
@@ -480,9 +549,17 @@ def build_trace(
             since_at = stays[-1].arrival.at if present and stays else None
             if since_at is None and present and channel_stays:
                 since_at = channel_stays[-1].arrival.at
+            current = (
+                stays[-1] if present and stays else channel_stays[-1] if present and channel_stays else None
+            )
+            if current is not None and current.arrival.kind == "initial":
+                since_at = None  # there before the shallow clone's oldest commit: since when is unknown
             for other in env_apps[1:]:  # drift of every Application of the image's apps here
                 findings.extend(_findings(env, image, present, _live(other), other, (), None, order_of))
-            judged_stays, judged_deployments = _gap_inputs(env, stays, deployments, deployments_read)
+            # --since drops the stays that ended before it, and with them their gaps.
+            judged_stays, judged_deployments = _gap_inputs(
+                env, _after(stays, since), deployments, deployments_read
+            )
             findings.extend(
                 _findings(env, image, present, _live(app), app, judged_stays, judged_deployments, order_of)
             )
@@ -548,8 +625,28 @@ def _label(image: MatchedImage) -> str:
     return text
 
 
-def _first_arrival(stays: Sequence[Stay]) -> datetime | None:
-    return stays[0].arrival.at if stays else None
+def _first_arrival(stays: Sequence[Stay], *, known_only: bool = False) -> datetime | None:
+    if not stays or (known_only and stays[0].arrival.kind == "initial"):
+        return None
+    return stays[0].arrival.at
+
+
+def _unknown_at_boundary(stays: list[Stay], shallow: Sequence[str]) -> list[Stay]:
+    """Stays that begin at a shallow clone's boundary commit began there or before: git shows that
+    commit as adding every file, so its author, pull request and kind say nothing about how the
+    image arrived. Their arrival is ``initial`` (there at the first commit read), by nobody."""
+    if not shallow:
+        return stays
+    boundary = set(shallow)
+    return [
+        dataclasses.replace(
+            stay,
+            arrival=Arrival("initial", stay.arrival.at, stay.arrival.commit, None, None),
+        )
+        if stay.arrival.commit in boundary
+        else stay
+        for stay in stays
+    ]
 
 
 def _after(stays: Sequence[Stay], since: datetime | None) -> list[Stay]:

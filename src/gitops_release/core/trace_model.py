@@ -113,6 +113,10 @@ class History:
     # order): a deployment of any commit landed while the image was in an environment counts for
     # that stay. Empty when unknown (then the deployment's time decides).
     first_parent: tuple[str, ...] = ()
+    # A shallow clone's boundary commits (``.git/shallow``): git shows them as root commits that
+    # add every file, so what they "bring" was there before them, arrived when and how unknown
+    # (build_trace says ``initial``, by nobody). Empty for a full clone.
+    shallow: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
