@@ -42,7 +42,7 @@ from gitops_release.core.db import load_db
 from gitops_release.core.policy import DEFAULT_POLICY, Policy, load_policy
 from gitops_release.core.promotion import ImageState
 from gitops_release.core.release import Release, parse_release
-from gitops_release.core.trace import normalise_image, state_holds
+from gitops_release.core.trace import normalise_image, release_matches, state_holds
 from gitops_release.core.trace_model import (
     ArrivalKind,
     Commit,
@@ -984,7 +984,7 @@ def _containers(query: Query, releases: Iterable[Release]) -> set[str]:
     found: set[str] = set()
     for release in releases:
         if (
-            _release_hit(query, release)
+            release_matches(query, release, by_container=query.kind == "container")
             or (query.container is not None and release.container == query.container)
             or (image is not None and normalise_image(release.image) == image)
         ):
@@ -1120,19 +1120,7 @@ def _needs_every_version(query: Query, db_at_head: Sequence[Release], db_changes
         *(c.after for c in db_changes if c.after),
         *(c.before for c in db_changes if c.before),
     ]
-    return not any(_release_hit(query, r) for r in releases)
-
-
-def _release_hit(query: Query, release: Release) -> bool:
-    if query.kind == "container":
-        return release.container == query.container
-    if query.kind == "source-sha":
-        return release.source.sha.startswith(query.source_sha or "") or release.tag == query.tag
-    if query.image is not None and normalise_image(release.image) != normalise_image(query.image):
-        return False
-    if query.digest is not None and release.digest != query.digest:
-        return False
-    return not (query.tag is not None and release.tag != query.tag)
+    return not any(release_matches(query, r, by_container=query.kind == "container") for r in releases)
 
 
 def _state_hit(query: Query, state: ImageState) -> bool:
