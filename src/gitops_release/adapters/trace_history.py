@@ -28,7 +28,7 @@ import fnmatch
 import itertools
 import re
 import secrets
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
@@ -240,6 +240,23 @@ def _log_raw(
     return logged
 
 
+def _batch_entries(out: bytes) -> Iterator[tuple[str, str, bytes | None]]:
+    """(oid, type, body) of each object in ``git cat-file --batch`` output, in order; body None
+    (type the word git printed, e.g. ``missing``) for a name git could not read."""
+    position = 0
+    while position < len(out):
+        newline = out.index(b"\n", position)
+        header = out[position:newline].decode("ascii", "replace").split()
+        position = newline + 1
+        if len(header) != 3:
+            if header:
+                yield header[0], header[1] if len(header) > 1 else "", None
+            continue
+        size = int(header[2])
+        yield header[0], header[1], out[position : position + size]
+        position += size + 1
+
+
 class _Blobs:
     """Blob contents by id, read in batches through ``git cat-file --batch`` (sizes checked first)."""
 
@@ -303,19 +320,10 @@ class _Blobs:
         return self.git.read_bytes("cat-file", "--batch", input=("\n".join(oids) + "\n").encode())
 
     def _parse(self, out: bytes) -> None:
-        position = 0
-        while position < len(out):
-            newline = out.index(b"\n", position)
-            header = out[position:newline].decode("ascii", "replace").split()
-            position = newline + 1
-            if len(header) != 3:
-                if header:
-                    self.cache[header[0]] = None
-                continue
-            size = int(header[2])
-            self.cache[header[0]] = out[position : position + size]
-            position += size + 1
-            self.read_count += 1
+        for oid, _kind, body in _batch_entries(out):
+            self.cache[oid] = body
+            if body is not None:
+                self.read_count += 1
 
     def evict(self, oid: str) -> None:
         """Forget a large blob's bytes (what was parsed from it stays cached elsewhere)."""
@@ -1638,19 +1646,8 @@ class _Trees:
         if not wanted:
             return
         out = self.git.read_bytes("cat-file", "--batch", input=("\n".join(wanted) + "\n").encode())
-        position = 0
-        while position < len(out):
-            newline = out.index(b"\n", position)
-            header = out[position:newline].decode("ascii", "replace").split()
-            position = newline + 1
-            if len(header) != 3:
-                if header:
-                    self.cache[header[0]] = []
-                continue
-            size = int(header[2])
-            body = out[position : position + size]
-            position += size + 1
-            self.cache[header[0]] = _parse_tree(body, len(header[0]) // 2) if header[1] == "tree" else []
+        for oid, kind, body in _batch_entries(out):
+            self.cache[oid] = _parse_tree(body, len(oid) // 2) if body is not None and kind == "tree" else []
         for oid in wanted:
             self.cache.setdefault(oid, [])
 
