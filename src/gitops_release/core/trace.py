@@ -218,23 +218,33 @@ def _all_states(history: History) -> Iterable[ImageState]:
             yield change.before
 
 
+def _release_key(release: Release) -> tuple[str, str | None, str | None]:
+    """The identity a matched image is kept under: repository (normalised), tag, digest."""
+    return (normalise_image(release.image), release.tag, release.digest)
+
+
+def _release_image(release: Release) -> MatchedImage:
+    """A release as a matched image, with its build info."""
+    return MatchedImage(
+        container=release.container,
+        image=release.image,
+        tag=release.tag,
+        digest=release.digest,
+        source_repository=release.source.repository,
+        source_sha=release.source.sha,
+        run_url=release.source.run_url,
+        built_at=release.source.built_at,
+    )
+
+
 def _matched_images(query: Query, history: History, limit: int | None) -> list[MatchedImage]:
     """What the query names, newest release first."""
     found: dict[tuple[str, str | None, str | None], tuple[str, MatchedImage]] = {}
 
     def add(release: Release) -> None:
-        key = (normalise_image(release.image), release.tag, release.digest)
+        key = _release_key(release)
         stamp = release.updated_at or ""
-        image = MatchedImage(
-            container=release.container,
-            image=release.image,
-            tag=release.tag,
-            digest=release.digest,
-            source_repository=release.source.repository,
-            source_sha=release.source.sha,
-            run_url=release.source.run_url,
-            built_at=release.source.built_at,
-        )
+        image = _release_image(release)
         # The earliest record of a release names its build; keep the newest stamp for ordering.
         if key not in found:
             found[key] = (stamp, image)
@@ -310,17 +320,9 @@ def _add_held_at_head(
         if key is None:
             release = next((r for r in releases if _release_matches(r, identity)), None)
             if release is not None:
-                image = MatchedImage(
-                    container=container,
-                    image=release.image,
-                    tag=release.tag,
-                    digest=release.digest,
-                    source_repository=release.source.repository,
-                    source_sha=release.source.sha,
-                    run_url=release.source.run_url,
-                    built_at=release.source.built_at,
-                )
-                key = (normalise_image(release.image), release.tag, release.digest)
+                # release.container is the container: releases holds only its releases.
+                image = _release_image(release)
+                key = _release_key(release)
             else:
                 image = MatchedImage(container, state.new_name or state.name, state.new_tag, state.digest)
                 key = (identity.image, state.new_tag, state.digest)
