@@ -62,13 +62,25 @@ def head_of(history: History) -> str:
     return git("rev-parse", "HEAD", cwd=history.clone()).strip()
 
 
-@pytest.fixture
-def promoted(github_sandbox: GitHubSandbox, tmp_path: Path) -> tuple[History, str, str]:
-    """sha-3 dispatched to dev, then promoted to stage by a merged PR: (history, before, merge)."""
-    files = config_files(apps=("api",))
+def dispatched(github_sandbox: GitHubSandbox, tmp_path: Path, apps: tuple[str, ...] = ("api",)) -> History:
+    """A config repo of ``apps`` (apps/*/overlays) with sha-3 dispatched to dev."""
+    files = config_files(apps=apps)
     files["db/db.json"] = EMPTY_DB
     history = History(Repo(github_sandbox, tmp_path, files))
     history.dispatch("sha-3", DIGEST_3)
+    return history
+
+
+def serve(argocd_sandbox: ArgoCDSandbox, *applications: dict) -> None:
+    """Applications the sandbox serves as given (static: the test decides their sync state)."""
+    for app in applications:
+        argocd_sandbox.store.add_application(app, static=True)
+
+
+@pytest.fixture
+def promoted(github_sandbox: GitHubSandbox, tmp_path: Path) -> tuple[History, str, str]:
+    """sha-3 dispatched to dev, then promoted to stage by a merged PR: (history, before, merge)."""
+    history = dispatched(github_sandbox, tmp_path)
     before = head_of(history)
     merge = history.merge(history.promote_pr("dev", "stage"))
     return history, before, merge
@@ -78,9 +90,12 @@ def test_argo_cd_drift_out_of_sync_and_a_bad_history_entry(
     promoted: tuple[History, str, str], argocd_sandbox: ArgoCDSandbox, argocd_token: str
 ) -> None:
     history, before, merge = promoted
-    store = argocd_sandbox.store
-    # stage: the overlay holds sha-3 since the merge, but Argo CD is still synced at the commit before.
-    store.add_application(
+    # prod: an app of another repository is not this config repo's prod.
+    other = application("other-prod", "prod", sync="Synced", revision=merge, history=[])
+    other["spec"]["source"]["repoURL"] = "https://github.com/org/elsewhere.git"
+    serve(
+        argocd_sandbox,
+        # stage: the overlay holds sha-3 since the merge, but Argo CD is still synced at the commit before.
         application(
             "api-stage",
             "stage",
@@ -88,10 +103,7 @@ def test_argo_cd_drift_out_of_sync_and_a_bad_history_entry(
             revision=before,
             history=[entry(1, before, "2026-01-01T00:00:00Z"), entry(2, "not-a-sha", "2026-01-02T00:00:00Z")],
         ),
-        static=True,
-    )
-    # dev: synced to the commit that holds sha-3, but OutOfSync (someone changed the cluster).
-    store.add_application(
+        # dev: synced to the commit that holds sha-3, but OutOfSync (someone changed the cluster).
         application(
             "api-dev",
             "dev",
@@ -99,12 +111,8 @@ def test_argo_cd_drift_out_of_sync_and_a_bad_history_entry(
             revision=merge,
             history=[entry(1, merge, "2026-01-03T00:00:00Z")],
         ),
-        static=True,
+        other,
     )
-    # prod: an app of another repository is not this config repo's prod.
-    other = application("other-prod", "prod", sync="Synced", revision=merge, history=[])
-    other["spec"]["source"]["repoURL"] = "https://github.com/org/elsewhere.git"
-    store.add_application(other, static=True)
 
     result = run_trace(
         history.clone(), f"{IMAGE}:sha-3", argocd_server=argocd_sandbox.url, ARGOCD_TOKEN=argocd_token
@@ -128,14 +136,11 @@ def test_live_and_drift_come_from_the_application_of_the_image_s_app(
 ) -> None:
     # apps/*/overlays with two apps: one Application per app and env. api's sha-3 is traced;
     # web's stage Application (its name sorts first) is OutOfSync at an older commit: not api's.
-    files = config_files(apps=("api", "web"))
-    files["db/db.json"] = EMPTY_DB
-    history = History(Repo(github_sandbox, tmp_path, files))
-    history.dispatch("sha-3", DIGEST_3)
+    history = dispatched(github_sandbox, tmp_path, ("api", "web"))
     before = head_of(history)
     merge = history.merge(history.promote_pr("dev", "stage"))
-    store = argocd_sandbox.store
-    store.add_application(
+    serve(
+        argocd_sandbox,
         application(
             "api-stage",
             "stage",
@@ -143,9 +148,6 @@ def test_live_and_drift_come_from_the_application_of_the_image_s_app(
             revision=merge,
             history=[entry(1, merge, "2026-01-03T00:00:00Z")],
         ),
-        static=True,
-    )
-    store.add_application(
         application(
             "aaa-web-stage",
             "stage",
@@ -154,7 +156,6 @@ def test_live_and_drift_come_from_the_application_of_the_image_s_app(
             history=[entry(1, before, "2026-01-01T00:00:00Z")],
             app="web",
         ),
-        static=True,
     )
 
     result = run_trace(
@@ -203,10 +204,7 @@ def test_with_a_token_a_squash_merged_promotion_is_by_who_merged_it(
 ) -> None:
     # A squash merge's commit carries the PR author's name (promote-overlay's bot): the merger is
     # only in GitHub's pull request (merged_by), which trace reads when it has a token.
-    files = config_files(apps=("api",))
-    files["db/db.json"] = EMPTY_DB
-    history = History(Repo(github_sandbox, tmp_path, files))
-    history.dispatch("sha-3", DIGEST_3)
+    history = dispatched(github_sandbox, tmp_path)
     number = history.promote_pr("dev", "stage")
     github_sandbox.add_token("carol-token", login="carol")
     [pull] = [p for p in github_sandbox.pulls(REPO) if p["number"] == number]

@@ -28,7 +28,7 @@ import fnmatch
 import itertools
 import re
 import secrets
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
@@ -42,7 +42,7 @@ from gitops_release.core.db import load_db
 from gitops_release.core.policy import DEFAULT_POLICY, Policy, load_policy
 from gitops_release.core.promotion import ImageState
 from gitops_release.core.release import Release, parse_release
-from gitops_release.core.trace import normalise_image, state_holds
+from gitops_release.core.trace import normalise_image, release_matches, state_holds
 from gitops_release.core.trace_model import (
     ArrivalKind,
     Commit,
@@ -240,6 +240,23 @@ def _log_raw(
     return logged
 
 
+def _batch_entries(out: bytes) -> Iterator[tuple[str, str, bytes | None]]:
+    """(oid, type, body) of each object in ``git cat-file --batch`` output, in order; body None
+    (type the word git printed, e.g. ``missing``) for a name git could not read."""
+    position = 0
+    while position < len(out):
+        newline = out.index(b"\n", position)
+        header = out[position:newline].decode("ascii", "replace").split()
+        position = newline + 1
+        if len(header) != 3:
+            if header:
+                yield header[0], header[1] if len(header) > 1 else "", None
+            continue
+        size = int(header[2])
+        yield header[0], header[1], out[position : position + size]
+        position += size + 1
+
+
 class _Blobs:
     """Blob contents by id, read in batches through ``git cat-file --batch`` (sizes checked first)."""
 
@@ -303,19 +320,10 @@ class _Blobs:
         return self.git.read_bytes("cat-file", "--batch", input=("\n".join(oids) + "\n").encode())
 
     def _parse(self, out: bytes) -> None:
-        position = 0
-        while position < len(out):
-            newline = out.index(b"\n", position)
-            header = out[position:newline].decode("ascii", "replace").split()
-            position = newline + 1
-            if len(header) != 3:
-                if header:
-                    self.cache[header[0]] = None
-                continue
-            size = int(header[2])
-            self.cache[header[0]] = out[position : position + size]
-            position += size + 1
-            self.read_count += 1
+        for oid, _kind, body in _batch_entries(out):
+            self.cache[oid] = body
+            if body is not None:
+                self.read_count += 1
 
     def evict(self, oid: str) -> None:
         """Forget a large blob's bytes (what was parsed from it stays cached elsewhere)."""
@@ -984,7 +992,7 @@ def _containers(query: Query, releases: Iterable[Release]) -> set[str]:
     found: set[str] = set()
     for release in releases:
         if (
-            _release_hit(query, release)
+            release_matches(query, release, by_container=query.kind == "container")
             or (query.container is not None and release.container == query.container)
             or (image is not None and normalise_image(release.image) == image)
         ):
@@ -1120,19 +1128,7 @@ def _needs_every_version(query: Query, db_at_head: Sequence[Release], db_changes
         *(c.after for c in db_changes if c.after),
         *(c.before for c in db_changes if c.before),
     ]
-    return not any(_release_hit(query, r) for r in releases)
-
-
-def _release_hit(query: Query, release: Release) -> bool:
-    if query.kind == "container":
-        return release.container == query.container
-    if query.kind == "source-sha":
-        return release.source.sha.startswith(query.source_sha or "") or release.tag == query.tag
-    if query.image is not None and normalise_image(release.image) != normalise_image(query.image):
-        return False
-    if query.digest is not None and release.digest != query.digest:
-        return False
-    return not (query.tag is not None and release.tag != query.tag)
+    return not any(release_matches(query, r, by_container=query.kind == "container") for r in releases)
 
 
 def _state_hit(query: Query, state: ImageState) -> bool:
@@ -1650,19 +1646,8 @@ class _Trees:
         if not wanted:
             return
         out = self.git.read_bytes("cat-file", "--batch", input=("\n".join(wanted) + "\n").encode())
-        position = 0
-        while position < len(out):
-            newline = out.index(b"\n", position)
-            header = out[position:newline].decode("ascii", "replace").split()
-            position = newline + 1
-            if len(header) != 3:
-                if header:
-                    self.cache[header[0]] = []
-                continue
-            size = int(header[2])
-            body = out[position : position + size]
-            position += size + 1
-            self.cache[header[0]] = _parse_tree(body, len(header[0]) // 2) if header[1] == "tree" else []
+        for oid, kind, body in _batch_entries(out):
+            self.cache[oid] = _parse_tree(body, len(oid) // 2) if body is not None and kind == "tree" else []
         for oid in wanted:
             self.cache.setdefault(oid, [])
 

@@ -44,7 +44,15 @@ from gitops_release.core.trace_model import (
 )
 from gitops_release.errors import InputError
 
-__all__ = ["MAX_QUERY_CHARS", "build_trace", "normalise_image", "parse_query", "state_holds", "state_matches"]
+__all__ = [
+    "MAX_QUERY_CHARS",
+    "build_trace",
+    "normalise_image",
+    "parse_query",
+    "release_matches",
+    "state_holds",
+    "state_matches",
+]
 
 MAX_QUERY_CHARS = 512
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
@@ -161,7 +169,11 @@ def _release_matches(release: Release | None, identity: _Identity) -> bool:
     return identity.tag is not None and release.tag == identity.tag
 
 
-def _query_matches_release(query: Query, release: Release, *, by_container: bool) -> bool:
+def release_matches(query: Query, release: Release, *, by_container: bool) -> bool:
+    """Whether ``release`` is one the query asks about. ``by_container``: the release's container
+    is the query's (and nothing else counts); else a source-sha query matches the commit prefix
+    or its tag, and an image query matches repository (normalised), digest and tag where set.
+    The one rule build_trace and adapters/trace_history share."""
     if by_container:
         return release.container == query.container
     if query.kind == "source-sha":
@@ -206,23 +218,33 @@ def _all_states(history: History) -> Iterable[ImageState]:
             yield change.before
 
 
+def _release_key(release: Release) -> tuple[str, str | None, str | None]:
+    """The identity a matched image is kept under: repository (normalised), tag, digest."""
+    return (normalise_image(release.image), release.tag, release.digest)
+
+
+def _release_image(release: Release) -> MatchedImage:
+    """A release as a matched image, with its build info."""
+    return MatchedImage(
+        container=release.container,
+        image=release.image,
+        tag=release.tag,
+        digest=release.digest,
+        source_repository=release.source.repository,
+        source_sha=release.source.sha,
+        run_url=release.source.run_url,
+        built_at=release.source.built_at,
+    )
+
+
 def _matched_images(query: Query, history: History, limit: int | None) -> list[MatchedImage]:
     """What the query names, newest release first."""
     found: dict[tuple[str, str | None, str | None], tuple[str, MatchedImage]] = {}
 
     def add(release: Release) -> None:
-        key = (normalise_image(release.image), release.tag, release.digest)
+        key = _release_key(release)
         stamp = release.updated_at or ""
-        image = MatchedImage(
-            container=release.container,
-            image=release.image,
-            tag=release.tag,
-            digest=release.digest,
-            source_repository=release.source.repository,
-            source_sha=release.source.sha,
-            run_url=release.source.run_url,
-            built_at=release.source.built_at,
-        )
+        image = _release_image(release)
         # The earliest record of a release names its build; keep the newest stamp for ordering.
         if key not in found:
             found[key] = (stamp, image)
@@ -232,7 +254,7 @@ def _matched_images(query: Query, history: History, limit: int | None) -> list[M
     container_query = query.kind == "container"
     if not container_query:
         for release in sorted(_all_releases(history), key=lambda r: r.updated_at or ""):
-            if _query_matches_release(query, release, by_container=False):
+            if release_matches(query, release, by_container=False):
                 add(release)
     if not found and not container_query:
         # An image promoted by hand, never recorded in db.json: what the overlays held.
@@ -247,7 +269,7 @@ def _matched_images(query: Query, history: History, limit: int | None) -> list[M
     if not found and query.container is not None:
         # A container query, or a bare word that is no tag anywhere: the container's releases at head.
         for release in history.db_at_head:
-            if _query_matches_release(query, release, by_container=True):
+            if release_matches(query, release, by_container=True):
                 add(release)
         _add_held_at_head(query.container, history, found)
     ordered = sorted(
@@ -298,17 +320,9 @@ def _add_held_at_head(
         if key is None:
             release = next((r for r in releases if _release_matches(r, identity)), None)
             if release is not None:
-                image = MatchedImage(
-                    container=container,
-                    image=release.image,
-                    tag=release.tag,
-                    digest=release.digest,
-                    source_repository=release.source.repository,
-                    source_sha=release.source.sha,
-                    run_url=release.source.run_url,
-                    built_at=release.source.built_at,
-                )
-                key = (normalise_image(release.image), release.tag, release.digest)
+                # release.container is the container: releases holds only its releases.
+                image = _release_image(release)
+                key = _release_key(release)
             else:
                 image = MatchedImage(container, state.new_name or state.name, state.new_tag, state.digest)
                 key = (identity.image, state.new_tag, state.digest)

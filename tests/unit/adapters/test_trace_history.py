@@ -14,8 +14,9 @@ import pytest
 from gitops_release.adapters import trace_history
 from gitops_release.adapters.trace_history import overlay_states_at, read_history
 from gitops_release.core.db import dump_db
-from gitops_release.core.trace import build_trace, parse_query
+from gitops_release.core.trace import parse_query
 from gitops_release.errors import GitError
+from tests.fixtures.trace import trace
 from tests.unit.adapters.trace_repo import POLICY, ConfigRepo, kustomization, release
 
 IMAGE = "ghcr.io/org/app"
@@ -77,16 +78,7 @@ def test_the_real_flow_with_merge_and_squash_pull_requests(tmp_path: Path) -> No
         e[:3] for e in history.overlays_at_head
     }
     assert history.notes == ()
-    result = build_trace(
-        parse_query(f"{IMAGE}:sha-1"),
-        history,
-        argo=None,
-        deployments=None,
-        since=None,
-        environments=None,
-        limit=None,
-        now=datetime.now(timezone.utc),
-    )
+    result = trace(f"{IMAGE}:sha-1", history, now=datetime.now(timezone.utc))
     staging = result.environments[1]
     assert staging.present and [s.arrival.kind for s in staging.stays] == ["promote", "rollback"]
     assert staging.stays[0].arrival.pull_request == 7 and staging.stays[0].replaced_by == f"{IMAGE}:sha-2"
@@ -135,16 +127,7 @@ def test_a_never_released_image_is_not_found_after_the_scan(tmp_path: Path) -> N
     assert bare.db_changes == () and bare.overlay_changes == ()
     assert any("versions of db/db.json was searched" in note for note in bare.notes)
     for history, query in ((by_reference, f"{IMAGE}:sha-0"), (bare, "sha-nothere")):
-        result = build_trace(
-            parse_query(query),
-            history,
-            argo=None,
-            deployments=None,
-            since=None,
-            environments=None,
-            limit=None,
-            now=datetime.now(timezone.utc),
-        )
+        result = trace(query, history, now=datetime.now(timezone.utc))
         assert not result.found
 
 
@@ -385,16 +368,7 @@ def test_a_tag_only_an_old_db_version_held_is_found_by_the_db_search(
         ("staging", "sha-old", "sha-6"),
     ]
     assert any("versions of db/db.json was searched" in note for note in history.notes)
-    result = build_trace(
-        parse_query("sha-old"),
-        history,
-        argo=None,
-        deployments=None,
-        since=None,
-        environments=None,
-        limit=None,
-        now=datetime.now(timezone.utc),
-    )
+    result = trace("sha-old", history, now=datetime.now(timezone.utc))
     assert result.found and [i.tag for i in result.images] == ["sha-old"]
 
 
@@ -456,16 +430,7 @@ def test_a_values_file_promotion_is_traced(tmp_path: Path, query: str) -> None:
         ("dev", "charts/chart/values-dev.yaml", "v3"),
         ("staging", "charts/chart/values-staging.yaml", "v1"),
     }
-    result = build_trace(
-        parse_query(query),
-        history,
-        argo=None,
-        deployments=None,
-        since=None,
-        environments=None,
-        limit=None,
-        now=datetime.now(timezone.utc),
-    )
+    result = trace(query, history, now=datetime.now(timezone.utc))
     assert result.found and [(i.image, i.tag) for i in result.images] == [("ghcr.io/org/chart", "v2")]
     staging = next(e for e in result.environments if e.environment == "staging")
     assert not staging.present and [

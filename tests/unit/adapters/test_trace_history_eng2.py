@@ -8,10 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from gitops_release.adapters.trace_history import read_history
 from gitops_release.core.db import apply_releases, dump_db
-from gitops_release.core.trace import build_trace, parse_query
 from gitops_release.core.trace_model import TraceResult
+from tests.fixtures.trace import trace_checkout
 from tests.unit.adapters.trace_repo import ConfigRepo, kustomization, release
 
 IMAGE = "ghcr.io/org/app"
@@ -21,17 +20,7 @@ EVIL_SHA = "e0" * 20
 
 
 def _trace(path: Path, query: str, *, exhaustive: bool = False) -> TraceResult:
-    q = parse_query(query)
-    return build_trace(
-        q,
-        read_history(path, q, exhaustive=exhaustive),
-        argo=None,
-        deployments=None,
-        since=None,
-        environments=None,
-        limit=None,
-        now=NOW,
-    )
+    return trace_checkout(path, query, now=NOW, exhaustive=exhaustive)
 
 
 def _slipped(tmp_path: Path, channel: str) -> ConfigRepo:
@@ -80,16 +69,7 @@ def test_a_date_past_year_9999_is_clamped_and_said(tmp_path: Path) -> None:
     repo.update_db(release("app", "dev", "sha-1"), write_through=True)
     repo.write({repo.overlay_path("app", "dev"): kustomization({IMAGE: ("sha-2", None)})})
     run = {"cwd": repo.path, "check": True, "capture_output": True, "text": True}
-    subprocess.run(["git", "add", "-A"], **run)  # type: ignore[call-overload]
-    tree = subprocess.run(["git", "write-tree"], **run).stdout.strip()  # type: ignore[call-overload]
-    parent = subprocess.run(["git", "rev-parse", "HEAD"], **run).stdout.strip()  # type: ignore[call-overload]
-    body = (
-        f"tree {tree}\nparent {parent}\nauthor m <m@x> 999999999999 +0000\n"
-        "committer m <m@x> 999999999999 +0000\n\nfrom the future\n"
-    )
-    commit = subprocess.run(  # type: ignore[call-overload]
-        ["git", "hash-object", "-t", "commit", "-w", "--stdin"], input=body, **run
-    ).stdout.strip()
+    commit = repo.dated_commit_object(999999999999, "from the future")
     subprocess.run(["git", "update-ref", "refs/heads/main", commit], **run)  # type: ignore[call-overload]
 
     result = _trace(repo.path, f"{IMAGE}:sha-1")

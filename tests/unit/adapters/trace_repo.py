@@ -5,6 +5,7 @@ trace history reader's tests and benchmark-like property tests."""
 from __future__ import annotations
 
 import json
+import subprocess
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -85,6 +86,21 @@ class ConfigRepo:
         git.run("add", "-A")
         git.run("commit", "-q", "--allow-empty", "-m", message)
         return git.head()
+
+    def dated_commit_object(self, epoch: int, message: str) -> str:
+        """A commit of the working tree on HEAD dated ``epoch`` seconds, written with hash-object
+        (``git commit`` refuses dates it cannot parse) and not yet on any ref: its id."""
+        run = {"cwd": self.path, "check": True, "capture_output": True, "text": True}
+        subprocess.run(["git", "add", "-A"], **run)  # type: ignore[call-overload]
+        tree = subprocess.run(["git", "write-tree"], **run).stdout.strip()  # type: ignore[call-overload]
+        parent = subprocess.run(["git", "rev-parse", "HEAD"], **run).stdout.strip()  # type: ignore[call-overload]
+        body = (
+            f"tree {tree}\nparent {parent}\nauthor m <m@x> {epoch} +0000\n"
+            f"committer m <m@x> {epoch} +0000\n\n{message}\n"
+        )
+        return subprocess.run(  # type: ignore[call-overload,no-any-return]
+            ["git", "hash-object", "-t", "commit", "-w", "--stdin"], input=body, **run
+        ).stdout.strip()
 
     def init(self) -> str:
         return self.commit({".gitops-release.yml": POLICY, "db/db.json": dump_db(self.db)}, "init")

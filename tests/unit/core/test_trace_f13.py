@@ -8,7 +8,6 @@ import re
 from datetime import datetime, timedelta, timezone
 
 from gitops_release.core.promotion import ImageState
-from gitops_release.core.trace import build_trace, parse_query
 from gitops_release.core.trace_model import (
     ArgoApp,
     Commit,
@@ -18,6 +17,7 @@ from gitops_release.core.trace_model import (
     OverlayChange,
     TraceResult,
 )
+from tests.fixtures.trace import trace
 
 T0 = datetime(2026, 3, 1, tzinfo=timezone.utc)
 IMAGE = "ghcr.io/org/app"
@@ -69,15 +69,7 @@ def _history() -> History:
 
 
 def _trace(history: History, **kwargs: object) -> TraceResult:
-    return build_trace(
-        parse_query(f"{IMAGE}:sha-1"),
-        history,
-        since=None,
-        environments=None,
-        limit=None,
-        now=T0 + timedelta(days=1),
-        **kwargs,  # type: ignore[arg-type]
-    )
+    return trace(f"{IMAGE}:sha-1", history, now=T0 + timedelta(days=1), **kwargs)  # type: ignore[arg-type]
 
 
 def _gaps(result: TraceResult) -> list[tuple[str | None, str]]:
@@ -176,16 +168,7 @@ def test_a_finding_says_what_is_wrong_first_and_shortens_the_digest() -> None:
         ),
         overlays_at_head=(("dev", "app", "apps/app/overlays/dev/kustomization.yaml", state),),
     )
-    result = build_trace(
-        parse_query(f"{IMAGE}:sha-1@{digest}"),
-        history,
-        argo=None,
-        deployments=[],
-        since=None,
-        environments=None,
-        limit=None,
-        now=T0 + timedelta(days=1),
-    )
+    result = trace(f"{IMAGE}:sha-1@{digest}", history, now=T0 + timedelta(days=1), deployments=[])
     [gap] = [f for f in result.findings if f.kind == "gap"]
     assert gap.message.startswith("no deployment status"), gap.message
     assert "sha256:3b3b3b3b3b3b" in gap.message and digest not in gap.message

@@ -5,23 +5,21 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from gitops_release.core.trace import build_trace, parse_query
 from gitops_release.core.trace_model import History, TraceResult
+from tests.fixtures.trace import trace
 from tests.unit.core.test_trace_f13 import IMAGE, T0, _history
 
 
 def _trace(
     history: History, *, since: datetime | None = None, environments: tuple[str, ...] | None = None
 ) -> TraceResult:
-    return build_trace(
-        parse_query(f"{IMAGE}:sha-1"),
+    return trace(
+        f"{IMAGE}:sha-1",
         history,
-        argo=None,
+        now=T0 + timedelta(days=1),
         deployments=[],
         since=since,
         environments=environments,
-        limit=None,
-        now=T0 + timedelta(days=1),
     )
 
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 from gitops_release.core.release import Release, Source
-from gitops_release.core.trace import build_trace, parse_query
 from gitops_release.core.trace_model import Commit, DbChange, History
+from tests.fixtures.trace import trace
 
 T0 = datetime(2026, 3, 1, tzinfo=timezone.utc)
 IMAGE = "ghcr.io/org/app"
@@ -40,16 +40,7 @@ def test_db_channel_stays_follow_history_order_not_committer_dates() -> None:
         db_at_head=(_release("sha-2"),),
         overlays_at_head=(),
     )
-    result = build_trace(
-        parse_query(f"{IMAGE}:sha-1"),
-        history,
-        argo=None,
-        deployments=None,
-        since=None,
-        environments=None,
-        limit=None,
-        now=T0 + timedelta(days=1),
-    )
+    result = trace(f"{IMAGE}:sha-1", history, now=T0 + timedelta(days=1))
     dev = result.environments[0]
     assert not dev.present
     # sha-1 was replaced by sha-2 at commit b: one stay, closed, with what replaced it.
@@ -73,16 +64,7 @@ def test_a_note_is_said_once_in_the_table_and_the_markdown() -> None:
         overlays_at_head=(),
         notes=(note,),
     )
-    result = build_trace(
-        parse_query(f"{IMAGE}:sha-1"),
-        history,
-        argo=None,
-        deployments=None,
-        since=None,
-        environments=None,
-        limit=None,
-        now=T0,
-    )
+    result = trace(f"{IMAGE}:sha-1", history, now=T0)
     assert render_table(result, width=200).count(note) == 1
     assert render_markdown(result).count(note) == 1
 
@@ -118,14 +100,5 @@ def test_a_dispatch_to_dev_is_no_gap_only_a_promotion_without_a_deployment_statu
         overlays_at_head=(),
     )
     deployments = [DeploymentRecord(1, "stage", "b" * 40, T0 + timedelta(hours=1, minutes=5), "success")]
-    result = build_trace(
-        parse_query(f"{IMAGE}:sha-1"),
-        history,
-        argo=None,
-        deployments=deployments,
-        since=None,
-        environments=None,
-        limit=None,
-        now=T0 + timedelta(days=1),
-    )
+    result = trace(f"{IMAGE}:sha-1", history, now=T0 + timedelta(days=1), deployments=deployments)
     assert [f for f in result.findings if f.kind == "gap"] == []
